@@ -1,0 +1,29 @@
+//! Otedama's consensus core for Bitcoin-family parent chains.
+//!
+//! Everything here is a pure function of its inputs: no networking, no async runtime,
+//! no clock reads, no hash-map iteration order. Time is passed in by the caller.
+//!
+//! - [`ChainSpec`]: the consensus parameters and their [`ConsensusId`].
+//! - [`BlockHeader`], [`PowAlgorithm`]: parent-chain headers and proof of work.
+//! - [`Target`], [`CompactTarget`], [`Work`]: integer target arithmetic.
+//! - [`Share`]: a share (header with explicit consensus encoding, body in bincode).
+//! - `coinbase`: coinbase, merkle branch and full block assembly from a template.
+//! - `pplns`: the difficulty-weighted window and the integer reward split.
+//! - `retarget`: ASERT share difficulty; `validate`: the validation pipeline.
+//! - [`ShareChain`]: the in-memory share tree with fork choice; [`Store`]: sled storage.
+
+mod encode;
+mod error;
+mod hash;
+mod header;
+mod money;
+mod spec;
+mod target;
+
+pub use encode::{Reader, hex32, write_bytes, write_varint};
+pub use error::{BuildError, DecodeError, HexError, ShareError, StoreError, TargetError};
+pub use hash::{BlockHash, ConsensusId, PowHash, ShareHash, Txid, sha256d, sha256d_pair};
+pub use header::{BlockHeader, PowAlgorithm, scrypt_1024_1_1};
+pub use money::{Amount, PayoutScript, ScriptError};
+pub use spec::{ChainSpec, ParentCoin, ParentNetwork};
+pub use target::{CompactTarget, Difficulty, Target, Work};

@@ -1,0 +1,229 @@
+//! Chain specs: every consensus parameter of one sharechain, and its consensus id.
+//!
+//! Node-local configuration never changes any of these; two nodes talk only when
+//! their consensus ids are equal.
+
+use crate::encode::{write_bytes, write_varint};
+use crate::hash::sha256d;
+use crate::{Amount, CompactTarget, ConsensusId, PowAlgorithm};
+
+/// The parent coin a sharechain mines.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParentCoin {
+    /// Bitcoin (SHA256d).
+    Bitcoin,
+    /// Litecoin (Scrypt, MWEB).
+    Litecoin,
+}
+
+/// Which network of the parent coin.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParentNetwork {
+    /// The main network.
+    Main,
+    /// The public test network.
+    Testnet,
+    /// A local regression-test chain.
+    Regtest,
+}
+
+/// Every consensus parameter of a sharechain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChainSpec {
+    /// Short name (`ltc-main`).
+    pub name: &'static str,
+    /// Parent coin.
+    pub parent: ParentCoin,
+    /// Parent network.
+    pub network: ParentNetwork,
+    /// Proof-of-work function of the parent chain.
+    pub algorithm: PowAlgorithm,
+    /// Share format version every share must carry.
+    pub share_version: u32,
+    /// Target time between shares, seconds.
+    pub share_period_secs: u64,
+    /// ASERT half-life, seconds.
+    pub asert_half_life_secs: u64,
+    /// Easiest share target allowed (the minimum share difficulty).
+    pub max_share_target: CompactTarget,
+    /// The PPLNS window ends once its weight reaches this many times the parent block's work.
+    pub window_work_multiplier: u64,
+    /// ... or once it holds this many shares, whichever comes first.
+    pub window_max_shares: u32,
+    /// Most uncles one share may include.
+    pub max_uncles: u8,
+    /// Deepest an uncle may be, in shares below the including share.
+    pub uncle_depth: u8,
+    /// Percent of an uncle's weight credited to the uncle's miner; the includer gets the rest.
+    pub uncle_credit_percent: u8,
+    /// Basis points of every reward paid to `donation_script` (0 = none).
+    pub donation_basis_points: u16,
+    /// Where the donation goes, if any.
+    pub donation_script: &'static [u8],
+    /// Smallest output the coinbase may contain.
+    pub dust_threshold: Amount,
+    /// Most payout outputs in a coinbase.
+    pub max_payouts: u16,
+    /// Largest encoded share, bytes.
+    pub max_share_size: u32,
+    /// Extranonce bytes in the coinbase scriptSig (Stratum extranonce1 + extranonce2).
+    pub extranonce_size: u8,
+    /// Largest allowed clock drift of a share timestamp into the future, seconds.
+    pub max_future_secs: u64,
+}
+
+const DOMAIN: &[u8] = b"otedama/chainspec/1";
+
+impl ChainSpec {
+    /// Returns every built-in spec.
+    pub fn all() -> &'static [ChainSpec] {
+        &ALL
+    }
+
+    /// Returns the built-in spec called `name`.
+    pub fn by_name(name: &str) -> Option<&'static ChainSpec> {
+        ALL.iter().find(|s| s.name == name)
+    }
+
+    /// Returns the hash of every consensus parameter, in a fixed explicit encoding.
+    pub fn consensus_id(&self) -> ConsensusId {
+        let mut b = Vec::with_capacity(128);
+        write_bytes(&mut b, DOMAIN);
+        write_bytes(&mut b, self.name.as_bytes());
+        b.push(self.parent as u8);
+        b.push(self.network as u8);
+        b.push(self.algorithm.code());
+        b.extend_from_slice(&self.share_version.to_le_bytes());
+        b.extend_from_slice(&self.share_period_secs.to_le_bytes());
+        b.extend_from_slice(&self.asert_half_life_secs.to_le_bytes());
+        b.extend_from_slice(&self.max_share_target.to_consensus().to_le_bytes());
+        b.extend_from_slice(&self.window_work_multiplier.to_le_bytes());
+        b.extend_from_slice(&self.window_max_shares.to_le_bytes());
+        b.push(self.max_uncles);
+        b.push(self.uncle_depth);
+        b.push(self.uncle_credit_percent);
+        b.extend_from_slice(&self.donation_basis_points.to_le_bytes());
+        write_bytes(&mut b, self.donation_script);
+        b.extend_from_slice(&self.dust_threshold.to_sat().to_le_bytes());
+        b.extend_from_slice(&self.max_payouts.to_le_bytes());
+        b.extend_from_slice(&self.max_share_size.to_le_bytes());
+        b.push(self.extranonce_size);
+        write_varint(&mut b, self.max_future_secs);
+        ConsensusId::from_bytes(sha256d(&b))
+    }
+
+    /// Returns how many shares the store keeps before pruning (twice the window cap).
+    pub fn retention_shares(&self) -> u64 {
+        2 * u64::from(self.window_max_shares)
+    }
+}
+
+const MAIN_DEFAULTS: ChainSpec = ChainSpec {
+    name: "",
+    parent: ParentCoin::Litecoin,
+    network: ParentNetwork::Main,
+    algorithm: PowAlgorithm::Scrypt,
+    share_version: 1,
+    share_period_secs: 15,
+    asert_half_life_secs: 3600,
+    max_share_target: CompactTarget::from_consensus(0x1e0f_fff0),
+    // As the original p2pool: up to three blocks' worth of work, capped in shares.
+    window_work_multiplier: 3,
+    window_max_shares: 8640,
+    max_uncles: 4,
+    uncle_depth: 3,
+    uncle_credit_percent: 90,
+    donation_basis_points: 0,
+    donation_script: &[],
+    dust_threshold: Amount::from_sat(10_000),
+    max_payouts: 500,
+    max_share_size: 64 * 1024,
+    extranonce_size: 8,
+    max_future_secs: 120,
+};
+
+/// Regtest chains are tuned for a laptop: every share is a parent block (the parent
+/// target is trivial), so the window is sized by the share cap alone.
+const REGTEST_DEFAULTS: ChainSpec = ChainSpec {
+    network: ParentNetwork::Regtest,
+    share_period_secs: 2,
+    asert_half_life_secs: 120,
+    max_share_target: CompactTarget::from_consensus(0x207f_ffff),
+    window_work_multiplier: 1 << 40,
+    window_max_shares: 120,
+    dust_threshold: Amount::from_sat(1_000),
+    ..MAIN_DEFAULTS
+};
+
+static ALL: [ChainSpec; 4] = [
+    ChainSpec {
+        name: "ltc-main",
+        ..MAIN_DEFAULTS
+    },
+    ChainSpec {
+        name: "ltc-regtest",
+        ..REGTEST_DEFAULTS
+    },
+    ChainSpec {
+        name: "btc-main",
+        parent: ParentCoin::Bitcoin,
+        algorithm: PowAlgorithm::Sha256d,
+        share_period_secs: 30,
+        max_share_target: CompactTarget::from_consensus(0x1d00_ffff),
+        ..MAIN_DEFAULTS
+    },
+    ChainSpec {
+        name: "btc-regtest",
+        parent: ParentCoin::Bitcoin,
+        algorithm: PowAlgorithm::Sha256d,
+        ..REGTEST_DEFAULTS
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_ids_distinct() {
+        let ids: std::collections::BTreeSet<_> = ChainSpec::all().iter().map(|s| s.consensus_id()).collect();
+        assert_eq!(ids.len(), ChainSpec::all().len());
+        assert!(ChainSpec::by_name("ltc-regtest").is_some());
+        assert!(ChainSpec::by_name("doge-main").is_none());
+    }
+
+    #[test]
+    fn every_parameter_changes_the_id() {
+        let base = ChainSpec::by_name("ltc-main").expect("built in").clone();
+        let id = base.consensus_id();
+        let variants = [
+            ChainSpec { share_period_secs: 16, ..base.clone() },
+            ChainSpec { window_max_shares: 8641, ..base.clone() },
+            ChainSpec { uncle_credit_percent: 80, ..base.clone() },
+            ChainSpec { dust_threshold: Amount::from_sat(1), ..base.clone() },
+            ChainSpec { donation_script: &[0x51], ..base.clone() },
+            ChainSpec { max_future_secs: 7200, ..base.clone() },
+            ChainSpec { algorithm: PowAlgorithm::Sha256d, ..base.clone() },
+        ];
+        for v in variants {
+            assert_ne!(v.consensus_id(), id, "{v:?}");
+        }
+    }
+
+    /// Golden values: a change here forks the network and must be deliberate.
+    #[test]
+    fn consensus_ids_are_stable() {
+        let got: Vec<String> = ChainSpec::all().iter().map(|s| format!("{} {}", s.name, s.consensus_id())).collect();
+        let want = GOLDEN_IDS;
+        assert_eq!(got, want);
+    }
+
+    const GOLDEN_IDS: [&str; 4] = [
+        "ltc-main ab3aa2008a92563d47c653a981240f8a9b731d01ad6198434f4347d653bff08e",
+        "ltc-regtest acbae29e8a4724ead91663ae91cfd70fe445f24da8d599c9048447761f00bc63",
+        "btc-main 15e36626986a57bec0137d083cb2b47a289bad562e2ca1f7e5bc53aa030bf565",
+        "btc-regtest 81ee4fe71b056a5392d52622ac62fd841950a29c148f9e197768314dca6976ba",
+    ];
+}
