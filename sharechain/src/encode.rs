@@ -175,7 +175,15 @@ mod tests {
 
     #[test]
     fn varint_boundaries() {
-        for (n, len) in [(0u64, 1), (0xfc, 1), (0xfd, 3), (0xffff, 3), (0x1_0000, 5), (0xffff_ffff, 5), (1 << 32, 9)] {
+        for (n, len) in [
+            (0u64, 1),
+            (0xfc, 1),
+            (0xfd, 3),
+            (0xffff, 3),
+            (0x1_0000, 5),
+            (0xffff_ffff, 5),
+            (1 << 32, 9),
+        ] {
             let mut v = Vec::new();
             write_varint(&mut v, n);
             assert_eq!(v.len(), len, "{n}");
@@ -188,7 +196,10 @@ mod tests {
     #[test]
     fn non_minimal_varint_rejected() {
         let mut r = Reader::new(&[0xfd, 0x10, 0x00]);
-        assert_eq!(r.varint(u64::MAX, "n"), Err(DecodeError::Invalid { what: "n" }));
+        assert_eq!(
+            r.varint(u64::MAX, "n"),
+            Err(DecodeError::Invalid { what: "n" })
+        );
     }
 
     #[test]
@@ -196,7 +207,10 @@ mod tests {
         let mut r = Reader::new(&[0x05, 1, 2]);
         assert!(matches!(r.bytes(4, "b"), Err(DecodeError::TooLong { .. })));
         let mut r = Reader::new(&[0x03, 1, 2]);
-        assert!(matches!(r.bytes(4, "b"), Err(DecodeError::UnexpectedEof { .. })));
+        assert!(matches!(
+            r.bytes(4, "b"),
+            Err(DecodeError::UnexpectedEof { .. })
+        ));
     }
 
     proptest! {

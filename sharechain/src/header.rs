@@ -107,7 +107,8 @@ impl fmt::Display for PowAlgorithm {
 /// Litecoin's proof of work: scrypt(header, header, N=1024, r=1, p=1, 32 bytes).
 pub fn scrypt_1024_1_1(header: &[u8; 80]) -> [u8; 32] {
     // log2(1024) = 10; these parameters are valid constants.
-    let params = scrypt::Params::new(10, 1, 1).expect("N=1024, r=1, p=1 are valid scrypt parameters");
+    let params =
+        scrypt::Params::new(10, 1, 1).expect("N=1024, r=1, p=1 are valid scrypt parameters");
     let mut out = [0u8; 32];
     scrypt::scrypt(header, header, &params, &mut out).expect("32-byte output is a valid length");
     out
@@ -119,7 +120,10 @@ mod tests {
     use crate::Target;
 
     fn header(hex_str: &str) -> BlockHeader {
-        let bytes: [u8; 80] = hex::decode(hex_str).expect("hex").try_into().expect("80 bytes");
+        let bytes: [u8; 80] = hex::decode(hex_str)
+            .expect("hex")
+            .try_into()
+            .expect("80 bytes");
         let h = BlockHeader::from_bytes(&bytes);
         assert_eq!(h.to_bytes(), bytes, "round trip");
         h
@@ -132,7 +136,9 @@ mod tests {
             "01000000",
             "0000000000000000000000000000000000000000000000000000000000000000",
             "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a",
-            "29ab5f49", "ffff001d", "1dac2b7c"
+            "29ab5f49",
+            "ffff001d",
+            "1dac2b7c"
         ));
         assert_eq!(
             h.block_hash().to_string(),
@@ -151,7 +157,9 @@ mod tests {
             "01000000",
             "81cd02ab7e569e8bcd9317e2fe99f2de44d49ab2b8851ba4a308000000000000",
             "e320b6c2fffc8d750423db8b1eb942ae710e951ed797f7affc8892b0f1fc122b",
-            "c7f5d74d", "f2b9441a", "42a14695"
+            "c7f5d74d",
+            "f2b9441a",
+            "42a14695"
         ));
         assert_eq!(
             h.block_hash().to_string(),
@@ -172,7 +180,9 @@ mod tests {
             "01000000",
             "0000000000000000000000000000000000000000000000000000000000000000",
             "d9ced4ed1130f7b7faad9be25323ffafa33232a17c3edf6cfd97bee6bafbdd97",
-            "b9aa8e4e", "f0ff0f1e", "cd513f7c"
+            "b9aa8e4e",
+            "f0ff0f1e",
+            "cd513f7c"
         ));
         assert_eq!(
             h.block_hash().to_string(),

@@ -27,3 +27,20 @@ pub use header::{BlockHeader, PowAlgorithm, scrypt_1024_1_1};
 pub use money::{Amount, PayoutScript, ScriptError};
 pub use spec::{ChainSpec, ParentCoin, ParentNetwork};
 pub use target::{CompactTarget, Difficulty, Target, Work};
+
+mod chain;
+pub mod coinbase;
+pub mod pplns;
+pub mod retarget;
+mod share;
+mod store;
+mod template;
+mod validate;
+
+pub use chain::{ShareChain, ShareMeta, ShareSource, TipChange};
+pub use share::{FORMAT_VERSION, Share, ShareBody, ShareHeader, ShareInfo};
+pub use store::{Store, StoreReport};
+pub use template::ShareTemplate;
+#[cfg(feature = "test-utils")]
+pub use template::test_utils;
+pub use validate::{ValidationContext, parent_work, payouts_for, required_target, validate_share};

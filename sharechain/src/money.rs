@@ -3,8 +3,21 @@
 use std::fmt;
 
 /// An amount in the parent coin's base unit (satoshis, litoshis).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
-#[derive(serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    serde::Serialize,
+    serde::Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct Amount(u64);
 
 impl Amount {
@@ -122,7 +135,10 @@ mod tests {
     fn script_bounds() {
         assert_eq!(PayoutScript::new(vec![]), Err(ScriptError::Length(0)));
         assert_eq!(PayoutScript::new(vec![0; 65]), Err(ScriptError::Length(65)));
-        assert_eq!(PayoutScript::new(vec![0x6a, 0]), Err(ScriptError::Unspendable));
+        assert_eq!(
+            PayoutScript::new(vec![0x6a, 0]),
+            Err(ScriptError::Unspendable)
+        );
         assert_eq!(PayoutScript::p2wpkh([7; 20]).as_bytes().len(), 22);
         assert_eq!(PayoutScript::p2pkh([7; 20]).as_bytes().len(), 25);
     }

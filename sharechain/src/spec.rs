@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_ids_distinct() {
-        let ids: std::collections::BTreeSet<_> = ChainSpec::all().iter().map(|s| s.consensus_id()).collect();
+        let ids: std::collections::BTreeSet<_> =
+            ChainSpec::all().iter().map(|s| s.consensus_id()).collect();
         assert_eq!(ids.len(), ChainSpec::all().len());
         assert!(ChainSpec::by_name("ltc-regtest").is_some());
         assert!(ChainSpec::by_name("doge-main").is_none());
@@ -199,13 +200,34 @@ mod tests {
         let base = ChainSpec::by_name("ltc-main").expect("built in").clone();
         let id = base.consensus_id();
         let variants = [
-            ChainSpec { share_period_secs: 16, ..base.clone() },
-            ChainSpec { window_max_shares: 8641, ..base.clone() },
-            ChainSpec { uncle_credit_percent: 80, ..base.clone() },
-            ChainSpec { dust_threshold: Amount::from_sat(1), ..base.clone() },
-            ChainSpec { donation_script: &[0x51], ..base.clone() },
-            ChainSpec { max_future_secs: 7200, ..base.clone() },
-            ChainSpec { algorithm: PowAlgorithm::Sha256d, ..base.clone() },
+            ChainSpec {
+                share_period_secs: 16,
+                ..base.clone()
+            },
+            ChainSpec {
+                window_max_shares: 8641,
+                ..base.clone()
+            },
+            ChainSpec {
+                uncle_credit_percent: 80,
+                ..base.clone()
+            },
+            ChainSpec {
+                dust_threshold: Amount::from_sat(1),
+                ..base.clone()
+            },
+            ChainSpec {
+                donation_script: &[0x51],
+                ..base.clone()
+            },
+            ChainSpec {
+                max_future_secs: 7200,
+                ..base.clone()
+            },
+            ChainSpec {
+                algorithm: PowAlgorithm::Sha256d,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.consensus_id(), id, "{v:?}");
@@ -215,7 +237,10 @@ mod tests {
     /// Golden values: a change here forks the network and must be deliberate.
     #[test]
     fn consensus_ids_are_stable() {
-        let got: Vec<String> = ChainSpec::all().iter().map(|s| format!("{} {}", s.name, s.consensus_id())).collect();
+        let got: Vec<String> = ChainSpec::all()
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.consensus_id()))
+            .collect();
         let want = GOLDEN_IDS;
         assert_eq!(got, want);
     }

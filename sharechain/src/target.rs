@@ -6,8 +6,20 @@ use ruint::aliases::U256;
 use std::fmt;
 
 /// The 32-bit "nBits" form of a target, as in block headers.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct CompactTarget(u32);
 
 impl CompactTarget {
@@ -69,7 +81,9 @@ impl Target {
             return Err(TargetError::Negative(c));
         }
         if mantissa != 0
-            && (exponent > 34 || (mantissa > 0xff && exponent > 33) || (mantissa > 0xffff && exponent > 32))
+            && (exponent > 34
+                || (mantissa > 0xff && exponent > 33)
+                || (mantissa > 0xffff && exponent > 32))
         {
             return Err(TargetError::Overflow(c));
         }
@@ -153,8 +167,21 @@ impl fmt::Debug for Target {
 }
 
 /// Expected hashes: the weight of a share in PPLNS and of a chain in fork choice.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
-#[derive(serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    serde::Serialize,
+    serde::Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct Work(u128);
 
 impl Work {
@@ -219,7 +246,11 @@ impl Difficulty {
         if scaled < 1.0 {
             return Target::MAX;
         }
-        let scaled = if scaled >= 1.8e19 { u64::MAX } else { scaled as u64 };
+        let scaled = if scaled >= 1.8e19 {
+            u64::MAX
+        } else {
+            scaled as u64
+        };
         let one = Target::difficulty_one().0;
         match one.checked_mul(U256::from(1u64 << 32)) {
             Some(num) => Target(num / U256::from(scaled)),
@@ -230,10 +261,9 @@ impl Difficulty {
 }
 
 fn u256_to_f64(v: U256) -> f64 {
-    v.as_limbs()
-        .iter()
-        .rev()
-        .fold(0.0, |acc, &limb| acc * 18_446_744_073_709_551_616.0 + limb as f64)
+    v.as_limbs().iter().rev().fold(0.0, |acc, &limb| {
+        acc * 18_446_744_073_709_551_616.0 + limb as f64
+    })
 }
 
 #[cfg(test)]
@@ -252,7 +282,10 @@ mod tests {
         assert_eq!(r.to_work(), Work(2));
         assert!(Target::from_compact(CompactTarget(0x04923456)).is_err());
         assert!(Target::from_compact(CompactTarget(0xff123456)).is_err());
-        assert_eq!(Target::from_compact(CompactTarget(0)), Err(TargetError::Zero));
+        assert_eq!(
+            Target::from_compact(CompactTarget(0)),
+            Err(TargetError::Zero)
+        );
     }
 
     #[test]
