@@ -9,7 +9,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use otedama_sharechain::pplns::{WindowTracker, split_reward, window_weights};
 use otedama_sharechain::test_utils::{mine_on_tip, script};
 use otedama_sharechain::{
-    Amount, ChainSpec, PowAlgorithm, Share, ShareChain, Store, ValidationContext, parent_work, validate_share,
+    Amount, ChainSpec, PowAlgorithm, Share, ShareChain, Store, ValidationContext, parent_work,
+    validate_share,
 };
 use std::hint::black_box;
 
@@ -52,20 +53,37 @@ fn validation(c: &mut Criterion) {
     let (mut small, next_small) = build(200, 10, 200);
     let len_small = next_small.to_bytes().len();
     g.bench_function("full_10_payees", |b| {
-        b.iter(|| validate_share(&mut small, black_box(&next_small), len_small, &ctx(&next_small)).expect("valid"))
+        b.iter(|| {
+            validate_share(
+                &mut small,
+                black_box(&next_small),
+                len_small,
+                &ctx(&next_small),
+            )
+            .expect("valid")
+        })
     });
     let bytes = next.to_bytes();
-    g.bench_function("decode_500_payees", |b| b.iter(|| Share::from_bytes(black_box(&bytes)).expect("decodes")));
+    g.bench_function("decode_500_payees", |b| {
+        b.iter(|| Share::from_bytes(black_box(&bytes)).expect("decodes"))
+    });
     let header = next.header.block.to_bytes();
-    g.bench_function("pow_scrypt", |b| b.iter(|| PowAlgorithm::Scrypt.hash(black_box(&header))));
-    g.bench_function("pow_sha256d", |b| b.iter(|| PowAlgorithm::Sha256d.hash(black_box(&header))));
+    g.bench_function("pow_scrypt", |b| {
+        b.iter(|| PowAlgorithm::Scrypt.hash(black_box(&header)))
+    });
+    g.bench_function("pow_sha256d", |b| {
+        b.iter(|| PowAlgorithm::Sha256d.hash(black_box(&header)))
+    });
     g.finish();
 }
 
 fn pplns(c: &mut Criterion) {
     let (chain, _) = build(WINDOW + 1, PAYEES, WINDOW);
     let s = chain.spec().clone();
-    let pw = parent_work(otedama_sharechain::CompactTarget::from_consensus(0x207f_ffff)).expect("bits");
+    let pw = parent_work(otedama_sharechain::CompactTarget::from_consensus(
+        0x207f_ffff,
+    ))
+    .expect("bits");
     let tip = chain.tip().expect("tip").clone();
     let parent = chain.tip_or(tip.prev).expect("parent");
     let mut g = c.benchmark_group("pplns");
@@ -81,7 +99,12 @@ fn pplns(c: &mut Criterion) {
             || base.clone(),
             |mut t| {
                 assert!(t.advance(&tip, &s));
-                split_reward(t.weights(), Amount::from_sat(5_000_000_000), &tip.payout_script, &s)
+                split_reward(
+                    t.weights(),
+                    Amount::from_sat(5_000_000_000),
+                    &tip.payout_script,
+                    &s,
+                )
             },
             BatchSize::SmallInput,
         )

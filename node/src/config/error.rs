@@ -1,0 +1,123 @@
+//! Errors of loading a config, and the issues found by validating one.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Why a config could not be loaded.
+///
+/// Semantic problems of a config that did load are [`Issue`]s, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The document holds no configuration at all (empty, only comments, or `null`).
+    #[error(
+        "the config is empty: expected a YAML mapping of sections (app, mining, pool, ...); see config.example.yaml"
+    )]
+    Empty,
+    /// The document is not valid YAML, has an unknown key, or a value of the wrong type.
+    #[error("{}", Issue::new(path.clone(), message.clone()))]
+    Parse {
+        /// Where in the document, as `section.key[index]`; empty for the document itself.
+        path: String,
+        /// What is wrong there, with the line and column where known.
+        message: String,
+        /// The YAML error.
+        source: serde_norway::Error,
+    },
+}
+
+impl ConfigError {
+    /// Returns a [`ConfigError::Parse`] for `source` found at `path` (`.` for the document itself).
+    pub(super) fn parse(path: String, source: serde_norway::Error) -> Self {
+        let path = if path == "." { String::new() } else { path };
+        let mut message = source.to_string();
+        // serde_norway leads with its own (parent) path, as `mining.gpu: unknown field ...`;
+        // `path` is the more precise one, so the duplicate goes.
+        if let Some((prefix, rest)) = message.split_once(": ")
+            && !prefix.is_empty()
+            && !prefix.contains(char::is_whitespace)
+            && path.starts_with(prefix)
+        {
+            message = rest.to_string();
+        }
+        ConfigError::Parse {
+            path,
+            message,
+            source,
+        }
+    }
+
+    /// Returns the error as an [`Issue`]: the key path (empty where there is none) and a message.
+    pub fn to_issue(&self) -> Issue {
+        match self {
+            ConfigError::Parse { path, message, .. } => Issue::new(path.clone(), message.clone()),
+            other => Issue::new(String::new(), other.to_string()),
+        }
+    }
+}
+
+/// One semantic problem of a config, found by [`Config::validate`](super::Config::validate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    /// The key path, as `chains[0].daemons[1].url`; empty for the config as a whole.
+    pub path: String,
+    /// What is wrong, for a person to read.
+    pub message: String,
+}
+
+impl Issue {
+    /// Returns an issue at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    /// Formats as `path: message`, or just the message where the path is empty.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a log filter (`app.log_level`, `--log-level`) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LogFilterError {
+    /// The filter is empty.
+    #[error("must not be empty; expected one of off, error, warn, info, debug, trace")]
+    Empty,
+    /// A directive names no known level (`verbose`, `otedama=loud`).
+    #[error(
+        "unknown level \"{level}\" in \"{filter}\"; expected one of off, error, warn, info, debug, trace \
+         or target=level directives"
+    )]
+    UnknownLevel {
+        /// The word that is not a level.
+        level: String,
+        /// The whole filter.
+        filter: String,
+    },
+    /// `tracing_subscriber` cannot parse the filter.
+    #[error("invalid filter \"{filter}\": {source}")]
+    Invalid {
+        /// The whole filter.
+        filter: String,
+        /// Why it cannot be parsed.
+        source: tracing_subscriber::filter::ParseError,
+    },
+}

@@ -1,0 +1,108 @@
+//! The node's configuration: one YAML file, `config.example.yaml` at the repository root.
+//!
+//! Loading is two steps. [`Config::from_yaml_str`] and [`Config::load`] check the shape
+//! (unknown keys and wrong types are errors with their key path); [`Config::validate`]
+//! then checks the meaning and returns every [`Issue`] at once, so an operator can fix
+//! a file in one go. Every section's `Default` equals the example file.
+
+mod chains;
+mod error;
+mod secret;
+mod sections;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use chains::{ChainConfig, DaemonConfig};
+pub use error::{ConfigError, Issue, LogFilterError};
+pub use secret::Secret;
+pub use sections::{
+    ApiConfig, AppConfig, AsicConfig, AuthConfig, CpuConfig, GpuConfig, HealthConfig, LogFormat,
+    MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig, P2pConfig, PoolConfig,
+    RewardSystem, RewardsConfig,
+};
+pub use validate::check_log_filter;
+
+/// The whole node configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Identity, storage and logging.
+    pub app: AppConfig,
+    /// The built-in miner.
+    pub mining: MiningConfig,
+    /// The Stratum server.
+    pub pool: PoolConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
+    /// Metrics and health endpoints.
+    pub monitoring: MonitoringConfig,
+    /// The sharechain network.
+    pub p2p: P2pConfig,
+    /// The sharechains the node runs; at least one.
+    pub chains: Vec<ChainConfig>,
+}
+
+impl Default for Config {
+    /// Returns the configuration of `config.example.yaml`: one `ltc-main` chain.
+    fn default() -> Self {
+        Self {
+            app: AppConfig::default(),
+            mining: MiningConfig::default(),
+            pool: PoolConfig::default(),
+            api: ApiConfig::default(),
+            monitoring: MonitoringConfig::default(),
+            p2p: P2pConfig::default(),
+            chains: chains::default_chains(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a YAML document. Keys left out take their defaults.
+    ///
+    /// It checks the shape only; call [`Config::validate`] for the meaning.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ConfigError::Empty`] for a document with no content (empty, only comments,
+    /// or `null`), and [`ConfigError::Parse`] for invalid YAML, an unknown key or a value of
+    /// the wrong type, with the key path where it is.
+    pub fn from_yaml_str(yaml: &str) -> Result<Self, ConfigError> {
+        let deserializer = serde_norway::Deserializer::from_str(yaml);
+        // `Option` turns an empty document into `None` rather than an all-defaults config:
+        // an empty file is far more likely a mistake than a wish for every default.
+        match serde_path_to_error::deserialize::<_, Option<Config>>(deserializer) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Err(ConfigError::Empty),
+            Err(err) => Err(ConfigError::parse(err.path().to_string(), err.into_inner())),
+        }
+    }
+
+    /// Reads and parses the YAML file at `path`, as [`Config::from_yaml_str`].
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ConfigError::Read`] where the file cannot be read as UTF-8 text, and the
+    /// errors of [`Config::from_yaml_str`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_str(&text)
+    }
+
+    /// Checks the meaning of the config and returns every problem found, in file order.
+    ///
+    /// An empty list means the config is valid.
+    pub fn validate(&self) -> Vec<Issue> {
+        validate::validate(self)
+    }
+}

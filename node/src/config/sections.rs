@@ -1,0 +1,368 @@
+//! The config sections other than `chains`. Every `Default` equals `config.example.yaml`.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use otedama_sharechain::PowAlgorithm;
+use serde::{Deserialize, Serialize};
+
+const fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+const fn any_ipv4(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+}
+
+/// The `app` section: identity, storage and logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// Name of this node, shown in logs and the API.
+    pub name: String,
+    /// Directory for the share store and other state; created if missing.
+    pub data_dir: PathBuf,
+    /// A `tracing` filter: a level (`info`) or directives (`info,otedama::p2p=debug`).
+    pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            name: "otedama".into(),
+            data_dir: PathBuf::from("./otedama-data"),
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The `mining` section: the built-in miner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiningConfig {
+    /// Proof-of-work algorithm the miner runs; must match every configured chain when `enable_cpu` is set.
+    pub algorithm: MiningAlgorithm,
+    /// Mines on CPU threads.
+    pub enable_cpu: bool,
+    /// Mines on GPUs.
+    pub enable_gpu: bool,
+    /// Drives ASIC devices.
+    pub enable_asic: bool,
+    /// Parent-chain address the built-in miner mines to; empty disables the miner.
+    pub payout_address: String,
+    /// Stratum URLs of the pools the miner connects to, in failover order.
+    pub pool_urls: Vec<String>,
+    /// CPU backend settings.
+    pub cpu: CpuConfig,
+    /// GPU backend settings.
+    pub gpu: GpuConfig,
+    /// ASIC backend settings.
+    pub asic: AsicConfig,
+}
+
+impl Default for MiningConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: MiningAlgorithm::Scrypt,
+            enable_cpu: true,
+            enable_gpu: false,
+            enable_asic: false,
+            payout_address: String::new(),
+            pool_urls: vec!["stratum+tcp://127.0.0.1:3333".into()],
+            cpu: CpuConfig::default(),
+            gpu: GpuConfig::default(),
+            asic: AsicConfig::default(),
+        }
+    }
+}
+
+impl MiningConfig {
+    /// Returns whether the built-in miner runs: a payout address is set and a backend is enabled.
+    pub fn miner_enabled(&self) -> bool {
+        !self.payout_address.trim().is_empty()
+            && (self.enable_cpu || self.enable_gpu || self.enable_asic)
+    }
+}
+
+/// A proof-of-work algorithm the miner can be asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MiningAlgorithm {
+    /// Double SHA-256 (Bitcoin).
+    Sha256d,
+    /// Scrypt N=1024, r=1, p=1 (Litecoin).
+    #[default]
+    Scrypt,
+    /// RandomX (Monero).
+    Randomx,
+    /// Ethash.
+    Ethash,
+    /// KawPoW (Ravencoin).
+    Kawpow,
+}
+
+impl MiningAlgorithm {
+    /// Returns the sharechain's algorithm of the same name, if the sharechain has one.
+    pub fn pow_algorithm(self) -> Option<PowAlgorithm> {
+        match self {
+            MiningAlgorithm::Sha256d => Some(PowAlgorithm::Sha256d),
+            MiningAlgorithm::Scrypt => Some(PowAlgorithm::Scrypt),
+            MiningAlgorithm::Randomx | MiningAlgorithm::Ethash | MiningAlgorithm::Kawpow => None,
+        }
+    }
+}
+
+impl fmt::Display for MiningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MiningAlgorithm::Sha256d => "sha256d",
+            MiningAlgorithm::Scrypt => "scrypt",
+            MiningAlgorithm::Randomx => "randomx",
+            MiningAlgorithm::Ethash => "ethash",
+            MiningAlgorithm::Kawpow => "kawpow",
+        })
+    }
+}
+
+/// The `mining.cpu` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpuConfig {
+    /// Mining threads; 0 runs one per core.
+    pub threads: u32,
+}
+
+/// The `mining.gpu` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpuConfig {
+    /// Device indices to use; empty uses every GPU.
+    pub devices: Vec<u32>,
+    /// Work size exponent, 1 to 31; higher keeps the GPU busier at the cost of latency.
+    pub intensity: u32,
+    /// Throttles a GPU above this temperature, degrees Celsius, 40 to 105.
+    pub temperature_limit: u32,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            intensity: 20,
+            temperature_limit: 85,
+        }
+    }
+}
+
+/// The `mining.asic` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsicConfig {
+    /// Devices to drive (serial ports or host:port); empty uses every device found.
+    pub devices: Vec<String>,
+    /// How often devices are asked for results and health.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for AsicConfig {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The `pool` section: the Stratum server miners connect to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Stratum listen address.
+    pub address: SocketAddr,
+    /// Most miner connections in total.
+    pub max_connections: u32,
+    /// Most miner connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// Must be 0: payouts are consensus, and only the chain spec can set a donation.
+    pub fee_percentage: f64,
+    /// Reward system settings.
+    pub rewards: RewardsConfig,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            address: any_ipv4(3333),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            fee_percentage: 0.0,
+            rewards: RewardsConfig::default(),
+        }
+    }
+}
+
+/// The `pool.rewards` section. Both values are fixed by the chain spec; they are here to be checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardsConfig {
+    /// The reward system; only PPLNS exists.
+    pub system: RewardSystem,
+    /// PPLNS window cap in shares; `None` takes the chain spec's, any other value must equal it.
+    pub window: Option<u32>,
+}
+
+/// A reward system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardSystem {
+    /// Pay per last N shares, weighted by work, computed by every node alike.
+    #[default]
+    #[serde(rename = "PPLNS")]
+    Pplns,
+}
+
+/// The `api` section: the HTTP API and dashboard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub address: SocketAddr,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            address: localhost(8080),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// The `api.auth` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Requires a token for every request but health and public stats.
+    pub enabled: bool,
+    /// How long an issued token stays valid.
+    #[serde(with = "humantime_serde")]
+    pub token_expiry: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token_expiry: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// The `monitoring` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringConfig {
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// Health check endpoint.
+    pub health: HealthConfig,
+}
+
+// Metrics and health are separate types, not one `Endpoint`, so that a section that sets
+// only `address` still gets its own default `enabled`, and each its own default address.
+
+/// The `monitoring.metrics` section: the Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serves the endpoint.
+    pub enabled: bool,
+    /// Listen address.
+    pub address: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            address: localhost(9090),
+        }
+    }
+}
+
+/// The `monitoring.health` section: the health check endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Serves the endpoint.
+    pub enabled: bool,
+    /// Listen address.
+    pub address: SocketAddr,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            address: localhost(8081),
+        }
+    }
+}
+
+/// The `p2p` section: the sharechain network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Multiaddrs to listen on.
+    pub listen: Vec<String>,
+    /// Multiaddrs to announce to peers in addition to observed ones.
+    pub external_addresses: Vec<String>,
+    /// Peers to dial at start-up; multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Most connected peers.
+    pub max_peers: u32,
+    /// Finds peers on the local network by mDNS.
+    pub enable_mdns: bool,
+    /// Asks the router for a port mapping by UPnP.
+    pub enable_upnp: bool,
+    /// Asks peers whether this node is reachable.
+    pub enable_autonat: bool,
+    /// Accepts connections through relays when not directly reachable.
+    pub enable_relay: bool,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/9333".into(),
+                "/ip4/0.0.0.0/udp/9333/quic-v1".into(),
+            ],
+            external_addresses: Vec::new(),
+            bootstrap: Vec::new(),
+            max_peers: 50,
+            enable_mdns: false,
+            enable_upnp: false,
+            enable_autonat: false,
+            enable_relay: false,
+        }
+    }
+}

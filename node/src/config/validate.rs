@@ -1,0 +1,417 @@
+//! Semantic checks of a parsed [`Config`]. Every check runs, so all issues come back at once.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use otedama_sharechain::ChainSpec;
+
+use super::{Config, Issue, LogFilterError, MiningConfig, PoolConfig};
+
+/// Collects issues in the order the checks find them.
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue::new(path, message));
+    }
+}
+
+pub(super) fn validate(config: &Config) -> Vec<Issue> {
+    let mut issues = Issues::default();
+    check_app(config, &mut issues);
+    check_mining(config, &mut issues);
+    check_pool(config, &mut issues);
+    check_api(config, &mut issues);
+    check_listeners(config, &mut issues);
+    check_p2p(config, &mut issues);
+    check_chains(config, &mut issues);
+    issues.0
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn check_app(config: &Config, issues: &mut Issues) {
+    let app = &config.app;
+    if app.name.trim().is_empty() {
+        issues.push("app.name", "must not be empty");
+    }
+    if app.data_dir.as_os_str().is_empty() {
+        issues.push("app.data_dir", "must not be empty");
+    }
+    if let Err(err) = check_log_filter(&app.log_level) {
+        issues.push("app.log_level", err.to_string());
+    }
+}
+
+/// Checks a `tracing` filter: a level, or comma-separated `target=level` directives.
+///
+/// It is stricter than `EnvFilter`, which reads a misspelt level (`verbose`) as a target
+/// name and then silently logs nothing useful.
+///
+/// # Errors
+///
+/// Returns a [`LogFilterError`] saying what is wrong with `filter`.
+pub fn check_log_filter(filter: &str) -> Result<(), LogFilterError> {
+    if filter.trim().is_empty() {
+        return Err(LogFilterError::Empty);
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // Span filters (`target[span{field=value}]=level`) are left to `EnvFilter` below.
+        if directive.contains('[') {
+            continue;
+        }
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(LogFilterError::UnknownLevel {
+                level: level.to_owned(),
+                filter: filter.to_owned(),
+            });
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|source| LogFilterError::Invalid {
+            filter: filter.to_owned(),
+            source,
+        })
+}
+
+fn check_mining(config: &Config, issues: &mut Issues) {
+    let mining: &MiningConfig = &config.mining;
+    if mining.enable_cpu {
+        for (i, chain) in config.chains.iter().enumerate() {
+            let Some(spec) = chain.chain_spec() else {
+                continue;
+            };
+            if mining.algorithm.pow_algorithm() != Some(spec.algorithm) {
+                issues.push(
+                    "mining.algorithm",
+                    format!(
+                        "{} does not match chain {} (chains[{i}]), which uses {}",
+                        mining.algorithm, spec.name, spec.algorithm
+                    ),
+                );
+            }
+        }
+    }
+    for (i, url) in mining.pool_urls.iter().enumerate() {
+        if let Err(message) = check_stratum_url(url) {
+            issues.push(format!("mining.pool_urls[{i}]"), message);
+        }
+    }
+    if mining.miner_enabled() && mining.pool_urls.is_empty() {
+        issues.push(
+            "mining.pool_urls",
+            "the miner has a payout_address but no pool to connect to",
+        );
+    }
+    let gpu = &mining.gpu;
+    if !(1..=31).contains(&gpu.intensity) {
+        issues.push(
+            "mining.gpu.intensity",
+            format!("must be between 1 and 31, got {}", gpu.intensity),
+        );
+    }
+    if !(40..=105).contains(&gpu.temperature_limit) {
+        issues.push(
+            "mining.gpu.temperature_limit",
+            format!(
+                "must be between 40 and 105 (degrees Celsius), got {}",
+                gpu.temperature_limit
+            ),
+        );
+    }
+    check_unique(gpu.devices.iter(), "mining.gpu.devices", "device", issues);
+    let asic = &mining.asic;
+    check_unique(asic.devices.iter(), "mining.asic.devices", "device", issues);
+    for (i, device) in asic.devices.iter().enumerate() {
+        if device.trim().is_empty() {
+            issues.push(format!("mining.asic.devices[{i}]"), "must not be empty");
+        }
+    }
+    if asic.poll_interval == Duration::ZERO {
+        issues.push("mining.asic.poll_interval", "must be longer than 0s");
+    }
+}
+
+/// Reports every value that appears more than once, at its later index.
+fn check_unique<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    path: &str,
+    what: &str,
+    issues: &mut Issues,
+) where
+    T: Ord + std::fmt::Display + 'a,
+{
+    let mut seen = BTreeMap::new();
+    for (i, item) in items.enumerate() {
+        match seen.entry(item) {
+            Entry::Vacant(entry) => {
+                entry.insert(i);
+            }
+            Entry::Occupied(first) => issues.push(
+                format!("{path}[{i}]"),
+                format!("{what} {item} is already listed at {path}[{}]", first.get()),
+            ),
+        }
+    }
+}
+
+/// Checks `stratum+tcp://host:port` (also `stratum+ssl`, and `stratum2+tcp` with an optional `/key`).
+fn check_stratum_url(url: &str) -> Result<(), String> {
+    const SCHEMES: [&str; 3] = ["stratum+tcp", "stratum+ssl", "stratum2+tcp"];
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "expected scheme://host:port, as stratum+tcp://127.0.0.1:3333, got \"{url}\""
+        ));
+    };
+    if !SCHEMES.contains(&scheme) {
+        return Err(format!(
+            "unsupported scheme \"{scheme}\"; expected one of {}",
+            SCHEMES.join(", ")
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    match split_host_port(authority) {
+        Some((_, Some(_))) => Ok(()),
+        _ => Err(format!(
+            "expected {scheme}://host:port with a port from 1 to 65535, got \"{url}\""
+        )),
+    }
+}
+
+/// Checks `http://host[:port]` or `https://host[:port]`.
+fn check_rpc_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("expected http://host:port, got \"{url}\""));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "unsupported scheme \"{scheme}\"; expected http or https"
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    match split_host_port(authority) {
+        Some(_) => Ok(()),
+        None => Err(format!("expected {scheme}://host:port, got \"{url}\"")),
+    }
+}
+
+/// Splits `host[:port]` (`[v6]:port` too). Returns `None` for an empty host or a bad port.
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    match port {
+        None => Some((host, None)),
+        Some(port) => match port.parse::<u16>() {
+            Ok(0) | Err(_) => None,
+            Ok(port) => Some((host, Some(port))),
+        },
+    }
+}
+
+fn check_pool(config: &Config, issues: &mut Issues) {
+    let pool: &PoolConfig = &config.pool;
+    if pool.max_connections == 0 {
+        issues.push("pool.max_connections", "must be at least 1");
+    }
+    if pool.max_connections_per_ip == 0 || pool.max_connections_per_ip > pool.max_connections.max(1)
+    {
+        issues.push(
+            "pool.max_connections_per_ip",
+            format!(
+                "must be between 1 and pool.max_connections ({}), got {}",
+                pool.max_connections, pool.max_connections_per_ip
+            ),
+        );
+    }
+    if pool.fee_percentage != 0.0 {
+        issues.push(
+            "pool.fee_percentage",
+            format!(
+                "must be 0, got {}: payouts are consensus (every node computes the same PPLNS split), \
+                 so a node cannot take a fee; any donation is fixed by the chain spec",
+                pool.fee_percentage
+            ),
+        );
+    }
+    if let Some(window) = pool.rewards.window {
+        for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
+            if spec.window_max_shares != window {
+                issues.push(
+                    "pool.rewards.window",
+                    format!(
+                        "must be null or {}, the window cap of chain spec {} (the spec fixes it), got {window}",
+                        spec.window_max_shares, spec.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_api(config: &Config, issues: &mut Issues) {
+    let auth = &config.api.auth;
+    if auth.enabled && auth.token_expiry == Duration::ZERO {
+        issues.push(
+            "api.auth.token_expiry",
+            "must be longer than 0s while auth is enabled",
+        );
+    }
+}
+
+/// Reports two enabled listeners on the same port where their IPs overlap.
+fn check_listeners(config: &Config, issues: &mut Issues) {
+    let monitoring = &config.monitoring;
+    let listeners: Vec<(&str, SocketAddr)> = [
+        ("pool.address", true, config.pool.address),
+        ("api.address", true, config.api.address),
+        (
+            "monitoring.metrics.address",
+            monitoring.metrics.enabled,
+            monitoring.metrics.address,
+        ),
+        (
+            "monitoring.health.address",
+            monitoring.health.enabled,
+            monitoring.health.address,
+        ),
+    ]
+    .into_iter()
+    .filter(|&(_, enabled, _)| enabled)
+    .map(|(path, _, addr)| (path, addr))
+    .collect();
+    for (i, &(path, addr)) in listeners.iter().enumerate() {
+        // Port 0 asks the OS for a free port, which never clashes.
+        if addr.port() == 0 {
+            continue;
+        }
+        let clash = listeners[..i].iter().find(|(_, other)| {
+            other.port() == addr.port()
+                && (other.ip() == addr.ip()
+                    || other.ip().is_unspecified()
+                    || addr.ip().is_unspecified())
+        });
+        if let Some((other_path, _)) = clash {
+            issues.push(
+                path,
+                format!("port {} is also used by {other_path}", addr.port()),
+            );
+        }
+    }
+}
+
+fn check_p2p(config: &Config, issues: &mut Issues) {
+    let p2p = &config.p2p;
+    for (key, addrs) in [
+        ("listen", &p2p.listen),
+        ("external_addresses", &p2p.external_addresses),
+    ] {
+        for (i, addr) in addrs.iter().enumerate() {
+            if let Err(message) = check_multiaddr(addr) {
+                issues.push(format!("p2p.{key}[{i}]"), message);
+            }
+        }
+    }
+    for (i, addr) in p2p.bootstrap.iter().enumerate() {
+        let result = check_multiaddr(addr).and_then(|components| match components.as_slice() {
+            [.., "p2p", _] => Ok(components),
+            _ => Err(format!("must end with /p2p/<peer id>, got \"{addr}\"")),
+        });
+        if let Err(message) = result {
+            issues.push(format!("p2p.bootstrap[{i}]"), message);
+        }
+    }
+    if p2p.max_peers == 0 {
+        issues.push("p2p.max_peers", "must be at least 1");
+    }
+}
+
+/// Checks the outline of a multiaddr (`/proto/value/...`) and returns its components.
+/// Protocol-level parsing is libp2p's job when the address is used.
+fn check_multiaddr(addr: &str) -> Result<Vec<&str>, String> {
+    let components: Option<Vec<&str>> =
+        addr.strip_prefix('/').map(|rest| rest.split('/').collect());
+    match components {
+        Some(c) if !c.iter().any(|part| part.is_empty()) => Ok(c),
+        _ => Err(format!(
+            "must be a multiaddr such as /ip4/0.0.0.0/tcp/9333, got \"{addr}\""
+        )),
+    }
+}
+
+fn check_chains(config: &Config, issues: &mut Issues) {
+    if config.chains.is_empty() {
+        issues.push("chains", "at least one chain is required");
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, chain) in config.chains.iter().enumerate() {
+        let path = format!("chains[{i}]");
+        if chain.chain_spec().is_none() {
+            let known: Vec<&str> = ChainSpec::all().iter().map(|s| s.name).collect();
+            issues.push(
+                format!("{path}.spec"),
+                format!(
+                    "unknown chain spec \"{}\"; known: {}",
+                    chain.spec,
+                    known.join(", ")
+                ),
+            );
+        }
+        match seen.entry(&chain.spec) {
+            Entry::Vacant(entry) => {
+                entry.insert(i);
+            }
+            Entry::Occupied(first) => issues.push(
+                format!("{path}.spec"),
+                format!(
+                    "duplicate chain spec \"{}\", already at chains[{}]",
+                    chain.spec,
+                    first.get()
+                ),
+            ),
+        }
+        if chain.daemons.is_empty() {
+            issues.push(format!("{path}.daemons"), "at least one daemon is required");
+        }
+        for (j, daemon) in chain.daemons.iter().enumerate() {
+            let path = format!("{path}.daemons[{j}]");
+            if let Err(message) = check_rpc_url(&daemon.url) {
+                issues.push(format!("{path}.url"), message);
+            }
+            let has_cookie = daemon.cookie_file.is_some();
+            match (has_cookie, &daemon.user, &daemon.password) {
+                (true, None, None) | (false, Some(_), Some(_)) => {}
+                (true, _, _) => {
+                    issues.push(path, "set either cookie_file or user+password, not both")
+                }
+                (false, None, None) => issues.push(path, "set cookie_file, or user and password"),
+                (false, Some(_), None) => {
+                    issues.push(format!("{path}.password"), "required with user")
+                }
+                (false, None, Some(_)) => {
+                    issues.push(format!("{path}.user"), "required with password")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Runs the `otedama-node` binary as an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.yaml")
+}
+
+fn node(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args(args)
+        .env_remove("OTEDAMA_LOG_LEVEL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_config(dir: &tempfile::TempDir, yaml: &str) -> String {
+    let file = dir.path().join("node.yaml");
+    std::fs::write(&file, yaml).expect("write config");
+    file.to_str().expect("utf-8 temp path").to_owned()
+}
+
+#[test]
+fn config_check_accepts_the_example() {
+    let file = example();
+    let file = file.to_str().expect("utf-8 path");
+    let out = node(&["config", "check", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("ok: {file}\n"));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn config_check_reports_every_issue_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_config(
+        &dir,
+        "mining:\n  gpu:\n    intensity: 40\npool:\n  fee_percentage: 2\n",
+    );
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(
+        lines[0],
+        "mining.gpu.intensity: must be between 1 and 31, got 40"
+    );
+    assert!(
+        lines[1].starts_with("pool.fee_percentage: must be 0, got 2"),
+        "{err}"
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn config_check_reports_an_unknown_key_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_config(&dir, "mining:\n  gpu:\n    intensty: 20\n");
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("mining.gpu.intensty: unknown field `intensty`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_check_exits_2_on_an_unreadable_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.yaml");
+    let out = node(&["config", "check", missing.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("cannot read "), "{}", stderr(&out));
+}
+
+#[test]
+fn config_check_json_parses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_config(&dir, "chains:\n  - spec: foo\n    daemons: []\n");
+    let out = node(&["config", "check", "--json", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json report");
+    assert_eq!(report["ok"], false);
+    let paths: Vec<&str> = report["issues"]
+        .as_array()
+        .expect("issues array")
+        .iter()
+        .map(|i| i["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths, ["chains[0].spec", "chains[0].daemons"]);
+    assert!(
+        report["issues"][0]["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("unknown chain spec \"foo\"; known: ltc-main")
+    );
+
+    let example = example();
+    let out = node(&[
+        "config",
+        "check",
+        "--json",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json report");
+    assert_eq!(report, serde_json::json!({ "ok": true, "issues": [] }));
+}
+
+#[test]
+fn chains_json_lists_the_specs() {
+    let out = node(&["chains", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let chains: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json list");
+    let regtest = chains
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"] == "ltc-regtest")
+        .expect("ltc-regtest listed");
+    assert_eq!(regtest["algorithm"], "scrypt");
+    assert!(regtest["share_period_secs"].as_u64().is_some());
+    assert!(regtest["window_max_shares"].as_u64().is_some());
+    let id = regtest["consensus_id"].as_str().expect("consensus id");
+    assert_eq!(id.len(), 64);
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{id}"
+    );
+}
+
+#[test]
+fn chains_prints_a_table() {
+    let out = node(&["chains"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("ltc-main ")), "{text}");
+}
+
+#[test]
+fn unbuilt_commands_say_so_and_exit_2() {
+    let example = example();
+    for args in [
+        vec!["devnet"],
+        vec!["serve", "--config", example.to_str().expect("utf-8 path")],
+    ] {
+        let out = node(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("not implemented in this version"),
+            "{args:?}: {err}"
+        );
+    }
+}
