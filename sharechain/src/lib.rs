@@ -12,6 +12,7 @@
 //! - `retarget`: ASERT share difficulty; `validate`: the validation pipeline.
 //! - [`ShareChain`]: the in-memory share tree with fork choice; [`Store`]: sled storage.
 
+pub mod address;
 mod encode;
 mod error;
 mod hash;
@@ -20,6 +21,7 @@ mod money;
 mod spec;
 mod target;
 
+pub use address::{AddressError, parse_address, script_to_address};
 pub use encode::{Reader, hex32, write_bytes, write_varint};
 pub use error::{BuildError, DecodeError, HexError, ShareError, StoreError, TargetError};
 pub use hash::{BlockHash, ConsensusId, PowHash, ShareHash, Txid, sha256d, sha256d_pair};

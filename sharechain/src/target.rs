@@ -239,24 +239,49 @@ impl Difficulty {
         Self(one / u256_to_f64(target.0).max(1.0))
     }
 
-    /// Returns the target of this difficulty, `difficulty_one / d`, clamped to [`Target::MAX`].
+    /// Returns the target of this difficulty, `difficulty_one / d`, exact to the 53-bit
+    /// mantissa of `d` (also for the tiny difficulties of regtest), clamped to
+    /// `[1, Target::MAX]`.
     pub fn to_target(self) -> Target {
-        // Scale by 2^32 to keep fractional difficulties (e.g. 0.001 on regtest) exact enough.
-        let scaled = (self.0 * 4_294_967_296.0).round();
-        if scaled < 1.0 {
+        use ruint::aliases::U512;
+        // d = m * 2^-k with m a 53-bit integer.
+        let k = 52 - self.0.log2().floor() as i64;
+        if k > 300 {
             return Target::MAX;
         }
-        let scaled = if scaled >= 1.8e19 {
-            u64::MAX
-        } else {
-            scaled as u64
-        };
-        let one = Target::difficulty_one().0;
-        match one.checked_mul(U256::from(1u64 << 32)) {
-            Some(num) => Target(num / U256::from(scaled)),
-            // difficulty_one * 2^32 fits in 256 bits, so this branch is unreachable.
-            None => Target::MAX,
+        if k < -300 {
+            return Target(U256::from(1u8));
         }
+        let m = (self.0 * 2f64.powi(k as i32)).round().max(1.0) as u64;
+        let limbs = Target::difficulty_one().0.into_limbs();
+        let one = U512::from_limbs([limbs[0], limbs[1], limbs[2], limbs[3], 0, 0, 0, 0]);
+        let t = if k >= 0 { (one << k as usize) / U512::from(m) } else { (one >> (-k) as usize) / U512::from(m) };
+        if t.bit_len() > 256 {
+            return Target::MAX;
+        }
+        let l = t.into_limbs();
+        Target(U256::from_limbs([l[0], l[1], l[2], l[3]]).max(U256::from(1u8)))
+    }
+}
+
+impl Difficulty {
+    /// The Stratum difficulty scale of `algo`: Scrypt pools count difficulty in units
+    /// 65 536 times smaller than SHA256d's (the cpuminer / cgminer convention).
+    pub fn stratum_scale(algo: crate::PowAlgorithm) -> f64 {
+        match algo {
+            crate::PowAlgorithm::Sha256d => 1.0,
+            crate::PowAlgorithm::Scrypt => 65536.0,
+        }
+    }
+
+    /// Returns the target of Stratum difficulty `self` for `algo`.
+    pub fn to_stratum_target(self, algo: crate::PowAlgorithm) -> Target {
+        Difficulty(self.0 / Self::stratum_scale(algo)).to_target()
+    }
+
+    /// Returns the Stratum difficulty of `target` for `algo`.
+    pub fn from_stratum_target(target: Target, algo: crate::PowAlgorithm) -> Self {
+        Difficulty(Self::from_target(target).0 * Self::stratum_scale(algo))
     }
 }
 
@@ -302,9 +327,26 @@ mod tests {
         let t = Difficulty::new(1024.0).expect("positive").to_target();
         assert!((Difficulty::from_target(t).get() - 1024.0).abs() < 1e-6);
         let small = Difficulty::new(0.001).expect("positive").to_target();
-        assert!((Difficulty::from_target(small).get() - 0.001).abs() < 1e-9);
+        assert!((Difficulty::from_target(small).get() - 0.001).abs() < 1e-12);
+        // Regtest's share target survives the round trip through a Stratum difficulty.
+        let regtest = Target::from_compact(CompactTarget(0x207f_ffff)).expect("valid");
+        let back = Difficulty::from_target(regtest).to_target();
+        let diff = if back.0 > regtest.0 { back.0 - regtest.0 } else { regtest.0 - back.0 };
+        assert!(diff < regtest.0 >> 50, "{back} vs {regtest}");
         assert!(Difficulty::new(0.0).is_none());
         assert!(Difficulty::new(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn scrypt_stratum_scale() {
+        use crate::PowAlgorithm;
+        // Scrypt difficulty 1 = target 0x0000ffff << 224 (the pooler/cpuminer convention).
+        let t = Difficulty::new(1.0).expect("positive").to_stratum_target(PowAlgorithm::Scrypt);
+        assert_eq!(t, Target(U256::from(0xffffu64) << 224));
+        let d = Difficulty::from_stratum_target(t, PowAlgorithm::Scrypt);
+        assert!((d.get() - 1.0).abs() < 1e-9);
+        let s = Difficulty::new(1.0).expect("positive").to_stratum_target(PowAlgorithm::Sha256d);
+        assert_eq!(s, Target::difficulty_one());
     }
 
     proptest! {
