@@ -1,8 +1,14 @@
 //! The Otedama node: composes the sharechain, Stratum server, built-in miner and API.
 //!
 //! - [`config`]: the node's YAML configuration, its loading and its semantic checks.
-//!
-//! Networking (`p2p`), block templates (`template`) and the service wiring arrive with
-//! the end-to-end milestone; `main.rs` is the command-line front end.
+//! - [`parent`]: the parent-chain daemon client (getblocktemplate, submitblock, failover).
+//! - [`service`]: the running node: template polling, work publication, submissions.
+//! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
 
 pub mod config;
+pub mod devnet;
+pub mod parent;
+pub mod service;
+mod work;
+
+pub use service::{Node, NodeError, NodeEvent};

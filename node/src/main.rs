@@ -37,8 +37,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Runs a local development network.
-    Devnet,
+    /// Runs a local development network: litecoind on regtest, a node and two CPU miners.
+    Devnet(DevnetArgs),
+}
+
+/// Options of `devnet`.
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Stop after this many blocks found by the pool, then print a summary.
+    #[arg(long, value_name = "N")]
+    blocks: Option<u64>,
+    /// Keep the daemon's chain and the share store here (a temporary directory otherwise).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Stratum listen address (point external miners here too).
+    #[arg(long, default_value = "127.0.0.1:3333", value_name = "ADDR")]
+    stratum: std::net::SocketAddr,
+    /// Hashing threads per miner.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Prints one JSON object per block and a JSON summary.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The `config` subcommands.
@@ -90,9 +110,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => serve(&config, cli.log_level.as_deref()),
-        Command::Devnet => {
-            init_tracing(cli.log_level.as_deref().unwrap_or("info"), LogFormat::Text)?;
-            Ok(not_implemented("devnet"))
+        Command::Devnet(args) => {
+            init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
+            devnet(args)
         }
     }
 }
@@ -238,12 +258,88 @@ fn serve(file: &Path, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
         config.app.log_format,
     )?;
     tracing::info!(target: "otedama::node", name = %config.app.name, chains = config.chains.len(), "config loaded");
-    Ok(not_implemented("serve"))
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let node = otedama_node::Node::start(&config, home.as_deref()).await?;
+        let miner = if config.mining.miner_enabled() {
+            let algorithm = config
+                .mining
+                .algorithm
+                .pow_algorithm()
+                .context("mining.algorithm has no CPU backend yet")?;
+            Some(
+                otedama_miner::Miner::start(otedama_miner::MinerConfig {
+                    pools: config.mining.pool_urls.clone(),
+                    user: config.mining.payout_address.clone(),
+                    password: "x".into(),
+                    threads: config.mining.cpu.threads as usize,
+                    algorithm,
+                })
+                .context("starting the built-in miner")?,
+            )
+        } else {
+            None
+        };
+        wait_for_signal().await;
+        tracing::info!(target: "otedama::node", "shutting down");
+        if let Some(m) = miner {
+            m.stop().await;
+        }
+        node.stop().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
-fn not_implemented(command: &str) -> ExitCode {
-    eprintln!(
-        "otedama-node {command}: not implemented in this version; it arrives with the end-to-end milestone"
-    );
-    ExitCode::from(EXIT_FAILURE)
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let json = args.json;
+    let options = otedama_node::devnet::DevnetOptions {
+        blocks: args.blocks,
+        data_dir: args.data_dir,
+        stratum: args.stratum,
+        threads: args.threads.max(1),
+        json,
+    };
+    match runtime.block_on(otedama_node::devnet::run(options)) {
+        Ok(summary) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary).context("encoding the summary")?
+                );
+            } else {
+                println!(
+                    "summary: {} blocks, {} shares",
+                    summary.blocks.len(),
+                    summary.shares
+                );
+                for (address, sat) in &summary.totals {
+                    println!(
+                        "  {address}: {}",
+                        otedama_sharechain::Amount::from_sat(*sat)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("otedama-node devnet: {e}");
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
 }

@@ -151,18 +151,27 @@ fn chains_prints_a_table() {
 }
 
 #[test]
-fn unbuilt_commands_say_so_and_exit_2() {
-    let example = example();
-    for args in [
-        vec!["devnet"],
-        vec!["serve", "--config", example.to_str().expect("utf-8 path")],
-    ] {
-        let out = node(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = stderr(&out);
-        assert!(
-            err.contains("not implemented in this version"),
-            "{args:?}: {err}"
-        );
-    }
+fn devnet_without_litecoind_names_the_install_command() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args(["devnet", "--blocks", "1", "--stratum", "127.0.0.1:0"])
+        .env("LITECOIND", "/nonexistent/litecoind")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("apt-get install litecoind"), "{err}");
+}
+
+#[test]
+fn serve_refuses_an_invalid_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "pool:\n  fee_percentage: 2\n").expect("write");
+    let out = node(&["serve", "--config", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("pool.fee_percentage"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -100,7 +100,11 @@ fn pplns(c: &mut Criterion) {
     let first = u64::from(WINDOW) + 1 - STEPS;
     let start_hash = chain.main_at(first - 1).expect("main chain");
     let steps: Vec<_> = (first..=u64::from(WINDOW))
-        .map(|h| chain.tip_or(chain.main_at(h).expect("main chain")).expect("meta"))
+        .map(|h| {
+            chain
+                .tip_or(chain.main_at(h).expect("main chain"))
+                .expect("meta")
+        })
         .collect();
     let base = WindowTracker::build(&chain, start_hash, pw, &s).expect("window");
     g.bench_function("incremental_update_and_split_500_payees", |b| {
@@ -115,7 +119,12 @@ fn pplns(c: &mut Criterion) {
                 let started = Instant::now();
                 for m in &steps[1..=n] {
                     assert!(t.advance(m, &s));
-                    black_box(split_reward(t.weights(), Amount::from_sat(5_000_000_000), &m.payout_script, &s));
+                    black_box(split_reward(
+                        t.weights(),
+                        Amount::from_sat(5_000_000_000),
+                        &m.payout_script,
+                        &s,
+                    ));
                 }
                 elapsed += started.elapsed();
                 done += n as u64;

@@ -28,12 +28,36 @@ struct Params {
 
 fn params(parent: ParentCoin, network: ParentNetwork) -> Params {
     match (parent, network) {
-        (ParentCoin::Litecoin, ParentNetwork::Main) => Params { p2pkh: 48, p2sh: &[50, 5], hrp: "ltc" },
-        (ParentCoin::Litecoin, ParentNetwork::Testnet) => Params { p2pkh: 111, p2sh: &[58, 196], hrp: "tltc" },
-        (ParentCoin::Litecoin, ParentNetwork::Regtest) => Params { p2pkh: 111, p2sh: &[58, 196], hrp: "rltc" },
-        (ParentCoin::Bitcoin, ParentNetwork::Main) => Params { p2pkh: 0, p2sh: &[5], hrp: "bc" },
-        (ParentCoin::Bitcoin, ParentNetwork::Testnet) => Params { p2pkh: 111, p2sh: &[196], hrp: "tb" },
-        (ParentCoin::Bitcoin, ParentNetwork::Regtest) => Params { p2pkh: 111, p2sh: &[196], hrp: "bcrt" },
+        (ParentCoin::Litecoin, ParentNetwork::Main) => Params {
+            p2pkh: 48,
+            p2sh: &[50, 5],
+            hrp: "ltc",
+        },
+        (ParentCoin::Litecoin, ParentNetwork::Testnet) => Params {
+            p2pkh: 111,
+            p2sh: &[58, 196],
+            hrp: "tltc",
+        },
+        (ParentCoin::Litecoin, ParentNetwork::Regtest) => Params {
+            p2pkh: 111,
+            p2sh: &[58, 196],
+            hrp: "rltc",
+        },
+        (ParentCoin::Bitcoin, ParentNetwork::Main) => Params {
+            p2pkh: 0,
+            p2sh: &[5],
+            hrp: "bc",
+        },
+        (ParentCoin::Bitcoin, ParentNetwork::Testnet) => Params {
+            p2pkh: 111,
+            p2sh: &[196],
+            hrp: "tb",
+        },
+        (ParentCoin::Bitcoin, ParentNetwork::Regtest) => Params {
+            p2pkh: 111,
+            p2sh: &[196],
+            hrp: "bcrt",
+        },
     }
 }
 
@@ -64,7 +88,10 @@ pub fn parse_address(address: &str, spec: &ChainSpec) -> Result<PayoutScript, Ad
         script.extend_from_slice(&program);
         return PayoutScript::new(script).map_err(|_| invalid());
     }
-    let payload = bs58::decode(address).with_check(None).into_vec().map_err(|_| invalid())?;
+    let payload = bs58::decode(address)
+        .with_check(None)
+        .into_vec()
+        .map_err(|_| invalid())?;
     let (&version, hash) = payload.split_first().ok_or_else(invalid)?;
     let hash: [u8; 20] = hash.try_into().map_err(|_| invalid())?;
     if version == p.p2pkh {
@@ -91,7 +118,9 @@ pub fn script_to_address(script: &PayoutScript, spec: &ChainSpec) -> Option<Stri
     match s {
         [0x76, 0xa9, 0x14, hash @ .., 0x88, 0xac] if hash.len() == 20 => Some(b58(p.p2pkh, hash)),
         [0xa9, 0x14, hash @ .., 0x87] if hash.len() == 20 => Some(b58(p.p2sh[0], hash)),
-        [v, len, program @ ..] if (*v == 0 || (0x51..=0x60).contains(v)) && usize::from(*len) == program.len() => {
+        [v, len, program @ ..]
+            if (*v == 0 || (0x51..=0x60).contains(v)) && usize::from(*len) == program.len() =>
+        {
             let hrp = bech32::Hrp::parse(p.hrp).ok()?;
             let version = if *v == 0 { 0 } else { v - 0x50 };
             let fe = bech32::Fe32::try_from(version).ok()?;
@@ -112,8 +141,15 @@ mod tests {
     #[test]
     fn bip173_vector_mainnet_p2wpkh() {
         // BIP173: BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4 = 0014751e76e8199196d454941c45d1b3a323f1433bd6
-        let s = parse_address("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", spec("btc-main")).expect("valid");
-        assert_eq!(hex::encode(s.as_bytes()), "0014751e76e8199196d454941c45d1b3a323f1433bd6");
+        let s = parse_address(
+            "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4",
+            spec("btc-main"),
+        )
+        .expect("valid");
+        assert_eq!(
+            hex::encode(s.as_bytes()),
+            "0014751e76e8199196d454941c45d1b3a323f1433bd6"
+        );
         assert_eq!(
             script_to_address(&s, spec("btc-main")).as_deref(),
             Some("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
@@ -123,8 +159,12 @@ mod tests {
     #[test]
     fn base58_genesis_address() {
         // The genesis coinbase key's address 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa = hash160 62e907b1...
-        let s = parse_address("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", spec("btc-main")).expect("valid");
-        assert_eq!(hex::encode(s.as_bytes()), "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac");
+        let s =
+            parse_address("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", spec("btc-main")).expect("valid");
+        assert_eq!(
+            hex::encode(s.as_bytes()),
+            "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac"
+        );
         assert!(matches!(
             parse_address("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", spec("ltc-main")),
             Err(AddressError::WrongNetwork { .. })
@@ -140,11 +180,20 @@ mod tests {
         let ltc = spec("ltc-regtest");
         for script in [PayoutScript::p2wpkh([3; 20]), PayoutScript::p2pkh([4; 20])] {
             let a = script_to_address(&script, ltc).expect("standard");
-            assert!(a.starts_with("rltc1") || a.starts_with('m') || a.starts_with('n'), "{a}");
+            assert!(
+                a.starts_with("rltc1") || a.starts_with('m') || a.starts_with('n'),
+                "{a}"
+            );
             assert_eq!(parse_address(&a, ltc).expect("parses"), script);
             assert!(parse_address(&a, spec("ltc-main")).is_err());
         }
-        assert!(matches!(parse_address("", ltc), Err(AddressError::Invalid(_))));
-        assert!(matches!(parse_address(&"x".repeat(500), ltc), Err(AddressError::Invalid(_))));
+        assert!(matches!(
+            parse_address("", ltc),
+            Err(AddressError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_address(&"x".repeat(500), ltc),
+            Err(AddressError::Invalid(_))
+        ));
     }
 }

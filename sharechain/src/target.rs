@@ -255,7 +255,11 @@ impl Difficulty {
         let m = (self.0 * 2f64.powi(k as i32)).round().max(1.0) as u64;
         let limbs = Target::difficulty_one().0.into_limbs();
         let one = U512::from_limbs([limbs[0], limbs[1], limbs[2], limbs[3], 0, 0, 0, 0]);
-        let t = if k >= 0 { (one << k as usize) / U512::from(m) } else { (one >> (-k) as usize) / U512::from(m) };
+        let t = if k >= 0 {
+            (one << k as usize) / U512::from(m)
+        } else {
+            (one >> (-k) as usize) / U512::from(m)
+        };
         if t.bit_len() > 256 {
             return Target::MAX;
         }
@@ -331,7 +335,11 @@ mod tests {
         // Regtest's share target survives the round trip through a Stratum difficulty.
         let regtest = Target::from_compact(CompactTarget(0x207f_ffff)).expect("valid");
         let back = Difficulty::from_target(regtest).to_target();
-        let diff = if back.0 > regtest.0 { back.0 - regtest.0 } else { regtest.0 - back.0 };
+        let diff = if back.0 > regtest.0 {
+            back.0 - regtest.0
+        } else {
+            regtest.0 - back.0
+        };
         assert!(diff < regtest.0 >> 50, "{back} vs {regtest}");
         assert!(Difficulty::new(0.0).is_none());
         assert!(Difficulty::new(f64::NAN).is_none());
@@ -341,11 +349,15 @@ mod tests {
     fn scrypt_stratum_scale() {
         use crate::PowAlgorithm;
         // Scrypt difficulty 1 = target 0x0000ffff << 224 (the pooler/cpuminer convention).
-        let t = Difficulty::new(1.0).expect("positive").to_stratum_target(PowAlgorithm::Scrypt);
+        let t = Difficulty::new(1.0)
+            .expect("positive")
+            .to_stratum_target(PowAlgorithm::Scrypt);
         assert_eq!(t, Target(U256::from(0xffffu64) << 224));
         let d = Difficulty::from_stratum_target(t, PowAlgorithm::Scrypt);
         assert!((d.get() - 1.0).abs() < 1e-9);
-        let s = Difficulty::new(1.0).expect("positive").to_stratum_target(PowAlgorithm::Sha256d);
+        let s = Difficulty::new(1.0)
+            .expect("positive")
+            .to_stratum_target(PowAlgorithm::Sha256d);
         assert_eq!(s, Target::difficulty_one());
     }
 

@@ -24,6 +24,10 @@ pub struct ShareTemplate {
     pub commitment: [u8; 32],
     /// Merkle branch of the coinbase over the template's transactions.
     pub merkle_branch: Vec<[u8; 32]>,
+    /// Earliest valid header time: above the parent template's `mintime` and above the
+    /// sharechain's median time past, so shares arriving faster than one per second
+    /// still get valid timestamps.
+    pub min_time: u32,
     /// The parent template this builds on.
     pub block: BlockTemplate,
 }
@@ -82,13 +86,26 @@ impl ShareTemplate {
             let w = chain.window_for(prev, parent_work(block.bits)?)?;
             payouts_for(&spec, w.weights(), &info)
         };
+        let mtp = if prev.is_zero() {
+            None
+        } else {
+            chain.median_time_past(prev)
+        };
+        let min_time = mtp.map_or(block.min_time, |m| block.min_time.max(m.saturating_add(1)));
         Ok(Self {
+            min_time,
             commitment: info.commitment(&spec.consensus_id()),
             merkle_branch: merkle_branch(&block.txids()),
             info,
             payouts,
             block,
         })
+    }
+
+    /// Returns the header time to hand out: the daemon's current time, or the earliest
+    /// valid share time if that is later.
+    pub fn ntime(&self) -> u32 {
+        self.block.cur_time.max(self.min_time)
     }
 
     /// Builds the coinbase with `extranonce`.
@@ -208,6 +225,6 @@ pub mod test_utils {
         };
         let tpl = ShareTemplate::new(chain, regtest_template(100 + height as u32, 3), payout)
             .expect("template on a known tip");
-        solve(&tpl, spec.algorithm, time, extranonce)
+        solve(&tpl, spec.algorithm, time.max(tpl.min_time), extranonce)
     }
 }

@@ -72,10 +72,13 @@ fn incremental_window_equals_full_walk() {
         let full = window_weights(&c, tip, pw, &spec).expect("window");
         let inc = c.window_for(tip, pw).expect("window").weights().clone();
         assert_eq!(inc, full, "after share {i}");
+        let work = otedama_sharechain::Target::from_compact(spec.max_share_target)
+            .expect("valid")
+            .to_work();
         assert_eq!(
             full.total(),
-            u128::from((i + 1).min(7)) * 2,
-            "7-share cap at work 2 each"
+            u128::from((i + 1).min(7)) * work.to_u128(),
+            "7-share cap"
         );
     }
 }

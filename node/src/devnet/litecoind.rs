@@ -1,18 +1,22 @@
 //! A loopback-only Litecoin Core regtest pair. Node A serves RPC to the test; node B
 //! exists because litecoind 0.21.2 refuses `getblocktemplate` without a peer.
 
-use crate::rpc::{RpcClient, RpcError};
+use super::rpc::{RpcClient, RpcError};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What to tell a user without litecoind.
+pub const NOT_INSTALLED: &str = "litecoind not found. Install it with: sudo apt-get install litecoind (or set LITECOIND=/path/to/litecoind)";
+
 /// Returns the litecoind binary: `$LITECOIND`, else Debian's real binary (not the
 /// `/usr/bin/litecoind` wrapper, which writes a config into the home directory).
 pub fn litecoind_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LITECOIND") {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return p.exists().then_some(p);
     }
     ["/usr/lib/litecoin/litecoind", "/usr/local/bin/litecoind"]
         .into_iter()
@@ -32,7 +36,8 @@ pub struct LitecoinRegtest {
     pub rpc: RpcClient,
     /// RPC address of node A.
     pub rpc_addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    cookie: PathBuf,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Drop for LitecoinRegtest {
@@ -45,15 +50,31 @@ impl Drop for LitecoinRegtest {
 }
 
 impl LitecoinRegtest {
-    /// Starts the pair with `extra_args` on both nodes, waits for RPC and the peer
-    /// connection, and mines one block so the chain leaves initial block download.
+    /// Starts the pair in a temporary directory; see [`LitecoinRegtest::start_in`].
+    ///
+    /// # Errors
+    /// As [`LitecoinRegtest::start_in`].
+    pub fn start(extra_args: &[&str]) -> Result<Self, String> {
+        Self::start_in(None, extra_args)
+    }
+
+    /// Starts the pair with data under `base` (a temporary directory if `None`) and
+    /// `extra_args` on both nodes, waits for RPC and the peer connection, and mines one
+    /// block so the chain leaves initial block download.
     ///
     /// # Errors
     /// A missing binary, a daemon that exits, or RPC that does not come up in 60 s.
-    pub fn start(extra_args: &[&str]) -> Result<Self, String> {
-        let bin = litecoind_path()
-            .ok_or("litecoind not found; install it with: apt-get install litecoind")?;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    pub fn start_in(base: Option<&Path>, extra_args: &[&str]) -> Result<Self, String> {
+        let bin = litecoind_path().ok_or(NOT_INSTALLED)?;
+        let temp = match base {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().map_err(|e| e.to_string())?),
+        };
+        let root: PathBuf = match (&temp, base) {
+            (Some(t), _) => t.path().to_path_buf(),
+            (None, Some(b)) => b.to_path_buf(),
+            (None, None) => return Err("no data directory".into()),
+        };
         let port = |_| free_port().map_err(|e| e.to_string());
         let (rpc_a, p2p_b, rpc_b, onion_b) = (port(0)?, port(1)?, port(2)?, port(3)?);
         let common = [
@@ -78,7 +99,7 @@ impl LitecoinRegtest {
                 .spawn()
                 .map_err(|e| format!("starting {}: {e}", bin.display()))
         };
-        let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+        let (da, db) = (root.join("litecoind-a"), root.join("litecoind-b"));
         for d in [&da, &db] {
             std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         }
@@ -109,13 +130,25 @@ impl LitecoinRegtest {
             b,
             rpc: RpcClient::new(rpc_addr, ""),
             rpc_addr,
-            _dir: dir,
+            cookie: da.join("regtest/.cookie"),
+            _temp: temp,
         };
-        net.wait_ready(&da.join("regtest/.cookie"))?;
+        let cookie = net.cookie.clone();
+        net.wait_ready(&cookie)?;
         net.rpc
             .call("generatetodescriptor", json!([1, "raw(51)"]))
             .map_err(|e| e.to_string())?;
         Ok(net)
+    }
+
+    /// Returns the cookie file of node A.
+    pub fn cookie_path(&self) -> &Path {
+        &self.cookie
+    }
+
+    /// Returns the RPC URL of node A.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
     }
 
     fn wait_ready(&mut self, cookie: &Path) -> Result<(), String> {

@@ -1,0 +1,139 @@
+//! Miner configuration and pool URLs.
+
+use crate::error::UrlError;
+use otedama_sharechain::PowAlgorithm;
+use std::fmt;
+
+/// What the miner mines and where.
+#[derive(Clone)]
+pub struct MinerConfig {
+    /// Pool URLs (`stratum+tcp://host:port`), in failover order.
+    pub pools: Vec<String>,
+    /// Stratum user (for Otedama: the payout address, optionally `.worker`).
+    pub user: String,
+    /// Stratum password.
+    pub password: String,
+    /// Hashing threads; 0 uses every available core.
+    pub threads: usize,
+    /// The proof-of-work algorithm.
+    pub algorithm: PowAlgorithm,
+}
+
+impl fmt::Debug for MinerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MinerConfig")
+            .field("pools", &self.pools)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("threads", &self.threads)
+            .field("algorithm", &self.algorithm)
+            .finish()
+    }
+}
+
+/// A parsed pool URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PoolUrl {
+    /// The URL as configured (shown in stats and logs).
+    pub url: String,
+    /// Host name or IP address, without IPv6 brackets.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl PoolUrl {
+    /// Parses `stratum+tcp://host:port` (the scheme may be omitted; IPv6 hosts in brackets).
+    pub fn parse(url: &str) -> Result<PoolUrl, UrlError> {
+        let rest = match url.split_once("://") {
+            Some(("stratum+tcp", rest)) => rest,
+            Some((scheme, _)) => return Err(UrlError::UnsupportedScheme(scheme.to_owned())),
+            None => url,
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, after) = if let Some(v6) = rest.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or(UrlError::EmptyHost)?;
+            (host, after)
+        } else {
+            match rest.find([':', '/']) {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            }
+        };
+        if host.is_empty() {
+            return Err(UrlError::EmptyHost);
+        }
+        let port = after.strip_prefix(':').ok_or_else(|| {
+            if after.is_empty() {
+                UrlError::MissingPort
+            } else {
+                UrlError::UnexpectedPath(after.to_owned())
+            }
+        })?;
+        if let Some(i) = port.find('/') {
+            return Err(UrlError::UnexpectedPath(port[i..].to_owned()));
+        }
+        let port = match port.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(UrlError::InvalidPort(port.to_owned())),
+        };
+        Ok(PoolUrl {
+            url: url.to_owned(),
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pool_urls() {
+        let u = PoolUrl::parse("stratum+tcp://pool.example:3333").expect("valid");
+        assert_eq!((u.host.as_str(), u.port), ("pool.example", 3333));
+        let u = PoolUrl::parse("127.0.0.1:9332/").expect("valid");
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 9332));
+        let u = PoolUrl::parse("stratum+tcp://[::1]:3333").expect("valid");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 3333));
+        assert_eq!(u.url, "stratum+tcp://[::1]:3333");
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        let cases = [
+            ("http://a:1", UrlError::UnsupportedScheme("http".into())),
+            (
+                "stratum+ssl://a:1",
+                UrlError::UnsupportedScheme("stratum+ssl".into()),
+            ),
+            ("stratum+tcp://:1", UrlError::EmptyHost),
+            ("stratum+tcp://a", UrlError::MissingPort),
+            ("stratum+tcp://a:0", UrlError::InvalidPort("0".into())),
+            (
+                "stratum+tcp://a:70000",
+                UrlError::InvalidPort("70000".into()),
+            ),
+            ("stratum+tcp://a:x", UrlError::InvalidPort("x".into())),
+            ("stratum+tcp://a:1/x", UrlError::UnexpectedPath("/x".into())),
+            ("stratum+tcp://a/x", UrlError::UnexpectedPath("/x".into())),
+            ("", UrlError::EmptyHost),
+        ];
+        for (url, err) in cases {
+            assert_eq!(PoolUrl::parse(url), Err(err), "{url}");
+        }
+    }
+
+    #[test]
+    fn debug_redacts_password() {
+        let c = MinerConfig {
+            pools: vec![],
+            user: "u".into(),
+            password: "hunter2".into(),
+            threads: 1,
+            algorithm: PowAlgorithm::Sha256d,
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

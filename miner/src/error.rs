@@ -1,0 +1,169 @@
+//! Error types of the miner crate.
+
+use otedama_sharechain::PowAlgorithm;
+
+/// Errors of [`crate::Miner::start`]: a configuration the miner cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum MinerError {
+    /// The configuration lists no pool.
+    #[error("no pool configured")]
+    NoPools,
+    /// A pool URL could not be parsed.
+    #[error("invalid pool url {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// What was wrong with it.
+        reason: UrlError,
+    },
+    /// More hashing threads were asked for than there are extranonce2 prefixes.
+    #[error("{requested} hashing threads requested; at most {max} are supported")]
+    TooManyThreads {
+        /// The configured thread count.
+        requested: usize,
+        /// The largest supported count.
+        max: usize,
+    },
+    /// The backend hashes a different algorithm than the configuration asks for.
+    #[error("backend {backend} hashes {got}, the configuration asks for {expected}")]
+    AlgorithmMismatch {
+        /// The backend's name.
+        backend: String,
+        /// The configured algorithm.
+        expected: PowAlgorithm,
+        /// The backend's algorithm.
+        got: PowAlgorithm,
+    },
+    /// [`crate::Miner::start`] was called outside a tokio runtime.
+    #[error("the miner must be started inside a tokio runtime")]
+    NoRuntime,
+    /// The operating system refused to start a hashing thread.
+    #[error("spawning a hashing thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// What is wrong with a pool URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// The scheme is not `stratum+tcp`.
+    #[error("unsupported scheme {0:?} (only stratum+tcp)")]
+    UnsupportedScheme(String),
+    /// The host part is empty.
+    #[error("empty host")]
+    EmptyHost,
+    /// No `:port` follows the host.
+    #[error("missing port")]
+    MissingPort,
+    /// The port is not a number in 1..=65535.
+    #[error("invalid port {0:?}")]
+    InvalidPort(String),
+    /// Something follows the port.
+    #[error("unexpected path {0:?}")]
+    UnexpectedPath(String),
+}
+
+/// Errors of decoding a `mining.notify` or `mining.subscribe` result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// The params are not an array of the expected length.
+    #[error("expected {expected} params, got {got}")]
+    Arity {
+        /// The number of params the message needs.
+        expected: usize,
+        /// The number found.
+        got: usize,
+    },
+    /// A field has the wrong JSON type.
+    #[error("{field}: expected {expected}")]
+    Type {
+        /// The field.
+        field: &'static str,
+        /// The JSON type it must have.
+        expected: &'static str,
+    },
+    /// A hex field does not decode.
+    #[error("{field}: invalid hex")]
+    Hex {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field decodes to the wrong number of bytes.
+    #[error("{field}: {got} bytes, expected {expected}")]
+    Length {
+        /// The field.
+        field: &'static str,
+        /// The required length.
+        expected: usize,
+        /// The length found.
+        got: usize,
+    },
+    /// The extranonce2 size is outside 1..=8.
+    #[error("unsupported extranonce2 size {0} (supported: 1..=8)")]
+    Extranonce2Size(u64),
+}
+
+/// Why a pool session ended (internal: logged, never returned to the node).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    /// Connecting, reading or writing failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The pool did not answer in time.
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    /// The pool closed the connection.
+    #[error("connection closed by the pool")]
+    Closed,
+    /// The pool sent a line longer than the limit.
+    #[error("line longer than {0} bytes")]
+    LineTooLong(usize),
+    /// The pool answered `mining.subscribe` with something unusable.
+    #[error("bad subscribe result: {0}")]
+    BadSubscribe(#[source] JobError),
+    /// The pool refused the subscription.
+    #[error("subscribe refused: {0}")]
+    Subscribe(StratumError),
+    /// The pool refused the credentials.
+    #[error("authorization refused: {0}")]
+    Unauthorized(StratumError),
+    /// The pool asked the miner to reconnect.
+    #[error("the pool asked for a reconnect")]
+    Reconnect,
+}
+
+/// A line from the pool that is not a usable Stratum v1 message (internal: logged).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProtocolError {
+    /// The line is not JSON.
+    #[error("invalid json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON is not an object.
+    #[error("not a json object")]
+    NotAnObject,
+    /// A known method has malformed params.
+    #[error("{method}: {source}")]
+    Params {
+        /// The method.
+        method: &'static str,
+        /// What was wrong.
+        source: JobError,
+    },
+}
+
+/// An error a pool returned for a request: `[code, message, traceback]` or an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StratumError {
+    /// The numeric code, when the pool gave one (21 = stale, 24 = unauthorized).
+    pub code: Option<i64>,
+    /// The pool's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for StratumError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Parent-chain daemon client (Bitcoin Core family: litecoind, bitcoind): JSON-RPC over
+//! HTTP with cookie or user/password auth, several endpoints in failover order,
+//! `getblocktemplate` with longpoll, and `submitblock` to every endpoint.
+
+mod error;
+
+pub use error::ParentError;
+
+use crate::config::{ChainConfig, DaemonConfig};
+use otedama_sharechain::coinbase::{BlockTemplate, RpcBlockTemplate};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Ordinary calls time out after this.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longpoll returns after about 60 s of an unchanged tip, so wait a little longer.
+const LONGPOLL_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Clone, Debug)]
+enum Auth {
+    Cookie(PathBuf),
+    UserPassword(String, String),
+}
+
+/// One daemon endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    url: String,
+    auth: Auth,
+}
+
+impl Endpoint {
+    /// Builds an endpoint from config; `home` expands a leading `~/` in cookie paths.
+    pub fn from_config(d: &DaemonConfig, home: Option<&Path>) -> Self {
+        let auth = match (d.cookie_path(home), &d.user, &d.password) {
+            (Some(cookie), _, _) => Auth::Cookie(cookie),
+            (None, Some(u), Some(p)) => Auth::UserPassword(u.clone(), p.expose().to_string()),
+            _ => Auth::UserPassword(String::new(), String::new()),
+        };
+        Self {
+            url: d.url.clone(),
+            auth,
+        }
+    }
+
+    /// Returns the URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn credentials(&self) -> Result<(String, String), ParentError> {
+        match &self.auth {
+            Auth::UserPassword(u, p) => Ok((u.clone(), p.clone())),
+            Auth::Cookie(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ParentError::Cookie {
+                    endpoint: self.url.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                let (u, p) = text
+                    .trim()
+                    .split_once(':')
+                    .ok_or_else(|| ParentError::Malformed {
+                        endpoint: self.url.clone(),
+                        reason: format!("cookie file {} is not user:password", path.display()),
+                    })?;
+                Ok((u.to_string(), p.to_string()))
+            }
+        }
+    }
+}
+
+/// A template and the id to long-poll for the next one.
+#[derive(Clone, Debug)]
+pub struct TemplateUpdate {
+    /// The template.
+    pub template: BlockTemplate,
+    /// `longpollid` to pass next time.
+    pub longpoll_id: Option<String>,
+    /// The endpoint that served it.
+    pub endpoint: String,
+}
+
+/// A client for the daemons of one chain.
+#[derive(Clone, Debug)]
+pub struct ParentClient {
+    endpoints: Vec<Endpoint>,
+    http: reqwest::Client,
+}
+
+impl ParentClient {
+    /// Builds a client for `chain`'s daemons.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(chain: &ChainConfig, home: Option<&Path>) -> Result<Self, ParentError> {
+        let endpoints = chain
+            .daemons
+            .iter()
+            .map(|d| Endpoint::from_config(d, home))
+            .collect();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| ParentError::Malformed {
+                endpoint: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { endpoints, http })
+    }
+
+    /// Returns the endpoints in failover order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    async fn call_one(
+        &self,
+        ep: &Endpoint,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ParentError> {
+        let (user, password) = ep.credentials()?;
+        let body = json!({"jsonrpc": "1.0", "id": "otedama", "method": method, "params": params});
+        let resp = self
+            .http
+            .post(&ep.url)
+            .basic_auth(user, Some(password))
+            .timeout(timeout)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ParentError::Unreachable {
+                endpoint: ep.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ParentError::Auth {
+                endpoint: ep.url.clone(),
+            });
+        }
+        // Bitcoin Core answers RPC errors with HTTP 500 and a JSON body; read it either way.
+        let reply: Value = resp.json().await.map_err(|e| ParentError::Malformed {
+            endpoint: ep.url.clone(),
+            reason: format!("HTTP {status}: {e}"),
+        })?;
+        if let Some(err) = reply.get("error").filter(|e| !e.is_null()) {
+            return Err(ParentError::Daemon {
+                endpoint: ep.url.clone(),
+                method: method.to_string(),
+                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            });
+        }
+        Ok(reply.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Calls `method` on the first endpoint that answers, in failover order.
+    ///
+    /// # Errors
+    /// [`ParentError::AllFailed`] with each endpoint's error.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ParentError> {
+        self.call_with_timeout(method, params, CALL_TIMEOUT).await
+    }
+
+    async fn call_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, ParentError> {
+        let mut errors = Vec::new();
+        for ep in &self.endpoints {
+            match self.call_one(ep, method, &params, timeout).await {
+                Ok(v) => return Ok(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(ParentError::AllFailed(errors))
+    }
+
+    /// Fetches a block template with the chain's rules (litecoind insists on both
+    /// `mweb` and `segwit`; Bitcoin Core accepts the list). With `longpoll_id`, the
+    /// daemon holds the request until the tip changes (or about a minute passes).
+    ///
+    /// # Errors
+    /// Every endpoint failed, or the template is malformed.
+    pub async fn block_template(
+        &self,
+        longpoll_id: Option<&str>,
+    ) -> Result<TemplateUpdate, ParentError> {
+        let mut req = json!({"rules": ["mweb", "segwit"], "capabilities": ["coinbasetxn", "workid", "longpoll"]});
+        let timeout = match longpoll_id {
+            Some(id) => {
+                req["longpollid"] = json!(id);
+                LONGPOLL_TIMEOUT
+            }
+            None => CALL_TIMEOUT,
+        };
+        let mut errors = Vec::new();
+        for ep in &self.endpoints {
+            match self
+                .call_one(ep, "getblocktemplate", &json!([req]), timeout)
+                .await
+            {
+                Ok(v) => {
+                    let malformed = |reason: String| ParentError::Malformed {
+                        endpoint: ep.url.clone(),
+                        reason,
+                    };
+                    let longpoll_id = v
+                        .get("longpollid")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let rpc: RpcBlockTemplate = serde_json::from_value(v)
+                        .map_err(|e| malformed(format!("getblocktemplate: {e}")))?;
+                    let template =
+                        BlockTemplate::try_from(rpc).map_err(|e| malformed(e.to_string()))?;
+                    return Ok(TemplateUpdate {
+                        template,
+                        longpoll_id,
+                        endpoint: ep.url.clone(),
+                    });
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(ParentError::AllFailed(errors))
+    }
+
+    /// Submits a block to every endpoint. Returns, per endpoint, `Ok(None)` when it
+    /// accepted the block, `Ok(Some(reason))` when it rejected it, or the error.
+    pub async fn submit_block(
+        &self,
+        block: &[u8],
+    ) -> Vec<(String, Result<Option<String>, ParentError>)> {
+        let hex_block = hex::encode(block);
+        let mut out = Vec::with_capacity(self.endpoints.len());
+        for ep in &self.endpoints {
+            let r = self
+                .call_one(ep, "submitblock", &json!([hex_block]), CALL_TIMEOUT)
+                .await
+                .map(|v| v.as_str().map(str::to_string));
+            out.push((ep.url.clone(), r));
+        }
+        out
+    }
+}

@@ -1,0 +1,160 @@
+//! Errors of the Stratum server: configuration problems [`StratumServer::bind`] refuses,
+//! reasons a session ends, and rejected requests with their Stratum error codes.
+//!
+//! [`StratumServer::bind`]: crate::StratumServer::bind
+
+use otedama_sharechain::AddressError;
+use std::time::Duration;
+
+/// A configuration that [`StratumServer::bind`](crate::StratumServer::bind) refuses. It
+/// reaches the caller wrapped in an `std::io::Error` of kind `InvalidInput`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// extranonce1 (4 bytes) plus extranonce2 must fill the chain spec's extranonce.
+    #[error(
+        "extranonce2_size {extranonce2_size} + 4 bytes of extranonce1 must equal the chain spec's extranonce_size {spec_size}"
+    )]
+    ExtranonceSize {
+        /// The configured extranonce2 size.
+        extranonce2_size: u8,
+        /// The chain spec's total extranonce size.
+        spec_size: u8,
+    },
+    /// A limit below its minimum.
+    #[error("{field} must be at least {min}")]
+    TooSmall {
+        /// The config field.
+        field: &'static str,
+        /// Its smallest accepted value.
+        min: u64,
+    },
+    /// `start_difficulty` must be a positive finite number.
+    #[error("start_difficulty must be a positive finite number, got {0}")]
+    StartDifficulty(f64),
+}
+
+/// Why a session ended, other than the client closing the connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    /// A line longer than the configured limit.
+    #[error("line longer than {limit} bytes")]
+    LineTooLong {
+        /// The limit.
+        limit: usize,
+    },
+    /// Reading from the socket failed.
+    #[error("read: {0}")]
+    Io(#[from] std::io::Error),
+    /// Too many lines that were not JSON-RPC requests.
+    #[error("{0} malformed messages")]
+    TooManyMalformed(u32),
+    /// The outgoing queue is full: the client does not read.
+    #[error("client does not read its messages")]
+    SlowClient,
+    /// The writer task ended (the peer went away).
+    #[error("connection closed while writing")]
+    WriterClosed,
+    /// Not subscribed and authorized in time.
+    #[error("not subscribed and authorized within {0:?}")]
+    AuthTimeout(Duration),
+}
+
+/// The Stratum error codes (slush's numbering, used by cgminer, ckpool and Bitaxe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorCode {
+    /// 20: other or unknown.
+    Other = 20,
+    /// 21: job not found (stale).
+    Stale = 21,
+    /// 22: duplicate share.
+    Duplicate = 22,
+    /// 23: low difficulty share.
+    LowDifficulty = 23,
+    /// 24: unauthorized worker.
+    Unauthorized = 24,
+    /// 25: not subscribed.
+    NotSubscribed = 25,
+}
+
+/// A rejected request. `Display` is the message the client sees, so it never carries
+/// internal details.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum Reject {
+    /// Not JSON, or not a JSON-RPC request object.
+    #[error("Malformed request")]
+    Malformed,
+    /// A known method with parameters of the wrong shape.
+    #[error("Invalid parameters for {method}: {reason}")]
+    InvalidParams {
+        /// The method.
+        method: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A method this server does not implement.
+    #[error("Unknown method")]
+    UnknownMethod,
+    /// A request that needs `mining.subscribe` first.
+    #[error("Not subscribed")]
+    NotSubscribed,
+    /// A submission for a user name this session has not authorized.
+    #[error("Unauthorized worker")]
+    UnauthorizedWorker,
+    /// The user name is empty, too long or starts with a dot.
+    #[error("Invalid user name: expected ADDRESS or ADDRESS.worker")]
+    BadUsername,
+    /// The address part of the user name does not parse for this chain.
+    #[error("Invalid payout address: {0}")]
+    BadAddress(AddressError),
+    /// The session already pays another address.
+    #[error("This connection already pays {0}; open another connection for another address")]
+    PayoutMismatch(String),
+    /// Too many distinct workers on one connection.
+    #[error("Too many workers on one connection")]
+    TooManyWorkers,
+    /// The job is unknown: too old, or invalidated by `clean_jobs`.
+    #[error("Job not found")]
+    JobNotFound,
+    /// extranonce2 of the wrong length.
+    #[error("Incorrect size of extranonce2")]
+    Extranonce2Size,
+    /// ntime outside the template's window.
+    #[error("ntime out of range")]
+    NtimeOutOfRange,
+    /// The same solution was already accepted.
+    #[error("Duplicate share")]
+    Duplicate,
+    /// The proof of work misses the session target.
+    #[error("Low difficulty share")]
+    LowDifficulty,
+    /// The job has taken as many shares as a session may send for one job.
+    #[error("Too many shares for one job; mine the latest job")]
+    JobFull,
+    /// Something went wrong on the server; details are only logged.
+    #[error("Internal error")]
+    Internal,
+}
+
+impl Reject {
+    /// Returns the Stratum error code.
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            Reject::NotSubscribed => ErrorCode::NotSubscribed,
+            Reject::UnauthorizedWorker
+            | Reject::BadUsername
+            | Reject::BadAddress(_)
+            | Reject::PayoutMismatch(_)
+            | Reject::TooManyWorkers => ErrorCode::Unauthorized,
+            Reject::JobNotFound => ErrorCode::Stale,
+            Reject::Duplicate => ErrorCode::Duplicate,
+            Reject::LowDifficulty => ErrorCode::LowDifficulty,
+            Reject::Malformed
+            | Reject::InvalidParams { .. }
+            | Reject::UnknownMethod
+            | Reject::Extranonce2Size
+            | Reject::NtimeOutOfRange
+            | Reject::JobFull
+            | Reject::Internal => ErrorCode::Other,
+        }
+    }
+}

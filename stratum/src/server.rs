@@ -1,0 +1,299 @@
+//! The accept loop: connection caps, extranonce1 allocation and session tasks.
+
+use crate::config::{EXTRANONCE1_SIZE, StratumConfig};
+use crate::job::JobIds;
+use crate::session::{self, Context, TARGET};
+use crate::stats::{StratumStats, bump};
+use crate::work::{Submission, Work};
+use otedama_sharechain::ChainSpec;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+/// Pending connections the kernel queues for us (a connect storm after a restart).
+const LISTEN_BACKLOG: u32 = 4096;
+/// Pause after a failed accept (out of file descriptors) instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long sessions get to close by themselves at shutdown before they are aborted.
+const SESSION_DRAIN: Duration = Duration::from_secs(2);
+
+/// A Stratum v1 server for one sharechain.
+pub struct StratumServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    ctx: Arc<Context>,
+    conns: Arc<ConnTable>,
+    work: watch::Receiver<Option<Work>>,
+}
+
+impl StratumServer {
+    /// Checks `config` against `spec` and binds the listening socket. Sessions take
+    /// work from `work` and send shares meeting the share target to `submissions`.
+    ///
+    /// # Errors
+    /// `InvalidInput` wrapping a [`ConfigError`](crate::ConfigError) for a bad config;
+    /// the socket's errors when the address cannot be bound.
+    pub async fn bind(
+        config: StratumConfig,
+        spec: &'static ChainSpec,
+        work: watch::Receiver<Option<Work>>,
+        submissions: mpsc::Sender<Submission>,
+    ) -> io::Result<Self> {
+        config
+            .validate(spec)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let socket = if config.listen.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // Lets a restarted node bind while old connections sit in TIME_WAIT. (On
+        // Windows the option means something else, so only set it on Unix.)
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let local_addr = listener.local_addr()?;
+        let stats = Arc::new(StratumStats::default());
+        let conns = Arc::new(ConnTable::new(&config, stats.clone()));
+        let ctx = Arc::new(Context {
+            config,
+            spec,
+            stats,
+            submissions,
+            job_ids: JobIds::default(),
+        });
+        Ok(Self {
+            listener,
+            local_addr,
+            ctx,
+            conns,
+            work,
+        })
+    }
+
+    /// Returns the bound address (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Returns the server's counters; they stay readable after `run` returns.
+    pub fn stats(&self) -> Arc<StratumStats> {
+        self.ctx.stats.clone()
+    }
+
+    /// Accepts miners until `shutdown` becomes true (or its sender is dropped), then
+    /// closes the listener and every session, and returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let Self {
+            listener,
+            local_addr,
+            ctx,
+            conns,
+            work,
+        } = self;
+        info!(target: TARGET, listen = %local_addr, chain = ctx.spec.name, "stratum server listening");
+        let mut sessions = JoinSet::new();
+        loop {
+            if *shutdown.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                Some(done) = sessions.join_next() => {
+                    if let Err(e) = done
+                        && e.is_panic()
+                    {
+                        error!(target: TARGET, error = %e, "session task panicked");
+                    }
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let Some(permit) = ConnTable::admit(&conns, peer.ip()) else {
+                            continue;
+                        };
+                        // Small JSON lines: send them at once instead of batching.
+                        if let Err(error) = stream.set_nodelay(true) {
+                            debug!(target: TARGET, %peer, %error, "set_nodelay failed");
+                        }
+                        sessions.spawn(serve(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
+                    }
+                    Err(error) => {
+                        warn!(target: TARGET, %error, "accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        info!(target: TARGET, sessions = sessions.len(), "stratum server stopping");
+        let drained = tokio::time::timeout(SESSION_DRAIN, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            sessions.shutdown().await;
+        }
+    }
+}
+
+async fn serve(
+    ctx: Arc<Context>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: ConnPermit,
+    work: watch::Receiver<Option<Work>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    session::run(ctx, stream, peer, permit.extranonce1, work, shutdown).await;
+    drop(permit);
+}
+
+/// Open connections per IP and the extranonce1 values in use.
+struct ConnTable {
+    inner: Mutex<ConnInner>,
+    max_total: usize,
+    max_per_ip: usize,
+    stats: Arc<StratumStats>,
+}
+
+struct ConnInner {
+    open: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    extranonces: HashSet<u32>,
+    next_extranonce: u32,
+}
+
+/// A slot in the [`ConnTable`], given back when dropped.
+struct ConnPermit {
+    table: Arc<ConnTable>,
+    ip: IpAddr,
+    extranonce1: [u8; EXTRANONCE1_SIZE],
+}
+
+impl ConnTable {
+    fn new(config: &StratumConfig, stats: Arc<StratumStats>) -> Self {
+        Self {
+            inner: Mutex::new(ConnInner {
+                open: 0,
+                per_ip: HashMap::new(),
+                extranonces: HashSet::new(),
+                // A random start, so two nodes paying one miner rarely hand out the same
+                // extranonce1 (which would make their miners repeat each other's work).
+                next_extranonce: RandomState::new().hash_one(0u8) as u32,
+            }),
+            max_total: config.max_connections,
+            max_per_ip: config.max_connections_per_ip,
+            stats,
+        }
+    }
+
+    /// Takes a slot for a connection from `ip`, or returns `None` when a cap is reached.
+    fn admit(table: &Arc<Self>, ip: IpAddr) -> Option<ConnPermit> {
+        let ip = ip.to_canonical();
+        let mut t = table.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let from_ip = t.per_ip.get(&ip).copied().unwrap_or(0);
+        let cap = if t.open >= table.max_total {
+            Some("max_connections")
+        } else if from_ip >= table.max_per_ip {
+            Some("max_connections_per_ip")
+        } else {
+            None
+        };
+        if let Some(cap) = cap {
+            drop(t);
+            bump(&table.stats.refused_connections);
+            debug!(target: TARGET, %ip, cap, "connection refused");
+            return None;
+        }
+        // Terminates: fewer than max_total values are in use.
+        let en1 = loop {
+            let candidate = t.next_extranonce;
+            t.next_extranonce = candidate.wrapping_add(1);
+            if t.extranonces.insert(candidate) {
+                break candidate;
+            }
+        };
+        t.open += 1;
+        t.per_ip.insert(ip, from_ip + 1);
+        drop(t);
+        table.stats.connections.fetch_add(1, Ordering::Relaxed);
+        bump(&table.stats.total_connections);
+        Some(ConnPermit {
+            table: table.clone(),
+            ip,
+            extranonce1: en1.to_be_bytes(),
+        })
+    }
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let mut t = self
+            .table
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        t.open = t.open.saturating_sub(1);
+        if let Some(n) = t.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.per_ip.remove(&self.ip);
+            }
+        }
+        t.extranonces.remove(&u32::from_be_bytes(self.extranonce1));
+        drop(t);
+        self.table.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_and_unique_extranonces() {
+        let config = StratumConfig {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..StratumConfig::default()
+        };
+        let table = Arc::new(ConnTable::new(&config, Arc::new(StratumStats::default())));
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let p1 = ConnTable::admit(&table, a).expect("first");
+        let p2 = ConnTable::admit(&table, a).expect("second");
+        assert_ne!(p1.extranonce1, p2.extranonce1);
+        assert!(ConnTable::admit(&table, a).is_none(), "per-ip cap");
+        let p3 = ConnTable::admit(&table, b).expect("other ip");
+        assert!(ConnTable::admit(&table, b).is_none(), "total cap");
+        drop(p1);
+        let p4 = ConnTable::admit(&table, a).expect("slot freed");
+        // An IPv4-mapped IPv6 address is the same client.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("valid");
+        drop(p3);
+        assert!(ConnTable::admit(&table, mapped).is_none());
+        let s = table.stats.snapshot();
+        assert_eq!(
+            (s.connections, s.total_connections, s.refused_connections),
+            (2, 4, 3)
+        );
+        drop((p2, p4));
+        assert_eq!(table.stats.snapshot().connections, 0);
+        let t = table.inner.lock().expect("not poisoned");
+        assert!(t.per_ip.is_empty() && t.extranonces.is_empty() && t.open == 0);
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: a real `StratumServer` on 127.0.0.1:0 and raw line clients.
+
+mod harness;
+mod limits;
+mod protocol;
+mod shares;
