@@ -194,6 +194,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
             .await;
         assert_eq!(r["error"][0], json!(23), "bad PoW: {r}");
         let good = find_nonce(&job, &raw.en1, &en2, target, true);
+        let submitted = std::time::Instant::now();
         let r = raw
             .call("mining.submit", submit_params(&user, &job, &en2, good))
             .await;
@@ -202,8 +203,16 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
             .call("mining.submit", submit_params(&user, &job, &en2, good))
             .await;
         assert_eq!(r["error"][0], json!(22), "duplicate: {r}");
-        // That share met the parent target (regtest): a new block makes the job stale.
+        // That share met the parent target (regtest): the new block (litecoind accepts it,
+        // the node's long-poll returns, new work goes out) reaches this miner as a clean
+        // job within 100 ms of the submission.
         let _fresh = raw.job(true).await;
+        let latency = submitted.elapsed();
+        eprintln!("new block to clean notify: {latency:?}");
+        assert!(
+            latency < Duration::from_millis(100),
+            "new block reached the miner after {latency:?}"
+        );
         let en2 = [0, 0, 0, 2];
         let other = find_nonce(&job, &raw.en1, &en2, target, true);
         let r = raw
