@@ -196,6 +196,36 @@ mod tests {
         assert!(!target.is_met_by(&PowAlgorithm::Scrypt.hash(&bad.to_bytes())));
     }
 
+    /// Litecoin mainnet block 2 000 000, built from its `getblock` fields: the sha256d id
+    /// matches, and the scrypt PoW meets its difficulty-10-million target.
+    #[test]
+    fn litecoin_block_2000000() {
+        let h = BlockHeader {
+            version: 0x2000_0000,
+            prev_block: BlockHash::from_display_hex(
+                "17ffe3fc57db0dbb599c15f14024074ad705d14b29ff99587474f1439decfbc4",
+            )
+            .expect("hex"),
+            merkle_root: BlockHash::from_display_hex(
+                "d5df7ed3506345ab3ca4544ea92bf21a8bf73f0bd96df5ba2ba8bace89ac2e3d",
+            )
+            .expect("hex")
+            .to_bytes(),
+            time: 1_613_205_643,
+            bits: CompactTarget::from_consensus(0x1a01_a4a0),
+            nonce: 191_081_737,
+        };
+        assert_eq!(
+            h.block_hash().to_string(),
+            "3a4d8e7c77a85554fc8bd30d4e42d56eb71010e769ea9737f16241ba79bed9c5"
+        );
+        let target = Target::from_compact(h.bits).expect("valid bits");
+        assert!(target.is_met_by(&PowAlgorithm::Scrypt.hash(&h.to_bytes())));
+        let mut bad = h;
+        bad.nonce += 1;
+        assert!(!target.is_met_by(&PowAlgorithm::Scrypt.hash(&bad.to_bytes())));
+    }
+
     #[test]
     fn scrypt_rfc7914_parameters_vector() {
         // RFC 7914 section 12: scrypt("", "", N=16, r=1, p=1, 64) = 77d65762...
