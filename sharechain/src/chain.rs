@@ -35,6 +35,33 @@ pub struct ShareMeta {
     pub parent_block: BlockHash,
 }
 
+impl ShareMeta {
+    /// Assembles the metadata of `share` from the fields that need its ancestors
+    /// (cumulative work, ASERT anchor, uncle credits). `None` if its target is invalid.
+    pub fn new(
+        share: &Share,
+        chain_work: Work,
+        anchor: Anchor,
+        uncle_credits: Vec<(PayoutScript, Work)>,
+    ) -> Option<Self> {
+        let info = &share.header.info;
+        Some(Self {
+            hash: share.hash(),
+            prev: info.prev_share,
+            height: info.height,
+            time: share.header.block.time,
+            share_target: info.share_target,
+            work: Target::from_compact(info.share_target).ok()?.to_work(),
+            chain_work,
+            payout_script: info.payout_script.clone(),
+            uncles: info.uncles.clone(),
+            uncle_credits,
+            anchor,
+            parent_block: share.header.block.prev_block,
+        })
+    }
+}
+
 /// Read access to share metadata by hash.
 pub trait ShareSource {
     /// Returns the metadata of `hash`, if known.
@@ -143,9 +170,8 @@ impl ShareChain {
     /// Does not validate; see [`crate::validate_share`].
     pub fn derive_meta(&self, share: &Share) -> Option<ShareMeta> {
         let info = &share.header.info;
-        let target = Target::from_compact(info.share_target).ok()?;
-        let work = target.to_work();
-        let (chain_work, anchor) = if info.prev_share.is_zero() {
+        let work = Target::from_compact(info.share_target).ok()?.to_work();
+        let (mut chain_work, anchor) = if info.prev_share.is_zero() {
             (
                 work,
                 Anchor {
@@ -157,27 +183,13 @@ impl ShareChain {
             (prev.chain_work.saturating_add(work), prev.anchor)
         };
         let mut uncle_credits = Vec::with_capacity(info.uncles.len());
-        let mut chain_work = chain_work;
         for u in &info.uncles {
             let m = self.shares.get(u)?;
             uncle_credits.push((m.payout_script.clone(), m.work));
             // Uncles add their work to the chain that includes them.
             chain_work = chain_work.saturating_add(m.work);
         }
-        Some(ShareMeta {
-            hash: share.hash(),
-            prev: info.prev_share,
-            height: info.height,
-            time: share.header.block.time,
-            share_target: info.share_target,
-            work,
-            chain_work,
-            payout_script: info.payout_script.clone(),
-            uncles: info.uncles.clone(),
-            uncle_credits,
-            anchor,
-            parent_block: share.header.block.prev_block,
-        })
+        ShareMeta::new(share, chain_work, anchor, uncle_credits)
     }
 
     /// Returns whether `a` beats `b` in fork choice.

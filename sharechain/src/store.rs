@@ -8,7 +8,7 @@
 use crate::chain::{ShareChain, ShareMeta, TipChange};
 use crate::error::{DecodeError, StoreError};
 use crate::retarget::Anchor;
-use crate::{ChainSpec, PayoutScript, Share, ShareHash, Target, Work};
+use crate::{ChainSpec, PayoutScript, Share, ShareHash, Work};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
@@ -128,17 +128,6 @@ impl Store {
         let (stored, _): (StoredShare, usize) = bincode::decode_from_slice(rest, config())
             .map_err(|e| corrupt(hash, DecodeError::Body(e.to_string())))?;
         let share = Share::from_bytes(&stored.share).map_err(|e| corrupt(hash, e))?;
-        let info = &share.header.info;
-        let work = Target::from_compact(info.share_target)
-            .map_err(|_| {
-                corrupt(
-                    hash,
-                    DecodeError::Invalid {
-                        what: "share_target",
-                    },
-                )
-            })?
-            .to_work();
         let mut uncle_credits = Vec::with_capacity(stored.uncle_credits.len());
         for (script, w) in stored.uncle_credits {
             let script = PayoutScript::new(script).map_err(|_| {
@@ -151,22 +140,23 @@ impl Store {
             })?;
             uncle_credits.push((script, Work::from_u128(w)));
         }
-        let meta = ShareMeta {
-            hash: share.hash(),
-            prev: info.prev_share,
-            height: info.height,
-            time: share.header.block.time,
-            share_target: info.share_target,
-            work,
-            chain_work: Work::from_u128(stored.chain_work),
-            payout_script: info.payout_script.clone(),
-            uncles: info.uncles.clone(),
-            uncle_credits,
-            anchor: Anchor {
-                time: stored.anchor_time,
-            },
-            parent_block: share.header.block.prev_block,
+        let anchor = Anchor {
+            time: stored.anchor_time,
         };
+        let meta = ShareMeta::new(
+            &share,
+            Work::from_u128(stored.chain_work),
+            anchor,
+            uncle_credits,
+        )
+        .ok_or_else(|| {
+            corrupt(
+                hash,
+                DecodeError::Invalid {
+                    what: "share_target",
+                },
+            )
+        })?;
         if meta.hash != *hash {
             return Err(corrupt(
                 hash,

@@ -94,15 +94,11 @@ impl RpcClient {
             body: json_body.chars().take(200).collect(),
         };
         let reply: Value = serde_json::from_str(json_body).map_err(|_| malformed())?;
-        if let Some(err) = reply.get("error").filter(|e| !e.is_null()) {
+        if let Some((code, message)) = crate::parent::rpc_error(&reply) {
             return Err(RpcError::Daemon {
                 method: method.to_string(),
-                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                code,
+                message,
             });
         }
         reply.get("result").cloned().ok_or_else(malformed)

@@ -71,6 +71,14 @@ impl Endpoint {
     }
 }
 
+/// Returns the `(code, message)` of a JSON-RPC reply's non-null `error` object.
+pub fn rpc_error(reply: &Value) -> Option<(i64, String)> {
+    let err = reply.get("error").filter(|e| !e.is_null())?;
+    let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+    Some((code, message.to_string()))
+}
+
 /// A template and the id to long-poll for the next one.
 #[derive(Clone, Debug)]
 pub struct TemplateUpdate {
@@ -148,16 +156,12 @@ impl ParentClient {
             endpoint: ep.url.clone(),
             reason: format!("HTTP {status}: {e}"),
         })?;
-        if let Some(err) = reply.get("error").filter(|e| !e.is_null()) {
+        if let Some((code, message)) = rpc_error(&reply) {
             return Err(ParentError::Daemon {
                 endpoint: ep.url.clone(),
                 method: method.to_string(),
-                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                code,
+                message,
             });
         }
         Ok(reply.get("result").cloned().unwrap_or(Value::Null))
