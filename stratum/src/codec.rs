@@ -1,108 +1,14 @@
-//! Stratum v1 wire format: bounded newline framing, typed requests decoded from
-//! JSON-RPC lines, and the encoding of responses and notifications. Nothing here
-//! panics on any input; raw method names do not travel past this module.
+//! Stratum v1 messages: typed requests decoded from JSON-RPC lines, and the encoding of
+//! responses and notifications. Nothing here panics on any input; raw method names do
+//! not travel past this module.
 
-use crate::error::{Reject, SessionError};
+use crate::error::Reject;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Splits a byte stream into lines of at most `max` bytes (the `\n` and an optional
-/// `\r` before it not counted).
-#[derive(Debug)]
-pub(crate) struct LineFramer {
-    buf: Vec<u8>,
-    /// Bytes of `buf` already searched for a newline.
-    scanned: usize,
-    max: usize,
-}
-
-impl LineFramer {
-    /// Returns a framer for lines of at most `max` bytes.
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            scanned: 0,
-            max,
-        }
-    }
-
-    /// Appends received bytes.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Returns the next complete line without its line ending, or `None` until more
-    /// bytes arrive.
-    ///
-    /// # Errors
-    /// [`SessionError::LineTooLong`] as soon as a line is known to exceed the limit,
-    /// even before its newline arrives.
-    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, SessionError> {
-        let too_long = SessionError::LineTooLong { limit: self.max };
-        match self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                let end = self.scanned + i;
-                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.scanned = 0;
-                if line.len() > self.max {
-                    return Err(too_long);
-                }
-                Ok(Some(line))
-            }
-            None => {
-                self.scanned = self.buf.len();
-                // One byte of slack for a `\r` whose `\n` has not arrived yet.
-                if self.buf.len() > self.max + 1 {
-                    return Err(too_long);
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// Reads framed lines from a socket.
-pub(crate) struct LineReader<R> {
-    io: R,
-    framer: LineFramer,
-    chunk: Box<[u8]>,
-}
-
-impl<R: AsyncRead + Unpin> LineReader<R> {
-    /// Wraps `io`, with lines of at most `max` bytes.
-    pub(crate) fn new(io: R, max: usize) -> Self {
-        Self {
-            io,
-            framer: LineFramer::new(max),
-            chunk: vec![0u8; 4096].into_boxed_slice(),
-        }
-    }
-
-    /// Returns the next line, or `None` at end of stream (a trailing partial line is
-    /// dropped). Cancel-safe: bytes are moved into the framer only after a read
-    /// completes, so it can sit in a `select!`.
-    ///
-    /// # Errors
-    /// Socket errors and over-long lines.
-    pub(crate) async fn next_line(&mut self) -> Result<Option<Vec<u8>>, SessionError> {
-        loop {
-            if let Some(line) = self.framer.next_line()? {
-                return Ok(Some(line));
-            }
-            let n = self.io.read(&mut self.chunk).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.framer.push(&self.chunk[..n]);
-        }
-    }
-}
+/// Most extensions one `mining.configure` may name.
+const MAX_EXTENSIONS: usize = 16;
 
 /// A JSON-RPC request id, kept as the exact JSON text the client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +18,14 @@ impl RequestId {
     /// The `null` id (notifications, and replies to unparseable lines).
     pub(crate) const NULL: RequestId = RequestId(None);
 
-    fn as_json(&self) -> &str {
+    /// Returns the id as JSON text.
+    pub(crate) fn as_json(&self) -> &str {
         self.0.as_deref().unwrap_or("null")
+    }
+
+    /// Returns whether the id is `null` or absent: a JSON-RPC notification.
+    pub(crate) fn is_null(&self) -> bool {
+        self.as_json() == "null"
     }
 }
 
@@ -134,33 +46,54 @@ pub(crate) struct SubmitParams {
     pub version_bits: Option<u32>,
 }
 
-/// A decoded client request.
+/// `mining.configure` (BIP310) parameters, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConfigureParams {
+    /// Requested extensions, in order.
+    pub extensions: Vec<String>,
+    /// The miner's `version-rolling.mask` (all bits if absent, as BIP310 says).
+    pub version_rolling_mask: u32,
+    /// `version-rolling.min-bit-count`, diagnostic only.
+    pub min_bit_count: Option<u64>,
+    /// `minimum-difficulty.value`.
+    pub minimum_difficulty: Option<f64>,
+}
+
+/// A decoded client message.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Request {
-    /// `mining.subscribe [user_agent?, session_id?]`.
+    /// `mining.subscribe [user_agent?, session_id?, ...]`.
     Subscribe {
         /// The miner's user agent, if it sent one.
         user_agent: Option<String>,
+        /// The session id (extranonce1) of an earlier session to resume.
+        session: Option<u32>,
     },
-    /// `mining.authorize [username, password]`; the password is not kept.
+    /// `mining.authorize [username, password?]`; only a `d=` in the password is kept.
     Authorize {
         /// `ADDRESS` or `ADDRESS.worker`.
         username: String,
+        /// A difficulty asked for in the password (`d=N` or `diff=N`).
+        difficulty: Option<f64>,
     },
     /// `mining.submit`.
     Submit(SubmitParams),
     /// `mining.configure` (BIP310).
-    Configure {
-        /// Requested extensions, in order.
-        extensions: Vec<String>,
-        /// The miner's `version-rolling.mask` (all bits if absent).
-        version_rolling_mask: u32,
-    },
+    Configure(ConfigureParams),
     /// `mining.extranonce.subscribe`.
     ExtranonceSubscribe,
-    /// `mining.suggest_difficulty` (accepted and ignored for now).
-    SuggestDifficulty,
-    /// Any other method; the name is kept for logging.
+    /// `mining.suggest_difficulty [D]`; 0 withdraws an earlier suggestion.
+    SuggestDifficulty(f64),
+    /// `mining.suggest_target ["hex"]` (bfgminer): the target's value as a float.
+    SuggestTarget(f64),
+    /// `mining.multi_version [n]` (Antminer firmware before BIP310).
+    MultiVersion,
+    /// `mining.capabilities [{...}]` (bfgminer); BIP310 notes it has no response.
+    Capabilities,
+    /// A line with `result` or `error` and no `method`: the client answering one of
+    /// our requests. Nothing to do.
+    ClientResponse,
+    /// Any other method; the name is kept (truncated) for logging.
     Unknown(String),
 }
 
@@ -181,6 +114,15 @@ struct Envelope<'a> {
     method: Option<Value>,
     #[serde(default)]
     params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+/// Marks a key as present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// Decodes one line into a request.
@@ -195,8 +137,12 @@ pub(crate) fn decode(line: &[u8]) -> Result<(RequestId, Request), DecodeError> {
     }
     let env: Envelope<'_> = serde_json::from_slice(line).map_err(|_| DecodeError::Malformed)?;
     let id = RequestId(env.id.map(|raw| raw.get().into()));
-    let Some(Value::String(method)) = env.method else {
-        return Err(DecodeError::Rejected(id, Reject::Malformed));
+    let method = match env.method {
+        Some(Value::String(m)) => m,
+        None if env.result || env.error => {
+            return Ok((id, Request::ClientResponse));
+        }
+        _ => return Err(DecodeError::Rejected(id, Reject::Malformed)),
     };
     let params = match env.params {
         None | Some(Value::Null) => Vec::new(),
@@ -220,27 +166,96 @@ pub(crate) fn decode(line: &[u8]) -> Result<(RequestId, Request), DecodeError> {
 fn parse_method(method: &str, p: &[Value]) -> Result<Request, Reject> {
     Ok(match method {
         "mining.subscribe" => Request::Subscribe {
-            user_agent: p.first().and_then(Value::as_str).map(str::to_owned),
+            user_agent: p.first().and_then(Value::as_str).map(truncate),
+            session: p.get(1).and_then(Value::as_str).and_then(hex_u32),
         },
         "mining.authorize" => {
-            let invalid = |reason| Reject::InvalidParams {
-                method: "mining.authorize",
-                reason,
-            };
             let username = p
                 .first()
                 .and_then(Value::as_str)
-                .ok_or(invalid("username must be a string"))?;
+                .ok_or(Reject::InvalidParams {
+                    method: "mining.authorize",
+                    reason: "username must be a string",
+                })?;
             Request::Authorize {
                 username: username.to_owned(),
+                difficulty: p
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .and_then(password_difficulty),
             }
         }
         "mining.submit" => Request::Submit(parse_submit(p)?),
-        "mining.configure" => parse_configure(p)?,
+        "mining.configure" => Request::Configure(parse_configure(p)?),
         "mining.extranonce.subscribe" => Request::ExtranonceSubscribe,
-        "mining.suggest_difficulty" => Request::SuggestDifficulty,
-        other => Request::Unknown(other.to_owned()),
+        "mining.suggest_difficulty" => {
+            let d =
+                p.first()
+                    .and_then(number)
+                    .filter(|d| *d >= 0.0)
+                    .ok_or(Reject::InvalidParams {
+                        method: "mining.suggest_difficulty",
+                        reason: "difficulty must be a non-negative number",
+                    })?;
+            Request::SuggestDifficulty(d)
+        }
+        "mining.suggest_target" => {
+            let t = p
+                .first()
+                .and_then(Value::as_str)
+                .and_then(target_value)
+                .ok_or(Reject::InvalidParams {
+                    method: "mining.suggest_target",
+                    reason: "target must be 64 hex digits",
+                })?;
+            Request::SuggestTarget(t)
+        }
+        "mining.multi_version" => Request::MultiVersion,
+        "mining.capabilities" => Request::Capabilities,
+        other => Request::Unknown(truncate(other)),
     })
+}
+
+/// Keeps at most 64 characters of client text that is only logged or matched.
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Reads a JSON number, or a string holding one (some firmware quotes it).
+fn number(v: &Value) -> Option<f64> {
+    let d = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    d.is_finite().then_some(d)
+}
+
+/// Finds `d=N` or `diff=N` among the comma, semicolon, ampersand or space separated
+/// tokens of a password: the fixed difficulty almost every pool lets miners ask for.
+pub(crate) fn password_difficulty(password: &str) -> Option<f64> {
+    password
+        .split([',', ';', '&', ' '])
+        .filter_map(|token| token.split_once('='))
+        .filter(|(k, _)| {
+            let k = k.trim();
+            k.eq_ignore_ascii_case("d") || k.eq_ignore_ascii_case("diff")
+        })
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .find(|d| d.is_finite() && *d > 0.0)
+}
+
+/// Reads a 256-bit target written as 64 big-endian hex digits (bfgminer's
+/// `suggest_target`) as a float.
+fn target_value(s: &str) -> Option<f64> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut value = 0.0f64;
+    for c in s.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    (value > 0.0).then_some(value)
 }
 
 fn parse_submit(p: &[Value]) -> Result<SubmitParams, Reject> {
@@ -275,29 +290,41 @@ fn parse_submit(p: &[Value]) -> Result<SubmitParams, Reject> {
     })
 }
 
-fn parse_configure(p: &[Value]) -> Result<Request, Reject> {
+fn parse_configure(p: &[Value]) -> Result<ConfigureParams, Reject> {
     let invalid = |reason| Reject::InvalidParams {
         method: "mining.configure",
         reason,
     };
-    let extensions = p
+    let names = p
         .first()
         .and_then(Value::as_array)
-        .ok_or(invalid("extensions must be an array of strings"))?
+        .filter(|a| a.len() <= MAX_EXTENSIONS)
+        .ok_or(invalid("extensions must be an array of at most 16 strings"))?;
+    let extensions = names
         .iter()
-        .map(|e| e.as_str().map(str::to_owned))
+        .map(|e| e.as_str().map(truncate))
         .collect::<Option<Vec<_>>>()
-        .ok_or(invalid("extensions must be an array of strings"))?;
-    let version_rolling_mask = match p.get(1).and_then(|o| o.get("version-rolling.mask")) {
+        .ok_or(invalid("extensions must be an array of at most 16 strings"))?;
+    let param = |key: &str| p.get(1).and_then(|o| o.get(key));
+    let version_rolling_mask = match param("version-rolling.mask") {
         None => u32::MAX,
         Some(m) => m
             .as_str()
             .and_then(hex_u32)
             .ok_or(invalid("version-rolling.mask must be 8 hex digits"))?,
     };
-    Ok(Request::Configure {
+    // BIP310 types min-bit-count as a TMask (hex string) while every miner sends an
+    // integer; take either.
+    let min_bit_count = param("version-rolling.min-bit-count").and_then(|v| match v {
+        Value::String(s) => u64::from_str_radix(s, 16).ok(),
+        other => other.as_u64(),
+    });
+    let minimum_difficulty = param("minimum-difficulty.value").and_then(number);
+    Ok(ConfigureParams {
         extensions,
         version_rolling_mask,
+        min_bit_count,
+        minimum_difficulty,
     })
 }
 
@@ -319,7 +346,7 @@ pub(crate) fn response_ok(id: &RequestId, result: &Value) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Encodes an error response line: `error` is `[code, message, null]`.
+/// Encodes an error response line: `result` null, `error` `[code, message, null]`.
 pub(crate) fn response_err(id: &RequestId, reject: &Reject) -> Vec<u8> {
     let message = Value::String(reject.to_string());
     format!(
@@ -331,160 +358,35 @@ pub(crate) fn response_err(id: &RequestId, reject: &Reject) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Encodes a rejected share: `result` false, the `[code, message, null]` error, and
+/// ckpool's `reject-reason`, which Bitaxe and cpuminer show when `result` is false.
+pub(crate) fn response_reject(id: &RequestId, reject: &Reject) -> Vec<u8> {
+    let message = Value::String(reject.to_string());
+    format!(
+        "{{\"id\":{},\"result\":false,\"error\":[{},{message},null],\"reject-reason\":{message}}}\n",
+        id.as_json(),
+        reject.code() as u8,
+    )
+    .into_bytes()
+}
+
 /// Encodes a server notification (`id` null).
 pub(crate) fn notification(method: &str, params: &Value) -> Vec<u8> {
     let method = Value::String(method.to_owned());
     format!("{{\"id\":null,\"method\":{method},\"params\":{params}}}\n").into_bytes()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn lines(framer: &mut LineFramer) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Ok(Some(l)) = framer.next_line() {
-            out.push(l);
-        }
-        out
-    }
-
-    #[test]
-    fn frames_split_and_joined_lines() {
-        let mut f = LineFramer::new(16);
-        f.push(b"ab\r\ncd\nef");
-        assert_eq!(lines(&mut f), vec![b"ab".to_vec(), b"cd".to_vec()]);
-        f.push(b"g\n\n");
-        assert_eq!(lines(&mut f), vec![b"efg".to_vec(), Vec::new()]);
-    }
-
-    #[test]
-    fn rejects_long_lines_before_their_newline() {
-        let mut f = LineFramer::new(4);
-        f.push(b"1234\r");
-        assert!(matches!(f.next_line(), Ok(None)));
-        f.push(b"\n12345");
-        assert_eq!(f.next_line().ok().flatten(), Some(b"1234".to_vec()));
-        assert!(matches!(f.next_line(), Ok(None)));
-        f.push(b"6");
-        assert!(matches!(
-            f.next_line(),
-            Err(SessionError::LineTooLong { limit: 4 })
-        ));
-        let mut g = LineFramer::new(4);
-        g.push(b"12345\n");
-        assert!(g.next_line().is_err());
-    }
-
-    #[test]
-    fn decodes_requests_and_keeps_raw_ids() {
-        let (id, req) =
-            decode(br#"{"id": "a\"b", "method":"mining.subscribe","params":["cpuminer/2.5"]}"#)
-                .expect("valid");
-        assert_eq!(id.as_json(), r#""a\"b""#);
-        assert_eq!(
-            req,
-            Request::Subscribe {
-                user_agent: Some("cpuminer/2.5".into())
-            }
-        );
-        let (id, req) = decode(
-            br#"{"params":["bcrt1x.w","j1","0000000a","6553f100","0000002a","00002000"],"id":1e0,"method":"mining.submit","jsonrpc":"2.0"}"#,
-        )
-        .expect("valid");
-        assert_eq!(id.as_json(), "1e0");
-        let Request::Submit(s) = req else {
-            panic!("not a submit: {req:?}")
-        };
-        assert_eq!(s.extranonce2, vec![0, 0, 0, 10]);
-        assert_eq!(
-            (s.ntime, s.nonce, s.version_bits),
-            (0x6553_f100, 42, Some(0x2000))
-        );
-        assert_eq!(decode(b"[1,2]"), Err(DecodeError::Malformed));
-        assert_eq!(decode(b"{\"id\":1"), Err(DecodeError::Malformed));
-        assert!(matches!(
-            decode(br#"{"id":7,"method":"mining.submit","params":["u","j","zz","00000000","00000000"]}"#),
-            Err(DecodeError::Rejected(_, Reject::InvalidParams { .. }))
-        ));
-        assert!(matches!(
-            decode(br#"{"id":7,"params":[]}"#),
-            Err(DecodeError::Rejected(RequestId(Some(_)), Reject::Malformed))
-        ));
-    }
-
-    #[test]
-    fn decodes_configure() {
-        let (_, req) = decode(
-            br#"{"id":1,"method":"mining.configure","params":[["version-rolling","minimum-difficulty"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":16}]}"#,
-        )
-        .expect("valid");
-        assert_eq!(
-            req,
-            Request::Configure {
-                extensions: vec!["version-rolling".into(), "minimum-difficulty".into()],
-                version_rolling_mask: u32::MAX
-            }
-        );
-    }
-
-    #[test]
-    fn encodes_exact_lines() {
-        let id = RequestId(Some("\"x\"".into()));
-        assert_eq!(
-            response_ok(&id, &Value::Bool(true)),
-            b"{\"id\":\"x\",\"result\":true,\"error\":null}\n"
-        );
-        assert_eq!(
-            response_err(&RequestId::NULL, &Reject::Duplicate),
-            b"{\"id\":null,\"result\":null,\"error\":[22,\"Duplicate share\",null]}\n"
-        );
-        assert_eq!(
-            notification("mining.set_difficulty", &serde_json::json!([0.5])),
-            b"{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[0.5]}\n"
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn framer_never_panics_and_returns_bounded_lines(
-            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..16)
-        ) {
-            let mut f = LineFramer::new(32);
-            for c in chunks {
-                f.push(&c);
-                while let Ok(Some(l)) = f.next_line() {
-                    prop_assert!(l.len() <= 32 && !l.contains(&b'\n'));
-                }
-            }
-        }
-
-        #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&bytes);
-        }
-
-        #[test]
-        fn decode_never_panics_on_near_requests(
-            id in "(null|[1-9][0-9]{0,24}|\"[a-z0-9 ]{0,8}\"|\\{\\}|\\[\\])",
-            method in "mining\\.(subscribe|authorize|submit|configure|suggest_difficulty|x)",
-            params in proptest::collection::vec("(null|true|0|-?[1-9][0-9]{0,11}|\"[0-9a-fx.]{0,12}\"|\\[\\]|\\{\\})", 0..7),
-        ) {
-            let line = format!(r#"{{"id":{id},"method":"{method}","params":[{}]}}"#, params.join(","));
-            match decode(line.as_bytes()) {
-                Ok((got, _)) | Err(DecodeError::Rejected(got, _)) => prop_assert_eq!(got.as_json(), id.as_str()),
-                Err(DecodeError::Malformed) => prop_assert!(false, "{} is an object", line),
-            }
-        }
-
-        #[test]
-        fn joined_lines_round_trip(lines in proptest::collection::vec("[ -~]{0,40}", 0..8)) {
-            let mut f = LineFramer::new(40);
-            f.push(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes());
-            let got: Vec<Vec<u8>> = std::iter::from_fn(|| f.next_line().ok().flatten()).collect();
-            let want: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
-            prop_assert_eq!(got, want);
-        }
-    }
+/// Encodes `mining.set_difficulty`; an integral difficulty for integer-parsing firmware
+/// is written without a fraction.
+pub(crate) fn set_difficulty(difficulty: f64, integer: bool) -> Vec<u8> {
+    let d = if integer && difficulty.fract() == 0.0 && difficulty < 1e15 {
+        format!("{}", difficulty as u64)
+    } else {
+        Value::from(difficulty).to_string()
+    };
+    format!("{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[{d}]}}\n").into_bytes()
 }
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

@@ -28,9 +28,14 @@ pub enum ConfigError {
         /// Its smallest accepted value.
         min: u64,
     },
-    /// `start_difficulty` must be a positive finite number.
-    #[error("start_difficulty must be a positive finite number, got {0}")]
-    StartDifficulty(f64),
+    /// A difficulty or rate that must be a positive finite number.
+    #[error("{field} must be a positive finite number, got {value}")]
+    NotPositive {
+        /// The config field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
 }
 
 /// Why a session ended, other than the client closing the connection.
@@ -48,15 +53,60 @@ pub(crate) enum SessionError {
     /// Too many lines that were not JSON-RPC requests.
     #[error("{0} malformed messages")]
     TooManyMalformed(u32),
-    /// The outgoing queue is full: the client does not read.
+    /// Unsent replies exceed the output bound: the client does not read.
     #[error("client does not read its messages")]
     SlowClient,
-    /// The writer task ended (the peer went away).
-    #[error("connection closed while writing")]
-    WriterClosed,
+    /// Unsent replies made no progress for too long.
+    #[error("no write progress within {0:?}")]
+    SendTimeout(Duration),
     /// Not subscribed and authorized in time.
     #[error("not subscribed and authorized within {0:?}")]
     AuthTimeout(Duration),
+    /// Mostly invalid proof of work, faster than the ban threshold.
+    #[error("{invalid} invalid shares ({valid} valid) within {window:?}")]
+    InvalidShareFlood {
+        /// Invalid shares in the window.
+        invalid: u32,
+        /// Valid shares in the window.
+        valid: u32,
+        /// The window.
+        window: Duration,
+    },
+}
+
+/// Why an address is banned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BanReason {
+    /// Lines that are not Stratum requests, or over-long lines.
+    Malformed,
+    /// A flood of shares with invalid proof of work.
+    InvalidPow,
+    /// Connections opened faster than the allowed rate.
+    ConnectionFlood,
+}
+
+impl BanReason {
+    /// Returns a short name for logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BanReason::Malformed => "malformed input",
+            BanReason::InvalidPow => "invalid proof-of-work flood",
+            BanReason::ConnectionFlood => "connection flood",
+        }
+    }
+}
+
+impl SessionError {
+    /// Returns the ban this ending deserves, if any.
+    pub(crate) fn ban_reason(&self) -> Option<BanReason> {
+        match self {
+            SessionError::LineTooLong { .. } | SessionError::TooManyMalformed(_) => {
+                Some(BanReason::Malformed)
+            }
+            SessionError::InvalidShareFlood { .. } => Some(BanReason::InvalidPow),
+            _ => None,
+        }
+    }
 }
 
 /// The Stratum error codes (slush's numbering, used by cgminer, ckpool and Bitaxe).
@@ -91,8 +141,9 @@ pub(crate) enum Reject {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A method this server does not implement.
-    #[error("Unknown method")]
+    /// A method this server does not implement ("Not supported." as ckpool, NOMP and
+    /// the NiceHash spec word it; ethminer's dialect detection relies on the code 20).
+    #[error("Not supported.")]
     UnknownMethod,
     /// A request that needs `mining.subscribe` first.
     #[error("Not subscribed")]
@@ -121,6 +172,9 @@ pub(crate) enum Reject {
     /// ntime outside the template's window.
     #[error("ntime out of range")]
     NtimeOutOfRange,
+    /// Rolled version bits outside the negotiated mask (BIP310: `bits & ~mask != 0`).
+    #[error("Invalid version bits")]
+    VersionBits,
     /// The same solution was already accepted.
     #[error("Duplicate share")]
     Duplicate,
@@ -153,6 +207,7 @@ impl Reject {
             | Reject::UnknownMethod
             | Reject::Extranonce2Size
             | Reject::NtimeOutOfRange
+            | Reject::VersionBits
             | Reject::JobFull
             | Reject::Internal => ErrorCode::Other,
         }

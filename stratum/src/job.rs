@@ -1,11 +1,12 @@
-//! Jobs: job id allocation, the `mining.notify` encoding of a [`ShareTemplate`], and
-//! each session's book of recent jobs with the solutions already accepted for them.
+//! Jobs: job id allocation, the `mining.notify` encoding of a [`ShareTemplate`] (shared
+//! by every session mining that template), and each session's book of recent jobs with
+//! the solutions already accepted for them.
 
 use otedama_sharechain::{BuildError, ShareTemplate, Target};
-use serde_json::{Value, json};
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 /// Most jobs a session remembers; older ones are stale (error 21).
 pub(crate) const MAX_JOBS: usize = 16;
@@ -19,21 +20,26 @@ pub(crate) const MAX_SOLUTIONS_PER_JOB: usize = 1 << 16;
 pub(crate) struct JobIds(AtomicU64);
 
 impl JobIds {
-    /// Returns a fresh id as lowercase hex.
-    pub(crate) fn next(&self) -> String {
-        format!("{:x}", self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    /// Returns a fresh id.
+    pub(crate) fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
-/// The parts of `mining.notify` that depend only on the template, hex-encoded once.
+/// Parses a job id as sent in `mining.notify` (lowercase or uppercase hex, no sign).
+pub(crate) fn parse_job_id(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// The parts of `mining.notify` that depend only on the template, rendered once as the
+/// JSON text between the job id and the ntime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JobParts {
-    prevhash: String,
-    coinb1: String,
-    coinb2: String,
-    branch: Vec<String>,
-    version: String,
-    nbits: String,
+    /// `"prevhash","coinb1","coinb2",[branch...],"version","nbits"`.
+    middle: String,
 }
 
 impl JobParts {
@@ -45,14 +51,63 @@ impl JobParts {
     pub(crate) fn new(template: &ShareTemplate, extranonce_len: usize) -> Result<Self, BuildError> {
         let coinbase = template.coinbase(&vec![0u8; extranonce_len])?;
         let (coinb1, coinb2) = coinbase.stratum_parts();
-        Ok(Self {
-            prevhash: stratum_prevhash(template.block.prev_block.as_bytes()),
-            coinb1: hex::encode(coinb1),
-            coinb2: hex::encode(coinb2),
-            branch: template.merkle_branch.iter().map(hex::encode).collect(),
-            version: format!("{:08x}", template.block.version as u32),
-            nbits: format!("{:08x}", template.block.bits.to_consensus()),
-        })
+        let branch: Vec<Value> = template
+            .merkle_branch
+            .iter()
+            .map(|b| Value::String(hex::encode(b)))
+            .collect();
+        let middle = format!(
+            "\"{}\",\"{}\",\"{}\",{},\"{:08x}\",\"{:08x}\"",
+            stratum_prevhash(template.block.prev_block.as_bytes()),
+            hex::encode(coinb1),
+            hex::encode(coinb2),
+            Value::Array(branch),
+            template.block.version as u32,
+            template.block.bits.to_consensus(),
+        );
+        Ok(Self { middle })
+    }
+}
+
+/// Shares [`JobParts`] between the sessions mining one template: the node hands the
+/// same `Arc<ShareTemplate>` to every session of a payout address, and a coinbase with
+/// hundreds of payouts is tens of kilobytes of hex.
+#[derive(Debug, Default)]
+pub(crate) struct PartsCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: HashMap<usize, (Weak<ShareTemplate>, Arc<JobParts>)>,
+    /// Size after the last sweep of dead templates; the next sweep runs at twice that.
+    swept_at: usize,
+}
+
+impl PartsCache {
+    /// Returns the parts of `template`, encoding them on first use.
+    ///
+    /// # Errors
+    /// As [`JobParts::new`].
+    pub(crate) fn get(
+        &self,
+        template: &Arc<ShareTemplate>,
+        extranonce_len: usize,
+    ) -> Result<Arc<JobParts>, BuildError> {
+        let key = Arc::as_ptr(template) as usize;
+        let mut c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((weak, parts)) = c.map.get(&key)
+            && weak.upgrade().is_some_and(|t| Arc::ptr_eq(&t, template))
+        {
+            return Ok(parts.clone());
+        }
+        let parts = Arc::new(JobParts::new(template, extranonce_len)?);
+        c.map.insert(key, (Arc::downgrade(template), parts.clone()));
+        if c.map.len() > c.swept_at.max(64) * 2 {
+            c.map.retain(|_, (weak, _)| weak.strong_count() > 0);
+            c.swept_at = c.map.len();
+        }
+        Ok(parts)
     }
 }
 
@@ -83,60 +138,76 @@ pub(crate) struct SolutionKey {
 #[derive(Debug)]
 pub(crate) struct Job {
     /// The job id sent to the miner.
-    pub id: String,
+    pub id: u64,
     /// The template the job was cut from.
     pub template: Arc<ShareTemplate>,
     /// Its notify encoding.
     pub parts: Arc<JobParts>,
+    /// The session's extranonce1 when the job was sent (a later `set_extranonce` only
+    /// applies to later jobs).
+    pub extranonce1: [u8; 4],
     /// The ntime sent with the job.
     pub ntime: u32,
-    /// The Stratum difficulty sent with the job.
+    /// The Stratum difficulty the job was sent with.
     pub difficulty: f64,
-    /// Submissions to this job are judged against this target: the session target when
-    /// the job was sent, so a difficulty change never rejects work already in flight.
+    /// Its target.
     pub target: Target,
+    /// Submissions to this job are accepted down to this target: the easiest session
+    /// target since the job was sent, so work in flight across a retarget is never
+    /// rejected, whichever difficulty the miner applied to it.
+    pub accept_target: Target,
+    /// The difficulty of `accept_target`.
+    pub accept_difficulty: f64,
     /// The sharechain target of the template.
     pub share_target: Target,
     solutions: HashSet<SolutionKey>,
 }
 
+/// What a job is cut with, besides its template and id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobSpec {
+    /// The session's extranonce1.
+    pub extranonce1: [u8; 4],
+    /// The ntime to send.
+    pub ntime: u32,
+    /// The difficulty to send.
+    pub difficulty: f64,
+    /// Its target.
+    pub target: Target,
+    /// The template's share target.
+    pub share_target: Target,
+}
+
 impl Job {
     /// Returns a job with no accepted solutions.
     pub(crate) fn new(
-        id: String,
+        id: u64,
         template: Arc<ShareTemplate>,
         parts: Arc<JobParts>,
-        ntime: u32,
-        difficulty: f64,
-        target: Target,
-        share_target: Target,
+        spec: JobSpec,
     ) -> Self {
         Self {
             id,
             template,
             parts,
-            ntime,
-            difficulty,
-            target,
-            share_target,
+            extranonce1: spec.extranonce1,
+            ntime: spec.ntime,
+            difficulty: spec.difficulty,
+            target: spec.target,
+            accept_target: spec.target,
+            accept_difficulty: spec.difficulty,
+            share_target: spec.share_target,
             solutions: HashSet::new(),
         }
     }
 
-    /// Returns the `mining.notify` params.
-    pub(crate) fn notify_params(&self, clean: bool) -> Value {
-        let p = &self.parts;
-        json!([
-            self.id,
-            p.prevhash,
-            p.coinb1,
-            p.coinb2,
-            p.branch,
-            p.version,
-            p.nbits,
-            format!("{:08x}", self.ntime),
-            clean
-        ])
+    /// Returns the `mining.notify` line.
+    pub(crate) fn notify_line(&self, clean: bool) -> Vec<u8> {
+        format!(
+            "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{:x}\",{},\"{:08x}\",{}]}}\n",
+            self.id, self.parts.middle, self.ntime, clean
+        )
+        .into_bytes()
     }
 
     /// Returns whether `key` was already accepted.
@@ -162,9 +233,9 @@ pub(crate) struct JobBook {
 }
 
 impl JobBook {
-    /// Adds `job`; with `clean`, every older job becomes stale first.
-    pub(crate) fn insert(&mut self, job: Job, clean: bool) {
-        if clean {
+    /// Adds `job`; with `invalidate`, every older job becomes stale first.
+    pub(crate) fn insert(&mut self, job: Job, invalidate: bool) {
+        if invalidate {
             self.jobs.clear();
         }
         self.jobs.push_back(job);
@@ -174,13 +245,13 @@ impl JobBook {
     }
 
     /// Returns the job with id `id`.
-    pub(crate) fn get(&self, id: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.id == id)
+    pub(crate) fn get(&self, id: u64) -> Option<&Job> {
+        self.jobs.iter().rev().find(|j| j.id == id)
     }
 
     /// Returns the job with id `id`, mutably.
-    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Job> {
-        self.jobs.iter_mut().find(|j| j.id == id)
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Job> {
+        self.jobs.iter_mut().rev().find(|j| j.id == id)
     }
 
     /// Returns the newest job.
@@ -191,6 +262,18 @@ impl JobBook {
     /// Returns whether there is no job.
     pub(crate) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// Lowers every job's accept target to `target` (of `difficulty`) where that is
+    /// easier: the session target just changed, and miners may apply it to work
+    /// already in progress.
+    pub(crate) fn accept_down_to(&mut self, target: Target, difficulty: f64) {
+        for job in &mut self.jobs {
+            if target > job.accept_target {
+                job.accept_target = target;
+                job.accept_difficulty = difficulty;
+            }
+        }
     }
 }
 
@@ -208,17 +291,19 @@ mod tests {
         )
     }
 
+    fn spec(target: Target) -> JobSpec {
+        JobSpec {
+            extranonce1: [0; 4],
+            ntime: 1,
+            difficulty: 1.0,
+            target,
+            share_target: Target::MAX,
+        }
+    }
+
     fn job(ids: &JobIds, t: &Arc<ShareTemplate>) -> Job {
         let parts = Arc::new(JobParts::new(t, 8).expect("parts"));
-        Job::new(
-            ids.next(),
-            t.clone(),
-            parts,
-            1,
-            1.0,
-            Target::MAX,
-            Target::MAX,
-        )
+        Job::new(ids.next(), t.clone(), parts, spec(Target::MAX))
     }
 
     #[test]
@@ -234,7 +319,9 @@ mod tests {
     fn notify_encodes_template_fields() {
         let t = template();
         let j = job(&JobIds::default(), &t);
-        let p = j.notify_params(true);
+        let line: Value = serde_json::from_slice(&j.notify_line(true)).expect("json");
+        let p = &line["params"];
+        assert_eq!(line["method"], "mining.notify");
         assert_eq!(p[0], "1");
         assert_eq!(p[4].as_array().map(Vec::len), Some(2));
         assert_eq!(p[5], "20000000");
@@ -248,6 +335,15 @@ mod tests {
     }
 
     #[test]
+    fn job_ids_parse_strictly() {
+        assert_eq!(parse_job_id("1f"), Some(31));
+        assert_eq!(parse_job_id("1F"), Some(31));
+        for bad in ["", "+1", "-1", "0x1", "g", "11111111111111111"] {
+            assert_eq!(parse_job_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn book_keeps_sixteen_and_clean_clears() {
         let t = template();
         let ids = JobIds::default();
@@ -255,12 +351,42 @@ mod tests {
         for _ in 0..20 {
             book.insert(job(&ids, &t), false);
         }
-        assert!(book.get("4").is_none(), "oldest evicted");
-        assert!(book.get("5").is_some());
-        assert_eq!(book.latest().map(|j| j.id.as_str()), Some("14"));
+        assert!(book.get(4).is_none(), "oldest evicted");
+        assert!(book.get(5).is_some());
+        assert_eq!(book.latest().map(|j| j.id), Some(20));
         book.insert(job(&ids, &t), true);
-        assert!(book.get("14").is_none());
-        assert_eq!(book.latest().map(|j| j.id.as_str()), Some("15"));
+        assert!(book.get(20).is_none());
+        assert_eq!(book.latest().map(|j| j.id), Some(21));
+    }
+
+    #[test]
+    fn accept_targets_only_get_easier() {
+        let t = template();
+        let parts = Arc::new(JobParts::new(&t, 8).expect("parts"));
+        let hard = Target::difficulty_one();
+        let mut book = JobBook::default();
+        book.insert(Job::new(1, t.clone(), parts, spec(hard)), false);
+        book.accept_down_to(Target::MAX, 1e-9);
+        book.accept_down_to(hard, 1.0);
+        let j = book.get(1).expect("job");
+        assert_eq!((j.target, j.accept_target), (hard, Target::MAX));
+        assert_eq!(j.accept_difficulty, 1e-9);
+    }
+
+    #[test]
+    fn parts_are_shared_per_template_and_swept() {
+        let cache = PartsCache::default();
+        let t = template();
+        let a = cache.get(&t, 8).expect("parts");
+        let b = cache.get(&t, 8).expect("parts");
+        assert!(Arc::ptr_eq(&a, &b));
+        for _ in 0..200 {
+            let other = template();
+            cache.get(&other, 8).expect("parts");
+        }
+        let len = cache.inner.lock().expect("not poisoned").map.len();
+        assert!(len < 200, "dead templates are swept ({len} left)");
+        assert!(Arc::ptr_eq(&a, &cache.get(&t, 8).expect("parts")));
     }
 
     #[test]

@@ -1,27 +1,47 @@
-//! Otedama's Stratum v1 server: line codec, sessions, jobs and submissions. A session
-//! emits typed [`Submission`]s and never touches the sharechain; the node turns them
-//! into shares and blocks.
+//! Otedama's Stratum v1 server: line codec, sessions, jobs, difficulty and submissions.
+//! A session emits typed [`Submission`]s and never touches the sharechain; the node
+//! turns them into shares and blocks.
 //!
-//! - `codec`: bounded newline framing and typed JSON-RPC requests and responses.
-//! - `job`: job ids, the `mining.notify` encoding, each session's recent jobs.
-//! - `session` / `submit`: one connection's protocol state and the share checks.
-//! - [`StratumServer`]: the accept loop, connection caps and extranonce1 allocation.
+//! - `framing` / `codec`: bounded newline framing; typed JSON-RPC requests, responses
+//!   and notifications.
+//! - `job`: job ids, the shared `mining.notify` encoding, each session's recent jobs.
+//! - `session`: one connection's task and I/O; `handlers` answer requests, `notify`
+//!   sends jobs and difficulty, `submit` checks shares.
+//! - `vardiff`: difficulty bounds and variable difficulty; `extranonce`: extranonce1
+//!   allocation and session resume; `ban`: bans and connection-rate limits.
+//! - [`StratumServer`]: the accept loop and connection caps.
 //! - [`StratumStats`]: server-wide counters.
 //!
 //! The node publishes [`Work`] on a `watch` channel and receives [`Submission`]s on a
 //! bounded `mpsc` channel; see `work.rs` for that boundary.
+//!
+//! Client compatibility (cgminer, bfgminer, cpuminer, Bitaxe, Antminer, NiceHash),
+//! difficulty, limits and bans are described in the crate's `README.md`, and replayed
+//! message by message in the integration tests (`tests/it/conversations.rs`).
 
+mod ban;
 mod codec;
 mod config;
 mod error;
+mod extranonce;
+mod framing;
+mod handlers;
 mod job;
+mod notify;
 mod server;
 mod session;
 mod stats;
 mod submit;
+mod vardiff;
 mod work;
 
-pub use config::StratumConfig;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+// The fuzz invariants also run in the normal test suite, on past crashes.
+#[cfg(all(test, not(feature = "fuzzing")))]
+mod fuzzing;
+
+pub use config::{BanConfig, StratumConfig, VardiffConfig};
 pub use error::ConfigError;
 pub use server::StratumServer;
 pub use stats::{StatsSnapshot, StratumStats};

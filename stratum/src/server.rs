@@ -1,18 +1,20 @@
-//! The accept loop: connection caps, extranonce1 allocation and session tasks.
+//! The accept loop: bans and connection floods, connection caps, extranonce1
+//! allocation and session tasks.
 
-use crate::config::{EXTRANONCE1_SIZE, StratumConfig};
-use crate::job::JobIds;
+use crate::ban::{Admission, Guard};
+use crate::config::StratumConfig;
+use crate::extranonce::{Extranonces, Lease};
+use crate::job::{JobIds, PartsCache};
 use crate::session::{self, Context, TARGET};
 use crate::stats::{StratumStats, bump};
 use crate::work::{Submission, Work};
 use otedama_sharechain::ChainSpec;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -65,11 +67,14 @@ impl StratumServer {
         let stats = Arc::new(StratumStats::default());
         let conns = Arc::new(ConnTable::new(&config, stats.clone()));
         let ctx = Arc::new(Context {
+            guard: Guard::new(config.bans.clone(), stats.clone()),
             config,
             spec,
             stats,
             submissions,
             job_ids: JobIds::default(),
+            parts: PartsCache::default(),
+            extranonces: Extranonces::new(),
         });
         Ok(Self {
             listener,
@@ -122,6 +127,10 @@ impl StratumServer {
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        if ctx.guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
+                            debug!(target: TARGET, %peer, "banned address refused");
+                            continue;
+                        }
                         let Some(permit) = ConnTable::admit(&conns, peer.ip()) else {
                             continue;
                         };
@@ -158,11 +167,14 @@ async fn serve(
     work: watch::Receiver<Option<Work>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    session::run(ctx, stream, peer, permit.extranonce1, work, shutdown).await;
+    let lease: Lease = Extranonces::take(&ctx.extranonces);
+    if let Some(reason) = session::run(ctx.clone(), stream, peer, lease, work, shutdown).await {
+        ctx.guard.ban(peer.ip(), reason, Instant::now());
+    }
     drop(permit);
 }
 
-/// Open connections per IP and the extranonce1 values in use.
+/// Open connections, in total and per IP.
 struct ConnTable {
     inner: Mutex<ConnInner>,
     max_total: usize,
@@ -173,15 +185,12 @@ struct ConnTable {
 struct ConnInner {
     open: usize,
     per_ip: HashMap<IpAddr, usize>,
-    extranonces: HashSet<u32>,
-    next_extranonce: u32,
 }
 
 /// A slot in the [`ConnTable`], given back when dropped.
 struct ConnPermit {
     table: Arc<ConnTable>,
     ip: IpAddr,
-    extranonce1: [u8; EXTRANONCE1_SIZE],
 }
 
 impl ConnTable {
@@ -190,10 +199,6 @@ impl ConnTable {
             inner: Mutex::new(ConnInner {
                 open: 0,
                 per_ip: HashMap::new(),
-                extranonces: HashSet::new(),
-                // A random start, so two nodes paying one miner rarely hand out the same
-                // extranonce1 (which would make their miners repeat each other's work).
-                next_extranonce: RandomState::new().hash_one(0u8) as u32,
             }),
             max_total: config.max_connections,
             max_per_ip: config.max_connections_per_ip,
@@ -219,14 +224,6 @@ impl ConnTable {
             debug!(target: TARGET, %ip, cap, "connection refused");
             return None;
         }
-        // Terminates: fewer than max_total values are in use.
-        let en1 = loop {
-            let candidate = t.next_extranonce;
-            t.next_extranonce = candidate.wrapping_add(1);
-            if t.extranonces.insert(candidate) {
-                break candidate;
-            }
-        };
         t.open += 1;
         t.per_ip.insert(ip, from_ip + 1);
         drop(t);
@@ -235,7 +232,6 @@ impl ConnTable {
         Some(ConnPermit {
             table: table.clone(),
             ip,
-            extranonce1: en1.to_be_bytes(),
         })
     }
 }
@@ -254,7 +250,6 @@ impl Drop for ConnPermit {
                 t.per_ip.remove(&self.ip);
             }
         }
-        t.extranonces.remove(&u32::from_be_bytes(self.extranonce1));
         drop(t);
         self.table.stats.connections.fetch_sub(1, Ordering::Relaxed);
     }
@@ -265,7 +260,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_and_unique_extranonces() {
+    fn caps_refuse_and_free_slots() {
         let config = StratumConfig {
             max_connections: 3,
             max_connections_per_ip: 2,
@@ -276,7 +271,6 @@ mod tests {
         let b: IpAddr = [10, 0, 0, 2].into();
         let p1 = ConnTable::admit(&table, a).expect("first");
         let p2 = ConnTable::admit(&table, a).expect("second");
-        assert_ne!(p1.extranonce1, p2.extranonce1);
         assert!(ConnTable::admit(&table, a).is_none(), "per-ip cap");
         let p3 = ConnTable::admit(&table, b).expect("other ip");
         assert!(ConnTable::admit(&table, b).is_none(), "total cap");
@@ -294,6 +288,6 @@ mod tests {
         drop((p2, p4));
         assert_eq!(table.stats.snapshot().connections, 0);
         let t = table.inner.lock().expect("not poisoned");
-        assert!(t.per_ip.is_empty() && t.extranonces.is_empty() && t.open == 0);
+        assert!(t.per_ip.is_empty() && t.open == 0);
     }
 }

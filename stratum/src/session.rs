@@ -1,45 +1,48 @@
-//! One miner connection: reads requests, answers them in order, sends jobs when work
-//! changes, and hands shares to the node. Submission checks live in `submit.rs`.
+//! One miner connection, driven by a single task: it reads requests, answers them in
+//! order, sends jobs when work changes, and hands shares to the node. Requests are
+//! handled in `handlers.rs`, jobs and difficulty in `notify.rs`, shares in `submit.rs`.
 //!
-//! Writing happens in a separate task behind a bounded queue, so a miner that stops
-//! reading is dropped instead of stalling its session or the server.
+//! Replies go to a bounded output buffer written without blocking, so a miner that
+//! stops reading is dropped (buffer full, or no write progress within `send_timeout`)
+//! instead of stalling its session or the server. An idle session holds no read or
+//! write buffer.
 
-use crate::codec::{self, DecodeError, LineReader, Request, RequestId};
-use crate::config::{EXTRANONCE1_SIZE, StratumConfig};
-use crate::error::{Reject, SessionError};
-use crate::job::{Job, JobBook, JobIds, JobParts};
-use crate::stats::StratumStats;
+use crate::ban::Guard;
+use crate::codec::{self, DecodeError, RequestId};
+use crate::config::{Quirks, StratumConfig};
+use crate::error::{BanReason, Reject, SessionError};
+use crate::extranonce::{Extranonces, Lease};
+use crate::framing::LineFramer;
+use crate::job::{JobBook, JobIds, PartsCache};
+use crate::stats::{StratumStats, bump};
+use crate::vardiff::Vardiff;
 use crate::work::{Submission, Work};
-use otedama_sharechain::{
-    ChainSpec, Difficulty, PayoutScript, ShareTemplate, Target, parse_address,
-};
-use serde_json::{Value, json};
+use otedama_sharechain::{ChainSpec, PayoutScript, Target};
+use serde_json::Value;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncWriteExt;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{Instrument, debug, info, info_span, trace, warn};
+use tokio::time::{sleep_until, timeout};
+use tracing::{Instrument, debug, info, info_span, trace};
 
 pub(crate) const TARGET: &str = "otedama::stratum";
 
-/// Lines queued for a client that does not read before it is dropped.
-const OUTGOING_QUEUE: usize = 64;
-/// Malformed lines a session may send; one more closes it.
-const MAX_MALFORMED: u32 = 10;
-/// Distinct authorized user names per connection.
-const MAX_WORKERS: usize = 64;
-/// Longest user name (an address is at most 120 characters).
-const MAX_USERNAME: usize = 256;
-/// BIP310 bits a miner may roll (BIP320's general-purpose bits).
-const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
-/// How far past the template's `curtime` an ntime may be (ckpool uses 7000).
-pub(crate) const NTIME_MAX_AHEAD: u32 = 7200;
+/// Unsent output a session may hold before its client counts as not reading. Above
+/// the largest burst a session produces: a pipelined setup plus a notify whose coinbase
+/// carries hundreds of payouts.
+const MAX_PENDING_OUTPUT: usize = 512 * 1024;
+/// An empty output buffer at least this large is released.
+const KEEP_OUTPUT: usize = 2048;
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 4096;
 /// How long queued lines may take to flush once a session ends.
-const WRITER_DRAIN: Duration = Duration::from_secs(1);
+const FINAL_DRAIN: Duration = Duration::from_secs(1);
+/// A deadline far enough away to mean "never".
+const FAR: Duration = Duration::from_secs(86_400);
 
 /// What every session shares.
 pub(crate) struct Context {
@@ -53,6 +56,12 @@ pub(crate) struct Context {
     pub submissions: mpsc::Sender<Submission>,
     /// Job id allocator.
     pub job_ids: JobIds,
+    /// Notify encodings shared between sessions.
+    pub parts: PartsCache,
+    /// extranonce1 allocator.
+    pub extranonces: Arc<Extranonces>,
+    /// Bans and connection rates.
+    pub guard: Guard,
 }
 
 /// The address a session is paid to.
@@ -64,122 +73,164 @@ pub(crate) struct Payout {
     pub address: String,
 }
 
+/// A session's difficulty state.
+#[derive(Debug)]
+pub(crate) struct DiffState {
+    /// What vardiff or the miner wants, before clamping; infinite means "the highest
+    /// allowed" (the default start).
+    pub wanted: f64,
+    /// The miner's own floor.
+    pub floor: Option<f64>,
+    /// The last difficulty sent, and its target.
+    pub sent: Option<(f64, Target)>,
+    /// When the sent difficulty last changed (bans ignore low shares just after).
+    pub changed_at: Option<Instant>,
+    /// Share accounting for the next retarget.
+    pub vardiff: Vardiff,
+}
+
+/// Low-difficulty shares counted for the invalid-PoW ban.
+#[derive(Debug)]
+pub(crate) struct InvalidWindow {
+    pub started: Instant,
+    pub invalid: u32,
+    pub valid: u32,
+}
+
 /// The state of one connection.
 pub(crate) struct Session {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) extranonce1: [u8; EXTRANONCE1_SIZE],
-    out: mpsc::Sender<Vec<u8>>,
+    pub(crate) lease: Lease,
+    out: Vec<u8>,
+    /// When unsent output last stopped making progress.
+    stalled_since: Option<Instant>,
+    started: Instant,
     pub(crate) subscribed: bool,
+    pub(crate) extranonce_subscribed: bool,
+    pub(crate) user_agent: Option<Box<str>>,
+    pub(crate) quirks: Quirks,
     pub(crate) workers: Vec<String>,
     pub(crate) payout: Option<Payout>,
-    pub(crate) version_mask: u32,
+    /// The negotiated BIP310 mask; `None` until `mining.configure`.
+    pub(crate) version_mask: Option<u32>,
     pub(crate) jobs: JobBook,
-    work: Option<Work>,
-    seen_generation: Option<u64>,
-    sent_difficulty: Option<f64>,
-    next_refresh: Option<Instant>,
+    pub(crate) work: Option<Work>,
+    pub(crate) seen_generation: Option<u64>,
+    pub(crate) diff: DiffState,
+    pub(crate) next_refresh: Option<Instant>,
     malformed: u32,
+    pub(crate) invalid: InvalidWindow,
     pub(crate) accepted: u64,
     pub(crate) rejected: u64,
 }
 
 /// Runs a session until the client leaves, breaks a rule, or the server shuts down.
+/// Returns the ban the session earned, if any.
 pub(crate) async fn run(
     ctx: Arc<Context>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
-    extranonce1: [u8; EXTRANONCE1_SIZE],
+    lease: Lease,
     work: watch::Receiver<Option<Work>>,
     shutdown: watch::Receiver<bool>,
-) {
-    let span = info_span!(target: TARGET, "session", %peer, en1 = %hex::encode(extranonce1));
+) -> Option<BanReason> {
+    let span = info_span!(target: TARGET, "session", %peer, en1 = %hex::encode(lease.bytes()));
     async move {
-        let started = Instant::now();
-        info!(target: TARGET, "miner connected");
-        let max_line = ctx.config.max_line_bytes;
-        let (rd, wr) = stream.into_split();
-        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-        let mut writer = tokio::spawn(write_loop(wr, rx).in_current_span());
-        let mut session = Session::new(ctx, extranonce1, tx);
-        let end = session
-            .drive(LineReader::new(rd, max_line), work, shutdown)
-            .await;
-        let (accepted, rejected) = (session.accepted, session.rejected);
-        let worker = session.workers.first().cloned().unwrap_or_default();
-        drop(session);
-        if timeout(WRITER_DRAIN, &mut writer).await.is_err() {
-            writer.abort();
-        }
-        let secs = started.elapsed().as_secs();
-        match end {
-            Ok(reason) => info!(target: TARGET, %worker, accepted, rejected, secs, reason, "miner disconnected"),
-            Err(error) => info!(target: TARGET, %worker, accepted, rejected, secs, %error, "miner dropped"),
-        }
+        debug!(target: TARGET, "miner connected");
+        let mut session = Session::new(ctx, lease);
+        let end = session.drive(&stream, work, shutdown).await;
+        // Deliver what is queued (an error reply, say) before closing.
+        let _ = timeout(FINAL_DRAIN, session.drain(&stream)).await;
+        // Ignored: the peer may already be gone; the socket closes when dropped anyway.
+        let _ = stream.shutdown().await;
+        session.finish(end)
     }
     .instrument(span)
-    .await;
+    .await
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
-    while let Some(line) = rx.recv().await {
-        if let Err(error) = wr.write_all(&line).await {
-            trace!(target: TARGET, %error, "write failed");
-            return;
+/// Reads what the socket has; `Ok(None)` when nothing is ready, `Ok(Some(0))` at EOF.
+fn read_some(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<Option<usize>> {
+    let mut chunk = [0u8; READ_CHUNK];
+    match stream.try_read(&mut chunk) {
+        Ok(n) => {
+            framer.push(&chunk[..n]);
+            Ok(Some(n))
         }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
     }
-    // Ignored: the peer may already be gone; the socket closes when dropped anyway.
-    let _ = wr.shutdown().await;
 }
 
 impl Session {
-    fn new(
-        ctx: Arc<Context>,
-        extranonce1: [u8; EXTRANONCE1_SIZE],
-        out: mpsc::Sender<Vec<u8>>,
-    ) -> Self {
+    fn new(ctx: Arc<Context>, lease: Lease) -> Self {
+        let now = Instant::now();
         Self {
             ctx,
-            extranonce1,
-            out,
+            lease,
+            out: Vec::new(),
+            stalled_since: None,
+            started: now,
             subscribed: false,
+            extranonce_subscribed: false,
+            user_agent: None,
+            quirks: Quirks::default(),
             workers: Vec::new(),
             payout: None,
-            version_mask: 0,
+            version_mask: None,
             jobs: JobBook::default(),
             work: None,
             seen_generation: None,
-            sent_difficulty: None,
+            diff: DiffState {
+                wanted: f64::INFINITY,
+                floor: None,
+                sent: None,
+                changed_at: None,
+                vardiff: Vardiff::new(now),
+            },
             next_refresh: None,
             malformed: 0,
+            invalid: InvalidWindow {
+                started: now,
+                invalid: 0,
+                valid: 0,
+            },
             accepted: 0,
             rejected: 0,
         }
     }
 
-    async fn drive<R: tokio::io::AsyncRead + Unpin>(
+    async fn drive(
         &mut self,
-        mut reader: LineReader<R>,
+        stream: &TcpStream,
         mut work: watch::Receiver<Option<Work>>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<&'static str, SessionError> {
+        if let Some(start) = self.ctx.config.start_difficulty {
+            self.diff.wanted = start;
+        }
         self.work = work.borrow_and_update().clone();
         self.seen_generation = self.work.as_ref().map(|w| w.generation);
-        let auth_timeout = self.ctx.config.auth_timeout;
-        let auth_timer = sleep_until(Instant::now() + auth_timeout);
-        let refresh_timer = sleep_until(Instant::now() + self.ctx.config.job_refresh);
-        tokio::pin!(auth_timer, refresh_timer);
-        let mut refresh_at = None;
+        let mut framer = LineFramer::new(self.ctx.config.max_line_bytes);
+        let timer = sleep_until(self.next_deadline().into());
+        tokio::pin!(timer);
         let mut work_open = true;
         loop {
+            // Everything one read delivered is handled before the socket is polled again
+            // (at most READ_CHUNK bytes of lines).
+            while let Some(line) = framer.next_line()? {
+                self.on_line(&line).await?;
+            }
+            self.flush(stream)?;
             if *shutdown.borrow() {
                 return Ok("server shutdown");
             }
-            if self.next_refresh != refresh_at {
-                refresh_at = self.next_refresh;
-                if let Some(at) = refresh_at {
-                    refresh_timer.as_mut().reset(at);
-                }
-            }
+            timer.as_mut().reset(self.next_deadline().into());
+            let interest = if self.out.is_empty() {
+                Interest::READABLE
+            } else {
+                Interest::READABLE | Interest::WRITABLE
+            };
             // Biased so a client flooding lines cannot starve new work or the timers.
             tokio::select! {
                 biased;
@@ -196,40 +247,120 @@ impl Session {
                     // The node dropped its sender: keep mining the last jobs.
                     Err(_) => work_open = false,
                 },
-                () = &mut refresh_timer, if refresh_at.is_some() => self.refresh_job()?,
-                () = &mut auth_timer, if !self.ready() => {
-                    return Err(SessionError::AuthTimeout(auth_timeout));
+                () = &mut timer => self.on_timer(Instant::now())?,
+                ready = stream.ready(interest) => {
+                    let ready = ready?;
+                    if (ready.is_readable() || ready.is_read_closed())
+                        && read_some(stream, &mut framer)? == Some(0)
+                    {
+                        return Ok("client closed");
+                    }
                 }
-                line = reader.next_line() => match line? {
-                    None => return Ok("client closed"),
-                    Some(line) => self.on_line(&line).await?,
-                },
             }
         }
     }
 
     /// Subscribed and authorized: jobs can be sent.
-    fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.subscribed && self.payout.is_some()
     }
 
-    /// Queues a line for the client.
-    pub(crate) fn send(&self, line: Vec<u8>) -> Result<(), SessionError> {
-        self.out.try_send(line).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SessionError::SlowClient,
-            mpsc::error::TrySendError::Closed(_) => SessionError::WriterClosed,
-        })
+    fn next_deadline(&self) -> Instant {
+        let cfg = &self.ctx.config;
+        let mut at = Instant::now() + FAR;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                at = at.min(t);
+            }
+        };
+        consider((!self.ready()).then(|| self.started + cfg.auth_timeout));
+        consider(self.next_refresh);
+        consider(self.stalled_since.map(|t| t + cfg.send_timeout));
+        consider(
+            (cfg.vardiff.enabled && !self.jobs.is_empty())
+                .then(|| self.diff.vardiff.due_at(&cfg.vardiff)),
+        );
+        at
     }
 
+    fn on_timer(&mut self, now: Instant) -> Result<(), SessionError> {
+        let ctx = self.ctx.clone();
+        let cfg = &ctx.config;
+        if !self.ready() && now >= self.started + cfg.auth_timeout {
+            return Err(SessionError::AuthTimeout(cfg.auth_timeout));
+        }
+        if let Some(since) = self.stalled_since
+            && now >= since + cfg.send_timeout
+        {
+            return Err(SessionError::SendTimeout(cfg.send_timeout));
+        }
+        if self.next_refresh.is_some_and(|t| now >= t) {
+            self.refresh_job()?;
+        }
+        if cfg.vardiff.enabled
+            && !self.jobs.is_empty()
+            && self.diff.vardiff.is_due(now, &cfg.vardiff)
+        {
+            self.retarget(now)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a line for the client.
+    ///
+    /// # Errors
+    /// [`SessionError::SlowClient`] when unsent output exceeds its bound.
+    pub(crate) fn send(&mut self, line: &[u8]) -> Result<(), SessionError> {
+        if self.out.len() + line.len() > MAX_PENDING_OUTPUT {
+            return Err(SessionError::SlowClient);
+        }
+        self.out.extend_from_slice(line);
+        Ok(())
+    }
+
+    /// Writes as much queued output as the socket takes without blocking.
+    fn flush(&mut self, stream: &TcpStream) -> Result<(), SessionError> {
+        let mut written = 0;
+        while written < self.out.len() {
+            match stream.try_write(&self.out[written..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.out.drain(..written);
+        if self.out.is_empty() {
+            self.stalled_since = None;
+            if self.out.capacity() >= KEEP_OUTPUT {
+                self.out = Vec::new();
+            }
+        } else if written > 0 || self.stalled_since.is_none() {
+            self.stalled_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Writes out what is queued, waiting for the socket as needed.
+    async fn drain(&mut self, stream: &TcpStream) {
+        while !self.out.is_empty() {
+            if stream.writable().await.is_err() || self.flush(stream).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Answers request `id`.
     pub(crate) fn reply(
-        &self,
+        &mut self,
         id: &RequestId,
         result: Result<Value, Reject>,
     ) -> Result<(), SessionError> {
-        self.send(match result {
+        let line = match result {
             Ok(value) => codec::response_ok(id, &value),
             Err(reject) => codec::response_err(id, &reject),
-        })
+        };
+        self.send(&line)
     }
 
     async fn on_line(&mut self, line: &[u8]) -> Result<(), SessionError> {
@@ -243,7 +374,7 @@ impl Session {
         };
         if reject == Reject::Malformed {
             self.malformed += 1;
-            if self.malformed > MAX_MALFORMED {
+            if self.malformed > self.ctx.config.bans.max_malformed {
                 return Err(SessionError::TooManyMalformed(self.malformed));
             }
         }
@@ -251,217 +382,32 @@ impl Session {
         self.reply(&id, Err(reject))
     }
 
-    async fn handle(&mut self, id: RequestId, request: Request) -> Result<(), SessionError> {
-        match request {
-            Request::Subscribe { user_agent } => {
-                debug!(target: TARGET, user_agent = ?user_agent.as_deref().map(|ua| ua.chars().take(64).collect::<String>()), "subscribe");
-                self.subscribed = true;
-                let en1 = hex::encode(self.extranonce1);
-                let result = json!([
-                    [["mining.set_difficulty", en1], ["mining.notify", en1]],
-                    en1,
-                    self.ctx.config.extranonce2_size
-                ]);
-                self.reply(&id, Ok(result))?;
-                if self.ready() && self.jobs.is_empty() {
-                    self.send_new_job(true)?;
-                }
-                Ok(())
+    /// Logs the end of the session, counts it, and returns the ban it earned.
+    fn finish(&self, end: Result<&'static str, SessionError>) -> Option<BanReason> {
+        let stats = &self.ctx.stats;
+        let worker = self.workers.first().map(String::as_str).unwrap_or_default();
+        let agent = self.user_agent.as_deref().unwrap_or_default();
+        let (accepted, rejected) = (self.accepted, self.rejected);
+        let secs = self.started.elapsed().as_secs();
+        match end {
+            Ok(reason) => {
+                info!(target: TARGET, %worker, agent, accepted, rejected, secs, reason, "miner disconnected");
+                None
             }
-            Request::Authorize { username } => match self.authorize(&username) {
-                Ok(first) => {
-                    debug!(target: TARGET, worker = %username, "authorized");
-                    self.reply(&id, Ok(Value::Bool(true)))?;
-                    if first && self.subscribed {
-                        self.send_new_job(true)?;
+            Err(error) => {
+                match &error {
+                    SessionError::AuthTimeout(_) => bump(&stats.auth_timeouts),
+                    SessionError::LineTooLong { .. } | SessionError::TooManyMalformed(_) => {
+                        bump(&stats.malformed_closes)
                     }
-                    Ok(())
-                }
-                Err(reject) => {
-                    debug!(target: TARGET, worker = ?username, %reject, "authorize refused");
-                    self.reply(&id, Err(reject))
-                }
-            },
-            Request::Submit(params) => self.on_submit(id, params).await,
-            Request::Configure {
-                extensions,
-                version_rolling_mask,
-            } => {
-                let mut result = serde_json::Map::new();
-                for ext in extensions {
-                    if ext == "version-rolling" {
-                        self.version_mask = version_rolling_mask & VERSION_ROLLING_MASK;
-                        result.insert(ext, Value::Bool(true));
-                        let mask = format!("{:08x}", self.version_mask);
-                        result.insert("version-rolling.mask".into(), Value::String(mask));
-                    } else {
-                        result.insert(ext, Value::Bool(false));
+                    SessionError::SlowClient | SessionError::SendTimeout(_) => {
+                        bump(&stats.slow_client_closes)
                     }
+                    _ => {}
                 }
-                self.reply(&id, Ok(Value::Object(result)))
-            }
-            Request::ExtranonceSubscribe | Request::SuggestDifficulty => {
-                self.reply(&id, Ok(Value::Bool(true)))
-            }
-            Request::Unknown(method) => {
-                debug!(target: TARGET, method = ?method, "unknown method");
-                self.reply(&id, Err(Reject::UnknownMethod))
+                info!(target: TARGET, %worker, agent, accepted, rejected, secs, %error, "miner dropped");
+                error.ban_reason()
             }
         }
     }
-
-    /// Authorizes `username`; returns whether it fixed the session's payout.
-    fn authorize(&mut self, username: &str) -> Result<bool, Reject> {
-        if username.is_empty() || username.len() > MAX_USERNAME || username.starts_with('.') {
-            return Err(Reject::BadUsername);
-        }
-        let address = username.split_once('.').map_or(username, |(a, _)| a);
-        let script = parse_address(address, self.ctx.spec).map_err(Reject::BadAddress)?;
-        let first = match &self.payout {
-            None => true,
-            Some(p) if p.script == script => false,
-            Some(p) => return Err(Reject::PayoutMismatch(p.address.clone())),
-        };
-        if !self.workers.iter().any(|w| w == username) {
-            if self.workers.len() >= MAX_WORKERS {
-                return Err(Reject::TooManyWorkers);
-            }
-            self.workers.push(username.to_owned());
-        }
-        if first {
-            self.payout = Some(Payout {
-                script,
-                address: address.to_owned(),
-            });
-        }
-        Ok(first)
-    }
-
-    fn on_work(&mut self, work: Option<Work>) -> Result<(), SessionError> {
-        let Some(work) = work else {
-            self.work = None;
-            return Ok(());
-        };
-        if self.seen_generation == Some(work.generation) {
-            return Ok(());
-        }
-        // The watch channel keeps only the latest value: if we missed a generation it
-        // may have been a clean one, so be safe and invalidate older jobs.
-        let skipped = self
-            .seen_generation
-            .is_some_and(|g| work.generation != g.wrapping_add(1));
-        let clean = work.clean || skipped;
-        self.seen_generation = Some(work.generation);
-        self.work = Some(work);
-        if self.ready() {
-            self.send_new_job(clean)?;
-        }
-        Ok(())
-    }
-
-    /// Cuts a job from the current work and sends it.
-    fn send_new_job(&mut self, clean: bool) -> Result<(), SessionError> {
-        let (Some(work), Some(payout)) = (&self.work, &self.payout) else {
-            return Ok(());
-        };
-        let template = match work.source.template_for(&payout.script) {
-            Ok(t) => t,
-            Err(error) => {
-                debug!(target: TARGET, %error, generation = work.generation, "no job to send");
-                return Ok(());
-            }
-        };
-        let ntime = template.ntime();
-        match self.cut_job(template, ntime) {
-            Some(job) => self.issue(job, clean || self.jobs.is_empty()),
-            None => Ok(()),
-        }
-    }
-
-    fn cut_job(&self, template: Arc<ShareTemplate>, ntime: u32) -> Option<Job> {
-        let algo = self.ctx.spec.algorithm;
-        let share_target = match Target::from_compact(template.info.share_target) {
-            Ok(t) => t,
-            Err(error) => {
-                warn!(target: TARGET, %error, "template has an invalid share target");
-                return None;
-            }
-        };
-        let share_difficulty = Difficulty::from_stratum_target(share_target, algo).get();
-        let difficulty = match self.ctx.config.start_difficulty {
-            Some(start) if start < share_difficulty => start,
-            _ => share_difficulty,
-        };
-        let Some(d) = Difficulty::new(difficulty) else {
-            warn!(target: TARGET, difficulty, "share target gives no usable difficulty");
-            return None;
-        };
-        let en_len = EXTRANONCE1_SIZE + usize::from(self.ctx.config.extranonce2_size);
-        let parts = match JobParts::new(&template, en_len) {
-            Ok(p) => Arc::new(p),
-            Err(error) => {
-                warn!(target: TARGET, %error, "cannot build the job's coinbase");
-                return None;
-            }
-        };
-        let target = d.to_stratum_target(algo);
-        let id = self.ctx.job_ids.next();
-        Some(Job::new(
-            id,
-            template,
-            parts,
-            ntime,
-            difficulty,
-            target,
-            share_target,
-        ))
-    }
-
-    /// Sends `job` (after a `set_difficulty` if its difficulty differs from the last one
-    /// sent) and remembers it.
-    fn issue(&mut self, job: Job, clean: bool) -> Result<(), SessionError> {
-        if self.sent_difficulty != Some(job.difficulty) {
-            self.send(codec::notification(
-                "mining.set_difficulty",
-                &json!([job.difficulty]),
-            ))?;
-            self.sent_difficulty = Some(job.difficulty);
-        }
-        self.send(codec::notification(
-            "mining.notify",
-            &job.notify_params(clean),
-        ))?;
-        debug!(target: TARGET, job = %job.id, clean, difficulty = job.difficulty, "job sent");
-        self.jobs.insert(job, clean);
-        self.next_refresh = Some(Instant::now() + self.ctx.config.job_refresh);
-        Ok(())
-    }
-
-    /// Re-sends the newest job under a new id with a fresh ntime.
-    fn refresh_job(&mut self) -> Result<(), SessionError> {
-        let Some(latest) = self.jobs.latest() else {
-            self.next_refresh = None;
-            return Ok(());
-        };
-        let job = Job::new(
-            self.ctx.job_ids.next(),
-            latest.template.clone(),
-            latest.parts.clone(),
-            fresh_ntime(latest.template.ntime()),
-            latest.difficulty,
-            latest.target,
-            latest.share_target,
-        );
-        self.issue(job, false)
-    }
-}
-
-/// Returns the wall clock, kept inside the window submissions are checked against.
-fn fresh_ntime(cur_time: u32) -> u32 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    u32::try_from(now)
-        .unwrap_or(u32::MAX)
-        .clamp(cur_time, cur_time.saturating_add(NTIME_MAX_AHEAD))
 }

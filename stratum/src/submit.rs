@@ -1,14 +1,17 @@
-//! `mining.submit`: the checks in their fixed order, the proof of work, and the
-//! hand-over of shares to the node.
+//! `mining.submit`: the checks in their fixed order, the proof of work, vardiff and
+//! invalid-share accounting, and the hand-over of shares to the node.
 
-use crate::codec::{RequestId, SubmitParams};
+use crate::codec::{self, RequestId, SubmitParams};
 use crate::error::{ErrorCode, Reject, SessionError};
-use crate::job::SolutionKey;
-use crate::session::{NTIME_MAX_AHEAD, Session, TARGET};
+use crate::handlers::SERVER_VERSION_MASK;
+use crate::job::{SolutionKey, parse_job_id};
+use crate::notify::NTIME_MAX_AHEAD;
+use crate::session::{InvalidWindow, Session, TARGET};
 use crate::stats::bump;
 use crate::work::Submission;
 use otedama_sharechain::{BlockHeader, PowAlgorithm, PowHash};
 use serde_json::Value;
+use std::time::Instant;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, warn};
 
@@ -20,12 +23,19 @@ impl Session {
         params: SubmitParams,
     ) -> Result<(), SessionError> {
         let outcome = self.check_submit(&params).await;
+        let now = Instant::now();
         let stats = &self.ctx.stats;
         match outcome {
             Ok(()) => {
                 self.accepted += 1;
                 bump(&stats.accepted);
-                self.reply(&id, Ok(Value::Bool(true)))
+                self.count_share(now, true)?;
+                self.reply(&id, Ok(Value::Bool(true)))?;
+                let cfg = &self.ctx.config.vardiff;
+                if cfg.enabled && self.diff.vardiff.is_due(now, cfg) {
+                    self.retarget(now)?;
+                }
+                Ok(())
             }
             Err(reject) => {
                 self.rejected += 1;
@@ -36,13 +46,51 @@ impl Session {
                     _ => &stats.rejected_other,
                 });
                 debug!(target: TARGET, worker = ?params.username, job = ?params.job_id, %reject, "submission rejected");
-                self.reply(&id, Err(reject))
+                self.send(&codec::response_reject(&id, &reject))?;
+                if reject == Reject::LowDifficulty {
+                    self.count_share(now, false)?;
+                }
+                Ok(())
             }
         }
     }
 
+    /// Counts a share for the invalid-PoW ban. Low shares within the retarget grace
+    /// period are not counted: the miner may not have seen the new difficulty yet.
+    fn count_share(&mut self, now: Instant, valid: bool) -> Result<(), SessionError> {
+        let cfg = &self.ctx.config.bans;
+        if now.saturating_duration_since(self.invalid.started) > cfg.invalid_window {
+            self.invalid = InvalidWindow {
+                started: now,
+                invalid: 0,
+                valid: 0,
+            };
+        }
+        let w = &mut self.invalid;
+        if valid {
+            w.valid = w.valid.saturating_add(1);
+            return Ok(());
+        }
+        if self
+            .diff
+            .changed_at
+            .is_some_and(|t| now.saturating_duration_since(t) < cfg.retarget_grace)
+        {
+            return Ok(());
+        }
+        w.invalid = w.invalid.saturating_add(1);
+        if w.invalid >= cfg.invalid_shares && w.invalid >= w.valid.saturating_mul(9) {
+            return Err(SessionError::InvalidShareFlood {
+                invalid: w.invalid,
+                valid: w.valid,
+                window: cfg.invalid_window,
+            });
+        }
+        Ok(())
+    }
+
     /// Runs the checks in the documented order: subscribed, authorized, job known,
-    /// extranonce2 size, ntime window, duplicate, proof of work.
+    /// extranonce2 size, ntime window, version bits, duplicate, proof of work.
     async fn check_submit(&mut self, p: &SubmitParams) -> Result<(), Reject> {
         if !self.subscribed {
             return Err(Reject::NotSubscribed);
@@ -51,24 +99,28 @@ impl Session {
             return Err(Reject::UnauthorizedWorker);
         }
         // Authorizing a worker always sets the payout first.
-        let payout = self.payout.clone().ok_or(Reject::UnauthorizedWorker)?;
-        let job = self.jobs.get(&p.job_id).ok_or(Reject::JobNotFound)?;
+        if self.payout.is_none() {
+            return Err(Reject::UnauthorizedWorker);
+        }
+        let job_id = parse_job_id(&p.job_id).ok_or(Reject::JobNotFound)?;
+        let job = self.jobs.get(job_id).ok_or(Reject::JobNotFound)?;
         if p.extranonce2.len() != usize::from(self.ctx.config.extranonce2_size) {
             return Err(Reject::Extranonce2Size);
         }
         let template = &job.template;
-        let block = &template.block;
         if p.ntime < template.min_time || p.ntime > template.ntime().saturating_add(NTIME_MAX_AHEAD)
         {
             return Err(Reject::NtimeOutOfRange);
         }
-        let job_version = block.version as u32;
+        // Without mining.configure, rolling within our mask is still accepted (as
+        // ckpool does): Antminer firmware negotiates with mining.multi_version instead.
+        let mask = self.version_mask.unwrap_or(SERVER_VERSION_MASK);
+        let job_version = template.block.version as u32;
         let version = match p.version_bits {
             None => job_version,
-            Some(bits) => (job_version & !self.version_mask) | (bits & self.version_mask),
+            Some(bits) if bits & !mask != 0 => return Err(Reject::VersionBits),
+            Some(bits) => (job_version & !mask) | bits,
         } as i32;
-        // Keyed on the effective version, so bits outside the mask cannot disguise a
-        // repeat.
         let key = SolutionKey {
             extranonce2: p.extranonce2.clone().into_boxed_slice(),
             ntime: p.ntime,
@@ -81,27 +133,38 @@ impl Session {
         if !job.has_room() {
             return Err(Reject::JobFull);
         }
-        let (template, target, share_target) = (job.template.clone(), job.target, job.share_target);
-        let extranonce = [&self.extranonce1[..], &p.extranonce2].concat();
+        let template = job.template.clone();
+        let (target, accept_target, share_target) =
+            (job.target, job.accept_target, job.share_target);
+        let (difficulty, accept_difficulty) = (job.difficulty, job.accept_difficulty);
+        let extranonce = [&job.extranonce1[..], &p.extranonce2].concat();
         let coinbase = template.coinbase(&extranonce).map_err(|error| {
             warn!(target: TARGET, %error, "cannot build a submitted coinbase");
             Reject::Internal
         })?;
         let header = template.header(&coinbase, p.ntime, p.nonce, version);
         let pow = self.pow(&header).await?;
-        if !target.is_met_by(&pow) {
+        if !accept_target.is_met_by(&pow) {
             return Err(Reject::LowDifficulty);
         }
         // The session handles one request at a time, so the job is still there.
-        if let Some(job) = self.jobs.get_mut(&p.job_id) {
+        if let Some(job) = self.jobs.get_mut(job_id) {
             job.record(key);
         }
+        // Credit the hardest difficulty the miner may have been mining at that this
+        // share meets, so the estimate does not sag around a retarget.
+        let credit = match self.diff.sent {
+            Some((d, t)) if d > difficulty && t.is_met_by(&pow) => d,
+            _ if target.is_met_by(&pow) => difficulty,
+            _ => accept_difficulty,
+        };
+        self.diff.vardiff.record(credit);
         let is_share = share_target.is_met_by(&pow);
         debug!(target: TARGET, worker = %p.username, job = %p.job_id, %pow, is_share, "submission accepted");
-        if is_share {
+        if is_share && let Some(payout) = &self.payout {
             self.forward(Submission {
                 worker: p.username.clone(),
-                payout: payout.script,
+                payout: payout.script.clone(),
                 template,
                 extranonce,
                 coinbase,

@@ -5,14 +5,14 @@ use otedama_sharechain::coinbase::BlockTemplate;
 use otedama_sharechain::test_utils::{regtest_template, script};
 use otedama_sharechain::{
     BlockHash, ChainSpec, Difficulty, PayoutScript, PowAlgorithm, ShareChain, ShareTemplate,
-    Target, script_to_address, sha256d, sha256d_pair,
+    Target, script_to_address,
 };
 use otedama_stratum::{
     StratumConfig, StratumServer, StratumStats, Submission, Work, WorkError, WorkSource,
 };
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -22,8 +22,31 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+pub use crate::view::{JobView, target_for, target_of};
+
 /// Upper bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// This machine's address on its default route, if it has one that is not loopback:
+/// connections from it are subject to bans, unlike loopback ones. (A UDP `connect`
+/// only looks up the route; nothing is sent.)
+pub fn lan_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("198.51.100.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Waits until `cond` holds, letting the server run; panics after [`WAIT`].
+pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    timeout(WAIT, async {
+        while !cond() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} within {WAIT:?}"));
+}
 
 /// The chain the tests mine: sha256d with trivial targets, so grinding is instant.
 pub fn spec() -> &'static ChainSpec {
@@ -172,6 +195,19 @@ impl Harness {
         Client::connect(self.addr).await
     }
 
+    /// A fresh connection to the server's port at `ip` (the server must listen on
+    /// 0.0.0.0 for a non-loopback `ip`).
+    pub async fn client_at(&self, ip: IpAddr) -> Client {
+        Client::connect(SocketAddr::new(ip, self.addr.port())).await
+    }
+
+    /// The Stratum difficulty of the current template's share target.
+    pub fn share_difficulty(&self) -> f64 {
+        let t = self.source.template(&script(1));
+        let target = Target::from_compact(t.info.share_target).expect("valid");
+        Difficulty::from_stratum_target(target, self.spec.algorithm).get()
+    }
+
     /// A subscribed and authorized miner holding its first job.
     pub async fn miner(&self) -> Miner {
         let user = script_to_address(&script(1), self.spec).expect("standard script");
@@ -291,85 +327,6 @@ impl Client {
     }
 }
 
-/// A job as a miner sees it in `mining.notify`.
-#[derive(Debug, Clone)]
-pub struct JobView {
-    pub id: String,
-    pub prevhash: String,
-    pub coinb1: Vec<u8>,
-    pub coinb2: Vec<u8>,
-    pub branch: Vec<[u8; 32]>,
-    pub version: u32,
-    pub nbits: u32,
-    pub ntime: u32,
-    pub clean: bool,
-}
-
-fn hex_u32(v: &Value) -> u32 {
-    u32::from_str_radix(v.as_str().expect("hex string"), 16).expect("hex u32")
-}
-
-impl JobView {
-    /// Parses notify params.
-    pub fn parse(p: &Value) -> Self {
-        let bytes = |v: &Value| hex::decode(v.as_str().expect("hex string")).expect("hex");
-        assert_eq!(
-            p.as_array().map(Vec::len),
-            Some(9),
-            "notify has 9 params: {p}"
-        );
-        Self {
-            id: p[0].as_str().expect("job id").to_owned(),
-            prevhash: p[1].as_str().expect("prevhash").to_owned(),
-            coinb1: bytes(&p[2]),
-            coinb2: bytes(&p[3]),
-            branch: p[4]
-                .as_array()
-                .expect("branch")
-                .iter()
-                .map(|b| bytes(b).try_into().expect("32-byte branch entry"))
-                .collect(),
-            version: hex_u32(&p[5]),
-            nbits: hex_u32(&p[6]),
-            ntime: hex_u32(&p[7]),
-            clean: p[8].as_bool().expect("clean_jobs"),
-        }
-    }
-
-    /// Builds the 80-byte header as a Stratum miner does.
-    pub fn header(&self, en1: &[u8], en2: &[u8], ntime: u32, nonce: u32, version: u32) -> [u8; 80] {
-        let coinbase = [&self.coinb1[..], en1, en2, &self.coinb2[..]].concat();
-        let root = self
-            .branch
-            .iter()
-            .fold(sha256d(&coinbase), |acc, b| sha256d_pair(&acc, b));
-        let mut prev = hex::decode(&self.prevhash).expect("hex");
-        for word in prev.chunks_exact_mut(4) {
-            word.reverse();
-        }
-        let mut h = [0u8; 80];
-        h[0..4].copy_from_slice(&version.to_le_bytes());
-        h[4..36].copy_from_slice(&prev);
-        h[36..68].copy_from_slice(&root);
-        h[68..72].copy_from_slice(&ntime.to_le_bytes());
-        h[72..76].copy_from_slice(&self.nbits.to_le_bytes());
-        h[76..80].copy_from_slice(&nonce.to_le_bytes());
-        h
-    }
-}
-
-/// The target of a Stratum difficulty on the test chain.
-pub fn target_of(difficulty: f64) -> Target {
-    target_for(difficulty, PowAlgorithm::Sha256d)
-}
-
-/// The target of a Stratum difficulty for `algo`.
-pub fn target_for(difficulty: f64, algo: PowAlgorithm) -> Target {
-    Difficulty::new(difficulty)
-        .expect("positive difficulty")
-        .to_stratum_target(algo)
-}
-
 /// A subscribed, authorized miner.
 pub struct Miner {
     pub client: Client,
@@ -414,8 +371,19 @@ impl Miner {
     /// Returns the first nonce (from `start`) whose header meets (`meets`) or misses the
     /// session target, with the header.
     pub fn grind(&self, en2: &[u8], start: u32, meets: bool) -> (u32, [u8; 80]) {
-        let target = target_for(self.difficulty, self.algo);
-        let job = &self.job;
+        self.grind_job(&self.job, self.difficulty, en2, start, meets)
+    }
+
+    /// As [`Miner::grind`], for `job` at `difficulty`.
+    pub fn grind_job(
+        &self,
+        job: &JobView,
+        difficulty: f64,
+        en2: &[u8],
+        start: u32,
+        meets: bool,
+    ) -> (u32, [u8; 80]) {
+        let target = target_for(difficulty, self.algo);
         (start..=u32::MAX)
             .map(|n| (n, job.header(&self.en1, en2, job.ntime, n, job.version)))
             .find(|(_, h)| target.is_met_by(&self.algo.hash(h)) == meets)
@@ -447,6 +415,13 @@ pub fn error_line(id: u64, code: u8, message: &str) -> String {
         r#"{{"id":{id},"result":null,"error":[{code},{},null]}}"#,
         Value::String(message.to_owned())
     )
+}
+
+/// The exact line rejecting share request `id`: `result` false, the error, and ckpool's
+/// `reject-reason`.
+pub fn reject_line(id: u64, code: u8, message: &str) -> String {
+    let m = Value::String(message.to_owned());
+    format!(r#"{{"id":{id},"result":false,"error":[{code},{m},null],"reject-reason":{m}}}"#)
 }
 
 /// The exact success line for request `id` with result `true`.

@@ -71,6 +71,7 @@ async fn unauthorized_sessions_are_closed_after_auth_timeout() {
         started.elapsed() >= Duration::from_millis(150),
         "closed too early"
     );
+    crate::harness::wait_until("the count", || h.stats.snapshot().auth_timeouts == 1).await;
     // The authorized session outlived its deadline.
     let (id, line) = m
         .client

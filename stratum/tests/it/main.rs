@@ -1,6 +1,11 @@
 //! Integration tests: a real `StratumServer` on 127.0.0.1:0 and raw line clients.
 
+mod conversations;
+mod defenses;
+mod difficulty;
 mod harness;
 mod limits;
 mod protocol;
+mod resume;
 mod shares;
+mod view;

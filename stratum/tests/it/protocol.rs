@@ -115,14 +115,27 @@ async fn configure_masks_and_refuses_unknown_extensions() {
     let (id, line) = c
         .call(
             "mining.configure",
-            json!([["minimum-difficulty", "version-rolling"], {"version-rolling.mask": "00ffe000"}]),
+            json!([
+                ["minimum-difficulty", "version-rolling", "x-unknown"],
+                {"version-rolling.mask": "00ffe000", "version-rolling.min-bit-count": 16,
+                 "minimum-difficulty.value": 0.5}
+            ]),
         )
         .await;
     let v: Value = serde_json::from_str(&line).expect("json");
     assert_eq!(
         v,
-        json!({"id": id, "result": {"minimum-difficulty": false, "version-rolling": true, "version-rolling.mask": "00ffe000"}, "error": null})
+        json!({"id": id, "result": {"minimum-difficulty": true, "version-rolling": true,
+            "version-rolling.mask": "00ffe000", "x-unknown": false}, "error": null})
     );
+    // A minimum-difficulty without its value gets an error string (BIP310
+    // TExtensionResult), and the connection stays.
+    let (id, line) = c
+        .call("mining.configure", json!([["minimum-difficulty"], {}]))
+        .await;
+    let v: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(v["id"], id);
+    assert!(v["result"]["minimum-difficulty"].is_string(), "{v}");
 }
 
 #[tokio::test]
@@ -146,7 +159,7 @@ async fn ids_are_echoed_verbatim() {
         );
     }
     // No id at all is answered with null.
-    c.send_line(r#"{"method":"mining.suggest_difficulty"}"#)
+    c.send_line(r#"{"method":"mining.extranonce.subscribe"}"#)
         .await;
     assert_eq!(
         c.read_line().await,
@@ -159,7 +172,7 @@ async fn unknown_method_is_an_error_and_the_connection_stays() {
     let h = Harness::start().await;
     let mut c = h.client().await;
     let (id, line) = c.call("eth_submitLogin", json!(["0x00", "x"])).await;
-    assert_eq!(line, error_line(id, 20, "Unknown method"));
+    assert_eq!(line, error_line(id, 20, "Not supported."));
     let (id, line) = c.call("mining.extranonce.subscribe", json!([])).await;
     assert_eq!(line, true_line(id));
 }

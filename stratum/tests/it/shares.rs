@@ -1,6 +1,6 @@
 //! Submissions: every verdict, and shares that the sharechain accepts.
 
-use crate::harness::{Harness, JobView, Miner, TestSource, address, error_line, spec, true_line};
+use crate::harness::{Harness, JobView, Miner, TestSource, address, reject_line, spec, true_line};
 use otedama_sharechain::test_utils::script;
 use otedama_sharechain::{BlockHeader, Target, ValidationContext, validate_share};
 use serde_json::json;
@@ -55,7 +55,7 @@ async fn low_difficulty_share_is_rejected() {
     let (nonce, _) = m.grind(&EN2, 0, false);
     let (job_id, ntime) = (m.job.id.clone(), m.job.ntime);
     let (id, line) = m.submit(&job_id, &EN2, ntime, nonce).await;
-    assert_eq!(line, error_line(id, 23, "Low difficulty share"));
+    assert_eq!(line, reject_line(id, 23, "Low difficulty share"));
     assert_eq!(h.stats.rejected_low_difficulty.load(Ordering::Relaxed), 1);
     assert!(h.submissions.try_recv().is_err(), "nothing forwarded");
 }
@@ -69,7 +69,7 @@ async fn duplicate_share_is_rejected() {
     let (id, line) = m.submit(&job_id, &EN2, ntime, nonce).await;
     assert_eq!(line, true_line(id));
     let (id, line) = m.submit(&job_id, &EN2, ntime, nonce).await;
-    assert_eq!(line, error_line(id, 22, "Duplicate share"));
+    assert_eq!(line, reject_line(id, 22, "Duplicate share"));
     // Another extranonce2 with the same nonce is new work.
     let en2 = [0, 0, 0, 8];
     let (nonce2, _) = m.grind(&en2, nonce, true);
@@ -103,10 +103,10 @@ async fn clean_work_makes_old_jobs_stale() {
     assert!(third.clean);
     for old in [&first, &second] {
         let (id, line) = m.submit(&old.id, &[0, 0, 1, 0], old.ntime, 1).await;
-        assert_eq!(line, error_line(id, 21, "Job not found"));
+        assert_eq!(line, reject_line(id, 21, "Job not found"));
     }
     let (id, line) = m.submit("not-a-job", &EN2, first.ntime, 1).await;
-    assert_eq!(line, error_line(id, 21, "Job not found"));
+    assert_eq!(line, reject_line(id, 21, "Job not found"));
     assert_eq!(h.stats.rejected_stale.load(Ordering::Relaxed), 3);
 }
 
@@ -117,7 +117,7 @@ async fn unauthorized_worker_is_rejected() {
     m.username = format!("{}.rig2", address(1));
     let (job_id, ntime) = (m.job.id.clone(), m.job.ntime);
     let (id, line) = m.submit(&job_id, &EN2, ntime, 1).await;
-    assert_eq!(line, error_line(id, 24, "Unauthorized worker"));
+    assert_eq!(line, reject_line(id, 24, "Unauthorized worker"));
 }
 
 #[tokio::test]
@@ -126,11 +126,11 @@ async fn submit_before_subscribe_is_rejected() {
     let mut c = h.client().await;
     let params = json!([address(1), "1", "00000000", "6553f100", "00000000"]);
     let (id, line) = c.call("mining.submit", params.clone()).await;
-    assert_eq!(line, error_line(id, 25, "Not subscribed"));
+    assert_eq!(line, reject_line(id, 25, "Not subscribed"));
     // Subscribed but not authorized.
     c.call("mining.subscribe", json!([])).await;
     let (id, line) = c.call("mining.submit", params).await;
-    assert_eq!(line, error_line(id, 24, "Unauthorized worker"));
+    assert_eq!(line, reject_line(id, 24, "Unauthorized worker"));
     assert_eq!(h.stats.rejected_other.load(Ordering::Relaxed), 2);
 }
 
@@ -140,11 +140,11 @@ async fn bad_extranonce2_and_ntime_are_rejected() {
     let mut m = h.miner().await;
     let (job_id, ntime) = (m.job.id.clone(), m.job.ntime);
     let (id, line) = m.submit(&job_id, &[0, 0, 7], ntime, 1).await;
-    assert_eq!(line, error_line(id, 20, "Incorrect size of extranonce2"));
+    assert_eq!(line, reject_line(id, 20, "Incorrect size of extranonce2"));
     // The template's mintime is 1_600_000_000 and curtime 1_700_000_000.
     for bad in [1_599_999_999, 1_700_007_201] {
         let (id, line) = m.submit(&job_id, &EN2, bad, 1).await;
-        assert_eq!(line, error_line(id, 20, "ntime out of range"));
+        assert_eq!(line, reject_line(id, 20, "ntime out of range"));
     }
     // Both ends of the window are accepted (or judged on PoW).
     for good in [1_600_000_000u32, 1_700_007_200] {
@@ -176,7 +176,7 @@ async fn rolled_version_bits_are_applied_within_the_mask() {
     );
     let mut m = Miner::start(c, &address(3)).await;
     let target = crate::harness::target_of(m.difficulty);
-    // 0x00002000 is inside the mask; 0x80000000 is outside and ignored.
+    // 0x00002000 is inside the mask.
     let rolled = 0x2000_2000u32;
     let nonce = (0..)
         .find(|&n| {
@@ -192,15 +192,17 @@ async fn rolled_version_bits_are_applied_within_the_mask() {
         format!("{nonce:08x}"),
         "80002000"
     ]);
+    // Bits outside the negotiated mask are refused (BIP310: bits & ~mask must be 0).
     let (id, line) = m.client.call("mining.submit", params.clone()).await;
+    assert_eq!(line, reject_line(id, 20, "Invalid version bits"));
+    let mut inside = params;
+    inside[5] = json!("00002000");
+    let (id, line) = m.client.call("mining.submit", inside.clone()).await;
     assert_eq!(line, true_line(id));
     let sub = h.next_submission().await;
     assert_eq!(sub.header.version as u32, rolled);
-    // The same solution with different bits outside the mask is a duplicate.
-    let mut again = params;
-    again[5] = json!("00002000");
-    let (id, line) = m.client.call("mining.submit", again).await;
-    assert_eq!(line, error_line(id, 22, "Duplicate share"));
+    let (id, line) = m.client.call("mining.submit", inside).await;
+    assert_eq!(line, reject_line(id, 22, "Duplicate share"));
 }
 
 #[tokio::test]
@@ -225,7 +227,15 @@ async fn full_submission_channel_never_blocks_the_session() {
 
 #[tokio::test]
 async fn easier_start_difficulty_accepts_non_shares_without_forwarding() {
-    let mut h = Harness::with(|c| c.start_difficulty = Some(1e-12), 16, true).await;
+    let mut h = Harness::with(
+        |c| {
+            c.start_difficulty = Some(1e-12);
+            c.min_difficulty = 1e-12;
+        },
+        16,
+        true,
+    )
+    .await;
     let mut m = h.miner().await;
     assert_eq!(m.difficulty, 1e-12);
     // A nonce that misses the share target still meets the (maximal) session target.
@@ -260,7 +270,7 @@ async fn scrypt_chain_share_is_accepted_and_validates() {
     let (low, _) = m.grind(&EN2, 0, false);
     let (job_id, ntime) = (m.job.id.clone(), m.job.ntime);
     let (id, line) = m.submit(&job_id, &EN2, ntime, low).await;
-    assert_eq!(line, error_line(id, 23, "Low difficulty share"));
+    assert_eq!(line, reject_line(id, 23, "Low difficulty share"));
     let (nonce, header) = m.grind(&EN2, 0, true);
     let (id, line) = m.submit(&job_id, &EN2, ntime, nonce).await;
     assert_eq!(line, true_line(id));
