@@ -1,44 +1,52 @@
 //! The CPU backend: the default and the reference for every other backend.
 
 use crate::backend::{HashBackend, ScanResult};
-use otedama_sharechain::{PowAlgorithm, PowHash, Target};
-use sha2::block_api::compress256;
+use crate::error::MinerError;
+use crate::kernel::CpuKernel;
+use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-/// SHA-256 initial state (FIPS 180-4, section 5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
-
-/// How many sha256d nonces run between two looks at the stop flag.
-const SHA256D_STOP_STRIDE: usize = 4096;
-/// How many scrypt nonces run between two looks at the stop flag.
-const SCRYPT_STOP_STRIDE: usize = 16;
-
-/// Hashes on the CPU, one nonce range per call; run one per hashing thread.
+/// Hashes on the CPU, one nonce range per call; one backend serves every hashing thread.
+///
+/// The kernel (portable, AVX2, AVX-512, SHA extensions) is chosen when the backend is
+/// built, from the instructions the running CPU reports.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuBackend {
     algorithm: PowAlgorithm,
+    kernel: CpuKernel,
 }
 
 impl CpuBackend {
-    /// Returns a CPU backend for `algorithm`.
+    /// Returns a CPU backend for `algorithm` with the fastest kernel this CPU supports.
     pub fn new(algorithm: PowAlgorithm) -> Self {
-        Self { algorithm }
+        Self {
+            algorithm,
+            kernel: CpuKernel::best(algorithm),
+        }
+    }
+
+    /// Returns a CPU backend for `algorithm` that uses `kernel`.
+    ///
+    /// # Errors
+    /// [`MinerError::KernelUnsupported`] when the running CPU lacks the kernel's
+    /// instructions or the kernel does not hash `algorithm`.
+    pub fn with_kernel(algorithm: PowAlgorithm, kernel: CpuKernel) -> Result<Self, MinerError> {
+        if !kernel.is_supported(algorithm) {
+            return Err(MinerError::KernelUnsupported { kernel, algorithm });
+        }
+        Ok(Self { algorithm, kernel })
+    }
+
+    /// Returns the kernel this backend runs.
+    pub fn kernel(&self) -> CpuKernel {
+        self.kernel
     }
 }
 
 impl HashBackend for CpuBackend {
     fn name(&self) -> &str {
-        "cpu"
+        self.kernel.backend_name()
     }
 
     fn algorithm(&self) -> PowAlgorithm {
@@ -53,91 +61,10 @@ impl HashBackend for CpuBackend {
         stop: &AtomicBool,
     ) -> ScanResult {
         match self.algorithm {
-            PowAlgorithm::Sha256d => scan_sha256d(header, nonces, target, stop),
-            PowAlgorithm::Scrypt => {
-                scan_generic(PowAlgorithm::Scrypt, header, nonces, target, stop)
-            }
+            PowAlgorithm::Sha256d => crate::sha256::scan(self.kernel, header, nonces, target, stop),
+            PowAlgorithm::Scrypt => crate::scrypt::scan(self.kernel, header, nonces, target, stop),
         }
     }
-}
-
-/// Hashes every nonce with `algorithm.hash`, the reference path.
-fn scan_generic(
-    algorithm: PowAlgorithm,
-    header: &[u8; 80],
-    nonces: Range<u32>,
-    target: &Target,
-    stop: &AtomicBool,
-) -> ScanResult {
-    let mut h = *header;
-    let mut result = ScanResult::default();
-    for (i, nonce) in nonces.enumerate() {
-        if i % SCRYPT_STOP_STRIDE == 0 && stop.load(Ordering::Relaxed) {
-            break;
-        }
-        h[76..80].copy_from_slice(&nonce.to_le_bytes());
-        result.hashes += 1;
-        if target.is_met_by(&algorithm.hash(&h)) {
-            result.found.push(nonce);
-        }
-    }
-    result
-}
-
-/// sha256d with the midstate of the first 64 header bytes computed once per range: each
-/// nonce costs two compressions instead of three.
-fn scan_sha256d(
-    header: &[u8; 80],
-    nonces: Range<u32>,
-    target: &Target,
-    stop: &AtomicBool,
-) -> ScanResult {
-    let mut midstate = SHA256_IV;
-    let mut first = [0u8; 64];
-    first.copy_from_slice(&header[..64]);
-    compress256(&mut midstate, &[first]);
-
-    // Second block of the 80-byte message: 16 bytes, the 0x80 pad, the bit length 640.
-    let mut tail = [0u8; 64];
-    tail[..16].copy_from_slice(&header[64..80]);
-    tail[16] = 0x80;
-    tail[56..].copy_from_slice(&640u64.to_be_bytes());
-    // The outer hash's single block: the 32-byte digest, the pad, the bit length 256.
-    let mut outer = [0u8; 64];
-    outer[32] = 0x80;
-    outer[56..].copy_from_slice(&256u64.to_be_bytes());
-
-    // The hash is compared as a little-endian integer, so its last four bytes are the
-    // most significant: reject on them before the full 256-bit comparison.
-    let target_top = (target.to_u256().as_limbs()[3] >> 32) as u32;
-
-    let mut result = ScanResult::default();
-    for (i, nonce) in nonces.enumerate() {
-        if i % SHA256D_STOP_STRIDE == 0 && stop.load(Ordering::Relaxed) {
-            break;
-        }
-        tail[12..16].copy_from_slice(&nonce.to_le_bytes());
-        let mut inner = midstate;
-        compress256(&mut inner, &[tail]);
-        for (chunk, word) in outer[..32].chunks_exact_mut(4).zip(inner) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        let mut state = SHA256_IV;
-        compress256(&mut state, &[outer]);
-        result.hashes += 1;
-        // Digest bytes 28..32 are the big-endian bytes of state[7].
-        if state[7].swap_bytes() > target_top {
-            continue;
-        }
-        let mut digest = [0u8; 32];
-        for (chunk, word) in digest.chunks_exact_mut(4).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        if target.is_met_by(&PowHash::from_bytes(digest)) {
-            result.found.push(nonce);
-        }
-    }
-    result
 }
 
 #[cfg(test)]
@@ -274,5 +201,37 @@ mod tests {
                 CpuBackend::new(algo).scan(&pseudo_header(5), 0..1_000_000, &Target::MAX, &stop);
             assert_eq!(r.hashes, 0, "{algo}");
         }
+    }
+
+    /// Every kernel the CPU supports can be forced, names itself after its kernel, and
+    /// hashes like the default backend; unsupported combinations are refused.
+    #[test]
+    fn forced_kernels() {
+        let stop = AtomicBool::new(false);
+        let target = one_in(4);
+        for algo in [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt] {
+            let best = CpuBackend::new(algo);
+            assert!(CpuKernel::supported(algo).contains(&best.kernel()));
+            let expected = best.scan(&pseudo_header(6), 100..164, &target, &stop);
+            assert!(!expected.found.is_empty());
+            for kernel in CpuKernel::ALL {
+                match CpuBackend::with_kernel(algo, kernel) {
+                    Ok(b) => {
+                        assert!(kernel.is_supported(algo));
+                        assert_eq!(b.name(), kernel.backend_name());
+                        assert_eq!(b.name().parse::<CpuKernel>().ok(), Some(kernel));
+                        let r = b.scan(&pseudo_header(6), 100..164, &target, &stop);
+                        assert_eq!(r, expected, "{kernel}");
+                    }
+                    Err(MinerError::KernelUnsupported { .. }) => {
+                        assert!(!kernel.is_supported(algo), "{kernel}");
+                    }
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            }
+        }
+        assert!(!CpuKernel::ShaNi.is_supported(PowAlgorithm::Scrypt));
+        assert!(CpuKernel::Portable.is_supported(PowAlgorithm::Scrypt));
+        assert!("cpu-gpu".parse::<CpuKernel>().is_err());
     }
 }

@@ -34,6 +34,14 @@ pub enum MinerError {
         /// The backend's algorithm.
         got: PowAlgorithm,
     },
+    /// The CPU kernel asked for does not run on this CPU or does not hash the algorithm.
+    #[error("cpu kernel {kernel} cannot hash {algorithm} on this CPU")]
+    KernelUnsupported {
+        /// The kernel asked for.
+        kernel: crate::kernel::CpuKernel,
+        /// The algorithm.
+        algorithm: PowAlgorithm,
+    },
     /// [`crate::Miner::start`] was called outside a tokio runtime.
     #[error("the miner must be started inside a tokio runtime")]
     NoRuntime,

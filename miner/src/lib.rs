@@ -7,22 +7,31 @@
 //! - `job`: from `mining.notify` to the 80-byte header; `protocol`: the Stratum v1 messages.
 //! - [`HashBackend`]: a device that scans nonce ranges. [`CpuBackend`] is the default and
 //!   the reference; every candidate of every backend is re-checked with
-//!   [`PowAlgorithm::hash`] before it is submitted.
+//!   [`PowAlgorithm::hash`] before it is submitted. Its [`CpuKernel`] (portable, AVX2,
+//!   AVX-512, SHA extensions) is picked at run time from the CPU's features; `sha256`
+//!   and `scrypt` hold the kernels.
+//! - [`measure_hashrate`]: the hash rate of a backend on N threads (`otedama-node bench`).
 
 mod backend;
+mod bench;
 mod client;
 mod config;
 mod cpu;
 mod error;
 mod job;
+mod kernel;
 mod protocol;
+mod scrypt;
+mod sha256;
 mod stats;
 mod worker;
 
 pub use backend::{HashBackend, ScanResult};
+pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};
 pub use config::MinerConfig;
 pub use cpu::CpuBackend;
 pub use error::{MinerError, UrlError};
+pub use kernel::{CpuKernel, UnknownKernel};
 pub use otedama_sharechain::PowAlgorithm;
 pub use stats::MinerStats;
 

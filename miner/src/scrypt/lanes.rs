@@ -1,0 +1,155 @@
+//! ROMix written once over an abstract vector of Salsa rows.
+//!
+//! A kernel module defines `type V` (a vector holding one 4-word Salsa row of `PER_VEC`
+//! hashes, one hash per 128-bit part), `PER_VEC`, the functions `add`, `xor`, `rol7`,
+//! `rol9`, `rol13`, `rol18`, `shuf93`, `shuf4e`, `shuf39` (in-lane `pshufd` with those
+//! immediates), `zero`, `pack` / `unpack` (rows of each hash to and from a vector),
+//! `index(v)` (word 0 of each hash's row, masked to `N - 1`), the scratchpad entry type
+//! `E` (one block of every hash of a chain) with `zero_entry()`, `save(pad, c, i, x)`
+//! (stores chain `c`'s block as its entry `i`) and `load(pad, c, j, r)` (row `r` of
+//! entry `j[h]` for each hash `h` of chain `c`), then expands [`scrypt_lanes!`]. A pad
+//! holds `N` entries per chain.
+//!
+//! The Salsa state is kept in the diagonal layout: rows `A = (x0, x5, x10, x15)`,
+//! `B = (x4, x9, x14, x3)`, `C = (x8, x13, x2, x7)`, `D = (x12, x1, x6, x11)`, so that a
+//! column round is four vector steps, and a row round is the same four steps after
+//! rotating rows B, C and D by one, two and three words.
+
+/// Word indices of the diagonal rows A, B, C, D of a 16-word Salsa block.
+pub(crate) const DIAG: [[usize; 4]; 4] =
+    [[0, 5, 10, 15], [4, 9, 14, 3], [8, 13, 2, 7], [12, 1, 6, 11]];
+
+/// `dst ^= rot(s1 + s2)` in every chain of `$x`.
+macro_rules! step {
+    ($x:ident, $dst:literal, $s1:literal, $s2:literal, $rot:ident) => {
+        for c in 0..CHAINS {
+            $x[c][$dst] = xor($x[c][$dst], $rot(add($x[c][$s1], $x[c][$s2])));
+        }
+    };
+}
+
+/// Expands to `LANES`, a per-thread scratchpad `PAD` and `fn romix(x, pad)`, which runs
+/// ROMix on `LANES` blocks: `PER_VEC` hashes per vector times `$chains` interleaved
+/// vectors.
+macro_rules! scrypt_lanes {
+    (#[$feat:meta] chains = $chains:literal) => {
+        /// Hashes computed side by side.
+        pub(crate) const LANES: usize = PER_VEC * CHAINS;
+        const CHAINS: usize = $chains;
+
+        thread_local! {
+            /// This thread's scratchpad, kept between scans.
+            pub(crate) static PAD: ::std::cell::RefCell<Vec<E>> =
+                const { ::std::cell::RefCell::new(Vec::new()) };
+        }
+
+        /// Salsa20/8 of each chain's block, in place (the core plus the feed-forward).
+        #[$feat]
+        #[inline]
+        fn salsa8(b: &mut [[V; 4]; CHAINS]) {
+            let mut x = *b;
+            for _ in 0..4 {
+                // Column round.
+                step!(x, 1, 0, 3, rol7);
+                step!(x, 2, 1, 0, rol9);
+                step!(x, 3, 2, 1, rol13);
+                step!(x, 0, 3, 2, rol18);
+                for c in 0..CHAINS {
+                    x[c][1] = shuf93(x[c][1]);
+                    x[c][2] = shuf4e(x[c][2]);
+                    x[c][3] = shuf39(x[c][3]);
+                }
+                // Row round: B and D swap roles.
+                step!(x, 3, 0, 1, rol7);
+                step!(x, 2, 3, 0, rol9);
+                step!(x, 1, 2, 3, rol13);
+                step!(x, 0, 1, 2, rol18);
+                for c in 0..CHAINS {
+                    x[c][1] = shuf39(x[c][1]);
+                    x[c][2] = shuf4e(x[c][2]);
+                    x[c][3] = shuf93(x[c][3]);
+                }
+            }
+            for c in 0..CHAINS {
+                for k in 0..4 {
+                    b[c][k] = add(b[c][k], x[c][k]);
+                }
+            }
+        }
+
+        /// BlockMix with r = 1: `X0 = salsa(X0 ^ X1)`, then `X1 = salsa(X1 ^ X0)`.
+        #[$feat]
+        #[inline]
+        fn block_mix(x: &mut [[V; 8]; CHAINS]) {
+            let mut t = [[zero(); 4]; CHAINS];
+            for c in 0..CHAINS {
+                for k in 0..4 {
+                    t[c][k] = xor(x[c][k], x[c][4 + k]);
+                }
+            }
+            salsa8(&mut t);
+            for c in 0..CHAINS {
+                for k in 0..4 {
+                    x[c][k] = t[c][k];
+                    t[c][k] = xor(t[c][k], x[c][4 + k]);
+                }
+            }
+            salsa8(&mut t);
+            for c in 0..CHAINS {
+                for k in 0..4 {
+                    x[c][4 + k] = t[c][k];
+                }
+            }
+        }
+
+        /// Runs ROMix (RFC 7914, section 5) on `blocks`, using `pad` as scratchpad.
+        #[$feat]
+        pub(crate) fn romix(blocks: &mut [$crate::scrypt::Block; LANES], pad: &mut Vec<E>) {
+            use $crate::scrypt::N;
+            use $crate::scrypt::lanes::DIAG;
+            if pad.len() != CHAINS * N {
+                *pad = vec![zero_entry(); CHAINS * N];
+            }
+            let mut x = [[zero(); 8]; CHAINS];
+            for c in 0..CHAINS {
+                for r in 0..8 {
+                    let mut rows = [[0u32; 4]; PER_VEC];
+                    for (h, row) in rows.iter_mut().enumerate() {
+                        let block = &blocks[c * PER_VEC + h];
+                        for k in 0..4 {
+                            row[k] = block[16 * (r / 4) + DIAG[r % 4][k]];
+                        }
+                    }
+                    x[c][r] = pack(rows);
+                }
+            }
+            for i in 0..N {
+                for c in 0..CHAINS {
+                    save(pad, c, i, &x[c]);
+                }
+                block_mix(&mut x);
+            }
+            for _ in 0..N {
+                for c in 0..CHAINS {
+                    // Integerify: word 0 of the second Salsa block, row A.
+                    let j = index(x[c][4]);
+                    for r in 0..8 {
+                        x[c][r] = xor(x[c][r], load(pad, c, j, r));
+                    }
+                }
+                block_mix(&mut x);
+            }
+            for c in 0..CHAINS {
+                for r in 0..8 {
+                    let rows = unpack(x[c][r]);
+                    for (h, row) in rows.iter().enumerate() {
+                        let block = &mut blocks[c * PER_VEC + h];
+                        for k in 0..4 {
+                            block[16 * (r / 4) + DIAG[r % 4][k]] = row[k];
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
