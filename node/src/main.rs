@@ -39,6 +39,51 @@ enum Command {
     },
     /// Runs a local development network: litecoind on regtest, a node and two CPU miners.
     Devnet(DevnetArgs),
+    /// Measures the built-in miner's CPU hash rate per algorithm and kernel.
+    Bench(BenchArgs),
+    /// Shows a running node at a glance, over its API. Exits 3 if no node answers.
+    Status(otedama_node::cli::RemoteArgs),
+    /// Lists a running node's Stratum workers.
+    Workers(otedama_node::cli::RemoteArgs),
+    /// Lists a running node's main-chain shares, newest first.
+    Shares(otedama_node::cli::SharesArgs),
+    /// Shows a running node's expected PPLNS payout and the blocks it found.
+    Payouts(otedama_node::cli::RemoteArgs),
+    /// Lists a running node's sharechain peers (none until the P2P mesh exists).
+    Peers(otedama_node::cli::RemoteArgs),
+    /// Creates, lists and revokes API tokens (stored hashed in the data directory).
+    #[command(subcommand)]
+    Token(otedama_node::cli::TokenCommand),
+}
+
+/// Options of `bench`.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// The algorithm to measure: sha256d or scrypt (both when omitted).
+    #[arg(long, value_name = "ALGO", value_parser = parse_algorithm)]
+    algo: Option<otedama_sharechain::PowAlgorithm>,
+    /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
+    /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
+    /// directly, as a baseline), or all (the baseline and every kernel this CPU runs).
+    #[arg(long, default_value = "cpu", value_name = "BACKEND")]
+    backend: String,
+    /// Hashing threads; 0 means one per logical CPU.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    seconds: f64,
+    /// Prints one JSON object per measurement.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_algorithm(s: &str) -> Result<otedama_sharechain::PowAlgorithm, String> {
+    use otedama_sharechain::PowAlgorithm;
+    [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt]
+        .into_iter()
+        .find(|a| a.to_string() == s)
+        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d or scrypt)"))
 }
 
 /// Options of `devnet`.
@@ -59,6 +104,9 @@ struct DevnetArgs {
     /// Prints one JSON object per block and a JSON summary.
     #[arg(long)]
     json: bool,
+    /// Also serve the REST API and dashboard on this address (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    api: Option<std::net::SocketAddr>,
 }
 
 /// The `config` subcommands.
@@ -110,9 +158,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => serve(&config, cli.log_level.as_deref()),
+        Command::Status(args) => Ok(remote(otedama_node::cli::Query::Status, &args)),
+        Command::Workers(args) => Ok(remote(otedama_node::cli::Query::Workers, &args)),
+        Command::Shares(args) => Ok(remote(
+            otedama_node::cli::Query::Shares {
+                page: args.page,
+                per_page: args.per_page,
+            },
+            &args.remote,
+        )),
+        Command::Payouts(args) => Ok(remote(otedama_node::cli::Query::Payouts, &args)),
+        Command::Peers(args) => Ok(remote(otedama_node::cli::Query::Peers, &args)),
+        Command::Token(cmd) => {
+            init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
+            Ok(otedama_node::cli::token(cmd))
+        }
         Command::Devnet(args) => {
             init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
             devnet(args)
+        }
+        Command::Bench(args) => {
+            init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
+            bench(&args)
         }
     }
 }
@@ -261,34 +328,27 @@ fn serve(file: &Path, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let home = std::env::var_os("HOME").map(PathBuf::from);
+        // The node starts the built-in miner itself when `mining` enables it.
         let node = otedama_node::Node::start(&config, home.as_deref()).await?;
-        let miner = if config.mining.miner_enabled() {
-            let algorithm = config
-                .mining
-                .algorithm
-                .pow_algorithm()
-                .context("mining.algorithm has no CPU backend yet")?;
-            Some(
-                otedama_miner::Miner::start(otedama_miner::MinerConfig {
-                    pools: config.mining.pool_urls.clone(),
-                    user: config.mining.payout_address.clone(),
-                    password: "x".into(),
-                    threads: config.mining.cpu.threads as usize,
-                    algorithm,
-                })
-                .context("starting the built-in miner")?,
-            )
-        } else {
-            None
-        };
+        let services = otedama_node::api::Services::start(
+            &node,
+            &config,
+            &otedama_node::api::ServiceSet::from_config(&config),
+        )
+        .await?;
+        tracing::info!(target: "otedama::node", stratum = %node.stratum_addr(), api = ?services.api_addr(),
+            metrics = ?services.metrics_addr(), health = ?services.health_addr(), "serving");
         wait_for_signal().await;
         tracing::info!(target: "otedama::node", "shutting down");
-        if let Some(m) = miner {
-            m.stop().await;
-        }
+        services.stop().await;
         node.stop().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs a query command; it builds its own small runtime and never logs.
+fn remote(what: otedama_node::cli::Query, args: &otedama_node::cli::RemoteArgs) -> ExitCode {
+    otedama_node::cli::query(what, args)
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -314,6 +374,7 @@ fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         stratum: args.stratum,
         threads: args.threads.max(1),
         json,
+        api: args.api,
     };
     match runtime.block_on(otedama_node::devnet::run(options)) {
         Ok(summary) => {
@@ -342,4 +403,103 @@ fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_FAILURE))
         }
     }
+}
+
+/// One row of `bench --json`.
+#[derive(Serialize)]
+struct BenchRow {
+    algorithm: String,
+    backend: String,
+    kernel: &'static str,
+    lanes: usize,
+    threads: usize,
+    seconds: f64,
+    hashes: u64,
+    hashes_per_second: f64,
+    per_thread: f64,
+}
+
+/// Formats a rate with an SI prefix: "36.12 MH/s".
+fn si_rate(rate: f64) -> String {
+    let (scaled, prefix) = match rate {
+        r if r >= 1e9 => (r / 1e9, "G"),
+        r if r >= 1e6 => (r / 1e6, "M"),
+        r if r >= 1e3 => (r / 1e3, "k"),
+        r => (r, ""),
+    };
+    format!("{scaled:.2} {prefix}H/s")
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use otedama_miner::{CpuBackend, CpuKernel, ReferenceBackend};
+    use otedama_sharechain::PowAlgorithm;
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        anyhow::bail!("--seconds must be a positive number");
+    }
+    let algorithms = match args.algo {
+        Some(a) => vec![a],
+        None => vec![PowAlgorithm::Sha256d, PowAlgorithm::Scrypt],
+    };
+    let mut runs: Vec<Box<dyn otedama_miner::HashBackend>> = Vec::new();
+    for &algorithm in &algorithms {
+        match args.backend.as_str() {
+            "cpu" => runs.push(Box::new(CpuBackend::new(algorithm))),
+            "reference" => runs.push(Box::new(ReferenceBackend::new(algorithm))),
+            "all" => {
+                runs.push(Box::new(ReferenceBackend::new(algorithm)));
+                for kernel in CpuKernel::supported(algorithm) {
+                    runs.push(Box::new(
+                        CpuBackend::with_kernel(algorithm, kernel).context("--backend")?,
+                    ));
+                }
+            }
+            name => {
+                let kernel: CpuKernel = name.parse().context("--backend")?;
+                runs.push(Box::new(
+                    CpuBackend::with_kernel(algorithm, kernel).context("--backend")?,
+                ));
+            }
+        }
+    }
+    let duration = std::time::Duration::from_secs_f64(args.seconds);
+    if !args.json {
+        println!(
+            "{:<9} {:<13} {:>5} {:>7} {:>14} {:>14}",
+            "ALGORITHM", "BACKEND", "LANES", "THREADS", "HASHRATE", "PER THREAD"
+        );
+    }
+    for backend in runs {
+        let algorithm = backend.algorithm();
+        let r = otedama_miner::measure_hashrate(backend.as_ref(), args.threads, duration)
+            .context("running the benchmark")?;
+        let kernel = backend.name().parse::<CpuKernel>().ok();
+        let row = BenchRow {
+            algorithm: algorithm.to_string(),
+            backend: backend.name().to_owned(),
+            kernel: kernel.map_or("-", CpuKernel::name),
+            lanes: kernel.map_or(1, |k| k.lanes(algorithm)),
+            threads: r.threads,
+            seconds: r.elapsed.as_secs_f64(),
+            hashes: r.hashes,
+            hashes_per_second: r.hashrate(),
+            per_thread: r.per_thread(),
+        };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(&row).context("encoding the result")?
+            );
+        } else {
+            println!(
+                "{:<9} {:<13} {:>5} {:>7} {:>14} {:>14}",
+                row.algorithm,
+                row.backend,
+                row.lanes,
+                row.threads,
+                si_rate(row.hashes_per_second),
+                si_rate(row.per_thread)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,25 +1,40 @@
-//! The running node: parent-template polling, Stratum work publication, submission
-//! handling (share validation, storage, block submission) and events.
+//! The running node: parent-template polling, Stratum work publication, the coordinator
+//! (share validation, storage, block submission), the built-in miner, and events.
+//!
+//! Everything outside reads the node through a [`NodeHandle`]: cheap snapshots (the
+//! coordinator's [`ChainSnapshot`], Stratum's atomic counters, worker statistics) and
+//! queries on a bounded channel to the coordinator for what needs the chain.
 
 use crate::config::{ChainConfig, Config};
-use crate::parent::{ParentClient, ParentError, TemplateUpdate};
-use crate::work::NodeWork;
-use otedama_sharechain::coinbase::BlockTemplate;
-use otedama_sharechain::{
-    Amount, BlockHash, ChainSpec, PayoutScript, ShareChain, ShareHash, Store, StoreError, Target,
-    TipChange, ValidationContext, validate_share,
+use crate::coordinator::{
+    ChainSnapshot, Coordinator, ExpectedPayouts, NodeCounters, Query, SharePageData,
 };
-use otedama_stratum::{StratumConfig, StratumServer, Submission, Work};
+use crate::mining::MinerControl;
+use crate::parent::{ParentClient, ParentError, TemplateUpdate};
+use crate::tracker::{Blocks, Workers};
+use otedama_rpc::ParentRpcMetrics;
+use otedama_sharechain::{
+    Amount, BlockHash, ChainSpec, PayoutScript, ShareHash, Store, StoreError, Work, parse_address,
+};
+use otedama_stratum::{
+    StratumConfig, StratumServer, StratumStats, Submission, Work as StratumWork,
+};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, mpsc, watch};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-/// What the node reports to whoever watches it (CLI, devnet, later the API).
+/// Queries waiting for the coordinator at most; beyond it callers are told it is busy.
+const QUERY_QUEUE: usize = 64;
+/// Longest a query waits for its answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the node reports to whoever watches it (CLI, devnet, the API).
 #[derive(Clone, Debug)]
 pub enum NodeEvent {
     /// A share was accepted into the sharechain.
@@ -30,6 +45,8 @@ pub enum NodeEvent {
         height: u64,
         /// The miner's Stratum user name.
         worker: String,
+        /// Its work (expected hashes), the PPLNS weight.
+        work: Work,
     },
     /// A share was rejected by sharechain validation.
     ShareRejected {
@@ -88,47 +105,184 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The built-in miner failed to start.
+    #[error(transparent)]
+    Miner(#[from] crate::mining::MiningError),
+}
+
+/// Why a query to the node got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Too many queries are waiting.
+    #[error("the node is busy; try again")]
+    Busy,
+    /// The node is stopping.
+    #[error("the node is stopping")]
+    Stopped,
+}
+
+/// A cheap, cloneable view of a running node.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    spec: &'static ChainSpec,
+    name: String,
+    started: Instant,
+    stratum_addr: SocketAddr,
+    events: broadcast::Sender<NodeEvent>,
+    queries: mpsc::Sender<Query>,
+    snapshot: watch::Receiver<ChainSnapshot>,
+    stratum: Arc<StratumStats>,
+    counters: Arc<NodeCounters>,
+    workers: Arc<Workers>,
+    blocks: Arc<Blocks>,
+    miner: Arc<MinerControl>,
+    parent_reachable: Arc<AtomicBool>,
+    parent_metrics: ParentRpcMetrics,
+}
+
+impl NodeHandle {
+    /// Returns the chain spec.
+    pub fn spec(&self) -> &'static ChainSpec {
+        self.spec
+    }
+
+    /// Returns the node's name (`app.name`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Returns how long the node has run.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Returns the Stratum listen address.
+    pub fn stratum_addr(&self) -> SocketAddr {
+        self.stratum_addr
+    }
+
+    /// Subscribes to node events.
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Returns the coordinator's last snapshot.
+    pub fn snapshot(&self) -> ChainSnapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Returns the Stratum server's counters.
+    pub fn stratum(&self) -> &StratumStats {
+        &self.stratum
+    }
+
+    /// Returns the coordinator's counters.
+    pub fn counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+
+    /// Returns per-worker statistics.
+    pub fn workers(&self) -> &Workers {
+        &self.workers
+    }
+
+    /// Returns the blocks found.
+    pub fn blocks(&self) -> &Blocks {
+        &self.blocks
+    }
+
+    /// Returns the built-in miner's control.
+    pub fn miner(&self) -> &MinerControl {
+        &self.miner
+    }
+
+    /// Returns whether the last call to the parent daemons succeeded.
+    pub fn parent_reachable(&self) -> bool {
+        self.parent_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Returns the parent RPC metrics.
+    pub fn parent_metrics(&self) -> &ParentRpcMetrics {
+        &self.parent_metrics
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Query,
+    ) -> Result<T, QueryError> {
+        let (tx, rx) = oneshot::channel();
+        self.queries.try_send(make(tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => QueryError::Busy,
+            mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
+        })?;
+        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(QueryError::Stopped),
+            Err(_) => Err(QueryError::Busy),
+        }
+    }
+
+    /// Returns page `index` (from 0) of main-chain shares, newest first.
+    ///
+    /// # Errors
+    /// The coordinator is overloaded or stopped.
+    pub async fn shares(&self, index: u64, per_page: u64) -> Result<SharePageData, QueryError> {
+        self.ask(|reply| Query::Shares {
+            index,
+            per_page,
+            reply,
+        })
+        .await
+    }
+
+    /// Returns the coinbase split of a block found now.
+    ///
+    /// # Errors
+    /// The coordinator is overloaded or stopped.
+    pub async fn expected_payouts(&self) -> Result<ExpectedPayouts, QueryError> {
+        self.ask(|reply| Query::Payouts { reply }).await
+    }
 }
 
 /// A running node.
 pub struct Node {
-    stratum_addr: SocketAddr,
-    events: broadcast::Sender<NodeEvent>,
+    handle: NodeHandle,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Node {
-    /// Opens the share store, binds Stratum and starts polling the parent daemons.
-    /// Must be called inside a tokio runtime.
+    /// Opens the share store, binds Stratum, starts polling the parent daemons, and
+    /// starts the built-in miner when `mining` enables it. Must be called inside a
+    /// tokio runtime.
     ///
     /// # Errors
-    /// A missing or unknown chain, a store that fails to open, a listener that fails to bind.
+    /// A missing or unknown chain, a store that fails to open, a listener that fails to
+    /// bind, a miner that fails to start.
     pub async fn start(config: &Config, home: Option<&Path>) -> Result<Node, NodeError> {
+        let started = Instant::now();
         let chain_cfg: &ChainConfig = config.chains.first().ok_or(NodeError::NoChain)?;
         let spec: &'static ChainSpec = ChainSpec::by_name(&chain_cfg.spec)
             .ok_or_else(|| NodeError::UnknownSpec(chain_cfg.spec.clone()))?;
-        let store_path = config.app.data_dir.join(spec.name).join("shares");
+        let chain_dir = config.app.data_dir.join(spec.name);
+        let store_path = chain_dir.join("shares");
         let (store, chain) = Store::open(&store_path, spec).map_err(|source| NodeError::Store {
             path: store_path.clone(),
             source,
         })?;
         info!(target: "otedama::node", chain = spec.name, shares = chain.len(),
               tip = ?chain.tip().map(|t| t.height), "share store opened");
+        let (snapshot_tx, snapshot_rx) = watch::channel(ChainSnapshot::initial(&chain));
         let chain = Arc::new(Mutex::new(chain));
-        let parent = ParentClient::new(chain_cfg, home)?;
+        let parent_metrics = ParentRpcMetrics::default();
+        let parent = ParentClient::new(chain_cfg, home)?.with_metrics(parent_metrics.clone());
 
         let (events, _) = broadcast::channel(1024);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (work_tx, work_rx) = watch::channel::<Option<Work>>(None);
+        let (work_tx, work_rx) = watch::channel::<Option<StratumWork>>(None);
         let (sub_tx, sub_rx) = mpsc::channel::<Submission>(1024);
         let (tpl_tx, tpl_rx) = mpsc::channel::<TemplateUpdate>(16);
+        let (query_tx, query_rx) = mpsc::channel::<Query>(QUERY_QUEUE);
 
         let stratum_config = StratumConfig {
             listen: config.pool.address,
@@ -143,14 +297,30 @@ impl Node {
                 source,
             })?;
         let stratum_addr = server.local_addr();
+        let stratum = server.stats();
         info!(target: "otedama::node", %stratum_addr, "stratum listening");
 
+        let workers = Arc::new(Workers::default());
+        let blocks = Arc::new(Blocks::load(Some(chain_dir.join("blocks.jsonl"))));
+        let counters = Arc::new(NodeCounters::default());
+        let parent_reachable = Arc::new(AtomicBool::new(false));
+        let miner = Arc::new(MinerControl::new(config));
+        let local_payout = parse_address(config.mining.payout_address.trim(), spec).ok();
+
         let mut tasks = Vec::new();
+        // Subscribed before anything can emit, so the statistics miss nothing.
+        tasks.push(tokio::spawn(crate::tracker::run(
+            events.subscribe(),
+            Arc::clone(&workers),
+            Arc::clone(&blocks),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(poll_templates(
             parent.clone(),
             tpl_tx,
             events.clone(),
+            Arc::clone(&parent_reachable),
             shutdown_rx.clone(),
         )));
         let coordinator = Coordinator {
@@ -159,35 +329,75 @@ impl Node {
             parent,
             events: events.clone(),
             work_tx,
+            snapshot: snapshot_tx,
+            counters: Arc::clone(&counters),
+            local_payout,
             generation: 0,
             block: None,
             recent_parents: VecDeque::new(),
         };
-        tasks.push(tokio::spawn(coordinator.run(tpl_rx, sub_rx, shutdown_rx)));
-        Ok(Node {
+        tasks.push(tokio::spawn(coordinator.run(
+            tpl_rx,
+            sub_rx,
+            query_rx,
+            shutdown_rx,
+        )));
+        let handle = NodeHandle {
+            spec,
+            name: config.app.name.clone(),
+            started,
             stratum_addr,
             events,
+            queries: query_tx,
+            snapshot: snapshot_rx,
+            stratum,
+            counters,
+            workers,
+            blocks,
+            miner,
+            parent_reachable,
+            parent_metrics,
+        };
+        let node = Node {
+            handle,
             shutdown,
             tasks,
-        })
+        };
+        if config.mining.miner_enabled() {
+            // On failure the node's tasks stop as `node` is dropped.
+            node.handle.miner.start().await?;
+        }
+        Ok(node)
     }
 
     /// Returns the address Stratum listens on.
     pub fn stratum_addr(&self) -> SocketAddr {
-        self.stratum_addr
+        self.handle.stratum_addr
     }
 
     /// Subscribes to node events.
     pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
-        self.events.subscribe()
+        self.handle.events()
     }
 
-    /// Stops every task and flushes the store.
-    pub async fn stop(self) {
+    /// Returns a handle for queries and control.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the built-in miner and every task, and flushes the store.
+    pub async fn stop(mut self) {
+        self.handle.miner.stop().await;
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
     }
 }
 
@@ -197,6 +407,7 @@ async fn poll_templates(
     parent: ParentClient,
     out: mpsc::Sender<TemplateUpdate>,
     events: broadcast::Sender<NodeEvent>,
+    reachable: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut longpoll: Option<String> = None;
@@ -209,6 +420,7 @@ async fn poll_templates(
         };
         match result {
             Ok(update) => {
+                reachable.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(250);
                 longpoll = update.longpoll_id.clone();
                 if out.send(update).await.is_err() {
@@ -216,6 +428,7 @@ async fn poll_templates(
                 }
             }
             Err(e) => {
+                reachable.store(false, Ordering::Relaxed);
                 warn!(target: "otedama::parent", error = %e, "no block template; retrying");
                 let _ = events.send(NodeEvent::ParentUnavailable(e.to_string()));
                 longpoll = None;
@@ -225,157 +438,6 @@ async fn poll_templates(
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
-        }
-    }
-}
-
-/// Owns the share store and the current parent template; turns submissions into
-/// shares and blocks, and publishes work.
-struct Coordinator {
-    chain: Arc<Mutex<ShareChain>>,
-    store: Store,
-    parent: ParentClient,
-    events: broadcast::Sender<NodeEvent>,
-    work_tx: watch::Sender<Option<Work>>,
-    generation: u64,
-    block: Option<BlockTemplate>,
-    recent_parents: VecDeque<BlockHash>,
-}
-
-impl Coordinator {
-    async fn run(
-        mut self,
-        mut templates: mpsc::Receiver<TemplateUpdate>,
-        mut submissions: mpsc::Receiver<Submission>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                Some(update) = templates.recv() => self.on_template(update.template),
-                Some(sub) = submissions.recv() => self.on_submission(sub).await,
-                else => break,
-            }
-        }
-        if let Err(e) = self.store.flush() {
-            warn!(target: "otedama::node", error = %e, "flushing the share store");
-        }
-    }
-
-    fn publish(&mut self, clean: bool) {
-        let Some(block) = self.block.clone() else {
-            return;
-        };
-        self.generation += 1;
-        let source = Arc::new(NodeWork::new(Arc::clone(&self.chain), block));
-        let _ = self.work_tx.send(Some(Work {
-            generation: self.generation,
-            source,
-            clean,
-        }));
-    }
-
-    fn on_template(&mut self, template: BlockTemplate) {
-        let new_block = self
-            .block
-            .as_ref()
-            .is_none_or(|b| b.prev_block != template.prev_block);
-        if new_block {
-            info!(target: "otedama::parent", height = template.height, prev = %template.prev_block, "new parent block");
-            self.recent_parents.push_back(template.prev_block);
-            if self.recent_parents.len() > 16 {
-                self.recent_parents.pop_front();
-            }
-        }
-        self.block = Some(template);
-        self.publish(new_block);
-    }
-
-    async fn on_submission(&mut self, sub: Submission) {
-        let share = sub
-            .template
-            .share(sub.header, &sub.extranonce, &sub.coinbase);
-        let encoded = share.to_bytes().len();
-        let result = {
-            let recent = &self.recent_parents;
-            let ctx = ValidationContext {
-                now: unix_now(),
-                parent_block_known: &|h| recent.contains(h),
-            };
-            let Ok(mut chain) = self.chain.lock() else {
-                return;
-            };
-            match validate_share(&mut chain, &share, encoded, &ctx) {
-                Ok(meta) => {
-                    let change = chain.insert(meta.clone());
-                    let stored = self.store.accept(&share, &meta, &change, &chain);
-                    if let Err(e) = &stored {
-                        warn!(target: "otedama::node", error = %e, "storing share");
-                    }
-                    if meta.height.is_multiple_of(64)
-                        && let Err(e) = self.store.prune(&mut chain)
-                    {
-                        warn!(target: "otedama::node", error = %e, "pruning");
-                    }
-                    Ok((meta, change))
-                }
-                Err(e) => Err(e),
-            }
-        };
-        match result {
-            Err(e) => {
-                debug!(target: "otedama::node", worker = %sub.worker, error = %e, "share rejected");
-                let _ = self.events.send(NodeEvent::ShareRejected {
-                    worker: sub.worker,
-                    reason: e.to_string(),
-                });
-                return;
-            }
-            Ok((meta, change)) => {
-                debug!(target: "otedama::node", hash = %meta.hash, height = meta.height, worker = %sub.worker, "share accepted");
-                let _ = self.events.send(NodeEvent::ShareAccepted {
-                    hash: meta.hash,
-                    height: meta.height,
-                    worker: sub.worker.clone(),
-                });
-                if change != TipChange::Unchanged {
-                    self.publish(false);
-                }
-            }
-        }
-        let parent_target = Target::from_compact(sub.header.bits);
-        if parent_target.is_ok_and(|t| t.is_met_by(&sub.pow)) {
-            let block = sub.template.block_bytes(&sub.header, &sub.coinbase);
-            let results = self.parent.submit_block(&block).await;
-            let mut errors = Vec::new();
-            let mut accepted = false;
-            let mut stale = false;
-            for (endpoint, r) in results {
-                match r {
-                    Ok(None) => accepted = true,
-                    Ok(Some(reason)) if reason.ends_with("inconclusive") => stale = true,
-                    Ok(Some(reason)) => errors.push(format!("{endpoint}: {reason}")),
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-            let hash = sub.header.block_hash();
-            let height = sub.template.block.height;
-            if accepted {
-                info!(target: "otedama::node", height, %hash, "block found and accepted");
-            } else if stale && errors.is_empty() {
-                info!(target: "otedama::node", height, %hash, "block valid but another one at this height came first");
-            } else {
-                warn!(target: "otedama::node", %hash, errors = ?errors, "block rejected");
-            }
-            let _ = self.events.send(NodeEvent::BlockFound {
-                height: sub.template.block.height,
-                hash,
-                share: share.hash(),
-                payouts: sub.template.payouts.clone(),
-                accepted,
-                stale: stale && !accepted,
-                errors,
-            });
         }
     }
 }

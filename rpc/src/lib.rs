@@ -1,4 +1,41 @@
-//! Otedama's operator surface: the axum REST and WebSocket API, the embedded dashboard,
-//! Prometheus metrics and health endpoints. It sees the node through handles only.
+//! Otedama's operator surface: the axum REST and WebSocket API, its OpenAPI document, the
+//! embedded dashboard, Prometheus metrics and health endpoints, API tokens and the audit
+//! log. It sees the node only through the [`NodeApi`] trait, which `otedama-node`
+//! implements; this crate does not depend on the node.
 //!
-//! This crate is an empty shell in this version (see `docs/architecture.md`).
+//! - [`NodeApi`]: the queries and actions the API needs; `dto` holds their JSON types.
+//! - [`ApiServer`]: REST under `/api`, `/api/ws`, `/api/docs`, the dashboard at `/`, behind
+//!   a per-IP rate limit, a body size limit, optional CORS and bearer tokens.
+//! - [`TokenStore`] / [`AuditLog`]: hashed tokens with expiry, and the append-only log of
+//!   operator actions, both in the data directory.
+//! - [`registry`], [`serve_metrics`], [`serve_health`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`ApiClient`]: the typed client the CLI uses.
+//!
+//! The wire format is documented in `docs/api.md`.
+
+mod api;
+mod audit;
+mod auth;
+mod client;
+mod dashboard;
+mod dto;
+mod error;
+mod handlers;
+mod metrics;
+mod openapi;
+mod server;
+mod ws;
+
+pub use api::{ApiFuture, NodeApi};
+pub use audit::{AUDIT_FILE, AuditLog, AuditRecord};
+pub use auth::{
+    AuthFailure, MAX_LABEL_LEN, NewToken, TOKEN_PREFIX, TOKENS_FILE, TokenError, TokenInfo,
+    TokenStore,
+};
+pub use client::{ApiClient, ClientError};
+pub use dto::*;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use metrics::{ParentRpcMetrics, encode, registry, serve_health, serve_metrics};
+pub use openapi::{ApiDoc, document_json};
+pub use server::{ApiServer, ApiSettings, HttpServer, RateLimit, exposure_warning};
+pub use ws::{CLIENT_QUEUE, MAX_CLIENTS, SEND_TIMEOUT, TICK};

@@ -241,10 +241,13 @@ pub enum RewardSystem {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Listen address.
+    /// Listen address; keep it on loopback unless a proxy or firewall guards it.
     pub address: SocketAddr,
     /// Authentication settings.
     pub auth: AuthConfig,
+    /// Browser origins (`https://host[:port]`) allowed to call the API from other pages;
+    /// empty turns CORS off, so only the node's own dashboard can.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -252,6 +255,7 @@ impl Default for ApiConfig {
         Self {
             address: localhost(8080),
             auth: AuthConfig::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -260,7 +264,8 @@ impl Default for ApiConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Requires a token for every request but health and public stats.
+    /// Requires a bearer token (`otedama-node token create`) for operator actions
+    /// (starting and stopping mining). Reads and the dashboard stay open.
     pub enabled: bool,
     /// How long an issued token stays valid.
     #[serde(with = "humantime_serde")]

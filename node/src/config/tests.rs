@@ -372,3 +372,21 @@ fn a_partial_section_keeps_its_other_defaults() {
     // The health endpoint is still on, so its port clashes with the pool's.
     assert_eq!(paths(&config.validate()), ["monitoring.health.address"]);
 }
+
+#[test]
+fn cors_origins_must_be_origins() {
+    let yaml = r#"
+api:
+  cors_origins: ["https://grafana.example:3000", "http://[::1]:8080", "*", "https://x/path", "ftp://x", "https://u@x"]
+"#;
+    assert_eq!(
+        paths(&parse(yaml).validate()),
+        [
+            "api.cors_origins[2]",
+            "api.cors_origins[3]",
+            "api.cors_origins[4]",
+            "api.cors_origins[5]"
+        ]
+    );
+    assert!(Config::default().api.cors_origins.is_empty());
+}

@@ -277,6 +277,24 @@ fn check_api(config: &Config, issues: &mut Issues) {
             "must be longer than 0s while auth is enabled",
         );
     }
+    for (i, origin) in config.api.cors_origins.iter().enumerate() {
+        if let Err(message) = check_origin(origin) {
+            issues.push(format!("api.cors_origins[{i}]"), message);
+        }
+    }
+}
+
+/// Checks a browser origin: `http(s)://host[:port]`, nothing after it.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let bad = || format!("expected an origin such as https://host:port, got \"{origin}\"");
+    let (scheme, authority) = origin.split_once("://").ok_or_else(bad)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    if authority.contains(['/', '?', '#', '@', '*', ' ']) || split_host_port(authority).is_none() {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// Reports two enabled listeners on the same port where their IPs overlap.

@@ -32,6 +32,8 @@ pub struct DevnetOptions {
     pub threads: usize,
     /// Print one JSON object per event instead of text lines.
     pub json: bool,
+    /// Serve the REST API and dashboard here (with tokens in the node's data directory).
+    pub api: Option<SocketAddr>,
 }
 
 /// One block found by the devnet pool.
@@ -67,6 +69,9 @@ pub enum DevnetError {
     /// The node failed to start.
     #[error(transparent)]
     Node(#[from] crate::NodeError),
+    /// The API failed to start.
+    #[error(transparent)]
+    Api(#[from] crate::api::ServiceError),
     /// A miner failed to start.
     #[error("miner: {0}")]
     Miner(String),
@@ -137,6 +142,18 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         &opts,
         &format!("node up: stratum on {}", node.stratum_addr()),
     );
+    let services = crate::api::Services::start(
+        &node,
+        &config,
+        &crate::api::ServiceSet {
+            api: opts.api,
+            ..crate::api::ServiceSet::default()
+        },
+    )
+    .await?;
+    if let Some(addr) = services.api_addr() {
+        say(&opts, &format!("api and dashboard on http://{addr}/"));
+    }
 
     let mut miners = Vec::new();
     for (address, _) in devnet_payouts(spec) {
@@ -222,6 +239,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     for m in miners {
         m.stop().await;
     }
+    services.stop().await;
     node.stop().await;
     drop(daemon);
     Ok(summary)

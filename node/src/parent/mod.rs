@@ -95,6 +95,7 @@ pub struct TemplateUpdate {
 pub struct ParentClient {
     endpoints: Vec<Endpoint>,
     http: reqwest::Client,
+    metrics: Option<otedama_rpc::ParentRpcMetrics>,
 }
 
 impl ParentClient {
@@ -116,7 +117,18 @@ impl ParentClient {
                 endpoint: String::new(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { endpoints, http })
+        Ok(Self {
+            endpoints,
+            http,
+            metrics: None,
+        })
+    }
+
+    /// Records the latency and failures of every call (longpolls excepted) in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: otedama_rpc::ParentRpcMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Returns the endpoints in failover order.
@@ -125,6 +137,24 @@ impl ParentClient {
     }
 
     async fn call_one(
+        &self,
+        ep: &Endpoint,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ParentError> {
+        let started = std::time::Instant::now();
+        let result = self.call_one_unmetered(ep, method, params, timeout).await;
+        // A longpoll's duration is the time until the next block, not the daemon's speed.
+        if let Some(m) = &self.metrics
+            && timeout != LONGPOLL_TIMEOUT
+        {
+            m.observe(method, started.elapsed(), result.is_ok());
+        }
+        result
+    }
+
+    async fn call_one_unmetered(
         &self,
         ep: &Endpoint,
         method: &str,

@@ -1,0 +1,598 @@
+//! The node's side of the API: [`NodeApiAdapter`] implements [`otedama_rpc::NodeApi`] over
+//! a [`NodeHandle`], turning node types into the API's JSON types, and [`Services`] starts
+//! the API, metrics and health listeners a config asks for.
+
+use crate::config::Config;
+use crate::coordinator::ChainSnapshot;
+use crate::mining::{MiningError, MiningStatus};
+use crate::service::{Node, NodeEvent, NodeHandle, QueryError};
+use crate::tracker::{BlockOutcome, BlockRecord};
+use crate::unix_now;
+use otedama_rpc::{
+    ApiError, ApiFuture, ApiServer, ApiSettings, AuditLog, BlockCounters, BlockStatus, ChainInfo,
+    Event, FoundBlock, Hashrate, HttpServer, MetricsSnapshot, MinerInfo, MiningState, NodeApi,
+    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, Readiness,
+    ShareAccepted, ShareCounters, ShareEntry, SharePage, ShareRejected, SharechainStatus, Stats,
+    Status, StratumCounters, StratumStatus, SyncState, TokenStore, Worker,
+};
+use otedama_sharechain::{
+    Amount, ChainSpec, CompactTarget, Difficulty, PayoutScript, Target, script_to_address,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+/// A template older than this makes the node not ready: longpolls return at least this
+/// often (they time out after 90 s and are retried at once).
+pub const READY_TEMPLATE_AGE: Duration = Duration::from_secs(180);
+/// Live events buffered for the API's event hub.
+const EVENT_QUEUE: usize = 1024;
+
+/// [`NodeApi`] over a running node.
+#[derive(Debug)]
+pub struct NodeApiAdapter {
+    handle: NodeHandle,
+    events: broadcast::Sender<Event>,
+    forwarder: JoinHandle<()>,
+}
+
+impl Drop for NodeApiAdapter {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+    }
+}
+
+fn query_error(e: QueryError) -> ApiError {
+    match e {
+        QueryError::Busy => ApiError::unavailable("node_busy", e.to_string()),
+        QueryError::Stopped => ApiError::unavailable("node_stopping", e.to_string()),
+    }
+}
+
+impl NodeApiAdapter {
+    /// Wraps `handle` and starts turning node events into API events. Must be called
+    /// inside a tokio runtime.
+    pub fn new(handle: NodeHandle) -> Arc<Self> {
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let forwarder = tokio::spawn(forward(handle.clone(), events.clone()));
+        Arc::new(Self {
+            handle,
+            events,
+            forwarder,
+        })
+    }
+
+    fn payout(&self, script: &PayoutScript, amount: Amount) -> PayoutEntry {
+        payout_entry(self.handle.spec(), script, amount)
+    }
+
+    fn difficulty(&self, target: CompactTarget) -> f64 {
+        Target::from_compact(target)
+            .map(|t| Difficulty::from_stratum_target(t, self.handle.spec().algorithm).get())
+            .unwrap_or(0.0)
+    }
+
+    fn found_block(&self, r: &BlockRecord) -> FoundBlock {
+        FoundBlock {
+            height: r.height,
+            hash: r.hash.clone(),
+            share: r.share.clone(),
+            time: r.time,
+            status: block_status(r.outcome),
+            payouts: r
+                .scripts()
+                .iter()
+                .map(|(s, a)| self.payout(s, *a))
+                .collect(),
+        }
+    }
+
+    fn mining_state(status: MiningStatus) -> MiningState {
+        MiningState {
+            running: status.running,
+            configured: status.configured,
+            payout_address: status.payout_address,
+            detail: status.detail,
+        }
+    }
+
+    fn hashrate_now(&self, snapshot: &ChainSnapshot) -> Hashrate {
+        Hashrate {
+            pool: snapshot.pool_hashrate(unix_now()),
+            local: self.handle.workers().total_hashrate(Instant::now()),
+            miner: self.handle.miner().stats().map_or(0.0, |s| s.hashrate),
+        }
+    }
+
+    fn sync(snapshot: &ChainSnapshot) -> SyncState {
+        // Without peers the local chain is the best one known.
+        let height = snapshot.tip.as_ref().map(|t| t.height);
+        SyncState {
+            progress: 1.0,
+            synced: true,
+            height,
+            target_height: height,
+        }
+    }
+
+    fn stratum_counters(&self) -> StratumCounters {
+        let s = self.handle.stratum().snapshot();
+        StratumCounters {
+            connections: s.connections,
+            total_connections: s.total_connections,
+            refused_connections: s.refused_connections,
+            accepted: s.accepted,
+            rejected_stale: s.rejected_stale,
+            rejected_duplicate: s.rejected_duplicate,
+            rejected_low_difficulty: s.rejected_low_difficulty,
+            rejected_other: s.rejected_other,
+            shares_forwarded: s.shares_forwarded,
+            shares_dropped: s.shares_dropped,
+        }
+    }
+
+    fn counters(&self) -> (ShareCounters, BlockCounters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = self.handle.counters();
+        let (accepted, stale, rejected) = (
+            c.blocks_accepted.load(Relaxed),
+            c.blocks_stale.load(Relaxed),
+            c.blocks_rejected.load(Relaxed),
+        );
+        (
+            ShareCounters {
+                accepted: c.shares_accepted.load(Relaxed),
+                rejected: c.shares_rejected.load(Relaxed),
+            },
+            BlockCounters {
+                found: accepted + stale + rejected,
+                accepted,
+                stale,
+                rejected,
+            },
+        )
+    }
+
+    fn status_now(&self) -> Status {
+        let snapshot = self.handle.snapshot();
+        let spec = self.handle.spec();
+        Status {
+            name: self.handle.name().to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            chain: spec.name.to_owned(),
+            consensus_id: spec.consensus_id().to_string(),
+            uptime_secs: self.handle.uptime().as_secs(),
+            sharechain: SharechainStatus {
+                height: snapshot.tip.as_ref().map(|t| t.height),
+                tip: snapshot.tip.as_ref().map(|t| t.hash.to_string()),
+                shares: snapshot.shares as u64,
+            },
+            parent: ParentStatus {
+                height: snapshot.parent_height,
+                reachable: self.handle.parent_reachable(),
+                template_age_secs: snapshot.template_at.map(|t| t.elapsed().as_secs()),
+            },
+            stratum: StratumStatus {
+                address: self.handle.stratum_addr().to_string(),
+                connections: self.handle.stratum().snapshot().connections,
+            },
+            hashrate: self.hashrate_now(&snapshot),
+            mining: Self::mining_state(self.handle.miner().status()),
+            peers: 0,
+            sync: Self::sync(&snapshot),
+        }
+    }
+}
+
+fn payout_entry(spec: &ChainSpec, script: &PayoutScript, amount: Amount) -> PayoutEntry {
+    PayoutEntry {
+        address: script_to_address(script, spec),
+        script: hex::encode(script.as_bytes()),
+        amount_sat: amount.to_sat(),
+    }
+}
+
+fn block_status(outcome: BlockOutcome) -> BlockStatus {
+    match outcome {
+        BlockOutcome::Accepted => BlockStatus::Accepted,
+        BlockOutcome::Stale => BlockStatus::Stale,
+        BlockOutcome::Rejected => BlockStatus::Rejected,
+    }
+}
+
+/// Turns node events into API events until the node's event channel closes.
+async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
+    let mut events = handle.events();
+    let spec = handle.spec();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let time = unix_now();
+        let api_event = match event {
+            NodeEvent::ShareAccepted {
+                hash,
+                height,
+                worker,
+                ..
+            } => Event::ShareAccepted(ShareAccepted {
+                hash: hash.to_string(),
+                height,
+                worker,
+                time,
+            }),
+            NodeEvent::ShareRejected { worker, reason } => Event::ShareRejected(ShareRejected {
+                worker,
+                reason,
+                time,
+            }),
+            NodeEvent::BlockFound {
+                height,
+                hash,
+                share,
+                payouts,
+                accepted,
+                stale,
+                ..
+            } => Event::BlockFound(FoundBlock {
+                height,
+                hash: hash.to_string(),
+                share: share.to_string(),
+                time,
+                status: block_status(BlockOutcome::of(accepted, stale)),
+                payouts: payouts
+                    .iter()
+                    .map(|(s, a)| payout_entry(spec, s, *a))
+                    .collect(),
+            }),
+            NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
+        };
+        // No subscriber (no API client) is fine.
+        let _ = out.send(api_event);
+    }
+}
+
+impl NodeApi for NodeApiAdapter {
+    fn status(&self) -> ApiFuture<'_, Status> {
+        Box::pin(async move { Ok(self.status_now()) })
+    }
+
+    fn stats(&self) -> ApiFuture<'_, Stats> {
+        Box::pin(async move {
+            let snapshot = self.handle.snapshot();
+            let (shares, blocks) = self.counters();
+            Ok(Stats {
+                uptime_secs: self.handle.uptime().as_secs(),
+                stratum: self.stratum_counters(),
+                shares,
+                blocks,
+                hashrate: self.hashrate_now(&snapshot),
+                miner: self.handle.miner().stats().map(|m| MinerInfo {
+                    hashrate: m.hashrate,
+                    hashes: m.hashes,
+                    accepted: m.accepted,
+                    rejected: m.rejected,
+                    stale: m.stale,
+                    pool: m.pool,
+                    connected: m.connected,
+                    difficulty: m.difficulty,
+                }),
+            })
+        })
+    }
+
+    fn workers(&self) -> ApiFuture<'_, Vec<Worker>> {
+        Box::pin(async move {
+            Ok(self
+                .handle
+                .workers()
+                .rows(Instant::now())
+                .into_iter()
+                .map(|r| Worker {
+                    address: r.name.split('.').next().unwrap_or_default().to_owned(),
+                    name: r.name,
+                    accepted: r.accepted,
+                    rejected: r.rejected,
+                    last_share_time: r.last_share_time,
+                    hashrate: r.hashrate,
+                })
+                .collect())
+        })
+    }
+
+    fn peers(&self) -> ApiFuture<'_, Vec<Peer>> {
+        // The P2P mesh is a later milestone: no peers exist yet.
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+
+    fn shares(&self, page: PageRequest) -> ApiFuture<'_, SharePage> {
+        Box::pin(async move {
+            let data = self
+                .handle
+                .shares(page.index, page.per_page)
+                .await
+                .map_err(query_error)?;
+            let spec = self.handle.spec();
+            Ok(SharePage {
+                page: page.index + 1,
+                per_page: page.per_page,
+                total: data.total,
+                shares: data
+                    .rows
+                    .iter()
+                    .map(|r| ShareEntry {
+                        hash: r.hash.to_string(),
+                        height: r.height,
+                        time: u64::from(r.time),
+                        address: script_to_address(&r.payout, spec),
+                        script: hex::encode(r.payout.as_bytes()),
+                        difficulty: self.difficulty(r.share_target),
+                        uncles: r.uncles as u64,
+                        parent_block: r.parent_block.to_string(),
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    fn payouts(&self) -> ApiFuture<'_, Payouts> {
+        Box::pin(async move {
+            let expected = self.handle.expected_payouts().await.map_err(query_error)?;
+            Ok(Payouts {
+                tip: expected.tip.map(|t| t.to_string()),
+                block_height: expected.block_height,
+                reward_sat: expected.reward.to_sat(),
+                expected: expected
+                    .payouts
+                    .iter()
+                    .map(|(s, a)| self.payout(s, *a))
+                    .collect(),
+                blocks: self
+                    .handle
+                    .blocks()
+                    .newest_first()
+                    .iter()
+                    .map(|r| self.found_block(r))
+                    .collect(),
+            })
+        })
+    }
+
+    fn chain(&self) -> ApiFuture<'_, ChainInfo> {
+        Box::pin(async move {
+            let snapshot = self.handle.snapshot();
+            let spec = self.handle.spec();
+            Ok(ChainInfo {
+                spec: spec.name.to_owned(),
+                consensus_id: spec.consensus_id().to_string(),
+                algorithm: spec.algorithm.to_string(),
+                height: snapshot.tip.as_ref().map(|t| t.height),
+                tip: snapshot.tip.as_ref().map(|t| t.hash.to_string()),
+                tip_time: snapshot.tip.as_ref().map(|t| u64::from(t.time)),
+                share_difficulty: self.difficulty(snapshot.next_share_target),
+                share_target: format!("{:08x}", snapshot.next_share_target.to_consensus()),
+                share_period_secs: spec.share_period_secs,
+                window_max_shares: spec.window_max_shares,
+                shares: snapshot.shares as u64,
+                sync: Self::sync(&snapshot),
+            })
+        })
+    }
+
+    fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
+        Box::pin(async move {
+            let changed = self.handle.miner().start().await.map_err(|e| match e {
+                MiningError::NotConfigured(m) => ApiError::conflict("mining_not_configured", m),
+                MiningError::Start(e) => {
+                    tracing::error!(target: "otedama::api", error = %e, "cannot start the built-in miner");
+                    ApiError::server(
+                        "mining_failed",
+                        "the built-in miner failed to start; see the node's log",
+                    )
+                }
+            })?;
+            Ok((Self::mining_state(self.handle.miner().status()), changed))
+        })
+    }
+
+    fn stop_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
+        Box::pin(async move {
+            let changed = self.handle.miner().stop().await;
+            Ok((Self::mining_state(self.handle.miner().status()), changed))
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn identity(&self) -> (String, String, String) {
+        (
+            self.handle.name().to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+            self.handle.spec().name.to_owned(),
+        )
+    }
+
+    fn hashrate(&self) -> Hashrate {
+        self.hashrate_now(&self.handle.snapshot())
+    }
+
+    fn sync_state(&self) -> SyncState {
+        Self::sync(&self.handle.snapshot())
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        let snapshot = self.handle.snapshot();
+        let (shares, blocks) = self.counters();
+        MetricsSnapshot {
+            hashrate: self.hashrate_now(&snapshot),
+            stratum: self.stratum_counters(),
+            shares,
+            blocks,
+            peers: 0,
+            sharechain_height: snapshot.tip.as_ref().map(|t| t.height),
+            mining: self.handle.miner().status().running,
+            uptime_secs: self.handle.uptime().as_secs(),
+        }
+    }
+
+    fn readiness(&self) -> Readiness {
+        let snapshot = self.handle.snapshot();
+        let mut reasons = Vec::new();
+        if !snapshot.running {
+            reasons.push("the share store is closed (the coordinator stopped)".to_owned());
+        } else if !snapshot.store_ok {
+            reasons.push("the last write to the share store failed".to_owned());
+        }
+        match snapshot.template_at {
+            None => reasons.push("no block template from the parent daemons yet".to_owned()),
+            Some(at) if at.elapsed() > READY_TEMPLATE_AGE => reasons.push(format!(
+                "the last block template is {} s old",
+                at.elapsed().as_secs()
+            )),
+            Some(_) => {}
+        }
+        if !self.handle.parent_reachable() && snapshot.template_at.is_some() {
+            reasons.push("the parent daemons do not answer".to_owned());
+        }
+        Readiness::from_reasons(reasons)
+    }
+}
+
+/// Which listeners to run, and where.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceSet {
+    /// The REST API and dashboard.
+    pub api: Option<SocketAddr>,
+    /// Prometheus metrics.
+    pub metrics: Option<SocketAddr>,
+    /// Health checks.
+    pub health: Option<SocketAddr>,
+}
+
+impl ServiceSet {
+    /// The listeners `config` enables: the API always, metrics and health when enabled.
+    pub fn from_config(config: &Config) -> Self {
+        let m = &config.monitoring;
+        Self {
+            api: Some(config.api.address),
+            metrics: m.metrics.enabled.then_some(m.metrics.address),
+            health: m.health.enabled.then_some(m.health.address),
+        }
+    }
+}
+
+/// Why a listener could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} listener {address}: {source}")]
+pub struct ServiceError {
+    /// Which listener.
+    pub what: &'static str,
+    /// Its address.
+    pub address: SocketAddr,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// The running API, metrics and health listeners.
+#[derive(Debug, Default)]
+pub struct Services {
+    api: Option<ApiServer>,
+    metrics: Option<HttpServer>,
+    health: Option<HttpServer>,
+}
+
+impl Services {
+    /// Starts the listeners of `set` for `node`, with tokens, audit log and CORS from
+    /// `config`. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// A listener that cannot bind.
+    pub async fn start(
+        node: &Node,
+        config: &Config,
+        set: &ServiceSet,
+    ) -> Result<Self, ServiceError> {
+        let handle = node.handle();
+        let adapter: Arc<dyn NodeApi> = NodeApiAdapter::new(handle.clone());
+        let mut services = Services::default();
+        if let Some(address) = set.api {
+            let data_dir = &config.app.data_dir;
+            let tokens = config
+                .api
+                .auth
+                .enabled
+                .then(|| TokenStore::in_dir(data_dir));
+            let mut settings =
+                ApiSettings::new(address, tokens, Arc::new(AuditLog::in_dir(data_dir)));
+            settings.cors_origins = config.api.cors_origins.clone();
+            services.api = Some(
+                ApiServer::start(settings, Arc::clone(&adapter))
+                    .await
+                    .map_err(|source| ServiceError {
+                        what: "api",
+                        address,
+                        source,
+                    })?,
+            );
+        }
+        if let Some(address) = set.metrics {
+            let registry = otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics());
+            services.metrics = Some(
+                otedama_rpc::serve_metrics(address, registry)
+                    .await
+                    .map_err(|source| ServiceError {
+                        what: "metrics",
+                        address,
+                        source,
+                    })?,
+            );
+        }
+        if let Some(address) = set.health {
+            services.health = Some(
+                otedama_rpc::serve_health(address, Arc::clone(&adapter))
+                    .await
+                    .map_err(|source| ServiceError {
+                        what: "health",
+                        address,
+                        source,
+                    })?,
+            );
+        }
+        Ok(services)
+    }
+
+    /// Returns the API's bound address.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().map(ApiServer::local_addr)
+    }
+
+    /// Returns the metrics listener's bound address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// Returns the health listener's bound address.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// Stops every listener.
+    pub async fn stop(self) {
+        if let Some(s) = self.api {
+            s.stop().await;
+        }
+        if let Some(s) = self.metrics {
+            s.stop().await;
+        }
+        if let Some(s) = self.health {
+            s.stop().await;
+        }
+    }
+}

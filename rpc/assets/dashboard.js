@@ -1,0 +1,223 @@
+// Otedama dashboard: reads the REST API once, then follows /api/ws. No dependencies.
+// Every value from the node is put in the page with textContent, never as HTML: worker
+// names come from miners and must not be able to inject markup.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { chart: [], chartMax: 120, reward: 0, ws: null, retry: 1000, refreshTimer: null };
+
+function fmtHashrate(h) {
+  if (!Number.isFinite(h) || h <= 0) return "0 H/s";
+  const units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"];
+  let i = 0;
+  while (h >= 1000 && i < units.length - 1) { h /= 1000; i += 1; }
+  return h.toFixed(h < 10 ? 2 : h < 100 ? 1 : 0) + " " + units[i];
+}
+function fmtCoins(sat) { return (sat / 1e8).toFixed(8); }
+function fmtTime(unix) {
+  if (!unix) return "-";
+  return new Date(unix * 1000).toLocaleTimeString();
+}
+function fmtAge(secs) {
+  const d = Math.floor(secs / 86400), h = Math.floor(secs / 3600) % 24, m = Math.floor(secs / 60) % 60;
+  return (d ? d + "d " : "") + (h ? h + "h " : "") + m + "m " + (secs % 60) + "s";
+}
+function short(hash) { return hash ? hash.slice(0, 10) + "\u2026" + hash.slice(-6) : "-"; }
+function setText(id, text) { const el = $(id); if (el) el.textContent = text; }
+
+function row(cells, cls) {
+  const tr = document.createElement("tr");
+  if (cls) tr.className = cls;
+  for (const c of cells) {
+    const td = document.createElement("td");
+    const [text, klass, title] = Array.isArray(c) ? c : [c];
+    td.textContent = text;
+    if (klass) td.className = klass;
+    if (title) td.title = title;
+    tr.appendChild(td);
+  }
+  return tr;
+}
+function fill(tableId, rows) {
+  const body = $(tableId).querySelector("tbody");
+  body.replaceChildren(...rows);
+  $(tableId + "-empty").classList.toggle("hidden", rows.length > 0);
+}
+
+async function api(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await r.json();
+  if (!r.ok) throw new Error((body.error && body.error.code) || r.status);
+  return body;
+}
+
+function showHashrate(h) {
+  setText("pool-hashrate", fmtHashrate(h.pool));
+  setText("local-hashrate", fmtHashrate(h.local));
+  setText("miner-hashrate", fmtHashrate(h.miner));
+}
+function showSync(s) {
+  const pct = Math.round((s.progress || 0) * 1000) / 10;
+  $("sync-bar").style.width = pct + "%";
+  setText("sync-text", pct + "% " + (s.synced ? "synced" : "syncing") +
+    (s.height != null ? " at height " + s.height : ""));
+}
+
+function showStatus(s) {
+  setText("node-name", s.name);
+  setText("chain", s.chain);
+  setText("version", "v" + s.version);
+  setText("uptime", "up " + fmtAge(s.uptime_secs));
+  setText("share-height", s.sharechain.height == null ? "empty" : String(s.sharechain.height));
+  setText("parent-height", s.parent.height == null ? "-" : String(s.parent.height));
+  setText("parent-state", s.parent.reachable ? "daemon reachable" : "daemon unreachable");
+  setText("connections", String(s.stratum.connections));
+  const m = s.mining;
+  setText("mining-state", m.running ? "running" : m.configured ? "stopped" : "not configured");
+  showHashrate(s.hashrate);
+  showSync(s.sync);
+}
+function showStats(s) {
+  setText("shares-accepted", String(s.shares.accepted));
+  setText("shares-rejected", String(s.shares.rejected));
+  setText("shares-stale", String(s.stratum.rejected_stale));
+}
+function showWorkers(list) {
+  fill("workers", list.map((w) => row([
+    [w.name, "", w.name], [String(w.accepted), "num"], [String(w.rejected), "num"],
+    [fmtHashrate(w.hashrate), "num"], fmtTime(w.last_share_time),
+  ])));
+}
+function showPayouts(p) {
+  state.reward = p.reward_sat;
+  fill("payouts", p.expected.map((e) => row([
+    [e.address || e.script, "mono", e.script], [fmtCoins(e.amount_sat), "num"],
+    [(p.reward_sat ? (100 * e.amount_sat / p.reward_sat).toFixed(2) : "0") + "%", "num"],
+  ])));
+  fill("blocks", p.blocks.slice(0, 25).map((b) => blockRow(b)));
+}
+function blockRow(b, cls) {
+  const paid = b.payouts.map((o) => (o.address || o.script).slice(0, 12) + "\u2026 " + fmtCoins(o.amount_sat)).join(", ");
+  const statusClass = b.status === "accepted" ? "ok" : b.status === "stale" ? "warn" : "bad";
+  return row([String(b.height), [short(b.hash), "mono", b.hash], [b.status, statusClass], [paid, "", paid], fmtTime(b.time)], cls);
+}
+function shareRow(s, cls) {
+  return row([[String(s.height), "num"], [short(s.hash), "mono", s.hash], [s.finder || "-", "", s.finder || ""], fmtTime(s.time)], cls);
+}
+function showShares(page) {
+  fill("shares", page.shares.map((s) => shareRow({ hash: s.hash, height: s.height, finder: s.address || s.script, time: s.time })));
+}
+function showPeers(list) {
+  fill("peers", list.map((p) => row([[p.id, "mono"], p.address, fmtTime(p.connected_since)])));
+}
+function showChain(c) {
+  setText("share-difficulty", "next share difficulty " + c.share_difficulty.toPrecision(4));
+}
+
+async function refresh(what) {
+  const jobs = {
+    status: () => api("api/status").then(showStatus),
+    stats: () => api("api/stats").then(showStats),
+    workers: () => api("api/workers").then(showWorkers),
+    payouts: () => api("api/payouts").then(showPayouts),
+    shares: () => api("api/shares?per_page=20").then(showShares),
+    peers: () => api("api/peers").then(showPeers),
+    chain: () => api("api/chain").then(showChain),
+  };
+  const names = what || Object.keys(jobs);
+  await Promise.all(names.map((n) => jobs[n]().catch((e) => console.warn("refresh " + n, e))));
+}
+// Many events in a burst cause one refresh of the tables they change.
+function refreshSoon() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
+    refresh(["workers", "payouts", "stats", "status", "chain"]);
+  }, 1000);
+}
+
+function prepend(tableId, tr, keep) {
+  const body = $(tableId).querySelector("tbody");
+  body.insertBefore(tr, body.firstChild);
+  while (body.children.length > keep) body.removeChild(body.lastChild);
+  $(tableId + "-empty").classList.add("hidden");
+}
+function bump(id) { const el = $(id); el.textContent = String(Number(el.textContent || 0) + 1); }
+
+function onEvent(msg) {
+  const d = msg.data;
+  switch (msg.type) {
+    case "hello": setText("node-name", d.name); setText("chain", d.chain); break;
+    case "hashrate": showHashrate(d); pushChart(d); break;
+    case "sync": showSync(d); break;
+    case "share_accepted":
+      bump("shares-accepted");
+      prepend("shares", shareRow({ hash: d.hash, height: d.height, finder: d.worker, time: d.time }, "fresh"), 20);
+      setText("share-height", String(d.height));
+      refreshSoon();
+      break;
+    case "share_rejected": bump("shares-rejected"); refreshSoon(); break;
+    case "block_found": prepend("blocks", blockRow(d, "fresh"), 25); refreshSoon(); break;
+    case "peer_joined": case "peer_left": refresh(["peers"]); break;
+    case "parent_unavailable": setText("parent-state", "daemon unreachable"); break;
+    default: break;
+  }
+}
+
+function connect() {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+    location.pathname.replace(/[^/]*$/, "") + "api/ws";
+  const ws = new WebSocket(url);
+  state.ws = ws;
+  ws.onopen = () => { state.retry = 1000; $("ws-state").textContent = "live"; $("ws-state").className = "pill on"; };
+  ws.onmessage = (e) => { try { onEvent(JSON.parse(e.data)); } catch (err) { console.warn("bad event", err); } };
+  ws.onclose = () => {
+    $("ws-state").textContent = "offline"; $("ws-state").className = "pill off";
+    setTimeout(() => { refresh(); connect(); }, state.retry);
+    state.retry = Math.min(state.retry * 2, 30000);
+  };
+}
+
+// The chart: pool and local hashrate over the last ten minutes, drawn on a canvas.
+function pushChart(h) {
+  state.chart.push({ t: h.time, pool: h.pool, local: h.local });
+  if (state.chart.length > state.chartMax) state.chart.shift();
+  drawChart();
+}
+function drawChart() {
+  const canvas = $("hashrate-chart");
+  const ratio = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth || 960, h = canvas.clientHeight || 220;
+  if (canvas.width !== Math.round(w * ratio)) { canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio); }
+  const g = canvas.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, w, h);
+  const css = getComputedStyle(document.documentElement);
+  const pad = { l: 70, r: 10, t: 10, b: 22 };
+  const pts = state.chart;
+  const max = Math.max(1, ...pts.map((p) => Math.max(p.pool, p.local))) * 1.1;
+  g.strokeStyle = css.getPropertyValue("--line"); g.fillStyle = css.getPropertyValue("--muted");
+  g.font = "11px sans-serif"; g.lineWidth = 1;
+  for (let i = 0; i <= 4; i += 1) {
+    const y = pad.t + (h - pad.t - pad.b) * i / 4;
+    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
+    g.fillText(fmtHashrate(max * (4 - i) / 4), 4, y + 4);
+  }
+  if (pts.length > 0) {
+    g.fillText(fmtTime(pts[0].t), pad.l, h - 6);
+    const last = fmtTime(pts[pts.length - 1].t);
+    g.fillText(last, w - pad.r - g.measureText(last).width, h - 6);
+  }
+  const x = (i) => pad.l + (w - pad.l - pad.r) * (pts.length < 2 ? 1 : i / (state.chartMax - 1)) ;
+  const y = (v) => h - pad.b - (h - pad.t - pad.b) * v / max;
+  for (const [key, color] of [["pool", "--pool"], ["local", "--local"]]) {
+    g.strokeStyle = css.getPropertyValue(color); g.lineWidth = 2; g.beginPath();
+    pts.forEach((p, i) => { const px = x(i + state.chartMax - pts.length); if (i === 0) g.moveTo(px, y(p[key])); else g.lineTo(px, y(p[key])); });
+    g.stroke();
+  }
+}
+
+window.addEventListener("resize", drawChart);
+refresh().then(drawChart);
+connect();
+setInterval(() => refresh(["status", "stats", "workers", "peers"]), 15000);

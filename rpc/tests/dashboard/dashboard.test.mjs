@@ -1,0 +1,95 @@
+// End-to-end test of the dashboard in headless Chromium against a running node.
+//
+// Run by node/tests/dashboard.rs, which starts `otedama-node devnet --api ADDR` and sets:
+//   OTEDAMA_DASHBOARD_URL  the node's API base, e.g. http://127.0.0.1:18080/
+//   OTEDAMA_SCREENSHOT     where to save a screenshot (a test artifact)
+//   CHROMIUM               the browser (default /usr/bin/chromium, Debian's package)
+// By hand: start a devnet with --api, then `OTEDAMA_DASHBOARD_URL=... npm test`.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.OTEDAMA_DASHBOARD_URL;
+const screenshot = process.env.OTEDAMA_SCREENSHOT || "dashboard.png";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+test("the dashboard fills with live data and shows a new block without reloading", { timeout: 120_000 }, async () => {
+  assert.ok(url, "set OTEDAMA_DASHBOARD_URL to a running node's API");
+  const profile = mkdtempSync(join(tmpdir(), "otedama-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 1400 },
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    const origin = new URL(url).origin;
+    const foreign = [];
+    const errors = [];
+    page.on("request", (r) => {
+      const u = new URL(r.url());
+      if (u.origin !== origin && u.origin.replace(/^http/, "ws") !== origin.replace(/^http/, "ws")) foreign.push(r.url());
+    });
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+
+    const response = await page.goto(url, { waitUntil: "load" });
+    assert.equal(response.status(), 200);
+    await page.evaluate(() => { window.__loadedOnce = true; });
+
+    // Live connection and the first data.
+    await page.waitForFunction(() => document.getElementById("ws-state").textContent === "live", null, { timeout: 20_000 });
+    await page.waitForFunction(() => document.getElementById("chain").textContent.length > 0);
+    assert.equal(await page.textContent("#chain"), "ltc-regtest");
+
+    // Tables fill with live data from the miners.
+    for (const table of ["workers", "shares", "payouts", "blocks"]) {
+      await page.waitForFunction((t) => document.querySelectorAll(`#${t} tbody tr`).length > 0, table, { timeout: 60_000 });
+    }
+    const workers = await page.$$eval("#workers tbody tr td:first-child", (tds) => tds.map((td) => td.textContent));
+    assert.ok(workers.some((w) => w.endsWith(".devnet")), `devnet workers listed: ${workers}`);
+    const accepted = Number(await page.textContent("#shares-accepted"));
+    assert.ok(accepted > 0, "accepted shares counted");
+    const payout = await page.$$eval("#payouts tbody tr td:nth-child(3)", (tds) => tds.map((td) => parseFloat(td.textContent)));
+    const total = payout.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - 100) < 0.1, `expected payout shares sum to 100%: ${payout}`);
+    assert.match(await page.textContent("#sync-text"), /^100% synced/);
+    assert.equal(await page.$$eval("#peers tbody tr", (r) => r.length), 0);
+
+    // A block found now arrives over the WebSocket: rows marked `fresh` are only ever
+    // added by live events, and the marker set after load proves there was no reload.
+    await page.waitForSelector("#blocks tbody tr.fresh", { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => window.__loadedOnce), true, "the page did not reload");
+    const status = await page.textContent("#blocks tbody tr.fresh td:nth-child(3)");
+    assert.ok(["accepted", "stale", "rejected"].includes(status), status);
+
+    // Hashrate ticks (every 5 s) reach the hand-drawn chart.
+    await page.waitForFunction(() => state.chart.length >= 2, null, { timeout: 20_000 });
+    const inked = await page.evaluate(() => {
+      const c = document.getElementById("hashrate-chart");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1;
+      return n;
+    });
+    assert.ok(inked > 500, `the chart is drawn (${inked} pixels)`);
+    assert.notEqual(await page.textContent("#pool-hashrate"), "-");
+
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
+
+    assert.deepEqual(foreign, [], "no request leaves the node (works offline)");
+    assert.deepEqual(errors, [], "no script errors");
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,270 @@
+//! A node with fixed answers.
+
+use otedama_rpc::*;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+pub struct Fake {
+    pub events: broadcast::Sender<Event>,
+    pub mining: AtomicBool,
+    pub ready: Mutex<Vec<String>>,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            events: broadcast::channel(100_000).0,
+            mining: AtomicBool::new(false),
+            ready: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn mining_state(&self) -> MiningState {
+        MiningState {
+            running: self.mining.load(Ordering::SeqCst),
+            configured: true,
+            payout_address: Some("rltc1qfake".into()),
+            detail: None,
+        }
+    }
+}
+
+pub fn hashrate() -> Hashrate {
+    Hashrate {
+        pool: 1000.0,
+        local: 400.0,
+        miner: 100.0,
+    }
+}
+
+pub fn sync() -> SyncState {
+    SyncState {
+        progress: 1.0,
+        synced: true,
+        height: Some(41),
+        target_height: Some(41),
+    }
+}
+
+impl NodeApi for Fake {
+    fn status(&self) -> ApiFuture<'_, Status> {
+        Box::pin(async move {
+            Ok(Status {
+                name: "fake".into(),
+                version: "0.0.0".into(),
+                chain: "ltc-regtest".into(),
+                consensus_id: "ab".repeat(32),
+                uptime_secs: 5,
+                sharechain: SharechainStatus {
+                    height: Some(41),
+                    tip: Some("cd".repeat(32)),
+                    shares: 42,
+                },
+                parent: ParentStatus {
+                    height: Some(200),
+                    reachable: true,
+                    template_age_secs: Some(1),
+                },
+                stratum: StratumStatus {
+                    address: "127.0.0.1:3333".into(),
+                    connections: 2,
+                },
+                hashrate: hashrate(),
+                mining: self.mining_state(),
+                peers: 0,
+                sync: sync(),
+            })
+        })
+    }
+
+    fn stats(&self) -> ApiFuture<'_, Stats> {
+        Box::pin(async move {
+            Ok(Stats {
+                uptime_secs: 5,
+                stratum: StratumCounters {
+                    accepted: 10,
+                    rejected_stale: 1,
+                    ..StratumCounters::default()
+                },
+                shares: ShareCounters {
+                    accepted: 3,
+                    rejected: 1,
+                },
+                blocks: BlockCounters::default(),
+                hashrate: hashrate(),
+                miner: None,
+            })
+        })
+    }
+
+    fn workers(&self) -> ApiFuture<'_, Vec<Worker>> {
+        Box::pin(async move {
+            Ok(vec![Worker {
+                name: "rltc1qfake.rig1".into(),
+                address: "rltc1qfake".into(),
+                accepted: 3,
+                rejected: 1,
+                last_share_time: Some(1_700_000_000),
+                hashrate: 400.0,
+            }])
+        })
+    }
+
+    fn peers(&self) -> ApiFuture<'_, Vec<Peer>> {
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+
+    fn shares(&self, page: PageRequest) -> ApiFuture<'_, SharePage> {
+        Box::pin(async move {
+            let total = 42u64;
+            let top = total.saturating_sub(page.index * page.per_page);
+            let shares = (0..page.per_page)
+                .filter_map(|i| top.checked_sub(i + 1))
+                .map(|h| ShareEntry {
+                    hash: format!("{h:064x}"),
+                    height: h,
+                    time: 1_700_000_000 + h,
+                    address: Some("rltc1qfake".into()),
+                    script: "0014".into(),
+                    difficulty: 0.5,
+                    uncles: 0,
+                    parent_block: "00".repeat(32),
+                })
+                .collect();
+            Ok(SharePage {
+                page: page.index + 1,
+                per_page: page.per_page,
+                total,
+                shares,
+            })
+        })
+    }
+
+    fn payouts(&self) -> ApiFuture<'_, Payouts> {
+        Box::pin(async move {
+            Ok(Payouts {
+                tip: Some("cd".repeat(32)),
+                block_height: Some(201),
+                reward_sat: 5_000_000_000,
+                expected: vec![PayoutEntry {
+                    address: Some("rltc1qfake".into()),
+                    script: "0014".into(),
+                    amount_sat: 5_000_000_000,
+                }],
+                blocks: Vec::new(),
+            })
+        })
+    }
+
+    fn chain(&self) -> ApiFuture<'_, ChainInfo> {
+        Box::pin(async move { Err(ApiError::unavailable("node_busy", "busy")) })
+    }
+
+    fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
+        Box::pin(async move {
+            let was = self.mining.swap(true, Ordering::SeqCst);
+            Ok((self.mining_state(), !was))
+        })
+    }
+
+    fn stop_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
+        Box::pin(async move {
+            let was = self.mining.swap(false, Ordering::SeqCst);
+            Ok((self.mining_state(), was))
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn identity(&self) -> (String, String, String) {
+        ("fake".into(), "0.0.0".into(), "ltc-regtest".into())
+    }
+
+    fn hashrate(&self) -> Hashrate {
+        hashrate()
+    }
+
+    fn sync_state(&self) -> SyncState {
+        sync()
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            hashrate: hashrate(),
+            stratum: StratumCounters {
+                connections: 2,
+                accepted: 10,
+                rejected_stale: 1,
+                ..StratumCounters::default()
+            },
+            shares: ShareCounters {
+                accepted: 3,
+                rejected: 1,
+            },
+            blocks: BlockCounters {
+                found: 1,
+                accepted: 1,
+                stale: 0,
+                rejected: 0,
+            },
+            peers: 0,
+            sharechain_height: Some(41),
+            mining: self.mining.load(Ordering::SeqCst),
+            uptime_secs: 5,
+        }
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::from_reasons(self.ready.lock().expect("lock").clone())
+    }
+}
+
+/// A running API server over a fake node.
+pub struct Server {
+    pub fake: Arc<Fake>,
+    pub server: ApiServer,
+    pub dir: tempfile::TempDir,
+    pub tokens: TokenStore,
+    pub base: String,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::in_dir(self.dir.path())
+    }
+}
+
+pub async fn start_with(auth: bool, edit: impl FnOnce(&mut ApiSettings)) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = TokenStore::in_dir(dir.path());
+    let mut settings = ApiSettings::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        auth.then(|| tokens.clone()),
+        Arc::new(AuditLog::in_dir(dir.path())),
+    );
+    edit(&mut settings);
+    let fake = Fake::new();
+    let server = ApiServer::start(settings, fake.clone() as Arc<dyn NodeApi>)
+        .await
+        .expect("api starts");
+    let base = format!("http://{}", server.local_addr());
+    Server {
+        fake,
+        server,
+        dir,
+        tokens,
+        base,
+    }
+}
+
+pub async fn start(auth: bool) -> Server {
+    start_with(auth, |_| {}).await
+}
