@@ -1,5 +1,5 @@
 //! Start-up time: from spawning `otedama-node serve` to Stratum and the API both
-//! answering, on a warm store (design section 9: <= 500 ms).
+//! answering, on a warm store (target: <= 500 ms).
 //!
 //! `cargo bench -p otedama-node --bench startup [-- --shares N --runs R]`
 //!

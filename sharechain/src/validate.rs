@@ -1,4 +1,4 @@
-//! Share validation, in order of cost (design section 4): size and encoding bounds,
+//! Share validation, in order of cost (see docs/sharechain.md): size and encoding bounds,
 //! PoW against the share target, parent and height, the retarget rule, timestamps,
 //! uncles, the coinbase re-derived byte for byte from the PPLNS window, the merkle
 //! branch, and finally that the parent block is one the node's daemon knows.

@@ -1,7 +1,7 @@
 //! Conversations replayed from real clients, message by message, in their own byte
 //! formatting (spacing, key order, id types), asserting the exact answers each client
 //! depends on. The client behaviour comes from their public sources, summarised in
-//! `/work/shared/reference/stratum.md`:
+//! the notes below:
 //!
 //! - cgminer 4.x `util.c`: `initiate_stratum` sends `["cgminer/4.12.1"]` or, to resume,
 //!   `["cgminer/4.12.1", "<session id>"]` (the `mining.notify` subscription id) and
