@@ -45,6 +45,12 @@ pub enum MinerError {
     /// [`crate::Miner::start`] was called outside a tokio runtime.
     #[error("the miner must be started inside a tokio runtime")]
     NoRuntime,
+    /// No OpenCL loader, platform or device (or no device at the index asked for).
+    #[error("OpenCL unavailable: {0}")]
+    OpenClUnavailable(String),
+    /// An OpenCL device is present but the backend could not be set up on it.
+    #[error("OpenCL error: {0}")]
+    OpenCl(String),
     /// The operating system refused to start a hashing thread.
     #[error("spawning a hashing thread: {0}")]
     Spawn(#[source] std::io::Error),

@@ -10,6 +10,8 @@
 //!   [`PowAlgorithm::hash`] before it is submitted. Its [`CpuKernel`] (portable, AVX2,
 //!   AVX-512, SHA extensions) is picked at run time from the CPU's features; `sha256`
 //!   and `scrypt` hold the kernels.
+//! - `opencl` (cargo feature `opencl`, on by default): [`OpenClBackend`], SHA256d and
+//!   Scrypt kernels on an OpenCL device; libOpenCL is loaded at run time.
 //! - [`measure_hashrate`]: the hash rate of a backend on N threads (`otedama-node bench`).
 
 mod backend;
@@ -20,6 +22,8 @@ mod cpu;
 mod error;
 mod job;
 mod kernel;
+#[cfg(feature = "opencl")]
+pub mod opencl;
 mod protocol;
 mod scrypt;
 mod sha256;
@@ -32,6 +36,8 @@ pub use config::MinerConfig;
 pub use cpu::CpuBackend;
 pub use error::{MinerError, UrlError};
 pub use kernel::{CpuKernel, UnknownKernel};
+#[cfg(feature = "opencl")]
+pub use opencl::{OpenClBackend, OpenClDevice};
 pub use otedama_sharechain::PowAlgorithm;
 pub use stats::MinerStats;
 

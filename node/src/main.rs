@@ -64,7 +64,8 @@ struct BenchArgs {
     algo: Option<otedama_sharechain::PowAlgorithm>,
     /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
     /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
-    /// directly, as a baseline), or all (the baseline and every kernel this CPU runs).
+    /// directly, as a baseline), all (the baseline and every kernel this CPU runs), or
+    /// opencl / opencl:N (OpenCL device N, default 0).
     #[arg(long, default_value = "cpu", value_name = "BACKEND")]
     backend: String,
     /// Hashing threads; 0 means one per logical CPU.
@@ -445,6 +446,20 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         match args.backend.as_str() {
             "cpu" => runs.push(Box::new(CpuBackend::new(algorithm))),
             "reference" => runs.push(Box::new(ReferenceBackend::new(algorithm))),
+            name if name == "opencl" || name.starts_with("opencl:") => {
+                let device = match name.strip_prefix("opencl:") {
+                    Some(i) => i.parse().context("--backend opencl:<device index>")?,
+                    None => 0,
+                };
+                runs.push(Box::new(
+                    otedama_miner::OpenClBackend::new(
+                        algorithm,
+                        device,
+                        otedama_miner::opencl::DEFAULT_INTENSITY,
+                    )
+                    .context("--backend")?,
+                ));
+            }
             "all" => {
                 runs.push(Box::new(ReferenceBackend::new(algorithm)));
                 for kernel in CpuKernel::supported(algorithm) {
