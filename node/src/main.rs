@@ -105,9 +105,12 @@ struct DevnetArgs {
     /// Prints one JSON object per block and a JSON summary.
     #[arg(long)]
     json: bool,
-    /// Also serve the REST API and dashboard on this address (e.g. 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR")]
-    api: Option<std::net::SocketAddr>,
+    /// Serve the REST API and the live dashboard on this address.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    api: std::net::SocketAddr,
+    /// Do not serve the API and dashboard.
+    #[arg(long)]
+    no_api: bool,
 }
 
 /// The `config` subcommands.
@@ -375,7 +378,7 @@ fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         stratum: args.stratum,
         threads: args.threads.max(1),
         json,
-        api: args.api,
+        api: (!args.no_api).then_some(args.api),
     };
     match runtime.block_on(otedama_node::devnet::run(options)) {
         Ok(summary) => {
