@@ -33,3 +33,62 @@ pub trait HashBackend: Send + Sync {
         stop: &AtomicBool,
     ) -> ScanResult;
 }
+
+/// Caps a backend's hashrate: scans in slices of about 50 ms of work and sleeps off
+/// whatever is ahead of the rate, returning as soon as a candidate is found. For
+/// laptops, shared machines and local test networks.
+pub struct Throttled {
+    inner: std::sync::Arc<dyn HashBackend>,
+    /// Hashes per second for one thread calling `scan`.
+    rate: f64,
+}
+
+impl Throttled {
+    /// Wraps `inner`, allowing each calling thread `rate` hashes per second (at least 1).
+    pub fn new(inner: std::sync::Arc<dyn HashBackend>, rate: f64) -> Self {
+        Self {
+            inner,
+            rate: rate.max(1.0),
+        }
+    }
+}
+
+impl HashBackend for Throttled {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn algorithm(&self) -> PowAlgorithm {
+        self.inner.algorithm()
+    }
+
+    fn scan(
+        &self,
+        header: &[u8; 80],
+        nonces: Range<u32>,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> ScanResult {
+        let slice = ((self.rate / 20.0) as u32).max(1);
+        let started = std::time::Instant::now();
+        let mut out = ScanResult::default();
+        let mut start = nonces.start;
+        while start < nonces.end && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let end = start.saturating_add(slice).min(nonces.end);
+            let r = self.inner.scan(header, start..end, target, stop);
+            out.hashes += r.hashes;
+            out.found.extend(r.found);
+            start = end;
+            // A slow scan of a large range must not sit on a share: hand it over now
+            // (the rest of the range is skipped; the worker moves on).
+            if !out.found.is_empty() {
+                break;
+            }
+            let due = std::time::Duration::from_secs_f64(out.hashes as f64 / self.rate);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+        out
+    }
+}

@@ -17,6 +17,8 @@ pub struct MinerConfig {
     pub threads: usize,
     /// The proof-of-work algorithm.
     pub algorithm: PowAlgorithm,
+    /// Caps the total hashrate (hashes per second over all threads); `None` runs flat out.
+    pub max_hashrate: Option<f64>,
 }
 
 impl fmt::Debug for MinerConfig {
@@ -27,6 +29,7 @@ impl fmt::Debug for MinerConfig {
             .field("password", &"<redacted>")
             .field("threads", &self.threads)
             .field("algorithm", &self.algorithm)
+            .field("max_hashrate", &self.max_hashrate)
             .finish()
     }
 }
@@ -133,6 +136,7 @@ mod tests {
             password: "hunter2".into(),
             threads: 1,
             algorithm: PowAlgorithm::Sha256d,
+            max_hashrate: None,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

@@ -126,6 +126,10 @@ impl Miner {
             n => n,
         };
 
+        let backend: Arc<dyn HashBackend> = match config.max_hashrate {
+            Some(rate) => Arc::new(backend::Throttled::new(backend, rate / threads as f64)),
+            None => backend,
+        };
         let shared = Arc::new(Shared::default());
         let board = Arc::new(WorkBoard::new(threads));
         let (share_tx, share_rx) = mpsc::channel(SHARE_QUEUE);
@@ -249,6 +253,7 @@ mod tests {
             password: "p".into(),
             threads: 1,
             algorithm: PowAlgorithm::Sha256d,
+            max_hashrate: None,
         }
     }
 

@@ -121,6 +121,7 @@ fn main() {
         format!(
             "app:\n  data_dir: {}\nmining:\n  algorithm: sha256d\npool:\n  address: {stratum}\napi:\n  address: {api}\n\
              monitoring:\n  metrics:\n    address: {metrics}\n  health:\n    address: {health}\n\
+             p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/0\"]\n\
              chains:\n  - spec: btc-regtest\n    daemons:\n      - url: http://{dead}\n        user: u\n        password: p\n",
             data.display()
         ),

@@ -16,7 +16,8 @@ use otedama_rpc::{
     Status, StratumCounters, StratumStatus, SyncState, TokenStore, Worker,
 };
 use otedama_sharechain::{
-    Amount, ChainSpec, CompactTarget, Difficulty, PayoutScript, Target, script_to_address,
+    Amount, ChainSpec, CompactTarget, Difficulty, PayoutScript, Target, parse_address,
+    script_to_address,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,14 +108,20 @@ impl NodeApiAdapter {
         }
     }
 
-    fn sync(snapshot: &ChainSnapshot) -> SyncState {
-        // Without peers the local chain is the best one known.
+    fn sync(&self, snapshot: &ChainSnapshot) -> SyncState {
         let height = snapshot.tip.as_ref().map(|t| t.height);
+        let p = self.handle.sync_progress();
+        let progress = if p.active && p.total > 0 {
+            p.done as f64 / p.total as f64
+        } else {
+            1.0
+        };
         SyncState {
-            progress: 1.0,
-            synced: true,
+            progress,
+            synced: !p.active,
             height,
-            target_height: height,
+            // Without peers the local chain is the best one known.
+            target_height: height.max(p.best_peer_height),
         }
     }
 
@@ -181,8 +188,8 @@ impl NodeApiAdapter {
             },
             hashrate: self.hashrate_now(&snapshot),
             mining: Self::mining_state(self.handle.miner().status()),
-            peers: 0,
-            sync: Self::sync(&snapshot),
+            peers: self.handle.p2p().connected() as u64,
+            sync: self.sync(&snapshot),
         }
     }
 }
@@ -251,6 +258,8 @@ async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
                     .collect(),
             }),
             NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
+            // The share-accepted event is about this node's own workers.
+            NodeEvent::PeerShareAccepted { .. } => continue,
         };
         // No subscriber (no API client) is fine.
         let _ = out.send(api_event);
@@ -306,8 +315,25 @@ impl NodeApi for NodeApiAdapter {
     }
 
     fn peers(&self) -> ApiFuture<'_, Vec<Peer>> {
-        // The P2P mesh is a later milestone: no peers exist yet.
-        Box::pin(async move { Ok(Vec::new()) })
+        Box::pin(async move {
+            Ok(self
+                .handle
+                .p2p()
+                .peers()
+                .await
+                .into_iter()
+                .map(|p| Peer {
+                    id: p.id,
+                    address: p.address,
+                    direction: p.direction.to_owned(),
+                    latency_ms: p.latency_ms,
+                    agent: p.agent,
+                    tip_height: p.tip_height,
+                    score: p.score,
+                    connected_since: p.connected_since,
+                })
+                .collect())
+        })
     }
 
     fn shares(&self, page: PageRequest) -> ApiFuture<'_, SharePage> {
@@ -340,9 +366,19 @@ impl NodeApi for NodeApiAdapter {
         })
     }
 
-    fn payouts(&self) -> ApiFuture<'_, Payouts> {
+    fn payouts(&self, finder: Option<String>) -> ApiFuture<'_, Payouts> {
         Box::pin(async move {
-            let expected = self.handle.expected_payouts().await.map_err(query_error)?;
+            let finder = match finder {
+                Some(a) => Some(parse_address(a.trim(), self.handle.spec()).map_err(|e| {
+                    ApiError::bad_request("invalid_address", format!("finder {a:?}: {e}"))
+                })?),
+                None => None,
+            };
+            let expected = self
+                .handle
+                .expected_payouts(finder)
+                .await
+                .map_err(query_error)?;
             Ok(Payouts {
                 tip: expected.tip.map(|t| t.to_string()),
                 block_height: expected.block_height,
@@ -352,6 +388,7 @@ impl NodeApi for NodeApiAdapter {
                     .iter()
                     .map(|(s, a)| self.payout(s, *a))
                     .collect(),
+                coinbase: expected.coinbase.map(hex::encode),
                 blocks: self
                     .handle
                     .blocks()
@@ -379,7 +416,7 @@ impl NodeApi for NodeApiAdapter {
                 share_period_secs: spec.share_period_secs,
                 window_max_shares: spec.window_max_shares,
                 shares: snapshot.shares as u64,
-                sync: Self::sync(&snapshot),
+                sync: self.sync(&snapshot),
             })
         })
     }
@@ -424,7 +461,7 @@ impl NodeApi for NodeApiAdapter {
     }
 
     fn sync_state(&self) -> SyncState {
-        Self::sync(&self.handle.snapshot())
+        self.sync(&self.handle.snapshot())
     }
 
     fn metrics(&self) -> MetricsSnapshot {
@@ -435,7 +472,7 @@ impl NodeApi for NodeApiAdapter {
             stratum: self.stratum_counters(),
             shares,
             blocks,
-            peers: 0,
+            peers: self.handle.p2p().connected() as u64,
             sharechain_height: snapshot.tip.as_ref().map(|t| t.height),
             mining: self.handle.miner().status().running,
             uptime_secs: self.handle.uptime().as_secs(),

@@ -369,14 +369,28 @@ pub fn payouts_text(p: &Payouts) -> String {
 /// The `peers` table.
 pub fn peers_text(list: &Vec<Peer>) -> String {
     if list.is_empty() {
-        return "no peers (the P2P sharechain mesh is not part of this version)\n".into();
+        return "no peers connected\n".into();
     }
-    let mut out = format!("{:<54} {:<30} CONNECTED\n", "PEER", "ADDRESS");
+    let mut out = format!(
+        "{:<52} {:<28} {:<8} {:>9} {:>8} {:>6}  {:<18} CONNECTED\n",
+        "PEER", "ADDRESS", "DIR", "LATENCY", "TIP", "SCORE", "AGENT"
+    );
     for p in list {
+        let latency = p
+            .latency_ms
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+        let tip = p
+            .tip_height
+            .map_or_else(|| "-".to_owned(), |h| h.to_string());
         out += &format!(
-            "{:<54} {:<30} {}\n",
+            "{:<52} {:<28} {:<8} {:>9} {:>8} {:>6}  {:<18} {}\n",
             p.id,
             p.address,
+            p.direction,
+            latency,
+            tip,
+            p.score,
+            p.agent.as_deref().unwrap_or("-"),
             fmt_time(p.connected_since)
         );
     }

@@ -3,16 +3,18 @@
 //! queries on a bounded channel, and publishes a cheap [`ChainSnapshot`] after every
 //! change for the readers that need no round trip (API status, metrics, readiness).
 
+use crate::p2p::P2pHandle;
 use crate::parent::ParentClient;
 use crate::service::NodeEvent;
 use crate::tracker::BlockOutcome;
 use crate::unix_now;
 use crate::work::NodeWork;
 use otedama_sharechain::coinbase::BlockTemplate;
-use otedama_sharechain::pplns::{Payout, split_reward};
+use otedama_sharechain::pplns::Payout;
 use otedama_sharechain::{
-    Amount, BlockHash, CompactTarget, PayoutScript, ShareChain, ShareHash, ShareSource, Store,
-    Target, TipChange, ValidationContext, parent_work, required_target, validate_share,
+    Amount, BaseClaim, BlockHash, CompactTarget, PayoutScript, Share, ShareChain, ShareError,
+    ShareHash, ShareMeta, ShareSource, ShareTemplate, Store, Target, TipChange, ValidationContext,
+    required_target, validate_base, validate_share,
 };
 use otedama_stratum::{Submission, Work};
 use std::collections::VecDeque;
@@ -130,6 +132,10 @@ pub struct NodeCounters {
     pub blocks_stale: AtomicU64,
     /// Blocks every daemon rejected.
     pub blocks_rejected: AtomicU64,
+    /// Shares announced by peers and accepted.
+    pub shares_from_peers: AtomicU64,
+    /// Shares fetched by sync and accepted.
+    pub shares_synced: AtomicU64,
 }
 
 /// One main-chain share, as listed by the API.
@@ -171,6 +177,8 @@ pub struct ExpectedPayouts {
     pub reward: Amount,
     /// The coinbase outputs, by script order.
     pub payouts: Vec<Payout>,
+    /// The coinbase (without witness) with a zero extranonce.
+    pub coinbase: Option<Vec<u8>>,
 }
 
 /// A question for the coordinator.
@@ -181,10 +189,47 @@ pub(crate) enum Query {
         per_page: u64,
         reply: oneshot::Sender<SharePageData>,
     },
-    /// The expected split at the current tip and template.
+    /// The expected split at the current tip and template, for `finder` (default: the
+    /// local payout address).
     Payouts {
+        finder: Option<PayoutScript>,
         reply: oneshot::Sender<ExpectedPayouts>,
     },
+}
+
+/// Shares from the network for the coordinator to validate.
+pub(crate) enum ChainInput {
+    /// A share announced by a peer.
+    Announced {
+        share: Box<Share>,
+        len: usize,
+        reply: oneshot::Sender<AnnounceOutcome>,
+    },
+    /// Shares fetched by the syncer, in height order; the first may carry a base claim.
+    Synced {
+        shares: Vec<(Share, usize, Option<BaseClaim>)>,
+        reply: oneshot::Sender<Result<(), (ShareHash, ShareError)>>,
+    },
+}
+
+/// What became of an announced share.
+#[derive(Debug)]
+pub(crate) enum AnnounceOutcome {
+    Accepted,
+    Known,
+    MissingParent,
+    UnknownParentBlock,
+    Invalid(ShareError),
+}
+
+/// Which checks apply to a share, by where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Found by this node's miners, or announced live: its parent block must be one of
+    /// the recent blocks of this node's daemon.
+    Live,
+    /// Fetched by sync: history, whose parent blocks may be long past.
+    History,
 }
 
 /// Owns the share store and the current parent template.
@@ -201,6 +246,8 @@ pub(crate) struct Coordinator {
     pub generation: u64,
     pub block: Option<BlockTemplate>,
     pub recent_parents: VecDeque<BlockHash>,
+    /// Announces shares found here to the mesh.
+    pub p2p: Option<P2pHandle>,
 }
 
 impl Coordinator {
@@ -209,6 +256,7 @@ impl Coordinator {
         mut templates: mpsc::Receiver<crate::parent::TemplateUpdate>,
         mut submissions: mpsc::Receiver<Submission>,
         mut queries: mpsc::Receiver<Query>,
+        mut network: mpsc::Receiver<ChainInput>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
@@ -217,6 +265,7 @@ impl Coordinator {
                 Some(update) = templates.recv() => self.on_template(update.template),
                 Some(sub) = submissions.recv() => self.on_submission(sub).await,
                 Some(query) = queries.recv() => self.on_query(query),
+                Some(input) = network.recv() => self.on_network(input),
                 else => break,
             }
         }
@@ -282,8 +331,8 @@ impl Coordinator {
             } => {
                 let _ = reply.send(self.share_page(index, per_page));
             }
-            Query::Payouts { reply } => {
-                let _ = reply.send(self.expected_payouts());
+            Query::Payouts { finder, reply } => {
+                let _ = reply.send(self.expected_payouts(finder));
             }
         }
     }
@@ -333,7 +382,7 @@ impl Coordinator {
     /// The coinbase split of a share found on the current tip with the current template:
     /// the PPLNS window ending at the tip, split by `split_reward`, exactly as
     /// `ShareTemplate` builds it for miners (the window is the chain's cached one).
-    fn expected_payouts(&self) -> ExpectedPayouts {
+    fn expected_payouts(&self, finder: Option<PayoutScript>) -> ExpectedPayouts {
         let Some(block) = &self.block else {
             return ExpectedPayouts::default();
         };
@@ -349,24 +398,126 @@ impl Coordinator {
             return out;
         };
         out.tip = Some(tip.hash);
-        let finder = self
-            .local_payout
-            .clone()
+        let finder = finder
+            .or_else(|| self.local_payout.clone())
             .unwrap_or_else(|| tip.payout_script.clone());
-        let spec = chain.spec().clone();
-        let weights = match parent_work(block.bits).and_then(|work| {
-            chain
-                .window_for(tip.hash, work)
-                .map(|w| w.weights().clone())
-        }) {
-            Ok(w) => w,
-            Err(e) => {
-                warn!(target: "otedama::node", error = %e, "cannot walk the PPLNS window");
-                return out;
+        // Exactly what a miner on this tip would be handed: the same template code.
+        let extranonce = vec![0u8; usize::from(chain.spec().extranonce_size)];
+        let uncles = chain.uncle_candidates(tip.hash);
+        match ShareTemplate::on(&mut chain, block.clone(), finder, tip.hash, uncles) {
+            Ok(t) => {
+                out.coinbase = t.coinbase(&extranonce).ok().map(|c| c.stripped);
+                out.payouts = t.payouts;
             }
-        };
-        out.payouts = split_reward(&weights, block.coinbase_value, &finder, &spec);
+            Err(e) => warn!(target: "otedama::node", error = %e, "cannot walk the PPLNS window"),
+        }
         out
+    }
+
+    /// Validates `share`, and if valid inserts, stores and (every 64 heights) prunes.
+    fn accept(
+        &mut self,
+        share: &Share,
+        encoded: usize,
+        origin: Origin,
+        base: Option<BaseClaim>,
+    ) -> Result<(ShareMeta, TipChange, bool), ShareError> {
+        let recent = &self.recent_parents;
+        let ctx = ValidationContext {
+            now: unix_now(),
+            parent_block_known: &|h| origin == Origin::History || recent.contains(h),
+        };
+        let Ok(mut chain) = self.chain.lock() else {
+            return Err(ShareError::Malformed("the share chain lock is poisoned"));
+        };
+        let meta = match base {
+            Some(claim) if !chain.contains(&share.header.info.prev_share) => {
+                validate_base(&chain, share, encoded, claim)?
+            }
+            _ => validate_share(&mut chain, share, encoded, &ctx)?,
+        };
+        let change = chain.insert(meta.clone());
+        let stored = self.store.accept(share, &meta, &change, &chain);
+        if let Err(e) = &stored {
+            warn!(target: "otedama::node", error = %e, "storing share");
+        }
+        if meta.height.is_multiple_of(64)
+            && let Err(e) = self.store.prune(&mut chain)
+        {
+            warn!(target: "otedama::node", error = %e, "pruning");
+        }
+        Ok((meta, change, stored.is_ok()))
+    }
+
+    fn on_network(&mut self, input: ChainInput) {
+        match input {
+            ChainInput::Announced { share, len, reply } => {
+                let share = *share;
+                let hash = share.hash();
+                let known = self.chain.lock().is_ok_and(|c| c.contains(&hash));
+                let outcome = if known {
+                    AnnounceOutcome::Known
+                } else {
+                    match self.accept(&share, len, Origin::Live, None) {
+                        Ok((meta, change, stored)) => {
+                            self.after_peer_share(&meta, change != TipChange::Unchanged, stored);
+                            AnnounceOutcome::Accepted
+                        }
+                        Err(ShareError::MissingParent(_)) => AnnounceOutcome::MissingParent,
+                        Err(ShareError::UnknownParentBlock(_)) => {
+                            AnnounceOutcome::UnknownParentBlock
+                        }
+                        Err(e) => AnnounceOutcome::Invalid(e),
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+            ChainInput::Synced { shares, reply } => {
+                let mut moved = false;
+                let mut result = Ok(());
+                let mut last_stored = true;
+                for (share, len, base) in shares {
+                    let hash = share.hash();
+                    if self.chain.lock().is_ok_and(|c| c.contains(&hash)) {
+                        continue;
+                    }
+                    match self.accept(&share, len, Origin::History, base) {
+                        Ok((meta, change, stored)) => {
+                            moved |= change != TipChange::Unchanged;
+                            last_stored = stored;
+                            self.counters.shares_synced.fetch_add(1, Ordering::Relaxed);
+                            let _ = meta;
+                        }
+                        Err(e) => {
+                            result = Err((hash, e));
+                            break;
+                        }
+                    }
+                }
+                self.refresh_snapshot(Some(last_stored));
+                if moved {
+                    self.publish(true);
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Bookkeeping after a peer's share joined the chain.
+    fn after_peer_share(&mut self, meta: &ShareMeta, moved: bool, stored: bool) {
+        self.counters
+            .shares_from_peers
+            .fetch_add(1, Ordering::Relaxed);
+        debug!(target: "otedama::node", hash = %meta.hash, height = meta.height, "peer share accepted");
+        self.refresh_snapshot(Some(stored));
+        let _ = self.events.send(NodeEvent::PeerShareAccepted {
+            hash: meta.hash,
+            height: meta.height,
+        });
+        if moved {
+            // A new tip from the mesh: miners must switch to it at once.
+            self.publish(true);
+        }
     }
 
     async fn on_submission(&mut self, sub: Submission) {
@@ -374,32 +525,13 @@ impl Coordinator {
             .template
             .share(sub.header, &sub.extranonce, &sub.coinbase);
         let encoded = share.to_bytes().len();
-        let result = {
-            let recent = &self.recent_parents;
-            let ctx = ValidationContext {
-                now: unix_now(),
-                parent_block_known: &|h| recent.contains(h),
-            };
-            let Ok(mut chain) = self.chain.lock() else {
-                return;
-            };
-            match validate_share(&mut chain, &share, encoded, &ctx) {
-                Ok(meta) => {
-                    let change = chain.insert(meta.clone());
-                    let stored = self.store.accept(&share, &meta, &change, &chain);
-                    if let Err(e) = &stored {
-                        warn!(target: "otedama::node", error = %e, "storing share");
-                    }
-                    if meta.height.is_multiple_of(64)
-                        && let Err(e) = self.store.prune(&mut chain)
-                    {
-                        warn!(target: "otedama::node", error = %e, "pruning");
-                    }
-                    Ok((meta, change, stored.is_ok()))
-                }
-                Err(e) => Err(e),
-            }
-        };
+        let result = self.accept(&share, encoded, Origin::Live, None);
+        if let (Ok(_), Some(p2p)) = (&result, &self.p2p) {
+            let mut payload = Vec::with_capacity(encoded + 1);
+            payload.push(crate::p2p::protocol::WIRE_VERSION);
+            payload.extend_from_slice(&share.to_bytes());
+            p2p.publish(payload);
+        }
         match result {
             Err(e) => {
                 self.counters

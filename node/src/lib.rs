@@ -16,6 +16,7 @@ pub mod config;
 pub mod coordinator;
 pub mod devnet;
 pub mod mining;
+pub mod p2p;
 pub mod parent;
 pub mod service;
 pub mod tracker;

@@ -49,7 +49,7 @@ enum Command {
     Shares(otedama_node::cli::SharesArgs),
     /// Shows a running node's expected PPLNS payout and the blocks it found.
     Payouts(otedama_node::cli::RemoteArgs),
-    /// Lists a running node's sharechain peers (none until the P2P mesh exists).
+    /// Lists a running node's sharechain peers: id, address, direction, latency, agent, tip, score.
     Peers(otedama_node::cli::RemoteArgs),
     /// Creates, lists and revokes API tokens (stored hashed in the data directory).
     #[command(subcommand)]

@@ -58,6 +58,7 @@ impl MinerControl {
                 password: "x".into(),
                 threads: m.cpu.threads as usize,
                 algorithm,
+                max_hashrate: (m.cpu.max_hashrate > 0).then_some(m.cpu.max_hashrate as f64),
             }),
         };
         Self {

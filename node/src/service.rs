@@ -6,12 +6,17 @@
 //! queries on a bounded channel to the coordinator for what needs the chain.
 
 use crate::config::{ChainConfig, Config};
+use crate::coordinator::ChainInput;
 use crate::coordinator::{
     ChainSnapshot, Coordinator, ExpectedPayouts, NodeCounters, Query, SharePageData,
 };
 use crate::mining::MinerControl;
+use crate::p2p::swarm::ChainReader;
+use crate::p2p::sync::{SyncProgress, Syncer};
+use crate::p2p::{P2pHandle, P2pSettings};
 use crate::parent::{ParentClient, ParentError, TemplateUpdate};
 use crate::tracker::{Blocks, Workers};
+use libp2p::Multiaddr;
 use otedama_rpc::ParentRpcMetrics;
 use otedama_sharechain::{
     Amount, BlockHash, ChainSpec, PayoutScript, ShareHash, Store, StoreError, Work, parse_address,
@@ -31,6 +36,8 @@ use tracing::{info, warn};
 
 /// Queries waiting for the coordinator at most; beyond it callers are told it is busy.
 const QUERY_QUEUE: usize = 64;
+/// Shares from the network waiting for the coordinator at most.
+const NETWORK_QUEUE: usize = 256;
 /// Longest a query waits for its answer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -75,6 +82,13 @@ pub enum NodeEvent {
     },
     /// The parent daemons could not be reached; the node keeps retrying.
     ParentUnavailable(String),
+    /// A share announced by a peer was accepted into the sharechain.
+    PeerShareAccepted {
+        /// Its hash.
+        hash: ShareHash,
+        /// Sharechain height.
+        height: u64,
+    },
 }
 
 /// Why the node could not start.
@@ -108,6 +122,20 @@ pub enum NodeError {
     /// The built-in miner failed to start.
     #[error(transparent)]
     Miner(#[from] crate::mining::MiningError),
+    /// The node key could not be loaded or created.
+    #[error(transparent)]
+    Key(#[from] crate::p2p::key::KeyError),
+    /// The P2P layer could not start.
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::swarm::P2pError),
+    /// A P2P address in the config is not a multiaddr.
+    #[error("p2p address {addr:?}: {reason}")]
+    Multiaddr {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why a query to the node got no answer.
@@ -138,9 +166,21 @@ pub struct NodeHandle {
     miner: Arc<MinerControl>,
     parent_reachable: Arc<AtomicBool>,
     parent_metrics: ParentRpcMetrics,
+    p2p: P2pHandle,
+    sync: watch::Receiver<SyncProgress>,
 }
 
 impl NodeHandle {
+    /// Returns the handle on the P2P layer.
+    pub fn p2p(&self) -> &P2pHandle {
+        &self.p2p
+    }
+
+    /// Returns the sync progress.
+    pub fn sync_progress(&self) -> SyncProgress {
+        self.sync.borrow().clone()
+    }
+
     /// Returns the chain spec.
     pub fn spec(&self) -> &'static ChainSpec {
         self.spec
@@ -239,8 +279,11 @@ impl NodeHandle {
     ///
     /// # Errors
     /// The coordinator is overloaded or stopped.
-    pub async fn expected_payouts(&self) -> Result<ExpectedPayouts, QueryError> {
-        self.ask(|reply| Query::Payouts { reply }).await
+    pub async fn expected_payouts(
+        &self,
+        finder: Option<PayoutScript>,
+    ) -> Result<ExpectedPayouts, QueryError> {
+        self.ask(|reply| Query::Payouts { finder, reply }).await
     }
 }
 
@@ -283,6 +326,8 @@ impl Node {
         let (sub_tx, sub_rx) = mpsc::channel::<Submission>(1024);
         let (tpl_tx, tpl_rx) = mpsc::channel::<TemplateUpdate>(16);
         let (query_tx, query_rx) = mpsc::channel::<Query>(QUERY_QUEUE);
+        let (net_tx, net_rx) = mpsc::channel::<ChainInput>(NETWORK_QUEUE);
+        let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
 
         let stratum_config = StratumConfig {
             listen: config.pool.address,
@@ -323,6 +368,20 @@ impl Node {
             Arc::clone(&parent_reachable),
             shutdown_rx.clone(),
         )));
+        let (key, created) = crate::p2p::key::load_or_create(&config.app.data_dir)?;
+        if created {
+            info!(target: "otedama::p2p", peer_id = %key.public().to_peer_id(), "created a node key");
+        }
+        let settings = p2p_settings(config, &chain_dir)?;
+        let reader = ChainReader {
+            chain: Arc::clone(&chain),
+            store: store.clone(),
+        };
+        let (p2p, net_events, p2p_task) =
+            crate::p2p::start(settings, key, spec, reader, shutdown_rx.clone())?;
+        tasks.push(p2p_task);
+        let syncer = Syncer::new(p2p.clone(), Arc::clone(&chain), net_tx, spec, sync_tx);
+        tasks.push(tokio::spawn(syncer.run(net_events, shutdown_rx.clone())));
         let coordinator = Coordinator {
             chain,
             store,
@@ -335,11 +394,13 @@ impl Node {
             generation: 0,
             block: None,
             recent_parents: VecDeque::new(),
+            p2p: Some(p2p.clone()),
         };
         tasks.push(tokio::spawn(coordinator.run(
             tpl_rx,
             sub_rx,
             query_rx,
+            net_rx,
             shutdown_rx,
         )));
         let handle = NodeHandle {
@@ -357,6 +418,8 @@ impl Node {
             miner,
             parent_reachable,
             parent_metrics,
+            p2p,
+            sync: sync_rx,
         };
         let node = Node {
             handle,
@@ -399,6 +462,35 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// The swarm's settings from the config: addresses parsed, the peer list kept beside
+/// the share store.
+fn p2p_settings(config: &Config, chain_dir: &Path) -> Result<P2pSettings, NodeError> {
+    let parse = |list: &[String]| -> Result<Vec<Multiaddr>, NodeError> {
+        list.iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|e: libp2p::multiaddr::Error| NodeError::Multiaddr {
+                        addr: a.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    };
+    let p = &config.p2p;
+    Ok(P2pSettings {
+        listen: parse(&p.listen)?,
+        external: parse(&p.external_addresses)?,
+        bootstrap: parse(&p.bootstrap)?,
+        max_peers: p.max_peers.max(1),
+        mdns: p.enable_mdns,
+        upnp: p.enable_upnp,
+        autonat: p.enable_autonat,
+        relay: p.enable_relay,
+        peers_file: Some(chain_dir.join("peers.json")),
+        agent: format!("otedama/{}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// Fetches templates: immediately, then by longpoll; retries with backoff when the

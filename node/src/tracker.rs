@@ -331,7 +331,7 @@ pub(crate) async fn run(
                 // The append fsyncs; keep it off the runtime's workers.
                 let _ = tokio::task::spawn_blocking(move || blocks.push(record)).await;
             }
-            Ok(NodeEvent::ParentUnavailable(_)) => {}
+            Ok(NodeEvent::ParentUnavailable(_) | NodeEvent::PeerShareAccepted { .. }) => {}
             Err(RecvError::Lagged(n)) => {
                 warn!(target: "otedama::node", skipped = n, "worker statistics missed events");
             }

@@ -53,6 +53,7 @@ fn write_config(dir: &Path, p: &Ports) -> String {
          mining:\n  payout_address: {ADDRESS}\n  pool_urls: [\"stratum+tcp://{stratum}\"]\n  cpu:\n    threads: 1\n\
          pool:\n  address: {stratum}\n\
          api:\n  address: {api}\n\
+         p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/0\"]\n\
          monitoring:\n  metrics:\n    address: {metrics}\n  health:\n    address: {health}\n\
          chains:\n  - spec: ltc-regtest\n    daemons:\n      - url: http://{dead}\n        user: u\n        password: p\n",
         data = dir.join("data").display(),

@@ -38,6 +38,7 @@ fn api_payouts_match_the_blocks_litecoind_accepted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::default();
     config.app.data_dir = dir.path().join("node");
+    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.pool.address = "127.0.0.1:0".parse().expect("addr");
     config.mining.algorithm = MiningAlgorithm::Scrypt;
     config.chains = vec![ChainConfig {
@@ -89,6 +90,7 @@ fn api_payouts_match_the_blocks_litecoind_accepted() {
                     password: "x".into(),
                     threads: 1,
                     algorithm: PowAlgorithm::Scrypt,
+                    max_hashrate: None,
                 })
                 .expect("miner starts"),
             );

@@ -29,7 +29,7 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Returns one page of main-chain shares, newest first.
     fn shares(&self, page: PageRequest) -> ApiFuture<'_, SharePage>;
     /// Returns the expected PPLNS split at the current tip and template, and past blocks.
-    fn payouts(&self) -> ApiFuture<'_, Payouts>;
+    fn payouts(&self, finder: Option<String>) -> ApiFuture<'_, Payouts>;
     /// Returns the sharechain's state.
     fn chain(&self) -> ApiFuture<'_, ChainInfo>;
     /// Starts the built-in miner (no change if it runs).

@@ -30,7 +30,7 @@ pub struct Status {
     pub hashrate: Hashrate,
     /// The built-in miner.
     pub mining: MiningState,
-    /// Connected sharechain peers (always 0 until the P2P mesh exists).
+    /// Connected sharechain peers.
     pub peers: u64,
     /// Sharechain sync progress.
     pub sync: SyncState,
@@ -91,8 +91,8 @@ pub struct MiningState {
     pub detail: Option<String>,
 }
 
-/// Sharechain sync progress. Until the P2P mesh exists the local chain is the whole
-/// chain, so progress is always 1.
+/// Sharechain sync progress from peers: `synced` with progress 1 when no sync runs
+/// (docs/protocol.md).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SyncState {
     /// 0 to 1.
@@ -209,14 +209,24 @@ pub struct Worker {
     pub hashrate: f64,
 }
 
-/// `GET /api/peers`: a sharechain peer. The P2P mesh does not exist yet, so the list is
-/// always empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// `GET /api/peers`: a connected sharechain peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Peer {
     /// The peer id.
     pub id: String,
-    /// Its address.
+    /// The connection's remote address.
     pub address: String,
+    /// `outbound` (this node dialed) or `inbound`.
+    pub direction: String,
+    /// Last ping round trip, milliseconds.
+    pub latency_ms: Option<f64>,
+    /// The peer's agent version.
+    pub agent: Option<String>,
+    /// The height of the peer's best share, as it last reported.
+    pub tip_height: Option<u64>,
+    /// Application score: up with valid shares, down with invalid ones; at -100 the
+    /// peer is banned for 10 minutes.
+    pub score: i32,
     /// Unix time it connected.
     pub connected_since: u64,
 }
@@ -357,8 +367,19 @@ pub struct Payouts {
     /// The coinbase outputs of a block found now, by script order; empty without a
     /// template or shares.
     pub expected: Vec<PayoutEntry>,
+    /// The coinbase transaction of that block (hex, without witness, extranonce zero):
+    /// every node on the same tip and template builds the same bytes for the same finder.
+    pub coinbase: Option<String>,
     /// Blocks found by this node, newest first (the last 100).
     pub blocks: Vec<FoundBlock>,
+}
+
+/// The query of `GET /api/payouts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PayoutsQuery {
+    /// The finder's payout address (default: this node's `mining.payout_address`).
+    pub finder: Option<String>,
 }
 
 /// `GET /api/chain`: the sharechain.

@@ -1,8 +1,8 @@
 //! The REST handlers, each documented for the OpenAPI document.
 
 use crate::dto::{
-    ChainInfo, MiningAction, PageRequest, Payouts, Peer, SharePage, SharesQuery, Stats, Status,
-    Worker,
+    ChainInfo, MiningAction, PageRequest, Payouts, PayoutsQuery, Peer, SharePage, SharesQuery,
+    Stats, Status, Worker,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi;
@@ -34,7 +34,7 @@ pub(crate) async fn workers(State(s): State<SharedState>) -> Result<Json<Vec<Wor
     s.api.workers().await.map(Json)
 }
 
-/// Returns the connected sharechain peers. Always empty until the P2P mesh exists.
+/// Returns the connected sharechain peers.
 #[utoipa::path(get, path = "/api/peers", tag = "node",
     responses((status = 200, body = Vec<Peer>)))]
 pub(crate) async fn peers(State(s): State<SharedState>) -> Result<Json<Vec<Peer>>, ApiError> {
@@ -55,10 +55,16 @@ pub(crate) async fn shares(
 }
 
 /// Returns the PPLNS split if a block were found now, and the blocks found so far.
-#[utoipa::path(get, path = "/api/payouts", tag = "sharechain",
-    responses((status = 200, body = Payouts), (status = 503, body = ErrorBody)))]
-pub(crate) async fn payouts(State(s): State<SharedState>) -> Result<Json<Payouts>, ApiError> {
-    s.api.payouts().await.map(Json)
+#[utoipa::path(get, path = "/api/payouts", tag = "sharechain", params(PayoutsQuery),
+    responses((status = 200, body = Payouts),
+        (status = 400, body = ErrorBody, description = "`invalid_query` or `invalid_address`"),
+        (status = 503, body = ErrorBody)))]
+pub(crate) async fn payouts(
+    State(s): State<SharedState>,
+    query: Result<Query<PayoutsQuery>, QueryRejection>,
+) -> Result<Json<Payouts>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    s.api.payouts(q.finder).await.map(Json)
 }
 
 /// Returns the sharechain's tip, share difficulty and sync progress.

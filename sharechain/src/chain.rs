@@ -184,7 +184,11 @@ impl ShareChain {
         };
         let mut uncle_credits = Vec::with_capacity(info.uncles.len());
         for u in &info.uncles {
-            let m = self.shares.get(u)?;
+            // An uncle below the oldest share held earns nothing here; validation only
+            // lets such uncles through where the history to check them is missing.
+            let Some(m) = self.shares.get(u) else {
+                continue;
+            };
             uncle_credits.push((m.payout_script.clone(), m.work));
             // Uncles add their work to the chain that includes them.
             chain_work = chain_work.saturating_add(m.work);
@@ -357,6 +361,23 @@ impl ShareChain {
             cur = self.shares.get(&m.prev);
         }
         Ok(())
+    }
+
+    /// Returns whether the chain ending at `from` holds `depth` ancestors of it (or
+    /// reaches the chain's first share): `false` near the oldest share of a pruned or
+    /// synced chain, whose own parent is not held.
+    pub fn history_within(&self, from: ShareHash, depth: u64) -> bool {
+        let mut cur = from;
+        for _ in 0..=depth {
+            if cur.is_zero() {
+                return true;
+            }
+            match self.shares.get(&cur) {
+                Some(m) => cur = m.prev,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Returns the median of the timestamps of `from` and its up to 10 ancestors.

@@ -130,6 +130,18 @@ pub enum ShareError {
     /// The previous share is not known (yet).
     #[error("previous share {0} unknown")]
     MissingParent(ShareHash),
+    /// A walk (PPLNS window, uncle depth) reaches below the oldest share this node
+    /// holds: `0` is that share, whose own ancestors were pruned or never synced.
+    #[error("history below share {0} is not held")]
+    PartialHistory(ShareHash),
+    /// A share offered without its ancestors claims a target easier than the chain allows.
+    #[error("share target {got} easier than the chain's easiest {max}")]
+    TargetTooEasy {
+        /// The share's target.
+        got: CompactTarget,
+        /// The chain spec's easiest share target.
+        max: CompactTarget,
+    },
     /// The share height is not the previous share's height plus one.
     #[error("height {got}, expected {expected}")]
     Height {

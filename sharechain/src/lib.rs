@@ -45,4 +45,7 @@ pub use store::{Store, StoreReport};
 pub use template::ShareTemplate;
 #[cfg(feature = "test-utils")]
 pub use template::test_utils;
-pub use validate::{ValidationContext, parent_work, payouts_for, required_target, validate_share};
+pub use validate::{
+    BaseClaim, ValidationContext, parent_work, payouts_for, required_target, validate_base,
+    validate_share,
+};

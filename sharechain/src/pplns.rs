@@ -90,11 +90,23 @@ pub fn window_target(parent_work: Work, spec: &ChainSpec) -> u128 {
         .to_u128()
 }
 
+/// Returns the metadata of `hash` for a window walk: a share whose own parent is not held
+/// (the oldest of a pruned or synced chain) may miss uncle credits, so a window that
+/// needs it is [`ShareError::PartialHistory`].
+fn held(source: &impl ShareSource, hash: ShareHash) -> Result<&ShareMeta, ShareError> {
+    let meta = source.share(&hash).ok_or(ShareError::MissingParent(hash))?;
+    if !meta.prev.is_zero() && source.share(&meta.prev).is_none() {
+        return Err(ShareError::PartialHistory(hash));
+    }
+    Ok(meta)
+}
+
 /// Walks the window ending at `prev` (inclusive) and returns its weights.
 ///
 /// # Errors
 /// [`ShareError::MissingParent`] if the walk reaches a share the source does not hold
-/// before the window is complete.
+/// before the window is complete; [`ShareError::PartialHistory`] if it reaches the
+/// oldest share held.
 pub fn window_weights(
     source: &impl ShareSource,
     prev: ShareHash,
@@ -106,7 +118,7 @@ pub fn window_weights(
     let mut cur = prev;
     let mut count = 0u32;
     while !cur.is_zero() && count < spec.window_max_shares && weights.total < target {
-        let meta = source.share(&cur).ok_or(ShareError::MissingParent(cur))?;
+        let meta = held(source, cur)?;
         for (script, w) in share_credits(meta, spec) {
             weights.add(&script, w);
         }
@@ -243,7 +255,7 @@ impl WindowTracker {
             && t.entries.len() < spec.window_max_shares as usize
             && t.weights.total < target
         {
-            let meta = source.share(&cur).ok_or(ShareError::MissingParent(cur))?;
+            let meta = held(source, cur)?;
             let credits = share_credits(meta, spec);
             for (s, w) in &credits {
                 t.weights.add(s, *w);

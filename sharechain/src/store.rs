@@ -38,8 +38,8 @@ pub struct StoreReport {
     pub tip_height: Option<u64>,
 }
 
-/// The persistent share store.
-#[derive(Debug)]
+/// The persistent share store. Clones share the same database.
+#[derive(Clone, Debug)]
 pub struct Store {
     db: sled::Db,
     shares: sled::Tree,

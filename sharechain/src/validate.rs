@@ -56,34 +56,8 @@ pub fn validate_share(
     let info = &share.header.info;
     let block = &share.header.block;
 
-    // 1. Bounds.
-    if encoded_len > spec.max_share_size as usize {
-        return Err(ShareError::TooLarge {
-            size: encoded_len,
-            max: spec.max_share_size as usize,
-        });
-    }
-    if info.version != spec.share_version {
-        return Err(ShareError::Version {
-            got: info.version,
-            expected: spec.share_version,
-        });
-    }
-    if info.uncles.len() > usize::from(spec.max_uncles) {
-        return Err(ShareError::Malformed("too many uncles"));
-    }
-    if share.body.extranonce.len() != usize::from(spec.extranonce_size) {
-        return Err(ShareError::Malformed(
-            "extranonce length differs from the chain spec",
-        ));
-    }
-
-    // 2. Proof of work against the claimed share target.
-    let target = Target::from_compact(info.share_target)?;
-    let pow = spec.algorithm.hash(&block.to_bytes());
-    if !target.is_met_by(&pow) {
-        return Err(ShareError::AboveTarget { pow, target });
-    }
+    // 1. Bounds; 2. proof of work against the claimed share target.
+    check_bounds_and_pow(&spec, share, encoded_len)?;
 
     // 3. Parent share and height.
     let prev = if info.prev_share.is_zero() {
@@ -134,22 +108,91 @@ pub fn validate_share(
     if info.uncles.windows(2).any(|w| w[0] >= w[1]) {
         return Err(ShareError::Malformed("uncles not strictly ascending"));
     }
+    // Near the oldest share held (a pruned or freshly synced chain) an uncle may lie
+    // below it: it cannot be checked, and is credited nothing (see `derive_meta`).
+    let uncle_history = chain.history_within(info.prev_share, u64::from(spec.uncle_depth));
     for u in &info.uncles {
+        if !uncle_history && !chain.contains(u) {
+            continue;
+        }
         chain
             .check_uncle(info.prev_share, info.height, u)
             .map_err(|reason| ShareError::BadUncle { uncle: *u, reason })?;
     }
 
-    // 7. Coinbase re-derived from the window ending at the previous share.
-    let payouts = if info.prev_share.is_zero() {
-        payouts_for(&spec, &Weights::default(), info)
+    // 7. Coinbase re-derived from the window ending at the previous share. A window
+    // reaching below the oldest share held cannot be re-derived; such shares lie at
+    // least one full window below any tip that can be mined on, so nothing is paid
+    // from them without a check.
+    let weights = if info.prev_share.is_zero() {
+        Some(Weights::default())
     } else {
-        let window = chain.window_for(info.prev_share, parent_work(block.bits)?)?;
-        payouts_for(&spec, window.weights(), info)
+        match chain.window_for(info.prev_share, parent_work(block.bits)?) {
+            Ok(window) => Some(window.weights().clone()),
+            Err(ShareError::PartialHistory(_)) => None,
+            Err(e) => return Err(e),
+        }
     };
+    if let Some(weights) = weights {
+        check_coinbase(&spec, share, &payouts_for(&spec, &weights, info))?;
+    }
+
+    // 8. Merkle branch from the coinbase to the header.
+    check_merkle(share)?;
+
+    // 9. The parent block must be one our daemon knows.
+    if !(ctx.parent_block_known)(&block.prev_block) {
+        return Err(ShareError::UnknownParentBlock(block.prev_block));
+    }
+
+    chain
+        .derive_meta(share)
+        .ok_or(ShareError::MissingParent(info.prev_share))
+}
+
+/// Size, version and shape bounds, then the proof of work against the claimed target.
+fn check_bounds_and_pow(
+    spec: &ChainSpec,
+    share: &Share,
+    encoded_len: usize,
+) -> Result<(), ShareError> {
+    let info = &share.header.info;
+    let block = &share.header.block;
+    if encoded_len > spec.max_share_size as usize {
+        return Err(ShareError::TooLarge {
+            size: encoded_len,
+            max: spec.max_share_size as usize,
+        });
+    }
+    if info.version != spec.share_version {
+        return Err(ShareError::Version {
+            got: info.version,
+            expected: spec.share_version,
+        });
+    }
+    if info.uncles.len() > usize::from(spec.max_uncles) {
+        return Err(ShareError::Malformed("too many uncles"));
+    }
+    if share.body.extranonce.len() != usize::from(spec.extranonce_size) {
+        return Err(ShareError::Malformed(
+            "extranonce length differs from the chain spec",
+        ));
+    }
+
+    let target = Target::from_compact(info.share_target)?;
+    let pow = spec.algorithm.hash(&block.to_bytes());
+    if !target.is_met_by(&pow) {
+        return Err(ShareError::AboveTarget { pow, target });
+    }
+    Ok(())
+}
+
+/// The coinbase must equal, byte for byte, the one built from `payouts`.
+fn check_coinbase(spec: &ChainSpec, share: &Share, payouts: &[Payout]) -> Result<(), ShareError> {
+    let info = &share.header.info;
     let parts = CoinbaseParts {
         height: info.parent_height,
-        payouts: &payouts,
+        payouts,
         share_commitment: info.commitment(&spec.consensus_id()),
         witness_commitment: info.witness_commitment,
     };
@@ -163,19 +206,63 @@ pub fn validate_share(
             .unwrap_or_else(|| expected_cb.stripped.len().min(share.body.coinbase.len()));
         return Err(ShareError::CoinbaseMismatch { offset });
     }
+    Ok(())
+}
 
-    // 8. Merkle branch from the coinbase to the header.
+/// The merkle branch must lead from the coinbase to the header's root.
+fn check_merkle(share: &Share) -> Result<(), ShareError> {
     let txid = Txid::from_bytes(sha256d(&share.body.coinbase));
-    if merkle_root_from_branch(txid, &share.body.merkle_branch) != block.merkle_root {
+    if merkle_root_from_branch(txid, &share.body.merkle_branch) != share.header.block.merkle_root {
         return Err(ShareError::MerkleMismatch);
     }
+    Ok(())
+}
 
-    // 9. The parent block must be one our daemon knows.
-    if !(ctx.parent_block_known)(&block.prev_block) {
-        return Err(ShareError::UnknownParentBlock(block.prev_block));
+/// What a peer claims about a share it sends without its ancestors: the oldest share
+/// of a synced range. These are the fields that need the ancestors to derive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseClaim {
+    /// Cumulative work of the chain ending at the share.
+    pub chain_work: Work,
+    /// The chain's ASERT anchor.
+    pub anchor: Anchor,
+}
+
+/// Validates the oldest share of a synced range, whose parent is not held: everything
+/// that does not need ancestors (bounds, proof of work, a target no easier than the
+/// spec allows, the merkle branch). Its cumulative work and anchor are taken from
+/// `claim`; the retarget rule of its children checks the anchor, and the shares above
+/// it are validated in full.
+///
+/// # Errors
+/// The first rule it breaks; [`ShareError::Malformed`] for a chain's first share (it
+/// has no ancestors to leave out and goes through [`validate_share`]).
+pub fn validate_base(
+    chain: &ShareChain,
+    share: &Share,
+    encoded_len: usize,
+    claim: BaseClaim,
+) -> Result<ShareMeta, ShareError> {
+    let spec = chain.spec();
+    let info = &share.header.info;
+    if info.prev_share.is_zero() {
+        return Err(ShareError::Malformed("a chain's first share is not a base"));
     }
-
-    chain
-        .derive_meta(share)
-        .ok_or(ShareError::MissingParent(info.prev_share))
+    check_bounds_and_pow(spec, share, encoded_len)?;
+    let target = Target::from_compact(info.share_target)?;
+    let easiest = Target::from_compact(spec.max_share_target)?;
+    if target > easiest {
+        return Err(ShareError::TargetTooEasy {
+            got: info.share_target,
+            max: spec.max_share_target,
+        });
+    }
+    if claim.chain_work < target.to_work() {
+        return Err(ShareError::Malformed(
+            "claimed chain work below the share's own",
+        ));
+    }
+    check_merkle(share)?;
+    ShareMeta::new(share, claim.chain_work, claim.anchor, Vec::new())
+        .ok_or(ShareError::Malformed("share target"))
 }

@@ -160,6 +160,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::default();
     config.app.data_dir = dir.path().join("node");
+    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.pool.address = "127.0.0.1:0".parse().expect("addr");
     config.mining.algorithm = MiningAlgorithm::Scrypt;
     config.chains = vec![ChainConfig {
@@ -230,6 +231,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
                     password: "x".into(),
                     threads: 1,
                     algorithm: PowAlgorithm::Scrypt,
+                    max_hashrate: None,
                 })
                 .expect("miner starts"),
             );

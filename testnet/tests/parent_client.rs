@@ -125,6 +125,7 @@ fn node_keeps_retrying_and_recovers_when_the_daemon_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::default();
     config.app.data_dir = dir.path().to_path_buf();
+    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.pool.address = "127.0.0.1:0".parse().expect("addr");
     config.chains = vec![chain(vec![cookie(&d)])];
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -320,6 +320,7 @@ fn config(pools: Vec<String>, threads: usize, algorithm: PowAlgorithm) -> MinerC
         password: "x".into(),
         threads,
         algorithm,
+        max_hashrate: None,
     }
 }
 

@@ -146,6 +146,8 @@ impl fmt::Display for MiningAlgorithm {
 pub struct CpuConfig {
     /// Mining threads; 0 runs one per core.
     pub threads: u32,
+    /// Caps the hashrate over all threads, hashes per second; 0 runs flat out.
+    pub max_hashrate: u64,
 }
 
 /// The `mining.gpu` section.

@@ -125,6 +125,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
 
     let mut config = Config::default();
     config.app.data_dir = root.join("node");
+    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.pool.address = opts.stratum;
     config.mining.algorithm = crate::config::MiningAlgorithm::Scrypt;
     config.chains = vec![ChainConfig {
@@ -163,6 +164,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             password: "x".into(),
             threads: opts.threads,
             algorithm: spec.algorithm,
+            max_hashrate: None,
         })
         .map_err(|e| DevnetError::Miner(e.to_string()))?;
         say(&opts, &format!("miner paying {address} started"));
@@ -232,7 +234,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             Ok(NodeEvent::ShareRejected { worker, reason }) => {
                 tracing::debug!(target: "otedama::devnet", %worker, %reason, "share rejected");
             }
-            Err(RecvError::Lagged(_)) => {}
+            Ok(NodeEvent::PeerShareAccepted { .. }) | Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => break,
         }
     }

@@ -142,7 +142,7 @@ impl NodeApi for Fake {
         })
     }
 
-    fn payouts(&self) -> ApiFuture<'_, Payouts> {
+    fn payouts(&self, _finder: Option<String>) -> ApiFuture<'_, Payouts> {
         Box::pin(async move {
             Ok(Payouts {
                 tip: Some("cd".repeat(32)),
@@ -153,6 +153,7 @@ impl NodeApi for Fake {
                     script: "0014".into(),
                     amount_sat: 5_000_000_000,
                 }],
+                coinbase: None,
                 blocks: Vec::new(),
             })
         })

@@ -1,0 +1,233 @@
+//! Nodes as separate `otedama-node serve` processes on loopback, each with its own data
+//! dir, ports, node key and built-in miner, for multi-node scenario tests.
+
+use otedama_sharechain::{ChainSpec, PayoutScript, script_to_address};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Returns a free loopback TCP port (bound, then released).
+///
+/// # Panics
+/// If no port can be bound on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Finds the `otedama-node` binary next to the running test's target dir.
+pub fn node_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("OTEDAMA_NODE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>/otedama-node
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("otedama-node"))
+        .unwrap_or_else(|| PathBuf::from("otedama-node"))
+}
+
+/// A distinct payout address per number on `spec`'s network.
+pub fn address(spec: &ChainSpec, n: u32) -> String {
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    h[19] = 0x42;
+    script_to_address(&PayoutScript::p2wpkh(h), spec).unwrap_or_default()
+}
+
+/// How to start one node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Its name (also its data dir's name).
+    pub name: String,
+    /// The chain spec.
+    pub spec: &'static ChainSpec,
+    /// The parent daemon's RPC URL.
+    pub parent_url: String,
+    /// The built-in miner's payout address (`None`: no miner).
+    pub payout: Option<String>,
+    /// The miner's hashrate cap, hashes per second.
+    pub max_hashrate: u64,
+    /// Multiaddrs of peers to dial at start.
+    pub bootstrap: Vec<String>,
+}
+
+/// A running node process.
+#[derive(Debug)]
+pub struct TestNode {
+    /// How it was started.
+    pub options: NodeOptions,
+    /// Its data dir.
+    pub dir: PathBuf,
+    /// Its API base URL.
+    pub api: String,
+    /// Its P2P address, ending in `/p2p/<peer id>`.
+    pub p2p_addr: String,
+    /// Its peer id.
+    pub peer_id: String,
+    child: Option<Child>,
+    config: PathBuf,
+}
+
+impl TestNode {
+    /// Writes the config (fresh ports, a node key made in advance so the peer id is known)
+    /// and starts the process.
+    ///
+    /// # Errors
+    /// Writing the files or starting the process failed.
+    pub fn spawn(root: &Path, options: NodeOptions) -> std::io::Result<TestNode> {
+        let dir = root.join(&options.name);
+        std::fs::create_dir_all(&dir)?;
+        let (key, _) = otedama_node::p2p::key::load_or_create(&dir)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let peer_id = key.public().to_peer_id().to_string();
+        let (p2p, stratum, api) = (free_port(), free_port(), free_port());
+        let p2p_addr = format!("/ip4/127.0.0.1/tcp/{p2p}/p2p/{peer_id}");
+        let mining = match &options.payout {
+            Some(addr) => format!(
+                "mining:\n  enable_cpu: true\n  algorithm: {algo}\n  payout_address: {addr}\n  pool_urls: [\"stratum+tcp://127.0.0.1:{stratum}\"]\n  cpu:\n    threads: 1\n    max_hashrate: {rate}\n",
+                algo = options.spec.algorithm,
+                rate = options.max_hashrate
+            ),
+            None => format!(
+                "mining:\n  enable_cpu: false\n  algorithm: {}\n",
+                options.spec.algorithm
+            ),
+        };
+        let bootstrap: Vec<String> = options
+            .bootstrap
+            .iter()
+            .map(|b| format!("\"{b}\""))
+            .collect();
+        let yaml = format!(
+            "app:\n  name: {name}\n  data_dir: {dir}\n  log_level: info,otedama::p2p=debug\n{mining}\
+             pool:\n  address: 127.0.0.1:{stratum}\n\
+             api:\n  address: 127.0.0.1:{api}\n  auth:\n    enabled: false\n\
+             monitoring:\n  metrics:\n    enabled: false\n  health:\n    enabled: false\n\
+             p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/{p2p}\"]\n  bootstrap: [{boot}]\n\
+             chains:\n  - spec: {spec}\n    daemons:\n      - url: {url}\n        user: u\n        password: p\n",
+            name = options.name,
+            dir = dir.display(),
+            boot = bootstrap.join(", "),
+            spec = options.spec.name,
+            url = options.parent_url,
+        );
+        let config = dir.join("config.yaml");
+        std::fs::write(&config, yaml)?;
+        let mut node = TestNode {
+            options,
+            dir,
+            api: format!("http://127.0.0.1:{api}"),
+            p2p_addr,
+            peer_id,
+            child: None,
+            config,
+        };
+        node.start()?;
+        Ok(node)
+    }
+
+    /// Starts (or restarts) the process with the same config and data dir.
+    ///
+    /// # Errors
+    /// The process could not start.
+    pub fn start(&mut self) -> std::io::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("node.log"))?;
+        let child = Command::new(node_binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG_STYLE", "never")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills the process with SIGKILL (no shutdown, no flush) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The last `lines` lines of its log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// GETs an API path as JSON (`None` while the node is not answering).
+    pub async fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        let r = client
+            .get(format!("{}{path}", self.api))
+            .send()
+            .await
+            .ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        r.json().await.ok()
+    }
+
+    /// POSTs to an API path (auth is off in these configs).
+    pub async fn post(&self, path: &str) -> Option<serde_json::Value> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        let r = client
+            .post(format!("{}{path}", self.api))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
+    /// The best share's `(height, hash)`.
+    pub async fn tip(&self) -> Option<(u64, String)> {
+        let s = self.get("/api/status").await?;
+        let sc = s.get("sharechain")?;
+        Some((
+            sc.get("height")?.as_u64()?,
+            sc.get("tip")?.as_str()?.to_owned(),
+        ))
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` every 250 ms until it returns `Some`, for at most `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}

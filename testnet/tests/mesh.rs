@@ -1,0 +1,154 @@
+//! Multi-node scenarios: node processes on loopback, mining with capped built-in miners
+//! against the deterministic parent stand-in.
+
+use otedama_sharechain::ChainSpec;
+use otedama_testnet::cluster::{NodeOptions, TestNode, address, wait_for};
+use otedama_testnet::standin::ParentStandIn;
+use std::time::Duration;
+
+fn spec() -> &'static ChainSpec {
+    ChainSpec::by_name("btc-regtest").expect("built-in spec")
+}
+
+fn options(i: u32, parent: &ParentStandIn, bootstrap: Vec<String>, mine: bool) -> NodeOptions {
+    NodeOptions {
+        name: format!("n{i}"),
+        spec: spec(),
+        parent_url: parent.url(),
+        payout: mine.then(|| address(spec(), i)),
+        // About 256 hashes per share at the easiest target: five miners at 40 H/s make a
+        // share every 1-2 s, near the spec's 2 s period.
+        max_hashrate: 40,
+        bootstrap,
+    }
+}
+
+fn logs(nodes: &[TestNode]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- {} ---\n{}", n.options.name, n.log_tail(15)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until every node reports the same tip; returns it.
+async fn converged(nodes: &[TestNode], limit: Duration) -> Option<(u64, String)> {
+    wait_for(limit, || async {
+        let mut tips = Vec::new();
+        for n in nodes {
+            tips.push(n.tip().await?);
+        }
+        tips.windows(2)
+            .all(|w| w[0] == w[1])
+            .then(|| tips[0].clone())
+    })
+    .await
+}
+
+async fn coinbase_for(node: &TestNode, finder: &str) -> Option<(String, usize)> {
+    let p = node.get(&format!("/api/payouts?finder={finder}")).await?;
+    let cb = p.get("coinbase")?.as_str()?.to_owned();
+    let payees = p.get("expected")?.as_array()?.len();
+    Some((cb, payees))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
+    let parent = ParentStandIn::start(Duration::from_secs(30))
+        .await
+        .expect("stand-in starts");
+    let root = tempfile::tempdir().expect("tempdir");
+    let first = TestNode::spawn(root.path(), options(0, &parent, Vec::new(), true)).expect("n0");
+    let seed = vec![first.p2p_addr.clone()];
+    let mut nodes = vec![first];
+    for i in 1..5 {
+        nodes.push(
+            TestNode::spawn(root.path(), options(i, &parent, seed.clone(), true)).expect("node"),
+        );
+    }
+
+    // Every node sees the others and the chain grows to 15 shares everywhere.
+    let grown = wait_for(Duration::from_secs(120), || async {
+        for n in &nodes {
+            if n.tip().await?.0 < 15 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(
+        grown.is_some(),
+        "the chain did not grow on every node\n{}",
+        logs(&nodes)
+    );
+    for n in &nodes {
+        let peers = n.get("/api/peers").await.expect("peers");
+        assert!(
+            !peers.as_array().expect("list").is_empty(),
+            "{} has no peers",
+            n.options.name
+        );
+    }
+
+    // Stop the miners; every node must settle on one tip.
+    for n in &nodes {
+        n.post("/api/mining/stop").await;
+    }
+    let tip = converged(&nodes, Duration::from_secs(30)).await;
+    let Some((height, hash)) = tip else {
+        panic!("nodes did not converge\n{}", logs(&nodes));
+    };
+
+    // Byte-identical coinbases for the next block, paying several miners.
+    let finder = address(spec(), 0);
+    let mut coinbases = Vec::new();
+    for n in &nodes {
+        coinbases.push(coinbase_for(n, &finder).await.expect("payouts"));
+    }
+    assert!(coinbases.windows(2).all(|w| w[0] == w[1]), "{coinbases:?}");
+    assert!(
+        coinbases[0].1 >= 2,
+        "the window pays only {} miner(s)",
+        coinbases[0].1
+    );
+
+    // Shares came over the mesh: each node accepted shares it did not mine.
+    for n in &nodes {
+        let stats = n.get("/api/workers").await.expect("workers");
+        let own: u64 = stats
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|w| w.get("accepted").and_then(serde_json::Value::as_u64))
+            .sum();
+        assert!(
+            own < height + 1,
+            "{} mined everything itself",
+            n.options.name
+        );
+    }
+
+    // A late joiner, bootstrapping from another node, syncs the whole chain and then
+    // builds the same coinbase.
+    let late = TestNode::spawn(
+        root.path(),
+        options(9, &parent, vec![nodes[2].p2p_addr.clone()], false),
+    )
+    .expect("late node");
+    let synced = wait_for(Duration::from_secs(60), || async {
+        (late.tip().await? == (height, hash.clone())).then_some(())
+    })
+    .await;
+    assert!(
+        synced.is_some(),
+        "late joiner did not sync\n{}",
+        late.log_tail(30)
+    );
+    assert_eq!(
+        coinbase_for(&late, &finder).await.expect("payouts"),
+        coinbases[0]
+    );
+    let status = late.get("/api/status").await.expect("status");
+    assert_eq!(status["sync"]["synced"], true, "{status}");
+}
