@@ -5,13 +5,14 @@
 use crate::config::Config;
 use crate::coordinator::ChainSnapshot;
 use crate::mining::{MiningError, MiningStatus};
+use crate::p2p::{PeerEvent, PeerInfo};
 use crate::service::{Node, NodeEvent, NodeHandle, QueryError};
 use crate::tracker::{BlockOutcome, BlockRecord};
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, ApiServer, ApiSettings, AuditLog, BlockCounters, BlockStatus, ChainInfo,
     Event, FoundBlock, Hashrate, HttpServer, MetricsSnapshot, MinerInfo, MiningState, NodeApi,
-    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, Readiness,
+    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, PeerLeft, Readiness,
     ShareAccepted, ShareCounters, ShareEntry, SharePage, ShareRejected, SharechainStatus, Stats,
     Status, StratumCounters, StratumStatus, SyncState, TokenStore, Worker,
 };
@@ -153,6 +154,8 @@ impl NodeApiAdapter {
             ShareCounters {
                 accepted: c.shares_accepted.load(Relaxed),
                 rejected: c.shares_rejected.load(Relaxed),
+                from_peers: c.shares_from_peers.load(Relaxed),
+                synced: c.shares_synced.load(Relaxed),
             },
             BlockCounters {
                 found: accepted + stale + rejected,
@@ -213,12 +216,25 @@ fn block_status(outcome: BlockOutcome) -> BlockStatus {
 /// Turns node events into API events until the node's event channel closes.
 async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
     let mut events = handle.events();
+    let mut peers = handle.p2p().peer_events();
     let spec = handle.spec();
     loop {
-        let event = match events.recv().await {
-            Ok(e) => e,
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
+        let event = tokio::select! {
+            e = events.recv() => match e {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+            e = peers.recv() => {
+                match e {
+                    Ok(PeerEvent::Joined(p)) => { let _ = out.send(Event::PeerJoined(peer_dto(p))); }
+                    Ok(PeerEvent::Left(id)) => { let _ = out.send(Event::PeerLeft(PeerLeft { id })); }
+                    // The network task stopped: only node events remain.
+                    Err(RecvError::Closed) => peers = broadcast::channel(1).1,
+                    Err(RecvError::Lagged(_)) => {}
+                }
+                continue;
+            }
         };
         let time = unix_now();
         let api_event = match event {
@@ -264,6 +280,24 @@ async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
         // No subscriber (no API client) is fine.
         let _ = out.send(api_event);
     }
+}
+
+fn peer_dto(p: PeerInfo) -> Peer {
+    Peer {
+        id: p.id,
+        address: p.address,
+        direction: p.direction.to_owned(),
+        latency_ms: p.latency_ms,
+        agent: p.agent,
+        tip_height: p.tip_height,
+        score: p.score,
+        connected_since: p.connected_since,
+    }
+}
+
+fn parse_peer(peer: &str) -> Result<libp2p::PeerId, ApiError> {
+    peer.parse()
+        .map_err(|e| ApiError::bad_request("invalid_peer_id", format!("{peer:?}: {e}")))
 }
 
 impl NodeApi for NodeApiAdapter {
@@ -322,16 +356,7 @@ impl NodeApi for NodeApiAdapter {
                 .peers()
                 .await
                 .into_iter()
-                .map(|p| Peer {
-                    id: p.id,
-                    address: p.address,
-                    direction: p.direction.to_owned(),
-                    latency_ms: p.latency_ms,
-                    agent: p.agent,
-                    tip_height: p.tip_height,
-                    score: p.score,
-                    connected_since: p.connected_since,
-                })
+                .map(peer_dto)
                 .collect())
         })
     }
@@ -411,6 +436,10 @@ impl NodeApi for NodeApiAdapter {
                 height: snapshot.tip.as_ref().map(|t| t.height),
                 tip: snapshot.tip.as_ref().map(|t| t.hash.to_string()),
                 tip_time: snapshot.tip.as_ref().map(|t| u64::from(t.time)),
+                chain_work: snapshot
+                    .tip
+                    .as_ref()
+                    .map(|t| format!("{:032x}", t.chain_work)),
                 share_difficulty: self.difficulty(snapshot.next_share_target),
                 share_target: format!("{:08x}", snapshot.next_share_target.to_consensus()),
                 share_period_secs: spec.share_period_secs,
@@ -441,6 +470,47 @@ impl NodeApi for NodeApiAdapter {
         Box::pin(async move {
             let changed = self.handle.miner().stop().await;
             Ok((Self::mining_state(self.handle.miner().status()), changed))
+        })
+    }
+
+    fn dial_peer(&self, address: String) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            let addr: libp2p::Multiaddr = address.parse().map_err(|e| {
+                ApiError::bad_request("invalid_address", format!("{address:?}: {e}"))
+            })?;
+            self.handle
+                .p2p()
+                .dial(addr)
+                .await
+                .map_err(|e| ApiError::conflict("dial_failed", e))
+        })
+    }
+
+    fn ban_peer(&self, peer: String, duration: Duration) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            let id = parse_peer(&peer)?;
+            if self.handle.p2p().ban(id, duration) {
+                Ok(())
+            } else {
+                Err(ApiError::unavailable(
+                    "node_busy",
+                    "the network task is not available",
+                ))
+            }
+        })
+    }
+
+    fn unban_peer(&self, peer: String) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            let id = parse_peer(&peer)?;
+            if self.handle.p2p().unban(id) {
+                Ok(())
+            } else {
+                Err(ApiError::unavailable(
+                    "node_busy",
+                    "the network task is not available",
+                ))
+            }
         })
     }
 
@@ -580,7 +650,12 @@ impl Services {
             );
         }
         if let Some(address) = set.metrics {
-            let registry = otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics());
+            let registry = match handle.take_metrics_registry() {
+                Some(base) => {
+                    otedama_rpc::registry_with(base, Arc::clone(&adapter), handle.parent_metrics())
+                }
+                None => otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics()),
+            };
             services.metrics = Some(
                 otedama_rpc::serve_metrics(address, registry)
                     .await

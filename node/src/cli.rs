@@ -1,6 +1,7 @@
 //! The `otedama-node` commands that talk to a running node over its REST API
-//! (`status`, `workers`, `shares`, `payouts`, `peers`) and the `token` commands that
-//! manage API tokens in the data directory. `main.rs` parses; this module does the work.
+//! (`status`, `workers`, `shares`, `payouts`, `peers` and its actions), the `token`
+//! commands that manage API tokens in the data directory, and `keygen`. `main.rs`
+//! parses; this module does the work.
 
 use crate::config::Config;
 use crate::unix_now;
@@ -27,13 +28,14 @@ pub struct RemoteArgs {
     /// Base URL of the node's API (its `api.address`).
     #[arg(
         long,
+        global = true,
         env = "OTEDAMA_API",
         default_value = "http://127.0.0.1:8080",
         value_name = "URL"
     )]
     pub api: String,
     /// Prints the API's JSON instead of a table.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
@@ -168,18 +170,7 @@ fn short(hash: &str) -> String {
 
 /// Runs a query against the node at `args.api` and prints the answer.
 pub fn query(what: Query, args: &RemoteArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    let result = runtime.block_on(async {
-        let client = ApiClient::new(&args.api)?;
+    remote(&args.api, None, |client| async move {
         let out = match what {
             Query::Status => print(args.json, &client.status().await?, status_text),
             Query::Workers => print(args.json, &client.workers().await?, workers_text),
@@ -191,7 +182,92 @@ pub fn query(what: Query, args: &RemoteArgs) -> ExitCode {
             Query::Payouts => print(args.json, &client.payouts().await?, payouts_text),
             Query::Peers => print(args.json, &client.peers().await?, peers_text),
         };
-        Ok::<String, ClientError>(out)
+        Ok(out)
+    })
+}
+
+/// Options of `peers`: the listing, or an action on one peer.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// API and format.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// API token for the actions (`otedama-node token create`); not needed when the
+    /// node runs with `api.auth.enabled: false`.
+    #[arg(
+        long,
+        env = "OTEDAMA_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// What to do; lists the connected peers when omitted.
+    #[command(subcommand)]
+    pub action: Option<PeerCommand>,
+}
+
+/// The `peers` actions.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Dials a peer at a multiaddr (`/ip4/192.0.2.7/tcp/9333/p2p/12D3Koo...`).
+    Dial {
+        /// The peer's address.
+        address: String,
+    },
+    /// Disconnects a peer and refuses it for a while.
+    Ban {
+        /// The peer id.
+        peer: String,
+        /// How long, e.g. 10m, 24h (default 10m, at most 30d).
+        #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lifts a ban.
+    Unban {
+        /// The peer id.
+        peer: String,
+    },
+}
+
+/// Runs `peers`: the listing, or the action, against the node at `args.remote.api`.
+pub fn peers(args: &PeersArgs) -> ExitCode {
+    let Some(action) = &args.action else {
+        return query(Query::Peers, &args.remote);
+    };
+    let json = args.remote.json;
+    remote(&args.remote.api, args.token.clone(), |client| async move {
+        let done = match action {
+            PeerCommand::Dial { address } => client.dial_peer(address).await?,
+            PeerCommand::Ban { peer, duration } => client.ban_peer(peer, *duration).await?,
+            PeerCommand::Unban { peer } => client.unban_peer(peer).await?,
+        };
+        Ok(print(json, &done, |d| {
+            format!("{}: {}\n", d.action, d.subject)
+        }))
+    })
+}
+
+/// Runs `call` with a client of the API at `api` and prints what it returns; maps the
+/// failures to the exit codes.
+fn remote<F, Fut>(api: &str, token: Option<String>, call: F) -> ExitCode
+where
+    F: FnOnce(ApiClient) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ClientError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = ApiClient::new(api)?.with_token(token);
+        call(client).await
     });
     match result {
         Ok(text) => {
@@ -553,5 +629,61 @@ mod tests {
         assert_eq!(fmt_age(3725), "1h 2m 5s");
         assert_eq!(short(&"a".repeat(64)).len(), 18);
         assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+    }
+}
+
+/// Options of `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where the key is kept.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Prints `{"peer_id":..,"path":..,"created":bool}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct KeyReport {
+    peer_id: String,
+    path: PathBuf,
+    created: bool,
+}
+
+/// Runs `keygen`: creates `<data_dir>/node.key` if there is none (never replacing one)
+/// and prints the peer id other nodes will know this node by.
+pub fn keygen(args: &KeygenArgs) -> ExitCode {
+    let result = locate(&args.store).and_then(|(dir, _)| {
+        let (key, created) = crate::p2p::key::load_or_create(&dir).map_err(|e| e.to_string())?;
+        Ok(KeyReport {
+            peer_id: key.public().to_peer_id().to_string(),
+            path: dir.join(crate::p2p::key::KEY_FILE),
+            created,
+        })
+    });
+    match result {
+        Ok(r) => {
+            if args.json {
+                match serde_json::to_string(&r) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_FAILURE);
+                    }
+                }
+            } else {
+                let state = if r.created { "created" } else { "existing" };
+                println!(
+                    "peer id  {}\nkey      {} ({state})",
+                    r.peer_id,
+                    r.path.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }

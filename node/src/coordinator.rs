@@ -38,6 +38,8 @@ pub struct TipSummary {
     pub height: u64,
     /// Its header time.
     pub time: u32,
+    /// Cumulative work of the chain ending at it.
+    pub chain_work: u128,
 }
 
 /// What the coordinator last published; reading it takes no lock on the chain.
@@ -84,6 +86,7 @@ impl ChainSnapshot {
             hash: t.hash,
             height: t.height,
             time: t.time,
+            chain_work: t.chain_work.to_u128(),
         });
         self.shares = chain.len();
         self.next_share_target = required_target(chain.spec(), tip);

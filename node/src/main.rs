@@ -49,8 +49,12 @@ enum Command {
     Shares(otedama_node::cli::SharesArgs),
     /// Shows a running node's expected PPLNS payout and the blocks it found.
     Payouts(otedama_node::cli::RemoteArgs),
-    /// Lists a running node's sharechain peers: id, address, direction, latency, agent, tip, score.
-    Peers(otedama_node::cli::RemoteArgs),
+    /// Lists a running node's sharechain peers (id, address, direction, latency, agent,
+    /// tip, score), or dials, bans or unbans one.
+    Peers(otedama_node::cli::PeersArgs),
+    /// Creates the node key (the P2P identity in the data directory) if there is none,
+    /// and prints the peer id.
+    Keygen(otedama_node::cli::KeygenArgs),
     /// Creates, lists and revokes API tokens (stored hashed in the data directory).
     #[command(subcommand)]
     Token(otedama_node::cli::TokenCommand),
@@ -172,7 +176,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &args.remote,
         )),
         Command::Payouts(args) => Ok(remote(otedama_node::cli::Query::Payouts, &args)),
-        Command::Peers(args) => Ok(remote(otedama_node::cli::Query::Peers, &args)),
+        Command::Peers(args) => Ok(otedama_node::cli::peers(&args)),
+        Command::Keygen(args) => Ok(otedama_node::cli::keygen(&args)),
         Command::Token(cmd) => {
             init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
             Ok(otedama_node::cli::token(cmd))

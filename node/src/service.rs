@@ -24,6 +24,7 @@ use otedama_sharechain::{
 use otedama_stratum::{
     StratumConfig, StratumServer, StratumStats, Submission, Work as StratumWork,
 };
+use prometheus_client::registry::Registry;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -168,9 +169,16 @@ pub struct NodeHandle {
     parent_metrics: ParentRpcMetrics,
     p2p: P2pHandle,
     sync: watch::Receiver<SyncProgress>,
+    registry: Arc<Mutex<Option<Registry>>>,
 }
 
 impl NodeHandle {
+    /// Takes the metrics registry the P2P layer records into (prefix `otedama_`), for
+    /// the metrics listener to add the node's own metrics to and serve. `None` once taken.
+    pub fn take_metrics_registry(&self) -> Option<Registry> {
+        self.registry.lock().ok().and_then(|mut r| r.take())
+    }
+
     /// Returns the handle on the P2P layer.
     pub fn p2p(&self) -> &P2pHandle {
         &self.p2p
@@ -377,8 +385,15 @@ impl Node {
             chain: Arc::clone(&chain),
             store: store.clone(),
         };
-        let (p2p, net_events, p2p_task) =
-            crate::p2p::start(settings, key, spec, reader, shutdown_rx.clone())?;
+        let mut registry = Registry::with_prefix("otedama");
+        let (p2p, net_events, p2p_task) = crate::p2p::start(
+            settings,
+            key,
+            spec,
+            reader,
+            &mut registry,
+            shutdown_rx.clone(),
+        )?;
         tasks.push(p2p_task);
         let syncer = Syncer::new(p2p.clone(), Arc::clone(&chain), net_tx, spec, sync_tx);
         tasks.push(tokio::spawn(syncer.run(net_events, shutdown_rx.clone())));
@@ -420,6 +435,7 @@ impl Node {
             parent_metrics,
             p2p,
             sync: sync_rx,
+            registry: Arc::new(Mutex::new(Some(registry))),
         };
         let node = Node {
             handle,

@@ -36,6 +36,13 @@ pub trait NodeApi: Send + Sync + 'static {
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)>;
     /// Stops the built-in miner (no change if it is stopped).
     fn stop_mining(&self) -> ApiFuture<'_, (MiningState, bool)>;
+    /// Dials a peer at `address` (a multiaddr). Fails with 400 `invalid_address` when it
+    /// does not parse and 409 `dial_failed` when the dial cannot start.
+    fn dial_peer(&self, address: String) -> ApiFuture<'_, ()>;
+    /// Disconnects and bans `peer` (a peer id) for `duration`; 400 `invalid_peer_id`.
+    fn ban_peer(&self, peer: String, duration: std::time::Duration) -> ApiFuture<'_, ()>;
+    /// Lifts a ban; 400 `invalid_peer_id`.
+    fn unban_peer(&self, peer: String) -> ApiFuture<'_, ()>;
     /// Subscribes to live events (everything but `hello`, `hashrate` and `sync`, which the
     /// API produces itself).
     fn subscribe(&self) -> broadcast::Receiver<Event>;

@@ -15,7 +15,8 @@ pub const AUDIT_FILE: &str = "audit.log";
 pub struct AuditRecord {
     /// Unix time.
     pub time: u64,
-    /// What was done: `mining_start`, `mining_stop`, `token_create`, `token_revoke`.
+    /// What was done: `mining_start`, `mining_stop`, `peer_dial`, `peer_ban`, `peer_unban`,
+    /// `token_create`, `token_revoke`.
     pub action: String,
     /// Who: `token:<id>` for an API token, `anonymous` when API auth is off, `cli` for the
     /// command line.

@@ -1,8 +1,12 @@
 //! A typed client of the REST API, for the `otedama-node` commands that talk to a
 //! running node.
 
-use crate::dto::{ChainInfo, Payouts, Peer, SharePage, Stats, Status, Worker};
+use crate::dto::{
+    BanRequest, ChainInfo, DialRequest, Payouts, Peer, PeerAction, SharePage, Stats, Status,
+    UnbanRequest, Worker,
+};
 use crate::error::ErrorBody;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -47,6 +51,7 @@ pub enum ClientError {
 pub struct ApiClient {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl ApiClient {
@@ -67,7 +72,18 @@ impl ApiClient {
                 url: base.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { base, http })
+        Ok(Self {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    /// Sends `token` as `Authorization: Bearer` with the operator actions.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// GETs `path` (starting with `/`) and decodes the JSON answer.
@@ -76,7 +92,33 @@ impl ApiClient {
     /// See [`ClientError`].
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let resp = self.http.get(&url).send().await.map_err(|e| {
+        self.send(self.http.get(&url), url).await
+    }
+
+    /// POSTs `body` as JSON to `path`, with the bearer token if one is set, and decodes
+    /// the JSON answer.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.post(&url).json(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req, url).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: String,
+    ) -> Result<T, ClientError> {
+        let resp = req.send().await.map_err(|e| {
             if e.is_connect() || e.is_timeout() {
                 ClientError::NotRunning {
                     url: self.base.clone(),
@@ -160,6 +202,44 @@ impl ApiClient {
     /// See [`ClientError`].
     pub async fn payouts(&self) -> Result<Payouts, ClientError> {
         self.get("/api/payouts").await
+    }
+
+    /// `POST /api/peers/dial`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn dial_peer(&self, address: &str) -> Result<PeerAction, ClientError> {
+        let body = DialRequest {
+            address: address.to_owned(),
+        };
+        self.post("/api/peers/dial", &body).await
+    }
+
+    /// `POST /api/peers/ban`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn ban_peer(
+        &self,
+        peer: &str,
+        duration: Option<Duration>,
+    ) -> Result<PeerAction, ClientError> {
+        let body = BanRequest {
+            peer: peer.to_owned(),
+            duration_secs: duration.map(|d| d.as_secs()),
+        };
+        self.post("/api/peers/ban", &body).await
+    }
+
+    /// `POST /api/peers/unban`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn unban_peer(&self, peer: &str) -> Result<PeerAction, ClientError> {
+        let body = UnbanRequest {
+            peer: peer.to_owned(),
+        };
+        self.post("/api/peers/unban", &body).await
     }
 
     /// `GET /api/chain`.

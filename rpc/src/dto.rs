@@ -154,6 +154,12 @@ pub struct ShareCounters {
     pub accepted: u64,
     /// Shares rejected by validation.
     pub rejected: u64,
+    /// Peers' shares accepted as they were announced.
+    #[serde(default)]
+    pub from_peers: u64,
+    /// Peers' shares accepted by sync (catching up, or filling a gap).
+    #[serde(default)]
+    pub synced: u64,
 }
 
 /// Blocks found, by what the parent daemons said.
@@ -397,6 +403,9 @@ pub struct ChainInfo {
     pub tip: Option<String>,
     /// Best tip time.
     pub tip_time: Option<u64>,
+    /// Cumulative work of the chain ending at the tip, 32 hex digits (fork choice
+    /// follows the most work).
+    pub chain_work: Option<String>,
     /// Difficulty the next share must meet (pool units of the algorithm).
     pub share_difficulty: f64,
     /// Its compact target, hex (`nBits` form).
@@ -423,9 +432,9 @@ pub enum Event {
     ShareRejected(ShareRejected),
     /// A share met the parent target and was submitted as a block.
     BlockFound(FoundBlock),
-    /// A sharechain peer connected (not sent until the P2P mesh exists).
+    /// A sharechain peer connected and speaks this chain's protocols.
     PeerJoined(Peer),
-    /// A sharechain peer disconnected (not sent until the P2P mesh exists).
+    /// A sharechain peer's last connection closed.
     PeerLeft(PeerLeft),
     /// Hashrate estimates, every 5 seconds.
     Hashrate(HashrateTick),
@@ -501,6 +510,43 @@ pub struct MiningAction {
     pub mining: MiningState,
     /// Whether the action changed anything (false: it was already in that state).
     pub changed: bool,
+}
+
+/// The body of `POST /api/peers/dial`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DialRequest {
+    /// A multiaddr, ideally ending in `/p2p/<peer id>`
+    /// (`/ip4/192.0.2.7/tcp/9333/p2p/12D3Koo...`).
+    pub address: String,
+}
+
+/// The body of `POST /api/peers/ban`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    /// The peer id.
+    pub peer: String,
+    /// How long the ban lasts, seconds (default 600, at most 30 days).
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+}
+
+/// The body of `POST /api/peers/unban`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnbanRequest {
+    /// The peer id.
+    pub peer: String,
+}
+
+/// The answer of the `/api/peers/*` actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PeerAction {
+    /// `dial`, `ban` or `unban`.
+    pub action: String,
+    /// The address dialed or the peer id acted on.
+    pub subject: String,
 }
 
 /// `/readyz`: whether the node can serve miners.

@@ -1,14 +1,14 @@
 //! The REST handlers, each documented for the OpenAPI document.
 
 use crate::dto::{
-    ChainInfo, MiningAction, PageRequest, Payouts, PayoutsQuery, Peer, SharePage, SharesQuery,
-    Stats, Status, Worker,
+    BanRequest, ChainInfo, DialRequest, MiningAction, PageRequest, Payouts, PayoutsQuery, Peer,
+    PeerAction, SharePage, SharesQuery, Stats, Status, UnbanRequest, Worker,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi;
 use crate::server::{Operator, SharedState};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -101,6 +101,95 @@ pub(crate) async fn mining_stop(
     operator.audit(&s, "mining_stop").await?;
     let (mining, changed) = s.api.stop_mining().await?;
     Ok(Json(MiningAction { mining, changed }))
+}
+
+/// Longest ban `POST /api/peers/ban` accepts: 30 days.
+const MAX_BAN_SECS: u64 = 30 * 24 * 3600;
+/// Ban length when the request names none: 10 minutes.
+const DEFAULT_BAN_SECS: u64 = 600;
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))
+}
+
+/// Dials a sharechain peer. Needs a bearer token unless `api.auth.enabled` is false.
+#[utoipa::path(post, path = "/api/peers/dial", tag = "operator", security(("bearer" = [])),
+    request_body = DialRequest,
+    responses((status = 200, body = PeerAction),
+        (status = 400, body = ErrorBody, description = "`invalid_body` or `invalid_address`"),
+        (status = 401, body = ErrorBody, description = "`missing_token`, `invalid_token`, `expired_token` or `revoked_token`"),
+        (status = 409, body = ErrorBody, description = "`dial_failed`: the dial could not start (for example, the peer is banned)"),
+        (status = 500, body = ErrorBody, description = "`audit_failed`")))]
+pub(crate) async fn peer_dial(
+    State(s): State<SharedState>,
+    operator: Operator,
+    body: Result<Json<DialRequest>, JsonRejection>,
+) -> Result<Json<PeerAction>, ApiError> {
+    let req = json_body(body)?;
+    operator
+        .audit_subject(&s, "peer_dial", Some(req.address.clone()))
+        .await?;
+    s.api.dial_peer(req.address.clone()).await?;
+    Ok(Json(PeerAction {
+        action: "dial".into(),
+        subject: req.address,
+    }))
+}
+
+/// Disconnects and bans a peer. Needs a bearer token unless `api.auth.enabled` is false.
+#[utoipa::path(post, path = "/api/peers/ban", tag = "operator", security(("bearer" = [])),
+    request_body = BanRequest,
+    responses((status = 200, body = PeerAction),
+        (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_peer_id` or `invalid_duration`"),
+        (status = 401, body = ErrorBody, description = "`missing_token`, `invalid_token`, `expired_token` or `revoked_token`"),
+        (status = 500, body = ErrorBody, description = "`audit_failed`")))]
+pub(crate) async fn peer_ban(
+    State(s): State<SharedState>,
+    operator: Operator,
+    body: Result<Json<BanRequest>, JsonRejection>,
+) -> Result<Json<PeerAction>, ApiError> {
+    let req = json_body(body)?;
+    let secs = req.duration_secs.unwrap_or(DEFAULT_BAN_SECS);
+    if secs == 0 || secs > MAX_BAN_SECS {
+        return Err(ApiError::bad_request(
+            "invalid_duration",
+            format!("duration_secs must be 1 to {MAX_BAN_SECS}"),
+        ));
+    }
+    operator
+        .audit_subject(&s, "peer_ban", Some(format!("{} for {secs}s", req.peer)))
+        .await?;
+    s.api
+        .ban_peer(req.peer.clone(), std::time::Duration::from_secs(secs))
+        .await?;
+    Ok(Json(PeerAction {
+        action: "ban".into(),
+        subject: req.peer,
+    }))
+}
+
+/// Lifts a peer's ban. Needs a bearer token unless `api.auth.enabled` is false.
+#[utoipa::path(post, path = "/api/peers/unban", tag = "operator", security(("bearer" = [])),
+    request_body = UnbanRequest,
+    responses((status = 200, body = PeerAction),
+        (status = 400, body = ErrorBody, description = "`invalid_body` or `invalid_peer_id`"),
+        (status = 401, body = ErrorBody, description = "`missing_token`, `invalid_token`, `expired_token` or `revoked_token`"),
+        (status = 500, body = ErrorBody, description = "`audit_failed`")))]
+pub(crate) async fn peer_unban(
+    State(s): State<SharedState>,
+    operator: Operator,
+    body: Result<Json<UnbanRequest>, JsonRejection>,
+) -> Result<Json<PeerAction>, ApiError> {
+    let req = json_body(body)?;
+    operator
+        .audit_subject(&s, "peer_unban", Some(req.peer.clone()))
+        .await?;
+    s.api.unban_peer(req.peer.clone()).await?;
+    Ok(Json(PeerAction {
+        action: "unban".into(),
+        subject: req.peer,
+    }))
 }
 
 /// Returns this OpenAPI document.

@@ -35,7 +35,7 @@ pub use auth::{
 pub use client::{ApiClient, ClientError};
 pub use dto::*;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use metrics::{ParentRpcMetrics, encode, registry, serve_health, serve_metrics};
+pub use metrics::{ParentRpcMetrics, encode, registry, registry_with, serve_health, serve_metrics};
 pub use openapi::{ApiDoc, document_json};
 pub use server::{ApiServer, ApiSettings, HttpServer, RateLimit, exposure_warning};
 pub use ws::{CLIENT_QUEUE, MAX_CLIENTS, SEND_TIMEOUT, TICK};

@@ -1,5 +1,5 @@
-//! Prometheus metrics (`/metrics`, prometheus-client 0.25, the registry libp2p-metrics
-//! will share) and the health endpoints (`/healthz`, `/readyz`), each on its own listener.
+//! Prometheus metrics (`/metrics`, prometheus-client 0.25, one registry shared with
+//! libp2p-metrics) and the health endpoints (`/healthz`, `/readyz`), each on its own listener.
 //!
 //! Node state is read at scrape time through [`NodeApi::metrics`], so the node keeps one
 //! set of counters for the API and Prometheus alike. Parent RPC latency is the one live
@@ -223,7 +223,16 @@ impl Collector for NodeCollector {
 /// Builds the registry (prefix `otedama_`): the node's values read at scrape time and the
 /// parent RPC metrics.
 pub fn registry(api: Arc<dyn NodeApi>, parent: &ParentRpcMetrics) -> Registry {
-    let mut registry = Registry::with_prefix("otedama");
+    registry_with(Registry::with_prefix("otedama"), api, parent)
+}
+
+/// Adds the node's values and the parent RPC metrics to `registry`, which may already
+/// hold other metrics (the node's libp2p metrics, under `otedama_libp2p_`).
+pub fn registry_with(
+    mut registry: Registry,
+    api: Arc<dyn NodeApi>,
+    parent: &ParentRpcMetrics,
+) -> Registry {
     registry.register(
         "parent_rpc_duration_seconds",
         "Duration of calls to the parent daemons (longpolls excepted)",

@@ -305,6 +305,9 @@ pub(crate) fn routes(state: SharedState) -> Router {
         .route("/api/chain", get(handlers::chain))
         .route("/api/mining/start", post(handlers::mining_start))
         .route("/api/mining/stop", post(handlers::mining_stop))
+        .route("/api/peers/dial", post(handlers::peer_dial))
+        .route("/api/peers/ban", post(handlers::peer_ban))
+        .route("/api/peers/unban", post(handlers::peer_unban))
         .route("/api/docs", get(handlers::docs))
         .route("/api/ws", get(ws::upgrade))
         .merge(dashboard::routes())
@@ -394,12 +397,22 @@ impl Operator {
     /// Records `action` in the audit log before it runs; an action that cannot be
     /// recorded does not run.
     pub(crate) async fn audit(&self, state: &SharedState, action: &str) -> Result<(), ApiError> {
+        self.audit_subject(state, action, None).await
+    }
+
+    /// As [`Operator::audit`], naming what the action is about.
+    pub(crate) async fn audit_subject(
+        &self,
+        state: &SharedState,
+        action: &str,
+        subject: Option<String>,
+    ) -> Result<(), ApiError> {
         let record = AuditRecord {
             time: unix_now(),
             action: action.to_owned(),
             actor: self.actor.clone(),
             remote: self.remote.map(|ip| ip.to_string()),
-            subject: None,
+            subject,
         };
         let log = Arc::clone(&state.audit);
         let written = tokio::task::spawn_blocking(move || log.append(&record))

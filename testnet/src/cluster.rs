@@ -56,6 +56,27 @@ pub struct NodeOptions {
     pub bootstrap: Vec<String>,
 }
 
+impl NodeOptions {
+    /// Node `n{i}` on `spec`: mines to [`address`]`(spec, i)` at `max_hashrate` when `mine`.
+    pub fn numbered(
+        i: u32,
+        spec: &'static ChainSpec,
+        parent_url: String,
+        bootstrap: Vec<String>,
+        mine: bool,
+        max_hashrate: u64,
+    ) -> Self {
+        Self {
+            name: format!("n{i}"),
+            spec,
+            parent_url,
+            payout: mine.then(|| address(spec, i)),
+            max_hashrate,
+            bootstrap,
+        }
+    }
+}
+
 /// A running node process.
 #[derive(Debug)]
 pub struct TestNode {
@@ -187,16 +208,81 @@ impl TestNode {
 
     /// POSTs to an API path (auth is off in these configs).
     pub async fn post(&self, path: &str) -> Option<serde_json::Value> {
+        self.post_json(path, &serde_json::json!({})).await
+    }
+
+    /// POSTs a JSON body to an API path; `None` unless the node answers 2xx.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Option<serde_json::Value> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .ok()?;
         let r = client
             .post(format!("{}{path}", self.api))
+            .json(body)
             .send()
             .await
             .ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
         r.json().await.ok()
+    }
+
+    /// The peer ids this node is connected to.
+    pub async fn peer_ids(&self) -> Option<Vec<String>> {
+        let peers = self.get("/api/peers").await?;
+        Some(
+            peers
+                .as_array()?
+                .iter()
+                .filter_map(|p| Some(p.get("id")?.as_str()?.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The score this node gives `peer`, if connected.
+    pub async fn peer_score(&self, peer: &str) -> Option<i64> {
+        let peers = self.get("/api/peers").await?;
+        peers
+            .as_array()?
+            .iter()
+            .find(|p| p.get("id").and_then(serde_json::Value::as_str) == Some(peer))?
+            .get("score")?
+            .as_i64()
+    }
+
+    /// The cumulative work of the best chain, as the API's hex string.
+    pub async fn chain_work(&self) -> Option<u128> {
+        let c = self.get("/api/chain").await?;
+        u128::from_str_radix(c.get("chain_work")?.as_str()?, 16).ok()
+    }
+
+    /// The coinbase this node would build for a block found by `finder` now (hex), and
+    /// how many addresses it pays.
+    pub async fn coinbase_for(&self, finder: &str) -> Option<(String, usize)> {
+        let p = self.get(&format!("/api/payouts?finder={finder}")).await?;
+        let cb = p.get("coinbase")?.as_str()?.to_owned();
+        let payees = p.get("expected")?.as_array()?.len();
+        Some((cb, payees))
+    }
+
+    /// Hashes of the newest `n` (at most 100) main-chain shares.
+    pub async fn recent_shares(&self, n: u32) -> Option<Vec<String>> {
+        let page = self
+            .get(&format!("/api/shares?page=1&per_page={}", n.clamp(1, 100)))
+            .await?;
+        Some(
+            page.get("shares")?
+                .as_array()?
+                .iter()
+                .filter_map(|s| Some(s.get("hash")?.as_str()?.to_owned()))
+                .collect(),
+        )
     }
 
     /// The best share's `(height, hash)`.
@@ -230,4 +316,81 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     None
+}
+
+/// Waits until every node reports the same tip; returns it.
+pub async fn converged(nodes: &[&TestNode], limit: Duration) -> Option<(u64, String)> {
+    wait_for(limit, || async {
+        let mut tips = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            tips.push(n.tip().await?);
+        }
+        tips.windows(2)
+            .all(|w| w[0] == w[1])
+            .then(|| tips[0].clone())
+    })
+    .await
+}
+
+/// Waits until every node's tip is at least `height`.
+pub async fn all_reach(nodes: &[&TestNode], height: u64, limit: Duration) -> bool {
+    wait_for(limit, || async {
+        for n in nodes {
+            if n.tip().await?.0 < height {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await
+    .is_some()
+}
+
+/// The tails of the nodes' logs, for failure messages.
+pub fn logs(nodes: &[&TestNode]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- {} ---\n{}", n.options.name, n.log_tail(20)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Starts `n` nodes where each one bootstraps from every node started before it, so
+/// that they form a full mesh; `options(i, bootstrap)` describes node `i`.
+///
+/// # Errors
+/// A node could not be started.
+pub fn spawn_full_mesh(
+    root: &Path,
+    n: u32,
+    options: impl Fn(u32, Vec<String>) -> NodeOptions,
+) -> std::io::Result<Vec<TestNode>> {
+    let mut nodes: Vec<TestNode> = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let bootstrap = nodes.iter().map(|n| n.p2p_addr.clone()).collect();
+        nodes.push(TestNode::spawn(root, options(i, bootstrap))?);
+    }
+    Ok(nodes)
+}
+
+/// Waits until every node is connected to exactly the others in `nodes` (and no one else).
+pub async fn fully_connected(nodes: &[&TestNode], limit: Duration) -> bool {
+    wait_for(limit, || async {
+        for n in nodes {
+            let mut have = n.peer_ids().await?;
+            have.sort();
+            let mut want: Vec<String> = nodes
+                .iter()
+                .filter(|m| m.peer_id != n.peer_id)
+                .map(|m| m.peer_id.clone())
+                .collect();
+            want.sort();
+            if have != want {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await
+    .is_some()
 }

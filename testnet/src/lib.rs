@@ -6,9 +6,11 @@
 //! - [`RpcClient`]: a minimal blocking JSON-RPC client for the daemons.
 //! - [`standin::ParentStandIn`]: a deterministic in-process parent-chain stand-in for
 //!   large, fast runs (not a parent chain; see its docs).
+//! - [`adversary::Adversary`]: a dishonest peer that announces forged shares.
 //! - [`cluster::TestNode`]: an `otedama-node serve` process with its own ports, data dir,
 //!   node key and built-in miner.
 
+pub mod adversary;
 pub mod cluster;
 pub mod standin;
 

@@ -2,7 +2,9 @@
 //! against the deterministic parent stand-in.
 
 use otedama_sharechain::ChainSpec;
-use otedama_testnet::cluster::{NodeOptions, TestNode, address, wait_for};
+use otedama_testnet::cluster::{
+    NodeOptions, TestNode, address, all_reach, converged, logs, wait_for,
+};
 use otedama_testnet::standin::ParentStandIn;
 use std::time::Duration;
 
@@ -10,46 +12,12 @@ fn spec() -> &'static ChainSpec {
     ChainSpec::by_name("btc-regtest").expect("built-in spec")
 }
 
+/// About 256 hashes per share at the easiest target: five miners at 40 H/s make a share
+/// every 1-2 s, near the spec's 2 s period.
+const RATE: u64 = 40;
+
 fn options(i: u32, parent: &ParentStandIn, bootstrap: Vec<String>, mine: bool) -> NodeOptions {
-    NodeOptions {
-        name: format!("n{i}"),
-        spec: spec(),
-        parent_url: parent.url(),
-        payout: mine.then(|| address(spec(), i)),
-        // About 256 hashes per share at the easiest target: five miners at 40 H/s make a
-        // share every 1-2 s, near the spec's 2 s period.
-        max_hashrate: 40,
-        bootstrap,
-    }
-}
-
-fn logs(nodes: &[TestNode]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- {} ---\n{}", n.options.name, n.log_tail(15)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Waits until every node reports the same tip; returns it.
-async fn converged(nodes: &[TestNode], limit: Duration) -> Option<(u64, String)> {
-    wait_for(limit, || async {
-        let mut tips = Vec::new();
-        for n in nodes {
-            tips.push(n.tip().await?);
-        }
-        tips.windows(2)
-            .all(|w| w[0] == w[1])
-            .then(|| tips[0].clone())
-    })
-    .await
-}
-
-async fn coinbase_for(node: &TestNode, finder: &str) -> Option<(String, usize)> {
-    let p = node.get(&format!("/api/payouts?finder={finder}")).await?;
-    let cb = p.get("coinbase")?.as_str()?.to_owned();
-    let payees = p.get("expected")?.as_array()?.len();
-    Some((cb, payees))
+    NodeOptions::numbered(i, spec(), parent.url(), bootstrap, mine, RATE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,20 +35,12 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
         );
     }
 
+    let all: Vec<&TestNode> = nodes.iter().collect();
     // Every node sees the others and the chain grows to 15 shares everywhere.
-    let grown = wait_for(Duration::from_secs(120), || async {
-        for n in &nodes {
-            if n.tip().await?.0 < 15 {
-                return None;
-            }
-        }
-        Some(())
-    })
-    .await;
     assert!(
-        grown.is_some(),
+        all_reach(&all, 15, Duration::from_secs(120)).await,
         "the chain did not grow on every node\n{}",
-        logs(&nodes)
+        logs(&all)
     );
     for n in &nodes {
         let peers = n.get("/api/peers").await.expect("peers");
@@ -95,16 +55,16 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
     for n in &nodes {
         n.post("/api/mining/stop").await;
     }
-    let tip = converged(&nodes, Duration::from_secs(30)).await;
+    let tip = converged(&all, Duration::from_secs(30)).await;
     let Some((height, hash)) = tip else {
-        panic!("nodes did not converge\n{}", logs(&nodes));
+        panic!("nodes did not converge\n{}", logs(&all));
     };
 
     // Byte-identical coinbases for the next block, paying several miners.
     let finder = address(spec(), 0);
     let mut coinbases = Vec::new();
     for n in &nodes {
-        coinbases.push(coinbase_for(n, &finder).await.expect("payouts"));
+        coinbases.push(n.coinbase_for(&finder).await.expect("payouts"));
     }
     assert!(coinbases.windows(2).all(|w| w[0] == w[1]), "{coinbases:?}");
     assert!(
@@ -146,7 +106,7 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
         late.log_tail(30)
     );
     assert_eq!(
-        coinbase_for(&late, &finder).await.expect("payouts"),
+        late.coinbase_for(&finder).await.expect("payouts"),
         coinbases[0]
     );
     let status = late.get("/api/status").await.expect("status");

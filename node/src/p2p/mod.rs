@@ -85,6 +85,19 @@ pub enum NetEvent {
     },
 }
 
+/// A change in the set of connected peers, for whoever watches (the API's
+/// `peer_joined` and `peer_left` events).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PeerEvent {
+    /// A peer connected and speaks this chain's protocols.
+    Joined(PeerInfo),
+    /// A peer's last connection closed.
+    Left(String),
+}
+
+/// Peer events buffered per watcher; a slower watcher misses the oldest.
+const PEER_EVENT_QUEUE: usize = 64;
+
 /// Why a request to a peer failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -132,6 +145,7 @@ pub struct P2pHandle {
     local_peer_id: PeerId,
     listen: std::sync::Arc<std::sync::Mutex<Vec<Multiaddr>>>,
     connected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peer_events: tokio::sync::broadcast::Sender<PeerEvent>,
 }
 
 impl std::fmt::Debug for Command {
@@ -154,6 +168,11 @@ impl P2pHandle {
     /// Returns the number of connected peers.
     pub fn connected(&self) -> usize {
         self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Subscribes to peers joining and leaving.
+    pub fn peer_events(&self) -> tokio::sync::broadcast::Receiver<PeerEvent> {
+        self.peer_events.subscribe()
     }
 
     fn send(&self, c: Command) -> bool {

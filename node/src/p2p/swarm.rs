@@ -7,7 +7,8 @@ use super::protocol::{
     SyncCodec, SyncedShare, TipInfo,
 };
 use super::{
-    BAN_DURATION, BAN_SCORE, COMMAND_QUEUE, Command, NetEvent, P2pHandle, PeerInfo, Verdict,
+    BAN_DURATION, BAN_SCORE, COMMAND_QUEUE, Command, NetEvent, P2pHandle, PeerEvent, PeerInfo,
+    Verdict,
 };
 use crate::unix_now;
 use libp2p::core::ConnectedPoint;
@@ -296,6 +297,7 @@ pub fn start(
     key: Keypair,
     spec: &'static ChainSpec,
     reader: ChainReader,
+    registry: &mut prometheus_client::registry::Registry,
     shutdown: watch::Receiver<bool>,
 ) -> Result<
     (
@@ -326,6 +328,7 @@ pub fn start(
             yamux::Config::default,
         )
         .map_err(setup)?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
             build_behaviour(
                 key,
@@ -379,11 +382,13 @@ pub fn start(
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
     let listen = Arc::new(Mutex::new(Vec::new()));
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (peer_events, _) = tokio::sync::broadcast::channel(super::PEER_EVENT_QUEUE);
     let handle = P2pHandle {
         commands: cmd_tx,
         local_peer_id,
         listen: Arc::clone(&listen),
         connected: Arc::clone(&connected),
+        peer_events: peer_events.clone(),
     };
     info!(target: "otedama::p2p", peer_id = %local_peer_id, topic = %names.shares_topic, "p2p started");
     let task = Task {
@@ -397,6 +402,8 @@ pub fn start(
         bans: BTreeMap::new(),
         listen,
         connected,
+        peer_events,
+        metrics: libp2p::metrics::Metrics::new(registry),
         bootstrap: settings.bootstrap.clone(),
         peers_file: settings.peers_file.clone(),
         local_peer_id,
@@ -549,6 +556,8 @@ struct Task {
     bans: BTreeMap<PeerId, Instant>,
     listen: Arc<Mutex<Vec<Multiaddr>>>,
     connected: Arc<std::sync::atomic::AtomicUsize>,
+    peer_events: tokio::sync::broadcast::Sender<PeerEvent>,
+    metrics: libp2p::metrics::Metrics,
     bootstrap: Vec<Multiaddr>,
     peers_file: Option<PathBuf>,
     local_peer_id: PeerId,
@@ -703,19 +712,24 @@ impl Task {
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
         self.peers
-            .iter()
-            .map(|(id, s)| PeerInfo {
-                id: id.to_string(),
-                address: s.address.to_string(),
-                direction: if s.outbound { "outbound" } else { "inbound" },
-                latency_ms: s.latency.map(|d| d.as_secs_f64() * 1000.0),
-                agent: s.agent.clone(),
-                tip_height: s.tip_height,
-                score: s.score,
-                gossip_score: self.swarm.behaviour().gossipsub.peer_score(id),
-                connected_since: s.since,
-            })
+            .keys()
+            .filter_map(|id| self.peer_info(id))
             .collect()
+    }
+
+    fn peer_info(&self, id: &PeerId) -> Option<PeerInfo> {
+        let s = self.peers.get(id)?;
+        Some(PeerInfo {
+            id: id.to_string(),
+            address: s.address.to_string(),
+            direction: if s.outbound { "outbound" } else { "inbound" },
+            latency_ms: s.latency.map(|d| d.as_secs_f64() * 1000.0),
+            agent: s.agent.clone(),
+            tip_height: s.tip_height,
+            score: s.score,
+            gossip_score: self.swarm.behaviour().gossipsub.peer_score(id),
+            connected_since: s.since,
+        })
     }
 
     fn save_peers(&self) {
@@ -755,9 +769,23 @@ impl Task {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record_metrics(&event);
         self.on_swarm_event_inner(event);
         self.connected
             .store(self.peers.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn record_metrics(&self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        let m = &self.metrics;
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => m.record(e),
+            other => m.record(other),
+        }
     }
 
     fn on_swarm_event_inner(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -811,6 +839,7 @@ impl Task {
                     debug!(target: "otedama::p2p", peer = %peer_id, "disconnected");
                     if state.announced {
                         self.emit(NetEvent::Disconnected(peer_id));
+                        let _ = self.peer_events.send(PeerEvent::Left(peer_id.to_string()));
                     }
                 }
             }
@@ -847,6 +876,9 @@ impl Task {
                 if !state.announced {
                     state.announced = true;
                     self.emit(NetEvent::Connected(peer_id));
+                    if let Some(info) = self.peer_info(&peer_id) {
+                        let _ = self.peer_events.send(PeerEvent::Joined(info));
+                    }
                 }
             }
             BehaviourEvent::Ping(ping::Event {

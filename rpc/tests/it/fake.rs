@@ -10,6 +10,8 @@ pub struct Fake {
     pub events: broadcast::Sender<Event>,
     pub mining: AtomicBool,
     pub ready: Mutex<Vec<String>>,
+    /// The peer actions the API passed on, as `dial ADDR`, `ban PEER SECS`, `unban PEER`.
+    pub peer_actions: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -18,7 +20,14 @@ impl Fake {
             events: broadcast::channel(100_000).0,
             mining: AtomicBool::new(false),
             ready: Mutex::new(Vec::new()),
+            peer_actions: Mutex::new(Vec::new()),
         })
+    }
+
+    fn record(&self, action: String) {
+        if let Ok(mut a) = self.peer_actions.lock() {
+            a.push(action);
+        }
     }
 
     fn mining_state(&self) -> MiningState {
@@ -91,6 +100,7 @@ impl NodeApi for Fake {
                 shares: ShareCounters {
                     accepted: 3,
                     rejected: 1,
+                    ..ShareCounters::default()
                 },
                 blocks: BlockCounters::default(),
                 hashrate: hashrate(),
@@ -177,6 +187,30 @@ impl NodeApi for Fake {
         })
     }
 
+    fn dial_peer(&self, address: String) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            if !address.starts_with('/') {
+                return Err(ApiError::bad_request("invalid_address", "not a multiaddr"));
+            }
+            self.record(format!("dial {address}"));
+            Ok(())
+        })
+    }
+
+    fn ban_peer(&self, peer: String, duration: std::time::Duration) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            self.record(format!("ban {peer} {}", duration.as_secs()));
+            Ok(())
+        })
+    }
+
+    fn unban_peer(&self, peer: String) -> ApiFuture<'_, ()> {
+        Box::pin(async move {
+            self.record(format!("unban {peer}"));
+            Ok(())
+        })
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
@@ -205,6 +239,7 @@ impl NodeApi for Fake {
             shares: ShareCounters {
                 accepted: 3,
                 rejected: 1,
+                ..ShareCounters::default()
             },
             blocks: BlockCounters {
                 found: 1,

@@ -40,7 +40,10 @@ async fn read_endpoints_answer_json() {
     let (code, stats) = get(&s.base, "/api/stats").await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(stats["stratum"]["accepted"], 10);
-    assert_eq!(stats["shares"], json!({"accepted": 3, "rejected": 1}));
+    assert_eq!(
+        stats["shares"],
+        json!({"accepted": 3, "rejected": 1, "from_peers": 0, "synced": 0})
+    );
 
     let (_, workers) = get(&s.base, "/api/workers").await;
     assert_eq!(workers[0]["name"], "rltc1qfake.rig1");
@@ -345,4 +348,87 @@ async fn the_client_decodes_answers_and_reports_a_missing_node() {
     let err = gone.status().await.expect_err("nothing listens");
     assert!(matches!(err, ClientError::NotRunning { .. }), "{err}");
     assert!(ApiClient::new("ftp://x").is_err());
+}
+
+#[tokio::test]
+async fn peer_actions_need_a_token_check_their_body_and_are_audited() {
+    let s = start(true).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let token = s
+        .tokens
+        .create(Duration::from_secs(3600), None, now)
+        .expect("token");
+    let anonymous = ApiClient::new(&s.base).expect("client");
+    match anonymous.ban_peer("12D3KooWpeer", None).await {
+        Err(ClientError::Api { status: 401, .. }) => {}
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    let client = ApiClient::new(&s.base)
+        .expect("client")
+        .with_token(Some(token.secret.clone()));
+    let dialed = client
+        .dial_peer("/ip4/127.0.0.1/tcp/9333")
+        .await
+        .expect("dial");
+    assert_eq!(dialed.action, "dial");
+    client
+        .ban_peer("12D3KooWpeer", Some(Duration::from_secs(60)))
+        .await
+        .expect("ban");
+    client.ban_peer("12D3KooWother", None).await.expect("ban");
+    client.unban_peer("12D3KooWpeer").await.expect("unban");
+    match client.dial_peer("not a multiaddr").await {
+        Err(ClientError::Api {
+            status: 400, code, ..
+        }) => assert_eq!(code, "invalid_address"),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    match client
+        .ban_peer("12D3KooWpeer", Some(Duration::from_secs(0)))
+        .await
+    {
+        Err(ClientError::Api {
+            status: 400, code, ..
+        }) => assert_eq!(code, "invalid_duration"),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/peers/ban", s.base))
+        .bearer_auth(&token.secret)
+        .json(&json!({"peer": "x", "unknown": 1}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(error_code(&body), "invalid_body");
+
+    assert_eq!(
+        *s.fake.peer_actions.lock().expect("lock"),
+        [
+            "dial /ip4/127.0.0.1/tcp/9333",
+            "ban 12D3KooWpeer 60",
+            "ban 12D3KooWother 600",
+            "unban 12D3KooWpeer",
+        ]
+    );
+    let audit = s.audit().read_all().expect("audit");
+    let actions: Vec<(&str, Option<&str>)> = audit
+        .iter()
+        .map(|r| (r.action.as_str(), r.subject.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("peer_dial", Some("/ip4/127.0.0.1/tcp/9333")),
+            ("peer_ban", Some("12D3KooWpeer for 60s")),
+            ("peer_ban", Some("12D3KooWother for 600s")),
+            ("peer_unban", Some("12D3KooWpeer")),
+            ("peer_dial", Some("not a multiaddr")),
+        ]
+    );
 }

@@ -1,0 +1,210 @@
+//! A dishonest peer for scenario tests: it joins the mesh with the node's own P2P stack,
+//! copies the honest sharechain over the sync protocol, and announces forged shares
+//! that build on the honest tip: shares paying only itself, or shares whose proof of
+//! work misses their target. Honest nodes must reject them and penalise it.
+
+use otedama_node::config::{ChainConfig, DaemonConfig};
+use otedama_node::p2p::protocol::{MAX_SHARES_PER_REQUEST, Request, Response, WIRE_VERSION};
+use otedama_node::p2p::swarm::ChainReader;
+use otedama_node::p2p::{P2pHandle, P2pSettings};
+use otedama_node::parent::ParentClient;
+use otedama_sharechain::coinbase::BlockTemplate;
+use otedama_sharechain::{
+    Amount, ChainSpec, PayoutScript, Reader, Share, ShareChain, ShareHash, ShareHeader,
+    ShareTemplate, Store, Target,
+};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// How a forged share is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forgery {
+    /// Valid proof of work, but the coinbase pays the whole reward to the forger
+    /// instead of the PPLNS window.
+    WrongPayouts,
+    /// Correct payouts, but the header's hash does not meet the share target.
+    BadProofOfWork,
+}
+
+/// A peer that announces forged shares.
+#[derive(Debug)]
+pub struct Adversary {
+    /// Its handle on its swarm.
+    pub p2p: P2pHandle,
+    spec: &'static ChainSpec,
+    chain: ShareChain,
+    payout: PayoutScript,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Drop for Adversary {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+impl Adversary {
+    /// Starts a swarm with a key and store in `dir`, listening on loopback and dialing
+    /// `bootstrap`. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// The key, store or swarm could not be set up.
+    pub fn join(
+        spec: &'static ChainSpec,
+        dir: &Path,
+        bootstrap: &[String],
+        payout: PayoutScript,
+    ) -> Result<Self, String> {
+        let (key, _) = otedama_node::p2p::key::load_or_create(dir).map_err(|e| e.to_string())?;
+        let (store, chain) = Store::open(&dir.join("shares"), spec).map_err(|e| e.to_string())?;
+        let reader = ChainReader {
+            chain: Arc::new(Mutex::new(chain)),
+            store,
+        };
+        let settings = P2pSettings {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| format!("{e}"))?],
+            external: Vec::new(),
+            bootstrap: bootstrap
+                .iter()
+                .map(|a| a.parse().map_err(|e| format!("{a}: {e}")))
+                .collect::<Result<_, _>>()?,
+            max_peers: 8,
+            mdns: false,
+            upnp: false,
+            autonat: false,
+            relay: false,
+            peers_file: None,
+            agent: "adversary/0".into(),
+        };
+        let (shutdown, rx) = watch::channel(false);
+        let mut registry = prometheus_client::registry::Registry::default();
+        let (p2p, mut events, _task) =
+            otedama_node::p2p::start(settings, key, spec, reader, &mut registry, rx)
+                .map_err(|e| e.to_string())?;
+        // Nothing is validated or relayed here; drain what the swarm reports.
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        Ok(Self {
+            p2p,
+            spec,
+            chain: ShareChain::new(spec.clone()),
+            payout,
+            shutdown,
+        })
+    }
+
+    /// Copies `peer`'s main chain (from its oldest share, with uncles) into the local
+    /// chain without validating it. Returns the number of shares held.
+    ///
+    /// # Errors
+    /// The peer did not answer as expected.
+    pub async fn copy_chain(&mut self, peer: &str) -> Result<usize, String> {
+        let peer = peer.parse().map_err(|e| format!("{peer}: {e}"))?;
+        let headers = match self
+            .p2p
+            .request(
+                peer,
+                Request::Headers {
+                    locator: Vec::new(),
+                    max: 2000,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Response::Headers(h) => h,
+            other => return Err(format!("unexpected answer {other:?}")),
+        };
+        let mut hashes = Vec::with_capacity(headers.len());
+        for bytes in &headers {
+            let mut r = Reader::new(bytes);
+            let header = ShareHeader::decode(&mut r).map_err(|e| e.to_string())?;
+            hashes.push(*header.hash().as_bytes());
+        }
+        for batch in hashes.chunks(MAX_SHARES_PER_REQUEST) {
+            let shares = match self
+                .p2p
+                .request(
+                    peer,
+                    Request::Shares {
+                        hashes: batch.to_vec(),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Response::Shares(s) => s,
+                other => return Err(format!("unexpected answer {other:?}")),
+            };
+            for synced in shares {
+                let share = Share::from_bytes(&synced.share).map_err(|e| e.to_string())?;
+                let meta = self
+                    .chain
+                    .derive_meta(&share)
+                    .ok_or_else(|| format!("share {} arrived before its parent", share.hash()))?;
+                self.chain.insert(meta);
+            }
+        }
+        Ok(self.chain.len())
+    }
+
+    /// The local chain's tip.
+    pub fn tip(&self) -> Option<(u64, ShareHash)> {
+        self.chain.tip().map(|t| (t.height, t.hash))
+    }
+
+    /// Forges a share on the local tip over `block`.
+    ///
+    /// # Errors
+    /// The local chain is empty or its window cannot be walked.
+    pub fn forge(&mut self, block: BlockTemplate, forgery: Forgery) -> Result<Share, String> {
+        let mut t = ShareTemplate::new(&mut self.chain, block, self.payout.clone())
+            .map_err(|e| format!("no template on the local tip: {e}"))?;
+        if forgery == Forgery::WrongPayouts {
+            let total = t.payouts.iter().map(|(_, a)| a.to_sat()).sum();
+            t.payouts = vec![(self.payout.clone(), Amount::from_sat(total))];
+        }
+        let extranonce = [0x5a; 8];
+        let extranonce = &extranonce[..usize::from(self.spec.extranonce_size)];
+        let cb = t.coinbase(extranonce).map_err(|e| e.to_string())?;
+        let target = Target::from_compact(t.info.share_target).map_err(|e| e.to_string())?;
+        let want_valid = forgery != Forgery::BadProofOfWork;
+        for nonce in 0..1_000_000u32 {
+            let header = t.header(&cb, t.ntime(), nonce, t.block.version);
+            let met = target.is_met_by(&self.spec.algorithm.hash(&header.to_bytes()));
+            if met == want_valid {
+                return Ok(t.share(header, extranonce, &cb));
+            }
+        }
+        Err("no nonce found".into())
+    }
+
+    /// Announces `share` on the shares topic.
+    pub fn announce(&self, share: &Share) {
+        let mut payload = vec![WIRE_VERSION];
+        payload.extend_from_slice(&share.to_bytes());
+        self.p2p.publish(payload);
+    }
+}
+
+/// Fetches the current template from the parent daemon at `url`.
+///
+/// # Errors
+/// The daemon did not answer with a usable template.
+pub async fn parent_template(spec: &ChainSpec, url: &str) -> Result<BlockTemplate, String> {
+    let chain = ChainConfig {
+        spec: spec.name.to_owned(),
+        daemons: vec![DaemonConfig {
+            url: url.to_owned(),
+            user: Some("u".into()),
+            password: Some(otedama_node::config::Secret::new("p")),
+            ..DaemonConfig::default()
+        }],
+    };
+    let client = ParentClient::new(&chain, None).map_err(|e| e.to_string())?;
+    client
+        .block_template(None)
+        .await
+        .map(|u| u.template)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,154 @@
+//! A dishonest peer: it copies the honest chain and announces shares that build on the
+//! honest tip but pay only itself, or miss their proof of work. Honest nodes reject both,
+//! never relay or keep them, take score from the peer until it is banned, and go on
+//! agreeing with each other.
+
+use otedama_sharechain::{ChainSpec, PayoutScript};
+use otedama_testnet::adversary::{Adversary, Forgery, parent_template};
+use otedama_testnet::cluster::{
+    NodeOptions, TestNode, address, converged, fully_connected, logs, spawn_full_mesh, wait_for,
+};
+use otedama_testnet::standin::ParentStandIn;
+use std::time::Duration;
+
+fn spec() -> &'static ChainSpec {
+    ChainSpec::by_name("btc-regtest").expect("built-in spec")
+}
+
+/// Waits until `node` scores `peer` at or below `score`, or has dropped it (`None`).
+async fn scored_at_most(node: &TestNode, peer: &str, score: i64) -> Option<Option<i64>> {
+    wait_for(Duration::from_secs(20), || async {
+        let ids = node.peer_ids().await?;
+        if !ids.iter().any(|p| p == peer) {
+            return Some(None);
+        }
+        let s = node.peer_score(peer).await?;
+        (s <= score).then_some(Some(s))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_shares_are_rejected_and_their_sender_banned() {
+    let parent = ParentStandIn::start(Duration::from_secs(600))
+        .await
+        .expect("stand-in starts");
+    let root = tempfile::tempdir().expect("tempdir");
+    let nodes = spawn_full_mesh(root.path(), 3, |i, bootstrap| {
+        NodeOptions::numbered(i, spec(), parent.url(), bootstrap, true, 40)
+    })
+    .expect("nodes start");
+    let honest: Vec<&TestNode> = nodes.iter().collect();
+    assert!(
+        fully_connected(&honest, Duration::from_secs(60)).await,
+        "no full mesh\n{}",
+        logs(&honest)
+    );
+    let grown = wait_for(Duration::from_secs(90), || async {
+        (nodes[0].tip().await?.0 >= 4).then_some(())
+    })
+    .await;
+    assert!(grown.is_some(), "no shares\n{}", logs(&honest));
+
+    let dir = root.path().join("adversary");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut evil = Adversary::join(
+        spec(),
+        &dir,
+        &[nodes[0].p2p_addr.clone()],
+        PayoutScript::p2wpkh([0xee; 20]),
+    )
+    .expect("adversary joins");
+    let me = evil.p2p.local_peer_id().to_string();
+    let joined = wait_for(Duration::from_secs(20), || async {
+        nodes[0].peer_ids().await?.contains(&me).then_some(())
+    })
+    .await;
+    assert!(joined.is_some(), "the adversary did not connect");
+    // Give gossipsub a heartbeat to learn the adversary's subscription.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. A share with valid proof of work that pays the whole reward to its finder.
+    let held = evil.copy_chain(&nodes[0].peer_id).await.expect("copy");
+    assert!(held >= 4, "copied {held} shares");
+    let block = parent_template(spec(), &parent.url())
+        .await
+        .expect("template");
+    let greedy = evil
+        .forge(block.clone(), Forgery::WrongPayouts)
+        .expect("forge");
+    evil.announce(&greedy);
+    let score = scored_at_most(&nodes[0], &me, -1).await;
+    assert!(
+        matches!(score, Some(Some(s)) if s <= -50),
+        "wrong payouts were not penalised: {score:?}\n{}",
+        nodes[0].log_tail(30)
+    );
+    assert!(
+        nodes[0]
+            .log_tail(200)
+            .contains("coinbase differs from the PPLNS re-derivation"),
+        "rejected for another reason\n{}",
+        nodes[0].log_tail(30)
+    );
+
+    // 2. A share with the right payouts whose hash misses the target: the second offence
+    //    takes the score to the ban line, and the node drops the peer.
+    let weak = evil.forge(block, Forgery::BadProofOfWork).expect("forge");
+    evil.announce(&weak);
+    let dropped = wait_for(Duration::from_secs(20), || async {
+        (!nodes[0].peer_ids().await?.contains(&me)).then_some(())
+    })
+    .await;
+    assert!(
+        dropped.is_some(),
+        "the adversary was not dropped\n{}",
+        nodes[0].log_tail(30)
+    );
+    assert!(
+        nodes[0].log_tail(200).contains("above share target"),
+        "rejected for another reason\n{}",
+        nodes[0].log_tail(30)
+    );
+    // Banned: a new dial does not bring it back.
+    let _ = evil
+        .p2p
+        .dial(nodes[0].p2p_addr.parse().expect("addr"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !nodes[0].peer_ids().await.expect("peers").contains(&me),
+        "the banned adversary reconnected"
+    );
+
+    // The honest chain is unaffected: neither forgery is held anywhere, and the honest
+    // nodes still agree.
+    for n in &nodes {
+        n.post("/api/mining/stop").await;
+    }
+    let tip = converged(&honest, Duration::from_secs(30)).await;
+    assert!(tip.is_some(), "honest nodes diverged\n{}", logs(&honest));
+    let forged = [greedy.hash().to_string(), weak.hash().to_string()];
+    for n in &nodes {
+        let recent = n.recent_shares(100).await.expect("shares");
+        assert!(
+            !recent.iter().any(|h| forged.contains(h)),
+            "{} holds a forged share",
+            n.options.name
+        );
+    }
+    let finder = address(spec(), 0);
+    let mut coinbases = Vec::new();
+    for n in &nodes {
+        coinbases.push(n.coinbase_for(&finder).await.expect("payouts"));
+    }
+    assert!(coinbases.windows(2).all(|w| w[0] == w[1]), "{coinbases:?}");
+    let evil_payee =
+        otedama_sharechain::script_to_address(&PayoutScript::p2wpkh([0xee; 20]), spec())
+            .expect("address");
+    let payouts = nodes[1].get("/api/payouts").await.expect("payouts");
+    assert!(
+        !payouts.to_string().contains(&evil_payee),
+        "the forger is in the window"
+    );
+}
