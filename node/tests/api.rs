@@ -147,8 +147,10 @@ fn an_operator_drives_a_running_node_through_its_api() {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (_, text) = get(metrics.clone()).await;
+            // libp2p's own metrics share the registry.
             if text.contains("otedama_mining_active 1")
                 && text.contains("otedama_parent_rpc_errors_total{method=\"getblocktemplate\"}")
+                && text.contains("otedama_libp2p_swarm_")
             {
                 break;
             }
@@ -197,6 +199,38 @@ fn an_operator_drives_a_running_node_through_its_api() {
         assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout).expect("json output");
     }
+    // Peer actions go through the API with the token, and are checked by the node.
+    let out = node(&[
+        "peers",
+        "ban",
+        "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+        "--duration",
+        "1h",
+        "--api",
+        &api,
+        "--token",
+        &token,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ban: 12D3KooW"));
+    let out = node(&[
+        "peers",
+        "unban",
+        "not-a-peer-id",
+        "--api",
+        &api,
+        "--token",
+        &token,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid_peer_id"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = node(&["peers", "dial", "/ip4/127.0.0.1/tcp/1", "--api", &api]);
+    assert_eq!(out.status.code(), Some(1), "no token");
+    assert!(text(&out.stderr).contains("missing_token"));
     let out = node(&["shares", "--api", &api, "--per-page", "1000"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -233,6 +267,9 @@ fn an_operator_drives_a_running_node_through_its_api() {
             "token_create:cli".to_owned(),
             format!("mining_stop:token:{id}"),
             format!("mining_start:token:{id}"),
+            // Attempts are recorded before the node checks them.
+            format!("peer_ban:token:{id}"),
+            format!("peer_unban:token:{id}"),
             "token_revoke:cli".to_owned(),
         ]
     );

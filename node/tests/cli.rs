@@ -175,3 +175,35 @@ fn serve_refuses_an_invalid_config() {
         stderr(&out)
     );
 }
+
+#[test]
+fn keygen_creates_the_node_key_once_and_keeps_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let first = node(&["keygen", "--data-dir", data, "--json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(first["created"], true);
+    let id = first["peer_id"].as_str().expect("peer id").to_owned();
+    assert!(id.starts_with("12D3KooW"), "{id}");
+    let key = dir.path().join("data").join("node.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key).expect("key file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let again = node(&["keygen", "--data-dir", data]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let out = stdout(&again);
+    assert!(out.contains(&id) && out.contains("existing"), "{out}");
+
+    std::fs::write(&key, b"garbage").expect("write");
+    let bad = node(&["keygen", "--data-dir", data]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("not a libp2p key"),
+        "{}",
+        stderr(&bad)
+    );
+}

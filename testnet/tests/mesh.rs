@@ -90,8 +90,12 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
     }
 
     // A late joiner, bootstrapping from another node, syncs the whole chain and then
-    // builds the same coinbase.
-    let late = TestNode::spawn(
+    // builds the same coinbase. The node it dials tells its WebSocket clients.
+    let ws_url = format!("{}/api/ws", nodes[2].api.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("websocket");
+    let mut late = TestNode::spawn(
         root.path(),
         options(9, &parent, vec![nodes[2].p2p_addr.clone()], false),
     )
@@ -111,4 +115,37 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
     );
     let status = late.get("/api/status").await.expect("status");
     assert_eq!(status["sync"]["synced"], true, "{status}");
+
+    let joined = next_event(&mut ws, "peer_joined", &late.peer_id).await;
+    assert!(joined.is_some(), "no peer_joined event for the late joiner");
+    late.kill();
+    let left = next_event(&mut ws, "peer_left", &late.peer_id).await;
+    assert!(left.is_some(), "no peer_left event for the late joiner");
+}
+
+/// Reads WebSocket events until one of type `kind` about peer `id` (for 30 s at most).
+async fn next_event<S>(ws: &mut S, kind: &str, id: &str) -> Option<serde_json::Value>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        let Ok(text) = msg.to_text() else { continue };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(text) else {
+            continue;
+        };
+        if event["type"] == kind && event["data"]["id"] == id {
+            return Some(event);
+        }
+    }
 }
