@@ -48,6 +48,8 @@ pub struct NodeOptions {
     pub spec: &'static ChainSpec,
     /// The parent daemon's RPC URL.
     pub parent_url: String,
+    /// The daemon's cookie file (`None`: any user and password, as the stand-in takes).
+    pub parent_cookie: Option<PathBuf>,
     /// The built-in miner's payout address (`None`: no miner).
     pub payout: Option<String>,
     /// The miner's hashrate cap, hashes per second.
@@ -70,6 +72,7 @@ impl NodeOptions {
             name: format!("n{i}"),
             spec,
             parent_url,
+            parent_cookie: None,
             payout: mine.then(|| address(spec, i)),
             max_hashrate,
             bootstrap,
@@ -137,6 +140,13 @@ impl TestNode {
             spec = options.spec.name,
             url = options.parent_url,
         );
+        let yaml = match &options.parent_cookie {
+            Some(cookie) => yaml.replace(
+                "        user: u\n        password: p\n",
+                &format!("        cookie_file: {}\n", cookie.display()),
+            ),
+            None => yaml,
+        };
         let config = dir.join("config.yaml");
         std::fs::write(&config, yaml)?;
         let mut node = TestNode {
@@ -180,6 +190,27 @@ impl TestNode {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops the process with SIGTERM (a clean shutdown that flushes the store) and
+    /// waits up to 20 s for it to exit; SIGKILL after that.
+    pub fn stop(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 
     /// The last `lines` lines of its log, for failure messages.
