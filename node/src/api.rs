@@ -12,9 +12,10 @@ use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, ApiServer, ApiSettings, AuditLog, BlockCounters, BlockStatus, ChainInfo,
     Event, FoundBlock, Hashrate, HttpServer, MetricsSnapshot, MinerInfo, MiningState, NodeApi,
-    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, PeerLeft, Readiness,
-    ShareAccepted, ShareCounters, ShareEntry, SharePage, ShareRejected, SharechainStatus, Stats,
-    Status, StratumCounters, StratumStatus, SyncState, TokenStore, Worker,
+    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, PeerLeft,
+    PeerShareAccepted, Readiness, ShareAccepted, ShareCounters, ShareEntry, SharePage,
+    ShareRejected, SharechainStatus, Stats, Status, StratumCounters, StratumStatus, SyncState,
+    TokenStore, Worker,
 };
 use otedama_sharechain::{
     Amount, ChainSpec, CompactTarget, Difficulty, PayoutScript, Target, parse_address,
@@ -274,8 +275,13 @@ async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
                     .collect(),
             }),
             NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
-            // The share-accepted event is about this node's own workers.
-            NodeEvent::PeerShareAccepted { .. } => continue,
+            NodeEvent::PeerShareAccepted { hash, height } => {
+                Event::PeerShareAccepted(PeerShareAccepted {
+                    hash: hash.to_string(),
+                    height,
+                    time,
+                })
+            }
         };
         // No subscriber (no API client) is fine.
         let _ = out.send(api_event);

@@ -156,6 +156,7 @@ function onEvent(msg) {
       setText("share-height", String(d.height));
       refreshSoon();
       break;
+    case "peer_share_accepted": setText("share-height", String(d.height)); refreshSoon(); break;
     case "share_rejected": bump("shares-rejected"); refreshSoon(); break;
     case "block_found": prepend("blocks", blockRow(d, "fresh"), 25); refreshSoon(); break;
     case "peer_joined": case "peer_left": refresh(["peers"]); break;

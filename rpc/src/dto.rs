@@ -428,6 +428,8 @@ pub enum Event {
     Hello(Hello),
     /// A share was accepted into the sharechain.
     ShareAccepted(ShareAccepted),
+    /// A share announced by a peer was accepted into the sharechain.
+    PeerShareAccepted(PeerShareAccepted),
     /// A share failed sharechain validation.
     ShareRejected(ShareRejected),
     /// A share met the parent target and was submitted as a block.
@@ -464,6 +466,17 @@ pub struct ShareAccepted {
     pub height: u64,
     /// The Stratum worker that found it.
     pub worker: String,
+    /// Unix time.
+    pub time: u64,
+}
+
+/// The `peer_share_accepted` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PeerShareAccepted {
+    /// Share hash.
+    pub hash: String,
+    /// Sharechain height.
+    pub height: u64,
     /// Unix time.
     pub time: u64,
 }

@@ -159,7 +159,7 @@ const REGTEST_DEFAULTS: ChainSpec = ChainSpec {
     ..MAIN_DEFAULTS
 };
 
-static ALL: [ChainSpec; 4] = [
+static ALL: [ChainSpec; 5] = [
     ChainSpec {
         name: "ltc-main",
         ..MAIN_DEFAULTS
@@ -180,6 +180,15 @@ static ALL: [ChainSpec; 4] = [
         name: "btc-regtest",
         parent: ParentCoin::Bitcoin,
         algorithm: PowAlgorithm::Sha256d,
+        ..REGTEST_DEFAULTS
+    },
+    // Bitcoin regtest with the main networks' 8 640-share window: for benchmarks and
+    // load tests of sync and payouts at full window size on a laptop.
+    ChainSpec {
+        name: "btc-bench",
+        parent: ParentCoin::Bitcoin,
+        algorithm: PowAlgorithm::Sha256d,
+        window_max_shares: 8640,
         ..REGTEST_DEFAULTS
     },
 ];
@@ -247,10 +256,11 @@ mod tests {
         assert_eq!(got, want);
     }
 
-    const GOLDEN_IDS: [&str; 4] = [
+    const GOLDEN_IDS: [&str; 5] = [
         "ltc-main ab3aa2008a92563d47c653a981240f8a9b731d01ad6198434f4347d653bff08e",
         "ltc-regtest 041cc3c7fbb984dd1044ce42e11957088750c0bfcdc920a6ea9bf3396bb2409a",
         "btc-main 15e36626986a57bec0137d083cb2b47a289bad562e2ca1f7e5bc53aa030bf565",
         "btc-regtest a3a5fb105d2197b32fb7c01bc8f1c5882f34ee47c4548c8d493428a456ea8e79",
+        "btc-bench f0e937e52c1e4945720e9c84b31eaa89027cc4f403cede5cce6960085b626277",
     ];
 }

@@ -24,10 +24,12 @@ pub fn node_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> -> target/<profile>/otedama-node
-    exe.parent()
-        .and_then(Path::parent)
+    // target/<profile>/<bin> or target/<profile>/deps/<test> -> target/<profile>/otedama-node
+    exe.ancestors()
+        .skip(1)
+        .take(2)
         .map(|d| d.join("otedama-node"))
+        .find(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("otedama-node"))
 }
 
@@ -56,6 +58,8 @@ pub struct NodeOptions {
     pub max_hashrate: u64,
     /// Multiaddrs of peers to dial at start.
     pub bootstrap: Vec<String>,
+    /// Serve Prometheus metrics (see [`TestNode::metrics_url`]).
+    pub metrics: bool,
 }
 
 impl NodeOptions {
@@ -76,6 +80,7 @@ impl NodeOptions {
             payout: mine.then(|| address(spec, i)),
             max_hashrate,
             bootstrap,
+            metrics: false,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct TestNode {
     pub p2p_addr: String,
     /// Its peer id.
     pub peer_id: String,
+    /// Its metrics URL (`http://127.0.0.1:<port>/metrics`) when enabled.
+    pub metrics_url: Option<String>,
     child: Option<Child>,
     config: PathBuf,
 }
@@ -109,7 +116,7 @@ impl TestNode {
         let (key, _) = otedama_node::p2p::key::load_or_create(&dir)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let peer_id = key.public().to_peer_id().to_string();
-        let (p2p, stratum, api) = (free_port(), free_port(), free_port());
+        let (p2p, stratum, api, metrics) = (free_port(), free_port(), free_port(), free_port());
         let p2p_addr = format!("/ip4/127.0.0.1/tcp/{p2p}/p2p/{peer_id}");
         let mining = match &options.payout {
             Some(addr) => format!(
@@ -131,7 +138,7 @@ impl TestNode {
             "app:\n  name: {name}\n  data_dir: {dir}\n  log_level: info,otedama::p2p=debug\n{mining}\
              pool:\n  address: 127.0.0.1:{stratum}\n\
              api:\n  address: 127.0.0.1:{api}\n  auth:\n    enabled: false\n\
-             monitoring:\n  metrics:\n    enabled: false\n  health:\n    enabled: false\n\
+             monitoring:\n  metrics:\n    enabled: {metrics_on}\n    address: 127.0.0.1:{metrics}\n  health:\n    enabled: false\n\
              p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/{p2p}\"]\n  bootstrap: [{boot}]\n\
              chains:\n  - spec: {spec}\n    daemons:\n      - url: {url}\n        user: u\n        password: p\n",
             name = options.name,
@@ -139,6 +146,7 @@ impl TestNode {
             boot = bootstrap.join(", "),
             spec = options.spec.name,
             url = options.parent_url,
+            metrics_on = options.metrics,
         );
         let yaml = match &options.parent_cookie {
             Some(cookie) => yaml.replace(
@@ -149,12 +157,16 @@ impl TestNode {
         };
         let config = dir.join("config.yaml");
         std::fs::write(&config, yaml)?;
+        let metrics_url = options
+            .metrics
+            .then(|| format!("http://127.0.0.1:{metrics}/metrics"));
         let mut node = TestNode {
             options,
             dir,
             api: format!("http://127.0.0.1:{api}"),
             p2p_addr,
             peer_id,
+            metrics_url,
             child: None,
             config,
         };

@@ -15,6 +15,11 @@ pub const MAX_LOCATOR: usize = 64;
 pub const MAX_HEADERS: u32 = 2000;
 /// Most shares asked for in one `GetShares` request.
 pub const MAX_SHARES_PER_REQUEST: usize = 64;
+/// Sync requests a peer may send per second on average; over it (past the burst) a
+/// request is refused and costs the peer 5 points.
+pub const REQUEST_RATE: f64 = 50.0;
+/// Sync requests a peer may send at once.
+pub const REQUEST_BURST: f64 = 100.0;
 /// Largest request frame: a locator is 64 × 33 bytes, a share request 64 × 33.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
 /// Largest encoded share header (80-byte parent header plus share metadata with the

@@ -3,8 +3,8 @@
 //! validation, keeps the peer table and scores, and persists known peers.
 
 use super::protocol::{
-    self, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST, ProtocolNames, Request, Response,
-    SyncCodec, SyncedShare, TipInfo,
+    self, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST, ProtocolNames, REQUEST_BURST,
+    REQUEST_RATE, Request, Response, SyncCodec, SyncedShare, TipInfo,
 };
 use super::{
     BAN_DURATION, BAN_SCORE, COMMAND_QUEUE, Command, NetEvent, P2pHandle, PeerEvent, PeerInfo,
@@ -33,9 +33,6 @@ use tracing::{debug, info, warn};
 /// Events queued for the syncer at most; beyond it announcements are ignored (peers
 /// re-announce nothing, but the syncer catches up from tips).
 const EVENT_QUEUE: usize = 1024;
-/// Sync requests a peer may make per second on average, and in a burst.
-const REQUEST_RATE: f64 = 20.0;
-const REQUEST_BURST: f64 = 60.0;
 /// Announcements a peer may relay per second on average, and in a burst.
 const GOSSIP_RATE: f64 = 50.0;
 const GOSSIP_BURST: f64 = 200.0;

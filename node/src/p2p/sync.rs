@@ -28,6 +28,10 @@ use tracing::{debug, info, warn};
 /// Share batches in flight at most, in all and per peer.
 const MAX_INFLIGHT: usize = 8;
 const MAX_INFLIGHT_PER_PEER: usize = 4;
+/// Requests go to one peer no more often than this: 80 % of the rate a peer accepts
+/// (`REQUEST_RATE`), so an honest sync is never refused or penalised.
+const REQUEST_SPACING: Duration =
+    Duration::from_micros((1_000_000.0 / (super::protocol::REQUEST_RATE * 0.8)) as u64);
 /// How often progress is logged while syncing.
 const PROGRESS_LOG: Duration = Duration::from_secs(2);
 /// Score taken for a share that breaks a consensus rule (two of them ban the peer).
@@ -89,6 +93,8 @@ pub(crate) struct Syncer {
     job: Option<Job>,
     jobs: u64,
     pending: FuturesUnordered<Pending>,
+    /// When each peer may be sent the next request.
+    next_slot: BTreeMap<PeerId, tokio::time::Instant>,
 }
 
 impl Syncer {
@@ -109,6 +115,7 @@ impl Syncer {
             job: None,
             jobs: 0,
             pending: FuturesUnordered::new(),
+            next_slot: BTreeMap::new(),
         }
     }
 
@@ -131,9 +138,14 @@ impl Syncer {
         }
     }
 
+    /// Sends `request` to `peer` in its next free slot (see [`REQUEST_SPACING`]).
     fn ask(&mut self, peer: PeerId, request: Request, tag: Tag) {
         let p2p = self.p2p.clone();
+        let now = tokio::time::Instant::now();
+        let slot = self.next_slot.get(&peer).map_or(now, |s| (*s).max(now));
+        self.next_slot.insert(peer, slot + REQUEST_SPACING);
         self.pending.push(Box::pin(async move {
+            tokio::time::sleep_until(slot).await;
             let r = p2p.request(peer, request).await;
             (tag, r)
         }));
@@ -178,6 +190,7 @@ impl Syncer {
             NetEvent::Connected(peer) => self.ask(peer, Request::Tip, Tag::Tip(peer)),
             NetEvent::Disconnected(peer) => {
                 self.tips.remove(&peer);
+                self.next_slot.remove(&peer);
                 if self
                     .job
                     .as_ref()
