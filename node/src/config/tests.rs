@@ -202,7 +202,7 @@ chains:
         "pool.rewards.window: must be null or 8640, the window cap of chain spec ltc-main (the spec fixes it), got 100",
         "pool.rewards.window: must be null or 8640, the window cap of chain spec ltc-main (the spec fixes it), got 100",
         "chains[0].daemons[1]: set either cookie_file or user+password, not both",
-        "chains[1].spec: unknown chain spec \"foo\"; known: ltc-main, ltc-regtest, btc-main, btc-regtest",
+        "chains[1].spec: unknown chain spec \"foo\"; known: ltc-main, ltc-regtest, btc-main, btc-regtest, btc-bench",
         "chains[1].daemons: at least one daemon is required",
         "chains[2].spec: duplicate chain spec \"ltc-main\", already at chains[0]",
         "chains[2].daemons[0].url: unsupported scheme \"ftp\"; expected http or https",
