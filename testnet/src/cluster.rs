@@ -7,15 +7,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Returns a free loopback TCP port (bound, then released).
+/// Returns a free loopback TCP port (bound, then released), never the same one twice in
+/// this process: a node binds its ports only once its process runs, so a port handed to
+/// one node could otherwise be handed to the next before it is taken.
 ///
 /// # Panics
-/// If no port can be bound on loopback.
+/// If no new port can be bound on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if let Ok(mut given) = GIVEN.lock()
+            && given.insert(port)
+        {
+            return port;
+        }
+    }
+    panic!("no new loopback port in 1000 tries")
 }
 
 /// Finds the `otedama-node` binary next to the running test's target dir.

@@ -15,3 +15,19 @@ pub mod cluster;
 pub mod standin;
 
 pub use otedama_node::devnet::{LitecoinRegtest, RpcClient, RpcError, litecoind_path};
+
+/// The value-carrying outputs of a block's coinbase in a `getblock <hash> 2` answer:
+/// script (hex) to amount in base units. `None` if the answer is not shaped like one.
+pub fn coinbase_outputs(
+    block: &serde_json::Value,
+) -> Option<std::collections::BTreeMap<String, u64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in block.get("tx")?.get(0)?.get("vout")?.as_array()? {
+        let value = o.get("value")?.as_f64()?;
+        if value > 0.0 {
+            let script = o.get("scriptPubKey")?.get("hex")?.as_str()?.to_owned();
+            out.insert(script, (value * 1e8).round() as u64);
+        }
+    }
+    Some(out)
+}

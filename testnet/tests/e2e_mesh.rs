@@ -122,21 +122,7 @@ fn a_mesh_on_litecoind_finds_blocks_that_pay_its_miners_by_pplns() {
                 .iter()
                 .map(|(s, a)| (hex::encode(s.as_bytes()), a.to_sat()))
                 .collect();
-        let paid: BTreeMap<String, u64> = block["tx"][0]["vout"]
-            .as_array()
-            .expect("vout")
-            .iter()
-            .filter(|o| o["value"].as_f64().expect("value") > 0.0)
-            .map(|o| {
-                (
-                    o["scriptPubKey"]["hex"]
-                        .as_str()
-                        .expect("script")
-                        .to_owned(),
-                    (o["value"].as_f64().expect("value") * 1e8).round() as u64,
-                )
-            })
-            .collect();
+        let paid = otedama_testnet::coinbase_outputs(&block).expect("a coinbase");
         assert_eq!(paid, predicted, "block {block_hash} (share {hash})");
         assert!(paid.keys().all(|s| scripts.contains(s)), "{paid:?}");
         finders.insert(hex::encode(info.payout_script.as_bytes()));

@@ -300,21 +300,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
             block["confirmations"].as_i64().expect("confirmations") >= 1,
             "on the best chain"
         );
-        let paid: BTreeMap<String, u64> = block["tx"][0]["vout"]
-            .as_array()
-            .expect("vout")
-            .iter()
-            .filter(|o| o["value"].as_f64().expect("value") > 0.0)
-            .map(|o| {
-                (
-                    o["scriptPubKey"]["hex"]
-                        .as_str()
-                        .expect("script")
-                        .to_string(),
-                    (o["value"].as_f64().expect("value") * 1e8).round() as u64,
-                )
-            })
-            .collect();
+        let paid = otedama_testnet::coinbase_outputs(&block).expect("a coinbase");
         assert_eq!(paid, predicted, "block {block_hash}");
         assert!(paid.contains_key(&hex::encode(script_a.as_bytes())));
         assert!(paid.contains_key(&hex::encode(script_b.as_bytes())));
