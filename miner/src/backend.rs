@@ -12,6 +12,9 @@ pub struct ScanResult {
     /// Nonces whose header the backend believes meets the target. The miner re-checks
     /// every one with [`PowAlgorithm::hash`] before submitting it.
     pub found: Vec<u32>,
+    /// Candidates of backends that roll the header version themselves
+    /// ([`HashBackend::rolls_version`]): `(version, nonce)` pairs, re-checked the same way.
+    pub rolled: Vec<(u32, u32)>,
 }
 
 /// A device that grinds nonces over an 80-byte header template.
@@ -32,6 +35,44 @@ pub trait HashBackend: Send + Sync {
         target: &Target,
         stop: &AtomicBool,
     ) -> ScanResult;
+
+    /// Returns how many nonces one [`HashBackend::scan`] call should cover: small enough
+    /// to notice new work quickly, large enough to keep the device busy.
+    fn chunk(&self) -> u32 {
+        match self.algorithm() {
+            PowAlgorithm::Sha256d => 1 << 20,
+            PowAlgorithm::Scrypt => 4096,
+        }
+    }
+
+    /// Returns whether the device rolls the header version within the pool's mask
+    /// itself (BIP310; ASIC chips do). The miner then hands it the mask through
+    /// [`HashBackend::scan_rolling`] instead of rolling the version for it.
+    fn rolls_version(&self) -> bool {
+        false
+    }
+
+    /// Like [`HashBackend::scan`], with the pool's version-rolling mask; candidates
+    /// with a rolled version go to [`ScanResult::rolled`]. Backends that do not roll
+    /// the version ignore the mask.
+    fn scan_rolling(
+        &self,
+        header: &[u8; 80],
+        nonces: Range<u32>,
+        version_mask: u32,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> ScanResult {
+        let _ = version_mask;
+        self.scan(header, nonces, target, stop)
+    }
+}
+
+/// Returns the next version after `version` that differs only in the bits of `mask`:
+/// the masked bits count up as one number, the others stay (BIP310 rolling).
+pub fn next_rolled_version(version: u32, mask: u32) -> u32 {
+    let rolled = ((version & mask) | !mask).wrapping_add(1) & mask;
+    (version & !mask) | rolled
 }
 
 /// Caps a backend's hashrate: scans in slices of about 50 ms of work and sleeps off
@@ -62,6 +103,10 @@ impl HashBackend for Throttled {
         self.inner.algorithm()
     }
 
+    fn chunk(&self) -> u32 {
+        self.inner.chunk()
+    }
+
     fn scan(
         &self,
         header: &[u8; 80],
@@ -78,10 +123,11 @@ impl HashBackend for Throttled {
             let r = self.inner.scan(header, start..end, target, stop);
             out.hashes += r.hashes;
             out.found.extend(r.found);
+            out.rolled.extend(r.rolled);
             start = end;
             // A slow scan of a large range must not sit on a share: hand it over now
             // (the rest of the range is skipped; the worker moves on).
-            if !out.found.is_empty() {
+            if !out.found.is_empty() || !out.rolled.is_empty() {
                 break;
             }
             let due = std::time::Duration::from_secs_f64(out.hashes as f64 / self.rate);
@@ -90,5 +136,22 @@ impl HashBackend for Throttled {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_rolled_version;
+
+    #[test]
+    fn rolled_versions_count_through_the_mask_only() {
+        let mask = 0x1fff_e000;
+        assert_eq!(next_rolled_version(0x2000_0000, mask), 0x2000_2000);
+        assert_eq!(next_rolled_version(0x2000_2000, mask), 0x2000_4000);
+        // Bits outside the mask never change; the masked bits wrap to zero.
+        assert_eq!(next_rolled_version(0x3fff_e004, mask), 0x2000_0004);
+        assert_eq!(next_rolled_version(0x2000_0000, 0), 0x2000_0000);
+        // A mask with a hole: the carry jumps over it.
+        assert_eq!(next_rolled_version(0x0000_0100, 0x0000_0500), 0x0000_0400);
     }
 }

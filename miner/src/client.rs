@@ -63,6 +63,7 @@ pub(crate) struct Client {
 /// A request awaiting its response.
 #[derive(Debug)]
 enum Pending {
+    Configure,
     Subscribe,
     Authorize,
     Submit { job_id: String, nonce: u32 },
@@ -77,6 +78,8 @@ struct Session {
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
     extranonce: Option<(Vec<u8>, usize)>,
+    /// The version bits the pool lets us roll (BIP310); 0 until it grants some.
+    version_mask: u32,
     authorized: bool,
     target: Target,
     /// The latest job with the target in force when it was notified.
@@ -216,6 +219,7 @@ impl Client {
             next_id: 1,
             pending: BTreeMap::new(),
             extranonce: None,
+            version_mask: 0,
             authorized: false,
             target: self.difficulty_target(1.0),
             job: None,
@@ -233,6 +237,8 @@ impl Client {
 
     /// Runs one session until shutdown (`Ok`) or failure.
     async fn drive(&mut self, s: &mut Session, pool: &PoolUrl) -> Result<(), SessionError> {
+        // Pipelined: a pool without BIP310 answers the configure with an error.
+        s.request(Pending::Configure, protocol::configure).await?;
         s.request(Pending::Subscribe, protocol::subscribe).await?;
         let handshake = sleep(HANDSHAKE_TIMEOUT);
         tokio::pin!(handshake);
@@ -345,6 +351,14 @@ impl Client {
         };
         let ok = error.is_none() && result == Value::Bool(true);
         match pending {
+            Pending::Configure => {
+                s.version_mask = if error.is_none() {
+                    protocol::parse_configure_result(&result)
+                } else {
+                    0
+                };
+                debug!(target: LOG, mask = %format!("{:08x}", s.version_mask), "version rolling negotiated");
+            }
             Pending::Subscribe => {
                 if let Some(e) = error {
                     return Err(SessionError::Subscribe(e));
@@ -425,6 +439,7 @@ impl Client {
             extranonce1: extranonce1.clone(),
             extranonce2_size: *extranonce2_size,
             target: *target,
+            version_mask: s.version_mask,
         };
         self.board.publish(work, clean);
     }

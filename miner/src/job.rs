@@ -126,6 +126,8 @@ pub(crate) struct Work {
     pub extranonce2_size: usize,
     /// The share target in force when the job was notified.
     pub target: Target,
+    /// The version bits the pool lets the miner roll (BIP310); 0 when it does not.
+    pub version_mask: u32,
 }
 
 impl Work {

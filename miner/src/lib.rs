@@ -30,7 +30,7 @@ mod sha256;
 mod stats;
 mod worker;
 
-pub use backend::{HashBackend, ScanResult};
+pub use backend::{HashBackend, ScanResult, next_rolled_version};
 pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};
 pub use config::MinerConfig;
 pub use cpu::CpuBackend;

@@ -138,6 +138,38 @@ fn parse_extranonces(
     Ok((en1, size as usize))
 }
 
+/// The version bits asked for in `mining.configure`: BIP320's general-purpose bits.
+pub(crate) const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
+
+/// Returns `mining.configure` asking for version rolling (BIP310).
+pub(crate) fn configure(id: u64) -> String {
+    line(json!({
+        "id": id,
+        "method": "mining.configure",
+        "params": [
+            ["version-rolling"],
+            {
+                "version-rolling.mask": format!("{VERSION_ROLLING_MASK:08x}"),
+                "version-rolling.min-bit-count": 2,
+            },
+        ],
+    }))
+}
+
+/// Decodes the result of `mining.configure`: the version-rolling mask the pool grants,
+/// 0 when it refuses or does not answer the extension.
+pub(crate) fn parse_configure_result(result: &Value) -> u32 {
+    if result.get("version-rolling") != Some(&Value::Bool(true)) {
+        return 0;
+    }
+    result
+        .get("version-rolling.mask")
+        .and_then(Value::as_str)
+        .and_then(|m| u32::from_str_radix(m, 16).ok())
+        // Never roll bits we did not ask for.
+        .map_or(0, |m| m & VERSION_ROLLING_MASK)
+}
+
 /// Returns `mining.subscribe`.
 pub(crate) fn subscribe(id: u64) -> String {
     line(json!({"id": id, "method": "mining.subscribe", "params": [USER_AGENT]}))
@@ -150,17 +182,17 @@ pub(crate) fn authorize(id: u64, user: &str, password: &str) -> String {
 
 /// Returns `mining.submit` for `share`.
 pub(crate) fn submit(id: u64, user: &str, share: &FoundShare) -> String {
-    line(json!({
-        "id": id,
-        "method": "mining.submit",
-        "params": [
-            user,
-            share.job_id,
-            hex::encode(&share.extranonce2),
-            format!("{:08x}", share.ntime),
-            format!("{:08x}", share.nonce),
-        ],
-    }))
+    let mut params = vec![
+        json!(user),
+        json!(share.job_id),
+        json!(hex::encode(&share.extranonce2)),
+        json!(format!("{:08x}", share.ntime)),
+        json!(format!("{:08x}", share.nonce)),
+    ];
+    if let Some(bits) = share.version_bits {
+        params.push(json!(format!("{bits:08x}")));
+    }
+    line(json!({"id": id, "method": "mining.submit", "params": params}))
 }
 
 /// Returns a successful response to a pool request.
@@ -320,6 +352,7 @@ mod tests {
             extranonce2: vec![1, 0, 0, 2],
             ntime: 0x504e_86b9,
             nonce: 0x0000_00ff,
+            version_bits: None,
         };
         let v: Value = serde_json::from_str(&submit(7, "u.w", &share)).expect("json");
         assert_eq!(v["method"], "mining.submit");
@@ -328,5 +361,44 @@ mod tests {
             v["params"],
             json!(["u.w", "ab", "01000002", "504e86b9", "000000ff"])
         );
+        let rolled = FoundShare {
+            version_bits: Some(0x0000_6000),
+            ..share
+        };
+        let v: Value = serde_json::from_str(&submit(8, "u.w", &rolled)).expect("json");
+        assert_eq!(
+            v["params"],
+            json!(["u.w", "ab", "01000002", "504e86b9", "000000ff", "00006000"])
+        );
+    }
+
+    #[test]
+    fn configure_asks_for_version_rolling_and_reads_the_grant() {
+        let v: Value = serde_json::from_str(&configure(3)).expect("json");
+        assert_eq!(v["method"], "mining.configure");
+        assert_eq!(v["params"][0], json!(["version-rolling"]));
+        assert_eq!(v["params"][1]["version-rolling.mask"], "1fffe000");
+        let grant = |r: Value| parse_configure_result(&r);
+        assert_eq!(
+            grant(json!({"version-rolling": true, "version-rolling.mask": "1fffe000"})),
+            0x1fff_e000
+        );
+        // A narrower grant is used as is; bits we never asked for are dropped.
+        assert_eq!(
+            grant(json!({"version-rolling": true, "version-rolling.mask": "ffffffff"})),
+            0x1fff_e000
+        );
+        assert_eq!(
+            grant(json!({"version-rolling": true, "version-rolling.mask": "00006000"})),
+            0x0000_6000
+        );
+        for refused in [
+            json!({"version-rolling": false}),
+            json!({"version-rolling": true, "version-rolling.mask": "xyz"}),
+            json!(null),
+            json!(true),
+        ] {
+            assert_eq!(grant(refused.clone()), 0, "{refused}");
+        }
     }
 }

@@ -18,6 +18,8 @@ pub struct MinerStats {
     pub rejected: u64,
     /// Shares the pool rejected as stale (Stratum error 21).
     pub stale: u64,
+    /// Device candidates that failed the CPU re-check (hardware errors).
+    pub hardware_errors: u64,
     /// URL of the pool in use (connected or being tried).
     pub pool: Option<String>,
     /// Whether a pool session is subscribed and authorized.
@@ -33,6 +35,7 @@ pub(crate) struct Shared {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub stale: AtomicU64,
+    pub hardware_errors: AtomicU64,
     hashrate_bits: AtomicU64,
     difficulty_bits: AtomicU64,
     connected: AtomicBool,
@@ -46,6 +49,7 @@ impl Default for Shared {
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             stale: AtomicU64::new(0),
+            hardware_errors: AtomicU64::new(0),
             hashrate_bits: AtomicU64::new(0f64.to_bits()),
             difficulty_bits: AtomicU64::new(1f64.to_bits()),
             connected: AtomicBool::new(false),
@@ -63,6 +67,7 @@ impl Shared {
             accepted: self.accepted.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             stale: self.stale.load(Ordering::Relaxed),
+            hardware_errors: self.hardware_errors.load(Ordering::Relaxed),
             pool: self.pool.lock().map(|p| p.clone()).unwrap_or_default(),
             connected: self.connected.load(Ordering::Relaxed),
             difficulty: f64::from_bits(self.difficulty_bits.load(Ordering::Relaxed)),

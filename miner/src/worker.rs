@@ -12,10 +12,9 @@ use tracing::{debug, warn};
 
 const LOG: &str = "otedama::miner";
 
-/// Nonces per backend call for sha256d: well under a second on one core.
-const SHA256D_CHUNK: u32 = 1 << 20;
-/// Nonces per backend call for scrypt.
-const SCRYPT_CHUNK: u32 = 4096;
+/// Versions a hashing thread rolls through per extranonce2 when the pool allows
+/// version rolling (each nonce chunk is scanned once per version).
+const VERSION_ROLLS: usize = 4;
 /// How long an idle thread sleeps before looking at the shutdown flag again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -32,6 +31,8 @@ pub(crate) struct FoundShare {
     pub ntime: u32,
     /// The nonce.
     pub nonce: u32,
+    /// The rolled version bits (`version & mask`), when the pool allows rolling (BIP310).
+    pub version_bits: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -146,31 +147,54 @@ impl Worker {
 
     /// Mines `work` until it is replaced, interrupted or the board shuts down.
     fn mine(&self, work: &Work, generation: u64, interrupt: &AtomicBool, counter: &mut u64) {
-        let chunk = match self.algorithm {
-            PowAlgorithm::Sha256d => SHA256D_CHUNK,
-            PowAlgorithm::Scrypt => SCRYPT_CHUNK,
-        };
+        let chunk = self.backend.chunk().max(1);
         let current = || {
             !interrupt.load(Ordering::Relaxed)
                 && self.board.generation.load(Ordering::SeqCst) == generation
         };
+        let mask = work.version_mask;
+        let device_rolls = mask != 0 && self.backend.rolls_version();
+        // The versions this thread scans each nonce chunk with: the job's, then rolled
+        // ones when the pool allows it and the device does not roll by itself.
+        let mut versions = vec![work.job.version];
+        if mask != 0 && !device_rolls {
+            for _ in 1..VERSION_ROLLS {
+                let last = versions[versions.len() - 1];
+                versions.push(crate::backend::next_rolled_version(last, mask));
+            }
+        }
         loop {
             let en2 = extranonce2(self.index, *counter, work.extranonce2_size);
             *counter = counter.wrapping_add(1);
-            let template = work.header(&en2);
+            let mut template = work.header(&en2);
             // `Range<u32>` cannot hold u32::MAX: the last nonce of each extranonce2 is skipped.
             let mut start = 0u32;
             while start < u32::MAX {
                 let end = start.saturating_add(chunk);
-                let r = self
-                    .backend
-                    .scan(&template, start..end, &work.target, interrupt);
-                self.shared.hashes.fetch_add(r.hashes, Ordering::Relaxed);
-                for nonce in r.found {
-                    self.submit(work, &template, &en2, nonce);
-                }
-                if !current() {
-                    return;
+                for &version in &versions {
+                    template[0..4].copy_from_slice(&version.to_le_bytes());
+                    let r = if device_rolls {
+                        self.backend.scan_rolling(
+                            &template,
+                            start..end,
+                            mask,
+                            &work.target,
+                            interrupt,
+                        )
+                    } else {
+                        self.backend
+                            .scan(&template, start..end, &work.target, interrupt)
+                    };
+                    self.shared.hashes.fetch_add(r.hashes, Ordering::Relaxed);
+                    for nonce in r.found {
+                        self.submit(work, &template, &en2, version, nonce);
+                    }
+                    for (rolled, nonce) in r.rolled {
+                        self.submit(work, &template, &en2, rolled, nonce);
+                    }
+                    if !current() {
+                        return;
+                    }
                 }
                 start = end;
             }
@@ -179,10 +203,17 @@ impl Worker {
     }
 
     /// Re-checks a backend candidate with the reference hash and queues it for the pool.
-    fn submit(&self, work: &Work, template: &[u8; 80], en2: &[u8], nonce: u32) {
+    fn submit(&self, work: &Work, template: &[u8; 80], en2: &[u8], version: u32, nonce: u32) {
+        let mask = work.version_mask;
+        if (version ^ work.job.version) & !mask != 0 {
+            warn!(target: LOG, backend = self.backend.name(), version = %format!("{version:08x}"), "backend candidate rolled bits outside the pool's mask; dropped");
+            return;
+        }
         let mut header = *template;
+        header[0..4].copy_from_slice(&version.to_le_bytes());
         header[76..80].copy_from_slice(&nonce.to_le_bytes());
         if !work.target.is_met_by(&self.algorithm.hash(&header)) {
+            self.shared.hardware_errors.fetch_add(1, Ordering::Relaxed);
             warn!(target: LOG, backend = self.backend.name(), nonce, "backend candidate fails the CPU re-check; dropped");
             return;
         }
@@ -192,6 +223,7 @@ impl Worker {
             extranonce2: en2.to_vec(),
             ntime: work.job.ntime,
             nonce,
+            version_bits: (mask != 0).then_some(version & mask),
         };
         // Never block a hashing thread on the network; a full queue means the pool
         // connection is stuck, and the share would likely be stale anyway.
@@ -225,6 +257,7 @@ mod tests {
             extranonce1: vec![9, 9, 9, 9],
             extranonce2_size: 4,
             target,
+            version_mask: 0,
         }
     }
 
@@ -270,5 +303,47 @@ mod tests {
         }
         assert!(shared.hashes.load(Ordering::Relaxed) > 0);
         assert!(threads_seen.iter().all(|t| *t < 2));
+    }
+
+    /// With a version-rolling mask, a thread scans each nonce chunk with rolled
+    /// versions too: shares carry the rolled bits, only bits of the mask differ from
+    /// the job's version, and the header with those bits meets the target.
+    #[test]
+    fn rolls_the_version_within_the_mask() {
+        let board = Arc::new(WorkBoard::new(1));
+        let shared = Arc::new(Shared::default());
+        let (tx, mut rx) = mpsc::channel(64);
+        let w = Worker {
+            index: 0,
+            backend: Arc::new(CpuBackend::new(PowAlgorithm::Sha256d)),
+            algorithm: PowAlgorithm::Sha256d,
+            board: Arc::clone(&board),
+            shared: Arc::clone(&shared),
+            shares: tx,
+        };
+        let handle = std::thread::spawn(move || w.run());
+        let target = Target::from_work(ChainWork::from_u128(1 << 16));
+        let mut job = work(target);
+        job.version_mask = 0x0000_6000;
+        board.publish(job.clone(), true);
+        let mut versions = std::collections::BTreeSet::new();
+        // About 16 shares per version and 2^20-nonce chunk: 100 cover all four.
+        for _ in 0..100 {
+            let s = rx.blocking_recv().expect("thread is running");
+            let bits = s.version_bits.expect("rolling is on");
+            assert_eq!(bits & !job.version_mask, 0, "bits outside the mask");
+            let version = (job.job.version & !job.version_mask) | bits;
+            let mut h = job.job.header(&job.extranonce1, &s.extranonce2, s.nonce);
+            h[0..4].copy_from_slice(&version.to_le_bytes());
+            assert!(target.is_met_by(&PowAlgorithm::Sha256d.hash(&h)));
+            versions.insert(bits);
+        }
+        board.shutdown();
+        handle.join().expect("thread exits cleanly");
+        assert_eq!(
+            versions.into_iter().collect::<Vec<_>>(),
+            vec![0, 0x2000, 0x4000, 0x6000]
+        );
+        assert_eq!(shared.hardware_errors.load(Ordering::Relaxed), 0);
     }
 }

@@ -276,7 +276,11 @@ pub(crate) fn scan(
             found.push(nonce);
         }
     });
-    ScanResult { hashes, found }
+    ScanResult {
+        hashes,
+        found,
+        ..ScanResult::default()
+    }
 }
 
 #[cfg(test)]

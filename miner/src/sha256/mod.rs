@@ -368,6 +368,7 @@ pub(crate) fn scan(
     ScanResult {
         hashes: c.hashes,
         found,
+        ..ScanResult::default()
     }
 }
 

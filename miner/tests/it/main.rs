@@ -33,6 +33,9 @@ struct Behaviour {
     accept_limit: usize,
     /// Close the first connection right after the first notify.
     drop_first: bool,
+    /// The version-rolling mask granted to `mining.configure`; `None` answers it as an
+    /// unknown method, as pools without BIP310 do.
+    version_mask: Option<u32>,
     seed: u64,
 }
 
@@ -47,6 +50,7 @@ impl Behaviour {
             clean_switch: true,
             accept_limit: usize::MAX,
             drop_first: false,
+            version_mask: None,
             seed: 1,
         }
     }
@@ -59,6 +63,8 @@ struct Log {
     authorized: AtomicUsize,
     accepted: AtomicUsize,
     stale: AtomicUsize,
+    /// Valid submits whose version differs from the job's.
+    rolled: AtomicUsize,
     agents: Mutex<Vec<String>>,
     invalid: Mutex<Vec<String>>,
 }
@@ -135,8 +141,9 @@ impl PoolJob {
         ]})
     }
 
-    /// Rebuilds the header of a submit and checks its proof of work.
-    fn check(&self, en1: &[u8], b: &Behaviour, p: &[Value]) -> Result<(), String> {
+    /// Rebuilds the header of a submit and checks its proof of work; returns whether the
+    /// version was rolled.
+    fn check(&self, en1: &[u8], b: &Behaviour, p: &[Value]) -> Result<bool, String> {
         let field = |i: usize| p.get(i).and_then(Value::as_str).ok_or(format!("param {i}"));
         if field(0)? != USER {
             return Err("wrong user".into());
@@ -154,13 +161,25 @@ impl PoolJob {
         if nonce_hex.len() != 8 {
             return Err(format!("nonce {nonce_hex}"));
         }
+        let version = match (p.get(5), b.version_mask) {
+            (None, _) => self.version,
+            (Some(_), None) => return Err("version bits without a granted mask".into()),
+            (Some(bits), Some(mask)) => {
+                let bits = bits.as_str().ok_or("version bits")?;
+                let bits = u32::from_str_radix(bits, 16).map_err(|e| e.to_string())?;
+                if bits & !mask != 0 {
+                    return Err(format!("version bits {bits:08x} outside the mask"));
+                }
+                (self.version & !mask) | bits
+            }
+        };
         let coinbase = [&self.coinb1[..], en1, &en2, &self.coinb2].concat();
         let merkle_root = self
             .branch
             .iter()
             .fold(sha256d(&coinbase), |acc, e| sha256d_pair(&acc, e));
         let header = BlockHeader {
-            version: self.version as i32,
+            version: version as i32,
             prev_block: BlockHash::from_bytes(self.prev),
             merkle_root,
             time: ntime,
@@ -171,7 +190,7 @@ impl PoolJob {
         if !target.is_met_by(&b.algorithm.hash(&header.to_bytes())) {
             return Err(format!("above target: en2 {} nonce {nonce_hex}", field(2)?));
         }
-        Ok(())
+        Ok(version != self.version)
     }
 }
 
@@ -230,6 +249,18 @@ async fn serve(
         let id = msg["id"].clone();
         let params = msg["params"].as_array().cloned().unwrap_or_default();
         match msg["method"].as_str() {
+            Some("mining.configure") => {
+                let reply = match b.version_mask {
+                    Some(mask) => json!({"id": id, "error": null, "result": {
+                        "version-rolling": true,
+                        "version-rolling.mask": format!("{mask:08x}"),
+                    }}),
+                    None => {
+                        json!({"id": id, "result": null, "error": [20, "unknown method", null]})
+                    }
+                };
+                send(&mut w, reply).await?;
+            }
             Some("mining.subscribe") => {
                 if let Some(agent) = params.first().and_then(Value::as_str) {
                     log.agents.lock().expect("lock").push(agent.to_owned());
@@ -271,8 +302,16 @@ async fn serve(
                         continue;
                     }
                 };
-                let checked = jobs[job_index].check(&en1, &b, &params).and_then(|()| {
-                    let key = (job_index, params[2].clone(), params[4].clone());
+                let checked = jobs[job_index].check(&en1, &b, &params).and_then(|rolled| {
+                    let key = (
+                        job_index,
+                        params[2].clone(),
+                        params[4].clone(),
+                        params.get(5).cloned(),
+                    );
+                    if rolled {
+                        log.rolled.fetch_add(1, Ordering::SeqCst);
+                    }
                     seen.insert(key).then_some(()).ok_or("duplicate".to_owned())
                 });
                 if let Err(e) = checked {
@@ -381,6 +420,28 @@ async fn sha256d_shares_verify_at_the_pool() {
         ..Behaviour::new(PowAlgorithm::Sha256d, d)
     };
     mines_verified_shares(b, 2).await;
+}
+
+/// A pool that grants BIP310 version rolling gets shares with rolled versions, each
+/// within the granted mask and meeting the target with the rolled version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha256d_shares_roll_the_version_when_the_pool_allows_it() {
+    // One share per 2^20 hashes: about one per nonce chunk and version.
+    let b = Behaviour {
+        version_mask: Some(0x0001_e000),
+        seed: 3,
+        ..Behaviour::new(PowAlgorithm::Sha256d, 1.0 / 1_048_576.0)
+    };
+    let (url, log) = fake_pool(b.clone()).await;
+    let miner = Miner::start(config(vec![url], 2, b.algorithm)).expect("start");
+    wait_until("a rolled share", Duration::from_secs(120), || {
+        log.rolled.load(Ordering::SeqCst) >= 1 || !log.invalid().is_empty()
+    })
+    .await;
+    assert_eq!(log.invalid(), Vec::<String>::new());
+    timeout(Duration::from_secs(10), miner.stop())
+        .await
+        .expect("stop returns promptly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
