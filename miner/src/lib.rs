@@ -12,14 +12,25 @@
 //!   and `scrypt` hold the kernels.
 //! - `opencl` (cargo feature `opencl`, on by default): [`OpenClBackend`], SHA256d and
 //!   Scrypt kernels on an OpenCL device; libOpenCL is loaded at run time.
+//! - `cuda` (cargo feature `cuda`, on by default): [`CudaBackend`], the same kernels in
+//!   CUDA C for NVIDIA GPUs, compiled at run time by NVRTC; libcuda and libnvrtc are
+//!   loaded at run time, and their absence is an error, never a crash.
 //! - [`measure_hashrate`]: the hash rate of a backend on N threads (`otedama-node bench`).
+//! - [`fleet`]: a client and poller of the cgminer API (TCP 4028) of network ASIC miners
+//!   (Antminer, Whatsminer, Avalon): hash rates, shares, pools, chains, fans, temperatures.
+//! - [`thermal`]: a pure thermal governor that turns temperature readings into an
+//!   intensity, a pause or a latched cut-off, fed by a [`thermal::TemperatureSource`].
 
+pub mod asic;
 mod backend;
 mod bench;
 mod client;
 mod config;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
+pub mod fleet;
 mod job;
 mod kernel;
 #[cfg(feature = "opencl")]
@@ -28,12 +39,15 @@ mod protocol;
 mod scrypt;
 mod sha256;
 mod stats;
+pub mod thermal;
 mod worker;
 
 pub use backend::{HashBackend, ScanResult, next_rolled_version};
 pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};
 pub use config::MinerConfig;
 pub use cpu::CpuBackend;
+#[cfg(feature = "cuda")]
+pub use cuda::{CudaBackend, CudaDevice, CudaError};
 pub use error::{MinerError, UrlError};
 pub use kernel::{CpuKernel, UnknownKernel};
 #[cfg(feature = "opencl")]

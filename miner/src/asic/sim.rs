@@ -577,7 +577,7 @@ impl Emulator {
         let family = self.config.family;
         self.replies += 1;
         let k = self.replies;
-        let every = |n: u32| n != 0 && k % u64::from(n) == 0;
+        let every = |n: u32| n != 0 && k.is_multiple_of(u64::from(n));
         self.shared.nonces.fetch_add(1, Ordering::SeqCst);
         if every(f.garbage_every) {
             let r = self.next_noise();
