@@ -68,8 +68,9 @@ struct BenchArgs {
     algo: Option<otedama_sharechain::PowAlgorithm>,
     /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
     /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
-    /// directly, as a baseline), all (the baseline and every kernel this CPU runs), or
-    /// opencl / opencl:N (OpenCL device N, default 0).
+    /// directly, as a baseline), all (the baseline and every kernel this CPU runs),
+    /// opencl / opencl:N (OpenCL device N, default 0), or cuda / cuda:N (CUDA device N,
+    /// default 0).
     #[arg(long, default_value = "cpu", value_name = "BACKEND")]
     backend: String,
     /// Hashing threads; 0 means one per logical CPU.
@@ -464,6 +465,20 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                         algorithm,
                         device,
                         otedama_miner::opencl::DEFAULT_INTENSITY,
+                    )
+                    .context("--backend")?,
+                ));
+            }
+            name if name == "cuda" || name.starts_with("cuda:") => {
+                let device = match name.strip_prefix("cuda:") {
+                    Some(i) => i.parse().context("--backend cuda:<device index>")?,
+                    None => 0,
+                };
+                runs.push(Box::new(
+                    otedama_miner::CudaBackend::new(
+                        algorithm,
+                        device,
+                        otedama_miner::cuda::DEFAULT_INTENSITY,
                     )
                     .context("--backend")?,
                 ));
