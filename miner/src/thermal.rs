@@ -338,6 +338,15 @@ pub struct Governed {
     pause: std::time::Duration,
 }
 
+impl std::fmt::Debug for Governed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governed")
+            .field("backend", &self.inner.name())
+            .field("decision", &self.decision())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Governed {
     /// Wraps `inner`; `pause` is how long a held scan waits.
     pub fn new(

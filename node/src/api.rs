@@ -330,6 +330,8 @@ impl NodeApi for NodeApiAdapter {
                     pool: m.pool,
                     connected: m.connected,
                     difficulty: m.difficulty,
+                    hardware_errors: m.hardware_errors,
+                    devices: self.handle.miner().devices(),
                 }),
             })
         })
@@ -552,6 +554,7 @@ impl NodeApi for NodeApiAdapter {
             sharechain_height: snapshot.tip.as_ref().map(|t| t.height),
             mining: self.handle.miner().status().running,
             uptime_secs: self.handle.uptime().as_secs(),
+            devices: self.handle.miner().devices(),
         }
     }
 

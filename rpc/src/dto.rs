@@ -194,6 +194,42 @@ pub struct MinerInfo {
     pub connected: bool,
     /// Its current Stratum difficulty.
     pub difficulty: f64,
+    /// Device candidates that failed the CPU re-check.
+    #[serde(default)]
+    pub hardware_errors: u64,
+    /// Each mining device: local CPU, GPU and ASIC rigs, and network miners watched
+    /// through their cgminer API.
+    #[serde(default)]
+    pub devices: Vec<MiningDevice>,
+}
+
+/// One mining device of this node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MiningDevice {
+    /// Its name: "cpu", "opencl:0", "cuda:0", "asic:usb:1-4", or the network miner's address.
+    pub name: String,
+    /// cpu, gpu, asic or network.
+    pub kind: String,
+    /// Hashes per second (the device's own figure for network miners).
+    pub hashrate: f64,
+    /// Shares the pool accepted.
+    pub accepted: u64,
+    /// Shares the pool rejected.
+    pub rejected: u64,
+    /// Hardware errors.
+    pub hardware_errors: u64,
+    /// Hottest temperature reading, °C.
+    pub temperature: Option<f32>,
+    /// Fan speeds, RPM.
+    pub fans: Vec<u32>,
+    /// ASIC chips (chain devices and network miners that report them).
+    pub chips: Option<u32>,
+    /// Chip clock, MHz.
+    pub frequency_mhz: Option<f64>,
+    /// ok, throttled, paused, cutoff, unreachable or error.
+    pub status: String,
+    /// The last error, when there is one.
+    pub error: Option<String>,
 }
 
 /// `GET /api/workers`: one Stratum worker (user name) that sent shares since the node
@@ -610,6 +646,8 @@ pub struct MetricsSnapshot {
     pub mining: bool,
     /// Seconds since start.
     pub uptime_secs: u64,
+    /// Mining devices.
+    pub devices: Vec<MiningDevice>,
 }
 
 #[cfg(test)]

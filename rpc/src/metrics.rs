@@ -141,6 +141,7 @@ impl Collector for NodeCollector {
             sharechain_height,
             mining,
             uptime_secs,
+            devices,
         } = self.api.metrics();
         {
             let mut family = encoder.encode_descriptor(
@@ -216,8 +217,88 @@ impl Collector for NodeCollector {
             "Seconds since the node started",
             uptime_secs,
         )?;
-        Ok(())
+        encode_devices(&mut encoder, &devices)
     }
+}
+
+/// Per-device gauges: hashrate, temperature, fans, shares and hardware errors.
+fn encode_devices(
+    encoder: &mut DescriptorEncoder,
+    devices: &[crate::dto::MiningDevice],
+) -> fmt::Result {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let family = |encoder: &mut DescriptorEncoder,
+                  name: &str,
+                  help: &str,
+                  values: &mut dyn Iterator<Item = (Vec<(&str, String)>, f64)>|
+     -> fmt::Result {
+        let mut f = encoder.encode_descriptor(
+            name,
+            help,
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, v) in values {
+            ConstGauge::new(v).encode(f.encode_family(&labels)?)?;
+        }
+        Ok(())
+    };
+    let label =
+        |d: &crate::dto::MiningDevice| vec![("device", d.name.clone()), ("kind", d.kind.clone())];
+    family(
+        encoder,
+        "device_hashrate_hashes_per_second",
+        "Hashrate of each mining device",
+        &mut devices.iter().map(|d| (label(d), d.hashrate)),
+    )?;
+    family(
+        encoder,
+        "device_temperature_celsius",
+        "Hottest temperature reading of each mining device",
+        &mut devices
+            .iter()
+            .filter_map(|d| d.temperature.map(|t| (label(d), f64::from(t)))),
+    )?;
+    family(
+        encoder,
+        "device_fan_rpm",
+        "Fan speeds of each mining device",
+        &mut devices.iter().flat_map(|d| {
+            d.fans.iter().enumerate().map(move |(i, rpm)| {
+                let mut l = label(d);
+                l.push(("fan", i.to_string()));
+                (l, f64::from(*rpm))
+            })
+        }),
+    )?;
+    family(
+        encoder,
+        "device_shares",
+        "Shares of each mining device, by result",
+        &mut devices.iter().flat_map(|d| {
+            [
+                ("accepted", d.accepted),
+                ("rejected", d.rejected),
+                ("hardware_error", d.hardware_errors),
+            ]
+            .into_iter()
+            .map(move |(result, n)| {
+                let mut l = label(d);
+                l.push(("result", result.to_owned()));
+                (l, n as f64)
+            })
+        }),
+    )?;
+    family(
+        encoder,
+        "device_up",
+        "1 while a mining device works, 0 when it is unreachable, failed or held by its thermal limit",
+        &mut devices
+            .iter()
+            .map(|d| (label(d), f64::from(u8::from(d.status == "ok")))),
+    )
 }
 
 /// Builds the registry (prefix `otedama_`): the node's values read at scrape time and the

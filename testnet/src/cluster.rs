@@ -72,6 +72,9 @@ pub struct NodeOptions {
     pub bootstrap: Vec<String>,
     /// Serve Prometheus metrics (see [`TestNode::metrics_url`]).
     pub metrics: bool,
+    /// The whole `mining:` section, replacing the one made from `payout`; `{stratum}`
+    /// stands for the node's Stratum port.
+    pub mining: Option<String>,
 }
 
 impl NodeOptions {
@@ -93,6 +96,7 @@ impl NodeOptions {
             max_hashrate,
             bootstrap,
             metrics: false,
+            mining: None,
         }
     }
 }
@@ -130,16 +134,19 @@ impl TestNode {
         let peer_id = key.public().to_peer_id().to_string();
         let (p2p, stratum, api, metrics) = (free_port(), free_port(), free_port(), free_port());
         let p2p_addr = format!("/ip4/127.0.0.1/tcp/{p2p}/p2p/{peer_id}");
-        let mining = match &options.payout {
-            Some(addr) => format!(
-                "mining:\n  enable_cpu: true\n  algorithm: {algo}\n  payout_address: {addr}\n  pool_urls: [\"stratum+tcp://127.0.0.1:{stratum}\"]\n  cpu:\n    threads: 1\n    max_hashrate: {rate}\n",
-                algo = options.spec.algorithm,
-                rate = options.max_hashrate
-            ),
-            None => format!(
-                "mining:\n  enable_cpu: false\n  algorithm: {}\n",
-                options.spec.algorithm
-            ),
+        let mining = match (&options.mining, &options.payout) {
+            (Some(section), _) => section.replace("{stratum}", &stratum.to_string()),
+            (None, payout) => match payout {
+                Some(addr) => format!(
+                    "mining:\n  enable_cpu: true\n  algorithm: {algo}\n  payout_address: {addr}\n  pool_urls: [\"stratum+tcp://127.0.0.1:{stratum}\"]\n  cpu:\n    threads: 1\n    max_hashrate: {rate}\n",
+                    algo = options.spec.algorithm,
+                    rate = options.max_hashrate
+                ),
+                None => format!(
+                    "mining:\n  enable_cpu: false\n  algorithm: {}\n",
+                    options.spec.algorithm
+                ),
+            },
         };
         let bootstrap: Vec<String> = options
             .bootstrap

@@ -63,6 +63,15 @@ pub struct AsicBackend {
     job_interval: Duration,
 }
 
+impl std::fmt::Debug for AsicBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsicBackend")
+            .field("name", &self.name)
+            .field("job_interval", &self.job_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AsicBackend {
     /// Wraps an opened chain; each job runs `job_interval` before the next.
     pub fn new(chain: Chain, job_interval: Duration) -> Self {
@@ -140,6 +149,14 @@ impl AsicBackend {
         while started.elapsed() < self.job_interval && !stop.load(Ordering::Relaxed) {
             for found in chain.poll(POLL)? {
                 nonces += 1;
+                // Chips report at the ticket, a power of two at or below the share's
+                // difficulty: only nonces that meet the share target go on.
+                let mut full = *header;
+                full[0..4].copy_from_slice(&found.version.to_le_bytes());
+                full[76..80].copy_from_slice(&found.nonce.to_le_bytes());
+                if !target.is_met_by(&PowAlgorithm::Sha256d.hash(&full)) {
+                    continue;
+                }
                 if found.version == base {
                     out.found.push(found.nonce);
                 } else {

@@ -67,14 +67,14 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// A chain of `chips` chips of `family` hashing at 2 MH/s, difficulty 1 costing 2^8
+    /// A chain of `chips` chips of `family` hashing at 500 kH/s, difficulty 1 costing 2^8
     /// hashes, without faults.
     pub fn new(family: ChipFamily, chips: usize) -> Self {
         SimConfig {
             family,
             chips,
             easy_bits: 24,
-            hashrate: 2e6,
+            hashrate: 5e5,
             faults: Faults::default(),
         }
     }

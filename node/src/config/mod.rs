@@ -22,9 +22,9 @@ pub use chains::{ChainConfig, DaemonConfig};
 pub use error::{ConfigError, Issue, LogFilterError};
 pub use secret::Secret;
 pub use sections::{
-    ApiConfig, AppConfig, AsicConfig, AuthConfig, CpuConfig, GpuConfig, HealthConfig, LogFormat,
-    MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig, P2pConfig, PoolConfig,
-    RewardSystem, RewardsConfig,
+    ApiConfig, AppConfig, AsicConfig, AuthConfig, CpuConfig, GpuBackendKind, GpuConfig,
+    HealthConfig, LogFormat, MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig,
+    P2pConfig, PoolConfig, RewardSystem, RewardsConfig,
 };
 pub use validate::check_log_filter;
 

@@ -150,10 +150,23 @@ pub struct CpuConfig {
     pub max_hashrate: u64,
 }
 
+/// The GPU API the miner drives GPUs through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuBackendKind {
+    /// OpenCL (AMD, Intel, NVIDIA, PoCL).
+    #[default]
+    Opencl,
+    /// CUDA (NVIDIA), kernels compiled at start with NVRTC.
+    Cuda,
+}
+
 /// The `mining.gpu` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GpuConfig {
+    /// opencl or cuda.
+    pub backend: GpuBackendKind,
     /// Device indices to use; empty uses every GPU.
     pub devices: Vec<u32>,
     /// Work size exponent, 1 to 31; higher keeps the GPU busier at the cost of latency.
@@ -165,6 +178,7 @@ pub struct GpuConfig {
 impl Default for GpuConfig {
     fn default() -> Self {
         Self {
+            backend: GpuBackendKind::Opencl,
             devices: Vec::new(),
             intensity: 20,
             temperature_limit: 85,
@@ -176,8 +190,14 @@ impl Default for GpuConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AsicConfig {
-    /// Devices to drive (serial ports or host:port); empty uses every device found.
+    /// Devices: `usb` (every USB miner found), `usb:BUS-ADDRESS`, `sim:FAMILYxCHIPS`
+    /// (an emulated chain) or `HOST:PORT` (a network miner watched through its cgminer
+    /// API); empty uses every USB miner found.
     pub devices: Vec<String>,
+    /// The chip family of USB chains: bm1397, bm1366, bm1368 or bm1370.
+    pub family: String,
+    /// Chip clock, MHz; 0 keeps the family's default.
+    pub frequency: u32,
     /// How often devices are asked for results and health.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
@@ -187,6 +207,8 @@ impl Default for AsicConfig {
     fn default() -> Self {
         Self {
             devices: Vec::new(),
+            family: "bm1366".into(),
+            frequency: 0,
             poll_interval: Duration::from_secs(5),
         }
     }

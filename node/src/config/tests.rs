@@ -269,7 +269,7 @@ mining:
   payout_address: ltc1qexample
   pool_urls: ["http://pool:3333", "stratum+tcp://pool", "stratum2+tcp://[::1]:3336/9bXiEd8boQ"]
   gpu: { devices: [0, 1, 0] }
-  asic: { poll_interval: 0s }
+  asic: { poll_interval: 0s, devices: ["sim:bm1366x4", "usb:1", "10.0.0.9:4028"], family: bm1387, frequency: 20 }
 pool: { max_connections: 10, max_connections_per_ip: 11 }
 api: { address: 0.0.0.0:9090, auth: { token_expiry: 0s } }
 monitoring: { health: { address: 127.0.0.1:3333 } }
@@ -285,6 +285,9 @@ p2p:
         "mining.pool_urls[0]: unsupported scheme \"http\"; expected one of stratum+tcp, stratum+ssl, stratum2+tcp",
         "mining.pool_urls[1]: expected stratum+tcp://host:port with a port from 1 to 65535, got \"stratum+tcp://pool\"",
         "mining.gpu.devices[2]: device 0 is already listed at mining.gpu.devices[0]",
+        "mining.asic.devices[1]: \"usb:1\": expected usb:BUS-ADDRESS, e.g. usb:1-4",
+        "mining.asic.family: unknown chip family \"bm1387\": expected bm1397, bm1366, bm1368 or bm1370",
+        "mining.asic.frequency: must be 0 (the chip's default) or 50 to 1000 MHz, got 20",
         "mining.asic.poll_interval: must be longer than 0s",
         "pool.max_connections_per_ip: must be between 1 and pool.max_connections (10), got 11",
         "api.auth.token_expiry: must be longer than 0s while auth is enabled",

@@ -133,7 +133,21 @@ fn check_mining(config: &Config, issues: &mut Issues) {
     for (i, device) in asic.devices.iter().enumerate() {
         if device.trim().is_empty() {
             issues.push(format!("mining.asic.devices[{i}]"), "must not be empty");
+        } else if let Err(e) = otedama_miner::asic::DeviceSpec::parse(device) {
+            issues.push(format!("mining.asic.devices[{i}]"), e);
         }
+    }
+    if let Err(e) = asic.family.parse::<otedama_miner::asic::ChipFamily>() {
+        issues.push("mining.asic.family", e.to_string());
+    }
+    if asic.frequency != 0 && !(50..=1000).contains(&asic.frequency) {
+        issues.push(
+            "mining.asic.frequency",
+            format!(
+                "must be 0 (the chip's default) or 50 to 1000 MHz, got {}",
+                asic.frequency
+            ),
+        );
     }
     if asic.poll_interval == Duration::ZERO {
         issues.push("mining.asic.poll_interval", "must be longer than 0s");

@@ -251,6 +251,18 @@ impl NodeApi for Fake {
             sharechain_height: Some(41),
             mining: self.mining.load(Ordering::SeqCst),
             uptime_secs: 5,
+            devices: vec![MiningDevice {
+                name: "asic:sim".into(),
+                kind: "asic".into(),
+                hashrate: 2.5e9,
+                accepted: 7,
+                hardware_errors: 2,
+                temperature: Some(71.5),
+                fans: vec![3600, 3720],
+                chips: Some(4),
+                status: "ok".into(),
+                ..MiningDevice::default()
+            }],
         }
     }
 

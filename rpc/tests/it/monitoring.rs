@@ -42,6 +42,11 @@ async fn metrics_expose_node_values_and_parent_latency() {
         "otedama_parent_rpc_errors_total{method=\"submitblock\"} 1",
         "otedama_parent_rpc_errors_total{method=\"other\"} 1",
         "otedama_parent_rpc_duration_seconds_count{method=\"getblocktemplate\"} 1",
+        "otedama_device_hashrate_hashes_per_second{device=\"asic:sim\",kind=\"asic\"} 2500000000.0",
+        "otedama_device_temperature_celsius{device=\"asic:sim\",kind=\"asic\"} 71.5",
+        "otedama_device_fan_rpm{device=\"asic:sim\",kind=\"asic\",fan=\"1\"} 3720.0",
+        "otedama_device_shares{device=\"asic:sim\",kind=\"asic\",result=\"hardware_error\"} 2.0",
+        "otedama_device_up{device=\"asic:sim\",kind=\"asic\"} 1.0",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
