@@ -466,7 +466,9 @@ impl Coordinator {
                             self.after_peer_share(&meta, change != TipChange::Unchanged, stored);
                             AnnounceOutcome::Accepted
                         }
-                        Err(ShareError::MissingParent(_)) => AnnounceOutcome::MissingParent,
+                        Err(ShareError::MissingParent(_) | ShareError::MissingUncle(_)) => {
+                            AnnounceOutcome::MissingParent
+                        }
                         Err(ShareError::UnknownParentBlock(_)) => {
                             AnnounceOutcome::UnknownParentBlock
                         }

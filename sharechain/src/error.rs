@@ -176,6 +176,9 @@ pub enum ShareError {
         /// Allowed drift.
         max_future: u64,
     },
+    /// An uncle that is not held: not a fault of the share, a dependency to fetch first.
+    #[error("uncle {0} is not held yet")]
+    MissingUncle(ShareHash),
     /// An uncle breaks the uncle rules.
     #[error("uncle {uncle}: {reason}")]
     BadUncle {

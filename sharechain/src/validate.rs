@@ -112,8 +112,11 @@ pub fn validate_share(
     // below it: it cannot be checked, and is credited nothing (see `derive_meta`).
     let uncle_history = chain.history_within(info.prev_share, u64::from(spec.uncle_depth));
     for u in &info.uncles {
-        if !uncle_history && !chain.contains(u) {
-            continue;
+        if !chain.contains(u) {
+            if !uncle_history {
+                continue;
+            }
+            return Err(ShareError::MissingUncle(*u));
         }
         chain
             .check_uncle(info.prev_share, info.height, u)

@@ -36,6 +36,8 @@ const REQUEST_SPACING: Duration =
 const PROGRESS_LOG: Duration = Duration::from_secs(2);
 /// Score taken for a share that breaks a consensus rule (two of them ban the peer).
 pub(crate) const INVALID_SHARE_PENALTY: i32 = 50;
+/// Missing uncles fetched one by one before a peer counts as unable to serve its chain.
+const MAX_UNCLE_FETCHES: u32 = 32;
 
 /// Sync progress, as the API and `otedama-node status` show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,6 +59,9 @@ enum Tag {
     Tip(PeerId),
     Headers(PeerId, u64),
     Shares(PeerId, u64, u64),
+    /// An uncle a synced share names that we do not hold (a share lost in a crash, or
+    /// below the fork point): fetched on its own, then the sync starts again.
+    Uncle(PeerId),
 }
 
 #[derive(Debug)]
@@ -95,6 +100,8 @@ pub(crate) struct Syncer {
     pending: FuturesUnordered<Pending>,
     /// When each peer may be sent the next request.
     next_slot: BTreeMap<PeerId, tokio::time::Instant>,
+    /// Uncles fetched since the last completed sync.
+    uncle_fetches: u32,
 }
 
 impl Syncer {
@@ -116,6 +123,7 @@ impl Syncer {
             jobs: 0,
             pending: FuturesUnordered::new(),
             next_slot: BTreeMap::new(),
+            uncle_fetches: 0,
         }
     }
 
@@ -273,6 +281,9 @@ impl Syncer {
                     self.on_headers(peer, headers).await;
                 }
             }
+            (Tag::Uncle(peer), Ok(Response::Shares(shares))) => {
+                self.on_uncle(peer, shares).await;
+            }
             (Tag::Shares(peer, job, batch), Ok(Response::Shares(shares))) => {
                 if self.job.as_ref().is_some_and(|j| j.id == job) {
                     self.on_shares(peer, batch, shares).await;
@@ -304,7 +315,7 @@ impl Syncer {
             return;
         };
         match tag {
-            Tag::Tip(_) => {}
+            Tag::Tip(_) | Tag::Uncle(_) => {}
             Tag::Headers(_, id) if id == job.id => self.abort("headers request failed"),
             Tag::Shares(peer, id, batch) if id == job.id => {
                 if exclude {
@@ -586,6 +597,12 @@ impl Syncer {
                     }
                     self.publish_progress();
                 }
+                Ok(Err((hash, ShareError::MissingUncle(uncle)))) => {
+                    info!(target: "otedama::p2p", %peer, share = %hash, %uncle, "fetching an uncle the sync needs");
+                    self.job = None;
+                    self.fetch_uncle(peer, uncle);
+                    return;
+                }
                 Ok(Err((hash, e))) => {
                     warn!(target: "otedama::p2p", %peer, share = %hash, error = %e, "invalid share in sync");
                     self.p2p
@@ -614,9 +631,72 @@ impl Syncer {
               "sync finished");
         let source = job.source;
         self.job = None;
+        self.uncle_fetches = 0;
         self.publish_progress();
         // More may have arrived meanwhile; a new tip starts another round.
         self.ask(source, Request::Tip, Tag::Tip(source));
+    }
+
+    /// Asks `peer` for one missing uncle (bounded per sync attempt).
+    fn fetch_uncle(&mut self, peer: PeerId, uncle: ShareHash) {
+        self.uncle_fetches += 1;
+        if self.uncle_fetches > MAX_UNCLE_FETCHES {
+            self.p2p
+                .penalize(peer, INVALID_SHARE_PENALTY, "uncles it cannot serve");
+            self.uncle_fetches = 0;
+            self.publish_progress();
+            return;
+        }
+        self.ask(
+            peer,
+            Request::Shares {
+                hashes: vec![*uncle.as_bytes()],
+            },
+            Tag::Uncle(peer),
+        );
+        self.publish_progress();
+    }
+
+    /// Stores a fetched uncle, then asks the peer's tip, which starts the sync again.
+    async fn on_uncle(&mut self, peer: PeerId, shares: Vec<SyncedShare>) {
+        let mut batch = Vec::with_capacity(shares.len());
+        for s in shares.into_iter().take(1) {
+            match Share::from_bytes(&s.share) {
+                Ok(share) => batch.push((share, s.share.len(), None)),
+                Err(e) => {
+                    warn!(target: "otedama::p2p", %peer, error = %e, "undecodable uncle");
+                    self.p2p
+                        .penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
+                    return;
+                }
+            }
+        }
+        if batch.is_empty() {
+            debug!(target: "otedama::p2p", %peer, "peer does not have the uncle");
+            return;
+        }
+        let (reply, rx) = oneshot::channel();
+        if self
+            .input
+            .send(ChainInput::Synced {
+                shares: batch,
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        match rx.await {
+            Ok(Ok(())) => self.ask(peer, Request::Tip, Tag::Tip(peer)),
+            Ok(Err((_, ShareError::MissingUncle(uncle)))) => self.fetch_uncle(peer, uncle),
+            Ok(Err((hash, e))) => {
+                warn!(target: "otedama::p2p", %peer, share = %hash, error = %e, "invalid uncle");
+                self.p2p
+                    .penalize(peer, penalty_for(&e), "invalid share in sync");
+            }
+            Err(_) => {}
+        }
     }
 
     fn abort(&mut self, reason: &str) {
@@ -640,7 +720,7 @@ impl Syncer {
 
 fn tag_peer(tag: &Tag) -> PeerId {
     match tag {
-        Tag::Tip(p) | Tag::Headers(p, _) | Tag::Shares(p, _, _) => *p,
+        Tag::Tip(p) | Tag::Headers(p, _) | Tag::Shares(p, _, _) | Tag::Uncle(p) => *p,
     }
 }
 
