@@ -98,9 +98,15 @@ pub struct MinerControl {
 
 impl MinerControl {
     /// Reads the `mining` section: the miner can run when a payout address is set and a
-    /// backend is enabled for an algorithm it can hash.
-    pub fn new(config: &Config) -> Self {
+    /// backend is enabled for an algorithm it can hash. An empty `mining.pool_urls` mines
+    /// on `own_pool`, the address this node's Stratum server listens on.
+    pub fn new(config: &Config, own_pool: SocketAddr) -> Self {
         let m = &config.mining;
+        let pools = if m.pool_urls.is_empty() {
+            vec![own_pool_url(own_pool)]
+        } else {
+            m.pool_urls.clone()
+        };
         let address = m.payout_address.trim();
         let payout_address = (!address.is_empty()).then(|| address.to_owned());
         let plan = match (payout_address.as_ref(), m.algorithm.pow_algorithm()) {
@@ -111,7 +117,7 @@ impl MinerControl {
             )),
             (Some(user), Some(algorithm)) => Ok(Plan {
                 base: MinerConfig {
-                    pools: m.pool_urls.clone(),
+                    pools,
                     user: user.clone(),
                     password: "x".into(),
                     threads: m.cpu.threads as usize,
@@ -225,6 +231,19 @@ impl MinerControl {
             None => false,
         }
     }
+}
+
+/// The URL the built-in miner dials for this node's own pool: a server listening on every
+/// interface is reached over loopback.
+fn own_pool_url(listen: SocketAddr) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("stratum+tcp://{addr}")
 }
 
 fn asic_plan(m: &crate::config::MiningConfig) -> AsicPlan {
@@ -502,4 +521,33 @@ fn fleet_device(f: otedama_miner::fleet::FleetDevice) -> MiningDevice {
         d.chips = (chips > 0).then_some(chips);
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_pool_is_dialled_over_loopback_when_stratum_listens_everywhere() {
+        let url = |a: &str| own_pool_url(a.parse().expect("address"));
+        assert_eq!(url("0.0.0.0:3333"), "stratum+tcp://127.0.0.1:3333");
+        assert_eq!(url("[::]:3334"), "stratum+tcp://[::1]:3334");
+        assert_eq!(url("127.0.0.1:41000"), "stratum+tcp://127.0.0.1:41000");
+        assert_eq!(url("10.1.2.3:3333"), "stratum+tcp://10.1.2.3:3333");
+    }
+
+    #[test]
+    fn an_empty_pool_list_mines_on_the_own_pool() {
+        let mut config = Config::default();
+        config.mining.payout_address = "rltc1qexampleonly".into();
+        let own: SocketAddr = "127.0.0.1:40001".parse().expect("address");
+        let control = MinerControl::new(&config, own);
+        let plan = control.plan.as_ref().expect("configured");
+        assert_eq!(plan.base.pools, ["stratum+tcp://127.0.0.1:40001"]);
+
+        config.mining.pool_urls = vec!["stratum+tcp://10.0.0.2:3333".into()];
+        let control = MinerControl::new(&config, own);
+        let plan = control.plan.as_ref().expect("configured");
+        assert_eq!(plan.base.pools, ["stratum+tcp://10.0.0.2:3333"]);
+    }
 }

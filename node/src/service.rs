@@ -357,7 +357,7 @@ impl Node {
         let blocks = Arc::new(Blocks::load(Some(chain_dir.join("blocks.jsonl"))));
         let counters = Arc::new(NodeCounters::default());
         let parent_reachable = Arc::new(AtomicBool::new(false));
-        let miner = Arc::new(MinerControl::new(config));
+        let miner = Arc::new(MinerControl::new(config, stratum_addr));
         let local_payout = parse_address(config.mining.payout_address.trim(), spec).ok();
 
         let mut tasks = Vec::new();

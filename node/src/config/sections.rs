@@ -66,7 +66,8 @@ pub struct MiningConfig {
     pub enable_asic: bool,
     /// Parent-chain address the built-in miner mines to; empty disables the miner.
     pub payout_address: String,
-    /// Stratum URLs of the pools the miner connects to, in failover order.
+    /// Stratum URLs of the pools the miner connects to, in failover order; empty mines on
+    /// this node's own Stratum server, wherever `pool.address` puts it.
     pub pool_urls: Vec<String>,
     /// CPU backend settings.
     pub cpu: CpuConfig,
@@ -84,7 +85,7 @@ impl Default for MiningConfig {
             enable_gpu: false,
             enable_asic: false,
             payout_address: String::new(),
-            pool_urls: vec!["stratum+tcp://127.0.0.1:3333".into()],
+            pool_urls: Vec::new(),
             cpu: CpuConfig::default(),
             gpu: GpuConfig::default(),
             asic: AsicConfig::default(),

@@ -105,12 +105,6 @@ fn check_mining(config: &Config, issues: &mut Issues) {
             issues.push(format!("mining.pool_urls[{i}]"), message);
         }
     }
-    if mining.miner_enabled() && mining.pool_urls.is_empty() {
-        issues.push(
-            "mining.pool_urls",
-            "the miner has a payout_address but no pool to connect to",
-        );
-    }
     let gpu = &mining.gpu;
     if !(1..=31).contains(&gpu.intensity) {
         issues.push(
