@@ -81,6 +81,21 @@ function showStats(s) {
   setText("shares-accepted", String(s.shares.accepted));
   setText("shares-rejected", String(s.shares.rejected));
   setText("shares-stale", String(s.stratum.rejected_stale));
+  showDevices((s.miner && s.miner.devices) || []);
+}
+function showDevices(list) {
+  const statusClass = { ok: "ok", throttled: "warn", paused: "warn" };
+  fill("devices", list.map((d) => {
+    const detail = [d.chips != null ? d.chips + " chips" : "",
+      d.frequency_mhz != null ? d.frequency_mhz.toFixed(2) + " MHz" : ""].filter(Boolean).join(", ");
+    return row([
+      [d.name, "mono", detail], d.kind, [fmtHashrate(d.hashrate), "num"],
+      [String(d.accepted), "num"], [String(d.rejected), "num"], [String(d.hardware_errors), "num"],
+      [d.temperature != null ? d.temperature.toFixed(0) + " \u00b0C" : "-", "num"],
+      [d.fans.length ? d.fans.join(" / ") + " rpm" : "-", "num"],
+      [d.status, statusClass[d.status] || "bad", d.error || ""],
+    ]);
+  }));
 }
 function showWorkers(list) {
   fill("workers", list.map((w) => row([

@@ -1,7 +1,8 @@
 //! `otedama-node devnet`: a complete local pool on one machine. It starts litecoind on
 //! regtest (the pair `getblocktemplate` needs), a node with a generated config, and two
-//! built-in CPU miners paying two addresses, then reports every block found and what
-//! each address got.
+//! CPU miners paying two addresses (the node's own built-in miner, which the dashboard
+//! lists as a device, and a separate one as a second rig would be), then reports every
+//! block found and what each address got.
 
 mod litecoind;
 mod rpc;
@@ -128,6 +129,12 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.pool.address = opts.stratum;
     config.mining.algorithm = crate::config::MiningAlgorithm::Scrypt;
+    // The first address is mined by the node's built-in miner, on its own pool.
+    let [(builtin_address, _), (rig_address, _)] = devnet_payouts(spec);
+    config.mining.payout_address = builtin_address.clone();
+    config.mining.enable_cpu = true;
+    config.mining.cpu.threads = u32::try_from(opts.threads).unwrap_or(1);
+    config.mining.pool_urls = Vec::new();
     config.chains = vec![ChainConfig {
         spec: spec.name.to_string(),
         daemons: vec![DaemonConfig {
@@ -156,20 +163,20 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         say(&opts, &format!("api and dashboard on http://{addr}/"));
     }
 
-    let mut miners = Vec::new();
-    for (address, _) in devnet_payouts(spec) {
-        let miner = Miner::start(MinerConfig {
-            pools: vec![format!("stratum+tcp://{}", node.stratum_addr())],
-            user: format!("{address}.devnet"),
-            password: "x".into(),
-            threads: opts.threads,
-            algorithm: spec.algorithm,
-            max_hashrate: None,
-        })
-        .map_err(|e| DevnetError::Miner(e.to_string()))?;
-        say(&opts, &format!("miner paying {address} started"));
-        miners.push(miner);
-    }
+    say(
+        &opts,
+        &format!("built-in miner paying {builtin_address} started"),
+    );
+    let rig = Miner::start(MinerConfig {
+        pools: vec![format!("stratum+tcp://{}", node.stratum_addr())],
+        user: format!("{rig_address}.devnet"),
+        password: "x".into(),
+        threads: opts.threads,
+        algorithm: spec.algorithm,
+        max_hashrate: None,
+    })
+    .map_err(|e| DevnetError::Miner(e.to_string()))?;
+    say(&opts, &format!("miner paying {rig_address} started"));
 
     let mut summary = DevnetSummary::default();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -238,9 +245,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             Err(RecvError::Closed) => break,
         }
     }
-    for m in miners {
-        m.stop().await;
-    }
+    rig.stop().await;
     services.stop().await;
     node.stop().await;
     drop(daemon);

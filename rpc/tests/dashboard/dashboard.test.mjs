@@ -62,6 +62,18 @@ test("the dashboard fills with live data and shows a new block without reloading
     const total = payout.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(total - 100) < 0.1, `expected payout shares sum to 100%: ${payout}`);
     assert.match(await page.textContent("#sync-text"), /^100% synced/);
+
+    // The node's built-in miner is listed as a device and its shares are counted there.
+    assert.equal(await page.textContent("#mining-state"), "running");
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("#devices tbody tr:first-child td")].map((td) => td.textContent);
+      return cells[0] === "cpu" && Number(cells[3]) > 0;
+    }, null, { timeout: 60_000 });
+    const device = await page.$$eval("#devices tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+    assert.equal(device[1], "cpu");
+    assert.match(device[2], /H\/s$/);
+    assert.equal(device[8], "ok");
+    assert.equal(await page.$$eval("#devices tbody tr", (r) => r.length), 1);
     assert.equal(await page.$$eval("#peers tbody tr", (r) => r.length), 0);
 
     // A block found now arrives over the WebSocket: rows marked `fresh` are only ever
