@@ -139,7 +139,8 @@ pub enum ThermalConfigError {
 }
 
 /// What a device should do after a reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Run at this intensity.
     Run(u32),

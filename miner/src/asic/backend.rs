@@ -1,7 +1,10 @@
-//! A chain of chips as a [`HashBackend`].
+//! A chain of chips as a [`HashBackend`], optionally under a thermal governor that
+//! works the clock: chips keep hashing their last job whether or not the host sends
+//! another, so the only lever on their heat is the PLL.
 
 use super::chain::{Chain, ChainCounters, ChainError};
 use crate::backend::{HashBackend, ScanResult};
+use crate::thermal::{Decision, TemperatureSource, ThermalGovernor};
 use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +16,12 @@ const LOG: &str = "otedama::miner::asic";
 
 /// How often a scan looks at its stop flag while waiting for nonces.
 const POLL: Duration = Duration::from_millis(20);
+/// The share of the configured clock a paused or cut-off chain idles at.
+pub const THERMAL_FLOOR: f64 = 0.25;
+/// The frequency step of clock ramps, MHz.
+const RAMP_STEP_MHZ: f64 = 6.25;
+/// The most the thermal governor moves the clock per job, MHz (four ramp steps).
+const MAX_MOVE_MHZ: f64 = 4.0 * RAMP_STEP_MHZ;
 
 /// A snapshot of an ASIC chain for stats and the API.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -43,15 +52,24 @@ pub struct AsicStats {
     pub per_chip: Vec<u64>,
     /// The last temperature reading, °C.
     pub temperature: Option<f32>,
-    /// Whether the thermal governor holds the chain (paused or cut off).
-    pub throttled: bool,
+    /// The thermal governor's last decision (`None`: the chain has no governor).
+    pub thermal: Option<Decision>,
+}
+
+/// A chain's temperature control: the governor's intensity is the percentage of the
+/// configured clock to run at.
+struct Thermal {
+    sensor: Box<dyn TemperatureSource>,
+    governor: ThermalGovernor,
+    /// The configured clock, MHz: intensity 100.
+    full_mhz: f64,
 }
 
 struct State {
     chain: Chain,
     timeouts: u64,
     temperature: Option<f32>,
-    throttled: bool,
+    thermal: Option<Thermal>,
 }
 
 /// A BM13xx chain driven as a hash backend. One job per [`HashBackend::scan`]: the chips
@@ -81,9 +99,38 @@ impl AsicBackend {
                 chain,
                 timeouts: 0,
                 temperature: None,
-                throttled: false,
+                thermal: None,
             }),
             job_interval: job_interval.max(POLL),
+        }
+    }
+
+    /// Puts the chain under `governor`, reading `sensor` before every job. Intensity is
+    /// a percentage of the clock the chain runs at now; below 100 the clock is lowered
+    /// (in 6.25 MHz ramp steps, at most 25 MHz per job), and a paused or cut-off chain is
+    /// clocked down to [`THERMAL_FLOOR`] of it and sent no jobs until it may run again.
+    #[must_use]
+    pub fn with_thermal(
+        self,
+        sensor: Box<dyn TemperatureSource>,
+        governor: ThermalGovernor,
+    ) -> Self {
+        {
+            let mut s = self.lock();
+            let full_mhz = s.chain.frequency();
+            s.thermal = Some(Thermal {
+                sensor,
+                governor,
+                full_mhz,
+            });
+        }
+        self
+    }
+
+    /// Clears a thermal cutoff (after the operator looked at the chain).
+    pub fn reset_thermal(&self) {
+        if let Some(t) = self.lock().thermal.as_mut() {
+            t.governor.reset();
         }
     }
 
@@ -109,13 +156,36 @@ impl AsicBackend {
             timeouts: s.timeouts,
             per_chip: c.per_chip.clone(),
             temperature: s.temperature,
-            throttled: s.throttled,
+            thermal: s.thermal.as_ref().map(|t| t.governor.decision()),
         }
     }
 
-    /// Applies the thermal governor; returns whether the chain may hash now.
-    fn thermal(&self, _s: &mut State) -> bool {
-        true
+    /// Reads the sensor, lets the governor decide and sets the clock to match; returns
+    /// whether the chain may get a job now.
+    fn thermal(s: &mut State) -> Result<bool, ChainError> {
+        let Some(t) = s.thermal.as_mut() else {
+            return Ok(true);
+        };
+        let reading = t.sensor.temperature();
+        s.temperature = reading;
+        let decision = t.governor.observe(reading);
+        let (run, percent) = match decision {
+            Decision::Run(i) => (true, f64::from(i.min(100))),
+            Decision::Paused | Decision::CutOff => (false, 0.0),
+        };
+        let floor = t.full_mhz * THERMAL_FLOOR;
+        let wanted = (t.full_mhz * percent / 100.0).clamp(floor, t.full_mhz);
+        let now = s.chain.frequency();
+        // Whole ramp steps only (smaller moves are noise), and at most a few per job so
+        // the chain is never held long.
+        if (wanted - now).abs() >= RAMP_STEP_MHZ {
+            let next = now + (wanted - now).clamp(-MAX_MOVE_MHZ, MAX_MOVE_MHZ);
+            if decision != Decision::Run(100) {
+                warn!(target: LOG, device = %s.chain.name(), temperature = ?reading, ?decision, mhz = next, "thermal limit: changing the clock");
+            }
+            s.chain.set_frequency(next)?;
+        }
+        Ok(run)
     }
 
     fn scan_job(
@@ -127,7 +197,7 @@ impl AsicBackend {
         stop: &AtomicBool,
     ) -> Result<ScanResult, ChainError> {
         let mut s = self.lock();
-        if !self.thermal(&mut s) {
+        if !Self::thermal(&mut s)? {
             drop(s);
             sleep_unless_stopped(self.job_interval, stop);
             return Ok(ScanResult::default());

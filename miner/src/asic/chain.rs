@@ -549,6 +549,11 @@ impl Chain {
         self.transport.name()
     }
 
+    /// The temperature sensor its link provides, if any.
+    pub fn sensor(&self) -> Option<Box<dyn crate::thermal::TemperatureSource>> {
+        self.transport.sensor()
+    }
+
     /// The counters.
     pub fn counters(&self) -> &ChainCounters {
         &self.counters

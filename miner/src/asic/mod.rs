@@ -23,7 +23,7 @@ mod transport;
 #[cfg(feature = "usb")]
 pub mod usb;
 
-pub use backend::{AsicBackend, AsicStats};
+pub use backend::{AsicBackend, AsicStats, THERMAL_FLOOR};
 pub use chain::{Chain, ChainConfig, ChainCounters, ChainError, Found};
 pub use chip::{ChipFamily, UnknownFamily};
 pub use crc::{crc5, crc5_bits, crc16};

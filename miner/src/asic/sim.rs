@@ -7,6 +7,10 @@
 //! Real chips report a nonce per 2^32 hashes at difficulty 1; [`SimConfig::easy_bits`]
 //! makes difficulty 1 that many bits easier so a CPU finds shares in milliseconds. The
 //! host must be told the same through [`crate::asic::ChainConfig::difficulty_one_hashes`].
+//!
+//! The emulated hashrate follows the clock set through PLL0, and [`SimSensor`] gives the
+//! chain a die temperature that follows the clock too (a first-order thermal model), so
+//! the thermal governor can be tested in a closed loop.
 
 use super::chain::{chip_of, hash_meets_ticket};
 use super::chip::ChipFamily;
@@ -17,6 +21,7 @@ use super::protocol::{
 };
 use super::transport::Transport;
 use crate::backend::next_rolled_version;
+use crate::thermal::TemperatureSource;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -60,7 +65,8 @@ pub struct SimConfig {
     pub chips: usize,
     /// Difficulty 1 costs 2^(32 - easy_bits) hashes instead of 2^32.
     pub easy_bits: u32,
-    /// Hashes per second the whole chain computes (the emulator sleeps off the rest).
+    /// Hashes per second the whole chain computes at the family's default clock; it
+    /// scales with the clock set through PLL0 (the emulator sleeps off the rest).
     pub hashrate: f64,
     /// Faults to inject.
     pub faults: Faults,
@@ -150,6 +156,7 @@ impl SimShared {
 
 /// The host side of an emulated chain: a [`Transport`].
 pub struct ChainSim {
+    family: ChipFamily,
     to_sim: SyncSender<Msg>,
     from_sim: Receiver<Vec<u8>>,
     pending: VecDeque<u8>,
@@ -171,11 +178,13 @@ impl ChainSim {
         let (to_sim, sim_rx) = mpsc::sync_channel(QUEUE);
         let (sim_tx, from_sim) = mpsc::sync_channel(QUEUE);
         let shared = Arc::new(SimShared::default());
+        let family = config.family;
         let mut emulator = Emulator::new(config, Arc::clone(&shared), sim_tx);
         let thread = std::thread::Builder::new()
             .name("otedama-asic-sim".into())
             .spawn(move || emulator.run(&sim_rx))?;
         Ok(ChainSim {
+            family,
             to_sim,
             from_sim,
             pending: VecDeque::new(),
@@ -243,6 +252,10 @@ impl Transport for ChainSim {
             .send(Msg::Baud(baud))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "emulator stopped"))
     }
+
+    fn sensor(&self) -> Option<Box<dyn TemperatureSource>> {
+        Some(Box::new(SimSensor::new(self.shared(), self.family)))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,7 +292,8 @@ struct Emulator {
     replies: u64,
     noise: u64,
     started: Instant,
-    hashed: u64,
+    /// Time the hashing done so far should have taken at the clocks in force.
+    due: Duration,
 }
 
 impl Emulator {
@@ -307,7 +321,7 @@ impl Emulator {
             replies: 0,
             noise: 0x9e37_79b9_7f4a_7c15,
             started: Instant::now(),
-            hashed: 0,
+            due: Duration::ZERO,
         }
     }
 
@@ -556,7 +570,7 @@ impl Emulator {
         }
         let job_id = job.id();
         self.job = Some((job, cursor + u64::from(WINDOW)));
-        self.hashed += hashes;
+        self.due += Duration::from_secs_f64(hashes as f64 / self.hashrate());
         self.shared.hashes.fetch_add(hashes, Ordering::SeqCst);
         for (nonce, sub, version_bits) in found {
             if !self.owner_alive(nonce) {
@@ -649,11 +663,37 @@ impl Emulator {
         }
     }
 
-    /// Sleeps off whatever is ahead of the configured hashrate.
-    fn pace(&self) {
-        let due = Duration::from_secs_f64(self.hashed as f64 / self.config.hashrate.max(1.0));
-        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-            std::thread::sleep(ahead.min(Duration::from_millis(50)));
+    /// The chain's hashrate now: the configured one scaled by the mean clock of the live
+    /// chips over the family's default (chips whose PLL was never written run at it).
+    fn hashrate(&self) -> f64 {
+        let family = self.config.family;
+        let clocks: Vec<f64> = self
+            .live()
+            .map(|(_, c)| {
+                c.registers
+                    .get(&reg::PLL0)
+                    .and_then(|v| Pll::from_register(family, *v))
+                    .map_or(family.default_frequency(), |p| p.frequency())
+            })
+            .collect();
+        let scale = if clocks.is_empty() {
+            1.0
+        } else {
+            clocks.iter().sum::<f64>() / clocks.len() as f64 / family.default_frequency()
+        };
+        (self.config.hashrate * scale).max(1.0)
+    }
+
+    /// Sleeps off whatever is ahead of the hashrate. Time spent idle (no job yet, or the
+    /// host slow to send one) is not made up for with a burst.
+    fn pace(&mut self) {
+        let elapsed = self.started.elapsed();
+        match self.due.checked_sub(elapsed) {
+            Some(ahead) => std::thread::sleep(ahead.min(Duration::from_millis(50))),
+            None if elapsed - self.due > Duration::from_millis(100) => {
+                self.started = Instant::now().checked_sub(self.due).unwrap_or(self.started);
+            }
+            None => {}
         }
     }
 
@@ -685,5 +725,72 @@ impl Emulator {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = view;
+    }
+}
+
+/// The die temperature of an emulated chain, as a [`TemperatureSource`]: it relaxes
+/// towards `ambient + rise × clock / default clock` with time constant `tau`, reading
+/// the chips' clock from their PLL0 registers at every read.
+#[derive(Debug)]
+pub struct SimSensor {
+    shared: Arc<SimShared>,
+    family: ChipFamily,
+    /// Degrees Celsius with the chips idle.
+    pub ambient: f32,
+    /// Degrees Celsius above ambient at the family's default clock.
+    pub rise: f32,
+    /// How fast the die follows the clock.
+    pub tau: Duration,
+    state: Mutex<Option<(Instant, f32)>>,
+}
+
+impl SimSensor {
+    /// A sensor on the chain behind `shared`: 25 °C ambient, 70 °C at the default clock,
+    /// a 2 s time constant.
+    pub fn new(shared: Arc<SimShared>, family: ChipFamily) -> SimSensor {
+        SimSensor {
+            shared,
+            family,
+            ambient: 25.0,
+            rise: 45.0,
+            tau: Duration::from_secs(2),
+            state: Mutex::new(None),
+        }
+    }
+
+    /// Where the temperature settles at the chips' current clock.
+    fn settles_at(&self) -> f32 {
+        let clocks: Vec<f64> = self
+            .shared
+            .view()
+            .frequencies
+            .into_iter()
+            .flatten()
+            .collect();
+        let clock = if clocks.is_empty() {
+            self.family.default_frequency()
+        } else {
+            clocks.iter().sum::<f64>() / clocks.len() as f64
+        };
+        self.ambient + self.rise * (clock / self.family.default_frequency()) as f32
+    }
+}
+
+impl TemperatureSource for SimSensor {
+    fn temperature(&self) -> Option<f32> {
+        let now = Instant::now();
+        let target = self.settles_at();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = match *state {
+            // The chain starts cool.
+            None => self.ambient,
+            Some((then, t)) => {
+                let k =
+                    1.0 - (-(now - then).as_secs_f32() / self.tau.as_secs_f32().max(1e-3)).exp();
+                t + (target - t) * k
+            }
+        };
+        *state = Some((now, t));
+        Some(t)
     }
 }

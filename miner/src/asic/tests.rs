@@ -294,3 +294,163 @@ fn the_backend_scans_jobs_and_notices_a_silent_chain() {
     assert!(r.found.is_empty() && r.rolled.is_empty());
     assert_eq!(backend.stats().timeouts, 1);
 }
+
+/// A simulated sensor the test keeps a handle on.
+struct Probe(Arc<crate::thermal::SimulatedTemperature>);
+
+impl crate::thermal::TemperatureSource for Probe {
+    fn temperature(&self) -> Option<f32> {
+        self.0.temperature()
+    }
+}
+
+/// A governor as the node sets one up for a chain: intensity is a percentage of the
+/// clock, down to the thermal floor.
+fn chain_governor(limit: f32, step: u32) -> crate::thermal::ThermalGovernor {
+    crate::thermal::ThermalGovernor::new(crate::thermal::ThermalConfig {
+        limit,
+        min_intensity: 25,
+        step,
+        ..crate::thermal::ThermalConfig::default()
+    })
+    .expect("valid")
+}
+
+/// Asserts the emulated chips' mean clock is `mhz`, within the PLL's rounding.
+fn assert_clock(shared: &SimShared, mhz: f64) {
+    let clock = mean_clock(shared);
+    assert!(
+        (clock - mhz).abs() < 1.0,
+        "clock {clock} MHz, expected {mhz}"
+    );
+}
+
+fn mean_clock(shared: &SimShared) -> f64 {
+    let clocks: Vec<f64> = shared.view().frequencies.into_iter().flatten().collect();
+    clocks.iter().sum::<f64>() / clocks.len().max(1) as f64
+}
+
+#[test]
+fn the_thermal_floor_is_a_reachable_clock_on_every_family() {
+    for family in ChipFamily::ALL {
+        let floor = family.default_frequency() * THERMAL_FLOOR;
+        let pll = Pll::for_frequency(family, floor).expect("reachable");
+        assert!((pll.frequency() - floor).abs() < 1.0, "{family}: {pll:?}");
+    }
+}
+
+#[test]
+fn the_emulated_hashrate_follows_the_clock() {
+    let mut sim = SimConfig::new(ChipFamily::Bm1366, 2);
+    sim.hashrate = 4e5;
+    let (mut chain, shared) = open(sim, |_| {});
+    let rate = |chain: &mut Chain| {
+        chain.send_job(&header(3), 0).expect("job");
+        std::thread::sleep(Duration::from_millis(200));
+        let (h0, t0) = (shared.hashes(), Instant::now());
+        std::thread::sleep(Duration::from_millis(800));
+        let _ = chain.poll(Duration::ZERO);
+        (shared.hashes() - h0) as f64 / t0.elapsed().as_secs_f64()
+    };
+    let full = rate(&mut chain);
+    chain.set_frequency(485.0 / 2.0).expect("clock");
+    let half = rate(&mut chain);
+    assert!(
+        (2e5..6e5).contains(&full),
+        "{full} H/s at the default clock"
+    );
+    assert!((0.3..0.7).contains(&(half / full)), "{half} vs {full} H/s");
+}
+
+#[test]
+fn a_hot_chain_is_clocked_down_paused_and_cut_off() {
+    let sim = SimConfig::new(ChipFamily::Bm1366, 2);
+    let (chain, shared) = open(sim, |_| {});
+    let reading = Arc::new(crate::thermal::SimulatedTemperature::new(Some(50.0)));
+    let governor = chain_governor(60.0, 25);
+    let backend = AsicBackend::new(chain, Duration::from_millis(60))
+        .with_thermal(Box::new(Probe(Arc::clone(&reading))), governor);
+    let target = Target::from_work(Work::from_u128(1 << 10));
+    let stop = AtomicBool::new(false);
+    let scan = || backend.scan_rolling(&header(9), 0..u32::MAX, 0x1fff_e000, &target, &stop);
+    use crate::thermal::Decision;
+
+    // Cool: full clock, jobs go out.
+    assert!(scan().hashes > 0);
+    assert_eq!(backend.stats().thermal, Some(Decision::Run(100)));
+    assert_eq!(backend.stats().temperature, Some(50.0));
+    assert_clock(&shared, 485.0);
+
+    // Hot: 75 %, 50 %, 25 %, then paused; the clock follows 25 MHz per job.
+    reading.set(Some(65.0));
+    scan();
+    assert_eq!(backend.stats().thermal, Some(Decision::Run(75)));
+    assert_clock(&shared, 460.0);
+    for _ in 0..3 {
+        scan();
+    }
+    assert_eq!(backend.stats().thermal, Some(Decision::Paused));
+    let jobs = shared.jobs();
+    let r = scan();
+    assert_eq!(
+        (r.hashes, shared.jobs()),
+        (0, jobs),
+        "a paused chain gets no job"
+    );
+    for _ in 0..20 {
+        scan();
+    }
+    let floor = 485.0 * THERMAL_FLOOR;
+    assert_clock(&shared, floor);
+
+    // Cooled below limit - hysteresis: it resumes at 25 % and climbs back.
+    reading.set(Some(50.0));
+    assert!(scan().hashes > 0);
+    for _ in 0..20 {
+        scan();
+    }
+    assert_eq!(backend.stats().thermal, Some(Decision::Run(100)));
+    assert_clock(&shared, 485.0);
+
+    // At the cutoff it stops until reset, however cool it gets.
+    reading.set(Some(70.0));
+    scan();
+    reading.set(Some(30.0));
+    assert_eq!(scan().hashes, 0);
+    assert_eq!(backend.stats().thermal, Some(Decision::CutOff));
+    backend.reset_thermal();
+    assert!(scan().hashes > 0);
+    assert_eq!(backend.stats().thermal, Some(Decision::Run(100)));
+}
+
+#[test]
+fn the_governor_holds_an_emulated_chain_under_its_limit() {
+    let sim = SimConfig::new(ChipFamily::Bm1366, 2);
+    let (chain, shared) = open(sim, |_| {});
+    let mut sensor = super::sim::SimSensor::new(Arc::clone(&shared), ChipFamily::Bm1366);
+    sensor.tau = Duration::from_millis(150);
+    let governor = chain_governor(55.0, 5);
+    let backend =
+        AsicBackend::new(chain, Duration::from_millis(50)).with_thermal(Box::new(sensor), governor);
+    let target = Target::from_work(Work::from_u128(1 << 10));
+    let stop = AtomicBool::new(false);
+    let mut temperatures = Vec::new();
+    for _ in 0..120 {
+        backend.scan_rolling(&header(4), 0..u32::MAX, 0x1fff_e000, &target, &stop);
+        temperatures.extend(backend.stats().temperature);
+    }
+    // At the default clock it would settle at 70 °C; held at 55 °C it settles near
+    // (55 - 25) / 45 = 2/3 of the clock.
+    let peak_late = temperatures[80..].iter().copied().fold(f32::MIN, f32::max);
+    assert!(
+        temperatures.iter().any(|t| *t > 55.0),
+        "it did get hot: {temperatures:?}"
+    );
+    assert!(peak_late < 57.0, "held near the limit: {temperatures:?}");
+    let share = mean_clock(&shared) / 485.0;
+    assert!((0.45..0.75).contains(&share), "clock at {share} of full");
+    assert!(matches!(
+        backend.stats().thermal,
+        Some(crate::thermal::Decision::Run(_))
+    ));
+}

@@ -1,5 +1,6 @@
 //! The byte pipe between the host and a chain of chips.
 
+use crate::thermal::TemperatureSource;
 use std::io;
 use std::time::Duration;
 
@@ -16,4 +17,10 @@ pub trait Transport: Send {
 
     /// Changes the link's baud rate (after the chips were told to change theirs).
     fn set_baud(&mut self, baud: u32) -> io::Result<()>;
+
+    /// A temperature sensor that comes with the link, if it has one (the emulator
+    /// models its dies; plain USB bridges carry no sensor).
+    fn sensor(&self) -> Option<Box<dyn TemperatureSource>> {
+        None
+    }
 }
