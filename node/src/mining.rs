@@ -8,7 +8,9 @@
 use crate::config::{Config, GpuBackendKind};
 use otedama_miner::asic::{AsicBackend, ChainConfig, ChipFamily, DeviceSpec, open_chains};
 use otedama_miner::fleet::{ApiOptions, FleetMonitor};
-use otedama_miner::thermal::{Governed, HwmonSensor, ThermalConfig, ThermalGovernor};
+use otedama_miner::thermal::{
+    Decision, Governed, HwmonSensor, TemperatureSource, ThermalConfig, ThermalGovernor,
+};
 use otedama_miner::{HashBackend, Miner, MinerConfig, MinerError, MinerStats, PowAlgorithm};
 use otedama_rpc::MiningDevice;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -68,6 +70,8 @@ struct AsicPlan {
     network: Vec<String>,
     chain: ChainConfig,
     poll_interval: Duration,
+    temperature_limit: u32,
+    temperature_sensor: Option<std::path::PathBuf>,
 }
 
 /// One device mining through its own pool session.
@@ -263,11 +267,14 @@ fn asic_plan(m: &crate::config::MiningConfig) -> AsicPlan {
     let family = m.asic.family.parse().unwrap_or(ChipFamily::Bm1366);
     let mut chain = ChainConfig::new(family);
     chain.frequency = (m.asic.frequency > 0).then_some(f64::from(m.asic.frequency));
+    let sensor = m.asic.temperature_sensor.trim();
     AsicPlan {
         chains,
         network,
         chain,
         poll_interval: m.asic.poll_interval,
+        temperature_limit: m.asic.temperature_limit,
+        temperature_sensor: (!sensor.is_empty()).then(|| sensor.into()),
     }
 }
 
@@ -329,7 +336,9 @@ fn start_rigs(plan: &Plan) -> Result<Running, MiningError> {
                             continue;
                         }
                     };
-                    let backend = Arc::new(AsicBackend::new(chain, ASIC_JOB_INTERVAL));
+                    let sensor = chain.sensor();
+                    let backend = AsicBackend::new(chain, ASIC_JOB_INTERVAL);
+                    let backend = Arc::new(govern_chain(backend, sensor, asic));
                     // "asic0:usb:1-4", "asic1:sim": unique even for two emulated chains.
                     let name = format!("asic{index}:{}", backend.stats().device);
                     index += 1;
@@ -428,6 +437,38 @@ fn gpu_backends(
     out
 }
 
+/// Puts an ASIC chain under `asic.temperature_limit` when it has a sensor: its link's
+/// own (the emulator's) or the configured hwmon file. The governor's intensity is the
+/// percentage of the configured clock, 25 to 100 in steps of 5.
+fn govern_chain(
+    backend: AsicBackend,
+    link_sensor: Option<Box<dyn TemperatureSource>>,
+    asic: &AsicPlan,
+) -> AsicBackend {
+    let sensor = link_sensor.or_else(|| {
+        asic.temperature_sensor
+            .as_ref()
+            .map(|p| Box::new(HwmonSensor::new(p)) as Box<dyn TemperatureSource>)
+    });
+    let Some(sensor) = sensor else {
+        info!(target: LOG, device = backend.name(), "no temperature sensor; mining without a thermal limit");
+        return backend;
+    };
+    let config = ThermalConfig {
+        limit: asic.temperature_limit as f32,
+        min_intensity: (otedama_miner::asic::THERMAL_FLOOR * 100.0) as u32,
+        step: 5,
+        ..ThermalConfig::default()
+    };
+    match ThermalGovernor::new(config) {
+        Ok(governor) => backend.with_thermal(sensor, governor),
+        Err(e) => {
+            warn!(target: LOG, error = %e, "thermal limit rejected; mining without it");
+            backend
+        }
+    }
+}
+
 /// Puts a GPU under its temperature limit when the card has a hwmon sensor.
 fn govern(
     backend: Arc<dyn HashBackend>,
@@ -477,6 +518,9 @@ fn rig_device(rig: &Rig) -> MiningDevice {
         d.frequency_mhz = Some(a.frequency_mhz);
         d.hardware_errors += a.hardware_errors;
         d.temperature = a.temperature;
+        if let Some(decision) = a.thermal {
+            d.status = thermal_status(decision).into();
+        }
         if a.timeouts > 0 && a.nonces == 0 {
             d.status = "error".into();
             d.error = Some("the chain sends no nonces".into());
@@ -484,18 +528,21 @@ fn rig_device(rig: &Rig) -> MiningDevice {
     }
     if let Some(g) = &rig.governed {
         d.temperature = g.temperature();
-        d.status = match g.decision() {
-            otedama_miner::thermal::Decision::Run(i) if i < 100 => "throttled",
-            otedama_miner::thermal::Decision::Run(_) => "ok",
-            otedama_miner::thermal::Decision::Paused => "paused",
-            otedama_miner::thermal::Decision::CutOff => "cutoff",
-        }
-        .into();
+        d.status = thermal_status(g.decision()).into();
     }
     if !s.connected && d.status == "ok" {
         d.status = "connecting".into();
     }
     d
+}
+
+fn thermal_status(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Run(i) if i < 100 => "throttled",
+        Decision::Run(_) => "ok",
+        Decision::Paused => "paused",
+        Decision::CutOff => "cutoff",
+    }
 }
 
 fn fleet_device(f: otedama_miner::fleet::FleetDevice) -> MiningDevice {

@@ -294,10 +294,11 @@ fn encode_devices(
     family(
         encoder,
         "device_up",
-        "1 while a mining device works, 0 when it is unreachable, failed or held by its thermal limit",
-        &mut devices
-            .iter()
-            .map(|d| (label(d), f64::from(u8::from(d.status == "ok")))),
+        "1 while a mining device hashes (throttled or not), 0 when it is unreachable, failed, or paused or cut off by its thermal limit",
+        &mut devices.iter().map(|d| {
+            let up = matches!(d.status.as_str(), "ok" | "throttled");
+            (label(d), f64::from(u8::from(up)))
+        }),
     )
 }
 

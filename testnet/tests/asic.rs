@@ -58,7 +58,8 @@ async fn emulated_chains_mine_through_stratum_and_network_miners_are_watched() {
     let mining = format!(
         "mining:\n  enable_cpu: false\n  enable_asic: true\n  algorithm: sha256d\n  payout_address: {payout}\n  \
          pool_urls: [\"stratum+tcp://127.0.0.1:{{stratum}}\"]\n  \
-         asic:\n    devices: [\"sim:bm1366x4\", \"sim:bm1397x2\", \"{cgminer}\"]\n    poll_interval: 1s\n"
+         asic:\n    devices: [\"sim:bm1366x4\", \"sim:bm1397x2\", \"{cgminer}\"]\n    poll_interval: 1s\n    \
+         temperature_limit: 60\n"
     );
     let node = TestNode::spawn(
         root.path(),
@@ -107,6 +108,33 @@ async fn emulated_chains_mine_through_stratum_and_network_miners_are_watched() {
         .collect();
     assert_eq!(chips, vec![4, 2]);
 
+    // The emulated dies heat towards 70 °C at full clock; held to 60 °C, the governor
+    // clocks both chains down (BM1366 defaults to 485 MHz, BM1397 to 425 MHz).
+    let throttled = wait_for(Duration::from_secs(60), || async {
+        let stats = node.get("/api/stats").await?;
+        let devices = stats.pointer("/miner/devices")?.as_array()?.clone();
+        let held = |name: &str, default_mhz: f64| {
+            devices.iter().find(|d| d["name"] == name).is_some_and(|d| {
+                d["status"] == "throttled"
+                    && d["frequency_mhz"].as_f64().unwrap_or(f64::MAX) < 0.95 * default_mhz
+                    && d["temperature"]
+                        .as_f64()
+                        .is_some_and(|t| t > 50.0 && t < 66.0)
+            })
+        };
+        (held("asic0:sim", 485.0) && held("asic1:sim", 425.0)).then_some(devices)
+    })
+    .await;
+    assert!(
+        throttled.is_some(),
+        "the chains were not held to their limit\n{}\n{}",
+        node.get("/api/stats")
+            .await
+            .map(|s| s["miner"]["devices"].to_string())
+            .unwrap_or_default(),
+        node.log_tail(40)
+    );
+
     // The network miner's report arrives through the fleet monitor.
     let network = wait_for(Duration::from_secs(30), || async {
         let stats = node.get("/api/stats").await?;
@@ -136,6 +164,7 @@ async fn emulated_chains_mine_through_stratum_and_network_miners_are_watched() {
         format!("otedama_device_temperature_celsius{{device=\"{cgminer}\",kind=\"network\"}} 78.5"),
         format!("otedama_device_fan_rpm{{device=\"{cgminer}\",kind=\"network\",fan=\"0\"}} 4530.0"),
         "otedama_device_up{device=\"asic0:sim\",kind=\"asic\"} 1.0".to_owned(),
+        "otedama_device_temperature_celsius{device=\"asic1:sim\",kind=\"asic\"} ".to_owned(),
     ] {
         assert!(text.contains(&line), "missing {line:?} in\n{text}");
     }

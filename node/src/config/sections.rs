@@ -202,6 +202,12 @@ pub struct AsicConfig {
     /// How often devices are asked for results and health.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Clock a chain down above this temperature, degrees Celsius (40 to 105).
+    pub temperature_limit: u32,
+    /// A hwmon temperature file (`.../temp1_input`, millidegrees) read for USB chains,
+    /// whose bridges carry no sensor; empty runs them without a limit. Emulated chains
+    /// use their modelled die temperature.
+    pub temperature_sensor: String,
 }
 
 impl Default for AsicConfig {
@@ -211,6 +217,8 @@ impl Default for AsicConfig {
             family: "bm1366".into(),
             frequency: 0,
             poll_interval: Duration::from_secs(5),
+            temperature_limit: 75,
+            temperature_sensor: String::new(),
         }
     }
 }

@@ -172,6 +172,7 @@ fn several_issues_are_reported_at_once() {
 mining:
   algorithm: sha256d
   gpu: { intensity: 40, temperature_limit: 30 }
+  asic: { temperature_limit: 110, temperature_sensor: hwmon2/temp1_input }
 pool:
   fee_percentage: 1.5
   rewards: { window: 100 }
@@ -197,6 +198,8 @@ chains:
         "mining.algorithm: sha256d does not match chain ltc-main (chains[2]), which uses scrypt",
         "mining.gpu.intensity: must be between 1 and 31, got 40",
         "mining.gpu.temperature_limit: must be between 40 and 105 (degrees Celsius), got 30",
+        "mining.asic.temperature_limit: must be between 40 and 105 (degrees Celsius), got 110",
+        "mining.asic.temperature_sensor: must be an absolute path to a hwmon temp*_input file, got \"hwmon2/temp1_input\"",
         "pool.fee_percentage: must be 0, got 1.5: payouts are consensus (every node computes the same PPLNS \
          split), so a node cannot take a fee; any donation is fixed by the chain spec",
         "pool.rewards.window: must be null or 8640, the window cap of chain spec ltc-main (the spec fixes it), got 100",

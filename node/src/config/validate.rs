@@ -131,6 +131,22 @@ fn check_mining(config: &Config, issues: &mut Issues) {
             issues.push(format!("mining.asic.devices[{i}]"), e);
         }
     }
+    if !(40..=105).contains(&asic.temperature_limit) {
+        issues.push(
+            "mining.asic.temperature_limit",
+            format!(
+                "must be between 40 and 105 (degrees Celsius), got {}",
+                asic.temperature_limit
+            ),
+        );
+    }
+    let sensor = asic.temperature_sensor.trim();
+    if !sensor.is_empty() && !std::path::Path::new(sensor).is_absolute() {
+        issues.push(
+            "mining.asic.temperature_sensor",
+            format!("must be an absolute path to a hwmon temp*_input file, got {sensor:?}"),
+        );
+    }
     if let Err(e) = asic.family.parse::<otedama_miner::asic::ChipFamily>() {
         issues.push("mining.asic.family", e.to_string());
     }
