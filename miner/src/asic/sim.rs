@@ -785,8 +785,10 @@ impl TemperatureSource for SimSensor {
             // The chain starts cool.
             None => self.ambient,
             Some((then, t)) => {
-                let k =
-                    1.0 - (-(now - then).as_secs_f32() / self.tau.as_secs_f32().max(1e-3)).exp();
+                let k = 1.0
+                    - (-now.saturating_duration_since(then).as_secs_f32()
+                        / self.tau.as_secs_f32().max(1e-3))
+                    .exp();
                 t + (target - t) * k
             }
         };
