@@ -405,9 +405,19 @@ impl Governed {
         }
     }
 
-    fn idle(duty: u32, busy: std::time::Duration) {
-        if duty < 100 {
-            std::thread::sleep(busy.mul_f64(f64::from(100 - duty) / f64::from(duty)));
+    /// Idles for the rest of the duty cycle, or until `stop`.
+    fn idle(duty: u32, busy: std::time::Duration, stop: &std::sync::atomic::AtomicBool) {
+        if duty >= 100 {
+            return;
+        }
+        let until =
+            std::time::Instant::now() + busy.mul_f64(f64::from(100 - duty) / f64::from(duty));
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(std::time::Duration::from_millis(20)));
         }
     }
 }
@@ -457,7 +467,7 @@ impl crate::HashBackend for Governed {
         } else {
             self.inner.scan(header, nonces, target, stop)
         };
-        Self::idle(duty, started.elapsed());
+        Self::idle(duty, started.elapsed(), stop);
         r
     }
 }
@@ -786,5 +796,48 @@ mod tests {
         );
         backend.reset();
         assert_eq!(backend.scan(&h, 0..4096, &target, &stop).hashes, 4096);
+    }
+
+    /// A throttled scan idles out its duty cycle, but a stop ends the idling at once.
+    #[test]
+    fn a_throttled_scan_stops_idling_when_asked() {
+        use crate::HashBackend;
+        use otedama_sharechain::{PowAlgorithm, Target, Work};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        let config = ThermalConfig {
+            limit: 80.0,
+            min_intensity: 10,
+            step: 90,
+            ..ThermalConfig::default()
+        };
+        // One reading above the limit drops the duty cycle to 10 %: 9 idle for 1 busy.
+        let backend = Governed::new(
+            Arc::new(crate::CpuBackend::new(PowAlgorithm::Sha256d)),
+            Box::new(SimulatedTemperature::new(Some(85.0))),
+            ThermalGovernor::new(config).expect("valid"),
+            Duration::from_millis(10),
+        );
+        let target = Target::from_work(Work::from_u128(1 << 40));
+        let h = [3u8; 80];
+        let stop = AtomicBool::new(false);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(150));
+                stop.store(true, Ordering::Relaxed);
+            });
+            // The scan hashes until the stop (or 2^22 nonces, 130 ms with AVX-512), so
+            // without the stop at least nine times as long is due idling.
+            let r = backend.scan(&h, 0..1 << 22, &target, &stop);
+            assert!(r.hashes > 0);
+        });
+        assert_eq!(backend.decision(), Decision::Run(10));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "the idling ignored the stop: {took:?}"
+        );
     }
 }
