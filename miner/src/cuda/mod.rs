@@ -1,7 +1,11 @@
 //! The CUDA backend: SHA256d and Scrypt kernels on NVIDIA GPUs.
 //!
 //! The kernels are CUDA C (`sha256d.cu`, `scrypt.cu`, each after the shared
-//! `sha256.cuh`), compiled to PTX at run time by NVRTC and loaded through the driver API.
+//! `sha256.cuh`), compiled at run time by NVRTC and loaded through the driver API. A
+//! backend compiles them to device code (CUBIN) for its GPU's architecture, `sm_XY`, which
+//! any CUDA 12 driver loads; only where NVRTC cannot target that architecture does it fall
+//! back to PTX, which the driver compiles itself and refuses when the PTX is newer than
+//! the driver.
 //! Nothing of CUDA is needed to build: cudarc opens two libraries at run time, by name,
 //! through the system's dynamic loader (so `LD_LIBRARY_PATH` and the `ld.so` cache
 //! decide where they are found):
@@ -9,8 +13,7 @@
 //! - `libcuda.so.1`, the NVIDIA driver: devices, memory and launches;
 //! - `libnvrtc.so.12`, CUDA 12's runtime compiler: from a CUDA 12 toolkit, or from the
 //!   PyPI wheel `nvidia-cuda-nvrtc-cu12`, whose `nvidia/cuda_nvrtc/lib` folder then goes
-//!   on `LD_LIBRARY_PATH`. Its PTX must not be newer than the driver: a driver older than
-//!   the NVRTC refuses the module (reported as such by [`CudaBackend::new`]).
+//!   on `LD_LIBRARY_PATH`.
 //!
 //! cudarc panics when it calls into a library that is not there, so every entry point
 //! first checks that the library can be opened and returns
@@ -28,7 +31,9 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
     result as driver, sys as driver_sys,
 };
-use cudarc::nvrtc::{CompileError, CompileOptions, Ptx, compile_ptx_with_opts};
+use cudarc::nvrtc::{
+    CompileError, CompileOptions, Ptx, compile_ptx_with_opts, result as nvrtc, sys as nvrtc_sys,
+};
 use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -287,6 +292,77 @@ fn compile_source(algorithm: PowAlgorithm, source: &str, file: &str) -> Result<P
     })
 }
 
+/// Compiles `source` (the kernel of `algorithm`) with NVRTC to device code for
+/// architecture `sm_{major}{minor}`: an ELF image the driver loads as it is.
+#[allow(unsafe_code)]
+fn compile_cubin_source(
+    algorithm: PowAlgorithm,
+    source: &str,
+    file: &str,
+    (major, minor): (u32, u32),
+) -> Result<Vec<u8>, CudaError> {
+    ensure_nvrtc()?;
+    let error = |log: String| CudaError::Compile { algorithm, log };
+    let src =
+        std::ffi::CString::new(source).map_err(|_| error("a NUL byte in the source".into()))?;
+    let name = std::ffi::CString::new(file).map_err(|_| error("a NUL byte in the name".into()))?;
+    let arch = format!("--gpu-architecture=sm_{major}{minor}");
+    guarded("compiling a kernel to device code", || {
+        let program = nvrtc::create_program(&src, Some(&name)).map_err(|e| error(e.to_string()))?;
+        // SAFETY: `program` was created just above from `src` and `name`, which outlive
+        // it, and is destroyed exactly once, at the end.
+        let built = match unsafe { nvrtc::compile_program(program, &[arch.as_str()]) } {
+            Ok(()) => unsafe { cubin(program) }.map_err(|e| error(e.to_string())),
+            Err(e) => Err(error(
+                unsafe { nvrtc::get_program_log(program) }
+                    .ok()
+                    .map(|log| {
+                        let bytes: Vec<u8> = log.iter().map(|c| *c as u8).collect();
+                        String::from_utf8_lossy(&bytes)
+                            .trim_matches(char::from(0))
+                            .trim()
+                            .to_owned()
+                    })
+                    .filter(|log| !log.is_empty())
+                    .unwrap_or_else(|| format!("{arch}: {e}")),
+            )),
+        };
+        // SAFETY: as above; `program` is not used after this.
+        let _ = unsafe { nvrtc::destroy_program(program) };
+        built
+    })
+}
+
+/// Reads the device code of a compiled program.
+///
+/// # Safety
+/// `program` must come from [`nvrtc::create_program`], compiled for a real architecture
+/// (`sm_XY`), and not yet destroyed.
+#[allow(unsafe_code)]
+unsafe fn cubin(program: nvrtc_sys::nvrtcProgram) -> Result<Vec<u8>, nvrtc::NvrtcError> {
+    let mut size = 0usize;
+    // SAFETY: the caller's contract; `size` is a valid out-pointer.
+    unsafe { nvrtc_sys::nvrtcGetCUBINSize(program, &mut size) }.result()?;
+    let mut image = vec![0u8; size];
+    // SAFETY: `image` holds the `size` bytes NVRTC reported.
+    unsafe { nvrtc_sys::nvrtcGetCUBIN(program, image.as_mut_ptr().cast()) }.result()?;
+    Ok(image)
+}
+
+/// Compiles `algorithm`'s kernel to device code (CUBIN) for compute capability
+/// `(major, minor)`. Needs `libnvrtc` only: no driver and no device.
+///
+/// # Errors
+/// [`CudaError::NvrtcUnavailable`] without `libnvrtc`, [`CudaError::Compile`] when NVRTC
+/// rejects the kernel or does not know the architecture.
+pub fn compile_kernels_for(
+    algorithm: PowAlgorithm,
+    compute_capability: (u32, u32),
+) -> Result<Vec<u8>, CudaError> {
+    let (source, _, file) = kernel_source(algorithm);
+    compile_cubin_source(algorithm, &source, file, compute_capability)
+}
+
 fn compile(algorithm: PowAlgorithm) -> Result<Ptx, CudaError> {
     let (source, _, file) = kernel_source(algorithm);
     compile_source(algorithm, &source, file)
@@ -387,7 +463,14 @@ impl CudaBackend {
             });
         }
         let (source, entry, file) = kernel_source(algorithm);
-        let ptx = compile_source(algorithm, &source, file)?;
+        let capability = device_info(device_index)?.compute_capability;
+        let image = match compile_cubin_source(algorithm, &source, file, capability) {
+            Ok(cubin) => Ptx::from_binary(cubin),
+            Err(e) => {
+                warn!(target: LOG, error = %e, "no device code for sm_{}{}; loading PTX instead", capability.0, capability.1);
+                compile_source(algorithm, &source, file)?
+            }
+        };
 
         let context = CudaContext::new(device_index).map_err(failed("creating the context"))?;
         let device_name = context
@@ -395,7 +478,7 @@ impl CudaBackend {
             .map_err(failed("reading the device name"))?
             .trim()
             .to_owned();
-        let module = context.load_module(ptx).map_err(|source| {
+        let module = context.load_module(image).map_err(|source| {
             let op = if source.0 == driver_sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
                 "loading the kernel (its PTX comes from a libnvrtc newer than the driver)"
             } else {

@@ -1,6 +1,7 @@
 //! CUDA backend tests, in three groups:
 //!
-//! - NVRTC: both kernels compile to PTX. Needs `libnvrtc.so.12` on the loader's path
+//! - NVRTC: both kernels compile to PTX, and to device code for each GPU architecture
+//!   from sm_70 to sm_90. Needs `libnvrtc.so.12` on the loader's path
 //!   (no GPU, no driver); without it they print "skipped: libnvrtc not found", unless
 //!   `OTEDAMA_REQUIRE_NVRTC=1` makes its absence a failure.
 //! - No driver: where `libcuda` is missing, every entry point returns "CUDA unavailable"
@@ -112,6 +113,46 @@ fn kernels_compile_to_ptx() {
         );
         println!("{algo}: compiled, {} bytes of PTX", ptx.len());
     }
+}
+
+/// Device code for the architectures of the GPUs miners run, from Volta to Hopper: an
+/// ELF image holding each kernel's entry point.
+#[test]
+fn kernels_compile_to_device_code() {
+    if !nvrtc_or_skip("kernels_compile_to_device_code") {
+        return;
+    }
+    for capability in [(7, 0), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0)] {
+        for (algo, entry) in [
+            (PowAlgorithm::Sha256d, "sha256d_scan"),
+            (PowAlgorithm::Scrypt, "scrypt_scan"),
+        ] {
+            let image = compile_kernels_for(algo, capability)
+                .unwrap_or_else(|e| panic!("{algo} for {capability:?}: {e}"));
+            assert_eq!(
+                &image[..4],
+                b"\x7fELF",
+                "{algo} for {capability:?}: not an ELF image"
+            );
+            assert!(
+                image.windows(entry.len()).any(|w| w == entry.as_bytes()),
+                "{algo} for {capability:?}: no symbol {entry}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_architecture_is_a_compile_error() {
+    if !nvrtc_or_skip("an_unknown_architecture_is_a_compile_error") {
+        return;
+    }
+    let err = compile_kernels_for(PowAlgorithm::Sha256d, (1, 0)).expect_err("no sm_10");
+    assert!(matches!(err, CudaError::Compile { .. }), "{err}");
+    assert!(
+        err.to_string().contains("sm_10") || err.to_string().contains("architecture"),
+        "{err}"
+    );
 }
 
 #[test]
