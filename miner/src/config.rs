@@ -34,6 +34,15 @@ impl fmt::Debug for MinerConfig {
     }
 }
 
+/// Checks a pool URL the way the miner reads it when it starts: `stratum+tcp://host:port`,
+/// the scheme optional, IPv6 hosts in brackets.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_pool_url(url: &str) -> Result<(), UrlError> {
+    PoolUrl::parse(url).map(drop)
+}
+
 /// A parsed pool URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PoolUrl {

@@ -44,7 +44,7 @@ mod worker;
 
 pub use backend::{HashBackend, ScanResult, next_rolled_version};
 pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};
-pub use config::MinerConfig;
+pub use config::{MinerConfig, check_pool_url};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};

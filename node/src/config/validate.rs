@@ -101,8 +101,12 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         }
     }
     for (i, url) in mining.pool_urls.iter().enumerate() {
-        if let Err(message) = check_stratum_url(url) {
-            issues.push(format!("mining.pool_urls[{i}]"), message);
+        // The miner's own parser, so a config that passes here is one the miner starts with.
+        if let Err(e) = otedama_miner::check_pool_url(url) {
+            issues.push(
+                format!("mining.pool_urls[{i}]"),
+                format!("{e}: expected stratum+tcp://host:port, got {url:?}"),
+            );
         }
     }
     let gpu = &mining.gpu;
@@ -184,29 +188,6 @@ fn check_unique<'a, T>(
                 format!("{what} {item} is already listed at {path}[{}]", first.get()),
             ),
         }
-    }
-}
-
-/// Checks `stratum+tcp://host:port` (also `stratum+ssl`, and `stratum2+tcp` with an optional `/key`).
-fn check_stratum_url(url: &str) -> Result<(), String> {
-    const SCHEMES: [&str; 3] = ["stratum+tcp", "stratum+ssl", "stratum2+tcp"];
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!(
-            "expected scheme://host:port, as stratum+tcp://127.0.0.1:3333, got \"{url}\""
-        ));
-    };
-    if !SCHEMES.contains(&scheme) {
-        return Err(format!(
-            "unsupported scheme \"{scheme}\"; expected one of {}",
-            SCHEMES.join(", ")
-        ));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    match split_host_port(authority) {
-        Some((_, Some(_))) => Ok(()),
-        _ => Err(format!(
-            "expected {scheme}://host:port with a port from 1 to 65535, got \"{url}\""
-        )),
     }
 }
 
