@@ -20,6 +20,8 @@
 //!   (Antminer, Whatsminer, Avalon): hash rates, shares, pools, chains, fans, temperatures.
 //! - [`thermal`]: a pure thermal governor that turns temperature readings into an
 //!   intensity, a pause or a latched cut-off, fed by a [`thermal::TemperatureSource`].
+//! - [`gpu_sensor`]: finds a GPU's temperature sensor by its PCI address: its hwmon files,
+//!   or NVML (cargo feature `nvml`, on by default; libnvidia-ml is loaded at run time).
 
 pub mod asic;
 mod backend;
@@ -31,6 +33,7 @@ mod cpu;
 pub mod cuda;
 mod error;
 pub mod fleet;
+pub mod gpu_sensor;
 mod job;
 mod kernel;
 #[cfg(feature = "opencl")]

@@ -295,24 +295,6 @@ impl HwmonSensor {
         HwmonSensor { path: path.into() }
     }
 
-    /// The first GPU sensor under `/sys/class/drm/card*/device/hwmon/*/temp1_input`, in
-    /// card order; `None` where there is none (NVIDIA's proprietary driver, containers).
-    pub fn find_gpu(index: usize) -> Option<HwmonSensor> {
-        let card = std::path::Path::new("/sys/class/drm")
-            .join(format!("card{index}"))
-            .join("device/hwmon");
-        let mut dirs: Vec<_> = std::fs::read_dir(card)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        dirs.sort();
-        dirs.into_iter()
-            .map(|d| d.join("temp1_input"))
-            .find(|p| p.is_file())
-            .map(HwmonSensor::new)
-    }
-
     /// The file it reads.
     pub fn path(&self) -> &std::path::Path {
         &self.path

@@ -8,6 +8,7 @@
 use crate::config::{Config, GpuBackendKind};
 use otedama_miner::asic::{AsicBackend, ChainConfig, ChipFamily, DeviceSpec, open_chains};
 use otedama_miner::fleet::{ApiOptions, FleetMonitor};
+use otedama_miner::gpu_sensor::{GpuSensor, PciAddress, gpu_sensor};
 use otedama_miner::thermal::{
     Decision, Governed, HwmonSensor, TemperatureSource, ThermalConfig, ThermalGovernor,
 };
@@ -304,9 +305,9 @@ fn start_rigs(plan: &Plan) -> Result<Running, MiningError> {
         }
     }
     if let Some(gpu) = &plan.gpu {
-        for (index, backend) in gpu_backends(plan.base.algorithm, gpu, &mut failures) {
+        for (backend, pci) in gpu_backends(plan.base.algorithm, gpu, &mut failures) {
             let name = backend.name().to_owned();
-            let (backend, governed) = govern(backend, index, gpu.temperature_limit);
+            let (backend, governed) = govern(backend, pci, gpu.temperature_limit);
             match runtime_rig(name.clone(), backend, 1) {
                 Ok(miner) => running.rigs.push(Rig {
                     name,
@@ -391,22 +392,37 @@ fn worker_name(device: &str) -> String {
     device.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
+/// The GPU backends of the plan, each with its card's PCI address (where it has one).
 fn gpu_backends(
     algorithm: PowAlgorithm,
     gpu: &GpuPlan,
     failures: &mut Vec<String>,
-) -> Vec<(usize, Arc<dyn HashBackend>)> {
+) -> Vec<(Arc<dyn HashBackend>, Option<PciAddress>)> {
     let indices: Vec<usize> = if gpu.devices.is_empty() {
-        let count = match gpu.backend {
+        // Every GPU; an OpenCL CPU device (PoCL's) only when it is listed, as it would
+        // compete with the CPU miner for the same cores.
+        let found: Result<Vec<usize>, String> = match gpu.backend {
             GpuBackendKind::Opencl => otedama_miner::opencl::list_devices()
-                .map(|d| d.len())
+                .map(|d| {
+                    d.into_iter()
+                        .filter(|d| d.kind != "cpu")
+                        .map(|d| d.index)
+                        .collect()
+                })
                 .map_err(|e| e.to_string()),
             GpuBackendKind::Cuda => otedama_miner::cuda::devices()
-                .map(|d| d.len())
+                .map(|d| d.into_iter().map(|d| d.index).collect())
                 .map_err(|e| e.to_string()),
         };
-        match count {
-            Ok(n) => (0..n).collect(),
+        match found {
+            Ok(found) if found.is_empty() => {
+                failures.push(
+                    "gpu: no GPU found (OpenCL CPU devices mine only when mining.gpu.devices lists them)"
+                        .to_owned(),
+                );
+                found
+            }
+            Ok(found) => found,
             Err(e) => {
                 failures.push(format!("gpu: {e}"));
                 Vec::new()
@@ -415,22 +431,22 @@ fn gpu_backends(
     } else {
         gpu.devices.iter().map(|&d| d as usize).collect()
     };
-    let mut out: Vec<(usize, Arc<dyn HashBackend>)> = Vec::new();
+    let mut out = Vec::new();
     for index in indices {
-        let backend: Result<Arc<dyn HashBackend>, String> = match gpu.backend {
+        let backend = match gpu.backend {
             GpuBackendKind::Opencl => {
                 otedama_miner::OpenClBackend::new(algorithm, index, gpu.intensity)
-                    .map(|b| Arc::new(b) as Arc<dyn HashBackend>)
+                    .map(|b| (b.pci_address(), Arc::new(b) as Arc<dyn HashBackend>))
                     .map_err(|e| e.to_string())
             }
             GpuBackendKind::Cuda => {
                 otedama_miner::CudaBackend::new(algorithm, index, gpu.intensity)
-                    .map(|b| Arc::new(b) as Arc<dyn HashBackend>)
+                    .map(|b| (b.pci_address(), Arc::new(b) as Arc<dyn HashBackend>))
                     .map_err(|e| e.to_string())
             }
         };
         match backend {
-            Ok(b) => out.push((index, b)),
+            Ok((pci, b)) => out.push((b, pci)),
             Err(e) => failures.push(format!("gpu {index}: {e}")),
         }
     }
@@ -469,16 +485,18 @@ fn govern_chain(
     }
 }
 
-/// Puts a GPU under its temperature limit when the card has a hwmon sensor.
+/// Puts a GPU under its temperature limit when its card has a sensor (see
+/// [`gpu_sensor`]: hwmon files or NVML, found by the card's PCI address).
 fn govern(
     backend: Arc<dyn HashBackend>,
-    index: usize,
+    pci: Option<PciAddress>,
     limit: u32,
 ) -> (Arc<dyn HashBackend>, Option<Arc<Governed>>) {
-    let Some(sensor) = HwmonSensor::find_gpu(index) else {
-        info!(target: LOG, device = backend.name(), "no temperature sensor found; mining without a thermal limit");
+    let Some(GpuSensor { source, origin }) = gpu_sensor(pci) else {
+        info!(target: LOG, device = backend.name(), pci = ?pci.map(|a| a.to_string()), "no temperature sensor found; mining without a thermal limit");
         return (backend, None);
     };
+    info!(target: LOG, device = backend.name(), sensor = %origin, limit, "temperature limit");
     let config = ThermalConfig {
         limit: limit as f32,
         ..ThermalConfig::default()
@@ -487,7 +505,7 @@ fn govern(
         Ok(governor) => {
             let governed = Arc::new(Governed::new(
                 backend,
-                Box::new(sensor),
+                source,
                 governor,
                 Duration::from_secs(5),
             ));

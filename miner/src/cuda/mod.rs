@@ -26,6 +26,7 @@
 //! [`PowAlgorithm::hash`] before [`HashBackend::scan`] returns it.
 
 use crate::backend::{HashBackend, ScanResult};
+use crate::gpu_sensor::PciAddress;
 use crate::sha256::Sha256dJob;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
@@ -200,6 +201,8 @@ pub struct CudaDevice {
     pub compute_capability: (u32, u32),
     /// Streaming multiprocessors.
     pub multiprocessors: u32,
+    /// The card's PCI address.
+    pub pci: Option<PciAddress>,
 }
 
 /// Initialises the driver and returns its device count (0 when it has no device).
@@ -250,6 +253,12 @@ fn device_info(index: usize) -> Result<CudaDevice, CudaError> {
             attribute(device, Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
         ),
         multiprocessors: attribute(device, Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?,
+        pci: PciAddress::new(
+            attribute(device, Attr::CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)?,
+            attribute(device, Attr::CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)?,
+            attribute(device, Attr::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)?,
+            0,
+        ),
     })
 }
 
@@ -422,6 +431,7 @@ pub struct CudaBackend {
     algorithm: PowAlgorithm,
     name: String,
     device_name: String,
+    pci: Option<PciAddress>,
     batch: u32,
     state: Mutex<DeviceState>,
     hardware_errors: AtomicU64,
@@ -463,7 +473,8 @@ impl CudaBackend {
             });
         }
         let (source, entry, file) = kernel_source(algorithm);
-        let capability = device_info(device_index)?.compute_capability;
+        let info = device_info(device_index)?;
+        let capability = info.compute_capability;
         let image = match compile_cubin_source(algorithm, &source, file, capability) {
             Ok(cubin) => Ptx::from_binary(cubin),
             Err(e) => {
@@ -518,6 +529,7 @@ impl CudaBackend {
             algorithm,
             name: format!("cuda:{device_index}"),
             device_name,
+            pci: info.pci,
             batch,
             state: Mutex::new(DeviceState {
                 stream,
@@ -536,6 +548,11 @@ impl CudaBackend {
     /// Returns the device's name.
     pub fn device_name(&self) -> &str {
         &self.device_name
+    }
+
+    /// Returns the card's PCI address.
+    pub fn pci_address(&self) -> Option<PciAddress> {
+        self.pci
     }
 
     /// Returns how many nonces one launch hashes.

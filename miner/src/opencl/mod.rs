@@ -11,10 +11,15 @@
 
 use crate::backend::{HashBackend, ScanResult};
 use crate::error::MinerError;
+use crate::gpu_sensor::{PciAddress, pci_from_amd_topology, pci_from_khr, pci_from_nv};
 use crate::sha256::Sha256dJob;
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
-use opencl3::device::{CL_DEVICE_TYPE_ALL, CL_DEVICE_TYPE_CPU, CL_DEVICE_TYPE_GPU, Device};
+use opencl3::device::{
+    CL_DEVICE_PCI_BUS_ID_NV, CL_DEVICE_PCI_BUS_INFO_KHR, CL_DEVICE_PCI_SLOT_ID_NV,
+    CL_DEVICE_TOPOLOGY_AMD, CL_DEVICE_TYPE_ALL, CL_DEVICE_TYPE_CPU, CL_DEVICE_TYPE_GPU, Device,
+    get_device_data,
+};
 use opencl3::kernel::{ExecuteKernel, Kernel};
 use opencl3::memory::{Buffer, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE};
 use opencl3::platform::get_platforms;
@@ -67,6 +72,9 @@ pub struct OpenClDevice {
     pub compute_units: u32,
     /// Global memory in bytes.
     pub global_mem: u64,
+    /// The card's PCI address, where the platform tells it (GPUs of AMD, NVIDIA and Intel
+    /// platforms; not CPU devices).
+    pub pci: Option<PciAddress>,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> MinerError {
@@ -80,6 +88,31 @@ fn failed(what: &str, e: impl std::fmt::Display) -> MinerError {
 /// Serialises discovery: PoCL's first device query races when threads call it at once
 /// (a concurrent caller was seen to get no device).
 static DISCOVERY: Mutex<()> = Mutex::new(());
+
+/// NVIDIA's `CL_DEVICE_PCI_DOMAIN_ID_NV`, next to its bus (0x4008) and slot (0x4009) ids.
+const CL_DEVICE_PCI_DOMAIN_ID_NV: cl_uint = 0x400A;
+
+/// The PCI address of device `id`, from the first query its platform answers:
+/// `cl_khr_pci_bus_info`, AMD's topology, or NVIDIA's bus and slot ids. The replies are
+/// read as raw bytes and length-checked, so an odd driver gives `None`, not a panic.
+fn pci_address(id: cl_device_id) -> Option<PciAddress> {
+    let data = |param| get_device_data(id, param).ok();
+    let word = |param| {
+        data(param)
+            .filter(|b| b.len() == 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    data(CL_DEVICE_PCI_BUS_INFO_KHR)
+        .and_then(|b| pci_from_khr(&b))
+        .or_else(|| data(CL_DEVICE_TOPOLOGY_AMD).and_then(|b| pci_from_amd_topology(&b)))
+        .or_else(|| {
+            pci_from_nv(
+                word(CL_DEVICE_PCI_DOMAIN_ID_NV).unwrap_or(0),
+                word(CL_DEVICE_PCI_BUS_ID_NV)?,
+                word(CL_DEVICE_PCI_SLOT_ID_NV)?,
+            )
+        })
+}
 
 /// Every device id, in index order, with its platform's name.
 fn device_ids() -> Result<Vec<(cl_device_id, String)>, MinerError> {
@@ -129,6 +162,7 @@ pub fn list_devices() -> Result<Vec<OpenClDevice>, MinerError> {
                 kind,
                 compute_units: d.max_compute_units().unwrap_or(0),
                 global_mem: d.global_mem_size().unwrap_or(0),
+                pci: pci_address(id),
             }
         })
         .collect())
@@ -163,6 +197,7 @@ pub struct OpenClBackend {
     algorithm: PowAlgorithm,
     name: String,
     device_name: String,
+    pci: Option<PciAddress>,
     batch: u32,
     state: Mutex<DeviceState>,
     hardware_errors: AtomicU64,
@@ -241,6 +276,7 @@ impl OpenClBackend {
             algorithm,
             name: format!("opencl:{device_index}"),
             device_name,
+            pci: pci_address(id),
             batch: u32::try_from(batch).unwrap_or(1 << 31),
             state: Mutex::new(DeviceState {
                 queue,
@@ -259,6 +295,11 @@ impl OpenClBackend {
     /// Returns the device's name.
     pub fn device_name(&self) -> &str {
         &self.device_name
+    }
+
+    /// Returns the card's PCI address, where the platform tells it.
+    pub fn pci_address(&self) -> Option<PciAddress> {
+        self.pci
     }
 
     /// Returns how many nonces one enqueue hashes.

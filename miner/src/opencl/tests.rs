@@ -82,6 +82,10 @@ fn discovery_lists_a_device() {
     {
         assert!(devices.iter().any(|d| d.kind == "cpu"), "{devices:?}");
     }
+    // A CPU device sits on no PCI card: it must not borrow a GPU's temperature sensor.
+    for d in devices.iter().filter(|d| d.kind == "cpu") {
+        assert_eq!(d.pci, None, "{d:?}");
+    }
 }
 
 #[test]
