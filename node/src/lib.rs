@@ -9,11 +9,13 @@
 //!   metrics and health listeners.
 //! - [`cli`]: the commands that query a running node over the API, and `token`.
 //! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
+//! - [`devices`]: the mining hardware of this machine (`otedama-node devices`).
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
+pub mod devices;
 pub mod devnet;
 pub mod mining;
 pub mod p2p;

@@ -41,6 +41,9 @@ enum Command {
     Devnet(DevnetArgs),
     /// Measures the built-in miner's CPU hash rate per algorithm and kernel.
     Bench(BenchArgs),
+    /// Lists the mining hardware here: CPU kernels, OpenCL and CUDA devices (the indices
+    /// mining.gpu.devices takes, PCI addresses, temperature sensors) and USB miners.
+    Devices(JsonFlag),
     /// Shows a running node at a glance, over its API. Exits 3 if no node answers.
     Status(otedama_node::cli::RemoteArgs),
     /// Lists a running node's Stratum workers.
@@ -190,6 +193,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => {
             init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
             bench(&args)
+        }
+        Command::Devices(json) => {
+            init_tracing(cli.log_level.as_deref().unwrap_or("warn"), LogFormat::Text)?;
+            let report = otedama_node::devices::report();
+            if json.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", otedama_node::devices::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -207,3 +207,38 @@ fn keygen_creates_the_node_key_once_and_keeps_it() {
         stderr(&bad)
     );
 }
+
+/// `devices` finds PoCL's CPU device where PoCL is installed (CI) and lists it as one the
+/// node does not mine on by itself; a machine without OpenCL gets the reason instead.
+#[test]
+fn devices_lists_the_hardware_as_json_and_text() {
+    let out = node(&["devices", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let kernels = report["cpu"]["sha256d"].as_array().expect("kernel list");
+    assert!(kernels.iter().any(|k| k == "cpu-portable"), "{report}");
+    let opencl = &report["opencl"];
+    if opencl["unavailable"].is_null() {
+        let devices = opencl["devices"].as_array().expect("device list");
+        assert!(!devices.is_empty(), "{report}");
+        for d in devices.iter().filter(|d| d["kind"] == "cpu") {
+            assert_eq!(d["auto"], false, "{d}");
+            assert!(d["pci"].is_null(), "{d}");
+            assert!(d["sensor"].is_null(), "{d}");
+        }
+    } else {
+        assert!(
+            opencl["unavailable"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("OpenCL unavailable")),
+            "{report}"
+        );
+    }
+    assert!(report["cuda"]["unavailable"].is_string() || report["cuda"]["devices"].is_array());
+
+    let out = node(&["devices"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("cpu: "), "{text}");
+    assert!(text.contains("sha256d kernels: "), "{text}");
+}
