@@ -86,54 +86,56 @@ fn sensor(pci: Option<PciAddress>) -> Option<SensorEntry> {
     })
 }
 
-fn opencl() -> Listing<GpuEntry> {
-    match otedama_miner::opencl::list_devices() {
-        Ok(devices) => Listing {
-            devices: devices
-                .into_iter()
-                .map(|d| GpuEntry {
-                    auto: d.kind != "cpu",
-                    index: d.index,
-                    name: d.name,
-                    kind: d.kind,
-                    detail: d.platform,
-                    memory_bytes: d.global_mem,
-                    pci: d.pci.map(|a| a.to_string()),
-                    sensor: sensor(d.pci),
-                })
-                .collect(),
-            unavailable: None,
-        },
-        Err(e) => Listing {
-            devices: Vec::new(),
-            unavailable: Some(e.to_string()),
-        },
+impl<T> Listing<T> {
+    /// The devices an API listed, or why it could not list any.
+    fn of<E: std::fmt::Display>(found: Result<Vec<T>, E>) -> Listing<T> {
+        match found {
+            Ok(devices) => Listing {
+                devices,
+                unavailable: None,
+            },
+            Err(e) => Listing {
+                devices: Vec::new(),
+                unavailable: Some(e.to_string()),
+            },
+        }
     }
 }
 
+fn opencl() -> Listing<GpuEntry> {
+    Listing::of(otedama_miner::opencl::list_devices().map(|devices| {
+        devices
+            .into_iter()
+            .map(|d| GpuEntry {
+                auto: d.kind != "cpu",
+                index: d.index,
+                name: d.name,
+                kind: d.kind,
+                detail: d.platform,
+                memory_bytes: d.global_mem,
+                pci: d.pci.map(|a| a.to_string()),
+                sensor: sensor(d.pci),
+            })
+            .collect()
+    }))
+}
+
 fn cuda() -> Listing<GpuEntry> {
-    match otedama_miner::cuda::devices() {
-        Ok(devices) => Listing {
-            devices: devices
-                .into_iter()
-                .map(|d| GpuEntry {
-                    auto: true,
-                    index: d.index,
-                    name: d.name,
-                    kind: "gpu",
-                    detail: format!("sm_{}{}", d.compute_capability.0, d.compute_capability.1),
-                    memory_bytes: d.total_mem,
-                    pci: d.pci.map(|a| a.to_string()),
-                    sensor: sensor(d.pci),
-                })
-                .collect(),
-            unavailable: None,
-        },
-        Err(e) => Listing {
-            devices: Vec::new(),
-            unavailable: Some(e.to_string()),
-        },
-    }
+    Listing::of(otedama_miner::cuda::devices().map(|devices| {
+        devices
+            .into_iter()
+            .map(|d| GpuEntry {
+                auto: true,
+                index: d.index,
+                name: d.name,
+                kind: "gpu",
+                detail: format!("sm_{}{}", d.compute_capability.0, d.compute_capability.1),
+                memory_bytes: d.total_mem,
+                pci: d.pci.map(|a| a.to_string()),
+                sensor: sensor(d.pci),
+            })
+            .collect()
+    }))
 }
 
 fn usb() -> Vec<UsbEntry> {
