@@ -305,7 +305,7 @@ fn start_rigs(plan: &Plan) -> Result<Running, MiningError> {
         }
     }
     if let Some(gpu) = &plan.gpu {
-        for (backend, pci) in gpu_backends(plan.base.algorithm, gpu, &mut failures) {
+        for (pci, backend) in gpu_backends(plan.base.algorithm, gpu, &mut failures) {
             let name = backend.name().to_owned();
             let (backend, governed) = govern(backend, pci, gpu.temperature_limit);
             match runtime_rig(name.clone(), backend, 1) {
@@ -392,12 +392,12 @@ fn worker_name(device: &str) -> String {
     device.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
-/// The GPU backends of the plan, each with its card's PCI address (where it has one).
+/// The GPU backends of the plan, each after its card's PCI address (where it has one).
 fn gpu_backends(
     algorithm: PowAlgorithm,
     gpu: &GpuPlan,
     failures: &mut Vec<String>,
-) -> Vec<(Arc<dyn HashBackend>, Option<PciAddress>)> {
+) -> Vec<(Option<PciAddress>, Arc<dyn HashBackend>)> {
     let indices: Vec<usize> = if gpu.devices.is_empty() {
         // Every GPU; an OpenCL CPU device (PoCL's) only when it is listed, as it would
         // compete with the CPU miner for the same cores.
@@ -446,7 +446,7 @@ fn gpu_backends(
             }
         };
         match backend {
-            Ok((pci, b)) => out.push((b, pci)),
+            Ok(b) => out.push(b),
             Err(e) => failures.push(format!("gpu {index}: {e}")),
         }
     }
