@@ -10,7 +10,9 @@
 //! - `coinbase`: coinbase, merkle branch and full block assembly from a template.
 //! - `pplns`: the difficulty-weighted window and the integer reward split.
 //! - `retarget`: ASERT share difficulty; `validate`: the validation pipeline.
-//! - [`ShareChain`]: the in-memory share tree with fork choice; [`Store`]: sled storage.
+//! - [`ShareChain`]: the in-memory share tree with fork choice, and its read-only
+//!   queries (`queries`: sync locators, header ranges, pages); [`Store`]: sled storage.
+//! - [`WorkTemplate`]: one work generation; [`ShareTemplate`]: its job for one payout script.
 
 pub mod address;
 mod encode;
@@ -33,6 +35,7 @@ pub use target::{CompactTarget, Difficulty, Target, Work};
 mod chain;
 pub mod coinbase;
 pub mod pplns;
+mod queries;
 pub mod retarget;
 mod share;
 mod store;
@@ -40,11 +43,12 @@ mod template;
 mod validate;
 
 pub use chain::{ShareChain, ShareMeta, ShareSource, TipChange};
+pub use queries::SyncMeta;
 pub use share::{FORMAT_VERSION, Share, ShareBody, ShareHeader, ShareInfo};
-pub use store::{Store, StoreReport};
-pub use template::ShareTemplate;
+pub use store::{Store, StoreReader, StoreReport};
 #[cfg(feature = "test-utils")]
 pub use template::test_utils;
+pub use template::{ShareTemplate, WorkTemplate};
 pub use validate::{
     BaseClaim, ValidationContext, parent_work, payouts_for, required_target, validate_base,
     validate_share,

@@ -9,8 +9,8 @@ use crate::coinbase::{
 use crate::pplns::{Payout, Weights};
 use crate::validate::{parent_work, payouts_for, required_target};
 use crate::{
-    BlockHeader, BuildError, PayoutScript, Share, ShareBody, ShareError, ShareHash, ShareHeader,
-    ShareInfo,
+    BlockHeader, BuildError, ChainSpec, CompactTarget, PayoutScript, Share, ShareBody, ShareError,
+    ShareHash, ShareHeader, ShareInfo,
 };
 
 /// Everything needed to hand out work for one (tip, parent template, payout script).
@@ -32,34 +32,46 @@ pub struct ShareTemplate {
     pub block: BlockTemplate,
 }
 
-impl ShareTemplate {
-    /// Builds the template for a share on top of `chain`'s best tip, including every
+/// What every share template of one work generation shares: the tip it builds on, its
+/// uncles, the PPLNS window's weights and the parent template. The chain's owner builds
+/// it once per generation; templates per payout script are derived from it without the
+/// chain, so Stratum sessions never touch chain state.
+#[derive(Clone, Debug)]
+pub struct WorkTemplate {
+    spec: ChainSpec,
+    prev: ShareHash,
+    height: u64,
+    share_target: CompactTarget,
+    uncles: Vec<ShareHash>,
+    weights: Weights,
+    min_time: u32,
+    merkle_branch: Vec<[u8; 32]>,
+    block: BlockTemplate,
+}
+
+impl WorkTemplate {
+    /// Builds the generation for a share on top of `chain`'s best tip, including every
     /// acceptable uncle.
     ///
     /// # Errors
     /// An invalid parent target, or a window that cannot be walked.
-    pub fn new(
-        chain: &mut ShareChain,
-        block: BlockTemplate,
-        payout_script: PayoutScript,
-    ) -> Result<Self, ShareError> {
-        let tip = chain.tip().cloned();
-        let prev = tip.as_ref().map_or(ShareHash::ZERO, |t| t.hash);
-        let uncles = tip
-            .as_ref()
-            .map(|_| chain.uncle_candidates(prev))
-            .unwrap_or_default();
-        Self::on(chain, block, payout_script, prev, uncles)
+    pub fn new(chain: &mut ShareChain, block: BlockTemplate) -> Result<Self, ShareError> {
+        let prev = chain.tip().map_or(ShareHash::ZERO, |t| t.hash);
+        let uncles = if prev.is_zero() {
+            Vec::new()
+        } else {
+            chain.uncle_candidates(prev)
+        };
+        Self::on(chain, block, prev, uncles)
     }
 
-    /// Builds the template for a share on top of `prev` with the given uncles.
+    /// Builds the generation for a share on top of `prev` with the given uncles.
     ///
     /// # Errors
-    /// As [`ShareTemplate::new`]; a `prev` the chain does not know.
+    /// As [`WorkTemplate::new`]; a `prev` the chain does not know.
     pub fn on(
         chain: &mut ShareChain,
         block: BlockTemplate,
-        payout_script: PayoutScript,
         prev: ShareHash,
         uncles: Vec<ShareHash>,
     ) -> Result<Self, ShareError> {
@@ -69,37 +81,90 @@ impl ShareTemplate {
         } else {
             Some(chain.tip_or(prev).ok_or(ShareError::MissingParent(prev))?)
         };
-        let info = ShareInfo {
-            version: spec.share_version,
-            prev_share: prev,
+        let weights = match prev_meta {
+            None => Weights::default(),
+            Some(_) => chain
+                .window_for(prev, parent_work(block.bits)?)?
+                .weights()
+                .clone(),
+        };
+        let mtp = prev_meta
+            .as_ref()
+            .and_then(|_| chain.median_time_past(prev));
+        Ok(Self {
             height: prev_meta.as_ref().map_or(0, |p| p.height + 1),
             share_target: required_target(&spec, prev_meta.as_ref()),
-            payout_script,
-            uncles,
-            parent_height: block.height,
-            coinbase_value: block.coinbase_value,
-            witness_commitment: block.witness_commitment,
-        };
-        let payouts = if prev.is_zero() {
-            payouts_for(&spec, &Weights::default(), &info)
-        } else {
-            let w = chain.window_for(prev, parent_work(block.bits)?)?;
-            payouts_for(&spec, w.weights(), &info)
-        };
-        let mtp = if prev.is_zero() {
-            None
-        } else {
-            chain.median_time_past(prev)
-        };
-        let min_time = mtp.map_or(block.min_time, |m| block.min_time.max(m.saturating_add(1)));
-        Ok(Self {
-            min_time,
-            commitment: info.commitment(&spec.consensus_id()),
+            min_time: mtp.map_or(block.min_time, |m| block.min_time.max(m.saturating_add(1))),
             merkle_branch: merkle_branch(&block.txids()),
-            info,
-            payouts,
+            spec,
+            prev,
+            uncles,
+            weights,
             block,
         })
+    }
+
+    /// Returns the share the generation builds on (zero for the first share).
+    pub fn prev(&self) -> ShareHash {
+        self.prev
+    }
+
+    /// Returns the parent template.
+    pub fn block(&self) -> &BlockTemplate {
+        &self.block
+    }
+
+    /// Returns the share template paying `payout_script` as the finder: the same window,
+    /// split with the finder's credit, and the commitment to its metadata.
+    pub fn for_payout(&self, payout_script: PayoutScript) -> ShareTemplate {
+        let info = ShareInfo {
+            version: self.spec.share_version,
+            prev_share: self.prev,
+            height: self.height,
+            share_target: self.share_target,
+            payout_script,
+            uncles: self.uncles.clone(),
+            parent_height: self.block.height,
+            coinbase_value: self.block.coinbase_value,
+            witness_commitment: self.block.witness_commitment,
+        };
+        ShareTemplate {
+            payouts: payouts_for(&self.spec, &self.weights, &info),
+            commitment: info.commitment(&self.spec.consensus_id()),
+            merkle_branch: self.merkle_branch.clone(),
+            min_time: self.min_time,
+            block: self.block.clone(),
+            info,
+        }
+    }
+}
+
+impl ShareTemplate {
+    /// Builds the template for a share on top of `chain`'s best tip, including every
+    /// acceptable uncle.
+    ///
+    /// # Errors
+    /// As [`WorkTemplate::new`].
+    pub fn new(
+        chain: &mut ShareChain,
+        block: BlockTemplate,
+        payout_script: PayoutScript,
+    ) -> Result<Self, ShareError> {
+        Ok(WorkTemplate::new(chain, block)?.for_payout(payout_script))
+    }
+
+    /// Builds the template for a share on top of `prev` with the given uncles.
+    ///
+    /// # Errors
+    /// As [`WorkTemplate::on`].
+    pub fn on(
+        chain: &mut ShareChain,
+        block: BlockTemplate,
+        payout_script: PayoutScript,
+        prev: ShareHash,
+        uncles: Vec<ShareHash>,
+    ) -> Result<Self, ShareError> {
+        Ok(WorkTemplate::on(chain, block, prev, uncles)?.for_payout(payout_script))
     }
 
     /// Returns the header time to hand out: the daemon's current time, or the earliest
