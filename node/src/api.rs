@@ -486,11 +486,14 @@ impl NodeApi for NodeApiAdapter {
             let addr: libp2p::Multiaddr = address.parse().map_err(|e| {
                 ApiError::bad_request("invalid_address", format!("{address:?}: {e}"))
             })?;
-            self.handle
-                .p2p()
-                .dial(addr)
-                .await
-                .map_err(|e| ApiError::conflict("dial_failed", e))
+            self.handle.p2p().dial(addr).await.map_err(|e| match e {
+                crate::p2p::DialError::Unavailable => {
+                    ApiError::unavailable("node_stopping", e.to_string())
+                }
+                crate::p2p::DialError::Refused(_) => {
+                    ApiError::conflict("dial_failed", e.to_string())
+                }
+            })
         })
     }
 

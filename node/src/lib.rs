@@ -22,7 +22,6 @@ pub mod p2p;
 pub mod parent;
 pub mod service;
 pub mod tracker;
-mod work;
 
 pub use service::{Node, NodeError, NodeEvent, NodeHandle, QueryError};
 

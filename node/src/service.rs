@@ -6,12 +6,12 @@
 //! queries on a bounded channel to the coordinator for what needs the chain.
 
 use crate::config::{ChainConfig, Config};
-use crate::coordinator::ChainInput;
+use crate::coordinator::block::{BlockSubmitter, REPORT_QUEUE};
+use crate::coordinator::handle::{CHAIN_QUEUE, ChainHandle, ChainInput, Query};
 use crate::coordinator::{
-    ChainSnapshot, Coordinator, ExpectedPayouts, NodeCounters, Query, SharePageData,
+    ChainSnapshot, Coordinator, ExpectedPayouts, Inputs, NodeCounters, Parts, SharePageData,
 };
 use crate::mining::MinerControl;
-use crate::p2p::swarm::ChainReader;
 use crate::p2p::sync::{SyncProgress, Syncer};
 use crate::p2p::{P2pHandle, P2pSettings};
 use crate::parent::{ParentClient, ParentError, TemplateUpdate};
@@ -25,7 +25,6 @@ use otedama_stratum::{
     StratumConfig, StratumServer, StratumStats, Submission, Work as StratumWork,
 };
 use prometheus_client::registry::Registry;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +36,6 @@ use tracing::{info, warn};
 
 /// Queries waiting for the coordinator at most; beyond it callers are told it is busy.
 const QUERY_QUEUE: usize = 64;
-/// Shares from the network waiting for the coordinator at most.
-const NETWORK_QUEUE: usize = 256;
 /// Longest a query waits for its answer.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,7 +125,7 @@ pub enum NodeError {
     Key(#[from] crate::p2p::key::KeyError),
     /// The P2P layer could not start.
     #[error(transparent)]
-    P2p(#[from] crate::p2p::swarm::P2pError),
+    P2p(#[from] crate::p2p::P2pError),
     /// A P2P address in the config is not a multiaddr.
     #[error("p2p address {addr:?}: {reason}")]
     Multiaddr {
@@ -324,7 +321,6 @@ impl Node {
         info!(target: "otedama::node", chain = spec.name, shares = chain.len(),
               tip = ?chain.tip().map(|t| t.height), "share store opened");
         let (snapshot_tx, snapshot_rx) = watch::channel(ChainSnapshot::initial(&chain));
-        let chain = Arc::new(Mutex::new(chain));
         let parent_metrics = ParentRpcMetrics::default();
         let parent = ParentClient::new(chain_cfg, home)?.with_metrics(parent_metrics.clone());
 
@@ -334,7 +330,8 @@ impl Node {
         let (sub_tx, sub_rx) = mpsc::channel::<Submission>(1024);
         let (tpl_tx, tpl_rx) = mpsc::channel::<TemplateUpdate>(16);
         let (query_tx, query_rx) = mpsc::channel::<Query>(QUERY_QUEUE);
-        let (net_tx, net_rx) = mpsc::channel::<ChainInput>(NETWORK_QUEUE);
+        let (net_tx, net_rx) = mpsc::channel::<ChainInput>(CHAIN_QUEUE);
+        let (block_tx, block_rx) = mpsc::channel(REPORT_QUEUE);
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
 
         let stratum_config = StratumConfig {
@@ -381,43 +378,47 @@ impl Node {
             info!(target: "otedama::p2p", peer_id = %key.public().to_peer_id(), "created a node key");
         }
         let settings = p2p_settings(config, &chain_dir)?;
-        let reader = ChainReader {
-            chain: Arc::clone(&chain),
-            store: store.clone(),
-        };
+        let chain_handle = ChainHandle::new(net_tx);
+        let serve =
+            crate::p2p::ServeSource::new(chain_handle.clone(), store.reader(), snapshot_rx.clone());
         let mut registry = Registry::with_prefix("otedama");
-        let (p2p, net_events, p2p_task) = crate::p2p::start(
+        let mesh = crate::p2p::start(
             settings,
             key,
             spec,
-            reader,
+            serve,
             &mut registry,
             shutdown_rx.clone(),
         )?;
-        tasks.push(p2p_task);
-        let syncer = Syncer::new(p2p.clone(), Arc::clone(&chain), net_tx, spec, sync_tx);
-        tasks.push(tokio::spawn(syncer.run(net_events, shutdown_rx.clone())));
-        let coordinator = Coordinator {
+        tasks.extend(mesh.tasks);
+        let p2p = mesh.handle;
+        let syncer = Syncer::new(
+            p2p.clone(),
+            chain_handle,
+            snapshot_rx.clone(),
+            spec,
+            sync_tx,
+        );
+        tasks.push(tokio::spawn(syncer.run(mesh.events, shutdown_rx.clone())));
+        let coordinator = Coordinator::new(Parts {
             chain,
             store,
-            parent,
+            blocks: BlockSubmitter::new(parent, block_tx),
             events: events.clone(),
             work_tx,
             snapshot: snapshot_tx,
             counters: Arc::clone(&counters),
             local_payout,
-            generation: 0,
-            block: None,
-            recent_parents: VecDeque::new(),
             p2p: Some(p2p.clone()),
-        };
-        tasks.push(tokio::spawn(coordinator.run(
-            tpl_rx,
-            sub_rx,
-            query_rx,
-            net_rx,
-            shutdown_rx,
-        )));
+        });
+        tasks.push(tokio::spawn(coordinator.run(Inputs {
+            templates: tpl_rx,
+            submissions: sub_rx,
+            queries: query_rx,
+            network: net_rx,
+            blocks: block_rx,
+            shutdown: shutdown_rx,
+        })));
         let handle = NodeHandle {
             spec,
             name: config.app.name.clone(),

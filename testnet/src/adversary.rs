@@ -5,16 +5,14 @@
 
 use otedama_node::config::{ChainConfig, DaemonConfig};
 use otedama_node::p2p::protocol::{MAX_SHARES_PER_REQUEST, Request, Response, WIRE_VERSION};
-use otedama_node::p2p::swarm::ChainReader;
-use otedama_node::p2p::{P2pHandle, P2pSettings};
+use otedama_node::p2p::{P2pHandle, P2pSettings, ServeSource};
 use otedama_node::parent::ParentClient;
 use otedama_sharechain::coinbase::BlockTemplate;
 use otedama_sharechain::{
     Amount, ChainSpec, PayoutScript, Reader, Share, ShareChain, ShareHash, ShareHeader,
-    ShareTemplate, Store, Target,
+    ShareTemplate, Target,
 };
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// How a forged share is wrong.
@@ -45,7 +43,7 @@ impl Drop for Adversary {
 }
 
 impl Adversary {
-    /// Starts a swarm with a key and store in `dir`, listening on loopback and dialing
+    /// Starts a swarm with a key in `dir`, listening on loopback and dialing
     /// `bootstrap`. Must be called inside a tokio runtime.
     ///
     /// # Errors
@@ -57,11 +55,6 @@ impl Adversary {
         payout: PayoutScript,
     ) -> Result<Self, String> {
         let (key, _) = otedama_node::p2p::key::load_or_create(dir).map_err(|e| e.to_string())?;
-        let (store, chain) = Store::open(&dir.join("shares"), spec).map_err(|e| e.to_string())?;
-        let reader = ChainReader {
-            chain: Arc::new(Mutex::new(chain)),
-            store,
-        };
         let settings = P2pSettings {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| format!("{e}"))?],
             external: Vec::new(),
@@ -79,9 +72,16 @@ impl Adversary {
         };
         let (shutdown, rx) = watch::channel(false);
         let mut registry = prometheus_client::registry::Registry::default();
-        let (p2p, mut events, _task) =
-            otedama_node::p2p::start(settings, key, spec, reader, &mut registry, rx)
-                .map_err(|e| e.to_string())?;
+        let mesh = otedama_node::p2p::start(
+            settings,
+            key,
+            spec,
+            ServeSource::empty(spec),
+            &mut registry,
+            rx,
+        )
+        .map_err(|e| e.to_string())?;
+        let (p2p, mut events) = (mesh.handle, mesh.events);
         // Nothing is validated or relayed here; drain what the swarm reports.
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         Ok(Self {

@@ -4,25 +4,33 @@
 //! channels, and receives [`NetEvent`]s from it.
 //!
 //! - [`protocol`]: names, messages and the bounded codec (docs/protocol.md);
-//! - `swarm`: the task that owns the swarm, serves sync requests, scores peers;
-//! - `sync`: the syncer, which turns announcements and peer tips into validated shares;
+//! - `behaviour`: the transports and behaviours the swarm is built from;
+//! - `handle`: [`P2pHandle`], the commands it sends to the swarm task;
+//! - `peers`: the peer table (token buckets, scores, bans, the saved peer list);
+//! - `swarm`: the task that owns the swarm (the event loop);
+//! - `serving`: the task that answers peers' sync requests from the chain and store;
+//! - [`sync`]: the syncer, which turns announcements and peer tips into validated shares;
 //! - [`key`]: the node key persisted in the data dir.
 
+mod behaviour;
+mod handle;
 pub mod key;
+mod peers;
 pub mod protocol;
+mod serving;
 pub mod swarm;
 pub mod sync;
 
-pub use swarm::{P2pSettings, start};
+pub use behaviour::{BehaviourError, P2pError, REQUEST_TIMEOUT};
+pub(crate) use handle::Command;
+pub use handle::{DialError, P2pHandle};
+pub use serving::ServeSource;
+pub use swarm::start;
+pub use swarm::{P2pSettings, P2pStarted};
 
-use libp2p::{Multiaddr, PeerId, gossipsub::MessageId};
-use protocol::{Request, Response};
+use libp2p::{PeerId, gossipsub::MessageId};
 use serde::Serialize;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-/// Commands queued for the swarm task at most.
-const COMMAND_QUEUE: usize = 256;
 
 /// A connected peer, as `otedama-node peers` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -112,143 +120,4 @@ pub enum RequestError {
         /// Why.
         reason: String,
     },
-}
-
-pub(crate) enum Command {
-    Publish(Vec<u8>),
-    Report {
-        id: MessageId,
-        from: PeerId,
-        verdict: Verdict,
-    },
-    Request {
-        peer: PeerId,
-        request: Request,
-        reply: oneshot::Sender<Result<Response, RequestError>>,
-    },
-    Penalize {
-        peer: PeerId,
-        points: i32,
-        reason: String,
-    },
-    Peers(oneshot::Sender<Vec<PeerInfo>>),
-    Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
-    Ban(PeerId, Duration),
-    Unban(PeerId),
-    Shutdown,
-}
-
-/// A cheap, cloneable handle on the swarm task.
-#[derive(Clone, Debug)]
-pub struct P2pHandle {
-    commands: mpsc::Sender<Command>,
-    local_peer_id: PeerId,
-    listen: std::sync::Arc<std::sync::Mutex<Vec<Multiaddr>>>,
-    connected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    peer_events: tokio::sync::broadcast::Sender<PeerEvent>,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command")
-    }
-}
-
-impl P2pHandle {
-    /// Returns this node's peer id.
-    pub fn local_peer_id(&self) -> PeerId {
-        self.local_peer_id
-    }
-
-    /// Returns the addresses the swarm listens on now (with `/p2p/<id>`).
-    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.listen.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Returns the number of connected peers.
-    pub fn connected(&self) -> usize {
-        self.connected.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Subscribes to peers joining and leaving.
-    pub fn peer_events(&self) -> tokio::sync::broadcast::Receiver<PeerEvent> {
-        self.peer_events.subscribe()
-    }
-
-    fn send(&self, c: Command) -> bool {
-        self.commands.try_send(c).is_ok()
-    }
-
-    /// Announces an encoded share to the mesh (dropped if the swarm is overloaded: the
-    /// share still reaches peers through their sync).
-    pub fn publish(&self, payload: Vec<u8>) {
-        self.send(Command::Publish(payload));
-    }
-
-    /// Reports the verdict on an announced share.
-    pub fn report(&self, id: MessageId, from: PeerId, verdict: Verdict) {
-        self.send(Command::Report { id, from, verdict });
-    }
-
-    /// Takes score points from a peer (bad sync responses, timeouts).
-    pub fn penalize(&self, peer: PeerId, points: i32, reason: impl Into<String>) {
-        self.send(Command::Penalize {
-            peer,
-            points,
-            reason: reason.into(),
-        });
-    }
-
-    /// Sends a sync request and waits for the response (bounded by the protocol's timeout).
-    ///
-    /// # Errors
-    /// [`RequestError`].
-    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, RequestError> {
-        let (reply, rx) = oneshot::channel();
-        if !self.send(Command::Request {
-            peer,
-            request,
-            reply,
-        }) {
-            return Err(RequestError::Unavailable);
-        }
-        rx.await.map_err(|_| RequestError::Unavailable)?
-    }
-
-    /// Returns the connected peers.
-    pub async fn peers(&self) -> Vec<PeerInfo> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Peers(tx)) {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// Dials `addr` (a multiaddr, ideally ending in `/p2p/<peer id>`).
-    ///
-    /// # Errors
-    /// The dial could not start.
-    pub async fn dial(&self, addr: Multiaddr) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Dial(addr, tx)) {
-            return Err("the network task is not available".into());
-        }
-        rx.await
-            .unwrap_or_else(|_| Err("the network task stopped".into()))
-    }
-
-    /// Disconnects and bans a peer for `duration`.
-    pub fn ban(&self, peer: PeerId, duration: Duration) -> bool {
-        self.send(Command::Ban(peer, duration))
-    }
-
-    /// Lifts a ban.
-    pub fn unban(&self, peer: PeerId) -> bool {
-        self.send(Command::Unban(peer))
-    }
-
-    /// Stops the swarm task (it saves the peer list first).
-    pub fn shutdown(&self) {
-        self.send(Command::Shutdown);
-    }
 }

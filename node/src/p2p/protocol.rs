@@ -154,28 +154,53 @@ pub fn encode<T: bincode::Encode>(msg: &T) -> Vec<u8> {
     out
 }
 
+/// Why a wire message or frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The message or frame is larger than its limit.
+    #[error("message of {len} bytes over the {limit}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not even a version byte.
+    #[error("empty message")]
+    Empty,
+    /// A version byte this node does not speak.
+    #[error("unknown wire version {0}")]
+    UnknownVersion(u8),
+    /// The body does not decode.
+    #[error("undecodable: {0}")]
+    Undecodable(#[source] bincode::error::DecodeError),
+    /// The body decodes but bytes are left.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+}
+
 /// Decodes a message of at most `limit` bytes: the version byte must be known, the body
 /// must decode completely, and no allocation exceeds the frame.
 ///
 /// # Errors
-/// A clear reason for anything else.
-pub fn decode<T: bincode::Decode<()>>(bytes: &[u8], limit: usize) -> Result<T, String> {
+/// [`WireError`] for anything else.
+pub fn decode<T: bincode::Decode<()>>(bytes: &[u8], limit: usize) -> Result<T, WireError> {
     if bytes.len() > limit {
-        return Err(format!(
-            "message of {} bytes over the {limit}-byte limit",
-            bytes.len()
-        ));
+        return Err(WireError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
     }
-    let (&version, body) = bytes.split_first().ok_or("empty message")?;
+    let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
     if version != WIRE_VERSION {
-        return Err(format!("unknown wire version {version}"));
+        return Err(WireError::UnknownVersion(version));
     }
     // The limit bounds every length prefix inside the body by the largest frame.
     let config = bincode::config::standard().with_limit::<{ 64 * 1024 * 1024 }>();
-    let (msg, used) = bincode::decode_from_slice::<T, _>(body, config)
-        .map_err(|e| format!("undecodable: {e}"))?;
+    let (msg, used) =
+        bincode::decode_from_slice::<T, _>(body, config).map_err(WireError::Undecodable)?;
     if used != body.len() {
-        return Err(format!("{} trailing bytes", body.len() - used));
+        return Err(WireError::TrailingBytes(body.len() - used));
     }
     Ok(msg)
 }
@@ -193,10 +218,7 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes over the {limit}-byte limit"),
-        ));
+        return Err(invalid(WireError::TooLarge { len, limit }));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
@@ -211,7 +233,7 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> 
     io.close().await
 }
 
-fn invalid(e: String) -> io::Error {
+fn invalid(e: WireError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
@@ -275,33 +297,30 @@ mod tests {
         // Version, variant 1, locator length 1, 32 bytes, varint 2000 (0xfb 0xd0 0x07).
         assert_eq!(bytes[..4], [1, 1, 1, 7]);
         assert_eq!(bytes[35..], [0xfb, 0xd0, 0x07]);
-        assert_eq!(decode::<Request>(&bytes, MAX_REQUEST_BYTES), Ok(req));
+        assert_eq!(decode::<Request>(&bytes, MAX_REQUEST_BYTES).ok(), Some(req));
         let tip = Response::Tip(Some(TipInfo {
             hash: [1; 32],
             height: 5,
             chain_work: 1 << 70,
         }));
-        assert_eq!(decode::<Response>(&encode(&tip), 1024), Ok(tip));
+        assert_eq!(decode::<Response>(&encode(&tip), 1024).ok(), Some(tip));
     }
 
     #[test]
     fn bad_frames_are_errors_not_panics() {
-        assert!(decode::<Request>(&[], 10).is_err());
-        assert!(
-            decode::<Request>(&[2, 0], 10)
-                .expect_err("must fail")
-                .contains("version")
-        );
-        assert!(
-            decode::<Request>(&[1, 0, 0], 10)
-                .expect_err("must fail")
-                .contains("trailing")
-        );
-        assert!(
-            decode::<Request>(&[1; 20], 10)
-                .expect_err("must fail")
-                .contains("limit")
-        );
+        assert!(matches!(decode::<Request>(&[], 10), Err(WireError::Empty)));
+        assert!(matches!(
+            decode::<Request>(&[2, 0], 10),
+            Err(WireError::UnknownVersion(2))
+        ));
+        assert!(matches!(
+            decode::<Request>(&[1, 0, 0], 10),
+            Err(WireError::TrailingBytes(1))
+        ));
+        assert!(matches!(
+            decode::<Request>(&[1; 20], 10),
+            Err(WireError::TooLarge { len: 20, limit: 10 })
+        ));
         // A locator claiming 2^60 entries in a short frame.
         let mut lie = vec![1u8, 1, 0xff];
         lie.extend_from_slice(&u64::MAX.to_le_bytes());

@@ -1,32 +1,28 @@
-//! The task that owns the libp2p swarm: builds the transport and behaviours, listens,
-//! dials, serves sync requests from the share store, relays announcements for
-//! validation, keeps the peer table and scores, and persists known peers.
+//! The task that owns the libp2p swarm: listens, dials, relays announcements to the
+//! syncer for validation, hands peers' sync requests to the serving task, and keeps the
+//! peer table. Its loop only ever touches the swarm and memory it owns.
 
+use super::behaviour::{Behaviour, BehaviourEvent, Limits, P2pError, build_swarm};
+use super::handle::COMMAND_QUEUE;
+use super::peers::{PeerState, PeerTable, is_dialable, load_peers, peer_of};
 use super::protocol::{
-    self, MAX_HEADERS, MAX_LOCATOR, MAX_SHARES_PER_REQUEST, ProtocolNames, REQUEST_BURST,
-    REQUEST_RATE, Request, Response, SyncCodec, SyncedShare, TipInfo,
+    self, MAX_LOCATOR, MAX_SHARES_PER_REQUEST, ProtocolNames, REQUEST_BURST, REQUEST_RATE, Request,
+    Response,
 };
-use super::{
-    BAN_DURATION, BAN_SCORE, COMMAND_QUEUE, Command, NetEvent, P2pHandle, PeerEvent, PeerInfo,
-    Verdict,
-};
+use super::serving::{self, Inbound, SERVE_QUEUE, ServeSource};
+use super::{BAN_DURATION, Command, NetEvent, P2pHandle, PeerEvent, PeerInfo, Verdict};
 use crate::unix_now;
 use libp2p::core::ConnectedPoint;
 use libp2p::futures::StreamExt;
 use libp2p::identity::Keypair;
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    Multiaddr, PeerId, Swarm, SwarmBuilder, allow_block_list, autonat, connection_limits, dcutr,
-    gossipsub, identify, kad, mdns, multiaddr::Protocol, noise, ping, relay, tcp, upnp, yamux,
-};
-use otedama_sharechain::{ChainSpec, ShareChain, ShareHash, Store};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns, multiaddr::Protocol, ping};
+use otedama_sharechain::ChainSpec;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
@@ -36,8 +32,6 @@ const EVENT_QUEUE: usize = 1024;
 /// Announcements a peer may relay per second on average, and in a burst.
 const GOSSIP_RATE: f64 = 50.0;
 const GOSSIP_BURST: f64 = 200.0;
-/// Peers saved across restarts at most.
-const MAX_SAVED_PEERS: usize = 256;
 /// Saved peers dialed at start at most.
 const DIAL_SAVED: usize = 16;
 /// How often the peer list is saved and Kademlia refreshed.
@@ -45,8 +39,6 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(60);
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(300);
 /// How often unreachable bootstrap peers are dialed again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
-/// A sync request gets this long to be answered.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the swarm needs from the node's configuration.
 #[derive(Clone, Debug)]
@@ -73,219 +65,19 @@ pub struct P2pSettings {
     pub agent: String,
 }
 
-/// The behaviours, in the order their events are polled.
-#[derive(NetworkBehaviour)]
-struct Behaviour {
-    limits: connection_limits::Behaviour,
-    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    gossipsub: gossipsub::Behaviour,
-    sync: request_response::Behaviour<SyncCodec>,
-    autonat: Toggle<autonat::Behaviour>,
-    relay: Toggle<relay::client::Behaviour>,
-    dcutr: Toggle<dcutr::Behaviour>,
-    mdns: Toggle<mdns::tokio::Behaviour>,
-    upnp: Toggle<upnp::tokio::Behaviour>,
+/// The mesh's running parts: the handle, the syncer's event stream, and the tasks
+/// (swarm and serving) to await at shutdown.
+pub struct P2pStarted {
+    /// The handle on the swarm task.
+    pub handle: P2pHandle,
+    /// Events for the syncer.
+    pub events: mpsc::Receiver<NetEvent>,
+    /// The swarm and serving tasks.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// A token bucket.
-#[derive(Debug, Clone)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(burst: f64) -> Self {
-        Self {
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, rate: f64, burst: f64) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[derive(Debug)]
-struct PeerState {
-    address: Multiaddr,
-    outbound: bool,
-    latency: Option<Duration>,
-    agent: Option<String>,
-    listen: Vec<Multiaddr>,
-    tip_height: Option<u64>,
-    score: i32,
-    since: u64,
-    requests: Bucket,
-    gossip: Bucket,
-    announced: bool,
-}
-
-/// A saved peer.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedPeer {
-    id: String,
-    addrs: Vec<String>,
-}
-
-/// Reads the store for sync requests.
-#[derive(Clone, Debug)]
-pub struct ChainReader {
-    /// The in-memory chain.
-    pub chain: Arc<Mutex<ShareChain>>,
-    /// The store the shares are read from.
-    pub store: Store,
-}
-
-impl ChainReader {
-    fn tip(&self) -> Option<TipInfo> {
-        let chain = self.chain.lock().ok()?;
-        chain.tip().map(|t| TipInfo {
-            hash: *t.hash.as_bytes(),
-            height: t.height,
-            chain_work: t.chain_work.to_u128(),
-        })
-    }
-
-    /// Main-chain headers after the locator, each preceded by the side shares it
-    /// includes as uncles (and theirs), all ascending by height, at most `max` in all.
-    fn headers(&self, locator: &[[u8; 32]], max: u32) -> Vec<Vec<u8>> {
-        let max = max.min(MAX_HEADERS) as usize;
-        let hashes: Vec<ShareHash> = {
-            let Ok(chain) = self.chain.lock() else {
-                return Vec::new();
-            };
-            let Some(tip) = chain.tip() else {
-                return Vec::new();
-            };
-            let start = locator
-                .iter()
-                .map(|h| ShareHash::from_bytes(*h))
-                .find(|h| chain.is_main(h))
-                .and_then(|h| chain.share(&h).map(|m| m.height + 1))
-                .unwrap_or_else(|| lowest_main(&chain, tip.height));
-            let mut picked: BTreeMap<(u64, ShareHash), ()> = BTreeMap::new();
-            for height in start..=tip.height {
-                let Some(main) = chain.main_at(height) else {
-                    break;
-                };
-                // The share and the closure of its uncles, as one group.
-                let mut group = Vec::new();
-                let mut todo = vec![main];
-                while let Some(h) = todo.pop() {
-                    let Some(m) = chain.share(&h) else {
-                        continue;
-                    };
-                    if m.height < start
-                        || picked.contains_key(&(m.height, h))
-                        || group.contains(&(m.height, h))
-                    {
-                        continue;
-                    }
-                    group.push((m.height, h));
-                    todo.extend(m.uncles.iter().copied());
-                }
-                if picked.len() + group.len() > max {
-                    break;
-                }
-                picked.extend(group.into_iter().map(|k| (k, ())));
-            }
-            picked.into_keys().map(|(_, h)| h).collect()
-        };
-        let mut out = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            match self.store.get(&h) {
-                Ok(Some(share)) => {
-                    let mut b = Vec::with_capacity(256);
-                    share.header.encode(&mut b);
-                    out.push(b);
-                }
-                // Pruned or not yet flushed: the peer asks again from there.
-                _ => break,
-            }
-        }
-        out
-    }
-
-    fn shares(&self, hashes: &[[u8; 32]]) -> Vec<SyncedShare> {
-        let metas: Vec<(ShareHash, u128, u32)> = {
-            let Ok(chain) = self.chain.lock() else {
-                return Vec::new();
-            };
-            hashes
-                .iter()
-                .map(|h| ShareHash::from_bytes(*h))
-                .filter_map(|h| {
-                    chain
-                        .share(&h)
-                        .map(|m| (h, m.chain_work.to_u128(), m.anchor.time))
-                })
-                .collect()
-        };
-        metas
-            .into_iter()
-            .filter_map(|(h, chain_work, anchor_time)| {
-                let share = self.store.get(&h).ok()??;
-                Some(SyncedShare {
-                    share: share.to_bytes(),
-                    chain_work,
-                    anchor_time,
-                })
-            })
-            .collect()
-    }
-}
-
-use otedama_sharechain::ShareSource;
-
-/// The lowest height of the main chain held (it is contiguous up to the tip).
-pub(crate) fn lowest_main(chain: &ShareChain, tip_height: u64) -> u64 {
-    let (mut lo, mut hi) = (0u64, tip_height);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if chain.main_at(mid).is_some() {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    lo
-}
-
-/// Why the swarm could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum P2pError {
-    /// Building the transport or a behaviour failed.
-    #[error("p2p setup: {0}")]
-    Setup(String),
-    /// A listen address could not be bound.
-    #[error("p2p listen on {addr}: {reason}")]
-    Listen {
-        /// The address.
-        addr: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-}
-
-fn setup<E: std::fmt::Display>(e: E) -> P2pError {
-    P2pError::Setup(e.to_string())
-}
-
-/// Builds the swarm, starts listening and dialing, and spawns the task. Returns the
-/// handle and the event stream for the syncer.
+/// Builds the swarm, starts listening and dialing, and spawns the swarm task and the
+/// task that serves peers' sync requests from `source`.
 ///
 /// # Errors
 /// [`P2pError`].
@@ -293,67 +85,34 @@ pub fn start(
     settings: P2pSettings,
     key: Keypair,
     spec: &'static ChainSpec,
-    reader: ChainReader,
+    source: ServeSource,
     registry: &mut prometheus_client::registry::Registry,
     shutdown: watch::Receiver<bool>,
-) -> Result<
-    (
-        P2pHandle,
-        mpsc::Receiver<NetEvent>,
-        tokio::task::JoinHandle<()>,
-    ),
-    P2pError,
-> {
+) -> Result<P2pStarted, P2pError> {
     let names = ProtocolNames::new(&spec.consensus_id());
     let local_peer_id = key.public().to_peer_id();
-    let prologue = names.noise_prologue.clone();
-    let prologue2 = names.noise_prologue.clone();
-    let max_response = protocol::max_response_bytes(spec);
-    let max_gossip = protocol::max_gossip_bytes(spec);
-
-    let mut swarm = SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            move |k: &Keypair| noise::Config::new(k).map(|c| c.with_prologue(prologue)),
-            yamux::Config::default,
-        )
-        .map_err(setup)?
-        .with_quic()
-        .with_relay_client(
-            move |k: &Keypair| noise::Config::new(k).map(|c| c.with_prologue(prologue2)),
-            yamux::Config::default,
-        )
-        .map_err(setup)?
-        .with_bandwidth_metrics(registry)
-        .with_behaviour(|key, relay_client| {
-            build_behaviour(
-                key,
-                relay_client,
-                &settings,
-                &names,
-                max_response,
-                max_gossip,
-            )
-            .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
-        })
-        .map_err(setup)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-        .build();
+    let limits = Limits {
+        max_response: protocol::max_response_bytes(spec),
+        max_gossip: protocol::max_gossip_bytes(spec),
+    };
+    let mut swarm = build_swarm(key, &settings, &names, &limits, registry)?;
 
     let topic = gossipsub::IdentTopic::new(names.shares_topic.clone());
     swarm
         .behaviour_mut()
         .gossipsub
         .subscribe(&topic)
-        .map_err(setup)?;
+        .map_err(|source| P2pError::Subscribe {
+            topic: names.shares_topic.clone(),
+            source,
+        })?;
     swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
     for addr in &settings.listen {
         swarm
             .listen_on(addr.clone())
-            .map_err(|e| P2pError::Listen {
+            .map_err(|source| P2pError::Listen {
                 addr: addr.clone(),
-                reason: e.to_string(),
+                source,
             })?;
     }
     for addr in &settings.external {
@@ -377,13 +136,14 @@ pub fn start(
 
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
-    let listen = Arc::new(Mutex::new(Vec::new()));
+    let (serve_tx, serve_rx) = mpsc::channel(SERVE_QUEUE);
+    let (listen_tx, listen_rx) = watch::channel(Vec::new());
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (peer_events, _) = tokio::sync::broadcast::channel(super::PEER_EVENT_QUEUE);
     let handle = P2pHandle {
         commands: cmd_tx,
         local_peer_id,
-        listen: Arc::clone(&listen),
+        listen: listen_rx,
         connected: Arc::clone(&connected),
         peer_events: peer_events.clone(),
     };
@@ -392,12 +152,11 @@ pub fn start(
         swarm,
         topic,
         names,
-        reader,
+        serving: serve_tx,
         events: ev_tx,
-        peers: BTreeMap::new(),
+        table: PeerTable::default(),
         pending: HashMap::new(),
-        bans: BTreeMap::new(),
-        listen,
+        listen: listen_tx,
         connected,
         peer_events,
         metrics: libp2p::metrics::Metrics::new(registry),
@@ -405,153 +164,33 @@ pub fn start(
         peers_file: settings.peers_file.clone(),
         local_peer_id,
     };
-    let join = tokio::spawn(task.run(cmd_rx, shutdown));
-    Ok((handle, ev_rx, join))
-}
-
-fn build_behaviour(
-    key: &Keypair,
-    relay_client: relay::client::Behaviour,
-    settings: &P2pSettings,
-    names: &ProtocolNames,
-    max_response: usize,
-    max_gossip: usize,
-) -> Result<Behaviour, String> {
-    let peer_id = key.public().to_peer_id();
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(settings.max_peers))
-        .with_max_established_per_peer(Some(2))
-        .with_max_pending_incoming(Some(settings.max_peers.max(8)))
-        .with_max_pending_outgoing(Some(settings.max_peers.max(8)));
-    let gossip_config = gossipsub::ConfigBuilder::default()
-        .protocol_id_prefix(names.gossipsub_prefix.clone())
-        .validation_mode(gossipsub::ValidationMode::Strict)
-        .validate_messages()
-        // Content-addressed: the same share relayed by two peers is one message.
-        .message_id_fn(|m: &gossipsub::Message| {
-            gossipsub::MessageId::from(otedama_sharechain::sha256d(&m.data).to_vec())
-        })
-        .max_transmit_size(max_gossip + 1024)
-        .heartbeat_interval(Duration::from_millis(700))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut gossipsub = gossipsub::Behaviour::new(
-        gossipsub::MessageAuthenticity::Signed(key.clone()),
-        gossip_config,
-    )?;
-    let mut score = gossipsub::PeerScoreParams::default();
-    let topic_params = gossipsub::TopicScoreParams {
-        topic_weight: 1.0,
-        first_message_deliveries_weight: 1.0,
-        first_message_deliveries_cap: 50.0,
-        // Quiet meshes are normal between shares: no penalty for few deliveries.
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -50.0,
-        invalid_message_deliveries_decay: 0.5,
-        ..gossipsub::TopicScoreParams::default()
-    };
-    score.topics.insert(
-        gossipsub::IdentTopic::new(names.shares_topic.clone()).hash(),
-        topic_params,
-    );
-    gossipsub
-        .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
-        .map_err(|e| e.to_string())?;
-    let mut kad_config = kad::Config::new(names.kad.clone());
-    kad_config.set_query_timeout(Duration::from_secs(30));
-    let kad =
-        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
-    let identify = identify::Behaviour::new(
-        identify::Config::new(names.identify_version.clone(), key.public())
-            .with_agent_version(settings.agent.clone())
-            .with_push_listen_addr_updates(true),
-    );
-    let sync = request_response::Behaviour::with_codec(
-        SyncCodec { max_response },
-        [(names.sync.clone(), ProtocolSupport::Full)],
-        request_response::Config::default()
-            .with_request_timeout(REQUEST_TIMEOUT)
-            .with_max_concurrent_streams(64),
-    );
-    let mdns = if settings.mdns {
-        Some(
-            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                .map_err(|e| e.to_string())?,
-        )
-    } else {
-        None
-    };
-    Ok(Behaviour {
-        limits: connection_limits::Behaviour::new(limits),
-        blocked: allow_block_list::Behaviour::default(),
-        identify,
-        ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
-        kad,
-        gossipsub,
-        sync,
-        autonat: Toggle::from(
-            settings
-                .autonat
-                .then(|| autonat::Behaviour::new(peer_id, autonat::Config::default())),
-        ),
-        relay: Toggle::from(settings.relay.then_some(relay_client)),
-        dcutr: Toggle::from(settings.relay.then(|| dcutr::Behaviour::new(peer_id))),
-        mdns: Toggle::from(mdns),
-        upnp: Toggle::from(settings.upnp.then(upnp::tokio::Behaviour::default)),
+    let tasks = vec![
+        tokio::spawn(task.run(cmd_rx, shutdown.clone())),
+        tokio::spawn(serving::run(serve_rx, source, handle.clone(), shutdown)),
+    ];
+    Ok(P2pStarted {
+        handle,
+        events: ev_rx,
+        tasks,
     })
 }
 
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
-}
+/// A reply awaited from a peer for one of our sync requests.
+type PendingReply = (
+    PeerId,
+    oneshot::Sender<Result<Response, super::RequestError>>,
+);
 
-fn load_peers(file: &std::path::Path) -> Vec<Multiaddr> {
-    let Ok(bytes) = std::fs::read(file) else {
-        return Vec::new();
-    };
-    let saved: Vec<SavedPeer> = match serde_json::from_slice(&bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(target: "otedama::p2p", file = %file.display(), error = %e, "ignoring an unreadable peer list");
-            return Vec::new();
-        }
-    };
-    saved
-        .into_iter()
-        .take(MAX_SAVED_PEERS)
-        .filter_map(|p| {
-            let id: PeerId = p.id.parse().ok()?;
-            let addr: Multiaddr = p.addrs.first()?.parse().ok()?;
-            let addr = if peer_of(&addr).is_some() {
-                addr
-            } else {
-                addr.with(Protocol::P2p(id))
-            };
-            Some(addr)
-        })
-        .collect()
-}
-
+/// The swarm task: sole owner of the [`Swarm`] and the peer table.
 struct Task {
     swarm: Swarm<Behaviour>,
     topic: gossipsub::IdentTopic,
     names: ProtocolNames,
-    reader: ChainReader,
+    serving: mpsc::Sender<Inbound>,
     events: mpsc::Sender<NetEvent>,
-    peers: BTreeMap<PeerId, PeerState>,
-    pending: HashMap<
-        OutboundRequestId,
-        (
-            PeerId,
-            oneshot::Sender<Result<Response, super::RequestError>>,
-        ),
-    >,
-    bans: BTreeMap<PeerId, Instant>,
-    listen: Arc<Mutex<Vec<Multiaddr>>>,
+    table: PeerTable,
+    pending: HashMap<OutboundRequestId, PendingReply>,
+    listen: watch::Sender<Vec<Multiaddr>>,
     connected: Arc<std::sync::atomic::AtomicUsize>,
     peer_events: tokio::sync::broadcast::Sender<PeerEvent>,
     metrics: libp2p::metrics::Metrics,
@@ -573,6 +212,7 @@ impl Task {
         redial.tick().await;
         loop {
             tokio::select! {
+                biased;
                 _ = shutdown.changed() => break,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
@@ -634,6 +274,14 @@ impl Task {
                 points,
                 reason,
             } => self.adjust(peer, -points, &reason),
+            Command::Respond { channel, response } => {
+                // Fails only if the peer went away.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peer_infos());
             }
@@ -644,11 +292,11 @@ impl Task {
                         .kad
                         .add_address(&peer, addr.clone());
                 }
-                let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
+                let _ = reply.send(self.swarm.dial(addr).map_err(super::DialError::from));
             }
             Command::Ban(peer, duration) => self.ban(peer, duration, "operator"),
             Command::Unban(peer) => {
-                self.bans.remove(&peer);
+                self.table.unban(&peer);
                 self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             }
             Command::Shutdown => {}
@@ -663,8 +311,8 @@ impl Task {
                 continue;
             };
             if peer == self.local_peer_id
-                || self.peers.contains_key(&peer)
-                || self.bans.contains_key(&peer)
+                || self.table.peers.contains_key(&peer)
+                || self.table.is_banned(&peer)
                 || self.swarm.is_connected(&peer)
             {
                 continue;
@@ -674,88 +322,40 @@ impl Task {
     }
 
     fn adjust(&mut self, peer: PeerId, delta: i32, reason: &str) {
-        let Some(state) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        state.score = (state.score + delta).min(100);
-        if delta < 0 {
-            debug!(target: "otedama::p2p", %peer, delta, score = state.score, reason, "peer penalized");
-        }
-        if state.score <= BAN_SCORE {
+        if self.table.adjust(peer, delta, reason) {
             self.ban(peer, BAN_DURATION, reason);
         }
     }
 
     fn ban(&mut self, peer: PeerId, duration: Duration, reason: &str) {
         warn!(target: "otedama::p2p", %peer, reason, secs = duration.as_secs(), "peer banned");
-        self.bans.insert(peer, Instant::now() + duration);
+        self.table.ban(peer, duration);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
     }
 
     fn expire_bans(&mut self) {
-        let now = Instant::now();
-        let expired: Vec<PeerId> = self
-            .bans
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in expired {
-            self.bans.remove(&p);
+        for p in self.table.expire_bans() {
             self.swarm.behaviour_mut().blocked.unblock_peer(p);
         }
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
-        self.peers
+        self.table
+            .peers
             .keys()
             .filter_map(|id| self.peer_info(id))
             .collect()
     }
 
     fn peer_info(&self, id: &PeerId) -> Option<PeerInfo> {
-        let s = self.peers.get(id)?;
-        Some(PeerInfo {
-            id: id.to_string(),
-            address: s.address.to_string(),
-            direction: if s.outbound { "outbound" } else { "inbound" },
-            latency_ms: s.latency.map(|d| d.as_secs_f64() * 1000.0),
-            agent: s.agent.clone(),
-            tip_height: s.tip_height,
-            score: s.score,
-            gossip_score: self.swarm.behaviour().gossipsub.peer_score(id),
-            connected_since: s.since,
-        })
+        let gossip_score = self.swarm.behaviour().gossipsub.peer_score(id);
+        self.table.info(id, gossip_score)
     }
 
     fn save_peers(&self) {
-        let Some(file) = &self.peers_file else {
-            return;
-        };
-        let saved: Vec<SavedPeer> = self
-            .peers
-            .iter()
-            .filter(|(id, _)| !self.bans.contains_key(id))
-            .map(|(id, s)| {
-                let mut addrs: Vec<String> = s.listen.iter().map(ToString::to_string).collect();
-                if s.outbound {
-                    addrs.insert(0, s.address.to_string());
-                }
-                SavedPeer {
-                    id: id.to_string(),
-                    addrs,
-                }
-            })
-            .filter(|p| !p.addrs.is_empty())
-            .take(MAX_SAVED_PEERS)
-            .collect();
-        let Ok(json) = serde_json::to_vec_pretty(&saved) else {
-            return;
-        };
-        let tmp = file.with_extension("json.tmp");
-        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, file)) {
-            warn!(target: "otedama::p2p", file = %file.display(), error = %e, "saving the peer list");
+        if let Some(file) = &self.peers_file {
+            self.table.save(file);
         }
     }
 
@@ -769,7 +369,7 @@ impl Task {
         self.record_metrics(&event);
         self.on_swarm_event_inner(event);
         self.connected
-            .store(self.peers.len(), std::sync::atomic::Ordering::Relaxed);
+            .store(self.table.peers.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn record_metrics(&self, event: &SwarmEvent<BehaviourEvent>) {
@@ -790,9 +390,7 @@ impl Task {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address.clone().with(Protocol::P2p(self.local_peer_id));
                 info!(target: "otedama::p2p", address = %full, "listening");
-                if let Ok(mut l) = self.listen.lock() {
-                    l.push(full);
-                }
+                self.listen.send_modify(|l| l.push(full));
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -808,21 +406,9 @@ impl Task {
                     ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
                 };
                 debug!(target: "otedama::p2p", peer = %peer_id, %address, outbound, "connected");
-                self.peers.insert(
+                self.table.peers.insert(
                     peer_id,
-                    PeerState {
-                        address,
-                        outbound,
-                        latency: None,
-                        agent: None,
-                        listen: Vec::new(),
-                        tip_height: None,
-                        score: 0,
-                        since: unix_now(),
-                        requests: Bucket::new(REQUEST_BURST),
-                        gossip: Bucket::new(GOSSIP_BURST),
-                        announced: false,
-                    },
+                    PeerState::new(address, outbound, unix_now(), (REQUEST_BURST, GOSSIP_BURST)),
                 );
             }
             SwarmEvent::ConnectionClosed {
@@ -831,7 +417,7 @@ impl Task {
                 ..
             } => {
                 if num_established == 0
-                    && let Some(state) = self.peers.remove(&peer_id)
+                    && let Some(state) = self.table.peers.remove(&peer_id)
                 {
                     debug!(target: "otedama::p2p", peer = %peer_id, "disconnected");
                     if state.announced {
@@ -865,7 +451,7 @@ impl Task {
                             .add_address(&peer_id, addr.clone());
                     }
                 }
-                let Some(state) = self.peers.get_mut(&peer_id) else {
+                let Some(state) = self.table.peers.get_mut(&peer_id) else {
                     return;
                 };
                 state.agent = Some(info.agent_version);
@@ -883,7 +469,7 @@ impl Task {
                 result: Ok(rtt),
                 ..
             }) => {
-                if let Some(state) = self.peers.get_mut(&peer) {
+                if let Some(state) = self.table.peers.get_mut(&peer) {
                     state.latency = Some(rtt);
                 }
             }
@@ -893,6 +479,7 @@ impl Task {
                 message,
             }) => {
                 let allowed = self
+                    .table
                     .peers
                     .get_mut(&propagation_source)
                     .is_some_and(|s| s.gossip.take(GOSSIP_RATE, GOSSIP_BURST));
@@ -948,7 +535,7 @@ impl Task {
                 ..
             } => {
                 if let Response::Tip(Some(tip)) = &response
-                    && let Some(state) = self.peers.get_mut(&peer)
+                    && let Some(state) = self.table.peers.get_mut(&peer)
                 {
                     state.tip_height = Some(tip.height);
                 }
@@ -976,44 +563,48 @@ impl Task {
         }
     }
 
+    /// Admits a peer's sync request: refused at once over the rate or the protocol's
+    /// limits, or when the serving task's queue is full; otherwise handed to it.
     fn serve(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
         let allowed = self
+            .table
             .peers
             .get_mut(&peer)
             .is_some_and(|s| s.requests.take(REQUEST_RATE, REQUEST_BURST));
-        let response = if !allowed {
-            self.adjust(peer, -5, "request rate");
-            Response::Refused("rate limit".into())
-        } else {
-            match request {
-                Request::Tip => Response::Tip(self.reader.tip()),
-                Request::Headers { locator, max } if locator.len() <= MAX_LOCATOR => {
-                    Response::Headers(self.reader.headers(&locator, max))
-                }
-                Request::Shares { hashes } if hashes.len() <= MAX_SHARES_PER_REQUEST => {
-                    Response::Shares(self.reader.shares(&hashes))
-                }
-                _ => {
-                    self.adjust(peer, -20, "oversized request");
-                    Response::Refused("request over the protocol limits".into())
-                }
-            }
+        let oversized = match &request {
+            Request::Tip => false,
+            Request::Headers { locator, .. } => locator.len() > MAX_LOCATOR,
+            Request::Shares { hashes } => hashes.len() > MAX_SHARES_PER_REQUEST,
         };
-        // Fails only if the peer went away.
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_response(channel, response);
+        let refusal = if !allowed {
+            self.adjust(peer, -5, "request rate");
+            Some("rate limit")
+        } else if oversized {
+            self.adjust(peer, -20, "oversized request");
+            Some("request over the protocol limits")
+        } else {
+            None
+        };
+        let channel = match refusal {
+            Some(reason) => Some((channel, reason)),
+            None => match self.serving.try_send(Inbound {
+                peer,
+                request,
+                channel,
+            }) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i)) => {
+                    Some((i.channel, "busy"))
+                }
+            },
+        };
+        if let Some((channel, reason)) = channel {
+            // Fails only if the peer went away.
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, Response::Refused(reason.into()));
+        }
     }
-}
-
-/// Addresses worth remembering: not unspecified, not link-local relay circuits.
-fn is_dialable(addr: &Multiaddr) -> bool {
-    !addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_unspecified(),
-        Protocol::Ip6(ip) => ip.is_unspecified(),
-        Protocol::P2pCircuit => true,
-        _ => false,
-    })
 }

@@ -270,21 +270,24 @@ impl ParentClient {
         Err(ParentError::AllFailed(errors))
     }
 
-    /// Submits a block to every endpoint. Returns, per endpoint, `Ok(None)` when it
-    /// accepted the block, `Ok(Some(reason))` when it rejected it, or the error.
+    /// Submits a block to every endpoint at once, so a daemon that hangs delays no
+    /// other. Returns, per endpoint in configured order, `Ok(None)` when it accepted the
+    /// block, `Ok(Some(reason))` when it rejected it, or the error.
     pub async fn submit_block(
         &self,
         block: &[u8],
     ) -> Vec<(String, Result<Option<String>, ParentError>)> {
-        let hex_block = hex::encode(block);
-        let mut out = Vec::with_capacity(self.endpoints.len());
-        for ep in &self.endpoints {
-            let r = self
-                .call_one(ep, "submitblock", &json!([hex_block]), CALL_TIMEOUT)
-                .await
-                .map(|v| v.as_str().map(str::to_string));
-            out.push((ep.url.clone(), r));
-        }
-        out
+        let params = json!([hex::encode(block)]);
+        let calls = self.endpoints.iter().map(|ep| {
+            let params = &params;
+            async move {
+                let r = self
+                    .call_one(ep, "submitblock", params, CALL_TIMEOUT)
+                    .await
+                    .map(|v| v.as_str().map(str::to_string));
+                (ep.url.clone(), r)
+            }
+        });
+        futures::future::join_all(calls).await
     }
 }
