@@ -3,14 +3,16 @@
 //! bitcoind does for a chain with no transactions. It is **not** a parent chain: its
 //! blocks are the hashes of their heights, a new one comes every `block_interval`, and
 //! its target is out of reach, so shares never become blocks. End-to-end runs use real
-//! litecoind instead ([`crate::LitecoinRegtest`]).
+//! litecoind instead ([`crate::LitecoinRegtest`]). [`ParentStandIn::start_easy`] turns
+//! the target to regtest's easiest, so every share is a block: it accepts each one and
+//! records when it arrived (the block-latency benchmark).
 
 use otedama_sharechain::sha256d;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -19,13 +21,31 @@ use tokio::sync::watch;
 const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Longest a longpoll waits.
 const LONGPOLL: Duration = Duration::from_secs(30);
+/// Block arrivals recorded at most.
+const MAX_ARRIVALS: usize = 1 << 16;
+/// An unreachable target (shares never become blocks).
+const HARD_BITS: &str = "1d00ffff";
+/// Regtest's easiest target (every share is a block).
+const EASY_BITS: &str = "207fffff";
+
+/// A submitted block: when its request arrived, and its header's nonce.
+pub type Arrival = (Instant, u32);
+
+/// What the stand-in does with blocks.
+#[derive(Clone, Debug)]
+struct Chain {
+    bits: &'static str,
+    submitted: Arc<AtomicU64>,
+    /// `Some`: blocks are accepted and their arrivals recorded.
+    arrivals: Option<Arc<Mutex<Vec<Arrival>>>>,
+}
 
 /// The running stand-in.
 #[derive(Debug)]
 pub struct ParentStandIn {
     addr: SocketAddr,
     height: watch::Receiver<u32>,
-    submitted: Arc<AtomicU64>,
+    chain: Chain,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,11 +61,33 @@ impl ParentStandIn {
     /// # Errors
     /// The listener could not bind.
     pub async fn start(block_interval: Duration) -> std::io::Result<Self> {
+        let chain = Chain {
+            bits: HARD_BITS,
+            submitted: Arc::new(AtomicU64::new(0)),
+            arrivals: None,
+        };
+        Self::run(block_interval, chain).await
+    }
+
+    /// Starts with regtest's easiest target: every share is a block, accepted, and its
+    /// arrival recorded (see [`ParentStandIn::arrivals`]).
+    ///
+    /// # Errors
+    /// The listener could not bind.
+    pub async fn start_easy(block_interval: Duration) -> std::io::Result<Self> {
+        let chain = Chain {
+            bits: EASY_BITS,
+            submitted: Arc::new(AtomicU64::new(0)),
+            arrivals: Some(Arc::new(Mutex::new(Vec::new()))),
+        };
+        Self::run(block_interval, chain).await
+    }
+
+    async fn run(block_interval: Duration, chain: Chain) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = watch::channel(100u32);
-        let submitted = Arc::new(AtomicU64::new(0));
-        let sub = Arc::clone(&submitted);
+        let sub = chain.clone();
         let rx2 = rx.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(block_interval);
@@ -56,7 +98,7 @@ impl ParentStandIn {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let height = rx2.clone();
-                        let sub = Arc::clone(&sub);
+                        let sub = sub.clone();
                         tokio::spawn(async move {
                             let _ = serve(stream, height, sub).await;
                         });
@@ -67,7 +109,7 @@ impl ParentStandIn {
         Ok(Self {
             addr,
             height: rx,
-            submitted,
+            chain,
             task,
         })
     }
@@ -84,7 +126,14 @@ impl ParentStandIn {
 
     /// Blocks submitted so far.
     pub fn submitted(&self) -> u64 {
-        self.submitted.load(Ordering::Relaxed)
+        self.chain.submitted.load(Ordering::Relaxed)
+    }
+
+    /// The blocks submitted so far with [`ParentStandIn::start_easy`], in arrival order.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.chain.arrivals.as_ref().map_or_else(Vec::new, |a| {
+            a.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        })
     }
 }
 
@@ -95,7 +144,7 @@ fn prev_hash(height: u32) -> String {
     hex::encode(h)
 }
 
-fn template(height: u32) -> Value {
+fn template(height: u32, bits: &str) -> Value {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -106,7 +155,7 @@ fn template(height: u32) -> Value {
         "coinbasevalue": 5_000_000_000u64,
         "mintime": 1_600_000_000u32,
         "curtime": now,
-        "bits": "1d00ffff",
+        "bits": bits,
         "height": height,
         "longpollid": height.to_string(),
     })
@@ -115,7 +164,7 @@ fn template(height: u32) -> Value {
 async fn serve(
     stream: tokio::net::TcpStream,
     mut height: watch::Receiver<u32>,
-    submitted: Arc<AtomicU64>,
+    chain: Chain,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     loop {
@@ -141,6 +190,7 @@ async fn serve(
         let len = length.unwrap_or(0).min(MAX_BODY);
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body).await?;
+        let arrived = Instant::now();
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let params = req.get("params").cloned().unwrap_or(Value::Null);
@@ -157,12 +207,31 @@ async fn serve(
                     let _ = tokio::time::timeout(LONGPOLL, height.changed()).await;
                 }
                 let h = *height.borrow();
-                json!({"result": template(h), "error": null, "id": id})
+                json!({"result": template(h, chain.bits), "error": null, "id": id})
             }
             Some("submitblock") => {
-                submitted.fetch_add(1, Ordering::Relaxed);
-                // The target is out of reach: anything submitted is "high-hash".
-                json!({"result": "high-hash", "error": null, "id": id})
+                chain.submitted.fetch_add(1, Ordering::Relaxed);
+                match &chain.arrivals {
+                    Some(arrivals) => {
+                        // The header's nonce (bytes 76..80) names the block.
+                        let nonce = params
+                            .get(0)
+                            .and_then(Value::as_str)
+                            .and_then(|h| h.get(152..160))
+                            .and_then(|h| hex::decode(h).ok())
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map(u32::from_le_bytes);
+                        let mut a = arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+                        if let Some(nonce) = nonce
+                            && a.len() < MAX_ARRIVALS
+                        {
+                            a.push((arrived, nonce));
+                        }
+                        json!({"result": null, "error": null, "id": id})
+                    }
+                    // The target is out of reach: anything submitted is "high-hash".
+                    None => json!({"result": "high-hash", "error": null, "id": id}),
+                }
             }
             _ => {
                 json!({"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": id})

@@ -1,19 +1,21 @@
 //! Blocks first: a submission that meets the parent target is assembled and sent to
 //! every configured daemon at once from its own task, before the share is validated,
-//! stored or announced. The outcome comes back to the coordinator as a [`BlockReport`],
-//! so a hung daemon stalls neither the other daemons nor the coordinator's loop.
+//! stored or announced. The outcome comes back to the coordinator as a [`BlockReport`]
+//! as soon as one daemon accepts the block (or all have answered), so a hung daemon
+//! stalls neither the other daemons, nor the coordinator's loop, nor the news.
 
 use crate::parent::{ParentClient, ParentError};
 use crate::tracker::BlockOutcome;
+use futures::stream::{FuturesUnordered, StreamExt};
 use otedama_sharechain::{Amount, BlockHash, PayoutScript, ShareHash};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
-use tracing::warn;
+use tracing::debug;
 
-/// Submissions in flight at most. Each ends within the parent client's call timeout,
-/// and blocks are bounded by proof of work: only a regtest chain with a hung daemon
-/// comes near it.
-const MAX_IN_FLIGHT: usize = 64;
+/// Submissions waiting for one daemon's answer at most. Each ends within the parent
+/// client's call timeout; past the cap (a hung daemon on a chain whose every share is a
+/// block, like regtest) that daemon is skipped and the others still get the block.
+const MAX_IN_FLIGHT_PER_DAEMON: usize = 64;
 /// Reports queued for the coordinator at most.
 pub(crate) const REPORT_QUEUE: usize = 64;
 
@@ -42,29 +44,30 @@ pub(crate) struct BlockReport {
     pub stale: bool,
     /// Reject reasons or errors per endpoint.
     pub errors: Vec<String>,
+    /// Daemons that had not answered when the report was made (an acceptance is
+    /// reported at once).
+    pub unanswered: usize,
 }
 
 impl BlockReport {
-    /// Judges the daemons' answers (see [`ParentClient::submit_block`]).
-    pub(crate) fn judge(
-        found: FoundBlock,
-        results: Vec<(String, Result<Option<String>, ParentError>)>,
-    ) -> Self {
-        let mut report = Self {
+    fn new(found: FoundBlock) -> Self {
+        Self {
             found,
             accepted: false,
             stale: false,
             errors: Vec::new(),
-        };
-        for (endpoint, r) in results {
-            match r {
-                Ok(None) => report.accepted = true,
-                Ok(Some(reason)) if reason.ends_with("inconclusive") => report.stale = true,
-                Ok(Some(reason)) => report.errors.push(format!("{endpoint}: {reason}")),
-                Err(e) => report.errors.push(e.to_string()),
-            }
+            unanswered: 0,
         }
-        report
+    }
+
+    /// Adds one daemon's answer (see [`ParentClient::submit_block_to`]).
+    pub(crate) fn record(&mut self, endpoint: &str, answer: Result<Option<String>, ParentError>) {
+        match answer {
+            Ok(None) => self.accepted = true,
+            Ok(Some(reason)) if reason.ends_with("inconclusive") => self.stale = true,
+            Ok(Some(reason)) => self.errors.push(format!("{endpoint}: {reason}")),
+            Err(e) => self.errors.push(e.to_string()),
+        }
     }
 
     /// Returns the outcome for statistics.
@@ -77,41 +80,81 @@ impl BlockReport {
 #[derive(Clone, Debug)]
 pub(crate) struct BlockSubmitter {
     parent: ParentClient,
+    endpoints: Arc<[String]>,
+    in_flight: Arc<[Arc<Semaphore>]>,
     reports: mpsc::Sender<BlockReport>,
-    in_flight: Arc<Semaphore>,
 }
 
 impl BlockSubmitter {
     pub(crate) fn new(parent: ParentClient, reports: mpsc::Sender<BlockReport>) -> Self {
+        let endpoints: Arc<[String]> = parent.endpoint_urls().into();
+        let in_flight = endpoints
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_DAEMON)))
+            .collect();
         Self {
             parent,
+            endpoints,
+            in_flight,
             reports,
-            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
 
-    /// Starts submitting `block` to every daemon and returns at once.
-    pub(crate) fn submit(&self, found: FoundBlock, block: Vec<u8>) {
-        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
-            warn!(target: "otedama::node", hash = %found.hash, "too many block submissions in flight; block dropped");
-            let report = BlockReport {
-                found,
-                accepted: false,
-                stale: false,
-                errors: vec!["too many block submissions in flight".into()],
+    /// Starts submitting `block` to every daemon at once and returns at once.
+    pub(crate) fn submit(&self, found: FoundBlock, block: &[u8]) {
+        let hex_block: Arc<str> = hex::encode(block).into();
+        let mut report = BlockReport::new(found);
+        let calls = FuturesUnordered::new();
+        for (i, endpoint) in self.endpoints.iter().enumerate() {
+            let Ok(permit) = Arc::clone(&self.in_flight[i]).try_acquire_owned() else {
+                report.record(
+                    endpoint,
+                    Err(ParentError::Saturated {
+                        endpoint: endpoint.clone(),
+                        waiting: MAX_IN_FLIGHT_PER_DAEMON,
+                    }),
+                );
+                continue;
             };
-            let _ = self.reports.try_send(report);
-            return;
-        };
-        let parent = self.parent.clone();
+            let (parent, hex_block, endpoint) = (
+                self.parent.clone(),
+                Arc::clone(&hex_block),
+                endpoint.clone(),
+            );
+            calls.push(async move {
+                let answer = parent.submit_block_to(i, &hex_block).await;
+                drop(permit);
+                (endpoint, answer)
+            });
+        }
         let reports = self.reports.clone();
-        tokio::spawn(async move {
-            let results = parent.submit_block(&block).await;
-            drop(permit);
-            // The coordinator is gone only when the node stops.
-            let _ = reports.send(BlockReport::judge(found, results)).await;
-        });
+        tokio::spawn(collect(report, calls, reports));
     }
+}
+
+/// Gathers the daemons' answers; reports at the first acceptance, or once all answered.
+async fn collect<F>(
+    mut report: BlockReport,
+    mut calls: FuturesUnordered<F>,
+    reports: mpsc::Sender<BlockReport>,
+) where
+    F: Future<Output = (String, Result<Option<String>, ParentError>)>,
+{
+    while let Some((endpoint, answer)) = calls.next().await {
+        report.record(&endpoint, answer);
+        if report.accepted && !calls.is_empty() {
+            report.unanswered = calls.len();
+            let hash = report.found.hash;
+            // The coordinator is gone only when the node stops.
+            let _ = reports.send(report).await;
+            // The rest still get the block; their answers only go to the log.
+            while let Some((endpoint, answer)) = calls.next().await {
+                debug!(target: "otedama::node", %hash, %endpoint, ?answer, "late submitblock answer");
+            }
+            return;
+        }
+    }
+    let _ = reports.send(report).await;
 }
 
 #[cfg(test)]
@@ -129,29 +172,48 @@ mod tests {
 
     #[test]
     fn one_accepting_daemon_makes_the_block_accepted() {
-        let r = BlockReport::judge(
-            found(),
-            vec![
-                (
-                    "a".into(),
-                    Err(ParentError::Unreachable {
-                        endpoint: "a".into(),
-                        reason: "timed out".into(),
-                    }),
-                ),
-                ("b".into(), Ok(None)),
-            ],
+        let mut r = BlockReport::new(found());
+        r.record(
+            "a",
+            Err(ParentError::Unreachable {
+                endpoint: "a".into(),
+                reason: "timed out".into(),
+            }),
         );
+        r.record("b", Ok(None));
         assert_eq!(r.outcome(), BlockOutcome::Accepted);
         assert_eq!(r.errors.len(), 1);
     }
 
     #[test]
     fn inconclusive_is_stale_and_other_reasons_reject() {
-        let r = BlockReport::judge(found(), vec![("a".into(), Ok(Some("inconclusive".into())))]);
+        let mut r = BlockReport::new(found());
+        r.record("a", Ok(Some("inconclusive".into())));
         assert_eq!(r.outcome(), BlockOutcome::Stale);
-        let r = BlockReport::judge(found(), vec![("a".into(), Ok(Some("bad-txns".into())))]);
+        let mut r = BlockReport::new(found());
+        r.record("a", Ok(Some("bad-txns".into())));
         assert_eq!(r.outcome(), BlockOutcome::Rejected);
         assert_eq!(r.errors, vec!["a: bad-txns".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_is_reported_before_a_hung_daemon_answers() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let calls = FuturesUnordered::new();
+        let hung: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async {
+            std::future::pending::<()>().await;
+            ("hung".to_string(), Ok(None))
+        });
+        let live: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
+            Box::pin(async { ("live".to_string(), Ok(None)) });
+        calls.push(hung);
+        calls.push(live);
+        tokio::spawn(collect(BlockReport::new(found()), calls, tx));
+        let report = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("reported without waiting for the hung daemon")
+            .expect("a report");
+        assert!(report.accepted);
+        assert_eq!(report.unanswered, 1);
     }
 }

@@ -384,7 +384,7 @@ impl Coordinator {
                 payouts: sub.template.payouts.clone(),
             };
             self.blocks
-                .submit(found, sub.template.block_bytes(&sub.header, &sub.coinbase));
+                .submit(found, &sub.template.block_bytes(&sub.header, &sub.coinbase));
         }
         let bytes = share.to_bytes();
         match self.accept(&share, bytes.len(), Origin::Live, None) {
@@ -431,10 +431,11 @@ impl Coordinator {
             accepted,
             stale,
             errors,
+            unanswered,
         } = report;
         match outcome {
             BlockOutcome::Accepted => {
-                info!(target: "otedama::node", height = found.height, hash = %found.hash, "block found and accepted");
+                info!(target: "otedama::node", height = found.height, hash = %found.hash, unanswered, "block found and accepted");
             }
             BlockOutcome::Stale if errors.is_empty() => {
                 info!(target: "otedama::node", height = found.height, hash = %found.hash, "block valid but another one at this height came first");

@@ -50,6 +50,17 @@ pub enum ParentError {
         /// What was wrong.
         reason: String,
     },
+    /// No endpoint at that index.
+    #[error("no such parent daemon endpoint")]
+    NoEndpoint,
+    /// Too many submissions to this endpoint are waiting for an answer.
+    #[error("{endpoint}: {waiting} block submissions still unanswered; block not sent")]
+    Saturated {
+        /// The endpoint URL.
+        endpoint: String,
+        /// Submissions waiting.
+        waiting: usize,
+    },
     /// Every endpoint failed.
     #[error("all parent daemons failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     AllFailed(Vec<ParentError>),

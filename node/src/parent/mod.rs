@@ -270,24 +270,22 @@ impl ParentClient {
         Err(ParentError::AllFailed(errors))
     }
 
-    /// Submits a block to every endpoint at once, so a daemon that hangs delays no
-    /// other. Returns, per endpoint in configured order, `Ok(None)` when it accepted the
-    /// block, `Ok(Some(reason))` when it rejected it, or the error.
-    pub async fn submit_block(
+    /// Returns the URLs of the configured endpoints, in failover order.
+    pub fn endpoint_urls(&self) -> Vec<String> {
+        self.endpoints.iter().map(|ep| ep.url.clone()).collect()
+    }
+
+    /// Submits a hex-encoded block to endpoint `index` (in failover order). Returns
+    /// `Ok(None)` when it accepted the block, `Ok(Some(reason))` when it rejected it,
+    /// or the error.
+    pub async fn submit_block_to(
         &self,
-        block: &[u8],
-    ) -> Vec<(String, Result<Option<String>, ParentError>)> {
-        let params = json!([hex::encode(block)]);
-        let calls = self.endpoints.iter().map(|ep| {
-            let params = &params;
-            async move {
-                let r = self
-                    .call_one(ep, "submitblock", params, CALL_TIMEOUT)
-                    .await
-                    .map(|v| v.as_str().map(str::to_string));
-                (ep.url.clone(), r)
-            }
-        });
-        futures::future::join_all(calls).await
+        index: usize,
+        block_hex: &str,
+    ) -> Result<Option<String>, ParentError> {
+        let ep = self.endpoints.get(index).ok_or(ParentError::NoEndpoint)?;
+        self.call_one(ep, "submitblock", &json!([block_hex]), CALL_TIMEOUT)
+            .await
+            .map(|v| v.as_str().map(str::to_string))
     }
 }

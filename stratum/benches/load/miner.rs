@@ -187,10 +187,16 @@ impl Miner {
 
     /// Finds and submits one share, and waits for its answer.
     pub async fn submit(&mut self, limit: Duration) -> Outcome {
+        self.submit_timed(limit).await.0
+    }
+
+    /// As [`Miner::submit`], also returning when the submit line was written and the
+    /// header's nonce (which names the block, where the share is one).
+    pub async fn submit_timed(&mut self, limit: Duration) -> (Outcome, Option<(Instant, u32)>) {
         self.en2 = self.en2.wrapping_add(1);
         let en2 = self.en2.to_be_bytes();
         let Some(nonce) = self.job.solve(&self.en1, &en2, &self.target) else {
-            return Outcome::Failed("no nonce found".into());
+            return (Outcome::Failed("no nonce found".into()), None);
         };
         self.next_id += 1;
         let id = self.next_id;
@@ -201,7 +207,7 @@ impl Miner {
             + "\n";
         let sent = Instant::now();
         if let Err(e) = self.writer.write_all(line.as_bytes()).await {
-            return Outcome::Failed(format!("write: {e}"));
+            return (Outcome::Failed(format!("write: {e}")), None);
         }
         let answer = async {
             loop {
@@ -218,12 +224,13 @@ impl Miner {
                 self.on_message(&v)?;
             }
         };
-        match timeout(limit, answer).await {
+        let outcome = match timeout(limit, answer).await {
             Err(_) => Outcome::Failed("answer timeout".into()),
             Ok(Err(e)) => Outcome::Failed(e),
             Ok(Ok((took, v))) if v["result"] == Value::Bool(true) => Outcome::Accepted(took),
             Ok(Ok((_, v))) => Outcome::Failed(format!("rejected: {}", v["error"])),
-        }
+        };
+        (outcome, Some((sent, nonce)))
     }
 }
 
