@@ -6,7 +6,8 @@
 use otedama_sharechain::{ChainSpec, PayoutScript, Share};
 use otedama_testnet::adversary::{Adversary, Forgery, parent_template};
 use otedama_testnet::cluster::{
-    NodeOptions, TestNode, address, converged, fully_connected, logs, spawn_full_mesh, wait_for,
+    NodeOptions, TestNode, address, agreed_coinbase, converged, fully_connected, logs,
+    spawn_full_mesh, wait_for,
 };
 use otedama_testnet::standin::ParentStandIn;
 use std::time::Duration;
@@ -162,11 +163,12 @@ async fn forged_shares_are_rejected_and_their_sender_banned() {
         );
     }
     let finder = address(spec(), 0);
-    let mut coinbases = Vec::new();
-    for n in &nodes {
-        coinbases.push(n.coinbase_for(&finder).await.expect("payouts"));
-    }
-    assert!(coinbases.windows(2).all(|w| w[0] == w[1]), "{coinbases:?}");
+    let agreed = agreed_coinbase(&honest, &finder, Duration::from_secs(30)).await;
+    assert!(
+        agreed.is_some(),
+        "honest nodes build different coinbases\n{}",
+        logs(&honest)
+    );
     let evil_payee =
         otedama_sharechain::script_to_address(&PayoutScript::p2wpkh([0xee; 20]), spec())
             .expect("address");
