@@ -4,7 +4,8 @@
 # Tests that need a tool outside the workspace fail without it, saying what to install,
 # unless their skip variable is exactly 1: OTEDAMA_SKIP_DAEMON_TESTS (litecoind),
 # OTEDAMA_SKIP_OPENCL_TESTS (an OpenCL device), OTEDAMA_SKIP_BROWSER_TESTS (Chromium,
-# Node.js >= 20 and npm for the dashboard). Under CI (CI=true) no skip variable may be
+# Node.js >= 20 and npm for the dashboard), OTEDAMA_SKIP_LAN_TESTS (the Stratum ban
+# tests, which need a non-loopback address). Under CI (CI=true) no skip variable may be
 # set, and this script stops before building when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
