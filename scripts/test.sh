@@ -1,23 +1,77 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (what CI runs after installing system packages).
+#
+# Tests that need a tool outside the workspace fail without it, saying what to install,
+# unless their skip variable is exactly 1: OTEDAMA_SKIP_DAEMON_TESTS (litecoind),
+# OTEDAMA_SKIP_OPENCL_TESTS (an OpenCL device), OTEDAMA_SKIP_BROWSER_TESTS (Chromium,
+# Node.js >= 20 and npm for the dashboard), OTEDAMA_SKIP_LAN_TESTS (the Stratum ban
+# tests, which need a non-loopback address). Under CI (CI=true) no skip variable may be
+# set, and this script stops before building when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The dashboard test drives Debian's chromium with playwright-core from npm (which never
-# downloads a browser). It needs Node.js >= 20; without npm the test says it is skipped.
-if command -v npm >/dev/null 2>&1 && [ ! -d rpc/tests/dashboard/node_modules ]; then
-  (cd rpc/tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
-fi
+is_ci() { [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; }
 
-# The CUDA kernel tests compile with NVRTC when libnvrtc.so.12 loads (otherwise they say
-# they are skipped). Find the lib folder of the PyPI wheel nvidia-cuda-nvrtc-cu12, installed
-# with pip or with `pip install --target "$OTEDAMA_NVRTC_DIR"` (as .ci/run does), and put
-# it on the loader's path.
+# The CUDA kernel tests compile with NVRTC when libnvrtc.so.12 loads (OTEDAMA_REQUIRE_NVRTC=1
+# makes its absence a failure). Find the lib folder of the PyPI wheel nvidia-cuda-nvrtc-cu12,
+# installed with pip or with `pip install --target "$OTEDAMA_NVRTC_DIR"` (as .ci/run does),
+# and put it on the loader's path.
 nvrtc_lib=$(PYTHONPATH="${OTEDAMA_NVRTC_DIR:-}" python3 -c \
   'import os, nvidia.cuda_nvrtc as m; print(os.path.join(list(m.__path__)[0], "lib"))' \
   2>/dev/null || true)
 if [ -n "$nvrtc_lib" ] && [ -d "$nvrtc_lib" ]; then
   export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# Lists what a full run lacks: every test's tools, and no skip variable set.
+missing_tools() {
+  local v litecoind="${LITECOIND:-}" chromium="${CHROMIUM:-/usr/bin/chromium}" major
+  for v in $(compgen -v OTEDAMA_SKIP_ || true); do
+    echo "$v is set (=${!v}): CI runs every test"
+  done
+  if [ -z "$litecoind" ]; then
+    for v in /usr/lib/litecoin/litecoind /usr/local/bin/litecoind; do
+      if [ -x "$v" ]; then litecoind="$v"; break; fi
+    done
+  fi
+  [ -n "$litecoind" ] && [ -x "$litecoind" ] ||
+    echo "litecoind: apt-get install litecoind (or set LITECOIND)"
+  [ -x "$chromium" ] || echo "chromium at $chromium: apt-get install chromium (or set CHROMIUM)"
+  if command -v node >/dev/null 2>&1; then
+    major=$(node --version | sed -E 's/^v([0-9]+).*/\1/')
+    [ "$major" -ge 20 ] 2>/dev/null ||
+      echo "Node.js >= 20 (found $(node --version)): install a newer nodejs"
+  else
+    echo "node: apt-get install nodejs (Node.js >= 20)"
+  fi
+  command -v npm >/dev/null 2>&1 || echo "npm: apt-get install npm (the dashboard test's \`npm ci\`)"
+  grep -qs pocl /etc/OpenCL/vendors/*.icd ||
+    echo "the PoCL OpenCL ICD (/etc/OpenCL/vendors/pocl.icd): apt-get install ocl-icd-libopencl1 pocl-opencl-icd"
+  if ! { [ -n "$nvrtc_lib" ] && ls "$nvrtc_lib"/libnvrtc.so.12* >/dev/null 2>&1; } &&
+    ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
+    echo "libnvrtc.so.12: pip install nvidia-cuda-nvrtc-cu12 (.ci/run installs it into \$OTEDAMA_NVRTC_DIR)"
+  fi
+}
+
+# Under CI (or with --check-tools, which only checks), stop with a clear message when a
+# tool is missing, before building anything.
+if is_ci || [ "${1:-}" = "--check-tools" ]; then
+  mapfile -t problems < <(missing_tools)
+  if [ "${#problems[@]}" -gt 0 ]; then
+    echo "test: a full run needs every test's tools; missing or wrong:" >&2
+    printf 'test:   %s\n' "${problems[@]}" >&2
+    exit 1
+  fi
+  [ "${1:-}" = "--check-tools" ] && { echo "test: every test's tools are here"; exit 0; }
+  export OTEDAMA_REQUIRE_NVRTC=1
+fi
+
+# The dashboard test drives Debian's chromium with playwright-core from npm (which never
+# downloads a browser); without npm it fails unless OTEDAMA_SKIP_BROWSER_TESTS=1.
+if command -v npm >/dev/null 2>&1; then
+  (cd rpc/tests/dashboard && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
+else
+  echo "test: no npm: the dashboard test fails unless OTEDAMA_SKIP_BROWSER_TESTS=1" >&2
 fi
 
 cargo test --workspace --locked "$@"

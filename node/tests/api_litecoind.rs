@@ -6,7 +6,7 @@
 use otedama_miner::{Miner, MinerConfig};
 use otedama_node::api::{ServiceSet, Services};
 use otedama_node::config::{ChainConfig, Config, DaemonConfig, MiningAlgorithm};
-use otedama_node::devnet::{LitecoinRegtest, devnet_payouts};
+use otedama_node::devnet::devnet_payouts;
 use otedama_node::{Node, NodeEvent};
 use otedama_rpc::{BlockStatus, Payouts, SharePage, Status, Worker};
 use otedama_sharechain::{ChainSpec, PowAlgorithm};
@@ -14,6 +14,12 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::timeout;
+
+// Shared with the testnet crate's tests (which depend on this crate, so it cannot be a
+// dev-dependency here).
+#[allow(dead_code)]
+#[path = "../../testnet/src/skip.rs"]
+mod skip;
 
 async fn get<T: serde::de::DeserializeOwned>(url: String) -> T {
     reqwest::get(&url)
@@ -26,13 +32,11 @@ async fn get<T: serde::de::DeserializeOwned>(url: String) -> T {
 
 #[test]
 fn api_payouts_match_the_blocks_litecoind_accepted() {
-    let daemon = match LitecoinRegtest::start(&["-vbparams=mweb:-2:0"]) {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("OTEDAMA_SKIP_DAEMON_TESTS").is_some() => {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS): {e}");
-            return;
-        }
-        Err(e) => panic!("{e} (set OTEDAMA_SKIP_DAEMON_TESTS=1 to skip daemon tests)"),
+    let Some(daemon) = skip::litecoind_or_skip(
+        "api_payouts_match_the_blocks_litecoind_accepted",
+        &["-vbparams=mweb:-2:0"],
+    ) else {
+        return;
     };
     let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
     let dir = tempfile::tempdir().expect("tempdir");

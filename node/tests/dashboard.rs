@@ -1,8 +1,9 @@
 //! The dashboard end to end: `otedama-node devnet --api` (real litecoind on regtest, the
 //! node, two CPU miners) driven by `rpc/tests/dashboard/dashboard.test.mjs` in headless
-//! Chromium. Skips, saying why, when Chromium, Node.js or the test's node_modules are
-//! missing (install: `apt-get install chromium`, Node.js >= 20 with npm, and `npm ci` in
-//! rpc/tests/dashboard).
+//! Chromium. Fails, saying what to install, when Chromium, Node.js >= 20 or the test's
+//! node_modules are missing (`apt-get install chromium nodejs npm`, then `npm ci` in
+//! rpc/tests/dashboard, as `scripts/test.sh` does), unless `OTEDAMA_SKIP_BROWSER_TESTS=1`;
+//! and without litecoind unless `OTEDAMA_SKIP_DAEMON_TESTS=1`.
 //! The screenshot is kept at `target/dashboard/dashboard.png`.
 
 use std::io::Read as _;
@@ -10,6 +11,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// Shared with the testnet crate's tests (which depend on this crate, so it cannot be a
+// dev-dependency here).
+#[allow(dead_code)]
+#[path = "../../testnet/src/skip.rs"]
+mod skip;
+
+const TEST: &str = "dashboard_shows_live_pool_data_in_headless_chromium";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,42 +69,73 @@ fn api_up(addr: SocketAddr) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
-#[test]
-fn dashboard_shows_live_pool_data_in_headless_chromium() {
+/// The major version of `node` on PATH.
+fn node_major() -> Result<u32, String> {
+    let out = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("no `node` on PATH ({e})"))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(format!("`node --version` failed: {}", out.status));
+    }
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| format!("`node --version` said {version:?}"))
+}
+
+/// Chromium, Node.js >= 20 and the suite's node_modules, or what is missing.
+fn browser_tools(suite: &Path) -> Result<PathBuf, String> {
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    let suite = root().join("rpc/tests/dashboard");
     if !chromium.exists() {
-        eprintln!(
-            "skipped: no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
+        return Err(format!(
+            "no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
             chromium.display()
-        );
-        return;
+        ));
+    }
+    let major = node_major()?;
+    if major < 20 {
+        return Err(format!(
+            "Node.js {major} is too old: the test needs 20 or later"
+        ));
     }
     if !suite.join("node_modules/playwright-core").exists() {
-        eprintln!(
-            "skipped: {} has no node_modules (run `npm ci` there; needs nodejs and npm)",
+        return Err(format!(
+            "{} has no node_modules/playwright-core",
             suite.display()
-        );
-        return;
+        ));
     }
-    if !Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Ok(chromium)
+}
+
+#[test]
+fn dashboard_shows_live_pool_data_in_headless_chromium() {
+    let suite = root().join("rpc/tests/dashboard");
+    let Some(chromium) = skip::or_skip(
+        skip::BROWSER,
+        TEST,
+        browser_tools(&suite),
+        "install `apt-get install chromium nodejs npm` (Node.js >= 20), then run \
+         `npm ci` in rpc/tests/dashboard (scripts/test.sh does)",
+    ) else {
+        return;
+    };
+    let litecoind = otedama_node::devnet::litecoind_path()
+        .ok_or_else(|| otedama_node::devnet::NOT_INSTALLED.to_owned());
+    if skip::or_skip(
+        skip::DAEMON,
+        TEST,
+        litecoind,
+        "the dashboard runs on `otedama-node devnet`, which starts litecoind",
+    )
+    .is_none()
     {
-        eprintln!("skipped: no `node` on PATH (Node.js 20 or later runs the browser test)");
         return;
-    }
-    if otedama_node::devnet::litecoind_path().is_none() {
-        if std::env::var_os("OTEDAMA_SKIP_DAEMON_TESTS").is_some() {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS): litecoind is not installed");
-            return;
-        }
-        panic!(
-            "litecoind is not installed (apt-get install litecoind, or set OTEDAMA_SKIP_DAEMON_TESTS=1)"
-        );
     }
 
     let data = tempfile::tempdir().expect("tempdir");

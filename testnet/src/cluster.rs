@@ -394,6 +394,28 @@ pub async fn converged(nodes: &[&TestNode], limit: Duration) -> Option<(u64, Str
     .await
 }
 
+/// Waits until every node builds the same coinbase for a block found by `finder` (see
+/// [`TestNode::coinbase_for`]); returns it. Read one node after another, the answers can
+/// differ for a moment while a new parent block or share reaches the nodes, so they are
+/// read again until they agree or `limit` passes.
+pub async fn agreed_coinbase(
+    nodes: &[&TestNode],
+    finder: &str,
+    limit: Duration,
+) -> Option<(String, usize)> {
+    wait_for(limit, || async {
+        let mut coinbases = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            coinbases.push(n.coinbase_for(finder).await?);
+        }
+        coinbases
+            .windows(2)
+            .all(|w| w[0] == w[1])
+            .then(|| coinbases[0].clone())
+    })
+    .await
+}
+
 /// Waits until every node's tip is at least `height`.
 pub async fn all_reach(nodes: &[&TestNode], height: u64, limit: Duration) -> bool {
     wait_for(limit, || async {

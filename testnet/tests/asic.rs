@@ -154,24 +154,40 @@ async fn emulated_chains_mine_through_stratum_and_network_miners_are_watched() {
 
     // Both reach the Prometheus metrics.
     let url = node.metrics_url.clone().expect("metrics enabled");
-    let text = reqwest::get(&url)
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
-    for line in [
+    let lines = [
         format!("otedama_device_temperature_celsius{{device=\"{cgminer}\",kind=\"network\"}} 78.5"),
         format!("otedama_device_fan_rpm{{device=\"{cgminer}\",kind=\"network\",fan=\"0\"}} 4530.0"),
         "otedama_device_up{device=\"asic0:sim\",kind=\"asic\"} 1.0".to_owned(),
         "otedama_device_temperature_celsius{device=\"asic1:sim\",kind=\"asic\"} ".to_owned(),
-    ] {
-        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    ];
+    // The last scrape, for the failure message.
+    let text = std::cell::RefCell::new(String::new());
+    let scraped = wait_for(Duration::from_secs(30), || async {
+        let body = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        let all = lines.iter().all(|l| body.contains(l));
+        text.replace(body);
+        all.then_some(())
+    })
+    .await;
+    let text = text.into_inner();
+    for line in &lines {
+        assert!(
+            scraped.is_some() || text.contains(line),
+            "missing {line:?} in\n{text}"
+        );
     }
 
     // The shares are in the sharechain, paying the miner's address.
-    let (height, _) = node.tip().await.expect("tip");
-    assert!(height >= 6, "sharechain height {height}");
+    let grown = wait_for(Duration::from_secs(60), || async {
+        let (height, _) = node.tip().await?;
+        (height >= 6).then_some(height)
+    })
+    .await;
+    assert!(
+        grown.is_some(),
+        "sharechain height {:?}",
+        node.tip().await.map(|t| t.0)
+    );
     let stats = node.get("/api/stats").await.expect("stats");
     assert_eq!(
         stats.pointer("/stratum/rejected_other"),

@@ -12,7 +12,6 @@ use otedama_sharechain::{
     BlockHash, ChainSpec, Difficulty, PowAlgorithm, ShareHash, Store, Target, parent_work, sha256d,
     sha256d_pair,
 };
-use otedama_testnet::LitecoinRegtest;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -148,13 +147,11 @@ fn submit_params(user: &str, job: &Value, en2: &[u8], nonce: u32) -> Value {
 
 #[test]
 fn pool_blocks_pay_both_miners_exactly_pplns() {
-    let daemon = match LitecoinRegtest::start(&["-vbparams=mweb:-2:0"]) {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("OTEDAMA_SKIP_DAEMON_TESTS").is_some() => {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS): {e}");
-            return;
-        }
-        Err(e) => panic!("{e} (set OTEDAMA_SKIP_DAEMON_TESTS=1 to skip daemon tests)"),
+    let Some(daemon) = otedama_testnet::skip::litecoind_or_skip(
+        "pool_blocks_pay_both_miners_exactly_pplns",
+        &["-vbparams=mweb:-2:0"],
+    ) else {
+        return;
     };
     let spec = ChainSpec::by_name(SPEC).expect("spec");
     let dir = tempfile::tempdir().expect("tempdir");

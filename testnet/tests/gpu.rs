@@ -8,19 +8,28 @@
 
 use otedama_sharechain::ChainSpec;
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, wait_for};
+use otedama_testnet::skip;
 use otedama_testnet::standin::ParentStandIn;
 use serde_json::Value;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opencl_device_mines_through_the_nodes_stratum_server() {
-    let devices = match otedama_miner::opencl::list_devices() {
-        Ok(devices) => devices,
-        Err(e) if std::env::var_os("OTEDAMA_SKIP_OPENCL_TESTS").is_some_and(|v| v == "1") => {
-            eprintln!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("no OpenCL device ({e}); set OTEDAMA_SKIP_OPENCL_TESTS=1 to skip"),
+    let Some(devices) = skip::or_skip(
+        skip::OPENCL,
+        "an_opencl_device_mines_through_the_nodes_stratum_server",
+        otedama_miner::opencl::list_devices()
+            .map_err(|e| format!("no OpenCL device ({e})"))
+            .and_then(|d| {
+                if d.is_empty() {
+                    Err("no OpenCL device".to_owned())
+                } else {
+                    Ok(d)
+                }
+            }),
+        "install an OpenCL driver, e.g. `sudo apt-get install ocl-icd-libopencl1 pocl-opencl-icd`",
+    ) else {
+        return;
     };
     let device = devices
         .iter()

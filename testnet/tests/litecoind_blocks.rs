@@ -112,13 +112,11 @@ fn mine_block(net: &LitecoinRegtest, chain: &mut ShareChain, payout: PayoutScrip
 
 #[test]
 fn otedama_blocks_are_accepted_by_litecoind_and_pay_pplns() {
-    let net = match LitecoinRegtest::start(&[]) {
-        Ok(n) => n,
-        Err(e) if std::env::var_os("OTEDAMA_SKIP_DAEMON_TESTS").is_some() => {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS): {e}");
-            return;
-        }
-        Err(e) => panic!("{e} (set OTEDAMA_SKIP_DAEMON_TESTS=1 to skip daemon tests)"),
+    let Some(net) = otedama_testnet::skip::litecoind_or_skip(
+        "otedama_blocks_are_accepted_by_litecoind_and_pay_pplns",
+        &[],
+    ) else {
+        return;
     };
     let spec = ChainSpec::by_name("ltc-regtest").expect("spec").clone();
     let mut chain = ShareChain::new(spec);

@@ -6,21 +6,11 @@ use otedama_node::config::{ChainConfig, Config, DaemonConfig, Secret};
 use otedama_node::parent::{ParentClient, ParentError};
 use otedama_node::{Node, NodeEvent};
 use otedama_testnet::LitecoinRegtest;
+use otedama_testnet::skip::litecoind_or_skip;
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
-
-fn daemon() -> Option<LitecoinRegtest> {
-    match LitecoinRegtest::start(&[]) {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var_os("OTEDAMA_SKIP_DAEMON_TESTS").is_some() => {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS): {e}");
-            None
-        }
-        Err(e) => panic!("{e} (set OTEDAMA_SKIP_DAEMON_TESTS=1 to skip daemon tests)"),
-    }
-}
 
 /// Turns the daemon's networking off and waits until it has no peer left.
 fn isolate(d: &LitecoinRegtest) {
@@ -66,7 +56,9 @@ fn endpoints_named(e: &ParentError) -> String {
 
 #[test]
 fn failover_and_errors_name_the_endpoint() {
-    let Some(d) = daemon() else { return };
+    let Some(d) = litecoind_or_skip("failover_and_errors_name_the_endpoint", &[]) else {
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         // Down first, real second: the template comes from the second.
@@ -120,7 +112,12 @@ fn failover_and_errors_name_the_endpoint() {
 
 #[test]
 fn node_keeps_retrying_and_recovers_when_the_daemon_returns() {
-    let Some(d) = daemon() else { return };
+    let Some(d) = litecoind_or_skip(
+        "node_keeps_retrying_and_recovers_when_the_daemon_returns",
+        &[],
+    ) else {
+        return;
+    };
     isolate(&d);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::default();
