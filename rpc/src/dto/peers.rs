@@ -1,5 +1,8 @@
 //! `GET /api/workers`, `GET /api/peers` and the peer actions (dial, ban, unban).
 
+// Only the docs name it; the OpenAPI descriptions keep the plain link text.
+#[cfg(doc)]
+use super::Stats;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
