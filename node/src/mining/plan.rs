@@ -17,6 +17,7 @@ pub(super) struct Plan {
     pub(super) asic: Option<AsicPlan>,
 }
 
+/// `mining.gpu`: which cards, through which API, how hard and how hot.
 #[derive(Debug, Clone)]
 pub(super) struct GpuPlan {
     pub(super) backend: GpuBackendKind,
@@ -25,6 +26,7 @@ pub(super) struct GpuPlan {
     pub(super) temperature_limit: u32,
 }
 
+/// `mining.asic`: the chains to drive, the network miners to watch, and their limits.
 #[derive(Debug, Clone)]
 pub(super) struct AsicPlan {
     pub(super) chains: Vec<DeviceSpec>,

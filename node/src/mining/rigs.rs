@@ -29,6 +29,7 @@ pub(super) struct Rig {
     pub(super) governed: Option<Arc<Governed>>,
 }
 
+/// The rigs started together, and the monitor of the network miners.
 #[derive(Debug, Default)]
 pub(super) struct Running {
     pub(super) rigs: Vec<Rig>,
