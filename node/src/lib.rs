@@ -1,15 +1,16 @@
 //! The Otedama node: composes the sharechain, Stratum server, built-in miner and API.
 //!
+//! - [`api`]: the node's side of the REST API ([`otedama_rpc::NodeApi`]) and its listeners.
+//! - [`cli`]: the `otedama-node` command line: its arguments and every command's work.
 //! - [`config`]: the node's YAML configuration, its loading and its semantic checks.
-//! - [`parent`]: the parent-chain daemon client (getblocktemplate, submitblock, failover).
-//! - [`service`]: the running node and its [`NodeHandle`]; `coordinator` owns the share
-//!   store and answers queries; `tracker` follows events into worker and block statistics;
-//!   [`mining`]: the built-in miner the API can start and stop.
-//! - [`api`]: the node's side of the REST API ([`otedama_rpc::NodeApi`]) and the API,
-//!   metrics and health listeners.
-//! - [`cli`]: the commands that query a running node over the API, and `token`.
-//! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
+//! - [`coordinator`]: the task that owns the share chain and store and answers queries.
 //! - [`devices`]: the mining hardware of this machine (`otedama-node devices`).
+//! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
+//! - [`mining`]: the built-in miner the API can start and stop.
+//! - [`p2p`]: the sharechain network (libp2p swarm, share gossip and sync).
+//! - [`parent`]: the parent-chain daemon client (getblocktemplate, submitblock, failover).
+//! - [`service`]: the running node and its [`NodeHandle`].
+//! - [`tracker`]: worker and block statistics followed from the node's events.
 
 pub mod api;
 pub mod cli;

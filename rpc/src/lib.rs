@@ -3,13 +3,19 @@
 //! log. It sees the node only through the [`NodeApi`] trait, which `otedama-node`
 //! implements; this crate does not depend on the node.
 //!
-//! - [`NodeApi`]: the queries and actions the API needs; `dto` holds their JSON types.
-//! - [`ApiServer`]: REST under `/api`, `/api/ws`, `/api/docs`, the dashboard at `/`, behind
-//!   a per-IP rate limit, a body size limit, optional CORS and bearer tokens.
-//! - [`TokenStore`] / [`AuditLog`]: hashed tokens with expiry, and the append-only log of
-//!   operator actions, both in the data directory.
-//! - [`registry`], [`serve_metrics`], [`serve_health`]: `/metrics`, `/healthz`, `/readyz`.
-//! - [`ApiClient`]: the typed client the CLI uses.
+//! - `api`: [`NodeApi`], the queries and actions the API needs from the node.
+//! - `audit`: [`AuditLog`], the append-only log of operator actions in the data directory.
+//! - `auth`: [`TokenStore`], hashed bearer tokens with expiry in the data directory.
+//! - `client`: [`ApiClient`], the typed client the CLI uses.
+//! - `dashboard`: the embedded single-page dashboard served at `/`.
+//! - `dto`: the JSON types of every endpoint and WebSocket message, by endpoint.
+//! - `error`: [`ApiError`] and the JSON error body.
+//! - `handlers`: the REST handlers under `/api`.
+//! - `metrics`: [`registry`], [`serve_metrics`], [`serve_health`]: `/metrics`, `/healthz`, `/readyz`.
+//! - `openapi`: [`ApiDoc`], the OpenAPI document served at `/api/docs`.
+//! - `server`: [`ApiServer`]: the routes behind a per-IP rate limit, a body size limit,
+//!   optional CORS and bearer tokens.
+//! - `ws`: the live event stream at `/api/ws`.
 //!
 //! The wire format is documented in `docs/api.md`.
 

@@ -1,36 +1,27 @@
-//! The node's side of the API: [`NodeApiAdapter`] implements [`otedama_rpc::NodeApi`] over
-//! a [`NodeHandle`], turning node types into the API's JSON types, and [`Services`] starts
-//! the API, metrics and health listeners a config asks for.
+//! [`NodeApiAdapter`]: [`NodeApi`] over a [`NodeHandle`], turning node types into the
+//! API's JSON types.
 
-use crate::config::Config;
+use super::READY_TEMPLATE_AGE;
+use super::events::{block_status, forward, payout_entry, peer_dto};
 use crate::coordinator::ChainSnapshot;
 use crate::mining::{MiningError, MiningStatus};
-use crate::p2p::{PeerEvent, PeerInfo};
-use crate::service::{Node, NodeEvent, NodeHandle, QueryError};
-use crate::tracker::{BlockOutcome, BlockRecord};
+use crate::service::{NodeHandle, QueryError};
+use crate::tracker::BlockRecord;
 use crate::unix_now;
 use otedama_rpc::{
-    ApiError, ApiFuture, ApiServer, ApiSettings, AuditLog, BlockCounters, BlockStatus, ChainInfo,
-    Event, FoundBlock, Hashrate, HttpServer, MetricsSnapshot, MinerInfo, MiningState, NodeApi,
-    PageRequest, ParentStatus, ParentUnavailable, PayoutEntry, Payouts, Peer, PeerLeft,
-    PeerShareAccepted, Readiness, ShareAccepted, ShareCounters, ShareEntry, SharePage,
-    ShareRejected, SharechainStatus, Stats, Status, StratumCounters, StratumStatus, SyncState,
-    TokenStore, Worker,
+    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
+    MinerInfo, MiningState, NodeApi, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer,
+    Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status,
+    StratumCounters, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::{
-    Amount, ChainSpec, CompactTarget, Difficulty, PayoutScript, Target, parse_address,
-    script_to_address,
+    Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
 };
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-/// A template older than this makes the node not ready: longpolls return at least this
-/// often (they time out after 90 s and are retried at once).
-pub const READY_TEMPLATE_AGE: Duration = Duration::from_secs(180);
 /// Live events buffered for the API's event hub.
 const EVENT_QUEUE: usize = 1024;
 
@@ -195,109 +186,6 @@ impl NodeApiAdapter {
             peers: self.handle.p2p().connected() as u64,
             sync: self.sync(&snapshot),
         }
-    }
-}
-
-fn payout_entry(spec: &ChainSpec, script: &PayoutScript, amount: Amount) -> PayoutEntry {
-    PayoutEntry {
-        address: script_to_address(script, spec),
-        script: hex::encode(script.as_bytes()),
-        amount_sat: amount.to_sat(),
-    }
-}
-
-fn block_status(outcome: BlockOutcome) -> BlockStatus {
-    match outcome {
-        BlockOutcome::Accepted => BlockStatus::Accepted,
-        BlockOutcome::Stale => BlockStatus::Stale,
-        BlockOutcome::Rejected => BlockStatus::Rejected,
-    }
-}
-
-/// Turns node events into API events until the node's event channel closes.
-async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
-    let mut events = handle.events();
-    let mut peers = handle.p2p().peer_events();
-    let spec = handle.spec();
-    loop {
-        let event = tokio::select! {
-            e = events.recv() => match e {
-                Ok(e) => e,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-            e = peers.recv() => {
-                match e {
-                    Ok(PeerEvent::Joined(p)) => { let _ = out.send(Event::PeerJoined(peer_dto(p))); }
-                    Ok(PeerEvent::Left(id)) => { let _ = out.send(Event::PeerLeft(PeerLeft { id })); }
-                    // The network task stopped: only node events remain.
-                    Err(RecvError::Closed) => peers = broadcast::channel(1).1,
-                    Err(RecvError::Lagged(_)) => {}
-                }
-                continue;
-            }
-        };
-        let time = unix_now();
-        let api_event = match event {
-            NodeEvent::ShareAccepted {
-                hash,
-                height,
-                worker,
-                ..
-            } => Event::ShareAccepted(ShareAccepted {
-                hash: hash.to_string(),
-                height,
-                worker,
-                time,
-            }),
-            NodeEvent::ShareRejected { worker, reason } => Event::ShareRejected(ShareRejected {
-                worker,
-                reason,
-                time,
-            }),
-            NodeEvent::BlockFound {
-                height,
-                hash,
-                share,
-                payouts,
-                accepted,
-                stale,
-                ..
-            } => Event::BlockFound(FoundBlock {
-                height,
-                hash: hash.to_string(),
-                share: share.to_string(),
-                time,
-                status: block_status(BlockOutcome::of(accepted, stale)),
-                payouts: payouts
-                    .iter()
-                    .map(|(s, a)| payout_entry(spec, s, *a))
-                    .collect(),
-            }),
-            NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
-            NodeEvent::PeerShareAccepted { hash, height } => {
-                Event::PeerShareAccepted(PeerShareAccepted {
-                    hash: hash.to_string(),
-                    height,
-                    time,
-                })
-            }
-        };
-        // No subscriber (no API client) is fine.
-        let _ = out.send(api_event);
-    }
-}
-
-fn peer_dto(p: PeerInfo) -> Peer {
-    Peer {
-        id: p.id,
-        address: p.address,
-        direction: p.direction.to_owned(),
-        latency_ms: p.latency_ms,
-        agent: p.agent,
-        tip_height: p.tip_height,
-        score: p.score,
-        connected_since: p.connected_since,
     }
 }
 
@@ -581,142 +469,5 @@ impl NodeApi for NodeApiAdapter {
             reasons.push("the parent daemons do not answer".to_owned());
         }
         Readiness::from_reasons(reasons)
-    }
-}
-
-/// Which listeners to run, and where.
-#[derive(Clone, Debug, Default)]
-pub struct ServiceSet {
-    /// The REST API and dashboard.
-    pub api: Option<SocketAddr>,
-    /// Prometheus metrics.
-    pub metrics: Option<SocketAddr>,
-    /// Health checks.
-    pub health: Option<SocketAddr>,
-}
-
-impl ServiceSet {
-    /// The listeners `config` enables: the API always, metrics and health when enabled.
-    pub fn from_config(config: &Config) -> Self {
-        let m = &config.monitoring;
-        Self {
-            api: Some(config.api.address),
-            metrics: m.metrics.enabled.then_some(m.metrics.address),
-            health: m.health.enabled.then_some(m.health.address),
-        }
-    }
-}
-
-/// Why a listener could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("{what} listener {address}: {source}")]
-pub struct ServiceError {
-    /// Which listener.
-    pub what: &'static str,
-    /// Its address.
-    pub address: SocketAddr,
-    /// Why.
-    pub source: std::io::Error,
-}
-
-/// The running API, metrics and health listeners.
-#[derive(Debug, Default)]
-pub struct Services {
-    api: Option<ApiServer>,
-    metrics: Option<HttpServer>,
-    health: Option<HttpServer>,
-}
-
-impl Services {
-    /// Starts the listeners of `set` for `node`, with tokens, audit log and CORS from
-    /// `config`. Must be called inside a tokio runtime.
-    ///
-    /// # Errors
-    /// A listener that cannot bind.
-    pub async fn start(
-        node: &Node,
-        config: &Config,
-        set: &ServiceSet,
-    ) -> Result<Self, ServiceError> {
-        let handle = node.handle();
-        let adapter: Arc<dyn NodeApi> = NodeApiAdapter::new(handle.clone());
-        let mut services = Services::default();
-        if let Some(address) = set.api {
-            let data_dir = &config.app.data_dir;
-            let tokens = config
-                .api
-                .auth
-                .enabled
-                .then(|| TokenStore::in_dir(data_dir));
-            let mut settings =
-                ApiSettings::new(address, tokens, Arc::new(AuditLog::in_dir(data_dir)));
-            settings.cors_origins = config.api.cors_origins.clone();
-            services.api = Some(
-                ApiServer::start(settings, Arc::clone(&adapter))
-                    .await
-                    .map_err(|source| ServiceError {
-                        what: "api",
-                        address,
-                        source,
-                    })?,
-            );
-        }
-        if let Some(address) = set.metrics {
-            let registry = match handle.take_metrics_registry() {
-                Some(base) => {
-                    otedama_rpc::registry_with(base, Arc::clone(&adapter), handle.parent_metrics())
-                }
-                None => otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics()),
-            };
-            services.metrics = Some(
-                otedama_rpc::serve_metrics(address, registry)
-                    .await
-                    .map_err(|source| ServiceError {
-                        what: "metrics",
-                        address,
-                        source,
-                    })?,
-            );
-        }
-        if let Some(address) = set.health {
-            services.health = Some(
-                otedama_rpc::serve_health(address, Arc::clone(&adapter))
-                    .await
-                    .map_err(|source| ServiceError {
-                        what: "health",
-                        address,
-                        source,
-                    })?,
-            );
-        }
-        Ok(services)
-    }
-
-    /// Returns the API's bound address.
-    pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api.as_ref().map(ApiServer::local_addr)
-    }
-
-    /// Returns the metrics listener's bound address.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(HttpServer::local_addr)
-    }
-
-    /// Returns the health listener's bound address.
-    pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health.as_ref().map(HttpServer::local_addr)
-    }
-
-    /// Stops every listener.
-    pub async fn stop(self) {
-        if let Some(s) = self.api {
-            s.stop().await;
-        }
-        if let Some(s) = self.metrics {
-            s.stop().await;
-        }
-        if let Some(s) = self.health {
-            s.stop().await;
-        }
     }
 }

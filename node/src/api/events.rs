@@ -1,0 +1,117 @@
+//! Node events and types as the API shows them: the event forwarder behind `/api/ws`, and
+//! the conversions the adapter shares with it.
+
+use crate::p2p::{PeerEvent, PeerInfo};
+use crate::service::{NodeEvent, NodeHandle};
+use crate::tracker::BlockOutcome;
+use crate::unix_now;
+use otedama_rpc::{
+    BlockStatus, Event, FoundBlock, ParentUnavailable, PayoutEntry, Peer, PeerLeft,
+    PeerShareAccepted, ShareAccepted, ShareRejected,
+};
+use otedama_sharechain::{Amount, ChainSpec, PayoutScript, script_to_address};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+pub(super) fn payout_entry(spec: &ChainSpec, script: &PayoutScript, amount: Amount) -> PayoutEntry {
+    PayoutEntry {
+        address: script_to_address(script, spec),
+        script: hex::encode(script.as_bytes()),
+        amount_sat: amount.to_sat(),
+    }
+}
+
+pub(super) fn block_status(outcome: BlockOutcome) -> BlockStatus {
+    match outcome {
+        BlockOutcome::Accepted => BlockStatus::Accepted,
+        BlockOutcome::Stale => BlockStatus::Stale,
+        BlockOutcome::Rejected => BlockStatus::Rejected,
+    }
+}
+
+/// Turns node events into API events until the node's event channel closes.
+pub(super) async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
+    let mut events = handle.events();
+    let mut peers = handle.p2p().peer_events();
+    let spec = handle.spec();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+            e = peers.recv() => {
+                match e {
+                    Ok(PeerEvent::Joined(p)) => { let _ = out.send(Event::PeerJoined(peer_dto(p))); }
+                    Ok(PeerEvent::Left(id)) => { let _ = out.send(Event::PeerLeft(PeerLeft { id })); }
+                    // The network task stopped: only node events remain.
+                    Err(RecvError::Closed) => peers = broadcast::channel(1).1,
+                    Err(RecvError::Lagged(_)) => {}
+                }
+                continue;
+            }
+        };
+        let time = unix_now();
+        let api_event = match event {
+            NodeEvent::ShareAccepted {
+                hash,
+                height,
+                worker,
+                ..
+            } => Event::ShareAccepted(ShareAccepted {
+                hash: hash.to_string(),
+                height,
+                worker,
+                time,
+            }),
+            NodeEvent::ShareRejected { worker, reason } => Event::ShareRejected(ShareRejected {
+                worker,
+                reason,
+                time,
+            }),
+            NodeEvent::BlockFound {
+                height,
+                hash,
+                share,
+                payouts,
+                accepted,
+                stale,
+                ..
+            } => Event::BlockFound(FoundBlock {
+                height,
+                hash: hash.to_string(),
+                share: share.to_string(),
+                time,
+                status: block_status(BlockOutcome::of(accepted, stale)),
+                payouts: payouts
+                    .iter()
+                    .map(|(s, a)| payout_entry(spec, s, *a))
+                    .collect(),
+            }),
+            NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
+            NodeEvent::PeerShareAccepted { hash, height } => {
+                Event::PeerShareAccepted(PeerShareAccepted {
+                    hash: hash.to_string(),
+                    height,
+                    time,
+                })
+            }
+        };
+        // No subscriber (no API client) is fine.
+        let _ = out.send(api_event);
+    }
+}
+
+pub(super) fn peer_dto(p: PeerInfo) -> Peer {
+    Peer {
+        id: p.id,
+        address: p.address,
+        direction: p.direction.to_owned(),
+        latency_ms: p.latency_ms,
+        agent: p.agent,
+        tip_height: p.tip_height,
+        score: p.score,
+        connected_since: p.connected_since,
+    }
+}

@@ -1,0 +1,278 @@
+//! The command line: every flag and subcommand of `otedama-node`, as clap parses them.
+//! The doc comments on these types are the `--help` text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The Otedama node: P2P sharechain, Stratum server, built-in miner and dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "otedama-node", version, about)]
+pub struct Cli {
+    /// Log filter (off, error, warn, info, debug, trace, or target=level directives);
+    /// overrides the config's app.log_level.
+    #[arg(long, global = true, env = "OTEDAMA_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Works with config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Lists the built-in chain specs.
+    Chains(JsonFlag),
+    /// Runs the node.
+    Serve {
+        /// The config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Runs a local development network: litecoind on regtest, a node and two CPU miners.
+    Devnet(DevnetArgs),
+    /// Measures the built-in miner's CPU hash rate per algorithm and kernel.
+    Bench(BenchArgs),
+    /// Lists the mining hardware here: CPU kernels, OpenCL and CUDA devices (the indices
+    /// mining.gpu.devices takes, PCI addresses, temperature sensors) and USB miners.
+    Devices(JsonFlag),
+    /// Shows a running node at a glance, over its API. Exits 3 if no node answers.
+    Status(RemoteArgs),
+    /// Lists a running node's Stratum workers.
+    Workers(RemoteArgs),
+    /// Lists a running node's main-chain shares, newest first.
+    Shares(SharesArgs),
+    /// Shows a running node's expected PPLNS payout and the blocks it found.
+    Payouts(RemoteArgs),
+    /// Lists a running node's sharechain peers (id, address, direction, latency, agent,
+    /// tip, score), or dials, bans or unbans one.
+    Peers(PeersArgs),
+    /// Creates the node key (the P2P identity in the data directory) if there is none,
+    /// and prints the peer id.
+    Keygen(KeygenArgs),
+    /// Creates, lists and revokes API tokens (stored hashed in the data directory).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// The `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Loads and validates a config file. Exits 0 if it is valid, 1 on any issue, 2 if it cannot be read.
+    Check {
+        /// The config file.
+        file: PathBuf,
+        /// Prints `{"ok":bool,"issues":[{"path":..,"message":..}]}` on stdout.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// The `--json` output switch.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Prints JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The algorithm to measure: sha256d or scrypt (both when omitted).
+    #[arg(long, value_name = "ALGO", value_parser = parse_algorithm)]
+    pub algo: Option<otedama_sharechain::PowAlgorithm>,
+    /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
+    /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
+    /// directly, as a baseline), all (the baseline and every kernel this CPU runs),
+    /// opencl / opencl:N (OpenCL device N, default 0), or cuda / cuda:N (CUDA device N,
+    /// default 0).
+    #[arg(long, default_value = "cpu", value_name = "BACKEND")]
+    pub backend: String,
+    /// Hashing threads; 0 means one per logical CPU.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub seconds: f64,
+    /// Prints one JSON object per measurement.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_algorithm(s: &str) -> Result<otedama_sharechain::PowAlgorithm, String> {
+    use otedama_sharechain::PowAlgorithm;
+    [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt]
+        .into_iter()
+        .find(|a| a.to_string() == s)
+        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d or scrypt)"))
+}
+
+/// Options of `devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Stop after this many blocks found by the pool, then print a summary.
+    #[arg(long, value_name = "N")]
+    pub blocks: Option<u64>,
+    /// Keep the daemon's chain and the share store here (a temporary directory otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Stratum listen address (point external miners here too).
+    #[arg(long, default_value = "127.0.0.1:3333", value_name = "ADDR")]
+    pub stratum: std::net::SocketAddr,
+    /// Hashing threads per miner.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Prints one JSON object per block and a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Serve the REST API and the live dashboard on this address.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub api: std::net::SocketAddr,
+    /// Do not serve the API and dashboard.
+    #[arg(long)]
+    pub no_api: bool,
+}
+
+/// Where the node's API is, and the output format.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Base URL of the node's API (its `api.address`).
+    #[arg(
+        long,
+        global = true,
+        env = "OTEDAMA_API",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub api: String,
+    /// Prints the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Options of `shares`.
+#[derive(Debug, Args)]
+pub struct SharesArgs {
+    /// API and format.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Page number, from 1 (newest shares first).
+    #[arg(long, default_value_t = 1)]
+    pub page: u64,
+    /// Shares per page, 1 to 100.
+    #[arg(long, default_value_t = 20)]
+    pub per_page: u64,
+}
+
+/// Options of `peers`: the listing, or an action on one peer.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// API and format.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// API token for the actions (`otedama-node token create`); not needed when the
+    /// node runs with `api.auth.enabled: false`.
+    #[arg(
+        long,
+        env = "OTEDAMA_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// What to do; lists the connected peers when omitted.
+    #[command(subcommand)]
+    pub action: Option<PeerCommand>,
+}
+
+/// The `peers` actions.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Dials a peer at a multiaddr (`/ip4/192.0.2.7/tcp/9333/p2p/12D3Koo...`).
+    Dial {
+        /// The peer's address.
+        address: String,
+    },
+    /// Disconnects a peer and refuses it for a while.
+    Ban {
+        /// The peer id.
+        peer: String,
+        /// How long, e.g. 10m, 24h (default 10m, at most 30d).
+        #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lifts a ban.
+    Unban {
+        /// The peer id.
+        peer: String,
+    },
+}
+
+/// Where the token store is: the data directory of a config, or one given directly.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The node's config file (its `app.data_dir` holds the tokens).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "data_dir",
+        conflicts_with = "data_dir"
+    )]
+    pub config: Option<PathBuf>,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Creates an API token and prints it once; only its SHA-256 is stored.
+    Create {
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// How long it stays valid, e.g. 24h, 30d (default: the config's
+        /// api.auth.token_expiry, or 24h).
+        #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        expiry: Option<Duration>,
+        /// A note to recognise it by in `token list`.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists tokens: id, label, creation, expiry, state.
+    List {
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token; the running node refuses it from the next request on.
+    Revoke {
+        /// Where the tokens are.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The token's id (from `token list`).
+        id: String,
+    },
+}
+
+/// Options of `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where the key is kept.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Prints `{"peer_id":..,"path":..,"created":bool}`.
+    #[arg(long)]
+    pub json: bool,
+}

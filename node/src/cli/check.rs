@@ -1,0 +1,66 @@
+//! `config check`: loading and validating a config file, which `serve` does first too.
+
+use super::{EXIT_FAILURE, EXIT_ISSUES};
+use crate::config::{Config, ConfigError, Issue};
+use serde::Serialize;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The outcome of loading and validating one config file.
+pub(super) enum Checked {
+    /// It loaded; these are its issues (none if it is valid).
+    Loaded(Box<Config>, Vec<Issue>),
+    /// It loaded with an error that is an issue of the file (syntax, unknown key, type, empty).
+    Invalid(Issue),
+    /// It could not be read.
+    Unreadable(Issue),
+}
+
+pub(super) fn check_file(file: &Path) -> Checked {
+    match Config::load(file) {
+        Ok(config) => {
+            let issues = config.validate();
+            Checked::Loaded(Box::new(config), issues)
+        }
+        Err(err @ ConfigError::Read { .. }) => Checked::Unreadable(err.to_issue()),
+        Err(err) => Checked::Invalid(err.to_issue()),
+    }
+}
+
+/// The `--json` report of `config check`.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    ok: bool,
+    issues: &'a [Issue],
+}
+
+/// Runs `config check` on `file`: prints `ok`, the issues, or the JSON report, and
+/// returns the exit code (0 valid, 1 issues, 2 unreadable).
+pub fn config_check(file: &Path, json: bool) -> ExitCode {
+    let (issues, code) = match check_file(file) {
+        Checked::Loaded(_, issues) if issues.is_empty() => (issues, ExitCode::SUCCESS),
+        Checked::Loaded(_, issues) => (issues, ExitCode::from(EXIT_ISSUES)),
+        Checked::Invalid(issue) => (vec![issue], ExitCode::from(EXIT_ISSUES)),
+        Checked::Unreadable(issue) => (vec![issue], ExitCode::from(EXIT_FAILURE)),
+    };
+    if json {
+        let report = CheckReport {
+            ok: issues.is_empty(),
+            issues: &issues,
+        };
+        match serde_json::to_string(&report) {
+            Ok(line) => println!("{line}"),
+            Err(err) => {
+                eprintln!("error: cannot encode the report: {err}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    } else if issues.is_empty() {
+        println!("ok: {}", file.display());
+    } else {
+        for issue in &issues {
+            eprintln!("{issue}");
+        }
+    }
+    code
+}

@@ -1,0 +1,117 @@
+//! `serve` and `devnet`: running a node, or a whole local network, until it is stopped.
+
+use super::check::{Checked, check_file};
+use super::{DevnetArgs, EXIT_FAILURE, EXIT_ISSUES};
+use crate::config::Config;
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The first half of `serve`: loads and validates `file`, printing its issues to stderr.
+/// The caller installs logging from the config before calling [`serve`].
+///
+/// # Errors
+/// The exit code to end with: 1 for issues in the file, 2 when it cannot be read.
+pub fn load_for_serve(file: &Path) -> Result<Box<Config>, ExitCode> {
+    // The config is checked first so that an operator trying `serve` learns about its problems now.
+    match check_file(file) {
+        Checked::Loaded(config, issues) if issues.is_empty() => Ok(config),
+        Checked::Loaded(_, issues) => {
+            issues.iter().for_each(|issue| eprintln!("{issue}"));
+            Err(ExitCode::from(EXIT_ISSUES))
+        }
+        Checked::Invalid(issue) => {
+            eprintln!("{issue}");
+            Err(ExitCode::from(EXIT_ISSUES))
+        }
+        Checked::Unreadable(issue) => {
+            eprintln!("{issue}");
+            Err(ExitCode::from(EXIT_FAILURE))
+        }
+    }
+}
+
+/// Runs the node of `config` with the listeners it enables until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// The runtime, the node or a listener could not start.
+pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
+    tracing::info!(target: "otedama::node", name = %config.app.name, chains = config.chains.len(), "config loaded");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        // The node starts the built-in miner itself when `mining` enables it.
+        let node = crate::Node::start(config, home.as_deref()).await?;
+        let services = crate::api::Services::start(
+            &node,
+            config,
+            &crate::api::ServiceSet::from_config(config),
+        )
+        .await?;
+        tracing::info!(target: "otedama::node", stratum = %node.stratum_addr(), api = ?services.api_addr(),
+            metrics = ?services.metrics_addr(), health = ?services.health_addr(), "serving");
+        wait_for_signal().await;
+        tracing::info!(target: "otedama::node", "shutting down");
+        services.stop().await;
+        node.stop().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Runs `devnet` and prints its summary.
+///
+/// # Errors
+/// The async runtime could not start, or the summary could not be encoded.
+pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let json = args.json;
+    let options = crate::devnet::DevnetOptions {
+        blocks: args.blocks,
+        data_dir: args.data_dir,
+        stratum: args.stratum,
+        threads: args.threads.max(1),
+        json,
+        api: (!args.no_api).then_some(args.api),
+    };
+    match runtime.block_on(crate::devnet::run(options)) {
+        Ok(summary) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary).context("encoding the summary")?
+                );
+            } else {
+                println!(
+                    "summary: {} blocks, {} shares",
+                    summary.blocks.len(),
+                    summary.shares
+                );
+                for (address, sat) in &summary.totals {
+                    println!(
+                        "  {address}: {}",
+                        otedama_sharechain::Amount::from_sat(*sat)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("otedama-node devnet: {e}");
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
+}
