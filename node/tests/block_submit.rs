@@ -8,7 +8,7 @@
 
 use otedama_miner::{Miner, MinerConfig};
 use otedama_node::config::{ChainConfig, Config, DaemonConfig, MiningAlgorithm};
-use otedama_node::devnet::{LitecoinRegtest, devnet_payouts};
+use otedama_node::devnet::devnet_payouts;
 use otedama_node::{Node, NodeEvent};
 use otedama_sharechain::{ChainSpec, PowAlgorithm};
 use serde_json::{Value, json};
@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
+
+#[path = "../../testnet/src/skip.rs"]
+#[allow(dead_code)]
+mod skip;
 
 /// Largest request the proxy reads (a regtest block is a few kilobytes).
 const MAX_REQUEST: usize = 4 << 20;
@@ -138,13 +142,11 @@ async fn relay(
 
 #[test]
 fn a_hung_daemon_delays_neither_the_block_to_the_other_nor_the_node() {
-    let daemon = match LitecoinRegtest::start(&["-vbparams=mweb:-2:0"]) {
-        Ok(d) => d,
-        Err(e) if std::env::var("OTEDAMA_SKIP_DAEMON_TESTS").as_deref() == Ok("1") => {
-            eprintln!("skipped (OTEDAMA_SKIP_DAEMON_TESTS=1): {e}");
-            return;
-        }
-        Err(e) => panic!("{e} (set OTEDAMA_SKIP_DAEMON_TESTS=1 to skip daemon tests)"),
+    let Some(daemon) = skip::litecoind_or_skip(
+        "a_hung_daemon_delays_neither_the_block_to_the_other_nor_the_node",
+        &["-vbparams=mweb:-2:0"],
+    ) else {
+        return;
     };
     let start_height = daemon
         .rpc
