@@ -42,6 +42,9 @@ pub mod cuda;
 mod error;
 /// Network ASIC miners through the cgminer API.
 pub mod fleet;
+/// What the CUDA and OpenCL backends share: job words, the scan loop, the CPU re-check.
+#[cfg(any(feature = "cuda", feature = "opencl"))]
+mod gpu;
 /// GPU temperature sensors found by PCI address.
 pub mod gpu_sensor;
 /// From `mining.notify` to the 80-byte header.
@@ -73,6 +76,8 @@ pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
 pub use error::{MinerError, UrlError};
+#[cfg(any(feature = "cuda", feature = "opencl"))]
+pub use gpu::GpuRejects;
 pub use kernel::{CpuKernel, UnknownKernel};
 pub use miner::{MAX_THREADS, Miner};
 #[cfg(feature = "opencl")]
