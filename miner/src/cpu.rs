@@ -3,6 +3,7 @@
 use crate::backend::{HashBackend, ScanResult};
 use crate::error::MinerError;
 use crate::kernel::CpuKernel;
+use crate::simd::Isa;
 use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
@@ -14,7 +15,8 @@ use std::sync::atomic::AtomicBool;
 #[derive(Debug, Clone, Copy)]
 pub struct CpuBackend {
     algorithm: PowAlgorithm,
-    kernel: CpuKernel,
+    /// The kernel, with the proof that this CPU runs it.
+    isa: Isa,
 }
 
 impl CpuBackend {
@@ -22,7 +24,7 @@ impl CpuBackend {
     pub fn new(algorithm: PowAlgorithm) -> Self {
         Self {
             algorithm,
-            kernel: CpuKernel::best(algorithm),
+            isa: CpuKernel::best_checked(algorithm),
         }
     }
 
@@ -32,21 +34,21 @@ impl CpuBackend {
     /// [`MinerError::KernelUnsupported`] when the running CPU lacks the kernel's
     /// instructions or the kernel does not hash `algorithm`.
     pub fn with_kernel(algorithm: PowAlgorithm, kernel: CpuKernel) -> Result<Self, MinerError> {
-        if !kernel.is_supported(algorithm) {
-            return Err(MinerError::KernelUnsupported { kernel, algorithm });
-        }
-        Ok(Self { algorithm, kernel })
+        let isa = kernel
+            .check(algorithm)
+            .ok_or(MinerError::KernelUnsupported { kernel, algorithm })?;
+        Ok(Self { algorithm, isa })
     }
 
     /// Returns the kernel this backend runs.
     pub fn kernel(&self) -> CpuKernel {
-        self.kernel
+        self.isa.kernel()
     }
 }
 
 impl HashBackend for CpuBackend {
     fn name(&self) -> &str {
-        self.kernel.backend_name()
+        self.isa.kernel().backend_name()
     }
 
     fn algorithm(&self) -> PowAlgorithm {
@@ -61,8 +63,8 @@ impl HashBackend for CpuBackend {
         stop: &AtomicBool,
     ) -> ScanResult {
         match self.algorithm {
-            PowAlgorithm::Sha256d => crate::sha256::scan(self.kernel, header, nonces, target, stop),
-            PowAlgorithm::Scrypt => crate::scrypt::scan(self.kernel, header, nonces, target, stop),
+            PowAlgorithm::Sha256d => crate::sha256::scan(self.isa, header, nonces, target, stop),
+            PowAlgorithm::Scrypt => crate::scrypt::scan(self.isa, header, nonces, target, stop),
         }
     }
 }

@@ -62,6 +62,8 @@ mod protocol;
 mod scrypt;
 /// SHA256d kernels.
 mod sha256;
+/// Run-time CPU feature checks, as tokens the SIMD kernels take.
+mod simd;
 /// Shared counters and the hashrate meter.
 mod stats;
 /// The thermal governor, temperature sources and the governed backend.

@@ -3,9 +3,13 @@
 use super::*;
 use otedama_sharechain::{CompactTarget, PowAlgorithm, Work};
 
-fn kernels() -> Vec<CpuKernel> {
-    let k = CpuKernel::supported(PowAlgorithm::Scrypt);
-    assert!(k.contains(&CpuKernel::Portable));
+/// Every kernel the CPU has, with the proof of its features.
+fn kernels() -> Vec<Isa> {
+    let k: Vec<Isa> = CpuKernel::supported(PowAlgorithm::Scrypt)
+        .into_iter()
+        .filter_map(|k| k.check(PowAlgorithm::Scrypt))
+        .collect();
+    assert!(k.contains(&Isa::Portable));
     k
 }
 

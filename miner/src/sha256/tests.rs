@@ -23,9 +23,13 @@ impl Rng {
     }
 }
 
-fn kernels() -> Vec<CpuKernel> {
-    let k = CpuKernel::supported(PowAlgorithm::Sha256d);
-    assert!(k.contains(&CpuKernel::Portable));
+/// Every kernel the CPU has, with the proof of its features.
+fn kernels() -> Vec<Isa> {
+    let k: Vec<Isa> = CpuKernel::supported(PowAlgorithm::Sha256d)
+        .into_iter()
+        .filter_map(|k| k.check(PowAlgorithm::Sha256d))
+        .collect();
+    assert!(k.contains(&Isa::Portable));
     k
 }
 
