@@ -9,22 +9,10 @@ pub(crate) mod zmm {
     use crate::scrypt::N;
     use std::arch::x86_64::*;
 
-    /// Rotates each word of `$x` left by `$n`.
-    macro_rules! rol_zmm {
-        ($x:ident, $n:literal) => {
-            _mm512_rol_epi32::<$n>($x)
-        };
-    }
-
     salsa_vector!(
         #[target_feature(enable = "avx512f")]
-        V = __m512i,
-        PER_VEC = 4,
-        add = _mm512_add_epi32,
-        xor = _mm512_xor_si512,
-        rol = rol_zmm,
-        shuffle = _mm512_shuffle_epi32,
-        zero = _mm512_setzero_si512,
+        zmm,
+        rotate = _mm512_rol_epi32
     );
 
     #[target_feature(enable = "avx512f")]
@@ -87,24 +75,11 @@ pub(crate) mod ymm {
     use crate::scrypt::N;
     use std::arch::x86_64::*;
 
-    /// Rotates each word of `$x` left by `$n`, with the AVX-512VL form.
-    macro_rules! rol_ymm {
-        ($x:ident, $n:literal) => {
-            _mm256_rol_epi32::<$n>($x)
-        };
-    }
-
     salsa_vector!(
         #[target_feature(enable = "avx2,avx512f,avx512vl")]
-        V = __m256i,
-        PER_VEC = 2,
-        add = _mm256_add_epi32,
-        xor = _mm256_xor_si256,
-        rol = rol_ymm,
-        shuffle = _mm256_shuffle_epi32,
-        zero = _mm256_setzero_si256,
+        ymm,
+        rotate = _mm256_rol_epi32
     );
-    salsa_rows_256!(#[target_feature(enable = "avx2,avx512f,avx512vl")]);
 
     scrypt_lanes!(
         #[target_feature(enable = "avx2,avx512f,avx512vl")]

@@ -7,17 +7,54 @@
 //! expansions resolve in the expanding module, which imports `std::arch::x86_64::*` and
 //! `N`, so each expansion compiles with that module's instructions.
 
-/// Defines `type V` (`$v`), `PER_VEC`, `add`, `xor`, `rol7`, `rol9`, `rol13`, `rol18`
-/// (`$rol!(x, n)` rotates each word left by `n`), `shuf93`, `shuf4e`, `shuf39`, `zero`,
-/// and the scratchpad entry `E` with `zero_entry` and `save`, each with `#[$feat]`.
+/// Defines `type V`, `PER_VEC`, `add`, `xor`, `rol7`, `rol9`, `rol13`, `rol18`, `shuf93`,
+/// `shuf4e`, `shuf39`, `zero`, and the scratchpad entry `E` with `zero_entry` and `save`,
+/// each with `#[$feat]`, for 256-bit (`ymm`, with the row helpers of
+/// [`salsa_rows_256!`]) or 512-bit (`zmm`) vectors. `rotate` is the rotate-left
+/// intrinsic, or `shifts` where there is none.
 macro_rules! salsa_vector {
+    (#[$feat:meta] ymm, rotate = $rotate:tt) => {
+        salsa_vector!(
+            @with #[$feat]
+            V = __m256i,
+            PER_VEC = 2,
+            add = _mm256_add_epi32,
+            xor = _mm256_xor_si256,
+            rotate = $rotate,
+            shuffle = _mm256_shuffle_epi32,
+            zero = _mm256_setzero_si256,
+        );
+        salsa_rows_256!(#[$feat]);
+    };
+    (#[$feat:meta] zmm, rotate = $rotate:tt) => {
+        salsa_vector!(
+            @with #[$feat]
+            V = __m512i,
+            PER_VEC = 4,
+            add = _mm512_add_epi32,
+            xor = _mm512_xor_si512,
+            rotate = $rotate,
+            shuffle = _mm512_shuffle_epi32,
+            zero = _mm512_setzero_si512,
+        );
+    };
+    // AVX2 has no vector rotate: two shifts and an or.
+    (@rol shifts, $x:ident, $n:literal) => {
+        _mm256_or_si256(
+            _mm256_slli_epi32::<$n>($x),
+            _mm256_srli_epi32::<{ 32 - $n }>($x),
+        )
+    };
+    (@rol $rotate:ident, $x:ident, $n:literal) => {
+        $rotate::<$n>($x)
+    };
     (
-        #[$feat:meta]
+        @with #[$feat:meta]
         V = $v:ty,
         PER_VEC = $per_vec:literal,
         add = $add:ident,
         xor = $xor:ident,
-        rol = $rol:ident,
+        rotate = $rotate:tt,
         shuffle = $shuffle:ident,
         zero = $zero:ident $(,)?
     ) => {
@@ -37,22 +74,22 @@ macro_rules! salsa_vector {
         #[$feat]
         #[inline]
         fn rol7(x: V) -> V {
-            $rol!(x, 7)
+            salsa_vector!(@rol $rotate, x, 7)
         }
         #[$feat]
         #[inline]
         fn rol9(x: V) -> V {
-            $rol!(x, 9)
+            salsa_vector!(@rol $rotate, x, 9)
         }
         #[$feat]
         #[inline]
         fn rol13(x: V) -> V {
-            $rol!(x, 13)
+            salsa_vector!(@rol $rotate, x, 13)
         }
         #[$feat]
         #[inline]
         fn rol18(x: V) -> V {
-            $rol!(x, 18)
+            salsa_vector!(@rol $rotate, x, 18)
         }
         #[$feat]
         #[inline]
