@@ -66,6 +66,9 @@ mod sha256;
 mod simd;
 /// Shared counters and the hashrate meter.
 mod stats;
+/// Helpers of the tests of every backend.
+#[cfg(test)]
+mod test_support;
 /// The thermal governor, temperature sources and the governed backend.
 pub mod thermal;
 /// Hashing threads and the work board they read.

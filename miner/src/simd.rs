@@ -104,6 +104,18 @@ impl Isa {
         }
     }
 
+    /// Every kernel that hashes `algorithm` on the running CPU, checked (the portable
+    /// one always among them), for the tests that compare each kernel with the reference.
+    #[cfg(test)]
+    pub(crate) fn supported(algorithm: PowAlgorithm) -> Vec<Isa> {
+        let all: Vec<Isa> = CpuKernel::ALL
+            .into_iter()
+            .filter_map(|k| k.check(algorithm))
+            .collect();
+        assert!(all.contains(&Isa::Portable));
+        all
+    }
+
     /// Returns how many hashes the kernel computes side by side for `algorithm`.
     #[cfg(test)]
     pub(crate) const fn lanes(self, algorithm: PowAlgorithm) -> usize {

@@ -4,20 +4,17 @@
 use super::compile::{compile_cubin_source, compile_source, kernel_source};
 use super::load::{device_count, device_info, ensure_driver, failed, guarded};
 use super::{CudaError, LOG};
-use crate::backend::{HashBackend, ScanResult};
 use crate::gpu::{
-    GpuDevice, GpuRejects, JOB_WORDS, OUT_CAP, Problem, Queue, SCRYPT_SCRATCH, intensity_batch,
+    GpuDevice, GpuRejects, JOB_WORDS, OUT_CAP, Problem, Queue, SCRYPT_SCRATCH, gpu_backend,
+    intensity_batch,
 };
-use crate::gpu_sensor::PciAddress;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
     sys as driver_sys,
 };
 use cudarc::nvrtc::Ptx;
-use otedama_sharechain::{PowAlgorithm, Target};
-use std::ops::Range;
+use otedama_sharechain::PowAlgorithm;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tracing::{debug, warn};
 
 /// Intensity used when none is given.
@@ -169,27 +166,9 @@ impl CudaBackend {
             ),
         })
     }
-
-    /// Returns the device's name.
-    pub fn device_name(&self) -> &str {
-        self.device.device_name()
-    }
-
-    /// Returns the card's PCI address.
-    pub fn pci_address(&self) -> Option<PciAddress> {
-        self.device.pci_address()
-    }
-
-    /// Returns how many nonces one launch hashes.
-    pub fn batch_size(&self) -> u32 {
-        self.device.batch_size()
-    }
-
-    /// Returns the reports the CPU re-check has rejected so far.
-    pub fn rejects(&self) -> CudaRejects {
-        self.device.rejects()
-    }
 }
+
+gpu_backend!(CudaBackend, CudaRejects);
 
 impl DeviceState {
     /// Launches the kernel over `count` nonces from `base`.
@@ -265,6 +244,9 @@ impl Queue for DeviceState {
         })
     }
 
+    /// A scan hashes at least one whole launch: launches are what keep a GPU busy.
+    const WHOLE_LAUNCHES: bool = true;
+
     fn report(backend: &str, problem: Problem<'_, CudaError>) {
         match problem {
             Problem::Failed(e) => {
@@ -274,34 +256,5 @@ impl Queue for DeviceState {
                 warn!(target: LOG, backend = %backend, nonce, "device reported a wrong nonce");
             }
         }
-    }
-}
-
-impl HashBackend for CudaBackend {
-    fn name(&self) -> &str {
-        self.device.name()
-    }
-
-    fn algorithm(&self) -> PowAlgorithm {
-        self.device.algorithm()
-    }
-
-    /// At least one launch per scan.
-    fn chunk(&self) -> u32 {
-        let default = match self.device.algorithm() {
-            PowAlgorithm::Sha256d => 1 << 20,
-            PowAlgorithm::Scrypt => 4096,
-        };
-        self.device.batch_size().max(default)
-    }
-
-    fn scan(
-        &self,
-        header: &[u8; 80],
-        nonces: Range<u32>,
-        target: &Target,
-        stop: &AtomicBool,
-    ) -> ScanResult {
-        self.device.scan(header, nonces, target, stop)
     }
 }

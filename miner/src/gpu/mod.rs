@@ -11,7 +11,7 @@
 //! reports on its API); [`GpuDevice`] does the rest: the batch loop, re-running launches
 //! that report more nonces than the output holds, and the re-check.
 
-use crate::backend::ScanResult;
+use crate::backend::{ScanResult, default_chunk};
 use crate::gpu_sensor::PciAddress;
 use crate::sha256::Sha256dJob;
 use otedama_sharechain::{PowAlgorithm, Target};
@@ -108,9 +108,66 @@ pub(crate) trait Queue: Send {
     /// Reads the first `n` (at most [`OUT_CAP`]) reported nonces.
     fn read_reports(&mut self, n: u32) -> Result<Vec<u32>, Self::Error>;
 
+    /// Whether a scan covers at least one whole launch ([`GpuDevice::chunk`]).
+    const WHOLE_LAUNCHES: bool;
+
     /// Logs `problem` of the backend `backend`.
     fn report(backend: &str, problem: Problem<'_, Self::Error>);
 }
+
+/// Gives a public GPU backend, a struct whose field `device` is a [`GpuDevice`], the
+/// accessors every GPU backend has (its rejects under the type name `$rejects`) and its
+/// [`crate::HashBackend`] implementation.
+macro_rules! gpu_backend {
+    ($backend:ident, $rejects:ty) => {
+        impl $backend {
+            /// Returns the device's name.
+            pub fn device_name(&self) -> &str {
+                self.device.device_name()
+            }
+
+            /// Returns the card's PCI address, where the driver tells it.
+            pub fn pci_address(&self) -> Option<$crate::gpu_sensor::PciAddress> {
+                self.device.pci_address()
+            }
+
+            /// Returns how many nonces one launch hashes.
+            pub fn batch_size(&self) -> u32 {
+                self.device.batch_size()
+            }
+
+            /// Returns the reports the CPU re-check has rejected so far.
+            pub fn rejects(&self) -> $rejects {
+                self.device.rejects()
+            }
+        }
+
+        impl $crate::backend::HashBackend for $backend {
+            fn name(&self) -> &str {
+                self.device.name()
+            }
+
+            fn algorithm(&self) -> ::otedama_sharechain::PowAlgorithm {
+                self.device.algorithm()
+            }
+
+            fn chunk(&self) -> u32 {
+                self.device.chunk()
+            }
+
+            fn scan(
+                &self,
+                header: &[u8; 80],
+                nonces: ::std::ops::Range<u32>,
+                target: &::otedama_sharechain::Target,
+                stop: &::std::sync::atomic::AtomicBool,
+            ) -> $crate::backend::ScanResult {
+                self.device.scan(header, nonces, target, stop)
+            }
+        }
+    };
+}
+pub(crate) use gpu_backend;
 
 /// Hashes `count` nonces from `base`; appends the reported nonces to `found`.
 fn dispatch<Q: Queue>(
@@ -197,6 +254,17 @@ impl<Q: Queue> GpuDevice<Q> {
     /// How many nonces one launch hashes.
     pub(crate) fn batch_size(&self) -> u32 {
         self.batch
+    }
+
+    /// The nonces per scan: the default of every backend, or at least one launch where
+    /// the queue asks for [`Queue::WHOLE_LAUNCHES`].
+    pub(crate) fn chunk(&self) -> u32 {
+        let default = default_chunk(self.algorithm);
+        if Q::WHOLE_LAUNCHES {
+            self.batch.max(default)
+        } else {
+            default
+        }
     }
 
     /// The reports the CPU re-check has rejected so far.

@@ -12,10 +12,10 @@
 //! The opencl3 calls that pass host memory, create buffers or set kernel arguments are
 //! `unsafe`: each sits in a small function allowed to use it, with its reasons.
 
-use crate::backend::{HashBackend, ScanResult};
 use crate::error::MinerError;
 use crate::gpu::{
-    GpuDevice, GpuRejects, JOB_WORDS, OUT_CAP, Problem, Queue, SCRYPT_SCRATCH, intensity_batch,
+    GpuDevice, GpuRejects, JOB_WORDS, OUT_CAP, Problem, Queue, SCRYPT_SCRATCH, gpu_backend,
+    intensity_batch,
 };
 use crate::gpu_sensor::{PciAddress, pci_from_amd_topology, pci_from_khr, pci_from_nv};
 use opencl3::command_queue::CommandQueue;
@@ -30,11 +30,9 @@ use opencl3::memory::{Buffer, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE, cl_mem_flags}
 use opencl3::platform::get_platforms;
 use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, cl_device_id, cl_uint};
-use otedama_sharechain::{PowAlgorithm, Target};
-use std::ops::Range;
+use otedama_sharechain::PowAlgorithm;
 use std::ptr;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use tracing::warn;
 
 #[cfg(test)]
@@ -290,27 +288,9 @@ impl OpenClBackend {
             ),
         })
     }
-
-    /// Returns the device's name.
-    pub fn device_name(&self) -> &str {
-        self.device.device_name()
-    }
-
-    /// Returns the card's PCI address, where the platform tells it.
-    pub fn pci_address(&self) -> Option<PciAddress> {
-        self.device.pci_address()
-    }
-
-    /// Returns how many nonces one enqueue hashes.
-    pub fn batch_size(&self) -> u32 {
-        self.device.batch_size()
-    }
-
-    /// Returns the reports the CPU re-check has rejected so far.
-    pub fn rejects(&self) -> OpenClRejects {
-        self.device.rejects()
-    }
 }
+
+gpu_backend!(OpenClBackend, OpenClRejects);
 
 impl Queue for DeviceState {
     type Error = MinerError;
@@ -378,6 +358,9 @@ impl Queue for DeviceState {
         Ok(nonces)
     }
 
+    /// Scans keep the default size, whatever the batch.
+    const WHOLE_LAUNCHES: bool = false;
+
     fn report(backend: &str, problem: Problem<'_, MinerError>) {
         match problem {
             Problem::Failed(e) => warn!(target: LOG, backend, "{e}"),
@@ -385,25 +368,5 @@ impl Queue for DeviceState {
                 warn!(target: LOG, backend, nonce, "device reported a wrong nonce");
             }
         }
-    }
-}
-
-impl HashBackend for OpenClBackend {
-    fn name(&self) -> &str {
-        self.device.name()
-    }
-
-    fn algorithm(&self) -> PowAlgorithm {
-        self.device.algorithm()
-    }
-
-    fn scan(
-        &self,
-        header: &[u8; 80],
-        nonces: Range<u32>,
-        target: &Target,
-        stop: &AtomicBool,
-    ) -> ScanResult {
-        self.device.scan(header, nonces, target, stop)
     }
 }

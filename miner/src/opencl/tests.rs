@@ -2,7 +2,12 @@
 //! OpenCL device is found, unless `OTEDAMA_SKIP_OPENCL_TESTS=1` is set.
 
 use super::*;
-use crate::gpu::test_support::{self, bitcoin_genesis, litecoin_genesis, one_in, pseudo_header};
+use crate::backend::{HashBackend, ScanResult};
+use crate::gpu::test_support;
+use crate::test_support::{bitcoin_genesis, litecoin_genesis, one_in, pseudo_header};
+use otedama_sharechain::Target;
+use std::ops::Range;
+use std::sync::atomic::AtomicBool;
 
 /// Set in the child process of [`no_platform_is_an_error_not_a_panic`].
 const CHILD_ENV: &str = "OTEDAMA_OPENCL_NO_PLATFORM_CHILD";
