@@ -263,7 +263,7 @@ impl Chain {
         self.config.difficulty_one_hashes
     }
 
-    /// Hashes one reported nonce stands for: ticket difficulty × difficulty-1 hashes.
+    /// Hashes one reported nonce stands for: ticket difficulty x difficulty-1 hashes.
     pub fn hashes_per_nonce(&self) -> f64 {
         self.ticket as f64 * self.config.difficulty_one_hashes
     }

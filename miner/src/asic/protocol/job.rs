@@ -162,7 +162,7 @@ impl MidstateJob {
     }
 
     /// The payload: `job_id, count, starting_nonce, nbits, ntime, merkle_tail,
-    /// midstate × 4`; each midstate written h7..h0, words big-endian. Unused slots are
+    /// midstate x 4`; each midstate written h7..h0, words big-endian. Unused slots are
     /// zero.
     pub fn payload(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(MIDSTATE_JOB_LEN);

@@ -1,10 +1,10 @@
 //! BM13xx frames: host commands and jobs out, register and nonce replies in.
 //!
-//! Host → chip: `55 AA | HDR | LEN | DATA | CRC`. HDR = type (0x40 command, 0x20 job) |
+//! Host -> chip: `55 AA | HDR | LEN | DATA | CRC`. HDR = type (0x40 command, 0x20 job) |
 //! group (0x10 all chips) | command (0 set address, 1 write, 2 read, 3 chain inactive).
 //! LEN counts HDR through CRC. Commands end in a CRC5 byte, jobs in a big-endian CRC16.
 //!
-//! Chip → host: `AA 55 | VALUE or NONCE (4) | B6 | B7 | [version (2), BM1366 and later] |
+//! Chip -> host: `AA 55 | VALUE or NONCE (4) | B6 | B7 | [version (2), BM1366 and later] |
 //! LAST`. Bit 7 of LAST marks a nonce reply; bits 0-4 hold the CRC5 of the bits before.
 //! [`ReplyReader`] finds replies in a byte stream and resynchronises after noise.
 //!

@@ -23,7 +23,7 @@ pub struct SimSensor {
 }
 
 impl SimSensor {
-    /// A sensor on the chain behind `shared`: 25 °C ambient, 70 °C at the default clock,
+    /// A sensor on the chain behind `shared`: 25 C ambient, 70 C at the default clock,
     /// a 2 s time constant.
     pub fn new(shared: Arc<SimShared>, family: ChipFamily) -> SimSensor {
         SimSensor {
