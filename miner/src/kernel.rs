@@ -65,6 +65,15 @@ impl CpuKernel {
         }
     }
 
+    /// Returns this kernel with the proof of its features when it hashes `algorithm` on
+    /// the running CPU (the SHA extensions have no scrypt kernel).
+    pub(crate) fn check(self, algorithm: PowAlgorithm) -> Option<Isa> {
+        if self == CpuKernel::ShaNi && algorithm == PowAlgorithm::Scrypt {
+            return None;
+        }
+        Isa::detect(self)
+    }
+
     /// Returns whether this kernel hashes `algorithm` on the running CPU.
     pub fn is_supported(self, algorithm: PowAlgorithm) -> bool {
         self.check(algorithm).is_some()

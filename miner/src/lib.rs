@@ -23,55 +23,55 @@
 //! - [`gpu_sensor`]: finds a GPU's temperature sensor by its PCI address: its hwmon files,
 //!   or NVML (cargo feature `nvml`, on by default; libnvidia-ml is loaded at run time).
 
-/// BM13xx ASIC chains on USB bridges: protocol, chips, PLLs, a simulator.
+// BM13xx ASIC chains on USB bridges: protocol, chips, PLLs, a simulator.
 pub mod asic;
-/// The [`HashBackend`] trait, its scan result, and the hash-rate throttle.
+// The [`HashBackend`] trait, its scan result, and the hash-rate throttle.
 mod backend;
-/// Hash rate measurement of a backend ([`measure_hashrate`]).
+// Hash rate measurement of a backend ([`measure_hashrate`]).
 mod bench;
-/// The Stratum v1 client task: pool connection, failover, share submission.
+// The Stratum v1 client task: pool connection, failover, share submission.
 mod client;
-/// [`MinerConfig`] and pool URLs.
+// [`MinerConfig`] and pool URLs.
 mod config;
-/// [`CpuBackend`]: the CPU kernels behind [`HashBackend`].
+// [`CpuBackend`]: the CPU kernels behind [`HashBackend`].
 mod cpu;
-/// [`CudaBackend`]: NVIDIA GPUs through the driver API and NVRTC.
+// [`CudaBackend`]: NVIDIA GPUs through the driver API and NVRTC.
 #[cfg(feature = "cuda")]
 pub mod cuda;
-/// [`MinerError`] and [`UrlError`].
+// [`MinerError`] and [`UrlError`].
 mod error;
-/// Network ASIC miners through the cgminer API.
+// Network ASIC miners through the cgminer API.
 pub mod fleet;
-/// What the CUDA and OpenCL backends share: job words, the scan loop, the CPU re-check.
+// What the CUDA and OpenCL backends share: job words, the scan loop, the CPU re-check.
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 mod gpu;
-/// GPU temperature sensors found by PCI address.
+// GPU temperature sensors found by PCI address.
 pub mod gpu_sensor;
-/// From `mining.notify` to the 80-byte header.
+// From `mining.notify` to the 80-byte header.
 mod job;
-/// [`CpuKernel`]: which instruction set the CPU hashing loop uses.
+// [`CpuKernel`]: which instruction set the CPU hashing loop uses.
 mod kernel;
-/// [`Miner`]: the running miner.
+// [`Miner`]: the running miner.
 mod miner;
-/// [`OpenClBackend`]: any OpenCL device.
+// [`OpenClBackend`]: any OpenCL device.
 #[cfg(feature = "opencl")]
 pub mod opencl;
-/// The Stratum v1 messages.
+// The Stratum v1 messages.
 mod protocol;
-/// Scrypt (N=1024) kernels.
+// Scrypt (N=1024) kernels.
 mod scrypt;
-/// SHA256d kernels.
+// SHA256d kernels.
 mod sha256;
-/// Run-time CPU feature checks, as tokens the SIMD kernels take.
+// Run-time CPU feature checks, as tokens the SIMD kernels take.
 mod simd;
-/// Shared counters and the hashrate meter.
+// Shared counters and the hashrate meter.
 mod stats;
-/// Helpers of the tests of every backend.
+// Helpers of the tests of every backend.
 #[cfg(test)]
 mod test_support;
-/// The thermal governor, temperature sources and the governed backend.
+// The thermal governor, temperature sources and the governed backend.
 pub mod thermal;
-/// Hashing threads and the work board they read.
+// Hashing threads and the work board they read.
 mod worker;
 
 pub use backend::{HashBackend, ScanResult, next_rolled_version};

@@ -6,9 +6,10 @@
 //! use, and every SIMD kernel's entry point takes its token as an argument: holding one
 //! is the proof that the call is sound, so no caller has to promise it.
 //!
-//! [`Isa`] is a [`CpuKernel`] together with that proof, as [`CpuKernel::check`] returns it.
+//! [`Isa`] is a [`CpuKernel`] together with that proof, as `CpuKernel::check` returns it.
 
 use crate::kernel::CpuKernel;
+#[cfg(test)]
 use otedama_sharechain::PowAlgorithm;
 use std::fmt;
 
@@ -129,13 +130,31 @@ impl fmt::Display for Isa {
     }
 }
 
-impl CpuKernel {
-    /// Returns this kernel with the proof of its features when it hashes `algorithm` on
-    /// the running CPU.
-    pub(crate) fn check(self, algorithm: PowAlgorithm) -> Option<Isa> {
-        if self == CpuKernel::ShaNi && algorithm == PowAlgorithm::Scrypt {
-            return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel is checked exactly when it is supported, and its proof names it.
+    #[test]
+    fn checks_agree_with_support() {
+        for algorithm in [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt] {
+            for kernel in CpuKernel::ALL {
+                let checked = kernel.check(algorithm);
+                assert_eq!(
+                    checked.is_some(),
+                    kernel.is_supported(algorithm),
+                    "{kernel}"
+                );
+                if let Some(isa) = checked {
+                    assert_eq!(isa.kernel(), kernel);
+                    assert_eq!(isa.to_string(), kernel.name());
+                }
+            }
+            assert_eq!(
+                CpuKernel::best_checked(algorithm).kernel(),
+                CpuKernel::best(algorithm)
+            );
         }
-        Isa::detect(self)
+        assert_eq!(CpuKernel::ShaNi.check(PowAlgorithm::Scrypt), None);
     }
 }

@@ -81,7 +81,7 @@ pub fn is_available() -> bool {
 /// A CUDA device, as [`devices`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CudaDevice {
-    /// The driver's device ordinal, as [`CudaBackend::new`] takes it.
+    /// The driver's device ordinal, as [`super::CudaBackend::new`] takes it.
     pub index: usize,
     /// The device's name.
     pub name: String,

@@ -23,7 +23,7 @@
 //!
 //! As with the OpenCL backend, the host computes the SHA256d midstate, kernels report
 //! candidate nonces through a 32-bit filter, and every candidate is re-checked with
-//! [`PowAlgorithm::hash`] before [`HashBackend::scan`] returns it.
+//! [`PowAlgorithm::hash`] before [`crate::HashBackend::scan`] returns it.
 //!
 //! - `load`: the library probes, the panic guard and device discovery;
 //! - `compile`: the kernels' sources and NVRTC (to PTX, or to device code);

@@ -4,8 +4,8 @@
 //! `libOpenCL` is loaded at run time (opencl3's `dynamic` feature): a machine without an
 //! ICD loader or without any platform gets [`MinerError::OpenClUnavailable`], never a
 //! panic. Every nonce a device reports is re-checked with [`PowAlgorithm::hash`] before
-//! [`HashBackend::scan`] returns it; reports that fail the check are dropped and counted.
-
+//! [`crate::HashBackend::scan`] returns it; reports that fail the check are dropped and
+//! counted.
 //!
 //! The kernels, buffers, batch loop and re-check are those of every GPU backend
 //! (`crate::gpu`); this module finds devices, builds the program and drives the queue.
