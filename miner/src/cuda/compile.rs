@@ -66,8 +66,11 @@ pub(super) fn compile_cubin_source(
         // SAFETY: `program` was created just above from `src` and `name`, which outlive
         // it, and is destroyed exactly once, at the end.
         let built = match unsafe { nvrtc::compile_program(program, &[arch.as_str()]) } {
+            // SAFETY: `program` is live and was just compiled for the real architecture
+            // `sm_{major}{minor}`, as `cubin` requires.
             Ok(()) => unsafe { cubin(program) }.map_err(|e| error(e.to_string())),
             Err(e) => Err(error(
+                // SAFETY: `program` is live; its log is read before it is destroyed.
                 unsafe { nvrtc::get_program_log(program) }
                     .ok()
                     .map(|log| {
