@@ -39,10 +39,7 @@ pub trait HashBackend: Send + Sync {
     /// Returns how many nonces one [`HashBackend::scan`] call should cover: small enough
     /// to notice new work quickly, large enough to keep the device busy.
     fn chunk(&self) -> u32 {
-        match self.algorithm() {
-            PowAlgorithm::Sha256d => 1 << 20,
-            PowAlgorithm::Scrypt => 4096,
-        }
+        default_chunk(self.algorithm())
     }
 
     /// Returns whether the device rolls the header version within the pool's mask
@@ -65,6 +62,15 @@ pub trait HashBackend: Send + Sync {
     ) -> ScanResult {
         let _ = version_mask;
         self.scan(header, nonces, target, stop)
+    }
+}
+
+/// The nonces per scan of a backend that does not say otherwise ([`HashBackend::chunk`]):
+/// about a tenth of a second of one CPU thread.
+pub(crate) const fn default_chunk(algorithm: PowAlgorithm) -> u32 {
+    match algorithm {
+        PowAlgorithm::Sha256d => 1 << 20,
+        PowAlgorithm::Scrypt => 4096,
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::backend::{HashBackend, ScanResult};
 use crate::error::MinerError;
 use crate::kernel::CpuKernel;
+use crate::simd::Isa;
 use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
@@ -14,7 +15,8 @@ use std::sync::atomic::AtomicBool;
 #[derive(Debug, Clone, Copy)]
 pub struct CpuBackend {
     algorithm: PowAlgorithm,
-    kernel: CpuKernel,
+    /// The kernel, with the proof that this CPU runs it.
+    isa: Isa,
 }
 
 impl CpuBackend {
@@ -22,7 +24,7 @@ impl CpuBackend {
     pub fn new(algorithm: PowAlgorithm) -> Self {
         Self {
             algorithm,
-            kernel: CpuKernel::best(algorithm),
+            isa: CpuKernel::best_checked(algorithm),
         }
     }
 
@@ -32,21 +34,21 @@ impl CpuBackend {
     /// [`MinerError::KernelUnsupported`] when the running CPU lacks the kernel's
     /// instructions or the kernel does not hash `algorithm`.
     pub fn with_kernel(algorithm: PowAlgorithm, kernel: CpuKernel) -> Result<Self, MinerError> {
-        if !kernel.is_supported(algorithm) {
-            return Err(MinerError::KernelUnsupported { kernel, algorithm });
-        }
-        Ok(Self { algorithm, kernel })
+        let isa = kernel
+            .check(algorithm)
+            .ok_or(MinerError::KernelUnsupported { kernel, algorithm })?;
+        Ok(Self { algorithm, isa })
     }
 
     /// Returns the kernel this backend runs.
     pub fn kernel(&self) -> CpuKernel {
-        self.kernel
+        self.isa.kernel()
     }
 }
 
 impl HashBackend for CpuBackend {
     fn name(&self) -> &str {
-        self.kernel.backend_name()
+        self.isa.kernel().backend_name()
     }
 
     fn algorithm(&self) -> PowAlgorithm {
@@ -61,8 +63,8 @@ impl HashBackend for CpuBackend {
         stop: &AtomicBool,
     ) -> ScanResult {
         match self.algorithm {
-            PowAlgorithm::Sha256d => crate::sha256::scan(self.kernel, header, nonces, target, stop),
-            PowAlgorithm::Scrypt => crate::scrypt::scan(self.kernel, header, nonces, target, stop),
+            PowAlgorithm::Sha256d => crate::sha256::scan(self.isa, header, nonces, target, stop),
+            PowAlgorithm::Scrypt => crate::scrypt::scan(self.isa, header, nonces, target, stop),
         }
     }
 }
@@ -70,23 +72,9 @@ impl HashBackend for CpuBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use otedama_sharechain::{CompactTarget, Work};
-
-    fn header_of(hex_str: &str) -> [u8; 80] {
-        hex::decode(hex_str)
-            .expect("hex")
-            .try_into()
-            .expect("80 bytes")
-    }
-
-    fn pseudo_header(seed: u8) -> [u8; 80] {
-        std::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-    }
-
-    /// Target met by one hash in `n` on average.
-    fn one_in(n: u128) -> Target {
-        Target::from_work(Work::from_u128(n))
-    }
+    use crate::test_support::{
+        bitcoin_genesis, litecoin_genesis, one_in, pseudo_header, reference,
+    };
 
     /// Scans `nonces` and checks the result against `PowAlgorithm::hash` nonce by nonce:
     /// no candidate missed, no false candidate.
@@ -94,13 +82,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         let r = CpuBackend::new(algo).scan(header, nonces.clone(), &t, &stop);
         assert_eq!(r.hashes, u64::from(nonces.end - nonces.start));
-        let mut h = *header;
-        let expected: Vec<u32> = nonces
-            .filter(|n| {
-                h[76..80].copy_from_slice(&n.to_le_bytes());
-                t.is_met_by(&algo.hash(&h))
-            })
-            .collect();
+        let expected = reference(algo, header, nonces, &t);
         assert!(!expected.is_empty(), "target too hard for the test range");
         assert_eq!(r.found, expected);
     }
@@ -148,18 +130,8 @@ mod tests {
     /// Bitcoin mainnet block 0: the nonce is found at the real target in a range around it.
     #[test]
     fn finds_bitcoin_genesis_nonce() {
-        let header = header_of(concat!(
-            "01000000",
-            "0000000000000000000000000000000000000000000000000000000000000000",
-            "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a",
-            "29ab5f49",
-            "ffff001d",
-            "00000000"
-        ));
-        let target =
-            Target::from_compact(CompactTarget::from_consensus(0x1d00_ffff)).expect("bits");
+        let (header, target, nonce) = bitcoin_genesis();
         let stop = AtomicBool::new(false);
-        let nonce = 0x7c2b_ac1d;
         let r = CpuBackend::new(PowAlgorithm::Sha256d).scan(
             &header,
             nonce - 3000..nonce + 3000,
@@ -172,18 +144,8 @@ mod tests {
     /// Litecoin mainnet block 0: the scrypt nonce is found at the real target.
     #[test]
     fn finds_litecoin_genesis_nonce() {
-        let header = header_of(concat!(
-            "01000000",
-            "0000000000000000000000000000000000000000000000000000000000000000",
-            "d9ced4ed1130f7b7faad9be25323ffafa33232a17c3edf6cfd97bee6bafbdd97",
-            "b9aa8e4e",
-            "f0ff0f1e",
-            "00000000"
-        ));
-        let target =
-            Target::from_compact(CompactTarget::from_consensus(0x1e0f_fff0)).expect("bits");
+        let (header, target, nonce) = litecoin_genesis();
         let stop = AtomicBool::new(false);
-        let nonce = 0x7c3f_51cd;
         let r = CpuBackend::new(PowAlgorithm::Scrypt).scan(
             &header,
             nonce - 40..nonce + 40,

@@ -1,5 +1,6 @@
 //! CPU kernels: which instruction set the hashing loop uses, detected at run time.
 
+use crate::simd::Isa;
 use otedama_sharechain::PowAlgorithm;
 use std::fmt;
 use std::str::FromStr;
@@ -64,30 +65,18 @@ impl CpuKernel {
         }
     }
 
+    /// Returns this kernel with the proof of its features when it hashes `algorithm` on
+    /// the running CPU (the SHA extensions have no scrypt kernel).
+    pub(crate) fn check(self, algorithm: PowAlgorithm) -> Option<Isa> {
+        if self == CpuKernel::ShaNi && algorithm == PowAlgorithm::Scrypt {
+            return None;
+        }
+        Isa::detect(self)
+    }
+
     /// Returns whether this kernel hashes `algorithm` on the running CPU.
     pub fn is_supported(self, algorithm: PowAlgorithm) -> bool {
-        match (self, algorithm) {
-            (CpuKernel::Portable, _) => true,
-            (CpuKernel::ShaNi, PowAlgorithm::Scrypt) => false,
-            #[cfg(target_arch = "x86_64")]
-            (CpuKernel::Avx2, _) => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
-            (CpuKernel::Avx512Vl, _) => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-            }
-            #[cfg(target_arch = "x86_64")]
-            (CpuKernel::Avx512, _) => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "x86_64")]
-            (CpuKernel::ShaNi, PowAlgorithm::Sha256d) => {
-                std::arch::is_x86_feature_detected!("sha")
-                    && std::arch::is_x86_feature_detected!("ssse3")
-                    && std::arch::is_x86_feature_detected!("sse4.1")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
+        self.check(algorithm).is_some()
     }
 
     /// Returns the kernels that hash `algorithm` on the running CPU.
@@ -105,6 +94,11 @@ impl CpuKernel {
     /// extensions 29.7, AVX-512VL 27, AVX2 16; scrypt AVX-512 32 kH/s, AVX-512VL 29,
     /// AVX2 23. CPUs with full-width 512-bit units only widen the AVX-512 lead.
     pub fn best(algorithm: PowAlgorithm) -> CpuKernel {
+        Self::best_checked(algorithm).kernel()
+    }
+
+    /// Returns [`CpuKernel::best`] with the proof of its features.
+    pub(crate) fn best_checked(algorithm: PowAlgorithm) -> Isa {
         let order: &[CpuKernel] = match algorithm {
             PowAlgorithm::Sha256d => &[
                 CpuKernel::Avx512,
@@ -116,9 +110,8 @@ impl CpuKernel {
         };
         order
             .iter()
-            .copied()
-            .find(|k| k.is_supported(algorithm))
-            .unwrap_or(CpuKernel::Portable)
+            .find_map(|k| k.check(algorithm))
+            .unwrap_or(Isa::Portable)
     }
 }
 

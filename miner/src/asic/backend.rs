@@ -50,7 +50,7 @@ pub struct AsicStats {
     pub timeouts: u64,
     /// Nonces per chip.
     pub per_chip: Vec<u64>,
-    /// The last temperature reading, °C.
+    /// The last temperature reading, C.
     pub temperature: Option<f32>,
     /// The thermal governor's last decision (`None`: the chain has no governor).
     pub thermal: Option<Decision>,

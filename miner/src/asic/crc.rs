@@ -1,6 +1,6 @@
 //! The two checksums of BM13xx frames: CRC5 on commands and replies, CRC16 on jobs.
 
-/// CRC5 (polynomial x⁵+x²+1, initial value 0x1F, most significant bit first, no
+/// CRC5 (polynomial x^5+x^2+1, initial value 0x1F, most significant bit first, no
 /// reflection, no final xor) over the first `bits` bits of `data`. Commands carry it in
 /// their last byte; a reply's last byte holds it in bits 0-4 over the bits before them.
 pub fn crc5_bits(data: &[u8], bits: usize) -> u8 {

@@ -2,7 +2,7 @@
 //! miners to watch.
 
 use super::chain::{Chain, ChainConfig, ChainError};
-use super::chip::ChipFamily;
+use super::chip::{ChipFamily, UnknownFamily};
 use super::sim::{ChainSim, SimConfig};
 use std::fmt;
 
@@ -29,13 +29,64 @@ pub enum DeviceSpec {
     Network(String),
 }
 
+/// What is wrong with an entry of `mining.asic.devices`; each names the entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceSpecError {
+    /// `usb:` not followed by `BUS-ADDRESS` numbers.
+    #[error("{spec:?}: expected usb:BUS-ADDRESS, e.g. usb:1-4")]
+    UsbAddress {
+        /// The entry.
+        spec: String,
+    },
+    /// `sim:FAMILYxCHIPS` whose chip count is not a number.
+    #[error("{spec:?}: bad chip count")]
+    ChipCount {
+        /// The entry.
+        spec: String,
+        /// Why the count does not parse.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// `sim:` with a chip family that is not known.
+    #[error("{spec:?}: {source}")]
+    Family {
+        /// The entry.
+        spec: String,
+        /// The unknown family.
+        #[source]
+        source: UnknownFamily,
+    },
+    /// `sim:` with fewer than 1 or more than 256 chips.
+    #[error("{spec:?}: 1 to 256 chips")]
+    Chips {
+        /// The entry.
+        spec: String,
+        /// The chip count asked for.
+        chips: usize,
+    },
+    /// None of the forms.
+    #[error("{spec:?}: expected usb, usb:BUS-ADDRESS, sim:FAMILYxCHIPS or HOST:PORT")]
+    Unknown {
+        /// The entry.
+        spec: String,
+    },
+}
+
+/// The message alone, for callers that collect configuration problems as text.
+impl From<DeviceSpecError> for String {
+    fn from(e: DeviceSpecError) -> String {
+        e.to_string()
+    }
+}
+
 impl DeviceSpec {
     /// Parses a config entry.
     ///
     /// # Errors
-    /// A message saying what is wrong with it.
-    pub fn parse(s: &str) -> Result<DeviceSpec, String> {
+    /// [`DeviceSpecError`] saying what is wrong with it.
+    pub fn parse(s: &str) -> Result<DeviceSpec, DeviceSpecError> {
         let s = s.trim();
+        let spec = || s.to_owned();
         if s.eq_ignore_ascii_case("usb") {
             return Ok(DeviceSpec::AllUsb);
         }
@@ -43,7 +94,7 @@ impl DeviceSpec {
             let (bus, address) = rest
                 .split_once('-')
                 .and_then(|(b, a)| Some((b.parse().ok()?, a.parse().ok()?)))
-                .ok_or_else(|| format!("{s:?}: expected usb:BUS-ADDRESS, e.g. usb:1-4"))?;
+                .ok_or_else(|| DeviceSpecError::UsbAddress { spec: spec() })?;
             return Ok(DeviceSpec::Usb { bus, address });
         }
         if let Some(rest) = s.strip_prefix("sim:") {
@@ -51,13 +102,22 @@ impl DeviceSpec {
                 Some((f, n)) => (
                     f,
                     n.parse::<usize>()
-                        .map_err(|_| format!("{s:?}: bad chip count"))?,
+                        .map_err(|source| DeviceSpecError::ChipCount {
+                            spec: spec(),
+                            source,
+                        })?,
                 ),
                 None => (rest, 1),
             };
-            let family: ChipFamily = family.parse().map_err(|e| format!("{s:?}: {e}"))?;
+            let family: ChipFamily = family.parse().map_err(|source| DeviceSpecError::Family {
+                spec: spec(),
+                source,
+            })?;
             if !(1..=256).contains(&chips) {
-                return Err(format!("{s:?}: 1 to 256 chips"));
+                return Err(DeviceSpecError::Chips {
+                    spec: spec(),
+                    chips,
+                });
             }
             return Ok(DeviceSpec::Sim { family, chips });
         }
@@ -65,9 +125,7 @@ impl DeviceSpec {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
                 Ok(DeviceSpec::Network(s.to_owned()))
             }
-            _ => Err(format!(
-                "{s:?}: expected usb, usb:BUS-ADDRESS, sim:FAMILYxCHIPS or HOST:PORT"
-            )),
+            _ => Err(DeviceSpecError::Unknown { spec: spec() }),
         }
     }
 
@@ -173,6 +231,37 @@ mod tests {
                 Ok(s.to_owned())
             );
         }
+    }
+
+    /// Each kind of bad entry has its own error, whose message names the entry.
+    #[test]
+    fn spec_errors_say_what_is_wrong() {
+        use std::error::Error;
+        let err = DeviceSpec::parse("sim:bm1387").expect_err("unknown family");
+        assert!(matches!(err, DeviceSpecError::Family { .. }), "{err}");
+        assert!(err.source().is_some());
+        assert!(
+            err.to_string()
+                .starts_with("\"sim:bm1387\": unknown chip family")
+        );
+        let err = DeviceSpec::parse("sim:bm1366xq").expect_err("bad count");
+        assert!(matches!(err, DeviceSpecError::ChipCount { .. }), "{err}");
+        assert_eq!(
+            DeviceSpec::parse("sim:bm1366x0"),
+            Err(DeviceSpecError::Chips {
+                spec: "sim:bm1366x0".into(),
+                chips: 0
+            })
+        );
+        assert!(matches!(
+            DeviceSpec::parse("usb:3"),
+            Err(DeviceSpecError::UsbAddress { .. })
+        ));
+        let message: String = DeviceSpec::parse("antminer").expect_err("unknown").into();
+        assert_eq!(
+            message,
+            "\"antminer\": expected usb, usb:BUS-ADDRESS, sim:FAMILYxCHIPS or HOST:PORT"
+        );
     }
 
     #[test]

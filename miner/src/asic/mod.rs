@@ -27,7 +27,7 @@ pub use backend::{AsicBackend, AsicStats, THERMAL_FLOOR};
 pub use chain::{Chain, ChainConfig, ChainCounters, ChainError, Found};
 pub use chip::{ChipFamily, UnknownFamily};
 pub use crc::{crc5, crc5_bits, crc16};
-pub use device::{DeviceSpec, open_chains};
+pub use device::{DeviceSpec, DeviceSpecError, open_chains};
 pub use pll::{Pll, ramp};
 pub use transport::Transport;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! PLL0 (register 0x08): the dividers for a frequency, and the register value.
 //!
-//! f = 25 MHz · FBDIV / (REFDIV · PD1 · PD2). The search tries REFDIV 2..1, PD1 7..1 and
+//! f = 25 MHz * FBDIV / (REFDIV * PD1 * PD2). The search tries REFDIV 2..1, PD1 7..1 and
 //! PD2 7..1 with PD1 > PD2 and FBDIV within the family's limits, and keeps the closest
 //! frequency, then the lowest VCO, then the smallest post divider.
 
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn register_bytes() {
-        // 25 · 140 / (1 · 7 · 1) = 500 MHz: VCO 3500 MHz takes VDO 0x50.
+        // 25 * 140 / (1 * 7 * 1) = 500 MHz: VCO 3500 MHz takes VDO 0x50.
         let pll = Pll {
             fbdiv: 140,
             refdiv: 1,

@@ -263,7 +263,7 @@ fn the_backend_scans_jobs_and_notices_a_silent_chain() {
     let backend = AsicBackend::new(chain, Duration::from_millis(400));
     assert!(backend.rolls_version());
     assert_eq!(backend.chunk(), u32::MAX);
-    // One share per 3·2^12 hashes: the ticket is the power of two below (16 nonces of
+    // One share per 3*2^12 hashes: the ticket is the power of two below (16 nonces of
     // 2^8 hashes), so about two in three reported nonces miss the share target.
     let target = Target::from_work(Work::from_u128(3 << 12));
     let stop = AtomicBool::new(false);
@@ -439,7 +439,7 @@ fn the_governor_holds_an_emulated_chain_under_its_limit() {
         backend.scan_rolling(&header(4), 0..u32::MAX, 0x1fff_e000, &target, &stop);
         temperatures.extend(backend.stats().temperature);
     }
-    // At the default clock it would settle at 70 °C; held at 55 °C it settles near
+    // At the default clock it would settle at 70 C; held at 55 C it settles near
     // (55 - 25) / 45 = 2/3 of the clock.
     let peak_late = temperatures[80..].iter().copied().fold(f32::MIN, f32::max);
     assert!(

@@ -4,15 +4,20 @@
 //! `libOpenCL` is loaded at run time (opencl3's `dynamic` feature): a machine without an
 //! ICD loader or without any platform gets [`MinerError::OpenClUnavailable`], never a
 //! panic. Every nonce a device reports is re-checked with [`PowAlgorithm::hash`] before
-//! [`HashBackend::scan`] returns it; reports that fail the check are dropped and counted.
+//! [`crate::HashBackend::scan`] returns it; reports that fail the check are dropped and
+//! counted.
+//!
+//! The kernels, buffers, batch loop and re-check are those of every GPU backend
+//! (`crate::gpu`); this module finds devices, builds the program and drives the queue.
+//! The opencl3 calls that pass host memory, create buffers or set kernel arguments are
+//! `unsafe`: each sits in a small function allowed to use it, with its reasons.
 
-// The opencl3 calls that pass host memory or set kernel arguments are `unsafe`.
-#![allow(unsafe_code)]
-
-use crate::backend::{HashBackend, ScanResult};
 use crate::error::MinerError;
+use crate::gpu::{
+    GpuDevice, GpuRejects, JOB_WORDS, OUT_CAP, Problem, Queue, SCRYPT_SCRATCH, gpu_backend,
+    intensity_batch,
+};
 use crate::gpu_sensor::{PciAddress, pci_from_amd_topology, pci_from_khr, pci_from_nv};
-use crate::sha256::Sha256dJob;
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
 use opencl3::device::{
@@ -21,15 +26,13 @@ use opencl3::device::{
     get_device_data,
 };
 use opencl3::kernel::{ExecuteKernel, Kernel};
-use opencl3::memory::{Buffer, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE};
+use opencl3::memory::{Buffer, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE, cl_mem_flags};
 use opencl3::platform::get_platforms;
 use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, cl_device_id, cl_uint};
-use otedama_sharechain::{PowAlgorithm, Target};
-use std::ops::Range;
+use otedama_sharechain::PowAlgorithm;
 use std::ptr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tracing::warn;
 
 #[cfg(test)]
@@ -45,17 +48,11 @@ const SHA256D_CL: &str = include_str!("sha256d.cl");
 const SCRYPT_CL: &str = include_str!("scrypt.cl");
 
 /// Smallest and largest intensity: log2 of the nonces per enqueue.
-pub const INTENSITY_RANGE: std::ops::RangeInclusive<u32> = 8..=31;
+pub use crate::gpu::INTENSITY_RANGE;
 /// Intensity used when none is given.
 pub const DEFAULT_INTENSITY: u32 = 20;
-/// Candidate slots of the output buffer; a batch reporting more is re-run in slices.
-const OUT_CAP: u32 = 4096;
-/// Scratchpad of one Scrypt work item: N = 1024 blocks of 128 bytes.
-const SCRYPT_SCRATCH: u64 = 1024 * 128;
 /// Most scratch memory one Scrypt enqueue may use (the batch shrinks to fit).
 const SCRYPT_SCRATCH_MAX: u64 = 1 << 30;
-/// Words of the job buffer.
-const JOB_WORDS: usize = 20;
 
 /// An OpenCL device, as [`list_devices`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,15 +165,9 @@ pub fn list_devices() -> Result<Vec<OpenClDevice>, MinerError> {
         .collect())
 }
 
-/// Counters of reports the CPU re-check rejected.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct OpenClRejects {
-    /// Reports whose hash does not even pass the kernel's 32-bit filter: a wrong result
-    /// of the device (hardware error or kernel bug).
-    pub hardware_errors: u64,
-    /// Reports that pass the 32-bit filter but not the full target (expected, rare).
-    pub filter_misses: u64,
-}
+/// Counters of reports the CPU re-check rejected (the name this backend has always
+/// given them).
+pub type OpenClRejects = GpuRejects;
 
 /// Device objects; `Kernel` is not `Sync`, so one scan at a time uses them.
 #[derive(Debug)]
@@ -194,14 +185,22 @@ struct DeviceState {
 /// Hashes on one OpenCL device. Shared by every hashing thread; scans are serialised.
 #[derive(Debug)]
 pub struct OpenClBackend {
-    algorithm: PowAlgorithm,
-    name: String,
-    device_name: String,
-    pci: Option<PciAddress>,
-    batch: u32,
-    state: Mutex<DeviceState>,
-    hardware_errors: AtomicU64,
-    filter_misses: AtomicU64,
+    device: GpuDevice<DeviceState>,
+}
+
+/// Allocates a device buffer of `words` words, used by the kernel only (no host memory).
+#[allow(unsafe_code)]
+fn device_buffer(
+    context: &Context,
+    flags: cl_mem_flags,
+    words: usize,
+    what: &str,
+) -> Result<Buffer<cl_uint>, MinerError> {
+    // SAFETY: no host pointer is passed (and no flag asks for one), so the call cannot
+    // read or keep host memory; the buffer is written by the queue before any kernel
+    // reads it.
+    unsafe { Buffer::<cl_uint>::create(context, flags, words, ptr::null_mut()) }
+        .map_err(|e| failed(what, e))
 }
 
 impl OpenClBackend {
@@ -240,7 +239,7 @@ impl OpenClBackend {
             .map_err(|log| failed("building the kernel", log))?;
         let kernel = Kernel::create(&program, entry).map_err(|e| failed("creating kernel", e))?;
 
-        let mut batch = 1u64 << intensity.clamp(*INTENSITY_RANGE.start(), *INTENSITY_RANGE.end());
+        let mut batch = intensity_batch(intensity);
         let mut scratch = None;
         if algorithm == PowAlgorithm::Scrypt {
             let max_alloc = device.max_mem_alloc_size().unwrap_or(0);
@@ -249,116 +248,80 @@ impl OpenClBackend {
             batch = batch.min(limit).max(1);
             let words = usize::try_from(batch * SCRYPT_SCRATCH / 4)
                 .map_err(|e| failed("scratch size", e))?;
-            // SAFETY: no host pointer is passed; the buffer is only used by the kernel.
-            scratch = Some(
-                unsafe {
-                    Buffer::<cl_uint>::create(&context, CL_MEM_READ_WRITE, words, ptr::null_mut())
-                }
-                .map_err(|e| failed("allocating the scratchpad", e))?,
-            );
-        }
-        // SAFETY: no host pointers; both buffers are written before the kernel reads them.
-        let job = unsafe {
-            Buffer::<cl_uint>::create(&context, CL_MEM_READ_ONLY, JOB_WORDS, ptr::null_mut())
-        }
-        .map_err(|e| failed("allocating the job buffer", e))?;
-        let out = unsafe {
-            Buffer::<cl_uint>::create(
+            scratch = Some(device_buffer(
                 &context,
                 CL_MEM_READ_WRITE,
-                OUT_CAP as usize + 1,
-                ptr::null_mut(),
-            )
+                words,
+                "allocating the scratchpad",
+            )?);
         }
-        .map_err(|e| failed("allocating the output buffer", e))?;
+        let job = device_buffer(
+            &context,
+            CL_MEM_READ_ONLY,
+            JOB_WORDS,
+            "allocating the job buffer",
+        )?;
+        let out = device_buffer(
+            &context,
+            CL_MEM_READ_WRITE,
+            OUT_CAP as usize + 1,
+            "allocating the output buffer",
+        )?;
 
+        let state = DeviceState {
+            queue,
+            kernel,
+            job,
+            out,
+            scratch,
+            _program: program,
+            _context: context,
+        };
         Ok(Self {
-            algorithm,
-            name: format!("opencl:{device_index}"),
-            device_name,
-            pci: pci_address(id),
-            batch: u32::try_from(batch).unwrap_or(1 << 31),
-            state: Mutex::new(DeviceState {
-                queue,
-                kernel,
-                job,
-                out,
-                scratch,
-                _program: program,
-                _context: context,
-            }),
-            hardware_errors: AtomicU64::new(0),
-            filter_misses: AtomicU64::new(0),
+            device: GpuDevice::new(
+                algorithm,
+                format!("opencl:{device_index}"),
+                device_name,
+                pci_address(id),
+                u32::try_from(batch).unwrap_or(1 << 31),
+                state,
+            ),
         })
-    }
-
-    /// Returns the device's name.
-    pub fn device_name(&self) -> &str {
-        &self.device_name
-    }
-
-    /// Returns the card's PCI address, where the platform tells it.
-    pub fn pci_address(&self) -> Option<PciAddress> {
-        self.pci
-    }
-
-    /// Returns how many nonces one enqueue hashes.
-    pub fn batch_size(&self) -> u32 {
-        self.batch
-    }
-
-    /// Returns the reports the CPU re-check has rejected so far.
-    pub fn rejects(&self) -> OpenClRejects {
-        OpenClRejects {
-            hardware_errors: self.hardware_errors.load(Ordering::Relaxed),
-            filter_misses: self.filter_misses.load(Ordering::Relaxed),
-        }
-    }
-
-    /// The job words of `header` and `target` for this backend's kernel.
-    fn job_words(&self, header: &[u8; 80], target: &Target) -> [u32; JOB_WORDS] {
-        let target_top = (target.to_u256().as_limbs()[3] >> 32) as u32;
-        let mut words = [0u32; JOB_WORDS];
-        match self.algorithm {
-            PowAlgorithm::Sha256d => {
-                let job = Sha256dJob::new(header, target);
-                words[..8].copy_from_slice(&job.mid);
-                words[8..11].copy_from_slice(&job.w0_3[..3]);
-                words[11] = target_top;
-            }
-            PowAlgorithm::Scrypt => {
-                for (i, w) in words.iter_mut().take(19).enumerate() {
-                    let b = &header[4 * i..4 * i + 4];
-                    *w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                }
-                words[19] = target_top;
-            }
-        }
-        words
-    }
-
-    /// The 32-bit filter the kernel applies, on the CPU: the hash's top word vs the target's.
-    fn passes_filter(hash: &[u8; 32], target: &Target) -> bool {
-        let top = u32::from_le_bytes([hash[28], hash[29], hash[30], hash[31]]);
-        u64::from(top) <= target.to_u256().as_limbs()[3] >> 32
     }
 }
 
-impl DeviceState {
-    /// Hashes `count` nonces from `base`; returns the reported nonces.
-    fn dispatch(&mut self, base: u32, count: u32, found: &mut Vec<u32>) -> Result<(), MinerError> {
+gpu_backend!(OpenClBackend, OpenClRejects);
+
+impl Queue for DeviceState {
+    type Error = MinerError;
+
+    #[allow(unsafe_code)]
+    fn write_job(&mut self, words: &[u32; JOB_WORDS]) -> Result<(), MinerError> {
+        // SAFETY: a blocking write of JOB_WORDS words from a live array into the job
+        // buffer, which holds JOB_WORDS words.
+        unsafe {
+            self.queue
+                .enqueue_write_buffer(&mut self.job, CL_BLOCKING, 0, words, &[])
+        }
+        .map_err(|e| failed("writing the job", e))?;
+        Ok(())
+    }
+
+    #[allow(unsafe_code)]
+    fn launch(&mut self, base: u32, count: u32) -> Result<u32, MinerError> {
         let zero = [0u32];
-        // SAFETY: blocking write from a live slice of the right type into a large
-        // enough buffer.
+        // SAFETY: a blocking write of one word from a live array into the output
+        // buffer, which holds 1 + OUT_CAP words.
         unsafe {
             self.queue
                 .enqueue_write_buffer(&mut self.out, CL_BLOCKING, 0, &zero, &[])
-                .map_err(|e| failed("clearing the output", e))?;
         }
+        .map_err(|e| failed("clearing the output", e))?;
         let cap = OUT_CAP;
         let mut exec = ExecuteKernel::new(&self.kernel);
         // SAFETY: the arguments match the kernel's signature (job, base, out, cap[, scratch])
-        // and the scratchpad holds one 128 KiB slot per work item of a batch.
+        // with the types it declares, and the scratchpad holds one 128 KiB slot per work
+        // item of a batch (count <= the batch size).
         unsafe {
             exec.set_arg(&self.job)
                 .set_arg(&base)
@@ -372,97 +335,38 @@ impl DeviceState {
                 .map_err(|e| failed("enqueueing the kernel", e))?;
         }
         let mut n = [0u32];
-        // SAFETY: blocking reads into live slices no larger than the buffer.
+        // SAFETY: a blocking read of one word into a live array, from a buffer of
+        // 1 + OUT_CAP words.
         unsafe {
             self.queue
                 .enqueue_read_buffer(&self.out, CL_BLOCKING, 0, &mut n, &[])
-                .map_err(|e| failed("reading the output", e))?;
         }
-        let n = n[0];
-        if n > cap {
-            // More reports than slots: re-run in slices of `cap` nonces, which cannot overflow.
-            let mut start = base;
-            let end = u64::from(base) + u64::from(count);
-            while u64::from(start) < end {
-                let len = (end - u64::from(start)).min(u64::from(cap)) as u32;
-                self.dispatch(start, len, found)?;
-                start = start.wrapping_add(len);
-            }
-            return Ok(());
-        }
-        if n > 0 {
-            let mut nonces = vec![0u32; n as usize];
-            // SAFETY: `n <= cap` words follow the counter in the buffer.
-            unsafe {
-                self.queue
-                    .enqueue_read_buffer(&self.out, CL_BLOCKING, 4, &mut nonces, &[])
-                    .map_err(|e| failed("reading the output", e))?;
-            }
-            found.extend(nonces);
-        }
-        Ok(())
-    }
-}
-
-impl HashBackend for OpenClBackend {
-    fn name(&self) -> &str {
-        &self.name
+        .map_err(|e| failed("reading the output", e))?;
+        Ok(n[0])
     }
 
-    fn algorithm(&self) -> PowAlgorithm {
-        self.algorithm
+    #[allow(unsafe_code)]
+    fn read_reports(&mut self, n: u32) -> Result<Vec<u32>, MinerError> {
+        let mut nonces = vec![0u32; n as usize];
+        // SAFETY: a blocking read into a live vector of `n <= OUT_CAP` words, from the
+        // words after the counter of a buffer of 1 + OUT_CAP words.
+        unsafe {
+            self.queue
+                .enqueue_read_buffer(&self.out, CL_BLOCKING, 4, &mut nonces, &[])
+        }
+        .map_err(|e| failed("reading the output", e))?;
+        Ok(nonces)
     }
 
-    fn scan(
-        &self,
-        header: &[u8; 80],
-        nonces: Range<u32>,
-        target: &Target,
-        stop: &AtomicBool,
-    ) -> ScanResult {
-        let mut result = ScanResult::default();
-        let mut reported = Vec::new();
-        {
-            let mut state = self
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let words = self.job_words(header, target);
-            // SAFETY: blocking write of JOB_WORDS words into a JOB_WORDS buffer.
-            let written = unsafe {
-                let DeviceState { queue, job, .. } = &mut *state;
-                queue.enqueue_write_buffer(job, CL_BLOCKING, 0, &words, &[])
-            };
-            if let Err(e) = written {
-                warn!(target: LOG, backend = %self.name, "writing the job: {e}");
-                return result;
-            }
-            let mut start = nonces.start;
-            while start < nonces.end && !stop.load(Ordering::Relaxed) {
-                let count = (nonces.end - start).min(self.batch);
-                if let Err(e) = state.dispatch(start, count, &mut reported) {
-                    warn!(target: LOG, backend = %self.name, "{e}");
-                    break;
-                }
-                result.hashes += u64::from(count);
-                start += count;
+    /// Scans keep the default size, whatever the batch.
+    const WHOLE_LAUNCHES: bool = false;
+
+    fn report(backend: &str, problem: Problem<'_, MinerError>) {
+        match problem {
+            Problem::Failed(e) => warn!(target: LOG, backend, "{e}"),
+            Problem::WrongNonce(nonce) => {
+                warn!(target: LOG, backend, nonce, "device reported a wrong nonce");
             }
         }
-        reported.sort_unstable();
-        reported.dedup();
-        let mut h = *header;
-        for nonce in reported {
-            h[76..80].copy_from_slice(&nonce.to_le_bytes());
-            let hash = self.algorithm.hash(&h);
-            if target.is_met_by(&hash) {
-                result.found.push(nonce);
-            } else if Self::passes_filter(hash.as_bytes(), target) {
-                self.filter_misses.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.hardware_errors.fetch_add(1, Ordering::Relaxed);
-                warn!(target: LOG, backend = %self.name, nonce, "device reported a wrong nonce");
-            }
-        }
-        result
     }
 }

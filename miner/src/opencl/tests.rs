@@ -2,7 +2,12 @@
 //! OpenCL device is found, unless `OTEDAMA_SKIP_OPENCL_TESTS=1` is set.
 
 use super::*;
-use otedama_sharechain::{CompactTarget, Work};
+use crate::backend::{HashBackend, ScanResult};
+use crate::gpu::test_support;
+use crate::test_support::{bitcoin_genesis, litecoin_genesis, one_in, pseudo_header};
+use otedama_sharechain::Target;
+use std::ops::Range;
+use std::sync::atomic::AtomicBool;
 
 /// Set in the child process of [`no_platform_is_an_error_not_a_panic`].
 const CHILD_ENV: &str = "OTEDAMA_OPENCL_NO_PLATFORM_CHILD";
@@ -23,44 +28,9 @@ fn backend(algo: PowAlgorithm, intensity: u32) -> Option<OpenClBackend> {
     }
 }
 
-fn header_of(hex_str: &str) -> [u8; 80] {
-    hex::decode(hex_str)
-        .expect("hex")
-        .try_into()
-        .expect("80 bytes")
-}
-
-fn pseudo_header(seed: u8) -> [u8; 80] {
-    std::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-}
-
-fn one_in(n: u128) -> Target {
-    Target::from_work(Work::from_u128(n))
-}
-
-/// The nonces of `nonces` whose reference hash meets `t`.
-fn reference(algo: PowAlgorithm, header: &[u8; 80], nonces: Range<u32>, t: &Target) -> Vec<u32> {
-    let mut h = *header;
-    nonces
-        .filter(|n| {
-            h[76..80].copy_from_slice(&n.to_le_bytes());
-            t.is_met_by(&algo.hash(&h))
-        })
-        .collect()
-}
-
+/// Scans `nonces` with `b` and checks the result against the CPU reference.
 fn agrees_with_reference(b: &OpenClBackend, header: &[u8; 80], nonces: Range<u32>, t: Target) {
-    let stop = AtomicBool::new(false);
-    let r = b.scan(header, nonces.clone(), &t, &stop);
-    assert_eq!(r.hashes, u64::from(nonces.end - nonces.start));
-    let expected = reference(b.algorithm(), header, nonces, &t);
-    assert!(!expected.is_empty(), "target too hard for the test range");
-    assert_eq!(r.found, expected);
-    assert_eq!(
-        b.rejects().hardware_errors,
-        0,
-        "the device reported wrong nonces"
-    );
+    test_support::agrees_with_reference(b, || b.rejects(), header, nonces, t);
 }
 
 #[test]
@@ -135,17 +105,8 @@ fn finds_bitcoin_genesis_nonce() {
     let Some(b) = backend(PowAlgorithm::Sha256d, 12) else {
         return;
     };
-    let header = header_of(concat!(
-        "01000000",
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a",
-        "29ab5f49",
-        "ffff001d",
-        "00000000"
-    ));
-    let target = Target::from_compact(CompactTarget::from_consensus(0x1d00_ffff)).expect("bits");
+    let (header, target, nonce) = bitcoin_genesis();
     let stop = AtomicBool::new(false);
-    let nonce = 0x7c2b_ac1d;
     let r = b.scan(&header, nonce - 30_000..nonce + 30_000, &target, &stop);
     assert_eq!(r.found, vec![nonce]);
     assert_eq!(r.hashes, 60_000);
@@ -165,17 +126,8 @@ fn finds_litecoin_genesis_nonce() {
     let Some(b) = backend(PowAlgorithm::Scrypt, 8) else {
         return;
     };
-    let header = header_of(concat!(
-        "01000000",
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "d9ced4ed1130f7b7faad9be25323ffafa33232a17c3edf6cfd97bee6bafbdd97",
-        "b9aa8e4e",
-        "f0ff0f1e",
-        "00000000"
-    ));
-    let target = Target::from_compact(CompactTarget::from_consensus(0x1e0f_fff0)).expect("bits");
+    let (header, target, nonce) = litecoin_genesis();
     let stop = AtomicBool::new(false);
-    let nonce = 0x7c3f_51cd;
     let r = b.scan(&header, nonce - 100..nonce + 100, &target, &stop);
     assert_eq!(r.found, vec![nonce]);
     assert_eq!(b.rejects().hardware_errors, 0);

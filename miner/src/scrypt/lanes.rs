@@ -28,11 +28,11 @@ macro_rules! step {
     };
 }
 
-/// Expands to `LANES`, a per-thread scratchpad `PAD` and `fn romix(x, pad)`, which runs
+/// Expands to `LANES`, a per-thread scratchpad `PAD` and `fn romix(token, x, pad)`, which runs
 /// ROMix on `LANES` blocks: `PER_VEC` hashes per vector times `$chains` interleaved
 /// vectors.
 macro_rules! scrypt_lanes {
-    (#[$feat:meta] chains = $chains:literal) => {
+    (#[$feat:meta] token = $token:ty, chains = $chains:literal) => {
         /// Hashes computed side by side.
         pub(crate) const LANES: usize = PER_VEC * CHAINS;
         const CHAINS: usize = $chains;
@@ -102,9 +102,24 @@ macro_rules! scrypt_lanes {
             }
         }
 
-        /// Runs ROMix (RFC 7914, section 5) on `blocks`, using `pad` as scratchpad.
+        /// Runs ROMix (RFC 7914, section 5) on `blocks`, using `pad` as scratchpad;
+        /// `token` proves that the CPU has the kernel's instructions.
+        #[allow(unsafe_code)]
+        #[inline]
+        pub(crate) fn romix(
+            token: $token,
+            blocks: &mut [$crate::scrypt::Block; LANES],
+            pad: &mut Vec<E>,
+        ) {
+            let _ = token;
+            // SAFETY: `romix_with_features` needs the target features of `$token`, whose
+            // only constructor returns a value after detecting them on this CPU.
+            unsafe { romix_with_features(blocks, pad) }
+        }
+
+        /// [`romix`], compiled for the kernel's instructions.
         #[$feat]
-        pub(crate) fn romix(blocks: &mut [$crate::scrypt::Block; LANES], pad: &mut Vec<E>) {
+        fn romix_with_features(blocks: &mut [$crate::scrypt::Block; LANES], pad: &mut Vec<E>) {
             use $crate::scrypt::N;
             use $crate::scrypt::lanes::DIAG;
             if pad.len() != CHAINS * N {

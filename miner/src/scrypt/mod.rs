@@ -20,6 +20,9 @@
 #[macro_use]
 mod lanes;
 mod portable;
+#[cfg(target_arch = "x86_64")]
+#[macro_use]
+mod vector;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -29,6 +32,7 @@ mod avx512;
 use crate::backend::ScanResult;
 use crate::kernel::CpuKernel;
 use crate::sha256::IV;
+use crate::simd::Isa;
 use otedama_sharechain::{PowHash, Target};
 use sha2::block_api::compress256;
 use std::ops::Range;
@@ -199,79 +203,59 @@ fn hash_batches<const L: usize>(
     hashes
 }
 
-/// Hashes `nonces` with `kernel`, calling `f(nonce, hash)` for each, and returns the
-/// number hashed. The caller must have checked that the CPU supports `kernel`.
-///
-/// The only unsafe code of the scrypt kernels: calling a `#[target_feature]` function,
-/// which is sound once the CPU is known to have the feature.
-#[allow(unsafe_code)]
+/// Hashes `nonces` with `isa`'s kernel, calling `f(nonce, hash)` for each, and returns
+/// the number hashed.
 fn hash_range(
-    kernel: CpuKernel,
+    isa: Isa,
     header: &[u8; 80],
     nonces: Range<u32>,
     stop: &AtomicBool,
     f: &mut dyn FnMut(u32, [u8; 32]),
 ) -> u64 {
-    match kernel {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx512 => avx512::zmm::PAD.with_borrow_mut(|pad| {
+        Isa::Avx512(token) => avx512::zmm::PAD.with_borrow_mut(|pad| {
             hash_batches(
                 header,
                 nonces,
                 stop,
-                |x| {
-                    // SAFETY: `CpuKernel::Avx512` is only selected after
-                    // `CpuKernel::is_supported` confirmed AVX-512F at run time.
-                    unsafe { avx512::zmm::romix(x, pad) }
-                },
+                |x| avx512::zmm::romix(token, x, pad),
                 f,
             )
         }),
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx512Vl => avx512::ymm::PAD.with_borrow_mut(|pad| {
+        Isa::Avx512Vl(token) => avx512::ymm::PAD.with_borrow_mut(|pad| {
             hash_batches(
                 header,
                 nonces,
                 stop,
-                |x| {
-                    // SAFETY: `CpuKernel::Avx512Vl` is only selected after
-                    // `CpuKernel::is_supported` confirmed AVX2, AVX-512F and AVX-512VL.
-                    unsafe { avx512::ymm::romix(x, pad) }
-                },
+                |x| avx512::ymm::romix(token, x, pad),
                 f,
             )
         }),
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx2 => avx2::PAD.with_borrow_mut(|pad| {
-            hash_batches(
-                header,
-                nonces,
-                stop,
-                |x| {
-                    // SAFETY: `CpuKernel::Avx2` is only selected after
-                    // `CpuKernel::is_supported` confirmed AVX2 at run time.
-                    unsafe { avx2::romix(x, pad) }
-                },
-                f,
-            )
+        Isa::Avx2(token) => avx2::PAD.with_borrow_mut(|pad| {
+            hash_batches(header, nonces, stop, |x| avx2::romix(token, x, pad), f)
         }),
+        // The SHA extensions have no scrypt kernel (`CpuKernel::check` refuses the pair);
+        // the portable one is always right.
         _ => portable::PAD.with_borrow_mut(|pad| {
             hash_batches::<1>(header, nonces, stop, |x| portable::romix(&mut x[0], pad), f)
         }),
     }
 }
 
-/// Scans `nonces` over `header` with `kernel` and returns the nonces whose scrypt hash
-/// meets `target`. The caller must have checked that the CPU supports `kernel`.
+/// Scans `nonces` over `header` with `isa`'s kernel and returns the nonces whose scrypt
+/// hash meets `target`.
 pub(crate) fn scan(
-    kernel: CpuKernel,
+    isa: Isa,
     header: &[u8; 80],
     nonces: Range<u32>,
     target: &Target,
     stop: &AtomicBool,
 ) -> ScanResult {
     let mut found = Vec::new();
-    let hashes = hash_range(kernel, header, nonces, stop, &mut |nonce, hash| {
+    let hashes = hash_range(isa, header, nonces, stop, &mut |nonce, hash| {
         if target.is_met_by(&PowHash::from_bytes(hash)) {
             found.push(nonce);
         }

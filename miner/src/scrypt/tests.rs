@@ -1,12 +1,12 @@
 //! Every scrypt kernel the CPU has against the `scrypt` crate.
 
 use super::*;
-use otedama_sharechain::{CompactTarget, PowAlgorithm, Work};
+use crate::test_support::litecoin_genesis;
+use otedama_sharechain::{PowAlgorithm, Work};
 
-fn kernels() -> Vec<CpuKernel> {
-    let k = CpuKernel::supported(PowAlgorithm::Scrypt);
-    assert!(k.contains(&CpuKernel::Portable));
-    k
+/// Every kernel the CPU has, with the proof of its features.
+fn kernels() -> Vec<Isa> {
+    Isa::supported(PowAlgorithm::Scrypt)
 }
 
 fn with_nonce(header: &[u8; 80], nonce: u32) -> [u8; 80] {
@@ -70,19 +70,7 @@ fn scan_matches_reference() {
 /// Litecoin mainnet block 0: each kernel finds the real nonce at the real target.
 #[test]
 fn finds_litecoin_genesis_nonce() {
-    let header: [u8; 80] = hex::decode(concat!(
-        "01000000",
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "d9ced4ed1130f7b7faad9be25323ffafa33232a17c3edf6cfd97bee6bafbdd97",
-        "b9aa8e4e",
-        "f0ff0f1e",
-        "00000000"
-    ))
-    .expect("hex")
-    .try_into()
-    .expect("80 bytes");
-    let target = Target::from_compact(CompactTarget::from_consensus(0x1e0f_fff0)).expect("bits");
-    let nonce = 0x7c3f_51cd;
+    let (header, target, nonce) = litecoin_genesis();
     for kernel in kernels() {
         let r = scan(
             kernel,

@@ -1,7 +1,7 @@
 //! The AVX2 kernel: eight nonces per 256-bit vector. AVX2 has no vector rotate, so each
 //! rotate is two shifts, and the three rotates of a sigma share one xor tree.
 //!
-//! Every function here is only called from [`super::candidates`] after run-time detection.
+//! The entry point takes the token of its features (`crate::simd`).
 
 use std::arch::x86_64::*;
 
@@ -117,5 +117,5 @@ fn filter(h7: V, top: u32) -> u32 {
 sha256d_lanes!(
     /// Scans eight nonces per step.
     #[target_feature(enable = "avx2")]
-    fn scan
+    fn scan(crate::simd::Avx2)
 );

@@ -4,7 +4,7 @@
 //! 20 % faster, having half the instructions to issue). Rotates (`vprord`) and the
 //! three-input functions (`vpternlogd`: xor of three, Ch, Maj) are single instructions.
 //!
-//! Every function here is only called from [`super::candidates`] after run-time detection.
+//! The entry points take the token of their features (`crate::simd`).
 
 pub(super) use ymm::scan as scan_vl;
 pub(super) use zmm::scan;
@@ -109,7 +109,7 @@ mod zmm {
     sha256d_lanes!(
         /// Scans sixteen nonces per step.
         #[target_feature(enable = "avx512f")]
-        fn scan
+        fn scan(crate::simd::Avx512)
     );
 }
 
@@ -201,6 +201,6 @@ mod ymm {
     sha256d_lanes!(
         /// Scans eight nonces per step with AVX-512VL.
         #[target_feature(enable = "avx2,avx512f,avx512vl")]
-        fn scan
+        fn scan(crate::simd::Avx512Vl)
     );
 }

@@ -87,7 +87,32 @@ macro_rules! sched_rnds_e {
 /// Expands to `fn batch(job, base)`, which returns the filter mask of the `LANES` nonces
 /// from `base` (wrapping), and `fn $name(job, start, count, stop, out)`, which hashes the
 /// `count` nonces from `start` and appends those passing the filter to `out`.
+///
+/// With a token type, `fn $name(token)`, the target-feature function is
+/// `scan_with_features` (unsafe to call where the features are not enabled), and
+/// `$name(token, job, start, count, stop, out)` calls it safely: the token is the proof
+/// of the run-time check.
 macro_rules! sha256d_lanes {
+    ($(#[$attr:meta])* fn $name:ident($token:ty)) => {
+        sha256d_lanes!($(#[$attr])* fn scan_with_features);
+
+        /// Hashes the `count` nonces from `start` with this kernel; `token` proves that
+        /// the CPU has its instructions.
+        #[allow(unsafe_code)]
+        pub(crate) fn $name(
+            token: $token,
+            job: &$crate::sha256::Sha256dJob,
+            start: u32,
+            count: u64,
+            stop: &::std::sync::atomic::AtomicBool,
+            out: &mut $crate::sha256::Candidates,
+        ) {
+            let _ = token;
+            // SAFETY: `scan_with_features` needs the target features of `$token`, whose
+            // only constructor returns a value after detecting them on this CPU.
+            unsafe { scan_with_features(job, start, count, stop, out) }
+        }
+    };
     ($(#[$attr:meta])* fn $name:ident) => {
         $(#[$attr])*
         #[inline]

@@ -13,6 +13,8 @@
 //! - `avx512`: sixteen nonces per 512-bit vector; rotates and three-input logic are one
 //!   instruction each.
 //! - `shani`: the SHA extensions, four nonces interleaved to hide the round latency.
+//!
+//! The SIMD kernels' entry points take the token of their features (`crate::simd`).
 
 #[macro_use]
 mod lanes;
@@ -27,6 +29,7 @@ mod shani;
 
 use crate::backend::ScanResult;
 use crate::kernel::CpuKernel;
+use crate::simd::Isa;
 use otedama_sharechain::{PowAlgorithm, Target};
 use sha2::block_api::compress256;
 use std::ops::Range;
@@ -296,17 +299,8 @@ pub(crate) struct Candidates {
     pub nonces: Vec<u32>,
 }
 
-/// Runs `kernel`'s filter over `nonces`; the caller must have checked that the CPU has it.
-///
-/// The only unsafe code of the sha256d kernels: calling a `#[target_feature]` function,
-/// which is sound once the CPU is known to have the feature.
-#[allow(unsafe_code)]
-fn candidates(
-    kernel: CpuKernel,
-    job: &Sha256dJob,
-    nonces: Range<u32>,
-    stop: &AtomicBool,
-) -> Candidates {
+/// Runs `isa`'s filter over `nonces`.
+fn candidates(isa: Isa, job: &Sha256dJob, nonces: Range<u32>, stop: &AtomicBool) -> Candidates {
     let mut out = Candidates::default();
     let (start, count) = (
         nonces.start,
@@ -315,47 +309,31 @@ fn candidates(
     if count == 0 {
         return out;
     }
-    match kernel {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx512 => {
-            // SAFETY: `CpuKernel::Avx512` is only selected after `CpuKernel::is_supported`
-            // confirmed AVX-512F at run time.
-            unsafe { avx512::scan(job, start, count, stop, &mut out) }
-        }
+        Isa::Avx512(token) => avx512::scan(token, job, start, count, stop, &mut out),
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx512Vl => {
-            // SAFETY: `CpuKernel::Avx512Vl` is only selected after `CpuKernel::is_supported`
-            // confirmed AVX-512F and AVX-512VL at run time.
-            unsafe { avx512::scan_vl(job, start, count, stop, &mut out) }
-        }
+        Isa::Avx512Vl(token) => avx512::scan_vl(token, job, start, count, stop, &mut out),
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx2 => {
-            // SAFETY: `CpuKernel::Avx2` is only selected after `CpuKernel::is_supported`
-            // confirmed AVX2 at run time.
-            unsafe { avx2::scan(job, start, count, stop, &mut out) }
-        }
+        Isa::Avx2(token) => avx2::scan(token, job, start, count, stop, &mut out),
         #[cfg(target_arch = "x86_64")]
-        CpuKernel::ShaNi => {
-            // SAFETY: `CpuKernel::ShaNi` is only selected after `CpuKernel::is_supported`
-            // confirmed SHA, SSSE3 and SSE4.1 at run time.
-            unsafe { shani::scan(job, start, count, stop, &mut out) }
-        }
-        _ => portable::scan(job, start, count, stop, &mut out),
+        Isa::ShaNi(token) => shani::scan(token, job, start, count, stop, &mut out),
+        Isa::Portable => portable::scan(job, start, count, stop, &mut out),
     }
     out
 }
 
-/// Scans `nonces` over `header` with `kernel` and returns the nonces whose sha256d meets
-/// `target`, each confirmed with the reference hash.
+/// Scans `nonces` over `header` with `isa`'s kernel and returns the nonces whose sha256d
+/// meets `target`, each confirmed with the reference hash.
 pub(crate) fn scan(
-    kernel: CpuKernel,
+    isa: Isa,
     header: &[u8; 80],
     nonces: Range<u32>,
     target: &Target,
     stop: &AtomicBool,
 ) -> ScanResult {
     let job = Sha256dJob::new(header, target);
-    let c = candidates(kernel, &job, nonces, stop);
+    let c = candidates(isa, &job, nonces, stop);
     let mut h = *header;
     let found = c
         .nonces

@@ -3,9 +3,10 @@
 //! interleaved to keep the unit busy. The state lives in the (ABEF, CDGH) register
 //! layout those instructions use (Intel SHA extensions reference, figure 5).
 //!
-//! Every function here is only called after run-time detection.
+//! The entry point takes the token of its features (`crate::simd`).
 
 use super::{Candidates, IV, K, PAD, STOP_STRIDE, Sha256dJob};
+use crate::simd::ShaNi;
 use std::arch::x86_64::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -283,9 +284,26 @@ fn batch<const W: usize>(c: &Consts, base: u32) -> u32 {
     s.finish(c)
 }
 
-/// Scans `WAYS` nonces per step with the SHA extensions.
-#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+/// Scans `WAYS` nonces per step with the SHA extensions; `token` proves that the CPU has
+/// them.
+#[allow(unsafe_code)]
 pub(super) fn scan(
+    token: ShaNi,
+    job: &Sha256dJob,
+    start: u32,
+    count: u64,
+    stop: &AtomicBool,
+    out: &mut Candidates,
+) {
+    let _ = token;
+    // SAFETY: `scan_with_features` needs SHA, SSSE3 and SSE4.1 (SSE2 is part of x86-64),
+    // which `ShaNi::detect` confirmed before making the token.
+    unsafe { scan_with_features(job, start, count, stop, out) }
+}
+
+/// [`scan`], compiled for the SHA extensions.
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+fn scan_with_features(
     job: &Sha256dJob,
     start: u32,
     count: u64,

@@ -1,7 +1,8 @@
 //! Every sha256d kernel the CPU has against the `sha2` reference.
 
 use super::*;
-use otedama_sharechain::{CompactTarget, PowHash, Work};
+use crate::test_support::{bitcoin_genesis, header_of, one_in};
+use otedama_sharechain::{CompactTarget, PowHash};
 use ruint::aliases::U256;
 
 /// A small deterministic generator (splitmix64), so failures reproduce.
@@ -23,10 +24,9 @@ impl Rng {
     }
 }
 
-fn kernels() -> Vec<CpuKernel> {
-    let k = CpuKernel::supported(PowAlgorithm::Sha256d);
-    assert!(k.contains(&CpuKernel::Portable));
-    k
+/// Every kernel the CPU has, with the proof of its features.
+fn kernels() -> Vec<Isa> {
+    Isa::supported(PowAlgorithm::Sha256d)
 }
 
 fn with_nonce(header: &[u8; 80], nonce: u32) -> [u8; 80] {
@@ -43,17 +43,6 @@ fn reference(header: &[u8; 80], nonce: u32) -> PowHash {
 fn top_word(h: &PowHash) -> u32 {
     let b = h.to_bytes();
     u32::from_le_bytes([b[28], b[29], b[30], b[31]])
-}
-
-fn one_in(n: u128) -> Target {
-    Target::from_work(Work::from_u128(n))
-}
-
-fn header_of(hex_str: &str) -> [u8; 80] {
-    hex::decode(hex_str)
-        .expect("hex")
-        .try_into()
-        .expect("80 bytes")
 }
 
 /// The filter of every kernel passes exactly the nonces whose hash has a top word at or
@@ -145,18 +134,7 @@ fn full_range_finds_exactly_the_reference_winners() {
 #[test]
 fn finds_real_bitcoin_nonces() {
     let blocks = [
-        (
-            header_of(concat!(
-                "01000000",
-                "0000000000000000000000000000000000000000000000000000000000000000",
-                "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a",
-                "29ab5f49",
-                "ffff001d",
-                "00000000"
-            )),
-            0x1d00_ffff,
-            0x7c2b_ac1d_u32,
-        ),
+        bitcoin_genesis(),
         (
             header_of(concat!(
                 "01000000",
@@ -166,13 +144,12 @@ fn finds_real_bitcoin_nonces() {
                 "f2b9441a",
                 "00000000"
             )),
-            0x1a44_b9f2,
+            Target::from_compact(CompactTarget::from_consensus(0x1a44_b9f2)).expect("bits"),
             0x9546_a142,
         ),
     ];
     let stop = AtomicBool::new(false);
-    for (header, bits, nonce) in blocks {
-        let target = Target::from_compact(CompactTarget::from_consensus(bits)).expect("bits");
+    for (header, target, nonce) in blocks {
         for kernel in kernels() {
             let r = scan(kernel, &header, nonce - 3001..nonce + 2999, &target, &stop);
             assert_eq!(r.found, vec![nonce], "{kernel}");

@@ -1,262 +1,21 @@
-//! An in-process chain of emulated BM13xx chips behind [`Transport`], with fault
-//! injection. No USB chip is needed to test the driver: the emulator speaks the same
-//! frames, keeps a register file per chip, answers enumeration and register reads,
-//! takes addresses, PLL, ticket-mask, version-mask and baud settings, and searches real
-//! nonces with real double SHA-256 over the jobs it gets.
-//!
-//! Real chips report a nonce per 2^32 hashes at difficulty 1; [`SimConfig::easy_bits`]
-//! makes difficulty 1 that many bits easier so a CPU finds shares in milliseconds. The
-//! host must be told the same through [`crate::asic::ChainConfig::difficulty_one_hashes`].
-//!
-//! The emulated hashrate follows the clock set through PLL0, and [`SimSensor`] gives the
-//! chain a die temperature that follows the clock too (a first-order thermal model), so
-//! the thermal governor can be tested in a closed loop.
+//! The emulated chips: a thread that reads host frames, keeps each chip's registers and
+//! searches nonces over the jobs it gets.
 
-use super::chain::{chip_of, hash_meets_ticket};
-use super::chip::ChipFamily;
-use super::pll::Pll;
-use super::protocol::{
+use super::{MAX_FRAME, Msg, ROLLS_PER_WINDOW, SimConfig, SimShared, SimView, WINDOW};
+use crate::asic::chain::{chip_of, hash_meets_ticket};
+use crate::asic::chip::ChipFamily;
+use crate::asic::pll::Pll;
+use crate::asic::protocol::{
     Command, HeaderJob, HostFrame, MidstateJob, PREAMBLE, Reply, decode_host_frame, reg,
     ticket_difficulty, version_mask_from_value,
 };
-use super::transport::Transport;
 use crate::backend::next_rolled_version;
-use crate::thermal::TemperatureSource;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, VecDeque};
-use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
-
-/// Frames queued towards the emulator, and reply batches queued towards the host.
-const QUEUE: usize = 1024;
-/// Nonces hashed per window before the emulator looks at its input again.
-const WINDOW: u32 = 256;
-/// Versions a chip rolls through per nonce window.
-const ROLLS_PER_WINDOW: u32 = 16;
-/// Longest host frame (a BM1397 job is 152 bytes).
-const MAX_FRAME: usize = 260;
-
-/// Faults to inject; 0 turns a periodic fault off.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Every n-th nonce reply has a corrupted byte (its CRC fails).
-    pub crc_error_every: u32,
-    /// Every n-th nonce reply is preceded by noise bytes, including a false `AA 55`.
-    pub garbage_every: u32,
-    /// Every n-th nonce reply is sent twice.
-    pub duplicate_every: u32,
-    /// Every n-th nonce reply is followed by a copy carrying the previous job's id.
-    pub stale_every: u32,
-    /// Every n-th nonce reply carries a nonce whose hash misses the ticket.
-    pub bad_nonce_every: u32,
-    /// Chips (by position) that are dead: they neither answer nor hash.
-    pub missing_chips: Vec<usize>,
-}
-
-/// The emulated chain.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// The chip family.
-    pub family: ChipFamily,
-    /// Chips on the chain.
-    pub chips: usize,
-    /// Difficulty 1 costs 2^(32 - easy_bits) hashes instead of 2^32.
-    pub easy_bits: u32,
-    /// Hashes per second the whole chain computes at the family's default clock; it
-    /// scales with the clock set through PLL0 (the emulator sleeps off the rest).
-    pub hashrate: f64,
-    /// Faults to inject.
-    pub faults: Faults,
-}
-
-impl SimConfig {
-    /// A chain of `chips` chips of `family` hashing at 500 kH/s, difficulty 1 costing 2^8
-    /// hashes, without faults.
-    pub fn new(family: ChipFamily, chips: usize) -> Self {
-        SimConfig {
-            family,
-            chips,
-            easy_bits: 24,
-            hashrate: 5e5,
-            faults: Faults::default(),
-        }
-    }
-
-    /// The hashes one difficulty-1 nonce costs on this chain.
-    pub fn difficulty_one_hashes(&self) -> f64 {
-        2f64.powi(32 - self.easy_bits.min(32) as i32)
-    }
-}
-
-/// What a test can see of, and do to, a running emulator.
-#[derive(Debug, Default)]
-pub struct SimShared {
-    silent: AtomicBool,
-    jobs: AtomicU64,
-    bad_frames: AtomicU64,
-    hashes: AtomicU64,
-    nonces: AtomicU64,
-    state: Mutex<SimView>,
-}
-
-/// A snapshot of the emulated chips' settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SimView {
-    /// Chip addresses by position (`None`: not addressed or dead).
-    pub addresses: Vec<Option<u8>>,
-    /// Clock per chip, MHz, from its PLL0 register.
-    pub frequencies: Vec<Option<f64>>,
-    /// The chips' UART rate.
-    pub chip_baud: u32,
-    /// The host link's rate.
-    pub host_baud: u32,
-    /// The ticket difficulty chip 0 is set to.
-    pub ticket: u64,
-    /// The version-rolling mask chip 0 is set to.
-    pub version_mask: u32,
-}
-
-impl SimShared {
-    /// Stops (or resumes) every reply, as a hung chain or an unplugged cable would.
-    pub fn set_silent(&self, silent: bool) {
-        self.silent.store(silent, Ordering::SeqCst);
-    }
-
-    /// Jobs the chain received with a good CRC.
-    pub fn jobs(&self) -> u64 {
-        self.jobs.load(Ordering::SeqCst)
-    }
-
-    /// Host frames rejected (bad preamble, length or checksum).
-    pub fn bad_frames(&self) -> u64 {
-        self.bad_frames.load(Ordering::SeqCst)
-    }
-
-    /// Hashes computed.
-    pub fn hashes(&self) -> u64 {
-        self.hashes.load(Ordering::SeqCst)
-    }
-
-    /// Nonce replies sent (faults excluded).
-    pub fn nonces(&self) -> u64 {
-        self.nonces.load(Ordering::SeqCst)
-    }
-
-    /// The chips' settings.
-    pub fn view(&self) -> SimView {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// The host side of an emulated chain: a [`Transport`].
-pub struct ChainSim {
-    family: ChipFamily,
-    to_sim: SyncSender<Msg>,
-    from_sim: Receiver<Vec<u8>>,
-    pending: VecDeque<u8>,
-    shared: Arc<SimShared>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-enum Msg {
-    Bytes(Vec<u8>),
-    Baud(u32),
-}
-
-impl ChainSim {
-    /// Starts the emulator thread.
-    ///
-    /// # Errors
-    /// The OS refused the thread.
-    pub fn start(config: SimConfig) -> io::Result<ChainSim> {
-        let (to_sim, sim_rx) = mpsc::sync_channel(QUEUE);
-        let (sim_tx, from_sim) = mpsc::sync_channel(QUEUE);
-        let shared = Arc::new(SimShared::default());
-        let family = config.family;
-        let mut emulator = Emulator::new(config, Arc::clone(&shared), sim_tx);
-        let thread = std::thread::Builder::new()
-            .name("otedama-asic-sim".into())
-            .spawn(move || emulator.run(&sim_rx))?;
-        Ok(ChainSim {
-            family,
-            to_sim,
-            from_sim,
-            pending: VecDeque::new(),
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    /// The emulator's controls and counters.
-    pub fn shared(&self) -> Arc<SimShared> {
-        Arc::clone(&self.shared)
-    }
-}
-
-impl Drop for ChainSim {
-    fn drop(&mut self) {
-        // Closing the channel ends the emulator's loop.
-        let (closed, _) = mpsc::sync_channel(0);
-        self.to_sim = closed;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Transport for ChainSim {
-    fn name(&self) -> String {
-        "sim".into()
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.to_sim
-            .send(Msg::Bytes(bytes.to_vec()))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "emulator stopped"))
-    }
-
-    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        if self.pending.is_empty() {
-            match self.from_sim.recv_timeout(timeout) {
-                Ok(bytes) => self.pending.extend(bytes),
-                Err(RecvTimeoutError::Timeout) => return Ok(0),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "emulator stopped",
-                    ));
-                }
-            }
-        }
-        while let Ok(bytes) = self.from_sim.try_recv() {
-            if self.pending.len() > 64 * 1024 {
-                break;
-            }
-            self.pending.extend(bytes);
-        }
-        let n = buf.len().min(self.pending.len());
-        for (slot, byte) in buf.iter_mut().zip(self.pending.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
-    }
-
-    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
-        self.to_sim
-            .send(Msg::Baud(baud))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "emulator stopped"))
-    }
-
-    fn sensor(&self) -> Option<Box<dyn TemperatureSource>> {
-        Some(Box::new(SimSensor::new(self.shared(), self.family)))
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 struct Chip {
@@ -279,7 +38,7 @@ impl Job {
     }
 }
 
-struct Emulator {
+pub(super) struct Emulator {
     config: SimConfig,
     shared: Arc<SimShared>,
     out: SyncSender<Vec<u8>>,
@@ -297,7 +56,7 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn new(config: SimConfig, shared: Arc<SimShared>, out: SyncSender<Vec<u8>>) -> Self {
+    pub(super) fn new(config: SimConfig, shared: Arc<SimShared>, out: SyncSender<Vec<u8>>) -> Self {
         let chips = (0..config.chips)
             .map(|i| {
                 let mut chip = Chip {
@@ -314,8 +73,8 @@ impl Emulator {
             out,
             chips,
             input: Vec::new(),
-            chip_baud: super::chain::BOOT_BAUD,
-            host_baud: super::chain::BOOT_BAUD,
+            chip_baud: crate::asic::chain::BOOT_BAUD,
+            host_baud: crate::asic::chain::BOOT_BAUD,
             job: None,
             previous_job: None,
             replies: 0,
@@ -325,7 +84,7 @@ impl Emulator {
         }
     }
 
-    fn run(&mut self, input: &Receiver<Msg>) {
+    pub(super) fn run(&mut self, input: &Receiver<Msg>) {
         loop {
             // Drain the host's frames; wait for them while idle.
             let wait = if self.job.is_some() {
@@ -725,74 +484,5 @@ impl Emulator {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = view;
-    }
-}
-
-/// The die temperature of an emulated chain, as a [`TemperatureSource`]: it relaxes
-/// towards `ambient + rise × clock / default clock` with time constant `tau`, reading
-/// the chips' clock from their PLL0 registers at every read.
-#[derive(Debug)]
-pub struct SimSensor {
-    shared: Arc<SimShared>,
-    family: ChipFamily,
-    /// Degrees Celsius with the chips idle.
-    pub ambient: f32,
-    /// Degrees Celsius above ambient at the family's default clock.
-    pub rise: f32,
-    /// How fast the die follows the clock.
-    pub tau: Duration,
-    state: Mutex<Option<(Instant, f32)>>,
-}
-
-impl SimSensor {
-    /// A sensor on the chain behind `shared`: 25 °C ambient, 70 °C at the default clock,
-    /// a 2 s time constant.
-    pub fn new(shared: Arc<SimShared>, family: ChipFamily) -> SimSensor {
-        SimSensor {
-            shared,
-            family,
-            ambient: 25.0,
-            rise: 45.0,
-            tau: Duration::from_secs(2),
-            state: Mutex::new(None),
-        }
-    }
-
-    /// Where the temperature settles at the chips' current clock.
-    fn settles_at(&self) -> f32 {
-        let clocks: Vec<f64> = self
-            .shared
-            .view()
-            .frequencies
-            .into_iter()
-            .flatten()
-            .collect();
-        let clock = if clocks.is_empty() {
-            self.family.default_frequency()
-        } else {
-            clocks.iter().sum::<f64>() / clocks.len() as f64
-        };
-        self.ambient + self.rise * (clock / self.family.default_frequency()) as f32
-    }
-}
-
-impl TemperatureSource for SimSensor {
-    fn temperature(&self) -> Option<f32> {
-        let now = Instant::now();
-        let target = self.settles_at();
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let t = match *state {
-            // The chain starts cool.
-            None => self.ambient,
-            Some((then, t)) => {
-                let k = 1.0
-                    - (-now.saturating_duration_since(then).as_secs_f32()
-                        / self.tau.as_secs_f32().max(1e-3))
-                    .exp();
-                t + (target - t) * k
-            }
-        };
-        *state = Some((now, t));
-        Some(t)
     }
 }
