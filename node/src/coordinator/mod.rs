@@ -1,12 +1,12 @@
 //! The coordinator: the one task that owns the [`ShareChain`], the share [`Store`] and
 //! the current parent template. It turns submissions into shares (handing blocks to
-//! [`block::BlockSubmitter`] first), publishes an immutable work generation for
+//! `block::BlockSubmitter` first), publishes an immutable work generation for
 //! Stratum, validates what the mesh sends, answers queries on bounded channels, and
 //! swaps in a new [`ChainSnapshot`] after every change for readers that need no round
 //! trip (API status, metrics, readiness, the syncer).
 //!
 //! - `snapshot`: what it publishes ([`ChainSnapshot`], counters, query answers);
-//! - `handle`: the messages it answers and the mesh's [`handle::ChainHandle`];
+//! - `handle`: the messages it answers and the mesh's `handle::ChainHandle`;
 //! - `block`: found blocks sent to every daemon at once, off the loop;
 //! - `work`: the per-generation Stratum work source.
 

@@ -1,93 +1,43 @@
 //! The running node: parent-template polling, Stratum work publication, the coordinator
-//! (share validation, storage, block submission), the built-in miner, and events.
+//! (share validation, storage, block submission), the mesh, the built-in miner, and
+//! events. [`Node::start`] wires the tasks and their channels (docs/architecture.md).
 //!
-//! Everything outside reads the node through a [`NodeHandle`]: cheap snapshots (the
-//! coordinator's [`ChainSnapshot`], Stratum's atomic counters, worker statistics) and
-//! queries on a bounded channel to the coordinator for what needs the chain.
+//! - `handle`: [`NodeHandle`], the cheap view everyone outside holds;
+//! - `event`: [`NodeEvent`], what the node reports;
+//! - `templates`: the task that polls the parent daemons for templates.
+
+mod event;
+mod handle;
+mod templates;
+
+pub use event::NodeEvent;
+pub use handle::{NodeHandle, QueryError};
 
 use crate::config::{ChainConfig, Config};
 use crate::coordinator::block::{BlockSubmitter, REPORT_QUEUE};
 use crate::coordinator::handle::{CHAIN_QUEUE, ChainHandle, ChainInput, Query};
-use crate::coordinator::{
-    ChainSnapshot, Coordinator, ExpectedPayouts, Inputs, NodeCounters, Parts, SharePageData,
-};
+use crate::coordinator::{ChainSnapshot, Coordinator, Inputs, NodeCounters, Parts};
 use crate::mining::MinerControl;
+use crate::p2p::P2pSettings;
 use crate::p2p::sync::{SyncProgress, Syncer};
-use crate::p2p::{P2pHandle, P2pSettings};
 use crate::parent::{ParentClient, ParentError, TemplateUpdate};
 use crate::tracker::{Blocks, Workers};
 use libp2p::Multiaddr;
 use otedama_rpc::ParentRpcMetrics;
-use otedama_sharechain::{
-    Amount, BlockHash, ChainSpec, PayoutScript, ShareHash, Store, StoreError, Work, parse_address,
-};
-use otedama_stratum::{
-    StratumConfig, StratumServer, StratumStats, Submission, Work as StratumWork,
-};
+use otedama_sharechain::{ChainSpec, Store, StoreError, parse_address};
+use otedama_stratum::{StratumConfig, StratumServer, Submission, Work as StratumWork};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Queries waiting for the coordinator at most; beyond it callers are told it is busy.
 const QUERY_QUEUE: usize = 64;
-/// Longest a query waits for its answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the node reports to whoever watches it (CLI, devnet, the API).
-#[derive(Clone, Debug)]
-pub enum NodeEvent {
-    /// A share was accepted into the sharechain.
-    ShareAccepted {
-        /// Its hash.
-        hash: ShareHash,
-        /// Sharechain height.
-        height: u64,
-        /// The miner's Stratum user name.
-        worker: String,
-        /// Its work (expected hashes), the PPLNS weight.
-        work: Work,
-    },
-    /// A share was rejected by sharechain validation.
-    ShareRejected {
-        /// The miner's Stratum user name.
-        worker: String,
-        /// Why.
-        reason: String,
-    },
-    /// A share met the parent target and was submitted as a block.
-    BlockFound {
-        /// Parent-chain height.
-        height: u32,
-        /// Block hash.
-        hash: BlockHash,
-        /// The share it is.
-        share: ShareHash,
-        /// Coinbase payouts.
-        payouts: Vec<(PayoutScript, Amount)>,
-        /// Whether at least one daemon accepted it onto its best chain.
-        accepted: bool,
-        /// Valid but not on the best chain: another block at this height came first
-        /// (`submitblock` said `inconclusive` or `duplicate-inconclusive`).
-        stale: bool,
-        /// Reject reasons or errors per endpoint, if any.
-        errors: Vec<String>,
-    },
-    /// The parent daemons could not be reached; the node keeps retrying.
-    ParentUnavailable(String),
-    /// A share announced by a peer was accepted into the sharechain.
-    PeerShareAccepted {
-        /// Its hash.
-        hash: ShareHash,
-        /// Sharechain height.
-        height: u64,
-    },
-}
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -134,162 +84,6 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
-}
-
-/// Why a query to the node got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum QueryError {
-    /// Too many queries are waiting.
-    #[error("the node is busy; try again")]
-    Busy,
-    /// The node is stopping.
-    #[error("the node is stopping")]
-    Stopped,
-}
-
-/// A cheap, cloneable view of a running node.
-#[derive(Clone, Debug)]
-pub struct NodeHandle {
-    spec: &'static ChainSpec,
-    name: String,
-    started: Instant,
-    stratum_addr: SocketAddr,
-    events: broadcast::Sender<NodeEvent>,
-    queries: mpsc::Sender<Query>,
-    snapshot: watch::Receiver<ChainSnapshot>,
-    stratum: Arc<StratumStats>,
-    counters: Arc<NodeCounters>,
-    workers: Arc<Workers>,
-    blocks: Arc<Blocks>,
-    miner: Arc<MinerControl>,
-    parent_reachable: Arc<AtomicBool>,
-    parent_metrics: ParentRpcMetrics,
-    p2p: P2pHandle,
-    sync: watch::Receiver<SyncProgress>,
-    registry: Arc<Mutex<Option<Registry>>>,
-}
-
-impl NodeHandle {
-    /// Takes the metrics registry the P2P layer records into (prefix `otedama_`), for
-    /// the metrics listener to add the node's own metrics to and serve. `None` once taken.
-    pub fn take_metrics_registry(&self) -> Option<Registry> {
-        self.registry.lock().ok().and_then(|mut r| r.take())
-    }
-
-    /// Returns the handle on the P2P layer.
-    pub fn p2p(&self) -> &P2pHandle {
-        &self.p2p
-    }
-
-    /// Returns the sync progress.
-    pub fn sync_progress(&self) -> SyncProgress {
-        self.sync.borrow().clone()
-    }
-
-    /// Returns the chain spec.
-    pub fn spec(&self) -> &'static ChainSpec {
-        self.spec
-    }
-
-    /// Returns the node's name (`app.name`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Returns how long the node has run.
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// Returns the Stratum listen address.
-    pub fn stratum_addr(&self) -> SocketAddr {
-        self.stratum_addr
-    }
-
-    /// Subscribes to node events.
-    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
-        self.events.subscribe()
-    }
-
-    /// Returns the coordinator's last snapshot.
-    pub fn snapshot(&self) -> ChainSnapshot {
-        self.snapshot.borrow().clone()
-    }
-
-    /// Returns the Stratum server's counters.
-    pub fn stratum(&self) -> &StratumStats {
-        &self.stratum
-    }
-
-    /// Returns the coordinator's counters.
-    pub fn counters(&self) -> &NodeCounters {
-        &self.counters
-    }
-
-    /// Returns per-worker statistics.
-    pub fn workers(&self) -> &Workers {
-        &self.workers
-    }
-
-    /// Returns the blocks found.
-    pub fn blocks(&self) -> &Blocks {
-        &self.blocks
-    }
-
-    /// Returns the built-in miner's control.
-    pub fn miner(&self) -> &MinerControl {
-        &self.miner
-    }
-
-    /// Returns whether the last call to the parent daemons succeeded.
-    pub fn parent_reachable(&self) -> bool {
-        self.parent_reachable.load(Ordering::Relaxed)
-    }
-
-    /// Returns the parent RPC metrics.
-    pub fn parent_metrics(&self) -> &ParentRpcMetrics {
-        &self.parent_metrics
-    }
-
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Query,
-    ) -> Result<T, QueryError> {
-        let (tx, rx) = oneshot::channel();
-        self.queries.try_send(make(tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => QueryError::Busy,
-            mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
-        })?;
-        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(QueryError::Stopped),
-            Err(_) => Err(QueryError::Busy),
-        }
-    }
-
-    /// Returns page `index` (from 0) of main-chain shares, newest first.
-    ///
-    /// # Errors
-    /// The coordinator is overloaded or stopped.
-    pub async fn shares(&self, index: u64, per_page: u64) -> Result<SharePageData, QueryError> {
-        self.ask(|reply| Query::Shares {
-            index,
-            per_page,
-            reply,
-        })
-        .await
-    }
-
-    /// Returns the coinbase split of a block found now.
-    ///
-    /// # Errors
-    /// The coordinator is overloaded or stopped.
-    pub async fn expected_payouts(
-        &self,
-        finder: Option<PayoutScript>,
-    ) -> Result<ExpectedPayouts, QueryError> {
-        self.ask(|reply| Query::Payouts { finder, reply }).await
-    }
 }
 
 /// A running node.
@@ -366,7 +160,7 @@ impl Node {
             shutdown_rx.clone(),
         )));
         tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
-        tasks.push(tokio::spawn(poll_templates(
+        tasks.push(tokio::spawn(templates::poll_templates(
             parent.clone(),
             tpl_tx,
             events.clone(),
@@ -508,45 +302,4 @@ fn p2p_settings(config: &Config, chain_dir: &Path) -> Result<P2pSettings, NodeEr
         peers_file: Some(chain_dir.join("peers.json")),
         agent: format!("otedama/{}", env!("CARGO_PKG_VERSION")),
     })
-}
-
-/// Fetches templates: immediately, then by longpoll; retries with backoff when the
-/// daemons are down, in initial sync or without peers.
-async fn poll_templates(
-    parent: ParentClient,
-    out: mpsc::Sender<TemplateUpdate>,
-    events: broadcast::Sender<NodeEvent>,
-    reachable: Arc<AtomicBool>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut longpoll: Option<String> = None;
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let fetch = parent.block_template(longpoll.as_deref());
-        let result = tokio::select! {
-            _ = shutdown.changed() => return,
-            r = fetch => r,
-        };
-        match result {
-            Ok(update) => {
-                reachable.store(true, Ordering::Relaxed);
-                backoff = Duration::from_millis(250);
-                longpoll = update.longpoll_id.clone();
-                if out.send(update).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                reachable.store(false, Ordering::Relaxed);
-                warn!(target: "otedama::parent", error = %e, "no block template; retrying");
-                let _ = events.send(NodeEvent::ParentUnavailable(e.to_string()));
-                longpoll = None;
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
 }
