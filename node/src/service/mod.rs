@@ -38,6 +38,12 @@ use tracing::info;
 
 /// Queries waiting for the coordinator at most; beyond it callers are told it is busy.
 const QUERY_QUEUE: usize = 64;
+/// Node events buffered per watcher (tracker, API); a slower watcher misses the oldest.
+const EVENT_QUEUE: usize = 1024;
+/// Solved shares from Stratum waiting for the coordinator at most.
+const SUBMISSION_QUEUE: usize = 1024;
+/// Parent templates waiting for the coordinator at most (the poller waits for room).
+const TEMPLATE_QUEUE: usize = 16;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -118,11 +124,11 @@ impl Node {
         let parent_metrics = ParentRpcMetrics::default();
         let parent = ParentClient::new(chain_cfg, home)?.with_metrics(parent_metrics.clone());
 
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (work_tx, work_rx) = watch::channel::<Option<StratumWork>>(None);
-        let (sub_tx, sub_rx) = mpsc::channel::<Submission>(1024);
-        let (tpl_tx, tpl_rx) = mpsc::channel::<TemplateUpdate>(16);
+        let (sub_tx, sub_rx) = mpsc::channel::<Submission>(SUBMISSION_QUEUE);
+        let (tpl_tx, tpl_rx) = mpsc::channel::<TemplateUpdate>(TEMPLATE_QUEUE);
         let (query_tx, query_rx) = mpsc::channel::<Query>(QUERY_QUEUE);
         let (net_tx, net_rx) = mpsc::channel::<ChainInput>(CHAIN_QUEUE);
         let (block_tx, block_rx) = mpsc::channel(REPORT_QUEUE);
