@@ -146,10 +146,9 @@ impl PeerTable {
         })
     }
 
-    /// Saves the connected, unbanned peers' addresses to `file` (atomically).
-    pub(super) fn save(&self, file: &Path) {
-        let saved: Vec<SavedPeer> = self
-            .peers
+    /// Returns the connected, unbanned peers' addresses as saved across restarts.
+    pub(super) fn saved(&self) -> Vec<SavedPeer> {
+        self.peers
             .iter()
             .filter(|(id, _)| !self.bans.contains_key(id))
             .map(|(id, s)| {
@@ -164,20 +163,24 @@ impl PeerTable {
             })
             .filter(|p| !p.addrs.is_empty())
             .take(MAX_SAVED_PEERS)
-            .collect();
-        let Ok(json) = serde_json::to_vec_pretty(&saved) else {
-            return;
-        };
-        let tmp = file.with_extension("json.tmp");
-        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, file)) {
-            warn!(target: "otedama::p2p", file = %file.display(), error = %e, "saving the peer list");
-        }
+            .collect()
+    }
+}
+
+/// Writes the saved peer list to `file` (atomically: a temporary file, then a rename).
+pub(super) fn write_saved(file: &Path, saved: &[SavedPeer]) {
+    let Ok(json) = serde_json::to_vec_pretty(saved) else {
+        return;
+    };
+    let tmp = file.with_extension("json.tmp");
+    if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, file)) {
+        warn!(target: "otedama::p2p", file = %file.display(), error = %e, "saving the peer list");
     }
 }
 
 /// A saved peer.
 #[derive(Debug, Serialize, Deserialize)]
-struct SavedPeer {
+pub(super) struct SavedPeer {
     id: String,
     addrs: Vec<String>,
 }

@@ -216,7 +216,7 @@ impl Task {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = save.tick() => {
-                    self.save_peers();
+                    self.save_peers_in_background();
                     self.expire_bans();
                 }
                 _ = redial.tick() => self.redial(),
@@ -349,9 +349,18 @@ impl Task {
         self.table.info(id, gossip_score)
     }
 
+    /// Saves the peer list at shutdown, after the loop.
     fn save_peers(&self) {
         if let Some(file) = &self.peers_file {
-            self.table.save(file);
+            super::peers::write_saved(file, &self.table.saved());
+        }
+    }
+
+    /// Saves the peer list from the blocking pool: the loop only takes the snapshot.
+    fn save_peers_in_background(&self) {
+        if let Some(file) = self.peers_file.clone() {
+            let saved = self.table.saved();
+            tokio::task::spawn_blocking(move || super::peers::write_saved(&file, &saved));
         }
     }
 }
