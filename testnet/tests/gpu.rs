@@ -79,16 +79,19 @@ async fn an_opencl_device_mines_through_the_nodes_stratum_server() {
         node.log_tail(40)
     );
 
-    // The shares are the rig's worker's, paying the miner's address.
-    let workers = node.get("/api/workers").await.expect("workers");
-    let worker = workers
-        .as_array()
-        .and_then(|w| {
-            w.iter()
-                .find(|w| w["name"] == format!("{payout}.opencl{index}").as_str())
-        })
-        .unwrap_or_else(|| panic!("worker missing: {workers}"));
-    assert!(worker["accepted"].as_u64() >= Some(3), "{worker}");
+    // The shares are the rig's worker's, paying the miner's address. The worker's
+    // statistics follow the node's events, so they are waited for, not read once.
+    let worker_name = format!("{payout}.opencl{index}");
+    let worker = wait_for(Duration::from_secs(60), || async {
+        let workers = node.get("/api/workers").await?;
+        workers
+            .as_array()?
+            .iter()
+            .find(|w| w["name"] == worker_name.as_str() && w["accepted"].as_u64() >= Some(3))
+            .cloned()
+    })
+    .await
+    .unwrap_or_else(|| panic!("worker {worker_name} never had 3 accepted shares"));
     assert_eq!(worker["address"], payout.as_str());
     let height = wait_for(Duration::from_secs(120), || async {
         node.tip().await.map(|(h, _)| h).filter(|h| *h >= 3)
