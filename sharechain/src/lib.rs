@@ -3,16 +3,24 @@
 //! Everything here is a pure function of its inputs: no networking, no async runtime,
 //! no clock reads, no hash-map iteration order. Time is passed in by the caller.
 //!
-//! - [`ChainSpec`]: the consensus parameters and their [`ConsensusId`].
-//! - [`BlockHeader`], [`PowAlgorithm`]: parent-chain headers and proof of work.
-//! - [`Target`], [`CompactTarget`], [`Work`]: integer target arithmetic.
-//! - [`Share`]: a share (header with explicit consensus encoding, body in bincode).
+//! - `address`: payout addresses to scripts and back (bech32, base58check).
+//! - `encode`: the explicit consensus encoding ([`Reader`], varints).
+//! - `error`: every error type of the crate.
+//! - `hash`: [`ShareHash`], [`BlockHash`], [`PowHash`], [`ConsensusId`], sha256d.
+//! - `header`: [`BlockHeader`] and [`PowAlgorithm`] (SHA256d, Scrypt).
+//! - `money`: [`Amount`] and [`PayoutScript`].
+//! - `spec`: [`ChainSpec`], the consensus parameters, and their [`ConsensusId`].
+//! - `target`: [`Target`], [`CompactTarget`], [`Work`], [`Difficulty`] (integer arithmetic).
+//! - `share`: [`Share`] (header with explicit encoding, body in bincode behind a version).
 //! - `coinbase`: coinbase, merkle branch and full block assembly from a template.
 //! - `pplns`: the difficulty-weighted window and the integer reward split.
-//! - `retarget`: ASERT share difficulty; `validate`: the validation pipeline.
-//! - [`ShareChain`]: the in-memory share tree with fork choice, and its read-only
-//!   queries (`queries`: sync locators, header ranges, pages); [`Store`]: sled storage.
-//! - [`WorkTemplate`]: one work generation; [`ShareTemplate`]: its job for one payout script.
+//! - `retarget`: ASERT share difficulty.
+//! - `validate`: the validation pipeline, cheapest checks first.
+//! - `chain`: [`ShareChain`], the in-memory share tree with fork choice and reorgs.
+//! - `queries`: the chain's read-only queries (sync locators, header ranges, pages).
+//! - `store`: [`Store`], sled storage, and its read-only [`StoreReader`].
+//! - `template`: [`WorkTemplate`], one work generation; [`ShareTemplate`], its job for one
+//!   payout script.
 
 pub mod address;
 mod encode;

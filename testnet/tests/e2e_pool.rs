@@ -83,6 +83,30 @@ impl RawClient {
         }
     }
 
+    /// Sends two requests in one write and returns both answers. The server reads the
+    /// second before anything the first may cause (a found block's clean job) reaches
+    /// the session.
+    async fn call_pair(&mut self, method: &str, params: Value) -> (Value, Value) {
+        let (first, second) = (self.next_id, self.next_id + 1);
+        self.next_id += 2;
+        let lines = format!(
+            "{}\n{}\n",
+            json!({"id": first, "method": method, "params": params}),
+            json!({"id": second, "method": method, "params": params})
+        );
+        self.write.write_all(lines.as_bytes()).await.expect("write");
+        let (mut a, mut b) = (None, None);
+        while a.is_none() || b.is_none() {
+            let v = self.read().await;
+            if v["id"] == json!(first) {
+                a = Some(v);
+            } else if v["id"] == json!(second) {
+                b = Some(v);
+            }
+        }
+        (a.unwrap_or_default(), b.unwrap_or_default())
+    }
+
     /// Waits for a notify (with `clean` if asked).
     async fn job(&mut self, clean: bool) -> Value {
         loop {
@@ -192,15 +216,14 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
             .await;
         assert_eq!(r["error"][0], json!(23), "bad PoW: {r}");
         let good = find_nonce(&job, &raw.en1, &en2, target, true);
+        // The share and its duplicate in one write: the share is a block (regtest), and
+        // the duplicate must be judged before the block's clean job replaces the job.
         let submitted = std::time::Instant::now();
-        let r = raw
-            .call("mining.submit", submit_params(&user, &job, &en2, good))
+        let (r, dup) = raw
+            .call_pair("mining.submit", submit_params(&user, &job, &en2, good))
             .await;
         assert_eq!(r["result"], json!(true), "valid share: {r}");
-        let r = raw
-            .call("mining.submit", submit_params(&user, &job, &en2, good))
-            .await;
-        assert_eq!(r["error"][0], json!(22), "duplicate: {r}");
+        assert_eq!(dup["error"][0], json!(22), "duplicate: {dup}");
         // That share met the parent target (regtest): the new block (litecoind accepts it,
         // the node's long-poll returns, new work goes out) reaches this miner as a clean
         // job within 100 ms of the submission.
