@@ -109,8 +109,12 @@ impl HashBackend for Throttled {
         self.inner.algorithm()
     }
 
+    /// About a tenth of a second at the capped rate, as the backends' own chunks are at
+    /// full speed: threads pick up a new job that does not clean the old one when their
+    /// chunk ends, and a full-speed chunk at a capped rate would keep them on stale work
+    /// for minutes.
     fn chunk(&self) -> u32 {
-        self.inner.chunk()
+        ((self.rate / 10.0) as u32).clamp(1, self.inner.chunk().max(1))
     }
 
     fn scan(
@@ -147,7 +151,19 @@ impl HashBackend for Throttled {
 
 #[cfg(test)]
 mod tests {
-    use super::next_rolled_version;
+    use super::{HashBackend, Throttled, next_rolled_version};
+    use crate::CpuBackend;
+    use otedama_sharechain::PowAlgorithm;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_capped_backend_takes_a_tenth_of_a_second_per_chunk() {
+        let cpu: Arc<dyn HashBackend> = Arc::new(CpuBackend::new(PowAlgorithm::Sha256d));
+        let full = cpu.chunk();
+        assert_eq!(Throttled::new(Arc::clone(&cpu), 6.0).chunk(), 1);
+        assert_eq!(Throttled::new(Arc::clone(&cpu), 600.0).chunk(), 60);
+        assert_eq!(Throttled::new(Arc::clone(&cpu), 1e12).chunk(), full);
+    }
 
     #[test]
     fn rolled_versions_count_through_the_mask_only() {
