@@ -56,6 +56,29 @@ fn height_key(height: u64, hash: &ShareHash) -> [u8; 40] {
     k
 }
 
+/// Tries to take sled's file lock this many times, [`LOCK_RETRY`] apart.
+const LOCK_TRIES: u32 = 50;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Opens the database. sled releases its file lock when the last handle drops, and its
+/// background flusher may hold one a moment after the previous owner in this process
+/// dropped the store: a lock refused as "would block" is tried again for up to a
+/// second. Another process holding the store still gets the error.
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let mut tries = 0;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if tries + 1 < LOCK_TRIES && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(LOCK_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn corrupt(key: impl std::fmt::Display, source: DecodeError) -> StoreError {
     StoreError::Corrupt {
         key: key.to_string(),
@@ -82,7 +105,7 @@ impl Store {
     /// # Errors
     /// Database errors, a store of another chain spec, or undecodable values.
     pub fn open(path: &Path, spec: &ChainSpec) -> Result<(Store, ShareChain), StoreError> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = open_db(path)?;
         let store = Store {
             shares: db.open_tree("shares")?,
             by_height: db.open_tree("by_height")?,
