@@ -5,6 +5,10 @@
 //! flushes lazily (every 500 ms); the last writes before a crash may be lost, and the
 //! chain can always be re-synced from peers.
 
+mod reader;
+
+pub use reader::StoreReader;
+
 use crate::chain::{ShareChain, ShareMeta, TipChange};
 use crate::error::{DecodeError, StoreError};
 use crate::retarget::Anchor;
@@ -463,59 +467,5 @@ impl Store {
             shares: count,
             tip_height: prev.map(|p| p.0),
         })
-    }
-}
-
-/// A read-only view of the [`Store`]: what the task serving peers reads from disk while
-/// the store's owner writes.
-#[derive(Clone, Debug)]
-pub struct StoreReader {
-    store: Store,
-}
-
-impl StoreReader {
-    /// Returns a stored share.
-    ///
-    /// # Errors
-    /// As [`Store::get`].
-    pub fn get(&self, hash: &ShareHash) -> Result<Option<Share>, StoreError> {
-        self.store.get(hash)
-    }
-
-    /// Returns the consensus encoding of the headers of `hashes`, in order, stopping at
-    /// the first one not stored (pruned, or not yet flushed: the peer asks again from
-    /// there).
-    ///
-    /// # Errors
-    /// As [`Store::get`].
-    pub fn encoded_headers(&self, hashes: &[ShareHash]) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            let Some(share) = self.store.get(h)? else {
-                break;
-            };
-            let mut b = Vec::with_capacity(256);
-            share.header.encode(&mut b);
-            out.push(b);
-        }
-        Ok(out)
-    }
-
-    /// Returns the encoded shares among `hashes` that are stored, in order, each with
-    /// its hash.
-    ///
-    /// # Errors
-    /// As [`Store::get`].
-    pub fn encoded_shares(
-        &self,
-        hashes: &[ShareHash],
-    ) -> Result<Vec<(ShareHash, Vec<u8>)>, StoreError> {
-        let mut out = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            if let Some(share) = self.store.get(h)? {
-                out.push((*h, share.to_bytes()));
-            }
-        }
-        Ok(out)
     }
 }
