@@ -1,6 +1,7 @@
 //! The peer table the swarm task keeps: per-peer state and token buckets, application
 //! scores and bans, and the peer list saved across restarts.
 
+use super::protocol::{REQUEST_BURST, REQUEST_RATE};
 use super::{BAN_SCORE, PeerInfo};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use serde::{Deserialize, Serialize};
@@ -13,26 +14,34 @@ use tracing::{debug, warn};
 const MAX_SAVED_PEERS: usize = 256;
 /// Highest score a peer can earn.
 const MAX_SCORE: i32 = 100;
+/// Announcements a peer may relay per second on average, and in a burst.
+const GOSSIP_RATE: f64 = 50.0;
+const GOSSIP_BURST: f64 = 200.0;
 
-/// A token bucket.
+/// A token bucket: `rate` tokens a second, at most `burst` held.
 #[derive(Debug, Clone)]
 pub(super) struct Bucket {
     tokens: f64,
     at: Instant,
+    rate: f64,
+    burst: f64,
 }
 
 impl Bucket {
-    pub(super) fn new(burst: f64) -> Self {
+    fn new(rate: f64, burst: f64) -> Self {
         Self {
             tokens: burst,
             at: Instant::now(),
+            rate,
+            burst,
         }
     }
 
-    /// Takes a token if one is left, refilling at `rate` per second up to `burst`.
-    pub(super) fn take(&mut self, rate: f64, burst: f64) -> bool {
+    /// Takes a token if one is left.
+    pub(super) fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -54,7 +63,9 @@ pub(super) struct PeerState {
     pub tip_height: Option<u64>,
     pub score: i32,
     pub since: u64,
+    /// Sync requests the peer may send.
     pub requests: Bucket,
+    /// Announcements the peer may relay.
     pub gossip: Bucket,
     /// Whether the node was told it joined (after identify showed our protocol).
     pub announced: bool,
@@ -62,7 +73,7 @@ pub(super) struct PeerState {
 
 impl PeerState {
     /// A peer just connected at `address`.
-    pub(super) fn new(address: Multiaddr, outbound: bool, since: u64, bursts: (f64, f64)) -> Self {
+    pub(super) fn new(address: Multiaddr, outbound: bool, since: u64) -> Self {
         Self {
             address,
             outbound,
@@ -72,8 +83,8 @@ impl PeerState {
             tip_height: None,
             score: 0,
             since,
-            requests: Bucket::new(bursts.0),
-            gossip: Bucket::new(bursts.1),
+            requests: Bucket::new(REQUEST_RATE, REQUEST_BURST),
+            gossip: Bucket::new(GOSSIP_RATE, GOSSIP_BURST),
             announced: false,
         }
     }

@@ -1,7 +1,7 @@
 //! [`StoreReader`]: the read-only view of the [`Store`] for readers beside its owner.
 
 use super::Store;
-use crate::{Share, ShareHash, StoreError};
+use crate::{ShareHash, StoreError};
 
 /// A read-only view of the [`Store`]: what the task serving peers reads from disk while
 /// the store's owner writes.
@@ -11,14 +11,6 @@ pub struct StoreReader {
 }
 
 impl StoreReader {
-    /// Returns a stored share.
-    ///
-    /// # Errors
-    /// As [`Store::get`].
-    pub fn get(&self, hash: &ShareHash) -> Result<Option<Share>, StoreError> {
-        self.store.get(hash)
-    }
-
     /// Returns the consensus encoding of the headers of `hashes`, in order, stopping at
     /// the first one not stored (pruned, or not yet flushed: the peer asks again from
     /// there).

@@ -5,9 +5,7 @@
 use super::Task;
 use crate::p2p::behaviour::BehaviourEvent;
 use crate::p2p::peers::{PeerState, is_dialable};
-use crate::p2p::protocol::{
-    MAX_LOCATOR, MAX_SHARES_PER_REQUEST, REQUEST_BURST, REQUEST_RATE, Request, Response,
-};
+use crate::p2p::protocol::{MAX_LOCATOR, MAX_SHARES_PER_REQUEST, Request, Response};
 use crate::p2p::serving::Inbound;
 use crate::p2p::{NetEvent, PeerEvent};
 use crate::unix_now;
@@ -17,10 +15,6 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, gossipsub, identify, mdns, multiaddr::Protocol, ping};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-
-/// Announcements a peer may relay per second on average, and in a burst.
-const GOSSIP_RATE: f64 = 50.0;
-const GOSSIP_BURST: f64 = 200.0;
 
 impl Task {
     pub(super) fn emit(&self, ev: NetEvent) {
@@ -70,10 +64,9 @@ impl Task {
                     ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
                 };
                 debug!(target: "otedama::p2p", peer = %peer_id, %address, outbound, "connected");
-                self.table.peers.insert(
-                    peer_id,
-                    PeerState::new(address, outbound, unix_now(), (REQUEST_BURST, GOSSIP_BURST)),
-                );
+                self.table
+                    .peers
+                    .insert(peer_id, PeerState::new(address, outbound, unix_now()));
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -146,7 +139,7 @@ impl Task {
                     .table
                     .peers
                     .get_mut(&propagation_source)
-                    .is_some_and(|s| s.gossip.take(GOSSIP_RATE, GOSSIP_BURST));
+                    .is_some_and(|s| s.gossip.take());
                 if !allowed {
                     self.swarm
                         .behaviour_mut()
@@ -234,7 +227,7 @@ impl Task {
             .table
             .peers
             .get_mut(&peer)
-            .is_some_and(|s| s.requests.take(REQUEST_RATE, REQUEST_BURST));
+            .is_some_and(|s| s.requests.take());
         let oversized = match &request {
             Request::Tip => false,
             Request::Headers { locator, .. } => locator.len() > MAX_LOCATOR,

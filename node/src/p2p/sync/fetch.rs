@@ -23,7 +23,7 @@ impl Syncer {
         let (work, ours) = self.our_tip();
         // A tip with more work than ours is one we do not hold: fork choice would have
         // made it ours.
-        if tip.chain_work <= work.to_u128() || ours == Some(ShareHash::from_bytes(tip.hash)) {
+        if tip.chain_work <= work || ours == Some(ShareHash::from_bytes(tip.hash)) {
             return;
         }
         self.jobs += 1;

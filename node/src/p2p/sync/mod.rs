@@ -27,7 +27,7 @@ use headers::HeaderError;
 use job::Job;
 use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
-use otedama_sharechain::{ChainSpec, Share, ShareError, ShareHash, Work};
+use otedama_sharechain::{ChainSpec, Share, ShareError, ShareHash};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -208,14 +208,12 @@ impl Syncer {
     }
 
     /// Our best chain's work and tip, from the coordinator's snapshot.
-    fn our_tip(&self) -> (Work, Option<ShareHash>) {
+    fn our_tip(&self) -> (u128, Option<ShareHash>) {
         self.snapshot
             .borrow()
             .tip
             .as_ref()
-            .map_or((Work::ZERO, None), |t| {
-                (Work::from_u128(t.chain_work), Some(t.hash))
-            })
+            .map_or((0, None), |t| (t.chain_work, Some(t.hash)))
     }
 
     fn publish_progress(&self) {
@@ -263,19 +261,14 @@ impl Syncer {
     /// as a [`Reply::Verdict`].
     fn on_announcement(&mut self, from: PeerId, id: MessageId, data: &[u8]) {
         let share = match data.split_first() {
-            Some((&WIRE_VERSION, body)) => Share::from_bytes(body),
-            _ => {
-                let reject = Verdict::Reject {
-                    penalty: INVALID_SHARE_PENALTY,
-                };
-                self.p2p.report(id, from, reject);
-                return;
-            }
+            Some((&WIRE_VERSION, body)) => Share::from_bytes(body).map_err(|e| e.to_string()),
+            Some((version, _)) => Err(format!("unknown wire version {version}")),
+            None => Err("empty announcement".to_string()),
         };
         let share = match share {
             Ok(s) => s,
-            Err(e) => {
-                debug!(target: "otedama::p2p", peer = %from, error = %e, "undecodable announcement");
+            Err(reason) => {
+                debug!(target: "otedama::p2p", peer = %from, %reason, "undecodable announcement");
                 let reject = Verdict::Reject {
                     penalty: INVALID_SHARE_PENALTY,
                 };
