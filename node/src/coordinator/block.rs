@@ -16,6 +16,10 @@ use tracing::debug;
 /// client's call timeout; past the cap (a hung daemon on a chain whose every share is a
 /// block, like regtest) that daemon is skipped and the others still get the block.
 const MAX_IN_FLIGHT_PER_DAEMON: usize = 64;
+/// Of those, requests sent to one daemon at once at most. Bitcoin Core-family daemons
+/// serve RPC with 4 threads and a work queue of 16, answering HTTP 500 beyond it; the
+/// node's long-poll holds one thread already.
+const MAX_CALLS_PER_DAEMON: usize = 2;
 /// Reports queued for the coordinator at most.
 pub(crate) const REPORT_QUEUE: usize = 64;
 
@@ -80,22 +84,34 @@ impl BlockReport {
 #[derive(Clone, Debug)]
 pub(crate) struct BlockSubmitter {
     parent: ParentClient,
-    endpoints: Arc<[String]>,
-    in_flight: Arc<[Arc<Semaphore>]>,
+    daemons: Arc<[Daemon]>,
     reports: mpsc::Sender<BlockReport>,
+}
+
+/// One daemon's bounds on submissions.
+#[derive(Debug)]
+struct Daemon {
+    url: String,
+    /// Submissions unanswered ([`MAX_IN_FLIGHT_PER_DAEMON`]).
+    waiting: Arc<Semaphore>,
+    /// Requests on the wire ([`MAX_CALLS_PER_DAEMON`]).
+    calling: Arc<Semaphore>,
 }
 
 impl BlockSubmitter {
     pub(crate) fn new(parent: ParentClient, reports: mpsc::Sender<BlockReport>) -> Self {
-        let endpoints: Arc<[String]> = parent.endpoint_urls().into();
-        let in_flight = endpoints
-            .iter()
-            .map(|_| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_DAEMON)))
+        let daemons = parent
+            .endpoint_urls()
+            .into_iter()
+            .map(|url| Daemon {
+                url,
+                waiting: Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_DAEMON)),
+                calling: Arc::new(Semaphore::new(MAX_CALLS_PER_DAEMON)),
+            })
             .collect();
         Self {
             parent,
-            endpoints,
-            in_flight,
+            daemons,
             reports,
         }
     }
@@ -105,25 +121,28 @@ impl BlockSubmitter {
         let hex_block: Arc<str> = hex::encode(block).into();
         let mut report = BlockReport::new(found);
         let calls = FuturesUnordered::new();
-        for (i, endpoint) in self.endpoints.iter().enumerate() {
-            let Ok(permit) = Arc::clone(&self.in_flight[i]).try_acquire_owned() else {
+        for (i, daemon) in self.daemons.iter().enumerate() {
+            let Ok(waiting) = Arc::clone(&daemon.waiting).try_acquire_owned() else {
                 report.record(
-                    endpoint,
+                    &daemon.url,
                     Err(ParentError::Saturated {
-                        endpoint: endpoint.clone(),
+                        endpoint: daemon.url.clone(),
                         waiting: MAX_IN_FLIGHT_PER_DAEMON,
                     }),
                 );
                 continue;
             };
-            let (parent, hex_block, endpoint) = (
+            let (parent, hex_block, endpoint, calling) = (
                 self.parent.clone(),
                 Arc::clone(&hex_block),
-                endpoint.clone(),
+                daemon.url.clone(),
+                Arc::clone(&daemon.calling),
             );
             calls.push(async move {
+                // Never closed: the semaphore lives as long as the submitter.
+                let call = calling.acquire_owned().await;
                 let answer = parent.submit_block_to(i, &hex_block).await;
-                drop(permit);
+                drop((call, waiting));
                 (endpoint, answer)
             });
         }
