@@ -4,10 +4,10 @@
 
 use crate::service::NodeEvent;
 use crate::unix_now;
+use otedama_rpc::RotatingFile;
 use otedama_sharechain::{Amount, PayoutScript};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -219,21 +219,32 @@ impl BlockRecord {
     }
 }
 
-/// Blocks found: the newest [`BLOCKS_KEPT`] in memory, every one appended to a file.
+/// Blocks found: the newest [`BLOCKS_KEPT`] in memory, every one appended to a file that
+/// rotates past [`BLOCK_LOG_MAX_BYTES`] (one older file kept).
 #[derive(Debug)]
 pub struct Blocks {
-    path: Option<PathBuf>,
+    file: Option<RotatingFile>,
     recent: Mutex<VecDeque<BlockRecord>>,
 }
 
+/// Size at which `blocks.jsonl` rotates to `blocks.jsonl.1`.
+pub const BLOCK_LOG_MAX_BYTES: u64 = 4 << 20;
+
 impl Blocks {
-    /// Loads the newest records from `path` (a missing file is empty; unreadable lines
-    /// are skipped with a warning).
+    /// Loads the newest records from `path` and its rotated predecessor (a missing file
+    /// is empty; unreadable lines are skipped with a warning).
     pub fn load(path: Option<PathBuf>) -> Self {
+        Self::load_bounded(path, BLOCK_LOG_MAX_BYTES)
+    }
+
+    /// As [`Blocks::load`], rotating the file past `max_bytes`.
+    pub fn load_bounded(path: Option<PathBuf>, max_bytes: u64) -> Self {
+        let file = path.map(|p| RotatingFile::new(p, max_bytes, 1));
         let mut recent = VecDeque::new();
-        if let Some(p) = &path
-            && let Ok(text) = std::fs::read_to_string(p)
-        {
+        for p in file.iter().flat_map(RotatingFile::files_oldest_first) {
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
             for (n, line) in text.lines().enumerate() {
                 match serde_json::from_str::<BlockRecord>(line) {
                     Ok(r) => {
@@ -249,7 +260,7 @@ impl Blocks {
             }
         }
         Self {
-            path,
+            file,
             recent: Mutex::new(recent),
         }
     }
@@ -269,20 +280,15 @@ impl Blocks {
                 r.pop_front();
             }
         }
-        let Some(path) = &self.path else {
+        let Some(file) = &self.file else {
             return;
         };
-        let line = match serde_json::to_string(&record) {
-            Ok(l) => l + "\n",
+        let line = match serde_json::to_vec(&record) {
+            Ok(l) => l,
             Err(_) => return,
         };
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_data()));
-        if let Err(e) = written {
-            warn!(target: "otedama::node", path = %path.display(), error = %e, "cannot append to the block log");
+        if let Err(e) = file.append(&line) {
+            warn!(target: "otedama::node", path = %file.path().display(), error = %e, "cannot append to the block log");
         }
     }
 }
@@ -390,5 +396,33 @@ mod tests {
         let got = again.newest_first();
         assert_eq!(got, vec![rec(2), rec(1)]);
         assert_eq!(got[0].scripts()[0].1, Amount::from_sat(7));
+    }
+
+    #[test]
+    fn the_block_log_stays_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blocks.jsonl");
+        let blocks = Blocks::load_bounded(Some(path.clone()), 2000);
+        let rec = |height| BlockRecord {
+            height,
+            hash: "00".repeat(32),
+            share: "11".repeat(32),
+            time: 5,
+            outcome: BlockOutcome::Accepted,
+            payouts: vec![(hex::encode(PayoutScript::p2wpkh([1; 20]).as_bytes()), 7)],
+        };
+        for h in 0..500 {
+            blocks.push(rec(h));
+        }
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let rotated = dir.path().join("blocks.jsonl.1");
+        assert!(size(&path) <= 2000 && size(&rotated) <= 2000);
+        assert!(!dir.path().join("blocks.jsonl.2").exists());
+        // A reload finds the newest blocks, in order, across both files.
+        let again = Blocks::load_bounded(Some(path), 2000);
+        let heights: Vec<u32> = again.newest_first().iter().map(|r| r.height).collect();
+        assert!(heights.len() > 8, "{heights:?}");
+        assert!(heights.windows(2).all(|w| w[0] == w[1] + 1));
+        assert_eq!(heights[0], 499);
     }
 }

@@ -199,6 +199,25 @@ fn an_operator_drives_a_running_node_through_its_api() {
         assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout).expect("json output");
     }
+    // The P2P listen addresses, with the peer id, in `status` and `peers`.
+    let out = node(&["status", "--api", &api, "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("json output");
+    let listen = status["p2p"]["listen"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let peer_id = status["p2p"]["peer_id"].as_str().unwrap_or_default();
+    assert!(
+        listen.starts_with("/ip4/127.0.0.1/tcp/") && listen.ends_with(&format!("/p2p/{peer_id}")),
+        "{status}"
+    );
+    for cmd in ["status", "peers"] {
+        let out = text(&node(&[cmd, "--api", &api]).stdout);
+        assert!(
+            out.contains(&format!("p2p listen  {listen}")),
+            "{cmd}: {out}"
+        );
+    }
     // Peer actions go through the API with the token, and are checked by the node.
     let out = node(&[
         "peers",

@@ -1,14 +1,18 @@
 //! The audit log of operator actions: `audit.log` in the data directory, one JSON object
 //! per line, only ever appended to, each line fsynced before the action it records runs.
+//! Past [`AUDIT_MAX_BYTES`] it rotates to `audit.log.1` … `audit.log.8`.
 
+use crate::logfile::RotatingFile;
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// File name of the audit log in the data directory.
 pub const AUDIT_FILE: &str = "audit.log";
+/// Size at which the audit log rotates.
+pub const AUDIT_MAX_BYTES: u64 = 4 << 20;
+/// Rotated audit logs kept.
+pub const AUDIT_KEEP: u32 = 8;
 
 /// One audited action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,17 +34,14 @@ pub struct AuditRecord {
 /// An append-only JSON-lines log.
 #[derive(Debug)]
 pub struct AuditLog {
-    path: PathBuf,
-    // Serialises writers in this process so lines never interleave.
-    lock: Mutex<()>,
+    file: RotatingFile,
 }
 
 impl AuditLog {
     /// The log at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
-            path: path.into(),
-            lock: Mutex::new(()),
+            file: RotatingFile::new(path, AUDIT_MAX_BYTES, AUDIT_KEEP).private(),
         }
     }
 
@@ -51,45 +52,36 @@ impl AuditLog {
 
     /// Returns the file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Appends `record` as one line and waits until it is on disk. Blocking: call it from
     /// `spawn_blocking` in async code.
     ///
     /// # Errors
-    /// The file cannot be opened, written or synced.
+    /// The file cannot be opened, rotated, written or synced.
     pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
-        line.push(b'\n');
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&self.path)?;
-        // One write call per line: O_APPEND keeps concurrent processes' lines whole.
-        file.write_all(&line)?;
-        file.sync_data()
+        let line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        self.file.append(&line)
     }
 
-    /// Reads every record (for tests and tools).
+    /// Reads every record kept, oldest first (for tests and tools).
     ///
     /// # Errors
-    /// The file cannot be read or a line is not a record.
+    /// A file cannot be read or a line is not a record.
     pub fn read_all(&self) -> io::Result<Vec<AuditRecord>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(io::Error::other))
-            .collect()
+        let mut records = Vec::new();
+        for path in self.file.files_oldest_first() {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                records.push(serde_json::from_str(line).map_err(io::Error::other)?);
+            }
+        }
+        Ok(records)
     }
 }
 

@@ -7,10 +7,13 @@
 //! - `audit`: [`AuditLog`], the append-only log of operator actions in the data directory.
 //! - `auth`: [`TokenStore`], hashed bearer tokens with expiry in the data directory.
 //! - `client`: [`ApiClient`], the typed client the CLI uses.
+//! - `conn`: [`ConnLimits`] and the accept loop every listener runs: connection caps in
+//!   total and per IP, header and idle timeouts.
 //! - `dashboard`: the embedded single-page dashboard served at `/`.
 //! - `dto`: the JSON types of every endpoint and WebSocket message, by endpoint.
 //! - `error`: [`ApiError`] and the JSON error body.
 //! - `handlers`: the REST handlers under `/api`.
+//! - `logfile`: [`RotatingFile`], the size-bounded append-only files (audit log, block log).
 //! - `metrics`: [`registry`], [`serve_metrics`], [`serve_health`]: `/metrics`, `/healthz`, `/readyz`.
 //! - `openapi`: [`ApiDoc`], the OpenAPI document served at `/api/docs`.
 //! - `server`: [`ApiServer`]: the routes behind a per-IP rate limit, a body size limit,
@@ -23,25 +26,29 @@ mod api;
 mod audit;
 mod auth;
 mod client;
+mod conn;
 mod dashboard;
 mod dto;
 mod error;
 mod handlers;
+mod logfile;
 mod metrics;
 mod openapi;
 mod server;
 mod ws;
 
 pub use api::{ApiFuture, NodeApi};
-pub use audit::{AUDIT_FILE, AuditLog, AuditRecord};
+pub use audit::{AUDIT_FILE, AUDIT_KEEP, AUDIT_MAX_BYTES, AuditLog, AuditRecord};
 pub use auth::{
     AuthFailure, MAX_LABEL_LEN, NewToken, TOKEN_PREFIX, TOKENS_FILE, TokenError, TokenInfo,
     TokenStore,
 };
 pub use client::{ApiClient, ClientError};
+pub use conn::ConnLimits;
 pub use dto::*;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use logfile::RotatingFile;
 pub use metrics::{ParentRpcMetrics, encode, registry, registry_with, serve_health, serve_metrics};
 pub use openapi::{ApiDoc, document_json};
 pub use server::{ApiServer, ApiSettings, HttpServer, RateLimit, exposure_warning};
-pub use ws::{CLIENT_QUEUE, MAX_CLIENTS, SEND_TIMEOUT, TICK};
+pub use ws::{CLIENT_QUEUE, CLIENTS_PER_IP, MAX_CLIENTS, SEND_TIMEOUT, TICK};

@@ -6,6 +6,7 @@
 //! metric: the node's parent client records each call in [`ParentRpcMetrics`].
 
 use crate::api::NodeApi;
+use crate::conn::ConnLimits;
 use crate::dto::MetricsSnapshot;
 use crate::server::HttpServer;
 use axum::Router;
@@ -357,12 +358,16 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
 ///
 /// # Errors
 /// The address cannot be bound.
-pub async fn serve_metrics(address: SocketAddr, registry: Registry) -> io::Result<HttpServer> {
+pub async fn serve_metrics(
+    address: SocketAddr,
+    registry: Registry,
+    limits: ConnLimits,
+) -> io::Result<HttpServer> {
     let router = Router::new()
         .route("/metrics", get(metrics))
         .fallback(|| async { crate::error::ApiError::not_found("see /metrics") })
         .with_state(Arc::new(registry));
-    let server = HttpServer::bind(address, router).await?;
+    let server = HttpServer::bind(address, router, limits).await?;
     tracing::info!(target: "otedama::api", address = %server.local_addr(), "metrics listening");
     Ok(server)
 }
@@ -386,13 +391,17 @@ async fn readyz(State(api): State<Arc<dyn NodeApi>>) -> Response {
 ///
 /// # Errors
 /// The address cannot be bound.
-pub async fn serve_health(address: SocketAddr, api: Arc<dyn NodeApi>) -> io::Result<HttpServer> {
+pub async fn serve_health(
+    address: SocketAddr,
+    api: Arc<dyn NodeApi>,
+    limits: ConnLimits,
+) -> io::Result<HttpServer> {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(|| async { crate::error::ApiError::not_found("see /healthz and /readyz") })
         .with_state(api);
-    let server = HttpServer::bind(address, router).await?;
+    let server = HttpServer::bind(address, router, limits).await?;
     tracing::info!(target: "otedama::api", address = %server.local_addr(), "health listening");
     Ok(server)
 }

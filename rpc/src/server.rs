@@ -8,6 +8,7 @@
 use crate::api::NodeApi;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::TokenStore;
+use crate::conn::ConnLimits;
 use crate::error::ApiError;
 use crate::{dashboard, handlers, ws};
 use axum::Router;
@@ -64,6 +65,10 @@ pub struct ApiSettings {
     pub rate_limit: RateLimit,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// Connection caps and timeouts.
+    pub connections: ConnLimits,
+    /// WebSocket clients at once from one IP address (of [`crate::MAX_CLIENTS`]).
+    pub ws_clients_per_ip: usize,
 }
 
 impl ApiSettings {
@@ -76,6 +81,8 @@ impl ApiSettings {
             cors_origins: Vec::new(),
             rate_limit: RateLimit::default(),
             body_limit: 16 * 1024,
+            connections: ConnLimits::API,
+            ws_clients_per_ip: crate::ws::CLIENTS_PER_IP,
         }
     }
 }
@@ -99,30 +106,17 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `address` and serves `router` (with the client's address available to it).
+    /// Binds `address` and serves `router` within `limits`, with the client's address
+    /// available to it and the security headers on every response.
     ///
     /// # Errors
     /// The address cannot be bound.
-    pub async fn bind(address: SocketAddr, router: Router) -> io::Result<Self> {
+    pub async fn bind(address: SocketAddr, router: Router, limits: ConnLimits) -> io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let local_addr = listener.local_addr()?;
-        let (shutdown, mut rx) = watch::channel(false);
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            let stop = async move {
-                while !*rx.borrow_and_update() {
-                    if rx.changed().await.is_err() {
-                        break;
-                    }
-                }
-            };
-            if let Err(e) = axum::serve(listener, service)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                warn!(target: TARGET, error = %e, "http server failed");
-            }
-        });
+        let (shutdown, rx) = watch::channel(false);
+        let router = router.layer(axum::middleware::map_response(security_headers));
+        let task = tokio::spawn(crate::conn::serve(listener, router, limits, rx));
         Ok(Self {
             local_addr,
             shutdown,
@@ -180,7 +174,7 @@ impl ApiServer {
         if let Some(warning) = exposure_warning(address, settings.tokens.is_some()) {
             warn!(target: TARGET, %address, "{warning}");
         }
-        let (hub, hub_task) = ws::Hub::start(Arc::clone(&api));
+        let (hub, hub_task) = ws::Hub::start(Arc::clone(&api), settings.ws_clients_per_ip);
         let state = Arc::new(AppState {
             api,
             tokens: settings.tokens.clone(),
@@ -188,7 +182,7 @@ impl ApiServer {
             hub,
         });
         let (router, limiter_task) = guarded_router(state, &settings)?;
-        let mut http = HttpServer::bind(address, router).await?;
+        let mut http = HttpServer::bind(address, router, settings.connections).await?;
         http.add_task(stop_with(hub_task, http.shutdown_signal()));
         http.add_task(stop_with(limiter_task, http.shutdown_signal()));
         info!(target: TARGET, address = %http.local_addr(), auth = settings.tokens.is_some(), "api listening");
@@ -337,6 +331,23 @@ async fn json_errors(response: Response) -> Response {
     }
 }
 
+/// Adds the headers every response carries, unless a handler set its own: no MIME
+/// sniffing, no framing by other sites, no referrer, and no caching of API answers.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
 /// An operator authorised for a mutating endpoint, with where the request came from.
 pub(crate) struct Operator {
     /// `token:<id>` or `anonymous` (auth disabled).
@@ -363,21 +374,12 @@ impl FromRequestParts<SharedState> for Operator {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing_token", "this endpoint needs an Authorization: Bearer <token> header; create one with `otedama-node token create`"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_token",
-                    "the Authorization header must be `Bearer <token>`",
-                )
-            })?
-            .to_owned();
+        let token = bearer_token(value).ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
         let now = unix_now();
         let verdict = tokio::task::spawn_blocking(move || tokens.verify(&token, now))
             .await
@@ -391,6 +393,21 @@ impl FromRequestParts<SharedState> for Operator {
             Err(failure) => Err(ApiError::unauthorized(failure.code(), failure.to_string())),
         }
     }
+}
+
+/// Longest bearer token read from a header; real ones are 68 characters.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The token of an `Authorization: Bearer <token>` header: the scheme in any case, one
+/// space, then the token, trimmed, of 1 to [`MAX_TOKEN_LEN`] visible ASCII characters.
+pub(crate) fn bearer_token(value: &HeaderValue) -> Option<String> {
+    let (scheme, rest) = value.to_str().ok()?.split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer")
+        && !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token.bytes().all(|b| b.is_ascii_graphic()))
+    .then(|| token.to_owned())
 }
 
 impl Operator {
@@ -439,6 +456,30 @@ pub(crate) fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_authorization_header_parses_or_is_refused(raw in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(value) = HeaderValue::from_bytes(&raw)
+                && let Some(token) = bearer_token(&value)
+            {
+                prop_assert!(!token.is_empty() && token.len() <= MAX_TOKEN_LEN);
+                prop_assert!(token.bytes().all(|b| b.is_ascii_graphic()));
+                prop_assert!(raw.len() > 7 && raw[..7].eq_ignore_ascii_case(b"bearer "));
+            }
+        }
+
+        #[test]
+        fn a_well_formed_bearer_header_gives_its_token(
+            scheme in "(?i)bearer",
+            token in "[A-Za-z0-9_.~+/=-]{1,256}",
+            pad in " {0,3}",
+        ) {
+            let value = HeaderValue::from_str(&format!("{scheme} {pad}{token}{pad}")).expect("ascii");
+            prop_assert_eq!(bearer_token(&value), Some(token));
+        }
+    }
 
     #[test]
     fn exposing_an_open_api_is_warned_about() {

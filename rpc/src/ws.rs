@@ -3,15 +3,25 @@
 //! its own bounded backlog of that channel; a client that falls [`CLIENT_QUEUE`] messages
 //! behind, or takes longer than [`SEND_TIMEOUT`] to take one, is disconnected. Nothing a
 //! client does can block the hub or the node.
+//!
+//! Slots are shared fairly: [`MAX_CLIENTS`] in all, at most [`CLIENTS_PER_IP`] (by
+//! default) from one address, so one host cannot lock every dashboard out. A handshake
+//! that is not a valid RFC 6455 upgrade is answered in the API's JSON error format.
 
 use crate::api::NodeApi;
 use crate::dto::{Event, HashrateTick, Hello};
 use crate::error::ApiError;
 use crate::server::{SharedState, TARGET, unix_now};
-use axum::extract::State;
+use axum::Extension;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
@@ -26,6 +36,8 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const TICK: Duration = Duration::from_secs(5);
 /// Most WebSocket clients at once.
 pub const MAX_CLIENTS: usize = 256;
+/// Most WebSocket clients at once from one IP address, by default.
+pub const CLIENTS_PER_IP: usize = 4;
 /// Largest message accepted from a client (clients have nothing to say; pings fit).
 const MAX_INCOMING: usize = 4096;
 /// Close code 1008 (policy violation), RFC 6455 section 7.4.1.
@@ -36,6 +48,27 @@ const CLOSE_POLICY: u16 = 1008;
 pub(crate) struct Hub {
     tx: broadcast::Sender<Utf8Bytes>,
     clients: Arc<Semaphore>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_per_ip: usize,
+}
+
+/// A client's place among the WebSocket slots, given back when dropped.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn encode(event: &Event) -> Option<Utf8Bytes> {
@@ -49,15 +82,41 @@ fn encode(event: &Event) -> Option<Utf8Bytes> {
 }
 
 impl Hub {
-    /// Starts the hub task for `api`.
-    pub(crate) fn start(api: Arc<dyn NodeApi>) -> (Hub, JoinHandle<()>) {
+    /// Starts the hub task for `api`, with at most `max_per_ip` clients from one address.
+    pub(crate) fn start(api: Arc<dyn NodeApi>, max_per_ip: usize) -> (Hub, JoinHandle<()>) {
         let (tx, _) = broadcast::channel(CLIENT_QUEUE);
         let hub = Hub {
             tx: tx.clone(),
             clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            per_ip: Arc::default(),
+            max_per_ip: max_per_ip.max(1),
         };
         let task = tokio::spawn(run_hub(api, tx));
         (hub, task)
+    }
+
+    /// Takes a slot for a client at `ip`: its address's share first, then one of all.
+    fn admit(&self, ip: IpAddr) -> Result<Slot, ApiError> {
+        let ip = ip.to_canonical();
+        let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        let from_ip = map.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.max_per_ip {
+            return Err(ApiError::unavailable(
+                "too_many_clients_from_ip",
+                format!(
+                    "this address already has {from_ip} WebSocket clients, the most allowed; close one first"
+                ),
+            ));
+        }
+        let permit = Arc::clone(&self.clients).try_acquire_owned().map_err(|_| {
+            ApiError::unavailable("too_many_clients", "too many WebSocket clients; try later")
+        })?;
+        map.insert(ip, from_ip + 1);
+        Ok(Slot {
+            _permit: permit,
+            per_ip: Arc::clone(&self.per_ip),
+            ip,
+        })
     }
 }
 
@@ -103,10 +162,24 @@ async fn run_hub(api: Arc<dyn NodeApi>, tx: broadcast::Sender<Utf8Bytes>) {
 }
 
 /// `GET /api/ws`: upgrades to a WebSocket of [`Event`]s.
-pub(crate) async fn upgrade(State(s): State<SharedState>, ws: WebSocketUpgrade) -> Response {
-    let Ok(permit) = Arc::clone(&s.hub.clients).try_acquire_owned() else {
-        return ApiError::unavailable("too_many_clients", "too many WebSocket clients; try later")
-            .into_response();
+pub(crate) async fn upgrade(
+    State(s): State<SharedState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return handshake_error(&rejection),
+    };
+    if let Err(e) = check_key(&headers) {
+        return e.into_response();
+    }
+    // Without the connection's address (only in handler tests), all share one bucket.
+    let ip = connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    let slot = match s.hub.admit(ip) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
     };
     // Subscribe before the upgrade so nothing between `hello` and the loop is missed.
     let rx = s.hub.tx.subscribe();
@@ -128,7 +201,56 @@ pub(crate) async fn upgrade(State(s): State<SharedState>, ws: WebSocketUpgrade) 
     .collect();
     ws.max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| client(socket, rx, first, permit))
+        .on_upgrade(move |socket| client(socket, rx, first, slot))
+}
+
+/// Answers a request that is not a WebSocket handshake in the API's error format:
+/// 426 with `Upgrade: websocket` (and `Sec-WebSocket-Version: 13` for another version,
+/// RFC 6455 section 4.4) when the upgrade itself is missing, else 400 or 405.
+fn handshake_error(rejection: &WebSocketUpgradeRejection) -> Response {
+    let message = format!(
+        "{}; /api/ws takes a WebSocket handshake (RFC 6455)",
+        rejection.body_text()
+    );
+    let (status, code) = match rejection {
+        WebSocketUpgradeRejection::MethodNotGet(_) => {
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        }
+        WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+        | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)
+        | WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)
+        | WebSocketUpgradeRejection::ConnectionNotUpgradable(_) => {
+            (StatusCode::UPGRADE_REQUIRED, "upgrade_required")
+        }
+        _ => (StatusCode::BAD_REQUEST, "invalid_handshake"),
+    };
+    let mut response = ApiError::new(status, code, message).into_response();
+    if status == StatusCode::UPGRADE_REQUIRED {
+        let h = response.headers_mut();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    response
+}
+
+/// Checks `Sec-WebSocket-Key`: RFC 6455 section 4.2.1 asks for the base64 of 16 bytes.
+fn check_key(headers: &HeaderMap) -> Result<(), ApiError> {
+    let valid = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(HeaderValue::as_bytes)
+        .and_then(|key| base64::engine::general_purpose::STANDARD.decode(key).ok())
+        .is_some_and(|nonce| nonce.len() == 16);
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_handshake",
+            "Sec-WebSocket-Key must be the base64 of 16 random bytes (RFC 6455 section 4.2.1)",
+        ))
+    }
 }
 
 async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> bool {
@@ -142,7 +264,7 @@ async fn client(
     mut socket: WebSocket,
     mut rx: broadcast::Receiver<Utf8Bytes>,
     first: Vec<Utf8Bytes>,
-    _permit: OwnedSemaphorePermit,
+    _slot: Slot,
 ) {
     for text in first {
         if !send(&mut socket, text).await {
@@ -174,6 +296,55 @@ async fn client(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(raw: &[u8]) -> Option<HeaderMap> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_bytes(raw).ok()?,
+        );
+        Some(h)
+    }
+
+    #[test]
+    fn the_rfc_sample_key_is_accepted_and_others_are_not() {
+        let ok = key(b"dGhlIHNhbXBsZSBub25jZQ==").expect("header");
+        assert!(check_key(&ok).is_ok());
+        for bad in [
+            &b""[..],
+            b"abc",
+            b"dGhlIHNhbXBsZSBub25jZQ",
+            b"dGhlIHNhbXBsZSBub25jZR==",
+            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            let h = key(bad).expect("header");
+            assert!(check_key(&h).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(check_key(&HeaderMap::new()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn a_key_is_accepted_exactly_when_it_is_16_bytes_of_base64(raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some(h) = key(&raw) {
+                let decoded = base64::engine::general_purpose::STANDARD.decode(&raw);
+                prop_assert_eq!(check_key(&h).is_ok(), decoded.is_ok_and(|d| d.len() == 16));
+            }
+        }
+
+        #[test]
+        fn every_16_byte_nonce_is_accepted(nonce in any::<[u8; 16]>()) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(nonce);
+            let h = key(encoded.as_bytes()).expect("header");
+            prop_assert!(check_key(&h).is_ok());
         }
     }
 }

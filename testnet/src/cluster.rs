@@ -75,6 +75,10 @@ pub struct NodeOptions {
     /// The whole `mining:` section, replacing the one made from `payout`; `{stratum}`
     /// stands for the node's Stratum port.
     pub mining: Option<String>,
+    /// More keys of the `api:` section, each line indented by two spaces.
+    pub api_extra: String,
+    /// The process's file-descriptor limit (`ulimit -n`), when set.
+    pub fd_limit: Option<u64>,
 }
 
 impl NodeOptions {
@@ -97,6 +101,8 @@ impl NodeOptions {
             bootstrap,
             metrics: false,
             mining: None,
+            api_extra: String::new(),
+            fd_limit: None,
         }
     }
 }
@@ -156,7 +162,7 @@ impl TestNode {
         let yaml = format!(
             "app:\n  name: {name}\n  data_dir: {dir}\n  log_level: info,otedama::p2p=debug\n{mining}\
              pool:\n  address: 127.0.0.1:{stratum}\n\
-             api:\n  address: 127.0.0.1:{api}\n  auth:\n    enabled: false\n\
+             api:\n  address: 127.0.0.1:{api}\n  auth:\n    enabled: false\n{api_extra}\
              monitoring:\n  metrics:\n    enabled: {metrics_on}\n    address: 127.0.0.1:{metrics}\n  health:\n    enabled: false\n\
              p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/{p2p}\"]\n  bootstrap: [{boot}]\n\
              chains:\n  - spec: {spec}\n    daemons:\n      - url: {url}\n        user: u\n        password: p\n",
@@ -166,6 +172,7 @@ impl TestNode {
             spec = options.spec.name,
             url = options.parent_url,
             metrics_on = options.metrics,
+            api_extra = options.api_extra,
         );
         let yaml = match &options.parent_cookie {
             Some(cookie) => yaml.replace(
@@ -202,7 +209,17 @@ impl TestNode {
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))?;
-        let child = Command::new(node_binary())
+        let mut command = match self.options.fd_limit {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(node_binary());
+                c
+            }
+            None => Command::new(node_binary()),
+        };
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&self.config)

@@ -10,8 +10,8 @@ use crate::tracker::BlockRecord;
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
-    MinerInfo, MiningState, NodeApi, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer,
-    Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status,
+    MinerInfo, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts,
+    Peer, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status,
     StratumCounters, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::{
@@ -184,6 +184,16 @@ impl NodeApiAdapter {
             hashrate: self.hashrate_now(&snapshot),
             mining: Self::mining_state(self.handle.miner().status()),
             peers: self.handle.p2p().connected() as u64,
+            p2p: P2pStatus {
+                peer_id: self.handle.p2p().local_peer_id().to_string(),
+                listen: self
+                    .handle
+                    .p2p()
+                    .listen_addrs()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            },
             sync: self.sync(&snapshot),
         }
     }

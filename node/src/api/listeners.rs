@@ -2,9 +2,9 @@
 //! config asks for, and stopping them.
 
 use super::NodeApiAdapter;
-use crate::config::Config;
+use crate::config::{Config, ListenerLimits};
 use crate::service::Node;
-use otedama_rpc::{ApiServer, ApiSettings, AuditLog, HttpServer, NodeApi, TokenStore};
+use otedama_rpc::{ApiServer, ApiSettings, AuditLog, ConnLimits, HttpServer, NodeApi, TokenStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -75,6 +75,8 @@ impl Services {
             let mut settings =
                 ApiSettings::new(address, tokens, Arc::new(AuditLog::in_dir(data_dir)));
             settings.cors_origins = config.api.cors_origins.clone();
+            settings.connections = conn_limits(&config.api.limits);
+            settings.ws_clients_per_ip = config.api.websocket_clients_per_ip as usize;
             services.api = Some(
                 ApiServer::start(settings, Arc::clone(&adapter))
                     .await
@@ -93,24 +95,32 @@ impl Services {
                 None => otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics()),
             };
             services.metrics = Some(
-                otedama_rpc::serve_metrics(address, registry)
-                    .await
-                    .map_err(|source| ServiceError {
-                        what: "metrics",
-                        address,
-                        source,
-                    })?,
+                otedama_rpc::serve_metrics(
+                    address,
+                    registry,
+                    conn_limits(&config.monitoring.metrics.limits),
+                )
+                .await
+                .map_err(|source| ServiceError {
+                    what: "metrics",
+                    address,
+                    source,
+                })?,
             );
         }
         if let Some(address) = set.health {
             services.health = Some(
-                otedama_rpc::serve_health(address, Arc::clone(&adapter))
-                    .await
-                    .map_err(|source| ServiceError {
-                        what: "health",
-                        address,
-                        source,
-                    })?,
+                otedama_rpc::serve_health(
+                    address,
+                    Arc::clone(&adapter),
+                    conn_limits(&config.monitoring.health.limits),
+                )
+                .await
+                .map_err(|source| ServiceError {
+                    what: "health",
+                    address,
+                    source,
+                })?,
             );
         }
         Ok(services)
@@ -142,5 +152,15 @@ impl Services {
         if let Some(s) = self.health {
             s.stop().await;
         }
+    }
+}
+
+/// The listener bounds of a config section.
+pub(crate) fn conn_limits(limits: &ListenerLimits) -> ConnLimits {
+    ConnLimits {
+        max_connections: limits.max_connections as usize,
+        max_connections_per_ip: limits.max_connections_per_ip as usize,
+        header_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
     }
 }

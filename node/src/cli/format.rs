@@ -1,6 +1,6 @@
 //! The human-readable tables of the query commands, and the units they use.
 
-use otedama_rpc::{Payouts, Peer, SharePage, Status, Worker};
+use otedama_rpc::{P2pStatus, Payouts, Peer, SharePage, Status, Worker};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub(super) fn fmt_time(unix: u64) -> String {
@@ -81,7 +81,8 @@ pub fn status_text(s: &Status) -> String {
          hashrate    pool {}, local {}, miner {}\n\
          mining      {mining}\n\
          peers       {}\n\
-         sync        {:.1}%\n",
+         sync        {:.1}%\n\
+         {}",
         s.name,
         s.version,
         s.chain,
@@ -100,7 +101,20 @@ pub fn status_text(s: &Status) -> String {
         fmt_hashrate(s.hashrate.miner),
         s.peers,
         s.sync.progress * 100.0,
+        listen_text(&s.p2p),
     )
+}
+
+/// The P2P listen addresses, one a line, for `status` and `peers`.
+pub fn listen_text(p2p: &P2pStatus) -> String {
+    if p2p.listen.is_empty() {
+        return format!("p2p         {} (not listening)\n", p2p.peer_id);
+    }
+    p2p.listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{:<12}{a}\n", if i == 0 { "p2p listen" } else { "" }))
+        .collect()
 }
 
 /// The `workers` table.

@@ -1,7 +1,9 @@
 //! The commands that query a running node over its REST API (`status`, `workers`,
 //! `shares`, `payouts`, `peers` and the peer actions), with the exit codes of their failures.
 
-use super::format::{payouts_text, peers_text, shares_text, status_text, workers_text};
+use super::format::{
+    listen_text, payouts_text, peers_text, shares_text, status_text, workers_text,
+};
 use super::{EXIT_API_ERROR, EXIT_FAILURE, EXIT_NOT_RUNNING, PeerCommand, PeersArgs, RemoteArgs};
 use otedama_rpc::{ApiClient, ClientError};
 use serde::Serialize;
@@ -39,7 +41,11 @@ pub fn query(what: Query, args: &RemoteArgs) -> ExitCode {
                 shares_text,
             ),
             Query::Payouts => print(args.json, &client.payouts().await?, payouts_text),
-            Query::Peers => print(args.json, &client.peers().await?, peers_text),
+            Query::Peers if args.json => print(true, &client.peers().await?, peers_text),
+            Query::Peers => {
+                let status = client.status().await?;
+                listen_text(&status.p2p) + &peers_text(&client.peers().await?)
+            }
         };
         Ok(out)
     })

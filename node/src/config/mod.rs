@@ -23,8 +23,8 @@ pub use error::{ConfigError, Issue, LogFilterError};
 pub use secret::Secret;
 pub use sections::{
     ApiConfig, AppConfig, AsicConfig, AuthConfig, CpuConfig, GpuBackendKind, GpuConfig,
-    HealthConfig, LogFormat, MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig,
-    P2pConfig, PoolConfig, RewardSystem, RewardsConfig,
+    HealthConfig, ListenerLimits, LogFormat, MetricsConfig, MiningAlgorithm, MiningConfig,
+    MonitoringConfig, P2pConfig, PoolConfig, RewardSystem, RewardsConfig,
 };
 pub use validate::check_log_filter;
 

@@ -281,6 +281,10 @@ pub struct ApiConfig {
     /// Browser origins (`https://host[:port]`) allowed to call the API from other pages;
     /// empty turns CORS off, so only the node's own dashboard can.
     pub cors_origins: Vec<String>,
+    /// Connection caps and timeouts of the listener.
+    pub limits: ListenerLimits,
+    /// Live event (`/api/ws`) clients at once from one IP address, of 256 in all.
+    pub websocket_clients_per_ip: u32,
 }
 
 impl Default for ApiConfig {
@@ -289,7 +293,48 @@ impl Default for ApiConfig {
             address: localhost(8080),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),
+            limits: ListenerLimits::API,
+            websocket_clients_per_ip: 4,
         }
+    }
+}
+
+/// The `limits` of an HTTP listener (`api`, `monitoring.metrics`, `monitoring.health`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerLimits {
+    /// Open connections at once; over it a client gets a 503 and the connection closes.
+    pub max_connections: u32,
+    /// Open connections at once from one IP address.
+    pub max_connections_per_ip: u32,
+    /// Longest a client may take to send a request's headers.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Longest a connection may stay with no byte read or written.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl ListenerLimits {
+    /// The API's: 256 connections, 32 per IP (a browser opens about 6 per host).
+    pub const API: ListenerLimits = ListenerLimits {
+        max_connections: 256,
+        max_connections_per_ip: 32,
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+    };
+
+    /// The metrics and health listeners': scrapers and probes are few.
+    pub const MONITORING: ListenerLimits = ListenerLimits {
+        max_connections: 32,
+        max_connections_per_ip: 8,
+        ..ListenerLimits::API
+    };
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self::API
     }
 }
 
@@ -335,6 +380,8 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Listen address.
     pub address: SocketAddr,
+    /// Connection caps and timeouts.
+    pub limits: ListenerLimits,
 }
 
 impl Default for MetricsConfig {
@@ -342,6 +389,7 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             address: localhost(9090),
+            limits: ListenerLimits::MONITORING,
         }
     }
 }
@@ -354,6 +402,8 @@ pub struct HealthConfig {
     pub enabled: bool,
     /// Listen address.
     pub address: SocketAddr,
+    /// Connection caps and timeouts.
+    pub limits: ListenerLimits,
 }
 
 impl Default for HealthConfig {
@@ -361,6 +411,7 @@ impl Default for HealthConfig {
         Self {
             enabled: true,
             address: localhost(8081),
+            limits: ListenerLimits::MONITORING,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use otedama_sharechain::ChainSpec;
 
-use super::{Config, Issue, LogFilterError, MiningConfig, PoolConfig};
+use super::{Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig};
 
 /// Collects issues in the order the checks find them.
 #[derive(Default)]
@@ -285,6 +285,59 @@ fn check_api(config: &Config, issues: &mut Issues) {
     for (i, origin) in config.api.cors_origins.iter().enumerate() {
         if let Err(message) = check_origin(origin) {
             issues.push(format!("api.cors_origins[{i}]"), message);
+        }
+    }
+    if !(1..=64).contains(&config.api.websocket_clients_per_ip) {
+        issues.push(
+            "api.websocket_clients_per_ip",
+            format!(
+                "must be between 1 and 64, got {}",
+                config.api.websocket_clients_per_ip
+            ),
+        );
+    }
+    let m = &config.monitoring;
+    for (key, limits) in [
+        ("api.limits", &config.api.limits),
+        ("monitoring.metrics.limits", &m.metrics.limits),
+        ("monitoring.health.limits", &m.health.limits),
+    ] {
+        check_limits(key, limits, issues);
+    }
+}
+
+/// Checks a listener's caps (1 to 65 536, per IP within the total) and timeouts
+/// (1 s to 10 min).
+fn check_limits(key: &str, limits: &ListenerLimits, issues: &mut Issues) {
+    if !(1..=65_536).contains(&limits.max_connections) {
+        issues.push(
+            format!("{key}.max_connections"),
+            format!(
+                "must be between 1 and 65536, got {}",
+                limits.max_connections
+            ),
+        );
+    }
+    if limits.max_connections_per_ip == 0
+        || limits.max_connections_per_ip > limits.max_connections.max(1)
+    {
+        issues.push(
+            format!("{key}.max_connections_per_ip"),
+            format!(
+                "must be between 1 and {key}.max_connections ({}), got {}",
+                limits.max_connections, limits.max_connections_per_ip
+            ),
+        );
+    }
+    for (field, value) in [
+        ("header_timeout", limits.header_timeout),
+        ("idle_timeout", limits.idle_timeout),
+    ] {
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&value) {
+            issues.push(
+                format!("{key}.{field}"),
+                format!("must be between 1s and 10m, got {value:?}"),
+            );
         }
     }
 }

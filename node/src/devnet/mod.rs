@@ -150,6 +150,14 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         &opts,
         &format!("node up: stratum on {}", node.stratum_addr()),
     );
+    let p2p = node
+        .handle()
+        .p2p()
+        .wait_listening(std::time::Duration::from_secs(2))
+        .await;
+    for address in p2p {
+        say(&opts, &format!("p2p listening on {address}"));
+    }
     let services = crate::api::Services::start(
         &node,
         &config,

@@ -79,6 +79,14 @@ impl P2pHandle {
         self.listen.borrow().clone()
     }
 
+    /// Returns the listen addresses once the swarm has bound at least one, or what it has
+    /// after `within`.
+    pub async fn wait_listening(&self, within: std::time::Duration) -> Vec<Multiaddr> {
+        let mut rx = self.listen.clone();
+        let _ = tokio::time::timeout(within, rx.wait_for(|l| !l.is_empty())).await;
+        self.listen_addrs()
+    }
+
     /// Returns the number of connected peers.
     pub fn connected(&self) -> usize {
         self.connected.load(std::sync::atomic::Ordering::Relaxed)

@@ -6,6 +6,7 @@
 //! - `event`: [`NodeEvent`], what the node reports;
 //! - `templates`: the task that polls the parent daemons for templates.
 
+pub mod descriptors;
 mod event;
 mod handle;
 mod templates;
@@ -73,6 +74,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The descriptor limit is too low for the listeners.
+    #[error(transparent)]
+    Descriptors(#[from] descriptors::BudgetError),
     /// The built-in miner failed to start.
     #[error(transparent)]
     Miner(#[from] crate::mining::MiningError),
@@ -134,9 +138,10 @@ impl Node {
         let (block_tx, block_rx) = mpsc::channel(REPORT_QUEUE);
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
 
+        let stratum_cap = descriptors::apply(config)?;
         let stratum_config = StratumConfig {
             listen: config.pool.address,
-            max_connections: config.pool.max_connections as usize,
+            max_connections: stratum_cap as usize,
             max_connections_per_ip: config.pool.max_connections_per_ip as usize,
             ..StratumConfig::default()
         };

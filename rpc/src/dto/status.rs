@@ -29,8 +29,20 @@ pub struct Status {
     pub mining: MiningState,
     /// Connected sharechain peers.
     pub peers: u64,
+    /// This node on the sharechain network.
+    pub p2p: P2pStatus,
     /// Sharechain sync progress.
     pub sync: SyncState,
+}
+
+/// This node on the sharechain network, in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct P2pStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// The multiaddrs it listens on, each ending in `/p2p/<peer id>`: give one to another
+    /// node's `p2p.bootstrap` or `otedama-node peers dial`.
+    pub listen: Vec<String>,
 }
 
 /// The local sharechain in [`Status`].

@@ -83,6 +83,10 @@ impl NodeApi for Fake {
                 hashrate: hashrate(),
                 mining: self.mining_state(),
                 peers: 0,
+                p2p: P2pStatus {
+                    peer_id: "12D3KooWfake".into(),
+                    listen: vec!["/ip4/127.0.0.1/tcp/9333/p2p/12D3KooWfake".into()],
+                },
                 sync: sync(),
             })
         })

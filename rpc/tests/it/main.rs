@@ -3,5 +3,7 @@
 
 mod fake;
 mod http;
+mod limits;
 mod monitoring;
+mod properties;
 mod websocket;

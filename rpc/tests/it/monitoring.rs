@@ -1,7 +1,7 @@
 //! `/metrics`, `/healthz`, `/readyz`.
 
 use crate::fake::Fake;
-use otedama_rpc::{NodeApi, ParentRpcMetrics, registry, serve_health, serve_metrics};
+use otedama_rpc::{ConnLimits, NodeApi, ParentRpcMetrics, registry, serve_health, serve_metrics};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ async fn metrics_expose_node_values_and_parent_latency() {
     let server = serve_metrics(
         "127.0.0.1:0".parse().expect("addr"),
         registry(fake as Arc<dyn NodeApi>, &parent),
+        ConnLimits::MONITORING,
     )
     .await
     .expect("binds");
@@ -64,6 +65,7 @@ async fn readyz_follows_the_node_and_healthz_is_always_up() {
     let server = serve_health(
         "127.0.0.1:0".parse().expect("addr"),
         fake.clone() as Arc<dyn NodeApi>,
+        ConnLimits::MONITORING,
     )
     .await
     .expect("binds");
