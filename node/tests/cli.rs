@@ -76,6 +76,31 @@ fn config_check_reports_an_unknown_key_with_its_path() {
 }
 
 #[test]
+fn config_check_reports_bounds_as_issues_of_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut yaml = String::from("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*l{}", level - 1); 10].join(", ");
+        yaml.push_str(&format!("l{level}: &l{level} [{refs}]\n"));
+    }
+    let file = write_config(&dir, &yaml);
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("aliases (*name) expand the config beyond the limit of"),
+        "{}",
+        stderr(&out)
+    );
+    let file = write_config(&dir, "app:\n  data_dir: \"/srv/ote\\0dama\"\n");
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "app.data_dir: must not contain control characters, got U+0000 at byte 8\n"
+    );
+}
+
+#[test]
 fn config_check_exits_2_on_an_unreadable_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.yaml");
