@@ -76,6 +76,31 @@ fn config_check_reports_an_unknown_key_with_its_path() {
 }
 
 #[test]
+fn config_check_reports_bounds_as_issues_of_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut yaml = String::from("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*l{}", level - 1); 10].join(", ");
+        yaml.push_str(&format!("l{level}: &l{level} [{refs}]\n"));
+    }
+    let file = write_config(&dir, &yaml);
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("aliases (*name) expand the config beyond the limit of"),
+        "{}",
+        stderr(&out)
+    );
+    let file = write_config(&dir, "app:\n  data_dir: \"/srv/ote\\0dama\"\n");
+    let out = node(&["config", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "app.data_dir: must not contain control characters, got U+0000 at byte 8\n"
+    );
+}
+
+#[test]
 fn config_check_exits_2_on_an_unreadable_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.yaml");
@@ -241,4 +266,55 @@ fn devices_lists_the_hardware_as_json_and_text() {
     let text = stdout(&out);
     assert!(text.starts_with("cpu: "), "{text}");
     assert!(text.contains("sha256d kernels: "), "{text}");
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn status_stops_reading_an_endless_answer_at_the_limit() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+        while stream.write_all(chunk.as_bytes()).is_ok() {}
+    });
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args(["status", "--api", &api])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut peak = 0;
+    while child.try_wait().expect("status").is_none() {
+        peak = peak.max(rss_kib(child.id()).unwrap_or(0));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "still reading after 8 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("larger than the limit of 8388608 bytes"),
+        "{err}"
+    );
+    assert!(peak < 256 * 1024, "peak resident memory {peak} KiB");
 }

@@ -10,6 +10,46 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+/// Largest answer [`ApiClient`] reads, in bytes. The biggest answers are `/api/workers`
+/// and `/api/shares` pages, well under a megabyte at thousands of workers; the cap stops
+/// a wrong or hostile server from filling memory with an endless body.
+pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
+
+/// Why a response body could not be read by [`read_body`].
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is longer than the limit (by its `Content-Length` or as it streamed in);
+    /// reading stopped there.
+    #[error("answer larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The most bytes accepted.
+        limit: usize,
+    },
+    /// The connection failed while the body was read.
+    #[error("reading the answer: {0}")]
+    Read(#[source] reqwest::Error),
+}
+
+/// Reads the body of `resp`, at most `limit` bytes, chunk by chunk as it arrives.
+///
+/// # Errors
+/// [`BodyError::TooLarge`] as soon as the announced or received length passes `limit`,
+/// and [`BodyError::Read`] when the connection fails.
+pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    if resp.content_length().is_some_and(|len| len > limit_u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > limit - body.len() {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Why a request to the node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -35,6 +75,16 @@ pub enum ClientError {
         code: String,
         /// The message.
         message: String,
+    },
+    /// The answer is longer than [`MAX_ANSWER`]; reading stopped there.
+    #[error(
+        "the answer from {url} is larger than the limit of {limit} bytes; is --api the node's API?"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The most bytes read.
+        limit: usize,
     },
     /// The answer is not what this version expects.
     #[error("unexpected answer from {url}: {reason}")]
@@ -132,9 +182,15 @@ impl ApiClient {
             }
         })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| ClientError::Decode {
-            url: url.clone(),
-            reason: e.to_string(),
+        let body = read_body(resp, MAX_ANSWER).await.map_err(|e| match e {
+            BodyError::TooLarge { limit } => ClientError::TooLarge {
+                url: url.clone(),
+                limit,
+            },
+            BodyError::Read(e) => ClientError::Decode {
+                url: url.clone(),
+                reason: e.to_string(),
+            },
         })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&body) {
@@ -248,5 +304,88 @@ impl ApiClient {
     /// See [`ClientError`].
     pub async fn chain(&self) -> Result<ChainInfo, ClientError> {
         self.get("/api/chain").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Serves one connection: reads the request, then writes `head` and, if `endless`,
+    /// chunks of a JSON-looking body until the client hangs up.
+    async fn serve_once(head: &'static str, endless: bool) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            if stream.write_all(head.as_bytes()).await.is_err() || !endless {
+                return;
+            }
+            let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+            while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_stops_at_the_limit() {
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            true,
+        )
+        .await;
+        let started = Instant::now();
+        let err = ApiClient::new(&url)
+            .expect("client")
+            .status()
+            .await
+            .expect_err("an endless body is refused");
+        assert!(
+            matches!(
+                err,
+                ClientError::TooLarge {
+                    limit: MAX_ANSWER,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&MAX_ANSWER.to_string()), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_announced_oversized_answer_is_refused_before_reading() {
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
+            false,
+        )
+        .await;
+        let err = ApiClient::new(&url)
+            .expect("client")
+            .status()
+            .await
+            .expect_err("an oversized body is refused");
+        assert!(
+            matches!(
+                err,
+                ClientError::TooLarge {
+                    limit: MAX_ANSWER,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

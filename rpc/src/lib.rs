@@ -43,7 +43,7 @@ pub use auth::{
     AuthFailure, MAX_LABEL_LEN, NewToken, TOKEN_PREFIX, TOKENS_FILE, TokenError, TokenInfo,
     TokenStore,
 };
-pub use client::{ApiClient, ClientError};
+pub use client::{ApiClient, BodyError, ClientError, MAX_ANSWER, read_body};
 pub use conn::ConnLimits;
 pub use dto::*;
 pub use error::{ApiError, ErrorBody, ErrorDetail};

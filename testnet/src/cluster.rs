@@ -287,7 +287,7 @@ impl TestNode {
         if !r.status().is_success() {
             return None;
         }
-        r.json().await.ok()
+        json_body(r).await
     }
 
     /// POSTs to an API path (auth is off in these configs).
@@ -314,7 +314,7 @@ impl TestNode {
         if !r.status().is_success() {
             return None;
         }
-        r.json().await.ok()
+        json_body(r).await
     }
 
     /// The peer ids this node is connected to.
@@ -499,4 +499,13 @@ pub async fn fully_connected(nodes: &[&TestNode], limit: Duration) -> bool {
     })
     .await
     .is_some()
+}
+
+/// Decodes a JSON answer of at most [`otedama_rpc::MAX_ANSWER`] bytes, as the CLI reads
+/// them; `None` past it or on any error.
+async fn json_body(r: reqwest::Response) -> Option<serde_json::Value> {
+    let body = otedama_rpc::read_body(r, otedama_rpc::MAX_ANSWER)
+        .await
+        .ok()?;
+    serde_json::from_slice(&body).ok()
 }

@@ -558,6 +558,31 @@ async fn oversized_reply_is_an_error() {
 }
 
 #[tokio::test]
+async fn an_endless_reply_stops_at_the_limit_and_names_it() {
+    let routes = Routes::default().with("summary", Reply::Flood(usize::MAX));
+    let (address, _log) = fake_miner(routes).await;
+    let client = FleetClient::new(address, options(Format::Json));
+    let started = std::time::Instant::now();
+    let result = client.request(Command::Summary).await;
+    let Err(error) = result else {
+        panic!("an endless reply is refused, got {result:?}");
+    };
+    assert!(
+        matches!(error, FleetError::TooLarge { limit: MAX_REPLY }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&MAX_REPLY.to_string()),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn refused_connection_is_an_error() {
     let client = FleetClient::new(dead_address().await, options(Format::Json));
     let result = client.report().await;

@@ -100,7 +100,9 @@ where
             ExitCode::from(match e {
                 ClientError::NotRunning { .. } => EXIT_NOT_RUNNING,
                 ClientError::BadUrl(_) => EXIT_FAILURE,
-                ClientError::Api { .. } | ClientError::Decode { .. } => EXIT_API_ERROR,
+                ClientError::Api { .. }
+                | ClientError::Decode { .. }
+                | ClientError::TooLarge { .. } => EXIT_API_ERROR,
             })
         }
     }

@@ -23,6 +23,38 @@ pub enum ConfigError {
         "the config is empty: expected a YAML mapping of sections (app, mining, pool, ...); see config.example.yaml"
     )]
     Empty,
+    /// The document is larger than [`MAX_CONFIG_BYTES`](super::MAX_CONFIG_BYTES).
+    #[error("the config is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The most bytes accepted.
+        limit: usize,
+    },
+    /// Mappings and sequences nest deeper than [`MAX_DEPTH`](super::MAX_DEPTH), counting
+    /// what aliases expand to.
+    #[error(
+        "the config nests deeper than the limit of {limit} levels at line {line} column {column}"
+    )]
+    TooDeep {
+        /// The most levels accepted.
+        limit: usize,
+        /// Line of the first node past the limit, from 1.
+        line: u64,
+        /// Its column, from 1.
+        column: u64,
+    },
+    /// Aliases (`*name`) expand the document beyond
+    /// [`MAX_EXPANDED`](super::MAX_EXPANDED).
+    #[error(
+        "aliases (*name) expand the config beyond the limit of {limit} nodes and bytes at line {line} column {column}"
+    )]
+    TooExpanded {
+        /// The largest expanded size accepted.
+        limit: u64,
+        /// Line of the event that passed the limit, from 1.
+        line: u64,
+        /// Its column, from 1.
+        column: u64,
+    },
     /// The document is not valid YAML, has an unknown key, or a value of the wrong type.
     #[error("{}", Issue::new(path.clone(), message.clone()))]
     Parse {
@@ -38,8 +70,13 @@ pub enum ConfigError {
 impl ConfigError {
     /// Returns a [`ConfigError::Parse`] for `source` found at `path` (`.` for the document itself).
     pub(super) fn parse(path: String, source: serde_norway::Error) -> Self {
-        let path = if path == "." { String::new() } else { path };
-        let mut message = source.to_string();
+        // Serde quotes whole values and unknown keys, which may be megabytes long.
+        let path = if path == "." {
+            String::new()
+        } else {
+            super::bounds::shorten(&path, 4 * super::bounds::QUOTE_CHARS)
+        };
+        let mut message = super::bounds::shorten_quoted(&source.to_string());
         // serde_norway leads with its own (parent) path, as `mining.gpu: unknown field ...`;
         // `path` is the more precise one, so the duplicate goes.
         if let Some((prefix, rest)) = message.split_once(": ")
@@ -103,8 +140,10 @@ pub enum LogFilterError {
     Empty,
     /// A directive names no known level (`verbose`, `otedama=loud`).
     #[error(
-        "unknown level \"{level}\" in \"{filter}\"; expected one of off, error, warn, info, debug, trace \
-         or target=level directives"
+        "unknown level {} in {}; expected one of off, error, warn, info, debug, trace \
+         or target=level directives",
+        super::quote(.level),
+        super::quote(.filter)
     )]
     UnknownLevel {
         /// The word that is not a level.
@@ -113,7 +152,7 @@ pub enum LogFilterError {
         filter: String,
     },
     /// `tracing_subscriber` cannot parse the filter.
-    #[error("invalid filter \"{filter}\": {source}")]
+    #[error("invalid filter {}: {source}", super::quote(.filter))]
     Invalid {
         /// The whole filter.
         filter: String,

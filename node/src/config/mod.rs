@@ -5,6 +5,7 @@
 //! then checks the meaning and returns every [`Issue`] at once, so an operator can fix
 //! a file in one go. Every section's `Default` equals the example file.
 
+mod bounds;
 mod chains;
 mod error;
 mod secret;
@@ -12,12 +13,15 @@ mod sections;
 mod validate;
 
 #[cfg(test)]
+mod bounds_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use bounds::{MAX_CONFIG_BYTES, MAX_DEPTH, MAX_EXPANDED, quote};
 pub use chains::{ChainConfig, DaemonConfig};
 pub use error::{ConfigError, Issue, LogFilterError};
 pub use secret::Secret;
@@ -26,7 +30,9 @@ pub use sections::{
     HealthConfig, ListenerLimits, LogFormat, MetricsConfig, MiningAlgorithm, MiningConfig,
     MonitoringConfig, P2pConfig, PoolConfig, RewardSystem, RewardsConfig,
 };
-pub use validate::check_log_filter;
+pub use validate::{
+    MAX_ADDRESS_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TEXT_BYTES, check_log_filter,
+};
 
 /// The whole node configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,10 +76,13 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// Returns [`ConfigError::Empty`] for a document with no content (empty, only comments,
-    /// or `null`), and [`ConfigError::Parse`] for invalid YAML, an unknown key or a value of
-    /// the wrong type, with the key path where it is.
+    /// Returns [`ConfigError::TooLarge`], [`ConfigError::TooDeep`] or
+    /// [`ConfigError::TooExpanded`] for a document past a bound (checked before it is
+    /// deserialized), [`ConfigError::Empty`] for a document with no content (empty, only
+    /// comments, or `null`), and [`ConfigError::Parse`] for invalid YAML, an unknown key or
+    /// a value of the wrong type, with the key path where it is.
     pub fn from_yaml_str(yaml: &str) -> Result<Self, ConfigError> {
+        bounds::check(yaml)?;
         let deserializer = serde_norway::Deserializer::from_str(yaml);
         // `Option` turns an empty document into `None` rather than an all-defaults config:
         // an empty file is far more likely a mistake than a wish for every default.
@@ -88,13 +97,35 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// Returns [`ConfigError::Read`] where the file cannot be read as UTF-8 text, and the
-    /// errors of [`Config::from_yaml_str`].
+    /// Returns [`ConfigError::Read`] where the file cannot be read as UTF-8 text,
+    /// [`ConfigError::TooLarge`] for a file over [`MAX_CONFIG_BYTES`] (read no further),
+    /// and the errors of [`Config::from_yaml_str`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        use std::io::Read as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
+        };
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a file at the limit from a longer one, and a
+        // device or pipe that never ends is read no further.
+        std::fs::File::open(path)
+            .and_then(|file| {
+                file.take(MAX_CONFIG_BYTES as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(read)?;
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                limit: MAX_CONFIG_BYTES,
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            read(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text ({e})"),
+            ))
         })?;
         Self::from_yaml_str(&text)
     }

@@ -3,20 +3,80 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use otedama_sharechain::ChainSpec;
 
-use super::{Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig};
+use super::bounds::{quote, shorten, shorten_quoted};
+use super::{Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, Secret};
+
+/// Longest node name and chain spec name, in bytes: names are shown in logs and the API.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest file or directory path, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest URL, multiaddr, origin, device, log filter or credential, in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Longest payout address, in bytes; bech32 addresses have at most 90 characters.
+pub const MAX_ADDRESS_BYTES: usize = 128;
 
 /// Collects issues in the order the checks find them.
 #[derive(Default)]
 struct Issues(Vec<Issue>);
 
 impl Issues {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Issue::new(path, message));
+    fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+        // Messages from other crates may quote a whole value.
+        self.0
+            .push(Issue::new(path, shorten_quoted(message.as_ref())));
     }
+
+    /// Checks that `value` has at most `max` bytes and no control characters; reports
+    /// it at `path` and returns `false` otherwise, so that the checks of its meaning
+    /// are skipped.
+    fn text(&mut self, path: impl Into<String>, value: &str, max: usize) -> bool {
+        match text_problem(value, max, true) {
+            None => true,
+            Some(message) => {
+                self.push(path, message);
+                false
+            }
+        }
+    }
+
+    /// [`Issues::text`] for a path.
+    fn path(&mut self, path: impl Into<String>, value: &Path) -> bool {
+        self.text(path, &value.to_string_lossy(), MAX_PATH_BYTES)
+    }
+
+    /// [`Issues::text`] for a secret, which is never quoted.
+    fn secret(&mut self, path: impl Into<String>, value: &Secret) -> bool {
+        match text_problem(value.expose(), MAX_TEXT_BYTES, false) {
+            None => true,
+            Some(message) => {
+                self.push(path, message);
+                false
+            }
+        }
+    }
+}
+
+/// What is wrong with `value` as text of at most `max` bytes without control
+/// characters (which paths, names and addresses never hold, and logs and terminals
+/// would act on); `quoted` quotes its start in the message.
+fn text_problem(value: &str, max: usize, quoted: bool) -> Option<String> {
+    if value.len() > max {
+        return Some(if quoted {
+            format!("must be at most {max} bytes, got {}", quote(value))
+        } else {
+            format!("must be at most {max} bytes, got {} bytes", value.len())
+        });
+    }
+    let (at, c) = value.char_indices().find(|(_, c)| c.is_control())?;
+    Some(format!(
+        "must not contain control characters, got U+{:04X} at byte {at}",
+        u32::from(c)
+    ))
 }
 
 pub(super) fn validate(config: &Config) -> Vec<Issue> {
@@ -35,13 +95,15 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 fn check_app(config: &Config, issues: &mut Issues) {
     let app = &config.app;
-    if app.name.trim().is_empty() {
+    if issues.text("app.name", &app.name, MAX_NAME_BYTES) && app.name.trim().is_empty() {
         issues.push("app.name", "must not be empty");
     }
-    if app.data_dir.as_os_str().is_empty() {
+    if issues.path("app.data_dir", &app.data_dir) && app.data_dir.as_os_str().is_empty() {
         issues.push("app.data_dir", "must not be empty");
     }
-    if let Err(err) = check_log_filter(&app.log_level) {
+    if issues.text("app.log_level", &app.log_level, MAX_TEXT_BYTES)
+        && let Err(err) = check_log_filter(&app.log_level)
+    {
         issues.push("app.log_level", err.to_string());
     }
 }
@@ -84,6 +146,11 @@ pub fn check_log_filter(filter: &str) -> Result<(), LogFilterError> {
 
 fn check_mining(config: &Config, issues: &mut Issues) {
     let mining: &MiningConfig = &config.mining;
+    issues.text(
+        "mining.payout_address",
+        &mining.payout_address,
+        MAX_ADDRESS_BYTES,
+    );
     if mining.enable_cpu {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
@@ -101,11 +168,15 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         }
     }
     for (i, url) in mining.pool_urls.iter().enumerate() {
+        let path = format!("mining.pool_urls[{i}]");
+        if !issues.text(&path, url, MAX_TEXT_BYTES) {
+            continue;
+        }
         // The miner's own parser, so a config that passes here is one the miner starts with.
         if let Err(e) = otedama_miner::check_pool_url(url) {
             issues.push(
-                format!("mining.pool_urls[{i}]"),
-                format!("{e}: expected stratum+tcp://host:port, got {url:?}"),
+                path,
+                format!("{e}: expected stratum+tcp://host:port, got {}", quote(url)),
             );
         }
     }
@@ -129,10 +200,13 @@ fn check_mining(config: &Config, issues: &mut Issues) {
     let asic = &mining.asic;
     check_unique(asic.devices.iter(), "mining.asic.devices", "device", issues);
     for (i, device) in asic.devices.iter().enumerate() {
+        if !issues.text(format!("mining.asic.devices[{i}]"), device, MAX_TEXT_BYTES) {
+            continue;
+        }
         if device.trim().is_empty() {
             issues.push(format!("mining.asic.devices[{i}]"), "must not be empty");
         } else if let Err(e) = otedama_miner::asic::DeviceSpec::parse(device) {
-            issues.push(format!("mining.asic.devices[{i}]"), e);
+            issues.push(format!("mining.asic.devices[{i}]"), e.to_string());
         }
     }
     if !(40..=105).contains(&asic.temperature_limit) {
@@ -145,13 +219,21 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         );
     }
     let sensor = asic.temperature_sensor.trim();
-    if !sensor.is_empty() && !std::path::Path::new(sensor).is_absolute() {
+    if issues.path("mining.asic.temperature_sensor", Path::new(sensor))
+        && !sensor.is_empty()
+        && !Path::new(sensor).is_absolute()
+    {
         issues.push(
             "mining.asic.temperature_sensor",
-            format!("must be an absolute path to a hwmon temp*_input file, got {sensor:?}"),
+            format!(
+                "must be an absolute path to a hwmon temp*_input file, got {}",
+                quote(sensor)
+            ),
         );
     }
-    if let Err(e) = asic.family.parse::<otedama_miner::asic::ChipFamily>() {
+    if issues.text("mining.asic.family", &asic.family, MAX_NAME_BYTES)
+        && let Err(e) = asic.family.parse::<otedama_miner::asic::ChipFamily>()
+    {
         issues.push("mining.asic.family", e.to_string());
     }
     if asic.frequency != 0 && !(50..=1000).contains(&asic.frequency) {
@@ -185,7 +267,11 @@ fn check_unique<'a, T>(
             }
             Entry::Occupied(first) => issues.push(
                 format!("{path}[{i}]"),
-                format!("{what} {item} is already listed at {path}[{}]", first.get()),
+                format!(
+                    "{what} {} is already listed at {path}[{}]",
+                    shorten(&item.to_string(), super::bounds::QUOTE_CHARS),
+                    first.get()
+                ),
             ),
         }
     }
@@ -194,17 +280,18 @@ fn check_unique<'a, T>(
 /// Checks `http://host[:port]` or `https://host[:port]`.
 fn check_rpc_url(url: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("expected http://host:port, got \"{url}\""));
+        return Err(format!("expected http://host:port, got {}", quote(url)));
     };
     if scheme != "http" && scheme != "https" {
         return Err(format!(
-            "unsupported scheme \"{scheme}\"; expected http or https"
+            "unsupported scheme {}; expected http or https",
+            quote(scheme)
         ));
     }
     let authority = rest.split('/').next().unwrap_or_default();
     match split_host_port(authority) {
         Some(_) => Ok(()),
-        None => Err(format!("expected {scheme}://host:port, got \"{url}\"")),
+        None => Err(format!("expected {scheme}://host:port, got {}", quote(url))),
     }
 }
 
@@ -283,8 +370,11 @@ fn check_api(config: &Config, issues: &mut Issues) {
         );
     }
     for (i, origin) in config.api.cors_origins.iter().enumerate() {
-        if let Err(message) = check_origin(origin) {
-            issues.push(format!("api.cors_origins[{i}]"), message);
+        let path = format!("api.cors_origins[{i}]");
+        if issues.text(&path, origin, MAX_TEXT_BYTES)
+            && let Err(message) = check_origin(origin)
+        {
+            issues.push(path, message);
         }
     }
     if !(1..=64).contains(&config.api.websocket_clients_per_ip) {
@@ -344,7 +434,12 @@ fn check_limits(key: &str, limits: &ListenerLimits, issues: &mut Issues) {
 
 /// Checks a browser origin: `http(s)://host[:port]`, nothing after it.
 fn check_origin(origin: &str) -> Result<(), String> {
-    let bad = || format!("expected an origin such as https://host:port, got \"{origin}\"");
+    let bad = || {
+        format!(
+            "expected an origin such as https://host:port, got {}",
+            quote(origin)
+        )
+    };
     let (scheme, authority) = origin.split_once("://").ok_or_else(bad)?;
     if scheme != "http" && scheme != "https" {
         return Err(bad());
@@ -403,18 +498,25 @@ fn check_p2p(config: &Config, issues: &mut Issues) {
         ("external_addresses", &p2p.external_addresses),
     ] {
         for (i, addr) in addrs.iter().enumerate() {
-            if let Err(message) = check_multiaddr(addr) {
-                issues.push(format!("p2p.{key}[{i}]"), message);
+            let path = format!("p2p.{key}[{i}]");
+            if issues.text(&path, addr, MAX_TEXT_BYTES)
+                && let Err(message) = check_multiaddr(addr)
+            {
+                issues.push(path, message);
             }
         }
     }
     for (i, addr) in p2p.bootstrap.iter().enumerate() {
+        let path = format!("p2p.bootstrap[{i}]");
+        if !issues.text(&path, addr, MAX_TEXT_BYTES) {
+            continue;
+        }
         let result = check_multiaddr(addr).and_then(|components| match components.as_slice() {
             [.., "p2p", _] => Ok(components),
-            _ => Err(format!("must end with /p2p/<peer id>, got \"{addr}\"")),
+            _ => Err(format!("must end with /p2p/<peer id>, got {}", quote(addr))),
         });
         if let Err(message) = result {
-            issues.push(format!("p2p.bootstrap[{i}]"), message);
+            issues.push(path, message);
         }
     }
     if p2p.max_peers == 0 {
@@ -430,7 +532,8 @@ fn check_multiaddr(addr: &str) -> Result<Vec<&str>, String> {
     match components {
         Some(c) if !c.iter().any(|part| part.is_empty()) => Ok(c),
         _ => Err(format!(
-            "must be a multiaddr such as /ip4/0.0.0.0/tcp/9333, got \"{addr}\""
+            "must be a multiaddr such as /ip4/0.0.0.0/tcp/9333, got {}",
+            quote(addr)
         )),
     }
 }
@@ -442,13 +545,15 @@ fn check_chains(config: &Config, issues: &mut Issues) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, chain) in config.chains.iter().enumerate() {
         let path = format!("chains[{i}]");
-        if chain.chain_spec().is_none() {
+        if issues.text(format!("{path}.spec"), &chain.spec, MAX_NAME_BYTES)
+            && chain.chain_spec().is_none()
+        {
             let known: Vec<&str> = ChainSpec::all().iter().map(|s| s.name).collect();
             issues.push(
                 format!("{path}.spec"),
                 format!(
-                    "unknown chain spec \"{}\"; known: {}",
-                    chain.spec,
+                    "unknown chain spec {}; known: {}",
+                    quote(&chain.spec),
                     known.join(", ")
                 ),
             );
@@ -460,8 +565,8 @@ fn check_chains(config: &Config, issues: &mut Issues) {
             Entry::Occupied(first) => issues.push(
                 format!("{path}.spec"),
                 format!(
-                    "duplicate chain spec \"{}\", already at chains[{}]",
-                    chain.spec,
+                    "duplicate chain spec {}, already at chains[{}]",
+                    quote(&chain.spec),
                     first.get()
                 ),
             ),
@@ -471,8 +576,19 @@ fn check_chains(config: &Config, issues: &mut Issues) {
         }
         for (j, daemon) in chain.daemons.iter().enumerate() {
             let path = format!("{path}.daemons[{j}]");
-            if let Err(message) = check_rpc_url(&daemon.url) {
+            if issues.text(format!("{path}.url"), &daemon.url, MAX_TEXT_BYTES)
+                && let Err(message) = check_rpc_url(&daemon.url)
+            {
                 issues.push(format!("{path}.url"), message);
+            }
+            if let Some(cookie) = &daemon.cookie_file {
+                issues.path(format!("{path}.cookie_file"), cookie);
+            }
+            if let Some(user) = &daemon.user {
+                issues.text(format!("{path}.user"), user, MAX_TEXT_BYTES);
+            }
+            if let Some(password) = &daemon.password {
+                issues.secret(format!("{path}.password"), password);
             }
             let has_cookie = daemon.cookie_file.is_some();
             match (has_cookie, &daemon.user, &daemon.password) {

@@ -1,12 +1,23 @@
 //! A loopback-only Litecoin Core regtest pair. Node A serves RPC to the test; node B
 //! exists because litecoind 0.21.2 refuses `getblocktemplate` without a peer.
+//!
+//! The daemons die with the process that started them (see [`super::process`]); each
+//! records its pid in its data directory, and a daemon still running from an earlier
+//! start on the same directories is stopped before new ones start.
 
+use super::process::{self, Holder, Spawner};
 use super::rpc::{RpcClient, RpcError};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The file in each daemon's data directory that holds its process id while it runs.
+pub const PID_FILE: &str = "otedama-devnet.pid";
+
+/// How long a daemon left over from an earlier start gets to shut down before SIGKILL.
+const STALE_GRACE: Duration = Duration::from_secs(15);
 
 /// What to tell a user without litecoind.
 pub const NOT_INSTALLED: &str = "litecoind not found. Install it with: sudo apt-get install litecoind (or set LITECOIND=/path/to/litecoind)";
@@ -28,6 +39,41 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The lock file Litecoin Core holds in a regtest data directory while it runs.
+fn lock_file(dir: &Path) -> PathBuf {
+    dir.join("regtest").join(".lock")
+}
+
+/// The message for a data directory locked by another process.
+fn locked(dir: &Path, holder: &Holder) -> String {
+    format!(
+        "litecoind data directory {} is locked by another process, {holder}; stop it or use another data directory",
+        dir.display()
+    )
+}
+
+/// Stops the daemon recorded in `dir`'s pid file if it is still a litecoind on `dir` (one
+/// that outlived its devnet), and removes the file.
+fn reclaim(dir: &Path) {
+    let file = dir.join(PID_FILE);
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let datadir = format!("-datadir={}", dir.display());
+    if let Ok(pid) = text.trim().parse::<u32>()
+        && process::alive(pid)
+        && process::args(pid).is_some_and(|args| {
+            args.first().is_some_and(|a| a.contains("litecoind")) && args.contains(&datadir)
+        })
+    {
+        tracing::warn!(target: "otedama::devnet", pid, dir = %dir.display(), "stopping a litecoind left running by an earlier devnet");
+        if !process::stop(pid, STALE_GRACE) {
+            tracing::warn!(target: "otedama::devnet", pid, "the earlier litecoind does not stop");
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
 /// A running regtest pair; both daemons are killed on drop.
 pub struct LitecoinRegtest {
     a: Child,
@@ -37,6 +83,10 @@ pub struct LitecoinRegtest {
     /// RPC address of node A.
     pub rpc_addr: SocketAddr,
     cookie: PathBuf,
+    /// The data directories of A and B.
+    dirs: [PathBuf; 2],
+    // Dropped after the daemons are stopped: its thread's exit would signal them.
+    _spawner: Spawner,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -45,6 +95,9 @@ impl Drop for LitecoinRegtest {
         for c in [&mut self.a, &mut self.b] {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_file(dir.join(PID_FILE));
         }
     }
 }
@@ -62,8 +115,12 @@ impl LitecoinRegtest {
     /// `extra_args` on both nodes, waits for RPC and the peer connection, and mines one
     /// block so the chain leaves initial block download.
     ///
+    /// A daemon of an earlier start on `base` that still runs (its pid file says so) is
+    /// stopped first.
+    ///
     /// # Errors
-    /// A missing binary, a daemon that exits, or RPC that does not come up in 60 s.
+    /// A missing binary, a data directory locked by another process (named in the
+    /// message), a daemon that exits, or RPC that does not come up in 60 s.
     pub fn start_in(base: Option<&Path>, extra_args: &[&str]) -> Result<Self, String> {
         let bin = litecoind_path().ok_or(NOT_INSTALLED)?;
         let temp = match base {
@@ -89,38 +146,57 @@ impl LitecoinRegtest {
             "-rpcallowip=127.0.0.1",
             "-fallbackfee=0.0001",
         ];
-        let spawn = |args: Vec<String>| -> Result<Child, String> {
-            Command::new(&bin)
-                .args(common)
-                .args(extra_args)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("starting {}: {e}", bin.display()))
-        };
         let (da, db) = (root.join("litecoind-a"), root.join("litecoind-b"));
         for d in [&da, &db] {
             std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+            reclaim(d);
+            if let Some(holder) = process::lock_holder(&lock_file(d)) {
+                return Err(locked(d, &holder));
+            }
         }
-        let b = spawn(vec![
-            format!("-datadir={}", db.display()),
-            "-listen=1".into(),
-            format!("-bind=127.0.0.1:{p2p_b}"),
-            format!("-bind=127.0.0.1:{onion_b}=onion"),
-            format!("-rpcport={rpc_b}"),
-            "-disablewallet".into(),
-        ])?;
-        let a = match spawn(vec![
-            format!("-datadir={}", da.display()),
-            "-listen=0".into(),
-            format!("-connect=127.0.0.1:{p2p_b}"),
-            format!("-rpcport={rpc_a}"),
-        ]) {
+        let spawner =
+            Spawner::start().map_err(|e| format!("starting the daemon spawner thread: {e}"))?;
+        let spawn = |dir: &Path, args: Vec<String>| -> Result<Child, String> {
+            let mut command = Command::new(&bin);
+            command
+                .args(common)
+                .args(extra_args)
+                .arg(format!("-datadir={}", dir.display()))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = spawner
+                .spawn(command)
+                .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+            if let Err(e) = std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id())) {
+                tracing::warn!(target: "otedama::devnet", dir = %dir.display(), error = %e, "cannot record the daemon's pid");
+            }
+            Ok(child)
+        };
+        let b = spawn(
+            &db,
+            vec![
+                "-listen=1".into(),
+                format!("-bind=127.0.0.1:{p2p_b}"),
+                format!("-bind=127.0.0.1:{onion_b}=onion"),
+                format!("-rpcport={rpc_b}"),
+                "-disablewallet".into(),
+            ],
+        )?;
+        let a = match spawn(
+            &da,
+            vec![
+                "-listen=0".into(),
+                format!("-connect=127.0.0.1:{p2p_b}"),
+                format!("-rpcport={rpc_a}"),
+            ],
+        ) {
             Ok(a) => a,
             Err(e) => {
                 let mut b = b;
                 let _ = b.kill();
+                let _ = b.wait();
+                let _ = std::fs::remove_file(db.join(PID_FILE));
                 return Err(e);
             }
         };
@@ -131,6 +207,8 @@ impl LitecoinRegtest {
             rpc: RpcClient::new(rpc_addr, ""),
             rpc_addr,
             cookie: da.join("regtest/.cookie"),
+            dirs: [da, db],
+            _spawner: spawner,
             _temp: temp,
         };
         let cookie = net.cookie.clone();
@@ -154,8 +232,11 @@ impl LitecoinRegtest {
     fn wait_ready(&mut self, cookie: &Path) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Some(status)) = self.a.try_wait() {
-                return Err(format!("litecoind exited during start: {status}"));
+            let exited = [&mut self.a, &mut self.b]
+                .into_iter()
+                .find_map(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                return Err(self.exited(status));
             }
             if let Ok(c) = std::fs::read_to_string(cookie) {
                 self.rpc = RpcClient::new(self.rpc_addr, &c);
@@ -170,6 +251,15 @@ impl LitecoinRegtest {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Why a daemon exited during start: its data directory locked by another process
+    /// where one is, else its exit status.
+    fn exited(&self, status: std::process::ExitStatus) -> String {
+        self.dirs
+            .iter()
+            .find_map(|d| process::lock_holder(&lock_file(d)).map(|h| locked(d, &h)))
+            .unwrap_or_else(|| format!("litecoind exited during start: {status}"))
     }
 
     /// Calls `getblocktemplate` with the rules litecoind requires.

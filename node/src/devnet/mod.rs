@@ -5,9 +5,10 @@
 //! block found and what each address got.
 
 mod litecoind;
+mod process;
 mod rpc;
 
-pub use litecoind::{LitecoinRegtest, NOT_INSTALLED, litecoind_path};
+pub use litecoind::{LitecoinRegtest, NOT_INSTALLED, PID_FILE, litecoind_path};
 pub use rpc::{RpcClient, RpcError};
 
 use crate::config::{ChainConfig, Config, DaemonConfig};

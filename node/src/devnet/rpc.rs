@@ -7,6 +7,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// Largest reply read, in bytes: room for a `getblocktemplate` of a full block.
+pub const MAX_REPLY: usize = 32 * 1024 * 1024;
+
 /// Errors of [`RpcClient`].
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
@@ -17,6 +20,14 @@ pub enum RpcError {
         addr: SocketAddr,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The reply is longer than [`MAX_REPLY`]; reading stopped there.
+    #[error("{addr}: reply larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The endpoint.
+        addr: SocketAddr,
+        /// The most bytes read.
+        limit: usize,
     },
     /// The reply was not JSON-RPC.
     #[error("{addr}: malformed reply (HTTP status {status}): {body}")]
@@ -80,7 +91,17 @@ impl RpcClient {
         );
         stream.write_all(request.as_bytes()).map_err(io)?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(io)?;
+        // One byte past the limit tells a reply at the limit from a longer one.
+        (&mut stream)
+            .take(MAX_REPLY as u64 + 1)
+            .read_to_end(&mut raw)
+            .map_err(io)?;
+        if raw.len() > MAX_REPLY {
+            return Err(RpcError::TooLarge {
+                addr: self.addr,
+                limit: MAX_REPLY,
+            });
+        }
         let text = String::from_utf8_lossy(&raw);
         let status = text
             .split(' ')
@@ -102,5 +123,48 @@ impl RpcClient {
             });
         }
         reply.get("result").cloned().ok_or_else(malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    #[test]
+    fn an_endless_reply_stops_at_the_limit_and_names_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
+            let chunk = vec![b' '; 0x10000];
+            while stream.write_all(&chunk).is_ok() {}
+        });
+        let started = Instant::now();
+        let err = RpcClient::new(addr, "user:pass")
+            .call("getblockcount", json!([]))
+            .expect_err("an endless reply is refused");
+        assert!(
+            matches!(
+                err,
+                RpcError::TooLarge {
+                    limit: MAX_REPLY,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&MAX_REPLY.to_string()), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -50,6 +50,14 @@ pub enum ParentError {
         /// What was wrong.
         reason: String,
     },
+    /// The reply is longer than [`MAX_REPLY`](super::MAX_REPLY); reading stopped there.
+    #[error("{endpoint}: reply larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The most bytes read.
+        limit: usize,
+    },
     /// No endpoint at that index.
     #[error("no such parent daemon endpoint")]
     NoEndpoint,

@@ -4,6 +4,9 @@
 
 mod error;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::ParentError;
 
 use crate::config::{ChainConfig, DaemonConfig};
@@ -16,6 +19,10 @@ use std::time::Duration;
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longpoll returns after about 60 s of an unchanged tip, so wait a little longer.
 const LONGPOLL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Largest reply read from a daemon, in bytes. A `getblocktemplate` for a full block is
+/// its transactions in hex plus their ids and fees, about 10 MB at 4 M weight units; the
+/// cap leaves room for that and stops a wrong endpoint from filling memory.
+pub const MAX_REPLY: usize = 32 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 enum Auth {
@@ -53,7 +60,7 @@ impl Endpoint {
         match &self.auth {
             Auth::UserPassword(u, p) => Ok((u.clone(), p.clone())),
             Auth::Cookie(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ParentError::Cookie {
+                let text = read_cookie(path).map_err(|source| ParentError::Cookie {
                     endpoint: self.url.clone(),
                     path: path.clone(),
                     source,
@@ -69,6 +76,26 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Largest cookie file read, in bytes; a daemon writes `__cookie__:` and 64 hex digits.
+const MAX_COOKIE: u64 = 4096;
+
+/// Reads a cookie file of at most [`MAX_COOKIE`] bytes (a wrong path such as a device
+/// file must not be read forever).
+fn read_cookie(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_COOKIE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_COOKIE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the limit of {MAX_COOKIE} bytes; is it the daemon's .cookie?"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Returns the `(code, message)` of a JSON-RPC reply's non-null `error` object.
@@ -182,7 +209,19 @@ impl ParentClient {
             });
         }
         // Bitcoin Core answers RPC errors with HTTP 500 and a JSON body; read it either way.
-        let reply: Value = resp.json().await.map_err(|e| ParentError::Malformed {
+        let body = otedama_rpc::read_body(resp, MAX_REPLY)
+            .await
+            .map_err(|e| match e {
+                otedama_rpc::BodyError::TooLarge { limit } => ParentError::TooLarge {
+                    endpoint: ep.url.clone(),
+                    limit,
+                },
+                otedama_rpc::BodyError::Read(e) => ParentError::Unreachable {
+                    endpoint: ep.url.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+        let reply: Value = serde_json::from_slice(&body).map_err(|e| ParentError::Malformed {
             endpoint: ep.url.clone(),
             reason: format!("HTTP {status}: {e}"),
         })?;

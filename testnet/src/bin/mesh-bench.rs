@@ -87,7 +87,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Sums the libp2p byte counters by direction: `(inbound, outbound)`.
 async fn bandwidth(url: &str) -> Option<(f64, f64)> {
-    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    let response = reqwest::get(url).await.ok()?;
+    let body = otedama_rpc::read_body(response, otedama_rpc::MAX_ANSWER)
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&body);
     let (mut inbound, mut outbound) = (0.0, 0.0);
     for line in text.lines() {
         if !line.starts_with("otedama_libp2p_bandwidth_bytes_total") {
