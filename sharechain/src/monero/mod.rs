@@ -1,0 +1,25 @@
+//! The Monero parent family: P2Pool's sidechain consensus, byte for byte.
+//!
+//! A share is a full Monero block template followed by sidechain data (ADR 0002). This
+//! module is pure like the rest of the crate: no IO, no clock, no hash-map iteration order.
+//!
+//! - `varint`: Monero's canonical varints.
+//! - `hash`: Keccak-256, [`Hash`] with P2Pool's ordering, the tree hash.
+//! - `keys`: key derivations, one-time keys, view tags, deterministic tx keys.
+//! - `wallet`: [`Wallet`] (spend, view) and Monero addresses.
+//! - `share`: [`PoolShare`], the share codec, its ids and the PoW hashing blob.
+//! - `merkle`: merge-mining tree data, aux slots and proofs.
+//! - `params`: [`SidechainParams`] of main, mini and nano, hard-fork tables.
+
+pub mod hash;
+pub mod keys;
+pub mod merkle;
+pub mod params;
+pub mod share;
+pub mod varint;
+pub mod wallet;
+
+pub use hash::Hash;
+pub use params::SidechainParams;
+pub use share::{PoolShare, TxOutput};
+pub use wallet::{MoneroAddress, MoneroNetwork, Wallet, WalletError};

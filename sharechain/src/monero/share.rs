@@ -1,0 +1,549 @@
+//! The P2Pool share ("pool block"): a full Monero block template followed directly by the
+//! sidechain data, parsed and written byte for byte.
+//!
+//! Layout (all integers are canonical Monero varints unless noted):
+//!
+//! ```text
+//! header:   major u8 | minor u8 | timestamp | prev_id 32 | nonce u32 LE
+//! miner tx: 0x02 | unlock = height + 60 | 0x01 0xff height | n_out
+//!           n_out x (amount | 0x03 | key 32 | view_tag u8)
+//!           extra_len | 0x01 R 32 | 0x02 size(4..=14) extra_nonce u32 LE, zero padding
+//!           | 0x03 tag_len tree_data root 32 | 0x00 (rct null)
+//! txs:      n | n x hash 32
+//! sidechain: spend 32 | view 32 | tx_key_seed 32 | parent 32 | k (<= 5) | k x uncle 32
+//!           | height | diff lo | diff hi | cum lo | cum hi | m u8 (<= 8) | m x proof 32
+//!           | c (<= 256) | c x (chain id 32 | len | bytes) | extra 4 x u32 LE
+//! ```
+//!
+//! Only the full (unpruned, non-compact) form is accepted here; it is what P2Pool stores,
+//! answers block requests with, and what Otedama's own mesh carries.
+
+use crate::encode::Reader;
+use crate::error::DecodeError;
+
+use super::hash::{Hash, keccak256, keccak256_parts, tree_hash};
+use super::varint::{read_varint, varint_len, write_varint};
+use super::wallet::Wallet;
+
+/// Largest share blob, bytes (128 KiB - 5).
+pub const MAX_SHARE_SIZE: usize = 131_067;
+/// Highest Monero block height a coinbase may name.
+pub const MAX_MONERO_HEIGHT: u64 = 500_000_000;
+/// Largest output amount (2^56 - 1).
+pub const MAX_OUTPUT_AMOUNT: u64 = (1 << 56) - 1;
+/// Smallest total coinbase reward, atomic units (0.6 XMR, Monero's tail emission).
+pub const MIN_BLOCK_REWARD: u64 = 600_000_000_000;
+/// Coinbase outputs unlock this many blocks after the block.
+pub const UNLOCK_BLOCKS: u64 = 60;
+/// Most uncles per share.
+pub const MAX_UNCLES: usize = 5;
+/// Highest sidechain height.
+pub const MAX_SIDECHAIN_HEIGHT: u64 = 31_556_952_000;
+/// Largest cumulative difficulty.
+pub const MAX_CUMULATIVE_DIFFICULTY: u128 = (1710u128 << 64) | 13_019_633_956_666_736_640;
+/// Most hashes in an aux-chain merkle proof.
+pub const MAX_MERKLE_PROOF: usize = 8;
+/// Most merge-mining extra entries.
+pub const MAX_MM_EXTRA: u64 = 256;
+/// Extra-nonce field size bounds.
+pub const EXTRA_NONCE_MIN: u8 = 4;
+/// See [`EXTRA_NONCE_MIN`].
+pub const EXTRA_NONCE_MAX: u8 = 14;
+
+const TX_VERSION: u8 = 2;
+const TXIN_GEN: u8 = 0xff;
+const TXOUT_TO_TAGGED_KEY: u8 = 3;
+const EXTRA_PUBKEY: u8 = 1;
+const EXTRA_NONCE: u8 = 2;
+const EXTRA_MERGE_MINING: u8 = 3;
+/// Smallest encoded output: 1-byte amount, type, key, view tag.
+const MIN_OUTPUT_SIZE: usize = 35;
+
+/// One coinbase output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxOutput {
+    /// Atomic units.
+    pub amount: u64,
+    /// One-time public key.
+    pub key: Hash,
+    /// View tag.
+    pub view_tag: u8,
+}
+
+/// A P2Pool share, every field as on the wire.
+///
+/// [`PoolShare::parse`] enforces the format rules; [`PoolShare::serialize`] writes the same
+/// bytes back. The fields are plain data: a share built by hand is checked only when it is
+/// parsed or verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolShare {
+    /// Monero block major version.
+    pub major_version: u8,
+    /// Monero block minor version.
+    pub minor_version: u8,
+    /// Block timestamp, seconds.
+    pub timestamp: u64,
+    /// Id of the Monero block this one builds on.
+    pub prev_id: Hash,
+    /// Header nonce.
+    pub nonce: u32,
+    /// Monero height (the coinbase's `txin_gen` height).
+    pub height: u64,
+    /// Coinbase outputs, one per PPLNS payee.
+    pub outputs: Vec<TxOutput>,
+    /// Transaction public key `R`.
+    pub tx_pub: Hash,
+    /// Size of the extra-nonce field (4..=14; padding keeps the coinbase size constant).
+    pub extra_nonce_size: u8,
+    /// The extra nonce (first four bytes of the field).
+    pub extra_nonce: u32,
+    /// Merge-mining merkle tree data (aux chain count and nonce).
+    pub merkle_tree_data: u64,
+    /// Merge-mining merkle root.
+    pub merkle_root: Hash,
+    /// Hashes of the block's transactions, without the coinbase.
+    pub tx_hashes: Vec<Hash>,
+    /// The miner's wallet.
+    pub wallet: Wallet,
+    /// Seed of the deterministic transaction key.
+    pub tx_key_seed: Hash,
+    /// Sidechain id of the parent share (zero at genesis).
+    pub parent: Hash,
+    /// Sidechain ids of the uncles.
+    pub uncles: Vec<Hash>,
+    /// Sidechain height.
+    pub sidechain_height: u64,
+    /// Share difficulty.
+    pub difficulty: u128,
+    /// Cumulative difficulty including this share and its uncles.
+    pub cumulative_difficulty: u128,
+    /// Aux-chain merkle proof of the sidechain id.
+    pub merkle_proof: Vec<Hash>,
+    /// Merge-mining extra data, strictly ascending by chain id.
+    pub mm_extra: Vec<(Hash, Vec<u8>)>,
+    /// Software id, software version, a random word and the sidechain extra nonce.
+    pub sidechain_extra: [u32; 4],
+}
+
+/// Byte offsets inside a serialised share, for ids that blank some fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Length of the block header.
+    pub header_len: usize,
+    /// Offset of the 4-byte header nonce.
+    pub nonce: usize,
+    /// Offset of the 4-byte extra nonce.
+    pub extra_nonce: usize,
+    /// Offset of the 32-byte merge-mining merkle root.
+    pub merkle_root: usize,
+    /// End of the coinbase (after its final rct byte).
+    pub miner_tx_end: usize,
+    /// Length of the Monero block (header, coinbase, tx list).
+    pub mainchain_len: usize,
+}
+
+fn hash(r: &mut Reader<'_>, what: &'static str) -> Result<Hash, DecodeError> {
+    r.array(what).map(Hash::from_bytes)
+}
+
+fn expect(r: &mut Reader<'_>, byte: u8, what: &'static str) -> Result<(), DecodeError> {
+    if r.u8(what)? == byte {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid { what })
+    }
+}
+
+fn read_difficulty(r: &mut Reader<'_>, what: &'static str) -> Result<u128, DecodeError> {
+    let lo = read_varint(r, u64::MAX, what)?;
+    let hi = read_varint(r, u64::MAX, what)?;
+    Ok((u128::from(hi) << 64) | u128::from(lo))
+}
+
+fn write_difficulty(out: &mut Vec<u8>, d: u128) {
+    write_varint(out, d as u64);
+    write_varint(out, (d >> 64) as u64);
+}
+
+impl PoolShare {
+    /// Parses a full share blob.
+    ///
+    /// Checks everything that needs no context: sizes and counts, canonical varints, the
+    /// exact coinbase shape P2Pool writes, amounts, the unlock time, the tx_extra layout and
+    /// lengths, wallet keys, uncle count, height and difficulty bounds, the order of
+    /// merge-mining extra keys, and that nothing follows the sidechain extra.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the field.
+    pub fn parse(blob: &[u8]) -> Result<Self, DecodeError> {
+        if blob.len() > MAX_SHARE_SIZE {
+            return Err(DecodeError::TooLong {
+                what: "share",
+                len: blob.len() as u64,
+                max: MAX_SHARE_SIZE as u64,
+            });
+        }
+        let mut r = Reader::new(blob);
+        let major_version = r.u8("major version")?;
+        let minor_version = r.u8("minor version")?;
+        if minor_version < major_version || minor_version > 127 {
+            return Err(DecodeError::Invalid {
+                what: "minor version",
+            });
+        }
+        let timestamp = read_varint(&mut r, u64::MAX, "timestamp")?;
+        let prev_id = hash(&mut r, "prev id")?;
+        let nonce = r.u32("nonce")?;
+
+        expect(&mut r, TX_VERSION, "tx version")?;
+        let unlock = read_varint(&mut r, MAX_MONERO_HEIGHT, "unlock time")?;
+        expect(&mut r, 1, "input count")?;
+        expect(&mut r, TXIN_GEN, "input type")?;
+        let height = read_varint(&mut r, MAX_MONERO_HEIGHT, "height")?;
+        if unlock != height + UNLOCK_BLOCKS {
+            return Err(DecodeError::Invalid {
+                what: "unlock time",
+            });
+        }
+        let max_out = (r.remaining() / MIN_OUTPUT_SIZE) as u64;
+        let n_out = read_varint(&mut r, max_out, "outputs")?;
+        if n_out == 0 {
+            // A pruned broadcast: its outputs must be rebuilt from the chain first.
+            return Err(DecodeError::Invalid {
+                what: "outputs (pruned form)",
+            });
+        }
+        let mut outputs = Vec::with_capacity(n_out as usize);
+        let mut total: u64 = 0;
+        for _ in 0..n_out {
+            let amount = read_varint(&mut r, MAX_OUTPUT_AMOUNT, "output amount")?;
+            total = total.checked_add(amount).ok_or(DecodeError::Invalid {
+                what: "output total",
+            })?;
+            expect(&mut r, TXOUT_TO_TAGGED_KEY, "output type")?;
+            let key = hash(&mut r, "output key")?;
+            let view_tag = r.u8("view tag")?;
+            outputs.push(TxOutput {
+                amount,
+                key,
+                view_tag,
+            });
+        }
+        if total < MIN_BLOCK_REWARD {
+            return Err(DecodeError::Invalid {
+                what: "block reward",
+            });
+        }
+
+        let left = r.remaining() as u64;
+        let extra_len = read_varint(&mut r, left, "tx extra length")?;
+        let extra_start = r.remaining();
+        expect(&mut r, EXTRA_PUBKEY, "tx extra pubkey tag")?;
+        let tx_pub = hash(&mut r, "tx pubkey")?;
+        expect(&mut r, EXTRA_NONCE, "tx extra nonce tag")?;
+        let extra_nonce_size = read_varint(&mut r, u64::from(EXTRA_NONCE_MAX), "extra nonce size")?;
+        if extra_nonce_size < u64::from(EXTRA_NONCE_MIN) {
+            return Err(DecodeError::Invalid {
+                what: "extra nonce size",
+            });
+        }
+        let extra_nonce = r.u32("extra nonce")?;
+        for _ in u64::from(EXTRA_NONCE_MIN)..extra_nonce_size {
+            expect(&mut r, 0, "extra nonce padding")?;
+        }
+        expect(&mut r, EXTRA_MERGE_MINING, "merge mining tag")?;
+        let left = r.remaining() as u64;
+        let mm_len = read_varint(&mut r, left, "merge mining tag length")?;
+        let mm_start = r.remaining();
+        let merkle_tree_data = read_varint(&mut r, u64::MAX, "merkle tree data")?;
+        let merkle_root = hash(&mut r, "merkle root")?;
+        if (mm_start - r.remaining()) as u64 != mm_len {
+            return Err(DecodeError::Invalid {
+                what: "merge mining tag length",
+            });
+        }
+        if (extra_start - r.remaining()) as u64 != extra_len {
+            return Err(DecodeError::Invalid {
+                what: "tx extra length",
+            });
+        }
+        expect(&mut r, 0, "rct type")?;
+
+        let n_tx = read_varint(&mut r, (MAX_SHARE_SIZE / 32) as u64, "tx count")?;
+        if (r.remaining() as u64) < n_tx * 32 {
+            return Err(DecodeError::UnexpectedEof { what: "tx hashes" });
+        }
+        let tx_hashes = (0..n_tx)
+            .map(|_| hash(&mut r, "tx hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let spend = hash(&mut r, "spend key")?;
+        let view = hash(&mut r, "view key")?;
+        let wallet = Wallet::new(spend, view).map_err(|_| DecodeError::Invalid {
+            what: "miner wallet",
+        })?;
+        let tx_key_seed = hash(&mut r, "tx key seed")?;
+        let parent = hash(&mut r, "parent")?;
+        let n_uncles = read_varint(&mut r, MAX_UNCLES as u64, "uncle count")?;
+        let uncles = (0..n_uncles)
+            .map(|_| hash(&mut r, "uncle"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sidechain_height = read_varint(&mut r, MAX_SIDECHAIN_HEIGHT, "sidechain height")?;
+        let difficulty = read_difficulty(&mut r, "difficulty")?;
+        let cumulative_difficulty = read_difficulty(&mut r, "cumulative difficulty")?;
+        if cumulative_difficulty > MAX_CUMULATIVE_DIFFICULTY {
+            return Err(DecodeError::Invalid {
+                what: "cumulative difficulty",
+            });
+        }
+        if difficulty > cumulative_difficulty {
+            return Err(DecodeError::Invalid { what: "difficulty" });
+        }
+        let n_proof = r.u8("merkle proof size")?;
+        if usize::from(n_proof) > MAX_MERKLE_PROOF {
+            return Err(DecodeError::TooLong {
+                what: "merkle proof",
+                len: u64::from(n_proof),
+                max: MAX_MERKLE_PROOF as u64,
+            });
+        }
+        let merkle_proof = (0..n_proof)
+            .map(|_| hash(&mut r, "merkle proof"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n_extra = read_varint(&mut r, MAX_MM_EXTRA, "merge mining extra count")?;
+        let mut mm_extra: Vec<(Hash, Vec<u8>)> = Vec::with_capacity(n_extra as usize);
+        for _ in 0..n_extra {
+            let id = hash(&mut r, "merge mining chain id")?;
+            if mm_extra.last().is_some_and(|(prev, _)| *prev >= id) {
+                return Err(DecodeError::Invalid {
+                    what: "merge mining chain id order",
+                });
+            }
+            let left = r.remaining() as u64;
+            let len = read_varint(&mut r, left, "merge mining data length")?;
+            let data = r.take(len as usize, "merge mining data")?.to_vec();
+            mm_extra.push((id, data));
+        }
+        let mut sidechain_extra = [0u32; 4];
+        for w in &mut sidechain_extra {
+            *w = r.u32("sidechain extra")?;
+        }
+        r.finish()?;
+
+        Ok(Self {
+            major_version,
+            minor_version,
+            timestamp,
+            prev_id,
+            nonce,
+            height,
+            outputs,
+            tx_pub,
+            extra_nonce_size: extra_nonce_size as u8,
+            extra_nonce,
+            merkle_tree_data,
+            merkle_root,
+            tx_hashes,
+            wallet,
+            tx_key_seed,
+            parent,
+            uncles,
+            sidechain_height,
+            difficulty,
+            cumulative_difficulty,
+            merkle_proof,
+            mm_extra,
+            sidechain_extra,
+        })
+    }
+
+    /// Writes the Monero block (header, coinbase, tx list) and returns its layout.
+    pub fn write_mainchain(&self, out: &mut Vec<u8>) -> Layout {
+        let base = out.len();
+        out.push(self.major_version);
+        out.push(self.minor_version);
+        write_varint(out, self.timestamp);
+        out.extend_from_slice(self.prev_id.as_bytes());
+        let nonce = out.len() - base;
+        out.extend_from_slice(&self.nonce.to_le_bytes());
+        let header_len = out.len() - base;
+
+        out.push(TX_VERSION);
+        write_varint(out, self.height + UNLOCK_BLOCKS);
+        out.push(1);
+        out.push(TXIN_GEN);
+        write_varint(out, self.height);
+        write_varint(out, self.outputs.len() as u64);
+        for o in &self.outputs {
+            write_varint(out, o.amount);
+            out.push(TXOUT_TO_TAGGED_KEY);
+            out.extend_from_slice(o.key.as_bytes());
+            out.push(o.view_tag);
+        }
+        let tree_len = varint_len(self.merkle_tree_data);
+        let mm_len = tree_len + 32;
+        let extra_len = 1
+            + 32
+            + 2
+            + usize::from(self.extra_nonce_size)
+            + 1
+            + varint_len(mm_len as u64)
+            + mm_len;
+        write_varint(out, extra_len as u64);
+        out.push(EXTRA_PUBKEY);
+        out.extend_from_slice(self.tx_pub.as_bytes());
+        out.push(EXTRA_NONCE);
+        write_varint(out, u64::from(self.extra_nonce_size));
+        let extra_nonce = out.len() - base;
+        out.extend_from_slice(&self.extra_nonce.to_le_bytes());
+        let pad = usize::from(self.extra_nonce_size).saturating_sub(4);
+        out.extend(std::iter::repeat_n(0u8, pad));
+        out.push(EXTRA_MERGE_MINING);
+        write_varint(out, mm_len as u64);
+        write_varint(out, self.merkle_tree_data);
+        let merkle_root = out.len() - base;
+        out.extend_from_slice(self.merkle_root.as_bytes());
+        out.push(0);
+        let miner_tx_end = out.len() - base;
+
+        write_varint(out, self.tx_hashes.len() as u64);
+        for h in &self.tx_hashes {
+            out.extend_from_slice(h.as_bytes());
+        }
+        Layout {
+            header_len,
+            nonce,
+            extra_nonce,
+            merkle_root,
+            miner_tx_end,
+            mainchain_len: out.len() - base,
+        }
+    }
+
+    /// Writes the sidechain data.
+    pub fn write_sidechain(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.wallet.spend().as_bytes());
+        out.extend_from_slice(self.wallet.view().as_bytes());
+        out.extend_from_slice(self.tx_key_seed.as_bytes());
+        out.extend_from_slice(self.parent.as_bytes());
+        write_varint(out, self.uncles.len() as u64);
+        for u in &self.uncles {
+            out.extend_from_slice(u.as_bytes());
+        }
+        write_varint(out, self.sidechain_height);
+        write_difficulty(out, self.difficulty);
+        write_difficulty(out, self.cumulative_difficulty);
+        // Parsing bounds the proof to 8 hashes.
+        out.push(self.merkle_proof.len() as u8);
+        for h in &self.merkle_proof {
+            out.extend_from_slice(h.as_bytes());
+        }
+        write_varint(out, self.mm_extra.len() as u64);
+        for (id, data) in &self.mm_extra {
+            out.extend_from_slice(id.as_bytes());
+            write_varint(out, data.len() as u64);
+            out.extend_from_slice(data);
+        }
+        for w in self.sidechain_extra {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// Returns the full share blob and its layout.
+    pub fn serialize_with_layout(&self) -> (Vec<u8>, Layout) {
+        let mut out = Vec::with_capacity(2048);
+        let layout = self.write_mainchain(&mut out);
+        self.write_sidechain(&mut out);
+        (out, layout)
+    }
+
+    /// Returns the full share blob.
+    pub fn serialize(&self) -> Vec<u8> {
+        self.serialize_with_layout().0
+    }
+
+    /// Returns the Monero block alone, as submitted to monerod when the share also meets
+    /// Monero's difficulty.
+    pub fn mainchain_blob(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2048);
+        self.write_mainchain(&mut out);
+        out
+    }
+
+    /// Returns the sidechain id: Keccak-256 of the blob with the header nonce, the extra
+    /// nonce and the merge-mining root blanked, followed by the consensus id.
+    pub fn sidechain_id(&self, consensus_id: &Hash) -> Hash {
+        let (mut blob, l) = self.serialize_with_layout();
+        blob[l.nonce..l.nonce + 4].fill(0);
+        blob[l.extra_nonce..l.extra_nonce + 4].fill(0);
+        blob[l.merkle_root..l.merkle_root + 32].fill(0);
+        Hash::from_bytes(keccak256_parts(&[&blob, consensus_id.as_bytes()]))
+    }
+
+    /// Returns the seed that children of this share use when they build on a different
+    /// Monero block: `keccak("tx_key_seed\0" || mainchain with nonce and extra nonce
+    /// blanked || sidechain data)`. The merge-mining root is kept.
+    pub fn child_tx_key_seed(&self) -> Hash {
+        let (mut blob, l) = self.serialize_with_layout();
+        blob[l.nonce..l.nonce + 4].fill(0);
+        blob[l.extra_nonce..l.extra_nonce + 4].fill(0);
+        Hash::from_bytes(keccak256_parts(&[b"tx_key_seed\0", &blob]))
+    }
+
+    /// Returns the 40-byte full id: sidechain id, nonce and extra nonce. Two shares with
+    /// the same sidechain id differ only in these.
+    pub fn full_id(&self, sidechain_id: &Hash) -> [u8; 40] {
+        let mut id = [0u8; 40];
+        id[..32].copy_from_slice(sidechain_id.as_bytes());
+        id[32..36].copy_from_slice(&self.nonce.to_le_bytes());
+        id[36..].copy_from_slice(&self.extra_nonce.to_le_bytes());
+        id
+    }
+
+    /// Returns the coinbase transaction hash: `keccak(prefix hash || keccak(0x00) || 0^32)`,
+    /// the hash of a version-2 transaction whose rct part is the single byte "null".
+    pub fn coinbase_hash(&self) -> Hash {
+        let mut main = Vec::with_capacity(2048);
+        let l = self.write_mainchain(&mut main);
+        let prefix = keccak256(&main[l.header_len..l.miner_tx_end - 1]);
+        let base = keccak256(&[0]);
+        Hash::from_bytes(keccak256_parts(&[&prefix, &base, &[0u8; 32]]))
+    }
+
+    /// Returns the PoW hashing blob: header, tree root of the coinbase and tx hashes, and
+    /// the transaction count including the coinbase.
+    pub fn hashing_blob(&self) -> Vec<u8> {
+        let mut leaves = Vec::with_capacity(self.tx_hashes.len() + 1);
+        leaves.push(self.coinbase_hash());
+        leaves.extend_from_slice(&self.tx_hashes);
+        let mut main = Vec::with_capacity(2048);
+        let l = self.write_mainchain(&mut main);
+        let mut out = main[..l.header_len].to_vec();
+        // Parsing bounds the list to 4 095 hashes, well inside the tree hash's limit.
+        let root = tree_hash(&leaves).unwrap_or_default();
+        out.extend_from_slice(root.as_bytes());
+        write_varint(&mut out, leaves.len() as u64);
+        out
+    }
+
+    /// Returns the Monero block id: `keccak(varint len || hashing blob)`.
+    pub fn monero_block_id(&self) -> Hash {
+        let blob = self.hashing_blob();
+        let mut buf = Vec::with_capacity(blob.len() + 2);
+        write_varint(&mut buf, blob.len() as u64);
+        buf.extend_from_slice(&blob);
+        Hash::keccak(&buf)
+    }
+
+    /// Returns the sum of the output amounts (parsing guarantees it does not overflow).
+    pub fn total_reward(&self) -> u64 {
+        self.outputs
+            .iter()
+            .fold(0u64, |acc, o| acc.saturating_add(o.amount))
+    }
+
+    /// Returns the merge-mining tree parameters `(aux chain count, aux nonce)`.
+    pub fn merge_mining_params(&self) -> (u32, u32) {
+        super::merkle::decode_tree_data(self.merkle_tree_data)
+    }
+}
