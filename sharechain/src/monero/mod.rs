@@ -10,16 +10,29 @@
 //! - `share`: [`PoolShare`], the share codec, its ids and the PoW hashing blob.
 //! - `merkle`: merge-mining tree data, aux slots and proofs.
 //! - `params`: [`SidechainParams`] of main, mini and nano, hard-fork tables.
+//! - `pplns`: the window walk, the shuffle and `split_reward`.
+//! - `difficulty`: the share difficulty retarget.
+//! - `sidechain`: [`SideChain`], verification of shares in any order, depths, the tip.
+//! - `error`: [`RuleViolation`], the rule a share breaks.
 
+pub mod difficulty;
+mod error;
 pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod params;
+pub mod pplns;
 pub mod share;
+pub mod sidechain;
 pub mod varint;
 pub mod wallet;
 
+pub use error::RuleViolation;
 pub use hash::Hash;
 pub use params::SidechainParams;
 pub use share::{PoolShare, TxOutput};
+pub use sidechain::{
+    AddError, FixedDifficulty, MoneroView, NextBlock, NoPowCheck, PowCheck, PowVerdict, ShareState,
+    SideChain,
+};
 pub use wallet::{MoneroAddress, MoneroNetwork, Wallet, WalletError};

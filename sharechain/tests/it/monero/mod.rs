@@ -2,6 +2,8 @@
 
 mod block;
 mod crypto;
+mod dump;
+mod mutation;
 
 use std::path::PathBuf;
 

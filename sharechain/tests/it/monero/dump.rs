@@ -1,0 +1,147 @@
+//! The real main sidechain: 4 543 consecutive P2Pool shares (`sidechain_dump.dat.xz`),
+//! verified in file order and shuffled, and mutated one rule at a time.
+
+use std::sync::OnceLock;
+
+use otedama_sharechain::monero::{
+    FixedDifficulty, MoneroAddress, NoPowCheck, PoolShare, RuleViolation, ShareState, SideChain,
+    SidechainParams,
+};
+
+/// Difficulty of Monero block 3 454 976, the seed height of every share in the dump.
+pub const MONERO_DIFFICULTY: u128 = 625_461_936_742;
+
+/// Returns the share blobs of the dump, in file order.
+pub fn blobs() -> &'static [Vec<u8>] {
+    static BLOBS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    BLOBS.get_or_init(|| {
+        let xz = std::fs::read(super::data("sidechain_dump.dat.xz")).expect("dump");
+        let mut raw = Vec::new();
+        lzma_rs::xz_decompress(&mut &xz[..], &mut raw).expect("xz");
+        let mut out = Vec::new();
+        let mut rest = &raw[..];
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_at(4);
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            let (blob, tail) = tail.split_at(len);
+            out.push(blob.to_vec());
+            rest = tail;
+        }
+        out
+    })
+}
+
+/// A main sidechain with the dump's Monero difficulty and no PoW check.
+pub fn chain() -> SideChain {
+    SideChain::new(
+        SidechainParams::main(),
+        Box::new(FixedDifficulty(MONERO_DIFFICULTY)),
+        Box::new(NoPowCheck),
+    )
+}
+
+/// Deterministic permutation (xorshift64*, Fisher-Yates).
+pub fn shuffled<T: Clone>(items: &[T], mut seed: u64) -> Vec<T> {
+    let mut v = items.to_vec();
+    for i in (1..v.len()).rev() {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        let r = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        v.swap(i, (r % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn load(order: &[Vec<u8>]) -> SideChain {
+    let mut c = chain();
+    for b in order {
+        c.add_blob(b).expect("share accepted");
+    }
+    c
+}
+
+fn assert_all_valid_and_tip(c: &mut SideChain) {
+    assert_eq!(c.len(), 4543);
+    let bad: Vec<_> = c
+        .states()
+        .filter(|(_, s)| **s != ShareState::Valid)
+        .take(5)
+        .map(|(id, s)| format!("{id}: {s:?}"))
+        .collect();
+    assert!(bad.is_empty(), "not valid: {bad:#?}");
+    let (_, tip) = c.tip().expect("tip");
+    assert_eq!(tip.sidechain_height, 11_704_382);
+    assert_eq!(tip.height, 3_456_189);
+    let miner: MoneroAddress = "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg"
+        .parse()
+        .expect("address");
+    let next = c.next_block(miner.keys, tip.height).expect("next block");
+    assert_eq!(next.height, 11_704_383);
+    assert_eq!(next.payees.len(), 53);
+}
+
+#[test]
+fn every_share_round_trips_byte_for_byte() {
+    let blobs = blobs();
+    assert_eq!(blobs.len(), 4543);
+    let (mut lo, mut hi, mut uncles, mut aux) = (u64::MAX, 0, 0, 0);
+    for b in blobs {
+        let s = PoolShare::parse(b).expect("parses");
+        assert_eq!(&s.serialize(), b);
+        lo = lo.min(s.sidechain_height);
+        hi = hi.max(s.sidechain_height);
+        uncles += usize::from(s.uncles.len() == 1);
+        aux += usize::from(s.merge_mining_params().0 == 2);
+    }
+    assert_eq!((lo, hi), (11_700_047, 11_704_382));
+    assert_eq!(uncles, 210);
+    assert_eq!(aux, 1621);
+}
+
+#[test]
+fn dump_verifies_in_file_order() {
+    let mut c = load(blobs());
+    assert_all_valid_and_tip(&mut c);
+}
+
+#[test]
+fn dump_verifies_in_shuffled_order() {
+    let mut c = load(&shuffled(blobs(), 0x0123_4567_89ab_cdef));
+    assert_all_valid_and_tip(&mut c);
+}
+
+#[test]
+fn standalone_rules_reject_bad_shares() {
+    let blob = &blobs()[blobs().len() - 1];
+    let s = PoolShare::parse(blob).expect("parses");
+    let mut c = chain();
+    // A changed seed changes the deterministic tx key.
+    let mut bad = s.clone();
+    bad.tx_key_seed = bad.parent;
+    assert!(matches!(
+        c.add(bad),
+        Err(otedama_sharechain::monero::AddError::Rejected(
+            RuleViolation::TxKey { .. }
+        ))
+    ));
+    // A changed merkle root no longer matches the sidechain id.
+    let mut bad = s.clone();
+    bad.merkle_root = bad.parent;
+    assert!(matches!(
+        c.add(bad),
+        Err(otedama_sharechain::monero::AddError::Rejected(
+            RuleViolation::MerkleProof { .. }
+        ))
+    ));
+    let mut bad = s.clone();
+    bad.major_version = 15;
+    bad.minor_version = 16;
+    assert!(matches!(
+        c.add(bad),
+        Err(otedama_sharechain::monero::AddError::Rejected(
+            RuleViolation::MajorVersion { .. }
+        ))
+    ));
+    assert!(c.is_empty());
+}
