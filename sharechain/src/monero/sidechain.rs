@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::difficulty::{RetargetError, next_difficulty};
 use super::error::RuleViolation;
 use super::hash::Hash;
-use super::keys::{check_key, deterministic_tx_keys};
+use super::keys::{OutputKey, check_key, deterministic_tx_keys, output_key};
 use super::merkle::{aux_slot, root_from_proof};
 use super::params::{SidechainParams, UNCLE_DEPTH, seed_height};
 use super::pplns::{PplnsShare, ShareLookup, WindowTip, shuffle, split_reward, window_weights};
@@ -107,7 +107,13 @@ pub struct SideChain {
     index: HashMap<Hash, usize>,
     by_height: BTreeMap<u64, Vec<usize>>,
     tip: Option<usize>,
+    // Memo of output keys: shares on the same Monero block share their tx key and mostly
+    // their payees and order, so most outputs repeat. Lookups only; cleared when full.
+    output_keys: HashMap<(Hash, Wallet, u64), Option<OutputKey>>,
 }
+
+/// Most memoised output keys.
+const OUTPUT_KEY_MEMO: usize = 1 << 16;
 
 impl ShareLookup for SideChain {
     fn share(&self, id: &Hash) -> Option<&PoolShare> {
@@ -167,6 +173,7 @@ impl SideChain {
             index: HashMap::new(),
             by_height: BTreeMap::new(),
             tip: None,
+            output_keys: HashMap::new(),
         }
     }
 
@@ -452,6 +459,25 @@ impl SideChain {
                 _ => return false,
             }
         }
+    }
+
+    /// Returns output `index` of a transaction with secret key `tx_sec` paying `wallet`.
+    fn output_key_cached(
+        &mut self,
+        tx_sec: &Hash,
+        wallet: &Wallet,
+        index: u64,
+    ) -> Option<OutputKey> {
+        let key = (*tx_sec, *wallet, index);
+        if let Some(k) = self.output_keys.get(&key) {
+            return *k;
+        }
+        if self.output_keys.len() >= OUTPUT_KEY_MEMO {
+            self.output_keys.clear();
+        }
+        let k = output_key(tx_sec, wallet.spend(), wallet.view(), index);
+        self.output_keys.insert(key, k);
+        k
     }
 
     fn update_tip(&mut self, b: usize) {

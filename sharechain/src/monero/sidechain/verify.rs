@@ -1,7 +1,6 @@
 //! Verification of one share against the chain it builds on (P2Pool's `SideChain::verify`).
 
 use super::super::error::RuleViolation;
-use super::super::keys::output_key;
 use super::super::params::UNCLE_DEPTH;
 use super::super::pplns::{WindowTip, split_reward};
 use super::{DifficultyFailure, PayeeFailure, ShareState, SideChain};
@@ -165,9 +164,8 @@ impl SideChain {
     }
 
     /// Checks that the coinbase pays the PPLNS window: count, amounts, keys, view tags.
-    fn check_outputs(&self, b: usize) -> ShareState {
-        let e = &self.entries[b];
-        let s = &e.share;
+    fn check_outputs(&mut self, b: usize) -> ShareState {
+        let s = &self.entries[b].share;
         let shares = match self.payees(&WindowTip::of(s), s.height, &s.tx_key_seed) {
             Ok(v) => v,
             Err(PayeeFailure::Missing(id)) => {
@@ -186,9 +184,9 @@ impl SideChain {
         let Some(amounts) = split_reward(reward, &shares) else {
             return Invalid(RuleViolation::SplitReward { reward });
         };
-        for (index, ((out, payee), amount)) in
-            s.outputs.iter().zip(&shares).zip(amounts).enumerate()
-        {
+        let tx_sec = self.entries[b].tx_sec;
+        for (index, (payee, amount)) in shares.iter().zip(amounts).enumerate() {
+            let out = self.entries[b].share.outputs[index];
             if out.amount != amount {
                 return Invalid(RuleViolation::Amount {
                     index,
@@ -196,12 +194,7 @@ impl SideChain {
                     expected: amount,
                 });
             }
-            let Some(k) = output_key(
-                &e.tx_sec,
-                payee.wallet.spend(),
-                payee.wallet.view(),
-                index as u64,
-            ) else {
+            let Some(k) = self.output_key_cached(&tx_sec, &payee.wallet, index as u64) else {
                 return Invalid(RuleViolation::PayeeKeys { index });
             };
             if out.view_tag != k.view_tag {
