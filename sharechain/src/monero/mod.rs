@@ -13,9 +13,11 @@
 //! - `pplns`: the window walk, the shuffle and `split_reward`.
 //! - `difficulty`: the share difficulty retarget.
 //! - `sidechain`: [`SideChain`], verification of shares in any order, depths, the tip.
+//! - `dump`: share dumps (length-framed blobs) and their verification report.
 //! - `error`: [`RuleViolation`], the rule a share breaks.
 
 pub mod difficulty;
+pub mod dump;
 mod error;
 pub mod hash;
 pub mod keys;

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use otedama_sharechain::monero::dump::{permutation, split_dump, verify_dump};
 use otedama_sharechain::monero::{
     FixedDifficulty, MoneroAddress, NoPowCheck, PoolShare, RuleViolation, ShareState, SideChain,
     SidechainParams,
@@ -11,6 +12,9 @@ use otedama_sharechain::monero::{
 /// Difficulty of Monero block 3 454 976, the seed height of every share in the dump.
 pub const MONERO_DIFFICULTY: u128 = 625_461_936_742;
 
+/// The wallet P2Pool's test mines the next block with; it is not in the window.
+const MINER: &str = "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg";
+
 /// Returns the share blobs of the dump, in file order.
 pub fn blobs() -> &'static [Vec<u8>] {
     static BLOBS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
@@ -18,16 +22,11 @@ pub fn blobs() -> &'static [Vec<u8>] {
         let xz = std::fs::read(super::data("sidechain_dump.dat.xz")).expect("dump");
         let mut raw = Vec::new();
         lzma_rs::xz_decompress(&mut &xz[..], &mut raw).expect("xz");
-        let mut out = Vec::new();
-        let mut rest = &raw[..];
-        while !rest.is_empty() {
-            let (len, tail) = rest.split_at(4);
-            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-            let (blob, tail) = tail.split_at(len);
-            out.push(blob.to_vec());
-            rest = tail;
-        }
-        out
+        split_dump(&raw)
+            .expect("framing")
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect()
     })
 }
 
@@ -38,19 +37,6 @@ pub fn chain() -> SideChain {
         Box::new(FixedDifficulty(MONERO_DIFFICULTY)),
         Box::new(NoPowCheck),
     )
-}
-
-/// Deterministic permutation (xorshift64*, Fisher-Yates).
-pub fn shuffled<T: Clone>(items: &[T], mut seed: u64) -> Vec<T> {
-    let mut v = items.to_vec();
-    for i in (1..v.len()).rev() {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        let r = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        v.swap(i, (r % (i as u64 + 1)) as usize);
-    }
-    v
 }
 
 fn load(order: &[Vec<u8>]) -> SideChain {
@@ -73,9 +59,7 @@ fn assert_all_valid_and_tip(c: &mut SideChain) {
     let (_, tip) = c.tip().expect("tip");
     assert_eq!(tip.sidechain_height, 11_704_382);
     assert_eq!(tip.height, 3_456_189);
-    let miner: MoneroAddress = "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg"
-        .parse()
-        .expect("address");
+    let miner: MoneroAddress = MINER.parse().expect("address");
     let next = c.next_block(miner.keys, tip.height).expect("next block");
     assert_eq!(next.height, 11_704_383);
     assert_eq!(next.payees.len(), 53);
@@ -107,8 +91,42 @@ fn dump_verifies_in_file_order() {
 
 #[test]
 fn dump_verifies_in_shuffled_order() {
-    let mut c = load(&shuffled(blobs(), 0x0123_4567_89ab_cdef));
-    assert_all_valid_and_tip(&mut c);
+    let blobs: Vec<&[u8]> = blobs().iter().map(Vec::as_slice).collect();
+    let order = permutation(blobs.len(), 0x0123_4567_89ab_cdef);
+    let miner: MoneroAddress = MINER.parse().expect("address");
+    let report = verify_dump(
+        SidechainParams::main(),
+        &blobs,
+        &order,
+        Box::new(FixedDifficulty(MONERO_DIFFICULTY)),
+        Some(miner.keys),
+    );
+    assert_eq!(
+        (
+            report.valid,
+            report.invalid,
+            report.unverified,
+            report.pow_unchecked
+        ),
+        (4543, 0, 0, 4543),
+        "{:#?}",
+        report.errors
+    );
+    let tip = report.tip.expect("tip");
+    assert_eq!(
+        (tip.sidechain_height, tip.monero_height),
+        (11_704_382, 3_456_189)
+    );
+    assert_eq!(report.next_payees.len(), 53);
+    // The new miner is paid, and the payouts add up to the reward they split.
+    assert!(report.next_payees.iter().any(|p| p.address == MINER));
+    let tip_share = blobs
+        .iter()
+        .map(|b| PoolShare::parse(b).expect("parses"))
+        .find(|s| s.sidechain_height == 11_704_382)
+        .expect("tip share");
+    let paid: u64 = report.next_payees.iter().map(|p| p.amount).sum();
+    assert_eq!(paid, tip_share.total_reward());
 }
 
 #[test]
