@@ -75,7 +75,7 @@ pub enum SidechainCommand {
 /// Options of `sidechain verify`.
 #[derive(Debug, Args)]
 pub struct SidechainVerifyArgs {
-    /// The sidechain: xmr-main, xmr-mini or xmr-nano.
+    /// The sidechain: xmr-main, xmr-mini, xmr-nano or xmr-regtest.
     #[arg(long, default_value = "xmr-main", value_name = "CHAIN")]
     pub chain: String,
     /// Feeds the shares in an order drawn from this seed instead of file order.

@@ -27,7 +27,7 @@ impl MoneroView for NoMoneroData {
 pub fn sidechain_verify(args: &SidechainVerifyArgs) -> anyhow::Result<ExitCode> {
     let Some(params) = SidechainParams::by_name(&args.chain) else {
         eprintln!(
-            "error: unknown Monero chain {:?} (expected xmr-main, xmr-mini or xmr-nano)",
+            "error: unknown Monero chain {:?} (expected xmr-main, xmr-mini, xmr-nano or xmr-regtest)",
             args.chain
         );
         return Ok(ExitCode::from(EXIT_FAILURE));

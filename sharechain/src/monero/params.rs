@@ -50,6 +50,9 @@ pub const MAINNET_HARD_FORKS: &[(u8, u64)] = &[
     (16, 2_689_608),
 ];
 
+/// monerod `--regtest` hard forks: v1 at genesis, v16 from height 1.
+pub const REGTEST_HARD_FORKS: &[(u8, u64)] = &[(1, 0), (16, 1)];
+
 /// Highest Monero major version P2Pool's share format supports (v16: tagged keys, view tags).
 pub const MAX_MAJOR_VERSION: u8 = 16;
 
@@ -117,11 +120,35 @@ impl SidechainParams {
         }
     }
 
-    /// Returns the built-in sidechain called `name` (`xmr-main`, `xmr-mini`, `xmr-nano`).
+    /// Otedama's own sidechain on a monerod `--regtest` parent (mainnet address prefixes,
+    /// v16 from height 1). P2Pool cannot run on regtest, so there is nothing to stay
+    /// compatible with: the consensus id is `keccak("otedama/xmr-regtest/1" || config
+    /// string)` instead of P2Pool's RandomX-based derivation, and the minimum difficulty is
+    /// low enough for CPU miners on a development network.
+    pub fn regtest() -> Self {
+        let mut p = Self {
+            name: "xmr-regtest",
+            pool_name: "otedama-regtest",
+            hard_forks: REGTEST_HARD_FORKS,
+            consensus_id: Hash::ZERO,
+            min_difficulty: 1_000,
+            ..Self::main()
+        };
+        let mut preimage = b"otedama/xmr-regtest/1".to_vec();
+        preimage.extend_from_slice(&p.config_string());
+        p.consensus_id = Hash::keccak(&preimage);
+        p
+    }
+
+    /// Returns every built-in sidechain.
+    pub fn all() -> [Self; 4] {
+        [Self::main(), Self::mini(), Self::nano(), Self::regtest()]
+    }
+
+    /// Returns the built-in sidechain called `name` (`xmr-main`, `xmr-mini`, `xmr-nano`,
+    /// `xmr-regtest`).
     pub fn by_name(name: &str) -> Option<Self> {
-        [Self::main(), Self::mini(), Self::nano()]
-            .into_iter()
-            .find(|p| p.name == name)
+        Self::all().into_iter().find(|p| p.name == name)
     }
 
     /// Returns P2Pool's config string for these parameters (network, pool name, empty
@@ -190,6 +217,19 @@ mod tests {
                 .replace('|', "\0")
                 .into_bytes()
         );
+    }
+
+    #[test]
+    fn regtest_has_its_own_id_and_forks() {
+        let r = SidechainParams::by_name("xmr-regtest").expect("built in");
+        let ids: std::collections::BTreeSet<Hash> = SidechainParams::all()
+            .iter()
+            .map(|p| p.consensus_id)
+            .collect();
+        assert_eq!(ids.len(), 4);
+        assert_eq!(r.major_version_at(0), 1);
+        assert_eq!(r.major_version_at(1), 16);
+        assert_eq!(r.network, MoneroNetwork::Mainnet);
     }
 
     #[test]

@@ -24,6 +24,28 @@ pub trait MoneroView {
     /// Returns the difficulty of the Monero block at `height`, if known. The PPLNS cap is
     /// twice the difficulty at the tip's RandomX seed height.
     fn difficulty_at(&self, height: u64) -> Option<u128>;
+
+    /// Returns the height and timestamp of the Monero block `id`, if known. Fork choice
+    /// between unrelated chains reads it.
+    fn header(&self, id: &Hash) -> Option<MoneroHeader> {
+        let _ = id;
+        None
+    }
+
+    /// Returns the Monero height the node mines on, if known. Without it an unrelated
+    /// chain never replaces the tip.
+    fn current_height(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A Monero block as fork choice needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoneroHeader {
+    /// Block height.
+    pub height: u64,
+    /// Block timestamp.
+    pub timestamp: u64,
 }
 
 /// A Monero view that answers one difficulty for every height (tests, offline dumps).
@@ -402,8 +424,11 @@ impl SideChain {
     }
 }
 
+mod fork;
 mod verify;
 mod window;
+
+pub use fork::{ChainSummary, alternative_wins};
 
 pub use window::NextBlock;
 
@@ -412,52 +437,42 @@ impl SideChain {
         self.entries[i].state == ShareState::Valid
     }
 
-    /// P2Pool's fork choice within one chain: the candidate wins with more cumulative
-    /// difficulty when both tips share an ancestor within the window.
-    ///
-    /// Between unrelated chains P2Pool compares the work of the last W shares and checks
-    /// the candidate against the node's view of Monero (heights, timestamps); that needs
-    /// the Monero view and is not implemented yet, so an unrelated chain never wins here.
+    /// P2Pool's fork choice: when both tips share an ancestor within the window, more
+    /// cumulative difficulty wins; otherwise the alternative-chain rule decides (more work
+    /// over W shares, checked against the node's Monero view).
     fn is_longer_chain(&self, current: Option<usize>, candidate: usize) -> bool {
         if !self.valid(candidate) {
             return false;
         }
         let Some(cur) = current else { return true };
-        let ch = self.entries[candidate].share.sidechain_height;
-        let mut a = Some(cur);
-        while let Some(x) = a {
-            if self.entries[x].share.sidechain_height <= ch {
-                break;
-            }
-            a = self.parent_of(x);
+        self.same_chain_longer(cur, candidate)
+            .unwrap_or_else(|| self.alternative_is_longer(cur, candidate))
+    }
+
+    /// Compares cumulative difficulty when `cur` and `candidate` have a common ancestor
+    /// within the window of both; `None` when they do not.
+    fn same_chain_longer(&self, cur: usize, candidate: usize) -> Option<bool> {
+        let height = |i: usize| self.entries[i].share.sidechain_height;
+        let mut a = cur;
+        while height(a) > height(candidate) {
+            a = self.parent_of(a)?;
         }
-        let Some(mut a) = a else { return false };
-        let mut c = Some(candidate);
-        while let Some(x) = c {
-            if self.entries[x].share.sidechain_height <= self.entries[a].share.sidechain_height {
-                break;
-            }
-            c = self.parent_of(x);
+        let mut c = candidate;
+        while height(c) > height(a) {
+            c = self.parent_of(c)?;
         }
-        let Some(mut c) = c else { return false };
         let w = self.params.window;
         loop {
             if self.entries[a].share.parent == self.entries[c].share.parent {
-                let far = |top: usize, anc: usize| {
-                    self.entries[top].share.sidechain_height
-                        - self.entries[anc].share.sidechain_height
-                        >= w
-                };
-                if far(cur, a) || far(candidate, c) {
-                    return false;
+                if height(cur) - height(a) >= w || height(candidate) - height(c) >= w {
+                    return None;
                 }
-                return self.entries[cur].share.cumulative_difficulty
-                    < self.entries[candidate].share.cumulative_difficulty;
+                return Some(
+                    self.entries[cur].share.cumulative_difficulty
+                        < self.entries[candidate].share.cumulative_difficulty,
+                );
             }
-            match (self.parent_of(a), self.parent_of(c)) {
-                (Some(x), Some(y)) => (a, c) = (x, y),
-                _ => return false,
-            }
+            (a, c) = (self.parent_of(a)?, self.parent_of(c)?);
         }
     }
 
