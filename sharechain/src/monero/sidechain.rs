@@ -77,6 +77,36 @@ pub trait PowCheck {
     fn check(&self, share: &PoolShare, hashing_blob: &[u8], seed_height: u64) -> PowVerdict;
 }
 
+/// Returns true when a RandomX hash meets `difficulty`: the hash, read as a 256-bit
+/// little-endian integer, times the difficulty stays below 2^256.
+pub fn check_pow(hash: &Hash, difficulty: u128) -> bool {
+    // Multiply the four 64-bit limbs by the two 64-bit halves of the difficulty and watch
+    // for anything carried past bit 255.
+    let limbs: [u64; 4] = std::array::from_fn(|i| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&hash.as_bytes()[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(b)
+    });
+    let d = [difficulty as u64, (difficulty >> 64) as u64];
+    let mut acc = [0u128; 6];
+    for (i, &l) in limbs.iter().enumerate() {
+        for (j, &dj) in d.iter().enumerate() {
+            let p = u128::from(l) * u128::from(dj);
+            acc[i + j] += p & u128::from(u64::MAX);
+            acc[i + j + 1] += p >> 64;
+        }
+    }
+    let mut carry = 0u128;
+    for (k, a) in acc.iter().enumerate() {
+        let v = a + carry;
+        if k >= 4 && v as u64 != 0 {
+            return false;
+        }
+        carry = v >> 64;
+    }
+    carry == 0
+}
+
 /// A PoW check that checks nothing: every share is recorded as [`PowVerdict::Unchecked`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoPowCheck;

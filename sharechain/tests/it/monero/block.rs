@@ -142,3 +142,41 @@ fn truncations_and_trailing_bytes_are_errors() {
     long.push(0);
     assert!(PoolShare::parse(&long).is_err());
 }
+
+#[test]
+fn pow_hash_of_p2pool_test_meets_the_share_difficulty() {
+    use otedama_sharechain::monero::check_pow;
+    let (_, b) = block();
+    // RandomX hash of block.dat under seed bf513dbe..., from P2Pool's test.
+    let pow = Hash::from_hex("0906c001cc0900098fe1b62593f8ba52bd1ae2a0806096aa361a9f1702000000")
+        .expect("hex");
+    assert!(check_pow(&pow, b.difficulty));
+    // The hash is about 2^225.1, so it meets difficulties up to about 2^30.9 only.
+    assert!(check_pow(&pow, 1 << 30));
+    assert!(!check_pow(&pow, 1 << 31));
+    assert!(!check_pow(&pow, u128::MAX));
+    assert!(check_pow(&Hash::ZERO, u128::MAX));
+    let max = Hash::from_bytes([0xff; 32]);
+    assert!(check_pow(&max, 1));
+    assert!(!check_pow(&max, 2));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+    /// Any changed byte either fails to parse or parses to a share that writes the same
+    /// bytes back: the codec has one encoding per share and never panics.
+    #[test]
+    fn changed_bytes_never_panic_and_stay_canonical(pos in 0usize..1995, byte in proptest::prelude::any::<u8>()) {
+        let (mut blob, _) = block();
+        blob[pos] = byte;
+        if let Ok(s) = PoolShare::parse(&blob) {
+            proptest::prop_assert_eq!(s.serialize(), blob);
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+        let _ = PoolShare::parse(&bytes);
+    }
+}
