@@ -34,7 +34,7 @@ pub use hash::Hash;
 pub use params::SidechainParams;
 pub use share::{PoolShare, TxOutput};
 pub use sidechain::{
-    AddError, FixedDifficulty, MoneroHeader, MoneroView, NextBlock, NoPowCheck, PowCheck,
-    PowVerdict, ShareState, SideChain, check_pow,
+    AddError, FixedDifficulty, MoneroHeader, MoneroJob, MoneroView, NextBlock, NoPowCheck,
+    PowCheck, PowVerdict, ShareState, SideChain, TemplateError, check_pow,
 };
 pub use wallet::{MoneroAddress, MoneroNetwork, Wallet, WalletError};

@@ -455,10 +455,12 @@ impl SideChain {
 }
 
 mod fork;
+mod template;
 mod verify;
 mod window;
 
 pub use fork::{ChainSummary, alternative_wins};
+pub use template::{MoneroJob, SOFTWARE_ID, TemplateError};
 
 pub use window::NextBlock;
 

@@ -1,6 +1,7 @@
 //! Monero family: Monero's crypto vectors, P2Pool's `block.dat` and the real sidechain dump.
 
 mod block;
+mod constructed;
 mod crypto;
 mod dump;
 mod mutation;
