@@ -19,104 +19,6 @@ use super::pplns::{PplnsShare, ShareLookup, WindowTip, shuffle, split_reward, wi
 use super::share::PoolShare;
 use super::wallet::Wallet;
 
-/// What the node knows about Monero that P2Pool's rules read.
-pub trait MoneroView {
-    /// Returns the difficulty of the Monero block at `height`, if known. The PPLNS cap is
-    /// twice the difficulty at the tip's RandomX seed height.
-    fn difficulty_at(&self, height: u64) -> Option<u128>;
-
-    /// Returns the height and timestamp of the Monero block `id`, if known. Fork choice
-    /// between unrelated chains reads it.
-    fn header(&self, id: &Hash) -> Option<MoneroHeader> {
-        let _ = id;
-        None
-    }
-
-    /// Returns the Monero height the node mines on, if known. Without it an unrelated
-    /// chain never replaces the tip.
-    fn current_height(&self) -> Option<u64> {
-        None
-    }
-}
-
-/// A Monero block as fork choice needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MoneroHeader {
-    /// Block height.
-    pub height: u64,
-    /// Block timestamp.
-    pub timestamp: u64,
-}
-
-/// A Monero view that answers one difficulty for every height (tests, offline dumps).
-#[derive(Clone, Copy, Debug)]
-pub struct FixedDifficulty(pub u128);
-
-impl MoneroView for FixedDifficulty {
-    fn difficulty_at(&self, _height: u64) -> Option<u128> {
-        Some(self.0)
-    }
-}
-
-/// The outcome of a RandomX proof-of-work check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowVerdict {
-    /// The hash meets the share difficulty.
-    Valid,
-    /// The hash does not meet the share difficulty.
-    Invalid,
-    /// Not checked (no RandomX verifier, or the seed block is unknown).
-    Unchecked,
-}
-
-/// Checks a share's RandomX proof of work. The seam for a RandomX light-mode verifier:
-/// it hashes `hashing_blob` with the key of Monero block `seed_height` and compares the
-/// result with the share difficulty.
-pub trait PowCheck {
-    /// Checks `share`.
-    fn check(&self, share: &PoolShare, hashing_blob: &[u8], seed_height: u64) -> PowVerdict;
-}
-
-/// Returns true when a RandomX hash meets `difficulty`: the hash, read as a 256-bit
-/// little-endian integer, times the difficulty stays below 2^256.
-pub fn check_pow(hash: &Hash, difficulty: u128) -> bool {
-    // Multiply the four 64-bit limbs by the two 64-bit halves of the difficulty and watch
-    // for anything carried past bit 255.
-    let limbs: [u64; 4] = std::array::from_fn(|i| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&hash.as_bytes()[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(b)
-    });
-    let d = [difficulty as u64, (difficulty >> 64) as u64];
-    let mut acc = [0u128; 6];
-    for (i, &l) in limbs.iter().enumerate() {
-        for (j, &dj) in d.iter().enumerate() {
-            let p = u128::from(l) * u128::from(dj);
-            acc[i + j] += p & u128::from(u64::MAX);
-            acc[i + j + 1] += p >> 64;
-        }
-    }
-    let mut carry = 0u128;
-    for (k, a) in acc.iter().enumerate() {
-        let v = a + carry;
-        if k >= 4 && v as u64 != 0 {
-            return false;
-        }
-        carry = v >> 64;
-    }
-    carry == 0
-}
-
-/// A PoW check that checks nothing: every share is recorded as [`PowVerdict::Unchecked`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoPowCheck;
-
-impl PowCheck for NoPowCheck {
-    fn check(&self, _: &PoolShare, _: &[u8], _: u64) -> PowVerdict {
-        PowVerdict::Unchecked
-    }
-}
-
 /// The verification state of a stored share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShareState {
@@ -346,120 +248,19 @@ impl SideChain {
             false
         }
     }
-
-    /// Recomputes depths around a new share and verifies shares that became deep enough.
-    fn update_depths(&mut self, new: usize) {
-        let (id, height) = (
-            self.entries[new].id,
-            self.entries[new].share.sidechain_height,
-        );
-        let children: Vec<(u64, usize)> = self.at_heights(height).collect();
-        for (d, c) in children {
-            let cd = self.entries[c].depth;
-            let is_child = d == 1 && self.entries[c].share.parent == id;
-            let is_nephew = self.entries[c].share.uncles.contains(&id);
-            if is_child {
-                self.raise_depth(new, cd + 1);
-            }
-            if is_nephew {
-                self.raise_depth(new, cd + d);
-            }
-        }
-        let deep = (self.params.window - 1) * 2 + UNCLE_DEPTH * 2;
-        let mut work = vec![new];
-        while let Some(b) = work.pop() {
-            let e = &self.entries[b];
-            if e.state == ShareState::Unverified
-                && (e.depth > deep || e.share.sidechain_height == 0)
-            {
-                self.verify_loop(b);
-            }
-            let (bid, bh, bdepth) = (
-                self.entries[b].id,
-                self.entries[b].share.sidechain_height,
-                self.entries[b].depth,
-            );
-            let children: Vec<(u64, usize)> = self.at_heights(bh).collect();
-            for (d, c) in children {
-                let mut raised = false;
-                if d == 1 && self.entries[c].share.parent == bid && bdepth > 0 {
-                    raised |= self.raise_depth(c, bdepth - 1);
-                }
-                if self.entries[c].share.uncles.contains(&bid) && bdepth > d {
-                    raised |= self.raise_depth(c, bdepth - d);
-                }
-                if raised {
-                    work.push(c);
-                }
-            }
-            if let Some(p) = self.parent_of(b)
-                && self.entries[p].share.sidechain_height + 1 == bh
-                && self.raise_depth(p, bdepth + 1)
-            {
-                work.push(p);
-            }
-            let uncles = self.entries[b].share.uncles.clone();
-            for u in uncles {
-                let Some(ui) = self.get(&u) else { continue };
-                let uh = self.entries[ui].share.sidechain_height;
-                if uh >= bh || uh + UNCLE_DEPTH < bh {
-                    continue;
-                }
-                if self.raise_depth(ui, bdepth + (bh - uh)) {
-                    work.push(ui);
-                }
-            }
-        }
-    }
-
-    /// Verifies `start` and then every share it unblocks.
-    fn verify_loop(&mut self, start: usize) {
-        let mut work = vec![start];
-        let mut best: Option<usize> = None;
-        while let Some(b) = work.pop() {
-            if self.entries[b].state != ShareState::Unverified {
-                continue;
-            }
-            let state = self.verify(b);
-            self.entries[b].state = state;
-            if self.entries[b].state != ShareState::Valid {
-                continue;
-            }
-            if self.is_longer_chain(best, b) {
-                best = Some(b);
-            }
-            let (bid, bh, bdepth) = (
-                self.entries[b].id,
-                self.entries[b].share.sidechain_height,
-                self.entries[b].depth,
-            );
-            let children: Vec<(u64, usize)> = self.at_heights(bh).collect();
-            for (d, c) in children {
-                if d == 1 && self.entries[c].share.parent == bid {
-                    if self.entries[c].depth + 1 < bdepth {
-                        self.entries[c].depth = bdepth - 1;
-                    }
-                    work.push(c);
-                } else if self.entries[c].share.uncles.contains(&bid) {
-                    if self.entries[c].depth + d < bdepth {
-                        self.entries[c].depth = bdepth - d;
-                    }
-                    work.push(c);
-                }
-            }
-        }
-        if let Some(b) = best {
-            self.update_tip(b);
-        }
-    }
 }
 
+mod depth;
 mod fork;
+mod inputs;
 mod template;
 mod verify;
 mod window;
 
 pub use fork::{ChainSummary, alternative_wins};
+pub use inputs::{
+    FixedDifficulty, MoneroHeader, MoneroView, NoPowCheck, PowCheck, PowVerdict, check_pow,
+};
 pub use template::{MoneroJob, SOFTWARE_ID, TemplateError};
 
 pub use window::NextBlock;

@@ -57,11 +57,11 @@ pub fn alternative_wins(
     if current.total_difficulty >= candidate.total_difficulty {
         return false;
     }
-    if candidate.max_monero_height + 10 < monero_height {
+    if candidate.max_monero_height.saturating_add(10) < monero_height {
         return false;
     }
     let headers = window * 4 * block_time / MONERO_BLOCK_TIME;
-    if candidate.min_monero_height + headers < monero_height {
+    if candidate.min_monero_height.saturating_add(headers) < monero_height {
         return false;
     }
     if candidate.monero_blocks * 2 < current.monero_blocks
