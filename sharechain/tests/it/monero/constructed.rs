@@ -198,3 +198,31 @@ fn heavier_branch_takes_the_tip() {
     let z_id = add_valid(&mut c, z);
     assert_eq!(c.tip().expect("tip").0, &z_id, "more work wins");
 }
+
+/// A node whose daemon has not answered yet.
+struct NoDifficulty;
+
+impl otedama_sharechain::monero::MoneroView for NoDifficulty {
+    fn difficulty_at(&self, _height: u64) -> Option<u128> {
+        None
+    }
+}
+
+#[test]
+fn unknown_monero_difficulty_leaves_window_shares_unverified() {
+    let mut builder = chain();
+    let shares = grow(&mut builder, 0, 3);
+    let mut c = SideChain::new(
+        SidechainParams::main(),
+        Box::new(NoDifficulty),
+        Box::new(NoPowCheck),
+    );
+    // Genesis needs no cap; its children need the Monero difficulty for the PPLNS cap.
+    let ids: Vec<Hash> = shares
+        .iter()
+        .map(|s| c.add(s.clone()).expect("accepted"))
+        .collect();
+    assert_eq!(c.state(&ids[0]), Some(&ShareState::Valid));
+    assert_eq!(c.state(&ids[1]), Some(&ShareState::Unverified));
+    assert_eq!(c.state(&ids[2]), Some(&ShareState::Unverified));
+}
