@@ -144,14 +144,29 @@ impl SideChain {
     /// fails its PoW check; [`AddError::Duplicate`] for a known one.
     pub fn add_blob(&mut self, blob: &[u8]) -> Result<Hash, AddError> {
         let share = PoolShare::parse(blob).map_err(|e| AddError::Rejected(e.into()))?;
-        self.add(share)
+        self.insert(share)
     }
 
-    /// Checks and stores a parsed share; see [`SideChain::add_blob`].
+    /// Checks and stores a share given as fields (a template, a test); see
+    /// [`SideChain::add_blob`]. The share must be exactly what its serialisation parses
+    /// back to, so that ids are computed over canonical bytes.
     ///
     /// # Errors
     /// As [`SideChain::add_blob`].
     pub fn add(&mut self, share: PoolShare) -> Result<Hash, AddError> {
+        let parsed =
+            PoolShare::parse(&share.serialize()).map_err(|e| AddError::Rejected(e.into()))?;
+        if parsed != share {
+            return Err(AddError::Rejected(RuleViolation::Decode(
+                crate::error::DecodeError::Invalid {
+                    what: "share fields",
+                },
+            )));
+        }
+        self.insert(share)
+    }
+
+    fn insert(&mut self, share: PoolShare) -> Result<Hash, AddError> {
         let (id, tx_sec) = check_standalone(&share, &self.params).map_err(AddError::Rejected)?;
         if self.index.contains_key(&id) {
             return Err(AddError::Duplicate(id));

@@ -226,3 +226,17 @@ fn unknown_monero_difficulty_leaves_window_shares_unverified() {
     assert_eq!(c.state(&ids[1]), Some(&ShareState::Unverified));
     assert_eq!(c.state(&ids[2]), Some(&ShareState::Unverified));
 }
+
+#[test]
+fn hand_built_shares_must_be_canonical() {
+    let mut c = chain();
+    let mut g = c.build_share(wallet(0), &job(0)).expect("genesis");
+    g.extra_nonce_size = 200;
+    assert!(matches!(
+        c.add(g),
+        Err(otedama_sharechain::monero::AddError::Rejected(
+            RuleViolation::Decode(_)
+        ))
+    ));
+    assert!(c.is_empty());
+}
