@@ -4,20 +4,22 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use sha3::{Digest, Keccak256};
+use tiny_keccak::{Hasher, Keccak};
 
 /// Returns the original Keccak-256 (padding byte 0x01, not NIST SHA3) of `data`.
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
-    Keccak256::digest(data).into()
+    keccak256_parts(&[data])
 }
 
 /// Returns Keccak-256 over the concatenation of `parts`.
 pub fn keccak256_parts(parts: &[&[u8]]) -> [u8; 32] {
-    let mut k = Keccak256::new();
+    let mut k = Keccak::v256();
     for p in parts {
         k.update(p);
     }
-    k.finalize().into()
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
 }
 
 /// A 32-byte hash or key as it appears on the wire.

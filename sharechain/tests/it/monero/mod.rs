@@ -5,6 +5,7 @@ mod constructed;
 mod crypto;
 mod dump;
 mod mutation;
+mod oxide;
 
 use std::path::PathBuf;
 
