@@ -31,7 +31,7 @@ pub mod wallet;
 
 pub use error::RuleViolation;
 pub use hash::Hash;
-pub use params::SidechainParams;
+pub use params::{ConfigError, SidechainParams};
 pub use share::{PoolShare, TxOutput};
 pub use sidechain::{
     AddError, FixedDifficulty, MoneroHeader, MoneroJob, MoneroView, NextBlock, NoPowCheck,
