@@ -34,6 +34,14 @@ pub enum RuleViolation {
         /// The root in the coinbase tag.
         root: Hash,
     },
+    /// The share names a Monero height other than its known prev_id's height plus one.
+    #[error("Monero height {got}, prev_id is at {expected} - 1")]
+    MoneroHeight {
+        /// Height in the coinbase.
+        got: u64,
+        /// Height the prev_id requires.
+        expected: u64,
+    },
     /// The share's proof of work does not meet its difficulty.
     #[error("proof of work does not meet difficulty {difficulty}")]
     Pow {
@@ -196,6 +204,7 @@ impl RuleViolation {
             Self::MajorVersion { .. } => "major-version",
             Self::TxKey { .. } => "tx-key",
             Self::MerkleProof { .. } => "merkle-proof",
+            Self::MoneroHeight { .. } => "monero-height",
             Self::Pow { .. } => "pow",
             Self::Genesis => "genesis",
             Self::NoParent { .. } => "no-parent",

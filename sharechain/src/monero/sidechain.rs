@@ -171,6 +171,15 @@ impl SideChain {
         if self.index.contains_key(&id) {
             return Err(AddError::Duplicate(id));
         }
+        // Local policy: a share on a Monero block the node knows must be at the next height.
+        if let Some(prev) = self.monero.header(&share.prev_id)
+            && prev.height.checked_add(1) != Some(share.height)
+        {
+            return Err(AddError::Rejected(RuleViolation::MoneroHeight {
+                got: share.height,
+                expected: prev.height.saturating_add(1),
+            }));
+        }
         let pow = self
             .pow
             .check(&share, &share.hashing_blob(), seed_height(share.height));

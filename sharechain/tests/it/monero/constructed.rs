@@ -240,3 +240,59 @@ fn hand_built_shares_must_be_canonical() {
     ));
     assert!(c.is_empty());
 }
+
+/// A daemon that knows the Monero block of job 0 at height 2 999 999 (so shares on it must
+/// be at 3 000 000) and refuses every PoW.
+struct KnowsJobZero;
+
+impl otedama_sharechain::monero::MoneroView for KnowsJobZero {
+    fn difficulty_at(&self, _height: u64) -> Option<u128> {
+        Some(1_000_000_000_000)
+    }
+
+    fn header(&self, id: &Hash) -> Option<otedama_sharechain::monero::MoneroHeader> {
+        (*id == job(0).prev_id).then_some(otedama_sharechain::monero::MoneroHeader {
+            height: 2_999_999,
+            timestamp: 1_700_000_000,
+        })
+    }
+}
+
+struct RejectAll;
+
+impl otedama_sharechain::monero::PowCheck for RejectAll {
+    fn check(&self, _: &PoolShare, _: &[u8], _: u64) -> otedama_sharechain::monero::PowVerdict {
+        otedama_sharechain::monero::PowVerdict::Invalid
+    }
+}
+
+#[test]
+fn intake_policies_use_the_monero_view_and_the_pow_seam() {
+    use otedama_sharechain::monero::AddError;
+    let mut c = SideChain::new(
+        SidechainParams::main(),
+        Box::new(KnowsJobZero),
+        Box::new(NoPowCheck),
+    );
+    let mut wrong = job(0);
+    wrong.height += 5;
+    let s = c.build_share(wallet(0), &wrong).expect("genesis");
+    assert!(matches!(
+        c.add(s),
+        Err(AddError::Rejected(RuleViolation::MoneroHeight {
+            got: 3_000_005,
+            expected: 3_000_000
+        }))
+    ));
+    let good = c.build_share(wallet(0), &job(0)).expect("genesis");
+    let mut strict = SideChain::new(
+        SidechainParams::main(),
+        Box::new(KnowsJobZero),
+        Box::new(RejectAll),
+    );
+    assert!(matches!(
+        strict.add(good.clone()),
+        Err(AddError::Rejected(RuleViolation::Pow { .. }))
+    ));
+    add_valid(&mut c, good);
+}
