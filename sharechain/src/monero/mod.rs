@@ -34,7 +34,7 @@ pub use hash::Hash;
 pub use params::{ConfigError, SidechainParams};
 pub use share::{PoolShare, TxOutput};
 pub use sidechain::{
-    AddError, FixedDifficulty, MoneroHeader, MoneroJob, MoneroView, NextBlock, NoPowCheck,
-    PowCheck, PowVerdict, ShareState, SideChain, TemplateError, check_pow,
+    AddError, ExpandError, FixedDifficulty, MoneroHeader, MoneroJob, MoneroView, NextBlock,
+    NoPowCheck, PowCheck, PowVerdict, ShareState, SideChain, TemplateError, check_pow,
 };
 pub use wallet::{MoneroAddress, MoneroNetwork, Wallet, WalletError};

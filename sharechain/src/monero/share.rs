@@ -125,6 +125,26 @@ pub struct PoolShare {
     pub sidechain_extra: [u32; 4],
 }
 
+/// Outputs a pruned broadcast left out: the receiver rebuilds them from its chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrunedOutputs {
+    /// Sum of the left-out amounts.
+    pub total_reward: u64,
+    /// Encoded size of the output list (count and outputs).
+    pub outputs_size: usize,
+    /// The share's sidechain id, which the rebuilt share must reproduce.
+    pub sidechain_id: Hash,
+}
+
+/// What a broadcast form leaves for the chain to fill in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BroadcastParts {
+    /// Pruned outputs, if pruned.
+    pub pruned: Option<PrunedOutputs>,
+    /// Per transaction: 0 for a literal hash, j >= 1 for the parent's j-th transaction.
+    pub tx_refs: Vec<u64>,
+}
+
 /// Byte offsets inside a serialised share, for ids that blank some fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -176,6 +196,20 @@ impl PoolShare {
     /// # Errors
     /// A [`DecodeError`] naming the field.
     pub fn parse(blob: &[u8]) -> Result<Self, DecodeError> {
+        Self::parse_form(blob, false, false).map(|(share, _)| share)
+    }
+
+    /// Parses a full, pruned and/or compact blob (P2Pool's broadcast forms). Pruned outputs
+    /// and compact tx references come back in [`BroadcastParts`] for the chain to resolve.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the field.
+    pub(crate) fn parse_form(
+        blob: &[u8],
+        allow_pruned: bool,
+        compact: bool,
+    ) -> Result<(Self, BroadcastParts), DecodeError> {
+        let mut parts = BroadcastParts::default();
         if blob.len() > MAX_SHARE_SIZE {
             return Err(DecodeError::TooLong {
                 what: "share",
@@ -207,14 +241,29 @@ impl PoolShare {
         }
         let max_out = (r.remaining() / MIN_OUTPUT_SIZE) as u64;
         let n_out = read_varint(&mut r, max_out, "outputs")?;
-        if n_out == 0 {
-            // A pruned broadcast: its outputs must be rebuilt from the chain first.
-            return Err(DecodeError::Invalid {
-                what: "outputs (pruned form)",
-            });
-        }
         let mut outputs = Vec::with_capacity(n_out as usize);
         let mut total: u64 = 0;
+        if n_out == 0 {
+            // A pruned broadcast: its outputs must be rebuilt from the chain first.
+            if !allow_pruned {
+                return Err(DecodeError::Invalid {
+                    what: "outputs (pruned form)",
+                });
+            }
+            total = read_varint(&mut r, u64::MAX, "total reward")?;
+            let size = read_varint(&mut r, MAX_SHARE_SIZE as u64, "outputs size")?;
+            let id = hash(&mut r, "sidechain id")?;
+            if size == 0 || id.is_zero() {
+                return Err(DecodeError::Invalid {
+                    what: "pruned outputs",
+                });
+            }
+            parts.pruned = Some(PrunedOutputs {
+                total_reward: total,
+                outputs_size: size as usize,
+                sidechain_id: id,
+            });
+        }
         for _ in 0..n_out {
             let amount = read_varint(&mut r, MAX_OUTPUT_AMOUNT, "output amount")?;
             total = total.checked_add(amount).ok_or(DecodeError::Invalid {
@@ -270,12 +319,26 @@ impl PoolShare {
         expect(&mut r, 0, "rct type")?;
 
         let n_tx = read_varint(&mut r, (MAX_SHARE_SIZE / 32) as u64, "tx count")?;
-        if (r.remaining() as u64) < n_tx * 32 {
+        let min_entry = if compact { 1 } else { 32 };
+        if (r.remaining() as u64) < n_tx * min_entry {
             return Err(DecodeError::UnexpectedEof { what: "tx hashes" });
         }
-        let tx_hashes = (0..n_tx)
-            .map(|_| hash(&mut r, "tx hash"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx_hashes = Vec::with_capacity(n_tx as usize);
+        for _ in 0..n_tx {
+            // Compact: varint j >= 1 names the parent's j-th transaction (the coinbase is
+            // 0); 0 is followed by the hash itself.
+            let index = if compact {
+                read_varint(&mut r, MAX_SHARE_SIZE as u64, "tx parent index")?
+            } else {
+                0
+            };
+            parts.tx_refs.push(index);
+            tx_hashes.push(if index == 0 {
+                hash(&mut r, "tx hash")?
+            } else {
+                Hash::ZERO
+            });
+        }
 
         let spend = hash(&mut r, "spend key")?;
         let view = hash(&mut r, "view key")?;
@@ -330,7 +393,7 @@ impl PoolShare {
         }
         r.finish()?;
 
-        Ok(Self {
+        let share = Self {
             major_version,
             minor_version,
             timestamp,
@@ -354,11 +417,50 @@ impl PoolShare {
             merkle_proof,
             mm_extra,
             sidechain_extra,
-        })
+        };
+        Ok((share, parts))
     }
 
     /// Writes the Monero block (header, coinbase, tx list) and returns its layout.
     pub fn write_mainchain(&self, out: &mut Vec<u8>) -> Layout {
+        self.write_mainchain_form(out, None, None)
+    }
+
+    /// Returns the encoded size of the output list (count and outputs).
+    pub fn outputs_size(&self) -> usize {
+        varint_len(self.outputs.len() as u64)
+            + self
+                .outputs
+                .iter()
+                .map(|o| varint_len(o.amount) + 34)
+                .sum::<usize>()
+    }
+
+    /// Returns one of P2Pool's broadcast forms: *pruned* (outputs replaced by their total,
+    /// size and the sidechain `id`, rebuilt by the receiver from its chain) and/or
+    /// *compact* (transactions the `parent` also has sent as their index there).
+    pub fn serialize_broadcast(
+        &self,
+        id: &Hash,
+        pruned: bool,
+        parent: Option<&PoolShare>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2048);
+        self.write_mainchain_form(
+            &mut out,
+            pruned.then_some(id),
+            parent.map(|p| p.tx_hashes.as_slice()),
+        );
+        self.write_sidechain(&mut out);
+        out
+    }
+
+    fn write_mainchain_form(
+        &self,
+        out: &mut Vec<u8>,
+        pruned: Option<&Hash>,
+        parent_txs: Option<&[Hash]>,
+    ) -> Layout {
         let base = out.len();
         out.push(self.major_version);
         out.push(self.minor_version);
@@ -373,12 +475,19 @@ impl PoolShare {
         out.push(1);
         out.push(TXIN_GEN);
         write_varint(out, self.height);
-        write_varint(out, self.outputs.len() as u64);
-        for o in &self.outputs {
-            write_varint(out, o.amount);
-            out.push(TXOUT_TO_TAGGED_KEY);
-            out.extend_from_slice(o.key.as_bytes());
-            out.push(o.view_tag);
+        if let Some(id) = pruned {
+            write_varint(out, 0);
+            write_varint(out, self.total_reward());
+            write_varint(out, self.outputs_size() as u64);
+            out.extend_from_slice(id.as_bytes());
+        } else {
+            write_varint(out, self.outputs.len() as u64);
+            for o in &self.outputs {
+                write_varint(out, o.amount);
+                out.push(TXOUT_TO_TAGGED_KEY);
+                out.extend_from_slice(o.key.as_bytes());
+                out.push(o.view_tag);
+            }
         }
         let tree_len = varint_len(self.merkle_tree_data);
         let mm_len = tree_len + 32;
@@ -408,7 +517,16 @@ impl PoolShare {
 
         write_varint(out, self.tx_hashes.len() as u64);
         for h in &self.tx_hashes {
-            out.extend_from_slice(h.as_bytes());
+            match parent_txs {
+                None => out.extend_from_slice(h.as_bytes()),
+                Some(txs) => match txs.iter().position(|t| t == h) {
+                    Some(j) => write_varint(out, j as u64 + 1),
+                    None => {
+                        write_varint(out, 0);
+                        out.extend_from_slice(h.as_bytes());
+                    }
+                },
+            }
         }
         Layout {
             header_len,

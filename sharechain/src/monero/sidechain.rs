@@ -274,6 +274,7 @@ impl SideChain {
     }
 }
 
+mod broadcast;
 mod depth;
 mod fork;
 mod inputs;
@@ -281,6 +282,7 @@ mod template;
 mod verify;
 mod window;
 
+pub use broadcast::ExpandError;
 pub use fork::{ChainSummary, alternative_wins};
 pub use inputs::{
     FixedDifficulty, MoneroHeader, MoneroView, NoPowCheck, PowCheck, PowVerdict, check_pow,

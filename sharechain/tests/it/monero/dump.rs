@@ -87,6 +87,44 @@ fn every_share_round_trips_byte_for_byte() {
 fn dump_verifies_in_file_order() {
     let mut c = load(blobs());
     assert_all_valid_and_tip(&mut c);
+    broadcast_forms_expand(&c);
+}
+
+/// P2Pool's pruned, compact and compact-pruned broadcasts of recent shares expand back to
+/// the full share from the chain.
+fn broadcast_forms_expand(c: &SideChain) {
+    use otedama_sharechain::monero::pplns::ShareLookup;
+    let consensus = SidechainParams::main().consensus_id;
+    let tip_height = c.tip().expect("tip").1.sidechain_height;
+    let recent: Vec<PoolShare> = blobs()
+        .iter()
+        .map(|b| PoolShare::parse(b).expect("parses"))
+        .filter(|s| s.sidechain_height + 20 > tip_height)
+        .collect();
+    let mut compacted = 0;
+    for s in &recent {
+        let id = s.sidechain_id(&consensus);
+        let parent = c.share(&s.parent).expect("parent");
+        let pruned = s.serialize_broadcast(&id, true, None);
+        assert!(pruned.len() < s.serialize().len());
+        assert!(PoolShare::parse(&pruned).is_err(), "pruned needs the chain");
+        assert!(
+            c.expand(&pruned, false, false).is_err(),
+            "pruning not allowed"
+        );
+        assert_eq!(c.expand(&pruned, true, false).as_ref(), Ok(s));
+        let compact = s.serialize_broadcast(&id, false, Some(parent));
+        compacted += usize::from(compact.len() < s.serialize().len());
+        assert_eq!(c.expand(&compact, false, true).as_ref(), Ok(s));
+        let both = s.serialize_broadcast(&id, true, Some(parent));
+        assert_eq!(c.expand(&both, true, true).as_ref(), Ok(s));
+        // A pruned form that claims another reward does not rebuild the same share.
+        let mut other = s.clone();
+        other.outputs[0].amount += 1;
+        let lie = other.serialize_broadcast(&id, true, None);
+        assert!(c.expand(&lie, true, false).is_err());
+    }
+    assert!(recent.len() >= 20 && compacted > 0);
 }
 
 #[test]
