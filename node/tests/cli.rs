@@ -252,12 +252,8 @@ fn monero_data(name: &str) -> PathBuf {
 
 #[test]
 fn sidechain_verify_checks_the_real_main_sidechain() {
-    let xz = std::fs::read(monero_data("sidechain_dump.dat.xz")).expect("dump");
-    let mut raw = Vec::new();
-    lzma_rs::xz_decompress(&mut &xz[..], &mut raw).expect("xz");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("sidechain_dump.dat");
-    std::fs::write(&file, &raw).expect("write dump");
+    // The compressed dump, read as it is.
+    let file = monero_data("sidechain_dump.dat.xz");
     let out = node(&[
         "sidechain",
         "verify",
@@ -342,4 +338,12 @@ fn sidechain_verify_reports_invalid_shares_and_fails() {
     std::fs::write(&file, [1, 2]).expect("write");
     let truncated = node(&["sidechain", "verify", path]);
     assert_eq!(truncated.status.code(), Some(2));
+    std::fs::write(&file, [0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2, 3]).expect("write");
+    let bad_xz = node(&["sidechain", "verify", path]);
+    assert_eq!(bad_xz.status.code(), Some(2));
+    assert!(
+        stderr(&bad_xz).contains("cannot decompress"),
+        "{}",
+        stderr(&bad_xz)
+    );
 }

@@ -65,7 +65,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum SidechainCommand {
     /// Verifies a dump of shares (records of u32 LE length + full share blob, as P2Pool's
-    /// `sidechain_dump.dat`; decompress `.xz` files first) and prints the tip, the valid,
+    /// `sidechain_dump.dat`, plain or xz-compressed) and prints the tip, the valid,
     /// invalid and unverified counts, the first errors and the next block's payees.
     /// Exits 1 if any share is invalid, 2 if the file cannot be read. Proof of work is not
     /// checked.

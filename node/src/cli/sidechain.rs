@@ -47,6 +47,17 @@ pub fn sidechain_verify(args: &SidechainVerifyArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
     };
+    let data = if data.starts_with(XZ_MAGIC) {
+        match decompress_xz(&data) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: cannot decompress {}: {e}", args.file.display());
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+        }
+    } else {
+        data
+    };
     let blobs = match split_dump(&data) {
         Ok(b) => b,
         Err(e) => {
@@ -76,6 +87,36 @@ pub fn sidechain_verify(args: &SidechainVerifyArgs) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The first bytes of an xz stream.
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+/// Largest decompressed dump (P2Pool's full main-sidechain dump is 15 MiB).
+const MAX_DUMP_SIZE: usize = 1 << 30;
+
+/// A writer that refuses to grow past [`MAX_DUMP_SIZE`], so a crafted file cannot
+/// exhaust memory.
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_DUMP_SIZE {
+            return Err(std::io::Error::other("decompressed dump exceeds 1 GiB"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decompresses an xz file in memory.
+fn decompress_xz(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Bounded(Vec::new());
+    lzma_rs::xz_decompress(&mut &data[..], &mut out).map_err(|e| format!("{e:?}"))?;
+    Ok(out.0)
 }
 
 /// Renders a report for a terminal.
