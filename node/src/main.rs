@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use otedama_node::cli::{self, Cli, Command, ConfigCommand, EXIT_FAILURE, Query};
+use otedama_node::cli::{self, Cli, Command, ConfigCommand, EXIT_FAILURE, Query, SidechainCommand};
 use otedama_node::config::{LogFormat, check_log_filter};
 
 fn main() -> ExitCode {
@@ -69,6 +69,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => {
             local_logging()?;
             cli::bench(&args)
+        }
+        Command::Sidechain(SidechainCommand::Verify(args)) => {
+            local_logging()?;
+            cli::sidechain_verify(&args)
         }
         Command::Devices(json) => {
             local_logging()?;

@@ -318,3 +318,108 @@ fn status_stops_reading_an_endless_answer_at_the_limit() {
     );
     assert!(peak < 256 * 1024, "peak resident memory {peak} KiB");
 }
+
+/// Returns a file of the sharechain crate's Monero conformance data.
+fn monero_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sharechain/tests/data/monero")
+        .join(name)
+}
+
+#[test]
+fn sidechain_verify_checks_the_real_main_sidechain() {
+    // The compressed dump, read as it is.
+    let file = monero_data("sidechain_dump.dat.xz");
+    let out = node(&[
+        "sidechain",
+        "verify",
+        "--chain",
+        "xmr-main",
+        file.to_str().expect("utf-8 temp path"),
+        "--shuffle",
+        "7",
+        "--monero-difficulty",
+        "625461936742",
+        "--wallet",
+        "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(v["tip"]["sidechain_height"], 11_704_382);
+    assert_eq!(v["tip"]["monero_height"], 3_456_189);
+    assert_eq!(v["tip"]["id"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        (
+            v["valid"].clone(),
+            v["invalid"].clone(),
+            v["unverified"].clone()
+        ),
+        (4543.into(), 0.into(), 0.into())
+    );
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(0));
+    let payees = v["next_payees"].as_array().expect("payees");
+    assert_eq!(payees.len(), 53);
+    assert!(
+        payees
+            .iter()
+            .all(|p| p["address"].as_str().is_some_and(|a| a.len() == 95) && p["amount"].is_u64())
+    );
+}
+
+#[test]
+fn sidechain_verify_reports_invalid_shares_and_fails() {
+    let block = std::fs::read(monero_data("block.dat")).expect("block.dat");
+    let mut bad = block.clone();
+    let n = bad.len();
+    bad[n - 40] ^= 1;
+    let mut dump = Vec::new();
+    for b in [&block, &bad] {
+        dump.extend_from_slice(&u32::try_from(b.len()).expect("small").to_le_bytes());
+        dump.extend_from_slice(b);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("two.dat");
+    std::fs::write(&file, &dump).expect("write dump");
+    let path = file.to_str().expect("utf-8 temp path");
+    let out = node(&["sidechain", "verify", path, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(
+        (
+            v["valid"].clone(),
+            v["invalid"].clone(),
+            v["unverified"].clone()
+        ),
+        (0.into(), 1.into(), 1.into())
+    );
+    assert_eq!(v["errors"][0]["index"], 1);
+    assert_eq!(v["errors"][0]["rule"], "merkle-proof");
+    assert!(v["tip"].is_null());
+    let text = node(&["sidechain", "verify", path]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(
+        stdout(&text).contains("1 invalid, 1 unverified"),
+        "{}",
+        stdout(&text)
+    );
+    assert!(
+        stdout(&text).contains("invalid #1 -: merkle-proof"),
+        "{}",
+        stdout(&text)
+    );
+    // Unreadable input is a usage error.
+    let missing = node(&["sidechain", "verify", "/nonexistent/dump.dat"]);
+    assert_eq!(missing.status.code(), Some(2));
+    std::fs::write(&file, [1, 2]).expect("write");
+    let truncated = node(&["sidechain", "verify", path]);
+    assert_eq!(truncated.status.code(), Some(2));
+    std::fs::write(&file, [0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2, 3]).expect("write");
+    let bad_xz = node(&["sidechain", "verify", path]);
+    assert_eq!(bad_xz.status.code(), Some(2));
+    assert!(
+        stderr(&bad_xz).contains("cannot decompress"),
+        "{}",
+        stderr(&bad_xz)
+    );
+}

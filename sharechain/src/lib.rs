@@ -1,4 +1,5 @@
-//! Otedama's consensus core for Bitcoin-family parent chains.
+//! Otedama's consensus core for Bitcoin-family parent chains and, in [`monero`], for
+//! Monero's P2Pool sidechains (ADR 0002).
 //!
 //! Everything here is a pure function of its inputs: no networking, no async runtime,
 //! no clock reads, no hash-map iteration order. Time is passed in by the caller.
@@ -27,6 +28,7 @@ mod encode;
 mod error;
 mod hash;
 mod header;
+pub mod monero;
 mod money;
 mod spec;
 mod target;

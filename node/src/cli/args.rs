@@ -56,6 +56,44 @@ pub enum Command {
     /// Creates, lists and revokes API tokens (stored hashed in the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Works with Monero P2Pool sidechain data offline.
+    #[command(subcommand)]
+    Sidechain(SidechainCommand),
+}
+
+/// The `sidechain` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SidechainCommand {
+    /// Verifies a dump of shares (records of u32 LE length + full share blob, as P2Pool's
+    /// `sidechain_dump.dat`, plain or xz-compressed) and prints the tip, the valid,
+    /// invalid and unverified counts, the first errors and the next block's payees.
+    /// Exits 1 if any share is invalid, 2 if the file cannot be read. Proof of work is not
+    /// checked.
+    Verify(SidechainVerifyArgs),
+}
+
+/// Options of `sidechain verify`.
+#[derive(Debug, Args)]
+pub struct SidechainVerifyArgs {
+    /// The sidechain: xmr-main, xmr-mini, xmr-nano or xmr-regtest.
+    #[arg(long, default_value = "xmr-main", value_name = "CHAIN")]
+    pub chain: String,
+    /// Feeds the shares in an order drawn from this seed instead of file order.
+    #[arg(long, value_name = "SEED")]
+    pub shuffle: Option<u64>,
+    /// Monero difficulty at the shares' RandomX seed height; the PPLNS cap is twice this.
+    /// Without it, shares inside the PPLNS window stay unverified.
+    #[arg(long, value_name = "N")]
+    pub monero_difficulty: Option<u64>,
+    /// The wallet that mines the next block (the tip's miner when omitted).
+    #[arg(long, value_name = "ADDRESS")]
+    pub wallet: Option<String>,
+    /// Prints one JSON object: tip, valid, invalid, unverified, pow_unchecked, errors,
+    /// next_payees.
+    #[arg(long)]
+    pub json: bool,
+    /// The dump file.
+    pub file: PathBuf,
 }
 
 /// The `config` subcommands.

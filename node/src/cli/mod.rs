@@ -11,6 +11,7 @@
 //! - `listing`: `chains` and `devices`.
 //! - `bench`: the built-in miner's hash rate.
 //! - `serve`: `serve` and `devnet`.
+//! - `sidechain`: `sidechain verify`, offline verification of Monero share dumps.
 
 mod args;
 mod bench;
@@ -20,11 +21,13 @@ mod keygen;
 mod listing;
 mod remote;
 mod serve;
+mod sidechain;
 mod token;
 
 pub use args::{
     BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, JsonFlag, KeygenArgs, PeerCommand,
-    PeersArgs, RemoteArgs, SharesArgs, StoreArgs, TokenCommand,
+    PeersArgs, RemoteArgs, SharesArgs, SidechainCommand, SidechainVerifyArgs, StoreArgs,
+    TokenCommand,
 };
 pub use bench::bench;
 pub use check::config_check;
@@ -33,6 +36,7 @@ pub use keygen::keygen;
 pub use listing::{chains, devices};
 pub use remote::{Query, peers, query};
 pub use serve::{devnet, load_for_serve, serve};
+pub use sidechain::sidechain_verify;
 pub use token::token;
 
 /// Exit code for any config issue (`config check`, `serve`).

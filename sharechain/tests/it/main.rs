@@ -3,6 +3,7 @@
 
 mod chain;
 mod golden;
+mod monero;
 mod store;
 mod validation;
 
