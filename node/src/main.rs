@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             init_tracing(
                 cli.log_level.as_deref().unwrap_or(&config.app.log_level),
-                config.app.log_format,
+                config.app.effective_log_format(),
             )?;
             cli::serve(&config)
         }

@@ -15,8 +15,11 @@ use std::process::ExitCode;
 pub fn load_for_serve(file: &Path) -> Result<Box<Config>, ExitCode> {
     // The config is checked first so that an operator trying `serve` learns about its problems now.
     match check_file(file) {
-        Checked::Loaded(config, issues) if issues.is_empty() => Ok(config),
-        Checked::Loaded(_, issues) => {
+        Checked::Loaded(config, issues, warnings) if issues.is_empty() => {
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            Ok(config)
+        }
+        Checked::Loaded(_, issues, _) => {
             issues.iter().for_each(|issue| eprintln!("{issue}"));
             Err(ExitCode::from(EXIT_ISSUES))
         }

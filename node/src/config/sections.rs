@@ -16,29 +16,118 @@ const fn any_ipv4(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
-/// The `app` section: identity, storage and logging.
+/// The `app` section: identity, mode, storage and logging.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AppConfig {
     /// Name of this node, shown in logs and the API.
     pub name: String,
+    /// Production or development: sets the logging defaults and how strict the checks are.
+    pub mode: AppMode,
     /// Directory for the share store and other state; created if missing.
     pub data_dir: PathBuf,
     /// A `tracing` filter: a level (`info`) or directives (`info,otedama::p2p=debug`).
     pub log_level: String,
-    /// How log lines are written.
-    pub log_format: LogFormat,
+    /// How log lines are written; `None` takes the mode's (JSON in production, text in
+    /// development).
+    pub log_format: Option<LogFormat>,
+    /// The log file; `None` takes the mode's (`logs/otedama.log` in production, none in
+    /// development), and an empty path writes no file.
+    pub log_file: Option<PathBuf>,
+    /// When the log file is rotated, and how many old files are kept.
+    pub log_rotation: LogRotationConfig,
 }
 
 impl Default for AppConfig {
     fn default() -> Self {
         Self {
             name: "otedama".into(),
+            mode: AppMode::Development,
             data_dir: PathBuf::from("./otedama-data"),
             log_level: "info".into(),
-            log_format: LogFormat::Text,
+            log_format: None,
+            log_file: None,
+            log_rotation: LogRotationConfig::default(),
         }
     }
+}
+
+/// The log file of production mode, relative to the working directory.
+pub const PRODUCTION_LOG_FILE: &str = "logs/otedama.log";
+
+impl AppConfig {
+    /// Returns the log format in effect: the configured one, else the mode's.
+    pub fn effective_log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.mode {
+            AppMode::Production => LogFormat::Json,
+            AppMode::Development => LogFormat::Text,
+        })
+    }
+
+    /// Returns the log file in effect, if any: the configured one (none when empty),
+    /// else [`PRODUCTION_LOG_FILE`] in production mode.
+    pub fn effective_log_file(&self) -> Option<PathBuf> {
+        match (&self.log_file, self.mode) {
+            (Some(path), _) if path.as_os_str().is_empty() => None,
+            (Some(path), _) => Some(path.clone()),
+            (None, AppMode::Production) => Some(PathBuf::from(PRODUCTION_LOG_FILE)),
+            (None, AppMode::Development) => None,
+        }
+    }
+}
+
+/// How the node is run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppMode {
+    /// JSON logs to the log file and stderr; an API reachable beyond loopback must
+    /// require tokens.
+    Production,
+    /// Text logs to stderr only.
+    #[default]
+    Development,
+}
+
+impl fmt::Display for AppMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AppMode::Production => "production",
+            AppMode::Development => "development",
+        })
+    }
+}
+
+/// The `app.log_rotation` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogRotationConfig {
+    /// Rotates when the file reaches `max_size_mb`, or at each UTC midnight.
+    pub rotate: LogRotation,
+    /// Size a file may reach before it is rotated, MiB (with `rotate: size`).
+    pub max_size_mb: u32,
+    /// Rotated files kept besides the current one; older ones are deleted.
+    pub keep: u32,
+}
+
+impl Default for LogRotationConfig {
+    fn default() -> Self {
+        Self {
+            rotate: LogRotation::Size,
+            max_size_mb: 64,
+            keep: 7,
+        }
+    }
+}
+
+/// When a log file is rotated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogRotation {
+    /// When it reaches a size.
+    #[default]
+    Size,
+    /// At each UTC midnight.
+    Daily,
 }
 
 /// How log lines are written.
@@ -149,6 +238,24 @@ pub struct CpuConfig {
     pub threads: u32,
     /// Caps the hashrate over all threads, hashes per second; 0 runs flat out.
     pub max_hashrate: u64,
+    /// Scheduling priority of the mining threads.
+    pub priority: CpuPriority,
+}
+
+/// Scheduling priority of the built-in miner's threads, so that mining never starves
+/// the node that feeds it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuPriority {
+    /// Runs only when a core would otherwise be idle (Linux `SCHED_IDLE`).
+    Idle,
+    /// Nice 10: the node and other programs go first.
+    #[default]
+    Low,
+    /// Nice 0, as any other program.
+    Normal,
+    /// Nice -5; needs `CAP_SYS_NICE` (else it runs at normal priority, with a warning).
+    High,
 }
 
 /// The GPU API the miner drives GPUs through.
@@ -227,25 +334,46 @@ impl Default for AsicConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolConfig {
+    /// Runs the Stratum server; off, only the built-in miner can mine (through
+    /// `mining.pool_urls`).
+    pub enable: bool,
     /// Stratum listen address.
     pub address: SocketAddr,
     /// Most miner connections in total.
     pub max_connections: u32,
     /// Most miner connections from one IP address.
     pub max_connections_per_ip: u32,
-    /// Must be 0: payouts are consensus, and only the chain spec can set a donation.
+    /// The operator's fee on other miners' work, percent (0 to 10): that share of the
+    /// jobs sent to miners other than the operator's own pays `fee_address` instead.
     pub fee_percentage: f64,
+    /// The parent-chain address the fee is paid to; empty pays it to
+    /// `mining.payout_address`.
+    pub fee_address: String,
     /// Reward system settings.
     pub rewards: RewardsConfig,
+}
+
+impl PoolConfig {
+    /// Returns the address the fee is paid to, if a fee is taken: `fee_address`, else
+    /// `payout_address` (the built-in miner's).
+    pub fn fee_recipient<'a>(&'a self, payout_address: &'a str) -> Option<&'a str> {
+        let address = match self.fee_address.trim() {
+            "" => payout_address.trim(),
+            address => address,
+        };
+        (self.fee_percentage > 0.0 && !address.is_empty()).then_some(address)
+    }
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
+            enable: true,
             address: any_ipv4(3333),
             max_connections: 10_000,
             max_connections_per_ip: 256,
             fee_percentage: 0.0,
+            fee_address: String::new(),
             rewards: RewardsConfig::default(),
         }
     }
@@ -257,8 +385,8 @@ impl Default for PoolConfig {
 pub struct RewardsConfig {
     /// The reward system; only PPLNS exists.
     pub system: RewardSystem,
-    /// PPLNS window cap in shares; `None` takes the chain spec's, any other value must equal it.
-    pub window: Option<u32>,
+    /// The PPLNS window; `None` takes the chain spec's, any other value must equal it.
+    pub window: Option<RewardsWindow>,
 }
 
 /// A reward system.
@@ -268,12 +396,84 @@ pub enum RewardSystem {
     #[default]
     #[serde(rename = "PPLNS")]
     Pplns,
+    /// Pay per share: parsed only to be refused with the reason (see the validation).
+    #[serde(rename = "PPS")]
+    Pps,
+}
+
+/// The PPLNS window as written: a share count, or a duration (the share count times
+/// the chain's share period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RewardsWindow {
+    /// A number of shares.
+    Shares(u32),
+    /// A span of time.
+    Duration(Duration),
+}
+
+impl Serialize for RewardsWindow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RewardsWindow::Shares(n) => s.serialize_u32(*n),
+            RewardsWindow::Duration(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RewardsWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RewardsWindow;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a share count (8640) or a duration (36h)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RewardsWindow, E> {
+                u32::try_from(v)
+                    .map(RewardsWindow::Shares)
+                    .map_err(|_| E::custom(format!("share count {v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RewardsWindow, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("share count {v} is negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RewardsWindow, E> {
+                humantime_serde::re::humantime::parse_duration(v.trim())
+                    .map(RewardsWindow::Duration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "expected a share count (8640) or a duration (36h), got {}: {e}",
+                            super::quote(v)
+                        ))
+                    })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl fmt::Display for RewardsWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RewardsWindow::Shares(n) => write!(f, "{n} shares"),
+            // In the largest whole unit (36h rather than humantime's "1day 12h").
+            RewardsWindow::Duration(d) => match (d.as_secs(), d.subsec_nanos()) {
+                (s, 0) if s > 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+                (s, 0) if s > 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+                (s, 0) => write!(f, "{s}s"),
+                _ => write!(f, "{}", humantime_serde::re::humantime::format_duration(*d)),
+            },
+        }
+    }
 }
 
 /// The `api` section: the HTTP API and dashboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
+    /// Serves the API and dashboard.
+    pub enable: bool,
     /// Listen address; keep it on loopback unless a proxy or firewall guards it.
     pub address: SocketAddr,
     /// Authentication settings.
@@ -290,6 +490,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
+            enable: true,
             address: localhost(8080),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),

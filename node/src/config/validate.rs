@@ -9,7 +9,10 @@ use std::time::Duration;
 use otedama_sharechain::ChainSpec;
 
 use super::bounds::{quote, shorten, shorten_quoted};
-use super::{Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, Secret};
+use super::{
+    AppMode, Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, RewardSystem,
+    RewardsWindow, Secret,
+};
 
 /// Longest node name and chain spec name, in bytes: names are shown in logs and the API.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -20,14 +23,20 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 /// Longest payout address, in bytes; bech32 addresses have at most 90 characters.
 pub const MAX_ADDRESS_BYTES: usize = 128;
 
-/// Collects issues in the order the checks find them.
+/// Collects issues, and warnings that do not stop the node, in the order the checks
+/// find them.
 #[derive(Default)]
-struct Issues(Vec<Issue>);
+struct Issues(Vec<Issue>, Vec<Issue>);
 
 impl Issues {
     fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
         // Messages from other crates may quote a whole value.
         self.0
+            .push(Issue::new(path, shorten_quoted(message.as_ref())));
+    }
+
+    fn warn(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+        self.1
             .push(Issue::new(path, shorten_quoted(message.as_ref())));
     }
 
@@ -79,7 +88,8 @@ fn text_problem(value: &str, max: usize, quoted: bool) -> Option<String> {
     ))
 }
 
-pub(super) fn validate(config: &Config) -> Vec<Issue> {
+/// Returns the issues and the warnings of `config`.
+pub(super) fn validate(config: &Config) -> (Vec<Issue>, Vec<Issue>) {
     let mut issues = Issues::default();
     check_app(config, &mut issues);
     check_mining(config, &mut issues);
@@ -88,7 +98,7 @@ pub(super) fn validate(config: &Config) -> Vec<Issue> {
     check_listeners(config, &mut issues);
     check_p2p(config, &mut issues);
     check_chains(config, &mut issues);
-    issues.0
+    (issues.0, issues.1)
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -105,6 +115,25 @@ fn check_app(config: &Config, issues: &mut Issues) {
         && let Err(err) = check_log_filter(&app.log_level)
     {
         issues.push("app.log_level", err.to_string());
+    }
+    if let Some(file) = &app.log_file {
+        issues.path("app.log_file", file);
+    }
+    let rotation = &app.log_rotation;
+    if !(1..=10_240).contains(&rotation.max_size_mb) {
+        issues.push(
+            "app.log_rotation.max_size_mb",
+            format!(
+                "must be between 1 and 10240 (MiB), got {}",
+                rotation.max_size_mb
+            ),
+        );
+    }
+    if !(1..=1000).contains(&rotation.keep) {
+        issues.push(
+            "app.log_rotation.keep",
+            format!("must be between 1 and 1000, got {}", rotation.keep),
+        );
     }
 }
 
@@ -151,7 +180,8 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         &mining.payout_address,
         MAX_ADDRESS_BYTES,
     );
-    if mining.enable_cpu {
+    // The algorithm matters only once the miner runs, which needs a payout address.
+    if mining.enable_cpu && mining.miner_enabled() {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
                 continue;
@@ -336,32 +366,110 @@ fn check_pool(config: &Config, issues: &mut Issues) {
             ),
         );
     }
-    if pool.fee_percentage != 0.0 {
+    check_fee(config, issues);
+    check_rewards(config, issues);
+}
+
+/// The most an operator may take from other miners' work, percent.
+pub const MAX_FEE_PERCENTAGE: f64 = 10.0;
+
+fn check_fee(config: &Config, issues: &mut Issues) {
+    let pool: &PoolConfig = &config.pool;
+    let fee = pool.fee_percentage;
+    if !(0.0..=MAX_FEE_PERCENTAGE).contains(&fee) {
         issues.push(
             "pool.fee_percentage",
-            format!(
-                "must be 0, got {}: payouts are consensus (every node computes the same PPLNS split), \
-                 so a node cannot take a fee; any donation is fixed by the chain spec",
-                pool.fee_percentage
-            ),
+            format!("must be between 0 and {MAX_FEE_PERCENTAGE} (percent), got {fee}"),
         );
     }
-    if let Some(window) = pool.rewards.window {
-        for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
-            if spec.window_max_shares != window {
-                issues.push(
-                    "pool.rewards.window",
-                    format!(
-                        "must be null or {}, the window cap of chain spec {} (the spec fixes it), got {window}",
-                        spec.window_max_shares, spec.name
-                    ),
-                );
-            }
+    if !issues.text("pool.fee_address", &pool.fee_address, MAX_ADDRESS_BYTES) {
+        return;
+    }
+    let address = pool.fee_address.trim();
+    if address.is_empty() {
+        if fee > 0.0 && fee <= MAX_FEE_PERCENTAGE && config.mining.payout_address.trim().is_empty()
+        {
+            issues.warn(
+                "pool.fee_percentage",
+                format!(
+                    "{fee} % takes no fee until pool.fee_address (or mining.payout_address, \
+                     which it defaults to) names the address it is paid to"
+                ),
+            );
+        }
+        return;
+    }
+    for (i, spec) in config
+        .chains
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.chain_spec().map(|s| (i, s)))
+    {
+        if let Err(e) = otedama_sharechain::parse_address(address, spec) {
+            issues.push(
+                "pool.fee_address",
+                format!("not an address of chain {} (chains[{i}]): {e}", spec.name),
+            );
+        }
+    }
+}
+
+fn check_rewards(config: &Config, issues: &mut Issues) {
+    let rewards = &config.pool.rewards;
+    if rewards.system == RewardSystem::Pps {
+        issues.push(
+            "pool.rewards.system",
+            "PPS is not possible here: pay per share needs an operator who pays every share \
+             at once from their own funds and carries the luck of finding blocks. A sharechain \
+             has no such operator: blocks pay miners directly in their coinbase, split by \
+             PPLNS as every node computes it, so no one holds funds to pay from. Use PPLNS",
+        );
+    }
+    let Some(window) = rewards.window else {
+        return;
+    };
+    for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
+        let shares = spec.window_max_shares;
+        let period = Duration::from_secs(spec.share_period_secs);
+        let span = period * shares;
+        let matches = match window {
+            RewardsWindow::Shares(n) => n == shares,
+            RewardsWindow::Duration(d) => d.abs_diff(span) <= period,
+        };
+        if !matches {
+            issues.push(
+                "pool.rewards.window",
+                format!(
+                    "is {window}, but the PPLNS window is part of the sharechain's consensus \
+                     (every node must split rewards alike), so it cannot be set here: chain {} \
+                     has {shares} shares of {}s each, {}; leave it out, or write {shares} or {}",
+                    spec.name,
+                    spec.share_period_secs,
+                    RewardsWindow::Duration(span),
+                    RewardsWindow::Duration(span),
+                ),
+            );
         }
     }
 }
 
 fn check_api(config: &Config, issues: &mut Issues) {
+    let api = &config.api;
+    if config.app.mode == AppMode::Production
+        && api.enable
+        && !api.auth.enabled
+        && !api.address.ip().is_loopback()
+    {
+        issues.push(
+            "api.auth.enabled",
+            format!(
+                "must be true in production mode while the API listens beyond loopback ({}): \
+                 anyone who reaches it could stop mining; enable auth, listen on 127.0.0.1, \
+                 or set app.mode: development",
+                api.address
+            ),
+        );
+    }
     let auth = &config.api.auth;
     if auth.enabled && auth.token_expiry == Duration::ZERO {
         issues.push(
@@ -454,8 +562,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
 fn check_listeners(config: &Config, issues: &mut Issues) {
     let monitoring = &config.monitoring;
     let listeners: Vec<(&str, SocketAddr)> = [
-        ("pool.address", true, config.pool.address),
-        ("api.address", true, config.api.address),
+        ("pool.address", config.pool.enable, config.pool.address),
+        ("api.address", config.api.enable, config.api.address),
         (
             "monitoring.metrics.address",
             monitoring.metrics.enabled,
