@@ -20,11 +20,11 @@ pub struct ServiceSet {
 }
 
 impl ServiceSet {
-    /// The listeners `config` enables: the API always, metrics and health when enabled.
+    /// The listeners `config` enables.
     pub fn from_config(config: &Config) -> Self {
         let m = &config.monitoring;
         Self {
-            api: Some(config.api.address),
+            api: config.api.enable.then_some(config.api.address),
             metrics: m.metrics.enabled.then_some(m.metrics.address),
             health: m.health.enabled.then_some(m.health.address),
         }

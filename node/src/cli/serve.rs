@@ -39,7 +39,10 @@ pub fn load_for_serve(file: &Path) -> Result<Box<Config>, ExitCode> {
 /// # Errors
 /// The runtime, the node or a listener could not start.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
-    tracing::info!(target: "otedama::node", name = %config.app.name, chains = config.chains.len(), "config loaded");
+    tracing::info!(target: "otedama::node", name = %config.app.name, mode = %config.app.mode, chains = config.chains.len(), "config loaded");
+    for warning in missing_devices(config, &crate::devices::report) {
+        tracing::warn!(target: "otedama::mining", "{warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -67,6 +70,44 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         node.stop().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Returns one warning for each device kind the config enables that the machine lacks
+/// (none found, or its API unavailable); the node runs without it. `report` detects
+/// the devices, only when GPUs or ASICs are enabled.
+fn missing_devices(
+    config: &Config,
+    report: &dyn Fn() -> crate::devices::DeviceReport,
+) -> Vec<String> {
+    let m = &config.mining;
+    if !(m.enable_gpu || m.enable_asic) {
+        return Vec::new();
+    }
+    let found = report();
+    let mut warnings = Vec::new();
+    if m.enable_gpu && m.gpu.devices.is_empty() {
+        let listing = match m.gpu.backend {
+            crate::config::GpuBackendKind::Opencl => &found.opencl,
+            crate::config::GpuBackendKind::Cuda => &found.cuda,
+        };
+        if !listing.devices.iter().any(|d| d.auto) {
+            let why = listing
+                .unavailable
+                .as_deref()
+                .map_or_else(String::new, |u| format!(" ({u})"));
+            warnings.push(format!(
+                "mining.enable_gpu is set but no GPU was detected{why}; the node runs without GPU mining"
+            ));
+        }
+    }
+    if m.enable_asic && m.asic.devices.is_empty() && found.usb.is_empty() {
+        warnings.push(
+            "mining.enable_asic is set but no USB ASIC was detected (list network miners in \
+             mining.asic.devices); the node runs without ASIC mining"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -124,5 +165,48 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             eprintln!("otedama-node devnet: {e}");
             Ok(ExitCode::from(EXIT_FAILURE))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::{CpuReport, DeviceReport, Listing};
+
+    fn nothing() -> DeviceReport {
+        DeviceReport {
+            cpu: CpuReport {
+                threads: 1,
+                sha256d: Vec::new(),
+                scrypt: Vec::new(),
+            },
+            opencl: Listing {
+                devices: Vec::new(),
+                unavailable: Some("no OpenCL driver".into()),
+            },
+            cuda: Listing {
+                devices: Vec::new(),
+                unavailable: None,
+            },
+            usb: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_enabled_kind_without_devices_gets_one_warning() {
+        let mut config = Config::default();
+        assert!(missing_devices(&config, &|| unreachable!("not asked")).is_empty());
+        config.mining.enable_gpu = true;
+        config.mining.enable_asic = true;
+        let warnings = missing_devices(&config, &nothing);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("mining.enable_gpu is set but no GPU was detected (no OpenCL driver)")
+        );
+        assert!(warnings[1].starts_with("mining.enable_asic is set but no USB ASIC was detected"));
+        // Devices named in the config are the miner's to report.
+        config.mining.asic.devices = vec!["sim:bm1366x4".into()];
+        assert_eq!(missing_devices(&config, &nothing).len(), 1);
     }
 }

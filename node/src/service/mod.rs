@@ -139,8 +139,15 @@ impl Node {
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
 
         let stratum_cap = descriptors::apply(config)?;
+        // With the pool off no miner can connect from outside; the built-in miner still
+        // mines through a private loopback port.
+        let listen = if config.pool.enable {
+            config.pool.address
+        } else {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))
+        };
         let stratum_config = StratumConfig {
-            listen: config.pool.address,
+            listen,
             max_connections: stratum_cap as usize,
             max_connections_per_ip: config.pool.max_connections_per_ip as usize,
             ..StratumConfig::default()
@@ -148,12 +155,16 @@ impl Node {
         let server = StratumServer::bind(stratum_config, spec, work_rx, sub_tx)
             .await
             .map_err(|source| NodeError::Bind {
-                addr: config.pool.address,
+                addr: listen,
                 source,
             })?;
         let stratum_addr = server.local_addr();
         let stratum = server.stats();
-        info!(target: "otedama::node", %stratum_addr, "stratum listening");
+        if config.pool.enable {
+            info!(target: "otedama::node", %stratum_addr, "stratum listening");
+        } else {
+            info!(target: "otedama::node", %stratum_addr, "pool disabled: stratum on loopback for the built-in miner only");
+        }
 
         let workers = Arc::new(Workers::default());
         let blocks = Arc::new(Blocks::load(Some(chain_dir.join("blocks.jsonl"))));
