@@ -183,6 +183,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         threads: opts.threads,
         algorithm: spec.algorithm,
         max_hashrate: None,
+        priority: otedama_miner::ThreadPriority::default(),
     })
     .map_err(|e| DevnetError::Miner(e.to_string()))?;
     say(&opts, &format!("miner paying {rig_address} started"));
