@@ -138,6 +138,8 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads.max(1),
         json,
         api: (!args.no_api).then_some(args.api),
+        metrics: (!args.no_monitoring).then_some(args.metrics),
+        health: (!args.no_monitoring).then_some(args.health),
     };
     match runtime.block_on(crate::devnet::run(options)) {
         Ok(summary) => {
