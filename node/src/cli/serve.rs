@@ -85,7 +85,8 @@ fn missing_devices(
     }
     let found = report();
     let mut warnings = Vec::new();
-    if m.enable_gpu && m.gpu.devices.is_empty() {
+    // A miner that starts reports its own missing GPUs, once.
+    if m.enable_gpu && m.gpu.devices.is_empty() && !m.miner_enabled() {
         let listing = match m.gpu.backend {
             crate::config::GpuBackendKind::Opencl => &found.opencl,
             crate::config::GpuBackendKind::Cuda => &found.cuda,
@@ -207,8 +208,11 @@ mod tests {
                 .starts_with("mining.enable_gpu is set but no GPU was detected (no OpenCL driver)")
         );
         assert!(warnings[1].starts_with("mining.enable_asic is set but no USB ASIC was detected"));
-        // Devices named in the config are the miner's to report.
+        // Devices named in the config are the miner's to report, and so are GPUs
+        // once the miner starts.
         config.mining.asic.devices = vec!["sim:bm1366x4".into()];
         assert_eq!(missing_devices(&config, &nothing).len(), 1);
+        config.mining.payout_address = "addr".into();
+        assert!(missing_devices(&config, &nothing).is_empty());
     }
 }

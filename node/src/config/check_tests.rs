@@ -203,6 +203,18 @@ fn the_fee_is_bounded_and_needs_a_valid_address() {
         "{}",
         got[1]
     );
+    // Without a fee address the fee goes to the payout address, which must then be one.
+    let got =
+        lines(&check("pool: { fee_percentage: 1 }\nmining: { payout_address: nonsense }\n").issues);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "mining.payout_address (line 2): not an address of chain ltc-main (chains[0]) \
+             (the fee is paid to it, as pool.fee_address is empty)"
+        ),
+        "{}",
+        got[0]
+    );
     let ok = check(
         "pool:\n  fee_percentage: 2.5\n  fee_address: ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9\n",
     );

@@ -385,10 +385,13 @@ fn check_fee(config: &Config, issues: &mut Issues) {
     if !issues.text("pool.fee_address", &pool.fee_address, MAX_ADDRESS_BYTES) {
         return;
     }
-    let address = pool.fee_address.trim();
+    let (key, address) = match pool.fee_address.trim() {
+        "" if fee > 0.0 => ("mining.payout_address", config.mining.payout_address.trim()),
+        "" => return,
+        address => ("pool.fee_address", address),
+    };
     if address.is_empty() {
-        if fee > 0.0 && fee <= MAX_FEE_PERCENTAGE && config.mining.payout_address.trim().is_empty()
-        {
+        if fee <= MAX_FEE_PERCENTAGE {
             issues.warn(
                 "pool.fee_percentage",
                 format!(
@@ -406,9 +409,17 @@ fn check_fee(config: &Config, issues: &mut Issues) {
         .filter_map(|(i, c)| c.chain_spec().map(|s| (i, s)))
     {
         if let Err(e) = otedama_sharechain::parse_address(address, spec) {
+            let role = if key == "pool.fee_address" {
+                ""
+            } else {
+                " (the fee is paid to it, as pool.fee_address is empty)"
+            };
             issues.push(
-                "pool.fee_address",
-                format!("not an address of chain {} (chains[{i}]): {e}", spec.name),
+                key,
+                format!(
+                    "not an address of chain {} (chains[{i}]){role}: {e}",
+                    spec.name
+                ),
             );
         }
     }

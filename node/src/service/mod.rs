@@ -87,7 +87,7 @@ pub enum NodeError {
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
     /// `pool.fee_address` is not an address of the chain.
-    #[error("pool.fee_address {address:?}: {source}")]
+    #[error("pool.fee_address: {source}")]
     FeeAddress {
         /// The address.
         address: String,
