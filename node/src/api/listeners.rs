@@ -164,3 +164,21 @@ pub(crate) fn conn_limits(limits: &ListenerLimits) -> ConnLimits {
         idle_timeout: limits.idle_timeout,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_enable_and_monitoring_switches_choose_the_listeners() {
+        let mut config = Config::default();
+        let set = ServiceSet::from_config(&config);
+        assert_eq!(set.api, Some(config.api.address));
+        assert!(set.metrics.is_some() && set.health.is_some());
+        config.api.enable = false;
+        config.monitoring.metrics.enabled = false;
+        let set = ServiceSet::from_config(&config);
+        assert_eq!((set.api, set.metrics), (None, None));
+        assert_eq!(set.health, Some(config.monitoring.health.address));
+    }
+}

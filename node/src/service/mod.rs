@@ -408,4 +408,30 @@ mod fee_tests {
             Err(NodeError::FeeAddress { .. })
         ));
     }
+
+    #[tokio::test]
+    async fn with_the_pool_off_stratum_listens_on_loopback_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Config::default();
+        c.app.data_dir = dir.path().to_path_buf();
+        c.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        c.pool.enable = false;
+        c.pool.address = "0.0.0.0:0".parse().expect("address");
+        c.chains = vec![ChainConfig {
+            spec: "ltc-regtest".into(),
+            daemons: vec![crate::config::DaemonConfig {
+                url: "http://127.0.0.1:1".into(),
+                cookie_file: None,
+                user: Some("u".into()),
+                password: Some(crate::config::Secret::new("p")),
+            }],
+        }];
+        let node = Node::start(&c, None).await.expect("starts");
+        assert!(
+            node.stratum_addr().ip().is_loopback(),
+            "{}",
+            node.stratum_addr()
+        );
+        node.stop().await;
+    }
 }
