@@ -148,6 +148,19 @@ fn every_problem_comes_at_once_with_its_line_and_a_suggestion() {
 }
 
 #[test]
+fn a_document_that_is_not_a_mapping_is_one_issue() {
+    for yaml in ["[]\n", "- app\n", "42\n"] {
+        let got = lines(&check(yaml).issues);
+        assert_eq!(got.len(), 1, "{yaml}: {got:?}");
+        assert!(
+            got[0].starts_with("line 1: expected a mapping of sections"),
+            "{}",
+            got[0]
+        );
+    }
+}
+
+#[test]
 fn invalid_yaml_is_one_error_with_its_line() {
     let err = Config::check_yaml_str("app:\n  name: [unclosed\n").expect_err("invalid");
     assert!(err.to_string().contains("line"), "{err}");

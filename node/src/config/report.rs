@@ -44,10 +44,22 @@ impl Config {
             Err(err) => return Err(ConfigError::parse(String::new(), err)),
         };
         if !value.is_mapping() {
-            // The typed parse says what was expected, with the line.
-            return Self::from_yaml_str(yaml).map(|config| Report {
-                config,
-                issues: Vec::new(),
+            let got = match value {
+                Value::Sequence(_) => "a list",
+                _ => "a single value",
+            };
+            return Ok(Report {
+                config: Config::default(),
+                issues: vec![Issue {
+                    line: Some(1),
+                    ..Issue::new(
+                        "",
+                        format!(
+                            "expected a mapping of sections (app, mining, pool, ...), got {got}; \
+                             see config.example.yaml"
+                        ),
+                    )
+                }],
                 warnings: Vec::new(),
             });
         }
