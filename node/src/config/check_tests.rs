@@ -5,46 +5,7 @@ use std::time::Duration;
 use super::*;
 
 /// The configuration the product README shows, verbatim.
-const README: &str = r#"app:
-  name: "Otedama"
-  mode: "production"
-mining:
-  algorithm: "sha256d"
-  enable_cpu: true
-  enable_gpu: true
-  enable_asic: true
-  cpu:
-    threads: 0
-    priority: "normal"
-  gpu:
-    devices: []
-    intensity: 20
-    temperature_limit: 85
-  asic:
-    devices: []
-    poll_interval: 5s
-pool:
-  enable: true
-  address: "0.0.0.0:3333"
-  max_connections: 10000
-  fee_percentage: 1.0
-  rewards:
-    system: "PPLNS"
-    window: 2h
-api:
-  enable: true
-  address: "0.0.0.0:8080"
-  auth:
-    enabled: true
-    token_expiry: 24h
-monitoring:
-  metrics:
-    enabled: true
-    address: "0.0.0.0:9090"
-  health:
-    enabled: true
-    address: "0.0.0.0:8081"
-"#;
+const README: &str = include_str!("../../tests/data/readme-config.yaml");
 
 fn check(yaml: &str) -> Report {
     Config::check_yaml_str(yaml).expect("checkable document")
@@ -90,14 +51,23 @@ fn the_readme_config_passes_unchanged() {
 }
 
 #[test]
-fn the_readme_config_with_chains_and_addresses_runs() {
-    let yaml = README.replace("    window: 2h\n", "    window: 72h\n")
+fn the_readme_config_with_chains_and_addresses_runs_once_its_window_is_the_chains() {
+    let yaml = README.to_owned()
         + "chains:\n  - spec: btc-main\n    daemons: [{ url: http://127.0.0.1:8332, cookie_file: ~/.bitcoin/.cookie }]\n";
     let yaml = yaml.replace(
         "  enable_cpu: true\n",
         "  enable_cpu: true\n  payout_address: bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\n",
     );
-    let report = check(&yaml);
+    // The README's 2h is no chain's window (btc-main: 8640 shares of 30 s, 72h).
+    let got = lines(&check(&yaml).issues);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("pool.rewards.window (line 27): is 2h, but the PPLNS window is part")
+            && got[0].ends_with("leave it out, or write 8640 or 72h"),
+        "{}",
+        got[0]
+    );
+    let report = check(&yaml.replace("    window: 2h\n", "    window: 72h\n"));
     assert_eq!(lines(&report.issues), Vec::<String>::new());
     assert_eq!(lines(&report.warnings), Vec::<String>::new());
     assert_eq!(
