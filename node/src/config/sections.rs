@@ -334,8 +334,8 @@ impl Default for AsicConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolConfig {
-    /// Runs the Stratum server; off, only the built-in miner can mine (through
-    /// `mining.pool_urls`).
+    /// Serves miners; off, the Stratum server listens only on a private loopback port,
+    /// for the built-in miner.
     pub enable: bool,
     /// Stratum listen address.
     pub address: SocketAddr,
