@@ -8,6 +8,7 @@
 mod bounds;
 mod chains;
 mod error;
+mod pool;
 mod report;
 mod secret;
 mod sections;
@@ -27,13 +28,13 @@ use serde::{Deserialize, Serialize};
 pub use bounds::{MAX_CONFIG_BYTES, MAX_DEPTH, MAX_EXPANDED, quote};
 pub use chains::{ChainConfig, DaemonConfig};
 pub use error::{ConfigError, Issue, LogFilterError};
+pub use pool::{PoolConfig, RewardSystem, RewardsConfig, RewardsWindow};
 pub use report::Report;
 pub use secret::Secret;
 pub use sections::{
     ApiConfig, AppConfig, AppMode, AsicConfig, AuthConfig, CpuConfig, CpuPriority, GpuBackendKind,
     GpuConfig, HealthConfig, ListenerLimits, LogFormat, LogRotation, LogRotationConfig,
     MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig, P2pConfig, PRODUCTION_LOG_FILE,
-    PoolConfig, RewardSystem, RewardsConfig, RewardsWindow,
 };
 pub use validate::{
     MAX_ADDRESS_BYTES, MAX_FEE_PERCENTAGE, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TEXT_BYTES,
