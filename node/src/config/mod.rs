@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use bounds::{MAX_CONFIG_BYTES, MAX_DEPTH, MAX_EXPANDED, quote};
 pub use chains::{ChainConfig, DaemonConfig};
 pub use error::{ConfigError, Issue, LogFilterError};
-pub use pool::{PoolConfig, RewardSystem, RewardsConfig, RewardsWindow};
+pub use pool::{MAX_FEE_PERCENTAGE, PoolConfig, RewardSystem, RewardsConfig, RewardsWindow};
 pub use report::Report;
 pub use secret::Secret;
 pub use sections::{
@@ -37,8 +37,7 @@ pub use sections::{
     MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig, P2pConfig, PRODUCTION_LOG_FILE,
 };
 pub use validate::{
-    MAX_ADDRESS_BYTES, MAX_FEE_PERCENTAGE, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TEXT_BYTES,
-    check_log_filter,
+    MAX_ADDRESS_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TEXT_BYTES, check_log_filter,
 };
 
 /// The whole node configuration.

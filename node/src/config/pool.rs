@@ -1,4 +1,5 @@
-//! The `pool` section: the Stratum server, the operator's fee and the reward system.
+//! The `pool` section (the Stratum server, the operator's fee and the reward system) and
+//! the checks of its fee and rewards.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -6,7 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::Config;
 use super::sections::any_ipv4;
+use super::validate::{Issues, MAX_ADDRESS_BYTES};
 
 /// The `pool` section: the Stratum server miners connect to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +145,100 @@ impl fmt::Display for RewardsWindow {
                 (s, 0) => write!(f, "{s}s"),
                 _ => write!(f, "{}", humantime_serde::re::humantime::format_duration(*d)),
             },
+        }
+    }
+}
+
+/// The most an operator may take from other miners' work, percent.
+pub const MAX_FEE_PERCENTAGE: f64 = 10.0;
+
+pub(super) fn check_fee(config: &Config, issues: &mut Issues) {
+    let pool: &PoolConfig = &config.pool;
+    let fee = pool.fee_percentage;
+    if !(0.0..=MAX_FEE_PERCENTAGE).contains(&fee) {
+        issues.push(
+            "pool.fee_percentage",
+            format!("must be between 0 and {MAX_FEE_PERCENTAGE} (percent), got {fee}"),
+        );
+    }
+    if !issues.text("pool.fee_address", &pool.fee_address, MAX_ADDRESS_BYTES) {
+        return;
+    }
+    let (key, address) = match pool.fee_address.trim() {
+        "" if fee > 0.0 => ("mining.payout_address", config.mining.payout_address.trim()),
+        "" => return,
+        address => ("pool.fee_address", address),
+    };
+    if address.is_empty() {
+        if fee <= MAX_FEE_PERCENTAGE {
+            issues.warn(
+                "pool.fee_percentage",
+                format!(
+                    "{fee} % takes no fee until pool.fee_address (or mining.payout_address, \
+                     which it defaults to) names the address it is paid to"
+                ),
+            );
+        }
+        return;
+    }
+    for (i, spec) in config
+        .chains
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.chain_spec().map(|s| (i, s)))
+    {
+        if let Err(e) = otedama_sharechain::parse_address(address, spec) {
+            let role = if key == "pool.fee_address" {
+                ""
+            } else {
+                " (the fee is paid to it, as pool.fee_address is empty)"
+            };
+            issues.push(
+                key,
+                format!(
+                    "not an address of chain {} (chains[{i}]){role}: {e}",
+                    spec.name
+                ),
+            );
+        }
+    }
+}
+
+pub(super) fn check_rewards(config: &Config, issues: &mut Issues) {
+    let rewards = &config.pool.rewards;
+    if rewards.system == RewardSystem::Pps {
+        issues.push(
+            "pool.rewards.system",
+            "PPS is not possible here: pay per share needs an operator who pays every share \
+             at once from their own funds and carries the luck of finding blocks. A sharechain \
+             has no such operator: blocks pay miners directly in their coinbase, split by \
+             PPLNS as every node computes it, so no one holds funds to pay from. Use PPLNS",
+        );
+    }
+    let Some(window) = rewards.window else {
+        return;
+    };
+    for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
+        let shares = spec.window_max_shares;
+        let period = Duration::from_secs(spec.share_period_secs);
+        let span = period * shares;
+        let matches = match window {
+            RewardsWindow::Shares(n) => n == shares,
+            RewardsWindow::Duration(d) => d.abs_diff(span) <= period,
+        };
+        if !matches {
+            issues.push(
+                "pool.rewards.window",
+                format!(
+                    "is {window}, but the PPLNS window is part of the sharechain's consensus \
+                     (every node must split rewards alike), so it cannot be set here: chain {} \
+                     has {shares} shares of {}s each, {}; leave it out, or write {shares} or {}",
+                    spec.name,
+                    spec.share_period_secs,
+                    RewardsWindow::Duration(span),
+                    RewardsWindow::Duration(span),
+                ),
+            );
         }
     }
 }

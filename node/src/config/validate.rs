@@ -10,8 +10,7 @@ use otedama_sharechain::ChainSpec;
 
 use super::bounds::{quote, shorten, shorten_quoted};
 use super::{
-    AppMode, Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, RewardSystem,
-    RewardsWindow, Secret,
+    AppMode, Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, Secret,
 };
 
 /// Longest node name and chain spec name, in bytes: names are shown in logs and the API.
@@ -26,16 +25,16 @@ pub const MAX_ADDRESS_BYTES: usize = 128;
 /// Collects issues, and warnings that do not stop the node, in the order the checks
 /// find them.
 #[derive(Default)]
-struct Issues(Vec<Issue>, Vec<Issue>);
+pub(super) struct Issues(Vec<Issue>, Vec<Issue>);
 
 impl Issues {
-    fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
         // Messages from other crates may quote a whole value.
         self.0
             .push(Issue::new(path, shorten_quoted(message.as_ref())));
     }
 
-    fn warn(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
         self.1
             .push(Issue::new(path, shorten_quoted(message.as_ref())));
     }
@@ -43,7 +42,7 @@ impl Issues {
     /// Checks that `value` has at most `max` bytes and no control characters; reports
     /// it at `path` and returns `false` otherwise, so that the checks of its meaning
     /// are skipped.
-    fn text(&mut self, path: impl Into<String>, value: &str, max: usize) -> bool {
+    pub(super) fn text(&mut self, path: impl Into<String>, value: &str, max: usize) -> bool {
         match text_problem(value, max, true) {
             None => true,
             Some(message) => {
@@ -366,102 +365,8 @@ fn check_pool(config: &Config, issues: &mut Issues) {
             ),
         );
     }
-    check_fee(config, issues);
-    check_rewards(config, issues);
-}
-
-/// The most an operator may take from other miners' work, percent.
-pub const MAX_FEE_PERCENTAGE: f64 = 10.0;
-
-fn check_fee(config: &Config, issues: &mut Issues) {
-    let pool: &PoolConfig = &config.pool;
-    let fee = pool.fee_percentage;
-    if !(0.0..=MAX_FEE_PERCENTAGE).contains(&fee) {
-        issues.push(
-            "pool.fee_percentage",
-            format!("must be between 0 and {MAX_FEE_PERCENTAGE} (percent), got {fee}"),
-        );
-    }
-    if !issues.text("pool.fee_address", &pool.fee_address, MAX_ADDRESS_BYTES) {
-        return;
-    }
-    let (key, address) = match pool.fee_address.trim() {
-        "" if fee > 0.0 => ("mining.payout_address", config.mining.payout_address.trim()),
-        "" => return,
-        address => ("pool.fee_address", address),
-    };
-    if address.is_empty() {
-        if fee <= MAX_FEE_PERCENTAGE {
-            issues.warn(
-                "pool.fee_percentage",
-                format!(
-                    "{fee} % takes no fee until pool.fee_address (or mining.payout_address, \
-                     which it defaults to) names the address it is paid to"
-                ),
-            );
-        }
-        return;
-    }
-    for (i, spec) in config
-        .chains
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.chain_spec().map(|s| (i, s)))
-    {
-        if let Err(e) = otedama_sharechain::parse_address(address, spec) {
-            let role = if key == "pool.fee_address" {
-                ""
-            } else {
-                " (the fee is paid to it, as pool.fee_address is empty)"
-            };
-            issues.push(
-                key,
-                format!(
-                    "not an address of chain {} (chains[{i}]){role}: {e}",
-                    spec.name
-                ),
-            );
-        }
-    }
-}
-
-fn check_rewards(config: &Config, issues: &mut Issues) {
-    let rewards = &config.pool.rewards;
-    if rewards.system == RewardSystem::Pps {
-        issues.push(
-            "pool.rewards.system",
-            "PPS is not possible here: pay per share needs an operator who pays every share \
-             at once from their own funds and carries the luck of finding blocks. A sharechain \
-             has no such operator: blocks pay miners directly in their coinbase, split by \
-             PPLNS as every node computes it, so no one holds funds to pay from. Use PPLNS",
-        );
-    }
-    let Some(window) = rewards.window else {
-        return;
-    };
-    for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
-        let shares = spec.window_max_shares;
-        let period = Duration::from_secs(spec.share_period_secs);
-        let span = period * shares;
-        let matches = match window {
-            RewardsWindow::Shares(n) => n == shares,
-            RewardsWindow::Duration(d) => d.abs_diff(span) <= period,
-        };
-        if !matches {
-            issues.push(
-                "pool.rewards.window",
-                format!(
-                    "is {window}, but the PPLNS window is part of the sharechain's consensus \
-                     (every node must split rewards alike), so it cannot be set here: chain {} \
-                     has {shares} shares of {}s each, {}; leave it out, or write {shares} or {}",
-                    spec.name,
-                    spec.share_period_secs,
-                    RewardsWindow::Duration(span),
-                    RewardsWindow::Duration(span),
-                ),
-            );
-        }
-    }
+    super::pool::check_fee(config, issues);
+    super::pool::check_rewards(config, issues);
 }
 
 fn check_api(config: &Config, issues: &mut Issues) {
