@@ -1,7 +1,7 @@
 //! The operator's fee: a share of an external miner's jobs pays the operator's
 //! address, chosen per job; the operator's own miners pay nothing.
 
-use crate::harness::{Client, Harness, Miner, TestSource, address, true_line};
+use crate::harness::{Client, Harness, Miner, TestSource, address, lan_ip, true_line};
 use crate::view::JobView;
 use otedama_sharechain::PowAlgorithm;
 use otedama_sharechain::test_utils::script;
@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 /// Subscribes and authorizes as the miner paid by `script(n)`; returns the miner and
 /// the `client.show_message` text it got before its first job, if any.
 async fn connect(h: &Harness, n: u32) -> (Miner, Option<String>) {
-    let mut client: Client = h.client().await;
+    connect_with(h.client().await, n).await
+}
+
+/// As [`connect`], over `client`.
+async fn connect_with(mut client: Client, n: u32) -> (Miner, Option<String>) {
     let (_, sub) = client
         .call("mining.subscribe", json!(["test-miner/1.0"]))
         .await;
@@ -113,4 +117,29 @@ async fn loopback_miners_are_the_operators_own() {
     let (mut m, message) = connect(&h, 1).await;
     assert_eq!(message, None);
     assert_eq!(shares_to_operator(&mut h, &mut m, 50).await, 0);
+}
+
+#[tokio::test]
+async fn a_miner_from_another_address_is_charged_by_a_nodes_fee() {
+    // As a node sets it: loopback exempt. The miner connects from this machine's LAN
+    // address, as an outside miner would (skipped where there is none).
+    let Some(ip) = lan_ip() else {
+        eprintln!("no non-loopback address on this machine: skipped");
+        return;
+    };
+    let fee = OperatorFee::new(10.0, script(9), address(9)).expect("valid fee");
+    let mut h = Harness::with(
+        |c| {
+            c.listen = "0.0.0.0:0".parse().expect("valid");
+            c.fee = Some(fee);
+        },
+        64,
+        true,
+    )
+    .await;
+    let (mut m, message) = connect_with(h.client_at(ip).await, 1).await;
+    assert!(message.is_some_and(|m| m.contains("10% fee")));
+    let taken = shares_to_operator(&mut h, &mut m, 200).await;
+    // Binomial(200, 0.1): mean 20, standard deviation 4.2; 5 deviations either side.
+    assert!((1..=41).contains(&taken), "{taken} of 200 shares");
 }
