@@ -1,6 +1,7 @@
 //! Miner configuration and pool URLs.
 
 use crate::error::UrlError;
+use crate::priority::ThreadPriority;
 use otedama_sharechain::PowAlgorithm;
 use std::fmt;
 
@@ -19,6 +20,8 @@ pub struct MinerConfig {
     pub algorithm: PowAlgorithm,
     /// Caps the total hashrate (hashes per second over all threads); `None` runs flat out.
     pub max_hashrate: Option<f64>,
+    /// Scheduling priority of the hashing threads.
+    pub priority: ThreadPriority,
 }
 
 impl fmt::Debug for MinerConfig {
@@ -30,6 +33,7 @@ impl fmt::Debug for MinerConfig {
             .field("threads", &self.threads)
             .field("algorithm", &self.algorithm)
             .field("max_hashrate", &self.max_hashrate)
+            .field("priority", &self.priority)
             .finish()
     }
 }
@@ -146,6 +150,7 @@ mod tests {
             threads: 1,
             algorithm: PowAlgorithm::Sha256d,
             max_hashrate: None,
+            priority: ThreadPriority::Low,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

@@ -53,6 +53,8 @@ mod job;
 mod kernel;
 // [`Miner`]: the running miner.
 mod miner;
+// Scheduling priority of the hashing threads.
+mod priority;
 // [`OpenClBackend`]: any OpenCL device.
 #[cfg(feature = "opencl")]
 pub mod opencl;
@@ -88,4 +90,5 @@ pub use miner::{MAX_THREADS, Miner};
 #[cfg(feature = "opencl")]
 pub use opencl::{OpenClBackend, OpenClDevice};
 pub use otedama_sharechain::PowAlgorithm;
+pub use priority::ThreadPriority;
 pub use stats::MinerStats;

@@ -11,7 +11,7 @@ use crate::worker::{WorkBoard, Worker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 const LOG: &str = "otedama::miner";
 
@@ -108,9 +108,18 @@ impl Miner {
                 shared: Arc::clone(&shared),
                 shares: share_tx.clone(),
             };
+            let priority = config.priority;
             let spawned = std::thread::Builder::new()
                 .name(format!("otedama-miner-{index}"))
-                .spawn(move || worker.run());
+                .spawn(move || {
+                    if let Err(error) = priority.apply_to_current_thread()
+                        && index == 0
+                    {
+                        warn!(target: "otedama::miner", ?priority, %error,
+                              "cannot set the mining threads' priority; they run at the default");
+                    }
+                    worker.run()
+                });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(e) => {
@@ -219,6 +228,7 @@ mod tests {
             threads: 1,
             algorithm: PowAlgorithm::Sha256d,
             max_hashrate: None,
+            priority: crate::ThreadPriority::default(),
         }
     }
 

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use otedama_node::cli::{self, Cli, Command, ConfigCommand, EXIT_FAILURE, Query, SidechainCommand};
-use otedama_node::config::{LogFormat, check_log_filter};
+use otedama_node::config::{Config, LogFormat, check_log_filter};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,10 +43,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            init_tracing(
-                cli.log_level.as_deref().unwrap_or(&config.app.log_level),
-                config.app.log_format,
-            )?;
+            // Kept to the end: dropping it flushes the log file.
+            let _log_file = init_serve_tracing(cli.log_level.as_deref(), &config)?;
             cli::serve(&config)
         }
         Command::Status(args) => Ok(cli::query(Query::Status, &args)),
@@ -80,6 +81,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Installs the global subscriber of `serve`: stderr, and the log file where the config
+/// has one, both in the config's format. Returns the guard that flushes the file.
+fn init_serve_tracing(
+    level: Option<&str>,
+    config: &Config,
+) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    let app = &config.app;
+    let filter = level.unwrap_or(&app.log_level);
+    check_log_filter(filter).context("log filter")?;
+    let env_filter = || {
+        tracing_subscriber::EnvFilter::builder()
+            .parse(filter)
+            .with_context(|| format!("invalid log filter {filter:?}"))
+    };
+    let json = app.effective_log_format() == LogFormat::Json;
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let stderr = if json {
+        stderr.json().with_filter(env_filter()?).boxed()
+    } else {
+        stderr.with_filter(env_filter()?).boxed()
+    };
+    let (file, guard) = match app.effective_log_file() {
+        None => (None, None),
+        Some(path) => {
+            let file = otedama_node::logfile::RotatingFile::from_config(&path, &app.log_rotation)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false);
+            let layer = if json {
+                layer.json().with_filter(env_filter()?).boxed()
+            } else {
+                layer.with_filter(env_filter()?).boxed()
+            };
+            (Some(layer), Some(guard))
+        }
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init()
+        .map_err(|err| anyhow::anyhow!("cannot install the log subscriber: {err}"))?;
+    if let Some(path) = app.effective_log_file() {
+        tracing::info!(target: "otedama::node", mode = %app.mode, log_file = %path.display(), "logging to file");
+    }
+    Ok(guard)
 }
 
 /// Installs the global subscriber, writing to stderr so that stdout stays for command output.

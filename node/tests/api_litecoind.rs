@@ -95,6 +95,7 @@ fn api_payouts_match_the_blocks_litecoind_accepted() {
                     threads: 1,
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
+                    priority: otedama_miner::ThreadPriority::default(),
                 })
                 .expect("miner starts"),
             );

@@ -189,6 +189,7 @@ fn a_hung_daemon_delays_neither_the_block_to_the_other_nor_the_node() {
                     threads: 1,
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
+                    priority: otedama_miner::ThreadPriority::default(),
                 })
                 .expect("miner starts"),
             );

@@ -44,7 +44,7 @@ fn config_check_reports_every_issue_with_its_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_config(
         &dir,
-        "mining:\n  gpu:\n    intensity: 40\npool:\n  fee_percentage: 2\n",
+        "mining:\n  gpu:\n    intensity: 40\npool:\n  fee_percentage: 12\n",
     );
     let out = node(&["config", "check", &file]);
     assert_eq!(out.status.code(), Some(1));
@@ -53,10 +53,10 @@ fn config_check_reports_every_issue_with_its_path() {
     assert_eq!(lines.len(), 2, "{err}");
     assert_eq!(
         lines[0],
-        "mining.gpu.intensity: must be between 1 and 31, got 40"
+        "mining.gpu.intensity (line 3): must be between 1 and 31, got 40"
     );
     assert!(
-        lines[1].starts_with("pool.fee_percentage: must be 0, got 2"),
+        lines[1].starts_with("pool.fee_percentage (line 5): must be between 0 and 10"),
         "{err}"
     );
     assert_eq!(stdout(&out), "");
@@ -69,7 +69,9 @@ fn config_check_reports_an_unknown_key_with_its_path() {
     let out = node(&["config", "check", &file]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).starts_with("mining.gpu.intensty: unknown field `intensty`"),
+        stderr(&out).starts_with(
+            "mining.gpu.intensty (line 3): unknown key \"intensty\"; did you mean mining.gpu.intensity?"
+        ),
         "{}",
         stderr(&out)
     );
@@ -96,7 +98,7 @@ fn config_check_reports_bounds_as_issues_of_the_file() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "app.data_dir: must not contain control characters, got U+0000 at byte 8\n"
+        "app.data_dir (line 2): must not contain control characters, got U+0000 at byte 8\n"
     );
 }
 
@@ -124,6 +126,7 @@ fn config_check_json_parses() {
         .map(|i| i["path"].as_str().expect("path"))
         .collect();
     assert_eq!(paths, ["chains[0].spec", "chains[0].daemons"]);
+    assert_eq!(report["issues"][0]["line"], 2);
     assert!(
         report["issues"][0]["message"]
             .as_str()
@@ -140,7 +143,10 @@ fn config_check_json_parses() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json report");
-    assert_eq!(report, serde_json::json!({ "ok": true, "issues": [] }));
+    assert_eq!(
+        report,
+        serde_json::json!({ "ok": true, "issues": [], "warnings": [] })
+    );
 }
 
 #[test]
@@ -191,7 +197,7 @@ fn devnet_without_litecoind_names_the_install_command() {
 fn serve_refuses_an_invalid_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "pool:\n  fee_percentage: 2\n").expect("write");
+    std::fs::write(&bad, "pool:\n  fee_percentage: 12\n").expect("write");
     let out = node(&["serve", "--config", bad.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

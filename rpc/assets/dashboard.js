@@ -72,6 +72,8 @@ function showStatus(s) {
   setText("parent-height", s.parent.height == null ? "-" : String(s.parent.height));
   setText("parent-state", s.parent.reachable ? "daemon reachable" : "daemon unreachable");
   setText("connections", String(s.stratum.connections));
+  const fee = s.stratum.fee;
+  setText("pool-fee", fee ? "operator fee " + fee.percentage + "% to " + fee.address : "no fee");
   const m = s.mining;
   setText("mining-state", m.running ? "running" : m.configured ? "stopped" : "not configured");
   showHashrate(s.hashrate);

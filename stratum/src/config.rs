@@ -3,6 +3,7 @@
 //! `..StratumConfig::default()`.
 
 use crate::error::ConfigError;
+use crate::fee::OperatorFee;
 use otedama_sharechain::ChainSpec;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub struct StratumConfig {
     pub send_timeout: Duration,
     /// When to ban an IP address.
     pub bans: BanConfig,
+    /// The operator's fee on other miners' work; `None` takes none.
+    pub fee: Option<OperatorFee>,
 }
 
 /// Variable difficulty: each session's difficulty follows its hashrate so that it
@@ -120,6 +123,7 @@ impl Default for StratumConfig {
             job_refresh: Duration::from_secs(30),
             send_timeout: Duration::from_secs(60),
             bans: BanConfig::default(),
+            fee: None,
         }
     }
 }

@@ -123,6 +123,13 @@ impl Session {
             Ok(first) => {
                 debug!(target: TARGET, worker = %username, ?difficulty, "authorized");
                 self.reply(id, Ok(Value::Bool(true)))?;
+                if first
+                    && self.charged
+                    && let Some(fee) = &self.ctx.config.fee
+                {
+                    let line = fee.message_line();
+                    self.send(&line)?;
+                }
                 if let Some(d) = difficulty {
                     // `d=` in the password: a floor and a start, like suggest_difficulty.
                     self.diff.floor = Some(d);
@@ -163,6 +170,12 @@ impl Session {
             self.workers.push(username.to_owned());
         }
         if first {
+            self.charged = self
+                .ctx
+                .config
+                .fee
+                .as_ref()
+                .is_some_and(|fee| fee.charges(self.peer_ip, &script));
             self.payout = Some(Payout {
                 script,
                 address: address.to_owned(),

@@ -160,6 +160,8 @@ pub(crate) struct Job {
     pub accept_difficulty: f64,
     /// The sharechain target of the template.
     pub share_target: Target,
+    /// Whether the job pays the operator's fee address instead of the miner.
+    pub fee: bool,
     solutions: HashSet<SolutionKey>,
 }
 
@@ -197,6 +199,7 @@ impl Job {
             accept_target: spec.target,
             accept_difficulty: spec.difficulty,
             share_target: spec.share_target,
+            fee: false,
             solutions: HashSet::new(),
         }
     }

@@ -9,6 +9,7 @@
 //!   sends jobs and difficulty, `submit` checks shares.
 //! - `vardiff`: difficulty bounds and variable difficulty; `extranonce`: extranonce1
 //!   allocation and session resume; `ban`: bans and connection-rate limits.
+//! - `fee`: the operator's fee on other miners' jobs ([`OperatorFee`]).
 //! - [`StratumServer`]: the accept loop and connection caps.
 //! - [`StratumStats`]: server-wide counters.
 //!
@@ -24,6 +25,7 @@ mod codec;
 mod config;
 mod error;
 mod extranonce;
+mod fee;
 mod framing;
 mod handlers;
 mod job;
@@ -43,6 +45,7 @@ mod fuzzing;
 
 pub use config::{BanConfig, StratumConfig, VardiffConfig};
 pub use error::ConfigError;
+pub use fee::{FeeError, MAX_FEE_PERCENT, OperatorFee};
 pub use server::StratumServer;
 pub use stats::{StatsSnapshot, StratumStats};
 pub use work::{Submission, Work, WorkError, WorkSource};

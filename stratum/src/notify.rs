@@ -55,7 +55,16 @@ impl Session {
         let (Some(work), Some(payout)) = (&self.work, &self.payout) else {
             return Ok(());
         };
-        let template = match work.source.template_for(&payout.script) {
+        let id = self.ctx.job_ids.next();
+        // The operator's fee: this job pays the operator instead (see `fee.rs`).
+        let fee = self
+            .ctx
+            .config
+            .fee
+            .as_ref()
+            .filter(|fee| self.charged && fee.takes(id));
+        let script = fee.map_or(&payout.script, |fee| fee.script());
+        let template = match work.source.template_for(script) {
             Ok(t) => t,
             Err(error) => {
                 debug!(target: TARGET, %error, generation = work.generation, "no job to send");
@@ -64,8 +73,12 @@ impl Session {
         };
         let ntime = template.ntime();
         let first = self.jobs.is_empty();
-        match self.cut_job(template, ntime) {
-            Some(job) => self.issue(job, clean || first, invalidate || first),
+        let fee_job = fee.is_some();
+        match self.cut_job(id, template, ntime) {
+            Some(mut job) => {
+                job.fee = fee_job;
+                self.issue(job, clean || first, invalidate || first)
+            }
             None => Ok(()),
         }
     }
@@ -95,7 +108,7 @@ impl Session {
         }
     }
 
-    fn cut_job(&self, template: Arc<ShareTemplate>, ntime: u32) -> Option<Job> {
+    fn cut_job(&self, id: u64, template: Arc<ShareTemplate>, ntime: u32) -> Option<Job> {
         let (share_target, share_difficulty) = self.share_difficulty(&template)?;
         let difficulty = self.bounds().clamp(self.diff.wanted, share_difficulty);
         let Some(d) = Difficulty::new(difficulty) else {
@@ -117,7 +130,7 @@ impl Session {
             target: d.to_stratum_target(self.ctx.spec.algorithm),
             share_target,
         };
-        Some(Job::new(self.ctx.job_ids.next(), template, parts, spec))
+        Some(Job::new(id, template, parts, spec))
     }
 
     /// Sends `job` (after a `set_difficulty` if its difficulty differs from the last one
@@ -154,7 +167,8 @@ impl Session {
             self.next_refresh = None;
             return Ok(());
         };
-        let job = Job::new(
+        let fee = latest.fee;
+        let mut job = Job::new(
             self.ctx.job_ids.next(),
             latest.template.clone(),
             latest.parts.clone(),
@@ -166,6 +180,8 @@ impl Session {
                 share_target: latest.share_target,
             },
         );
+        // Same template, same payout.
+        job.fee = fee;
         self.issue(job, false, false)
     }
 
@@ -177,7 +193,7 @@ impl Session {
         let Some(latest) = self.jobs.latest() else {
             return Ok(());
         };
-        let (template, ntime) = (latest.template.clone(), latest.ntime);
+        let (template, ntime, fee) = (latest.template.clone(), latest.ntime, latest.fee);
         let Some((_, share)) = self.share_difficulty(&template) else {
             return Ok(());
         };
@@ -185,8 +201,11 @@ impl Session {
         if self.diff.sent.map(|(s, _)| s) == Some(d) {
             return Ok(());
         }
-        match self.cut_job(template, ntime) {
-            Some(job) => self.issue(job, false, false),
+        match self.cut_job(self.ctx.job_ids.next(), template, ntime) {
+            Some(mut job) => {
+                job.fee = fee;
+                self.issue(job, false, false)
+            }
             None => Ok(()),
         }
     }

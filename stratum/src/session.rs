@@ -20,7 +20,7 @@ use crate::work::{Submission, Work};
 use otedama_sharechain::{ChainSpec, PayoutScript, Target};
 use serde_json::Value;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, Interest};
@@ -111,6 +111,10 @@ pub(crate) struct Session {
     pub(crate) quirks: Quirks,
     pub(crate) workers: Vec<String>,
     pub(crate) payout: Option<Payout>,
+    /// The client's IP address.
+    pub(crate) peer_ip: IpAddr,
+    /// Whether the operator's fee applies to this miner (set with its payout).
+    pub(crate) charged: bool,
     /// The negotiated BIP310 mask; `None` until `mining.configure`.
     pub(crate) version_mask: Option<u32>,
     pub(crate) jobs: JobBook,
@@ -137,7 +141,7 @@ pub(crate) async fn run(
     let span = info_span!(target: TARGET, "session", %peer, en1 = %hex::encode(lease.bytes()));
     async move {
         debug!(target: TARGET, "miner connected");
-        let mut session = Session::new(ctx, lease);
+        let mut session = Session::new(ctx, lease, peer.ip());
         let end = session.drive(&stream, work, shutdown).await;
         // Deliver what is queued (an error reply, say) before closing.
         let _ = timeout(FINAL_DRAIN, session.drain(&stream)).await;
@@ -163,7 +167,7 @@ fn read_some(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<Option<u
 }
 
 impl Session {
-    fn new(ctx: Arc<Context>, lease: Lease) -> Self {
+    fn new(ctx: Arc<Context>, lease: Lease, peer_ip: IpAddr) -> Self {
         let now = Instant::now();
         Self {
             ctx,
@@ -177,6 +181,8 @@ impl Session {
             quirks: Quirks::default(),
             workers: Vec::new(),
             payout: None,
+            peer_ip,
+            charged: false,
             version_mask: None,
             jobs: JobBook::default(),
             work: None,

@@ -134,6 +134,7 @@ impl Session {
             return Err(Reject::JobFull);
         }
         let template = job.template.clone();
+        let fee_job = job.fee;
         let (target, accept_target, share_target) =
             (job.target, job.accept_target, job.share_target);
         let (difficulty, accept_difficulty) = (job.difficulty, job.accept_difficulty);
@@ -162,9 +163,17 @@ impl Session {
         let is_share = share_target.is_met_by(&pow);
         debug!(target: TARGET, worker = %p.username, job = %p.job_id, %pow, is_share, "submission accepted");
         if is_share && let Some(payout) = &self.payout {
+            // A fee job's template pays the operator, and so does its share.
+            let fee_script = self
+                .ctx
+                .config
+                .fee
+                .as_ref()
+                .filter(|_| fee_job)
+                .map(|f| f.script());
             self.forward(Submission {
                 worker: p.username.clone(),
-                payout: payout.script.clone(),
+                payout: fee_script.unwrap_or(&payout.script).clone(),
                 template,
                 extranonce,
                 coinbase,

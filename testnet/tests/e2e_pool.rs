@@ -252,6 +252,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
                     threads: 1,
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
+                    priority: otedama_miner::ThreadPriority::default(),
                 })
                 .expect("miner starts"),
             );

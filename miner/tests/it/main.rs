@@ -360,6 +360,7 @@ fn config(pools: Vec<String>, threads: usize, algorithm: PowAlgorithm) -> MinerC
         threads,
         algorithm,
         max_hashrate: None,
+        priority: otedama_miner::ThreadPriority::default(),
     }
 }
 

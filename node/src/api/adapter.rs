@@ -11,8 +11,8 @@ use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
     MinerInfo, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts,
-    Peer, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status,
-    StratumCounters, StratumStatus, SyncState, Worker,
+    Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats,
+    Status, StratumCounters, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::{
     Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
@@ -180,6 +180,10 @@ impl NodeApiAdapter {
             stratum: StratumStatus {
                 address: self.handle.stratum_addr().to_string(),
                 connections: self.handle.stratum().snapshot().connections,
+                fee: self.handle.fee().map(|fee| PoolFee {
+                    percentage: fee.percent(),
+                    address: fee.address().to_owned(),
+                }),
             },
             hashrate: self.hashrate_now(&snapshot),
             mining: Self::mining_state(self.handle.miner().status()),

@@ -20,11 +20,11 @@ pub struct ServiceSet {
 }
 
 impl ServiceSet {
-    /// The listeners `config` enables: the API always, metrics and health when enabled.
+    /// The listeners `config` enables.
     pub fn from_config(config: &Config) -> Self {
         let m = &config.monitoring;
         Self {
-            api: Some(config.api.address),
+            api: config.api.enable.then_some(config.api.address),
             metrics: m.metrics.enabled.then_some(m.metrics.address),
             health: m.health.enabled.then_some(m.health.address),
         }
@@ -162,5 +162,23 @@ pub(crate) fn conn_limits(limits: &ListenerLimits) -> ConnLimits {
         max_connections_per_ip: limits.max_connections_per_ip as usize,
         header_timeout: limits.header_timeout,
         idle_timeout: limits.idle_timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_enable_and_monitoring_switches_choose_the_listeners() {
+        let mut config = Config::default();
+        let set = ServiceSet::from_config(&config);
+        assert_eq!(set.api, Some(config.api.address));
+        assert!(set.metrics.is_some() && set.health.is_some());
+        config.api.enable = false;
+        config.monitoring.metrics.enabled = false;
+        let set = ServiceSet::from_config(&config);
+        assert_eq!((set.api, set.metrics), (None, None));
+        assert_eq!(set.health, Some(config.monitoring.health.address));
     }
 }

@@ -173,6 +173,16 @@ pub struct DevnetArgs {
     /// Do not serve the API and dashboard.
     #[arg(long)]
     pub no_api: bool,
+    /// Serve Prometheus metrics (`/metrics`) on this address; port 0 takes a free port.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub metrics: std::net::SocketAddr,
+    /// Serve the health checks (`/healthz`, `/readyz`) on this address; port 0 takes a
+    /// free port.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub health: std::net::SocketAddr,
+    /// Serve neither metrics nor health checks.
+    #[arg(long)]
+    pub no_monitoring: bool,
 }
 
 /// Where the node's API is, and the output format.

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 /// The outcome of loading and validating one config file.
 pub(super) enum Checked {
-    /// It loaded; these are its issues (none if it is valid).
-    Loaded(Box<Config>, Vec<Issue>),
+    /// It loaded; these are its issues (none if it is valid) and warnings.
+    Loaded(Box<Config>, Vec<Issue>, Vec<Issue>),
     /// It loaded with an error that is an issue of the file (syntax, unknown key, type, empty).
     Invalid(Issue),
     /// It could not be read.
@@ -17,11 +17,8 @@ pub(super) enum Checked {
 }
 
 pub(super) fn check_file(file: &Path) -> Checked {
-    match Config::load(file) {
-        Ok(config) => {
-            let issues = config.validate();
-            Checked::Loaded(Box::new(config), issues)
-        }
+    match Config::check_file(file) {
+        Ok(report) => Checked::Loaded(Box::new(report.config), report.issues, report.warnings),
         Err(err @ ConfigError::Read { .. }) => Checked::Unreadable(err.to_issue()),
         Err(err) => Checked::Invalid(err.to_issue()),
     }
@@ -32,21 +29,25 @@ pub(super) fn check_file(file: &Path) -> Checked {
 struct CheckReport<'a> {
     ok: bool,
     issues: &'a [Issue],
+    warnings: &'a [Issue],
 }
 
 /// Runs `config check` on `file`: prints `ok`, the issues, or the JSON report, and
 /// returns the exit code (0 valid, 1 issues, 2 unreadable).
 pub fn config_check(file: &Path, json: bool) -> ExitCode {
-    let (issues, code) = match check_file(file) {
-        Checked::Loaded(_, issues) if issues.is_empty() => (issues, ExitCode::SUCCESS),
-        Checked::Loaded(_, issues) => (issues, ExitCode::from(EXIT_ISSUES)),
-        Checked::Invalid(issue) => (vec![issue], ExitCode::from(EXIT_ISSUES)),
-        Checked::Unreadable(issue) => (vec![issue], ExitCode::from(EXIT_FAILURE)),
+    let (issues, warnings, code) = match check_file(file) {
+        Checked::Loaded(_, issues, warnings) if issues.is_empty() => {
+            (issues, warnings, ExitCode::SUCCESS)
+        }
+        Checked::Loaded(_, issues, warnings) => (issues, warnings, ExitCode::from(EXIT_ISSUES)),
+        Checked::Invalid(issue) => (vec![issue], Vec::new(), ExitCode::from(EXIT_ISSUES)),
+        Checked::Unreadable(issue) => (vec![issue], Vec::new(), ExitCode::from(EXIT_FAILURE)),
     };
     if json {
         let report = CheckReport {
             ok: issues.is_empty(),
             issues: &issues,
+            warnings: &warnings,
         };
         match serde_json::to_string(&report) {
             Ok(line) => println!("{line}"),
@@ -55,9 +56,13 @@ pub fn config_check(file: &Path, json: bool) -> ExitCode {
                 return ExitCode::from(EXIT_FAILURE);
             }
         }
-    } else if issues.is_empty() {
-        println!("ok: {}", file.display());
     } else {
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+        if issues.is_empty() {
+            println!("ok: {}", file.display());
+        }
         for issue in &issues {
             eprintln!("{issue}");
         }

@@ -71,13 +71,16 @@ pub fn status_text(s: &Status) -> String {
             s.mining.detail.as_deref().unwrap_or("-")
         ),
     };
+    let fee = s.stratum.fee.as_ref().map_or_else(String::new, |f| {
+        format!(", operator fee {}% to {}", f.percentage, f.address)
+    });
     format!(
         "node        {} v{}\n\
          chain       {} (consensus {})\n\
          uptime      {}\n\
          sharechain  {height} {tip} ({} shares held)\n\
          parent      {parent}, {}{template}\n\
-         stratum     {}, {} connections\n\
+         stratum     {}, {} connections{fee}\n\
          hashrate    pool {}, local {}, miner {}\n\
          mining      {mining}\n\
          peers       {}\n\

@@ -15,8 +15,11 @@ use std::process::ExitCode;
 pub fn load_for_serve(file: &Path) -> Result<Box<Config>, ExitCode> {
     // The config is checked first so that an operator trying `serve` learns about its problems now.
     match check_file(file) {
-        Checked::Loaded(config, issues) if issues.is_empty() => Ok(config),
-        Checked::Loaded(_, issues) => {
+        Checked::Loaded(config, issues, warnings) if issues.is_empty() => {
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            Ok(config)
+        }
+        Checked::Loaded(_, issues, _) => {
             issues.iter().for_each(|issue| eprintln!("{issue}"));
             Err(ExitCode::from(EXIT_ISSUES))
         }
@@ -36,7 +39,10 @@ pub fn load_for_serve(file: &Path) -> Result<Box<Config>, ExitCode> {
 /// # Errors
 /// The runtime, the node or a listener could not start.
 pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
-    tracing::info!(target: "otedama::node", name = %config.app.name, chains = config.chains.len(), "config loaded");
+    tracing::info!(target: "otedama::node", name = %config.app.name, mode = %config.app.mode, chains = config.chains.len(), "config loaded");
+    for warning in missing_devices(config, &crate::devices::report) {
+        tracing::warn!(target: "otedama::mining", "{warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -64,6 +70,45 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         node.stop().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Returns one warning for each device kind the config enables that the machine lacks
+/// (none found, or its API unavailable); the node runs without it. `report` detects
+/// the devices, only when GPUs or ASICs are enabled.
+fn missing_devices(
+    config: &Config,
+    report: &dyn Fn() -> crate::devices::DeviceReport,
+) -> Vec<String> {
+    let m = &config.mining;
+    if !(m.enable_gpu || m.enable_asic) {
+        return Vec::new();
+    }
+    let found = report();
+    let mut warnings = Vec::new();
+    // A miner that starts reports its own missing GPUs, once.
+    if m.enable_gpu && m.gpu.devices.is_empty() && !m.miner_enabled() {
+        let listing = match m.gpu.backend {
+            crate::config::GpuBackendKind::Opencl => &found.opencl,
+            crate::config::GpuBackendKind::Cuda => &found.cuda,
+        };
+        if !listing.devices.iter().any(|d| d.auto) {
+            let why = listing
+                .unavailable
+                .as_deref()
+                .map_or_else(String::new, |u| format!(" ({u})"));
+            warnings.push(format!(
+                "mining.enable_gpu is set but no GPU was detected{why}; the node runs without GPU mining"
+            ));
+        }
+    }
+    if m.enable_asic && m.asic.devices.is_empty() && found.usb.is_empty() {
+        warnings.push(
+            "mining.enable_asic is set but no USB ASIC was detected (list network miners in \
+             mining.asic.devices); the node runs without ASIC mining"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -94,6 +139,8 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads.max(1),
         json,
         api: (!args.no_api).then_some(args.api),
+        metrics: (!args.no_monitoring).then_some(args.metrics),
+        health: (!args.no_monitoring).then_some(args.health),
     };
     match runtime.block_on(crate::devnet::run(options)) {
         Ok(summary) => {
@@ -121,5 +168,51 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             eprintln!("otedama-node devnet: {e}");
             Ok(ExitCode::from(EXIT_FAILURE))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::{CpuReport, DeviceReport, Listing};
+
+    fn nothing() -> DeviceReport {
+        DeviceReport {
+            cpu: CpuReport {
+                threads: 1,
+                sha256d: Vec::new(),
+                scrypt: Vec::new(),
+            },
+            opencl: Listing {
+                devices: Vec::new(),
+                unavailable: Some("no OpenCL driver".into()),
+            },
+            cuda: Listing {
+                devices: Vec::new(),
+                unavailable: None,
+            },
+            usb: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_enabled_kind_without_devices_gets_one_warning() {
+        let mut config = Config::default();
+        assert!(missing_devices(&config, &|| unreachable!("not asked")).is_empty());
+        config.mining.enable_gpu = true;
+        config.mining.enable_asic = true;
+        let warnings = missing_devices(&config, &nothing);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("mining.enable_gpu is set but no GPU was detected (no OpenCL driver)")
+        );
+        assert!(warnings[1].starts_with("mining.enable_asic is set but no USB ASIC was detected"));
+        // Devices named in the config are the miner's to report, and so are GPUs
+        // once the miner starts.
+        config.mining.asic.devices = vec!["sim:bm1366x4".into()];
+        assert_eq!(missing_devices(&config, &nothing).len(), 1);
+        config.mining.payout_address = "addr".into();
+        assert!(missing_devices(&config, &nothing).is_empty());
     }
 }

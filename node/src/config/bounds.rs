@@ -94,7 +94,7 @@ impl Scan {
         match event {
             events::Event::StreamEnd => return Step::Done,
             events::Event::Other => return Step::Continue,
-            events::Event::Start { anchor } => {
+            events::Event::Start { anchor, .. } => {
                 if self.open.len() >= MAX_DEPTH {
                     return Step::TooDeep;
                 }
@@ -116,7 +116,7 @@ impl Scan {
                     self.anchors.insert(anchor, Anchored { size, levels });
                 }
             }
-            events::Event::Scalar { anchor, len } => {
+            events::Event::Scalar { anchor, len, .. } => {
                 let size = 1 + len;
                 self.size += size;
                 if let Some(anchor) = anchor {
@@ -200,21 +200,34 @@ pub(super) fn shorten(text: &str, max: usize) -> String {
 /// The libyaml event parser, behind a safe interface that yields only what the scan
 /// needs.
 #[allow(unsafe_code)]
-mod events {
+pub(super) mod events {
     use std::ffi::CStr;
     use std::marker::PhantomData;
     use std::mem::MaybeUninit;
 
     use unsafe_libyaml_norway as unsafe_sys;
 
+    /// Longest scalar whose text an event carries.
+    pub(in crate::config) const KEY_BYTES: usize = 256;
+
     /// One parser event, reduced.
-    pub(super) enum Event {
+    pub(in crate::config) enum Event {
         /// A mapping or sequence starts.
-        Start { anchor: Option<Vec<u8>> },
+        Start {
+            anchor: Option<Vec<u8>>,
+            /// A mapping rather than a sequence.
+            mapping: bool,
+        },
         /// A mapping or sequence ends.
         End,
         /// A scalar of `len` bytes.
-        Scalar { anchor: Option<Vec<u8>>, len: u64 },
+        Scalar {
+            anchor: Option<Vec<u8>>,
+            len: u64,
+            /// The text of a scalar of at most [`KEY_BYTES`] bytes (keys, for line
+            /// numbers); `None` for a longer one.
+            text: Option<String>,
+        },
         /// An alias of `anchor`.
         Alias { anchor: Vec<u8> },
         /// The input ended.
@@ -224,13 +237,13 @@ mod events {
     }
 
     /// Where an event starts, from 1.
-    pub(super) struct Mark {
+    pub(in crate::config) struct Mark {
         pub line: u64,
         pub column: u64,
     }
 
     /// A libyaml parser reading a borrowed string.
-    pub(super) struct Parser<'input> {
+    pub(in crate::config) struct Parser<'input> {
         // Boxed: libyaml keeps a pointer to the parser in the parser (its read handler's
         // data), so it must not move.
         raw: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
@@ -239,7 +252,7 @@ mod events {
 
     impl<'input> Parser<'input> {
         /// Returns a parser of `input`, or `None` if libyaml cannot allocate one.
-        pub(super) fn new(input: &'input [u8]) -> Option<Self> {
+        pub(in crate::config) fn new(input: &'input [u8]) -> Option<Self> {
             let mut raw = Box::<unsafe_sys::yaml_parser_t>::new_uninit();
             let parser = raw.as_mut_ptr();
             // SAFETY: `parser` points to memory sized and aligned for a parser, which
@@ -265,7 +278,7 @@ mod events {
 
         /// Returns the next event and where it starts, or `None` on a syntax error (the
         /// caller stops there).
-        pub(super) fn next(&mut self) -> Option<(Event, Mark)> {
+        pub(in crate::config) fn next(&mut self) -> Option<(Event, Mark)> {
             let parser = self.raw.as_mut_ptr();
             let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
             let event = event.as_mut_ptr();
@@ -310,23 +323,37 @@ mod events {
     /// `event` was filled in by a successful `yaml_parser_parse`.
     unsafe fn reduce(event: &unsafe_sys::yaml_event_t) -> Event {
         // SAFETY: the union field read is the one `type_` says libyaml wrote, and its
-        // anchors are null or NUL-terminated strings owned by the event.
+        // anchors are null or NUL-terminated strings owned by the event; a scalar's value
+        // is `length` bytes owned by the event.
         unsafe {
             match event.type_ {
                 unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
                 unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::Start {
                     anchor: anchor(event.data.sequence_start.anchor),
+                    mapping: false,
                 },
                 unsafe_sys::YAML_MAPPING_START_EVENT => Event::Start {
                     anchor: anchor(event.data.mapping_start.anchor),
+                    mapping: true,
                 },
                 unsafe_sys::YAML_SEQUENCE_END_EVENT | unsafe_sys::YAML_MAPPING_END_EVENT => {
                     Event::End
                 }
-                unsafe_sys::YAML_SCALAR_EVENT => Event::Scalar {
-                    anchor: anchor(event.data.scalar.anchor),
-                    len: event.data.scalar.length,
-                },
+                unsafe_sys::YAML_SCALAR_EVENT => {
+                    let len = event.data.scalar.length;
+                    let value = event.data.scalar.value;
+                    // libyaml's scalar value is `length` bytes at `value` (never null for a
+                    // scalar event), owned by the event.
+                    let text = (len <= KEY_BYTES as u64 && !value.is_null()).then(|| {
+                        String::from_utf8_lossy(std::slice::from_raw_parts(value, len as usize))
+                            .into_owned()
+                    });
+                    Event::Scalar {
+                        anchor: anchor(event.data.scalar.anchor),
+                        len,
+                        text,
+                    }
+                }
                 unsafe_sys::YAML_ALIAS_EVENT => Event::Alias {
                     anchor: anchor(event.data.alias.anchor).unwrap_or_default(),
                 },

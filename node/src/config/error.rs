@@ -109,25 +109,30 @@ pub struct Issue {
     pub path: String,
     /// What is wrong, for a person to read.
     pub message: String,
+    /// The line of the key in the file, from 1, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 impl Issue {
-    /// Returns an issue at `path`.
+    /// Returns an issue at `path`, with no line.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
+            line: None,
         }
     }
 }
 
 impl fmt::Display for Issue {
-    /// Formats as `path: message`, or just the message where the path is empty.
+    /// Formats as `path (line N): message`, leaving out what is not known.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
+        match (self.path.is_empty(), self.line) {
+            (true, None) => f.write_str(&self.message),
+            (true, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (false, None) => write!(f, "{}: {}", self.path, self.message),
+            (false, Some(line)) => write!(f, "{} (line {line}): {}", self.path, self.message),
         }
     }
 }

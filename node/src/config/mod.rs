@@ -8,12 +8,16 @@
 mod bounds;
 mod chains;
 mod error;
+mod pool;
+mod report;
 mod secret;
 mod sections;
 mod validate;
 
 #[cfg(test)]
 mod bounds_tests;
+#[cfg(test)]
+mod check_tests;
 #[cfg(test)]
 mod tests;
 
@@ -24,11 +28,13 @@ use serde::{Deserialize, Serialize};
 pub use bounds::{MAX_CONFIG_BYTES, MAX_DEPTH, MAX_EXPANDED, quote};
 pub use chains::{ChainConfig, DaemonConfig};
 pub use error::{ConfigError, Issue, LogFilterError};
+pub use pool::{MAX_FEE_PERCENTAGE, PoolConfig, RewardSystem, RewardsConfig, RewardsWindow};
+pub use report::Report;
 pub use secret::Secret;
 pub use sections::{
-    ApiConfig, AppConfig, AsicConfig, AuthConfig, CpuConfig, GpuBackendKind, GpuConfig,
-    HealthConfig, ListenerLimits, LogFormat, MetricsConfig, MiningAlgorithm, MiningConfig,
-    MonitoringConfig, P2pConfig, PoolConfig, RewardSystem, RewardsConfig,
+    ApiConfig, AppConfig, AppMode, AsicConfig, AuthConfig, CpuConfig, CpuPriority, GpuBackendKind,
+    GpuConfig, HealthConfig, ListenerLimits, LogFormat, LogRotation, LogRotationConfig,
+    MetricsConfig, MiningAlgorithm, MiningConfig, MonitoringConfig, P2pConfig, PRODUCTION_LOG_FILE,
 };
 pub use validate::{
     MAX_ADDRESS_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TEXT_BYTES, check_log_filter,
@@ -101,39 +107,52 @@ impl Config {
     /// [`ConfigError::TooLarge`] for a file over [`MAX_CONFIG_BYTES`] (read no further),
     /// and the errors of [`Config::from_yaml_str`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        use std::io::Read as _;
-        let path = path.as_ref();
-        let read = |source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut bytes = Vec::new();
-        // One byte past the limit tells a file at the limit from a longer one, and a
-        // device or pipe that never ends is read no further.
-        std::fs::File::open(path)
-            .and_then(|file| {
-                file.take(MAX_CONFIG_BYTES as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
-            .map_err(read)?;
-        if bytes.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge {
-                limit: MAX_CONFIG_BYTES,
-            });
-        }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            read(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("not UTF-8 text ({e})"),
-            ))
-        })?;
-        Self::from_yaml_str(&text)
+        Self::from_yaml_str(&read_text(path.as_ref())?)
     }
 
     /// Checks the meaning of the config and returns every problem found, in file order.
     ///
     /// An empty list means the config is valid.
     pub fn validate(&self) -> Vec<Issue> {
-        validate::validate(self)
+        validate::validate(self).0
     }
+
+    /// Returns the warnings of the config: doubts that do not stop the node.
+    pub fn warnings(&self) -> Vec<Issue> {
+        validate::validate(self).1
+    }
+}
+
+/// Reads the text of a config file, at most [`MAX_CONFIG_BYTES`].
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] where the file cannot be read as UTF-8 text, and
+/// [`ConfigError::TooLarge`] for a longer file (read no further).
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file at the limit from a longer one, and a
+    // device or pipe that never ends is read no further.
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(MAX_CONFIG_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(read)?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            limit: MAX_CONFIG_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ))
+    })
 }

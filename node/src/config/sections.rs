@@ -12,33 +12,122 @@ const fn localhost(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
 }
 
-const fn any_ipv4(port: u16) -> SocketAddr {
+pub(super) const fn any_ipv4(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
-/// The `app` section: identity, storage and logging.
+/// The `app` section: identity, mode, storage and logging.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AppConfig {
     /// Name of this node, shown in logs and the API.
     pub name: String,
+    /// Production or development: sets the logging defaults and how strict the checks are.
+    pub mode: AppMode,
     /// Directory for the share store and other state; created if missing.
     pub data_dir: PathBuf,
     /// A `tracing` filter: a level (`info`) or directives (`info,otedama::p2p=debug`).
     pub log_level: String,
-    /// How log lines are written.
-    pub log_format: LogFormat,
+    /// How log lines are written; `None` takes the mode's (JSON in production, text in
+    /// development).
+    pub log_format: Option<LogFormat>,
+    /// The log file; `None` takes the mode's (`logs/otedama.log` in production, none in
+    /// development), and an empty path writes no file.
+    pub log_file: Option<PathBuf>,
+    /// When the log file is rotated, and how many old files are kept.
+    pub log_rotation: LogRotationConfig,
 }
 
 impl Default for AppConfig {
     fn default() -> Self {
         Self {
             name: "otedama".into(),
+            mode: AppMode::Development,
             data_dir: PathBuf::from("./otedama-data"),
             log_level: "info".into(),
-            log_format: LogFormat::Text,
+            log_format: None,
+            log_file: None,
+            log_rotation: LogRotationConfig::default(),
         }
     }
+}
+
+/// The log file of production mode, relative to the working directory.
+pub const PRODUCTION_LOG_FILE: &str = "logs/otedama.log";
+
+impl AppConfig {
+    /// Returns the log format in effect: the configured one, else the mode's.
+    pub fn effective_log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.mode {
+            AppMode::Production => LogFormat::Json,
+            AppMode::Development => LogFormat::Text,
+        })
+    }
+
+    /// Returns the log file in effect, if any: the configured one (none when empty),
+    /// else [`PRODUCTION_LOG_FILE`] in production mode.
+    pub fn effective_log_file(&self) -> Option<PathBuf> {
+        match (&self.log_file, self.mode) {
+            (Some(path), _) if path.as_os_str().is_empty() => None,
+            (Some(path), _) => Some(path.clone()),
+            (None, AppMode::Production) => Some(PathBuf::from(PRODUCTION_LOG_FILE)),
+            (None, AppMode::Development) => None,
+        }
+    }
+}
+
+/// How the node is run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppMode {
+    /// JSON logs to the log file and stderr; an API reachable beyond loopback must
+    /// require tokens.
+    Production,
+    /// Text logs to stderr only.
+    #[default]
+    Development,
+}
+
+impl fmt::Display for AppMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AppMode::Production => "production",
+            AppMode::Development => "development",
+        })
+    }
+}
+
+/// The `app.log_rotation` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogRotationConfig {
+    /// Rotates when the file reaches `max_size_mb`, or at each UTC midnight.
+    pub rotate: LogRotation,
+    /// Size a file may reach before it is rotated, MiB (with `rotate: size`).
+    pub max_size_mb: u32,
+    /// Rotated files kept besides the current one; older ones are deleted.
+    pub keep: u32,
+}
+
+impl Default for LogRotationConfig {
+    fn default() -> Self {
+        Self {
+            rotate: LogRotation::Size,
+            max_size_mb: 64,
+            keep: 7,
+        }
+    }
+}
+
+/// When a log file is rotated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogRotation {
+    /// When it reaches a size.
+    #[default]
+    Size,
+    /// At each UTC midnight.
+    Daily,
 }
 
 /// How log lines are written.
@@ -149,6 +238,24 @@ pub struct CpuConfig {
     pub threads: u32,
     /// Caps the hashrate over all threads, hashes per second; 0 runs flat out.
     pub max_hashrate: u64,
+    /// Scheduling priority of the mining threads.
+    pub priority: CpuPriority,
+}
+
+/// Scheduling priority of the built-in miner's threads, so that mining never starves
+/// the node that feeds it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuPriority {
+    /// Runs only when a core would otherwise be idle (Linux `SCHED_IDLE`).
+    Idle,
+    /// Nice 10: the node and other programs go first.
+    #[default]
+    Low,
+    /// Nice 0, as any other program.
+    Normal,
+    /// Nice -5; needs `CAP_SYS_NICE` (else it runs at normal priority, with a warning).
+    High,
 }
 
 /// The GPU API the miner drives GPUs through.
@@ -223,57 +330,12 @@ impl Default for AsicConfig {
     }
 }
 
-/// The `pool` section: the Stratum server miners connect to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PoolConfig {
-    /// Stratum listen address.
-    pub address: SocketAddr,
-    /// Most miner connections in total.
-    pub max_connections: u32,
-    /// Most miner connections from one IP address.
-    pub max_connections_per_ip: u32,
-    /// Must be 0: payouts are consensus, and only the chain spec can set a donation.
-    pub fee_percentage: f64,
-    /// Reward system settings.
-    pub rewards: RewardsConfig,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        Self {
-            address: any_ipv4(3333),
-            max_connections: 10_000,
-            max_connections_per_ip: 256,
-            fee_percentage: 0.0,
-            rewards: RewardsConfig::default(),
-        }
-    }
-}
-
-/// The `pool.rewards` section. Both values are fixed by the chain spec; they are here to be checked.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RewardsConfig {
-    /// The reward system; only PPLNS exists.
-    pub system: RewardSystem,
-    /// PPLNS window cap in shares; `None` takes the chain spec's, any other value must equal it.
-    pub window: Option<u32>,
-}
-
-/// A reward system.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RewardSystem {
-    /// Pay per last N shares, weighted by work, computed by every node alike.
-    #[default]
-    #[serde(rename = "PPLNS")]
-    Pplns,
-}
-
 /// The `api` section: the HTTP API and dashboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
+    /// Serves the API and dashboard.
+    pub enable: bool,
     /// Listen address; keep it on loopback unless a proxy or firewall guards it.
     pub address: SocketAddr,
     /// Authentication settings.
@@ -290,6 +352,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
+            enable: true,
             address: localhost(8080),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),

@@ -38,7 +38,10 @@ fn example_file_parses_validates_and_equals_default() {
 fn example_file_values() {
     // Spot checks that the defaults are what the example's comments promise.
     let c = Config::default();
-    assert_eq!(c.app.log_format, LogFormat::Text);
+    assert_eq!(c.app.effective_log_format(), LogFormat::Text);
+    assert_eq!(c.app.effective_log_file(), None);
+    assert_eq!(c.mining.cpu.priority, CpuPriority::Low);
+    assert!(c.pool.enable && c.api.enable);
     assert_eq!(c.mining.algorithm, MiningAlgorithm::Scrypt);
     assert_eq!(c.mining.asic.poll_interval, Duration::from_secs(5));
     assert_eq!(c.api.auth.token_expiry, Duration::from_secs(86_400));
@@ -171,6 +174,7 @@ fn several_issues_are_reported_at_once() {
     let yaml = r#"
 mining:
   algorithm: sha256d
+  payout_address: ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9
   gpu: { intensity: 40, temperature_limit: 30 }
   asic: { temperature_limit: 110, temperature_sensor: hwmon2/temp1_input }
 pool:
@@ -200,10 +204,8 @@ chains:
         "mining.gpu.temperature_limit: must be between 40 and 105 (degrees Celsius), got 30",
         "mining.asic.temperature_limit: must be between 40 and 105 (degrees Celsius), got 110",
         "mining.asic.temperature_sensor: must be an absolute path to a hwmon temp*_input file, got \"hwmon2/temp1_input\"",
-        "pool.fee_percentage: must be 0, got 1.5: payouts are consensus (every node computes the same PPLNS \
-         split), so a node cannot take a fee; any donation is fixed by the chain spec",
-        "pool.rewards.window: must be null or 8640, the window cap of chain spec ltc-main (the spec fixes it), got 100",
-        "pool.rewards.window: must be null or 8640, the window cap of chain spec ltc-main (the spec fixes it), got 100",
+        WINDOW_100,
+        WINDOW_100,
         "chains[0].daemons[1]: set either cookie_file or user+password, not both",
         "chains[1].spec: unknown chain spec \"foo\"; known: ltc-main, ltc-regtest, btc-main, btc-regtest, btc-bench",
         "chains[1].daemons: at least one daemon is required",
@@ -213,6 +215,10 @@ chains:
     ];
     assert_eq!(lines, want);
 }
+
+const WINDOW_100: &str = "pool.rewards.window: is 100 shares, but the PPLNS window is part of the \
+    sharechain's consensus (every node must split rewards alike), so it cannot be set here: chain \
+    ltc-main has 8640 shares of 15s each, 36h; leave it out, or write 8640 or 36h";
 
 #[test]
 fn the_window_may_equal_the_spec_cap() {
@@ -249,7 +255,7 @@ fn a_daemon_needs_credentials() {
 
 #[test]
 fn cpu_mining_must_match_the_chain_algorithm() {
-    let yaml = "mining: { algorithm: randomx }\nchains:\n  - spec: btc-regtest\n    daemons: [{ url: http://127.0.0.1:18443, cookie_file: c }]\n";
+    let yaml = "mining: { algorithm: randomx, payout_address: bcrt1qexample }\nchains:\n  - spec: btc-regtest\n    daemons: [{ url: http://127.0.0.1:18443, cookie_file: c }]\n";
     assert_eq!(
         issue_lines(&parse(yaml)),
         [
@@ -258,8 +264,8 @@ fn cpu_mining_must_match_the_chain_algorithm() {
     );
     // Without the CPU miner the algorithm is not checked against the chains.
     let yaml = yaml.replace(
-        "{ algorithm: randomx }",
-        "{ algorithm: randomx, enable_cpu: false }",
+        "{ algorithm: randomx, payout_address: bcrt1qexample }",
+        "{ algorithm: randomx, payout_address: bcrt1qexample, enable_cpu: false }",
     );
     assert_eq!(parse(&yaml).validate(), Vec::<Issue>::new());
 }

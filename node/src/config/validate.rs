@@ -9,7 +9,9 @@ use std::time::Duration;
 use otedama_sharechain::ChainSpec;
 
 use super::bounds::{quote, shorten, shorten_quoted};
-use super::{Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, Secret};
+use super::{
+    AppMode, Config, Issue, ListenerLimits, LogFilterError, MiningConfig, PoolConfig, Secret,
+};
 
 /// Longest node name and chain spec name, in bytes: names are shown in logs and the API.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -20,21 +22,27 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 /// Longest payout address, in bytes; bech32 addresses have at most 90 characters.
 pub const MAX_ADDRESS_BYTES: usize = 128;
 
-/// Collects issues in the order the checks find them.
+/// Collects issues, and warnings that do not stop the node, in the order the checks
+/// find them.
 #[derive(Default)]
-struct Issues(Vec<Issue>);
+pub(super) struct Issues(Vec<Issue>, Vec<Issue>);
 
 impl Issues {
-    fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
         // Messages from other crates may quote a whole value.
         self.0
+            .push(Issue::new(path, shorten_quoted(message.as_ref())));
+    }
+
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl AsRef<str>) {
+        self.1
             .push(Issue::new(path, shorten_quoted(message.as_ref())));
     }
 
     /// Checks that `value` has at most `max` bytes and no control characters; reports
     /// it at `path` and returns `false` otherwise, so that the checks of its meaning
     /// are skipped.
-    fn text(&mut self, path: impl Into<String>, value: &str, max: usize) -> bool {
+    pub(super) fn text(&mut self, path: impl Into<String>, value: &str, max: usize) -> bool {
         match text_problem(value, max, true) {
             None => true,
             Some(message) => {
@@ -79,7 +87,8 @@ fn text_problem(value: &str, max: usize, quoted: bool) -> Option<String> {
     ))
 }
 
-pub(super) fn validate(config: &Config) -> Vec<Issue> {
+/// Returns the issues and the warnings of `config`.
+pub(super) fn validate(config: &Config) -> (Vec<Issue>, Vec<Issue>) {
     let mut issues = Issues::default();
     check_app(config, &mut issues);
     check_mining(config, &mut issues);
@@ -88,7 +97,7 @@ pub(super) fn validate(config: &Config) -> Vec<Issue> {
     check_listeners(config, &mut issues);
     check_p2p(config, &mut issues);
     check_chains(config, &mut issues);
-    issues.0
+    (issues.0, issues.1)
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -105,6 +114,25 @@ fn check_app(config: &Config, issues: &mut Issues) {
         && let Err(err) = check_log_filter(&app.log_level)
     {
         issues.push("app.log_level", err.to_string());
+    }
+    if let Some(file) = &app.log_file {
+        issues.path("app.log_file", file);
+    }
+    let rotation = &app.log_rotation;
+    if !(1..=10_240).contains(&rotation.max_size_mb) {
+        issues.push(
+            "app.log_rotation.max_size_mb",
+            format!(
+                "must be between 1 and 10240 (MiB), got {}",
+                rotation.max_size_mb
+            ),
+        );
+    }
+    if !(1..=1000).contains(&rotation.keep) {
+        issues.push(
+            "app.log_rotation.keep",
+            format!("must be between 1 and 1000, got {}", rotation.keep),
+        );
     }
 }
 
@@ -151,7 +179,8 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         &mining.payout_address,
         MAX_ADDRESS_BYTES,
     );
-    if mining.enable_cpu {
+    // The algorithm matters only once the miner runs, which needs a payout address.
+    if mining.enable_cpu && mining.miner_enabled() {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
                 continue;
@@ -336,32 +365,27 @@ fn check_pool(config: &Config, issues: &mut Issues) {
             ),
         );
     }
-    if pool.fee_percentage != 0.0 {
-        issues.push(
-            "pool.fee_percentage",
-            format!(
-                "must be 0, got {}: payouts are consensus (every node computes the same PPLNS split), \
-                 so a node cannot take a fee; any donation is fixed by the chain spec",
-                pool.fee_percentage
-            ),
-        );
-    }
-    if let Some(window) = pool.rewards.window {
-        for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
-            if spec.window_max_shares != window {
-                issues.push(
-                    "pool.rewards.window",
-                    format!(
-                        "must be null or {}, the window cap of chain spec {} (the spec fixes it), got {window}",
-                        spec.window_max_shares, spec.name
-                    ),
-                );
-            }
-        }
-    }
+    super::pool::check_fee(config, issues);
+    super::pool::check_rewards(config, issues);
 }
 
 fn check_api(config: &Config, issues: &mut Issues) {
+    let api = &config.api;
+    if config.app.mode == AppMode::Production
+        && api.enable
+        && !api.auth.enabled
+        && !api.address.ip().is_loopback()
+    {
+        issues.push(
+            "api.auth.enabled",
+            format!(
+                "must be true in production mode while the API listens beyond loopback ({}): \
+                 anyone who reaches it could stop mining; enable auth, listen on 127.0.0.1, \
+                 or set app.mode: development",
+                api.address
+            ),
+        );
+    }
     let auth = &config.api.auth;
     if auth.enabled && auth.token_expiry == Duration::ZERO {
         issues.push(
@@ -454,8 +478,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
 fn check_listeners(config: &Config, issues: &mut Issues) {
     let monitoring = &config.monitoring;
     let listeners: Vec<(&str, SocketAddr)> = [
-        ("pool.address", true, config.pool.address),
-        ("api.address", true, config.api.address),
+        ("pool.address", config.pool.enable, config.pool.address),
+        ("api.address", config.api.enable, config.api.address),
         (
             "monitoring.metrics.address",
             monitoring.metrics.enabled,

@@ -36,6 +36,10 @@ pub struct DevnetOptions {
     pub json: bool,
     /// Serve the REST API and dashboard here (with tokens in the node's data directory).
     pub api: Option<SocketAddr>,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<SocketAddr>,
+    /// Serve the health checks here.
+    pub health: Option<SocketAddr>,
 }
 
 /// One block found by the devnet pool.
@@ -135,6 +139,8 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     config.mining.payout_address = builtin_address.clone();
     config.mining.enable_cpu = true;
     config.mining.cpu.threads = u32::try_from(opts.threads).unwrap_or(1);
+    // The same priority as the second rig, so the two split the work alike.
+    config.mining.cpu.priority = crate::config::CpuPriority::Normal;
     config.mining.pool_urls = Vec::new();
     config.chains = vec![ChainConfig {
         spec: spec.name.to_string(),
@@ -164,12 +170,22 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         &config,
         &crate::api::ServiceSet {
             api: opts.api,
-            ..crate::api::ServiceSet::default()
+            metrics: opts.metrics,
+            health: opts.health,
         },
     )
     .await?;
     if let Some(addr) = services.api_addr() {
         say(&opts, &format!("api and dashboard on http://{addr}/"));
+    }
+    if let Some(addr) = services.metrics_addr() {
+        say(&opts, &format!("metrics on http://{addr}/metrics"));
+    }
+    if let Some(addr) = services.health_addr() {
+        say(
+            &opts,
+            &format!("health on http://{addr}/healthz (ready: http://{addr}/readyz)"),
+        );
     }
 
     say(
@@ -183,6 +199,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         threads: opts.threads,
         algorithm: spec.algorithm,
         max_hashrate: None,
+        priority: otedama_miner::ThreadPriority::default(),
     })
     .map_err(|e| DevnetError::Miner(e.to_string()))?;
     say(&opts, &format!("miner paying {rig_address} started"));

@@ -11,6 +11,7 @@ use crate::p2p::sync::SyncProgress;
 use crate::tracker::{Blocks, Workers};
 use otedama_rpc::ParentRpcMetrics;
 use otedama_sharechain::{ChainSpec, PayoutScript};
+use otedama_stratum::OperatorFee;
 use otedama_stratum::StratumStats;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub struct NodeHandle {
     pub(super) name: String,
     pub(super) started: Instant,
     pub(super) stratum_addr: SocketAddr,
+    pub(super) fee: Option<OperatorFee>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) queries: mpsc::Sender<Query>,
     pub(super) snapshot: watch::Receiver<ChainSnapshot>,
@@ -90,6 +92,11 @@ impl NodeHandle {
     /// Returns the Stratum listen address.
     pub fn stratum_addr(&self) -> SocketAddr {
         self.stratum_addr
+    }
+
+    /// Returns the operator's fee on other miners' work, if one is taken.
+    pub fn fee(&self) -> Option<&OperatorFee> {
+        self.fee.as_ref()
     }
 
     /// Subscribes to node events.

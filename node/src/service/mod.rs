@@ -86,6 +86,17 @@ pub enum NodeError {
     /// The P2P layer could not start.
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
+    /// `pool.fee_address` is not an address of the chain.
+    #[error("pool.fee_address: {source}")]
+    FeeAddress {
+        /// The address.
+        address: String,
+        /// Why.
+        source: otedama_sharechain::AddressError,
+    },
+    /// `pool.fee_percentage` is out of range.
+    #[error("pool.fee_percentage: {0}")]
+    Fee(#[from] otedama_stratum::FeeError),
     /// A P2P address in the config is not a multiaddr.
     #[error("p2p address {addr:?}: {reason}")]
     Multiaddr {
@@ -139,8 +150,20 @@ impl Node {
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
 
         let stratum_cap = descriptors::apply(config)?;
+        // With the pool off no miner can connect from outside; the built-in miner still
+        // mines through a private loopback port.
+        let listen = if config.pool.enable {
+            config.pool.address
+        } else {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))
+        };
+        let fee = operator_fee(config, spec)?;
+        if let Some(fee) = &fee {
+            info!(target: "otedama::node", percent = fee.percent(), address = fee.address(), "operator fee on other miners' work");
+        }
         let stratum_config = StratumConfig {
-            listen: config.pool.address,
+            listen,
+            fee: fee.clone(),
             max_connections: stratum_cap as usize,
             max_connections_per_ip: config.pool.max_connections_per_ip as usize,
             ..StratumConfig::default()
@@ -148,12 +171,16 @@ impl Node {
         let server = StratumServer::bind(stratum_config, spec, work_rx, sub_tx)
             .await
             .map_err(|source| NodeError::Bind {
-                addr: config.pool.address,
+                addr: listen,
                 source,
             })?;
         let stratum_addr = server.local_addr();
         let stratum = server.stats();
-        info!(target: "otedama::node", %stratum_addr, "stratum listening");
+        if config.pool.enable {
+            info!(target: "otedama::node", %stratum_addr, "stratum listening");
+        } else {
+            info!(target: "otedama::node", %stratum_addr, "pool disabled: stratum on loopback for the built-in miner only");
+        }
 
         let workers = Arc::new(Workers::default());
         let blocks = Arc::new(Blocks::load(Some(chain_dir.join("blocks.jsonl"))));
@@ -229,6 +256,7 @@ impl Node {
             name: config.app.name.clone(),
             started,
             stratum_addr,
+            fee,
             events,
             queries: query_tx,
             snapshot: snapshot_rx,
@@ -313,4 +341,97 @@ fn p2p_settings(config: &Config, chain_dir: &Path) -> Result<P2pSettings, NodeEr
         peers_file: Some(chain_dir.join("peers.json")),
         agent: format!("otedama/{}", env!("CARGO_PKG_VERSION")),
     })
+}
+
+/// The operator's fee of `config`, paid to `pool.fee_address` (else the built-in
+/// miner's payout address); the built-in miner's address is the operator's own.
+fn operator_fee(
+    config: &Config,
+    spec: &'static ChainSpec,
+) -> Result<Option<otedama_stratum::OperatorFee>, NodeError> {
+    let Some(address) = config.pool.fee_recipient(&config.mining.payout_address) else {
+        return Ok(None);
+    };
+    let script = parse_address(address, spec).map_err(|source| NodeError::FeeAddress {
+        address: address.to_owned(),
+        source,
+    })?;
+    let mut fee =
+        otedama_stratum::OperatorFee::new(config.pool.fee_percentage, script, address.to_owned())?;
+    if let Ok(own) = parse_address(config.mining.payout_address.trim(), spec) {
+        fee = fee.exempting(own);
+    }
+    Ok(Some(fee))
+}
+
+#[cfg(test)]
+mod fee_tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// A P2WPKH address of ltc-regtest.
+    fn own() -> String {
+        let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
+        let mut script = vec![0x00, 0x14];
+        script.extend([7u8; 20]);
+        let script = otedama_sharechain::PayoutScript::new(script).expect("script");
+        otedama_sharechain::script_to_address(&script, spec).expect("address")
+    }
+
+    fn config(percent: f64, fee_address: &str, payout: &str) -> Config {
+        let mut c = Config::default();
+        c.pool.fee_percentage = percent;
+        c.pool.fee_address = fee_address.into();
+        c.mining.payout_address = payout.into();
+        c
+    }
+
+    #[test]
+    fn the_fee_goes_to_the_fee_address_else_the_payout_address() {
+        let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
+        let own_address = own();
+        let own_address = own_address.as_str();
+        assert_eq!(
+            operator_fee(&config(0.0, "", own_address), spec).expect("ok"),
+            None
+        );
+        assert_eq!(operator_fee(&config(1.0, "", ""), spec).expect("ok"), None);
+        let fee = operator_fee(&config(1.0, "", own_address), spec)
+            .expect("ok")
+            .expect("a fee");
+        assert_eq!((fee.percent(), fee.address()), (1.0, own_address));
+        let outside = Ipv4Addr::new(203, 0, 113, 7).into();
+        let own = parse_address(own_address, spec).expect("address");
+        assert!(!fee.charges(outside, &own));
+        assert!(matches!(
+            operator_fee(&config(1.0, "nonsense", own_address), spec),
+            Err(NodeError::FeeAddress { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn with_the_pool_off_stratum_listens_on_loopback_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Config::default();
+        c.app.data_dir = dir.path().to_path_buf();
+        c.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        c.pool.enable = false;
+        c.pool.address = "0.0.0.0:0".parse().expect("address");
+        c.chains = vec![ChainConfig {
+            spec: "ltc-regtest".into(),
+            daemons: vec![crate::config::DaemonConfig {
+                url: "http://127.0.0.1:1".into(),
+                cookie_file: None,
+                user: Some("u".into()),
+                password: Some(crate::config::Secret::new("p")),
+            }],
+        }];
+        let node = Node::start(&c, None).await.expect("starts");
+        assert!(
+            node.stratum_addr().ip().is_loopback(),
+            "{}",
+            node.stratum_addr()
+        );
+        node.stop().await;
+    }
 }

@@ -68,12 +68,26 @@ pub struct ParentStatus {
 }
 
 /// The Stratum server in [`Status`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StratumStatus {
     /// The listen address.
     pub address: String,
     /// Miner connections open now.
     pub connections: u64,
+    /// The operator's fee on other miners' work (`pool.fee_percentage`); `null` when
+    /// none is taken.
+    #[serde(default)]
+    pub fee: Option<PoolFee>,
+}
+
+/// The operator's fee on the work of miners other than the operator's own: that
+/// fraction of their jobs pays `address`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PoolFee {
+    /// The fee, percent (0 to 10).
+    pub percentage: f64,
+    /// The parent-chain address it is paid to.
+    pub address: String,
 }
 
 /// Hashrate estimates, in hashes per second.

@@ -79,6 +79,7 @@ impl NodeApi for Fake {
                 stratum: StratumStatus {
                     address: "127.0.0.1:3333".into(),
                     connections: 2,
+                    fee: None,
                 },
                 hashrate: hashrate(),
                 mining: self.mining_state(),

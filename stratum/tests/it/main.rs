@@ -3,6 +3,7 @@
 mod conversations;
 mod defenses;
 mod difficulty;
+mod fee;
 mod harness;
 mod limits;
 mod protocol;

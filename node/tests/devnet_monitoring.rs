@@ -1,0 +1,109 @@
+//! `otedama-node devnet` serves metrics and health checks on free loopback ports and
+//! prints their URLs at start, so Prometheus can be pointed at it. Needs `litecoind`
+//! (skipped with OTEDAMA_SKIP_DAEMON_TESTS=1).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use otedama_node::devnet::{NOT_INSTALLED, litecoind_path};
+
+// Shared with the testnet crate's tests (which depend on this crate, so it cannot be a
+// dev-dependency here).
+#[allow(dead_code)]
+#[path = "../../testnet/src/skip.rs"]
+mod skip;
+
+/// Returns the status line and body of `GET url` (`http://host:port/path`).
+fn get(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = TcpStream::connect(host).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn devnet_prints_and_serves_metrics_and_health() {
+    const TEST: &str = "devnet_prints_and_serves_metrics_and_health";
+    if skip::or_skip(
+        skip::DAEMON,
+        TEST,
+        litecoind_path().ok_or_else(|| NOT_INSTALLED.to_owned()),
+        "install it with `sudo apt-get install litecoind` (or point LITECOIND at the binary)",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args([
+            "devnet",
+            "--no-api",
+            "--threads",
+            "1",
+            "--stratum",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("OTEDAMA_LOG_LEVEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the devnet starts");
+    let (lines, inbox) = mpsc::channel();
+    let stdout = node.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut metrics, mut health) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metrics.is_none() || health.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(line) => {
+                let url = line.split_whitespace().nth(2).map(str::to_owned);
+                if line.starts_with("metrics on http://127.0.0.1:") {
+                    metrics = url;
+                } else if line.starts_with("health on http://127.0.0.1:") {
+                    health = url;
+                }
+            }
+            Err(e) => {
+                let _ = node.kill();
+                panic!("the devnet printed no metrics and health URLs: {e}");
+            }
+        }
+    }
+    let (metrics, health) = (metrics.unwrap_or_default(), health.unwrap_or_default());
+    let (status, body) = get(&metrics);
+    let (health_status, _) = get(&health);
+    // SIGKILL: its daemons go with it (see devnet.rs).
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(metrics.ends_with("/metrics") && health.ends_with("/healthz"));
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(body.contains("otedama_"), "{body}");
+    assert!(health_status.contains(" 200 "), "{health_status}");
+}
