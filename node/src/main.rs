@@ -70,6 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             local_logging()?;
             cli::bench(&args)
         }
+        Command::Generate(cmd) => cli::generate(&cmd),
+        Command::Healthcheck(args) => Ok(cli::healthcheck(&args)),
         Command::Devices(json) => {
             local_logging()?;
             cli::devices(json.json)?;
