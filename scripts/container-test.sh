@@ -32,7 +32,11 @@ if ! command -v podman >/dev/null 2>&1; then
   fi
   fail "needs podman: apt-get install podman debootstrap (or OTEDAMA_SKIP_CONTAINER_TESTS=1 outside CI)"
 fi
-[ "$(id -u)" = 0 ] || fail "needs root (rootful podman, debootstrap)"
+if [ "$(id -u)" != 0 ]; then
+  # Rootful podman and debootstrap: rerun under sudo where it needs no password.
+  if sudo -n true 2>/dev/null; then exec sudo -E --preserve-env=PATH "$0" "$@"; fi
+  fail "needs root (rootful podman, debootstrap), or sudo without a password"
+fi
 t_start=$(date +%s)
 
 # crun refuses to run when cgroup v1 and v2 are mixed and the hugetlb controller is not
@@ -68,8 +72,8 @@ t0=$(date +%s)
 podman build --quiet --format docker --build-arg "BASE_IMAGE=$base" --build-arg BINARY_FROM=prebuilt \
   -f Dockerfile.production -t "$IMAGE" . >/dev/null
 log "image built in $(($(date +%s) - t0)) s"
-[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = "otedama:otedama" ] ||
-  fail "the image does not run as the otedama user"
+[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = "10001:10001" ] ||
+  fail "the image does not run as uid 10001"
 podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q healthcheck ||
   fail "the image has no HEALTHCHECK (built without --format docker?)"
 
