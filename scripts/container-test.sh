@@ -2,8 +2,8 @@
 # Builds the production container image and runs it for real with podman:
 #
 #   1. makes the base image from Debian's packages (scripts/container-base.sh; cached),
-#   2. builds Dockerfile.production with BINARY_FROM=prebuilt (this tree's node binary, so no
-#      registry or Rust image is needed) and the local base image as BASE_IMAGE,
+#   2. builds Dockerfile.production's production-prebuilt stage (this tree's node binary, so no
+#      registry or Rust image is needed) on the local base image (BASE_IMAGE),
 #   3. starts it with the README's `docker run` line (ports on loopback here), its shipped
 #      config and two named volumes,
 #   4. waits until `podman healthcheck run` reports it healthy, reads /api/status through the
@@ -69,7 +69,7 @@ fi
 mv dist/docker/otedama-node.tmp dist/docker/otedama-node
 IMAGE=localhost/otedama:test
 t0=$(date +%s)
-podman build --quiet --format docker --build-arg "BASE_IMAGE=$base" --build-arg BINARY_FROM=prebuilt \
+podman build --quiet --pull=never --format docker --build-arg "BASE_IMAGE=$base" --target production-prebuilt \
   -f Dockerfile.production -t "$IMAGE" . >/dev/null
 log "image built in $(($(date +%s) - t0)) s"
 [ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = "10001:10001" ] ||
