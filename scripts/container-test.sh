@@ -11,10 +11,16 @@
 #      parent daemon, `litecoind`, does not exist here) and that it runs as a non-root user,
 #   5. restarts it (SIGTERM: it must stop well within the grace period), then replaces it with
 #      a new container on the same volumes, and each time finds the same node key (peer id)
-#      and the same share store in the data volume.
+#      and the same share store in the data volume;
+#   6. with a parent daemon: runs the image in a pod whose network namespace (loopback only)
+#      also holds a litecoind regtest pair, with the shipped config changed only where a
+#      regtest chain needs it (chain, daemon, payout address, one mining thread); checks the
+#      node becomes ready (/readyz 200) and its built-in miner fills the sharechain, then
+#      replaces the container and finds the new one opening the same shares from the volume.
 #
-# Needs root, podman and debootstrap (apt-get install podman debootstrap). Without podman it
-# fails unless OTEDAMA_SKIP_CONTAINER_TESTS=1 (never under CI).
+# Needs root, podman, debootstrap and curl (apt-get install podman debootstrap curl), and
+# litecoind for step 6. Without podman it fails unless OTEDAMA_SKIP_CONTAINER_TESTS=1, and
+# without litecoind unless OTEDAMA_SKIP_DAEMON_TESTS=1 (neither is honoured under CI).
 #
 # usage: scripts/container-test.sh    (OTEDAMA_BINARY=PATH picks the node binary; default:
 #                                      the debug build, built if missing)
@@ -48,12 +54,35 @@ if [ -d /sys/fs/cgroup/cpu ] && ! [ -f /sys/fs/cgroup/cgroup.controllers ] &&
   mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
 fi
 # Where the open-file limit is capped below the container default and root lacks
-# CAP_SYS_RESOURCE, crun cannot raise it: ask for what the host allows.
+# CAP_SYS_RESOURCE, crun cannot raise it: ask for what the host allows, for every container
+# of this test (pods' infra containers included) through a containers.conf of its own.
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=1048576
-ULIMITS=(--ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n' "$nofile" "$nofile" \
+  >"$WORK/containers.conf"
+export CONTAINERS_CONF="$WORK/containers.conf"
+
+LITECOIND=${LITECOIND:-}
+if [ -z "$LITECOIND" ]; then
+  for v in /usr/lib/litecoin/litecoind /usr/local/bin/litecoind; do
+    if [ -x "$v" ]; then LITECOIND=$v; break; fi
+  done
+fi
+with_daemon=1
+if [ -z "$LITECOIND" ]; then
+  if [ "${OTEDAMA_SKIP_DAEMON_TESTS:-}" = 1 ] && ! is_ci; then
+    with_daemon=0
+    log "the run with a parent daemon is skipped: no litecoind (OTEDAMA_SKIP_DAEMON_TESTS=1)"
+  else
+    fail "needs litecoind for the run with a parent daemon: apt-get install litecoind (or set LITECOIND)"
+  fi
+fi
+LITECOIN_CLI=${LITECOIN_CLI:-$(command -v litecoin-cli || echo "$(dirname "${LITECOIND:-/usr/bin/x}")/litecoin-cli")}
 
 # ---- the image ----
+IMAGE=localhost/otedama:test
 base=$(scripts/container-base.sh)
 binary=${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}
 if [ -z "${OTEDAMA_BINARY:-}" ]; then
@@ -67,7 +96,6 @@ else
   cp "$binary" dist/docker/otedama-node.tmp
 fi
 mv dist/docker/otedama-node.tmp dist/docker/otedama-node
-IMAGE=localhost/otedama:test
 t0=$(date +%s)
 podman build --quiet --pull=never --format docker --build-arg "BASE_IMAGE=$base" --target production-prebuilt \
   -f Dockerfile.production -t "$IMAGE" . >/dev/null
@@ -82,15 +110,23 @@ tag="otedama-test-$$"
 NAME=$tag
 CONFIG_VOL="$tag-config"
 DATA_VOL="$tag-data"
+POD="$tag-pod"
+DAEMON_PIDS=()
 cleanup() {
   local rc=$?
   if [ "$rc" != 0 ] && [ -s "${PODMAN_LOG:-}" ]; then
     log "podman said:"
     tail -n 20 "$PODMAN_LOG" >&2
   fi
-  podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$NAME" >/dev/null 2>&1 || true
+  local pid
+  for pid in "${DAEMON_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  podman pod rm -f "$POD" >/dev/null 2>&1 || true
   podman volume rm -f "$CONFIG_VOL" "$DATA_VOL" >/dev/null 2>&1 || true
-  rm -f "${PODMAN_LOG:-}"
+  # The image and its layers go too: each build of a new binary would leave the last one's.
+  podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  rm -rf "$WORK" dist/docker/otedama-node
 }
 trap cleanup EXIT
 
@@ -99,7 +135,7 @@ free_port() {
 }
 # podman's messages (e.g. that, without systemd, it cannot arm the health check timer, which
 # is why this test runs `podman healthcheck run` itself) go here, shown on failure.
-PODMAN_LOG=$(mktemp)
+PODMAN_LOG="$WORK/podman.log"
 pm() { podman "$@" 2>>"$PODMAN_LOG"; }
 
 # The README's line, with the ports published on loopback only (fresh ones for each new
@@ -108,7 +144,7 @@ start() {
   API_PORT=$(free_port)
   HEALTH_PORT=$(free_port)
   METRICS_PORT=$(free_port)
-  pm run -d --name "$NAME" "${ULIMITS[@]}" \
+  pm run -d --name "$NAME" \
     -p "127.0.0.1:$API_PORT:8080" -p "127.0.0.1:$HEALTH_PORT:8081" -p "127.0.0.1:$METRICS_PORT:9090" \
     -v "$CONFIG_VOL:/app/config" -v "$DATA_VOL:/app/data" "$IMAGE" >/dev/null
 }
@@ -167,8 +203,90 @@ pm start "$NAME" >/dev/null
 [ "$(check_running)" = "$peer" ] || fail "the peer id changed across a restart"
 log "restarted: same peer id and share store"
 
-pm rm -f -t 10 "$NAME" >/dev/null
+pm rm -f -v -t 10 "$NAME" >/dev/null
 start
 [ "$(check_running)" = "$peer" ] || fail "a new container on the same volumes has another peer id"
 log "new container on the same volumes: same peer id and share store"
-log "ok in $(($(date +%s) - t_start)) s (run and checks $(($(date +%s) - t0)) s)"
+t_phase1=$(($(date +%s) - t0))
+pm rm -f -v -t 10 "$NAME" >/dev/null
+pm volume rm -f "$DATA_VOL" >/dev/null
+
+# ---- with a parent daemon ----
+if [ "$with_daemon" = 1 ]; then
+  t0=$(date +%s)
+  API_PORT=$(free_port)
+  HEALTH_PORT=$(free_port)
+  METRICS_PORT=$(free_port)
+  # The pod's infra container holds the network namespace that the node's containers and the
+  # daemons share; only the node's ports are published, on loopback.
+  pm pod create --name "$POD" -p "127.0.0.1:$API_PORT:8080" -p "127.0.0.1:$HEALTH_PORT:8081" \
+    -p "127.0.0.1:$METRICS_PORT:9090" >/dev/null
+  pm pod start "$POD" >/dev/null
+  netns_pid=$(podman inspect --format '{{.State.Pid}}' "$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")")
+  [ "$netns_pid" -gt 0 ] 2>/dev/null || fail "no network namespace for the pod"
+  # A litecoind pair on regtest (litecoind 0.21 serves getblocktemplate only with a peer),
+  # MWEB active from the start as on the devnet; RPC with a test-only password.
+  RPC_PASSWORD="regtest-$$"
+  common=(-regtest -server=1 -printtoconsole=0 -discover=0 -dnsseed=0 -upnp=0 -listenonion=0
+    -rpcbind=127.0.0.1 -rpcallowip=127.0.0.1 -fallbackfee=0.0001 -vbparams=mweb:-2:0)
+  mkdir -p "$WORK/ltc-a" "$WORK/ltc-b"
+  # nsenter execs the daemon, so $! is the daemon's pid.
+  nsenter -t "$netns_pid" -n "$LITECOIND" "${common[@]}" -datadir="$WORK/ltc-b" -listen=1 -bind=127.0.0.1:19501 \
+    -bind=127.0.0.1:19503=onion -rpcport=19502 -disablewallet >"$WORK/ltc-b.log" 2>&1 &
+  DAEMON_PIDS+=($!)
+  nsenter -t "$netns_pid" -n "$LITECOIND" "${common[@]}" -datadir="$WORK/ltc-a" -listen=0 -connect=127.0.0.1:19501 \
+    -rpcport=19500 -rpcuser=otedama -rpcpassword="$RPC_PASSWORD" >"$WORK/ltc-a.log" 2>&1 &
+  DAEMON_PIDS+=($!)
+  cli() { nsenter -t "$netns_pid" -n "$LITECOIN_CLI" -regtest -rpcport=19500 -rpcuser=otedama -rpcpassword="$RPC_PASSWORD" "$@"; }
+  for _ in $(seq 1 300); do cli getblockcount >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 300); do [ "$(cli getconnectioncount 2>/dev/null || echo 0)" -ge 1 ] && break; sleep 0.1; done
+  [ "$(cli getconnectioncount)" -ge 1 ] || fail "the litecoind pair did not connect"
+  # One block takes the chain out of initial block download.
+  cli generatetodescriptor 1 'raw(51)' >/dev/null
+
+  # The shipped config, changed only where a regtest chain needs it.
+  sed -e 's/- spec: ltc-main/- spec: ltc-regtest/' \
+    -e 's#url: http://litecoind:9332#url: http://127.0.0.1:19500#' \
+    -e "s#cookie_file: /litecoin/.cookie#user: otedama\\n        password: $RPC_PASSWORD#" \
+    -e 's/payout_address: ""/payout_address: "mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA"/' \
+    -e 's/threads: 0/threads: 1/' docker/config.yaml >"$WORK/regtest.yaml"
+  chmod 0644 "$WORK/regtest.yaml"
+  if ! grep -q 'spec: ltc-regtest' "$WORK/regtest.yaml" || ! grep -q "password: $RPC_PASSWORD" "$WORK/regtest.yaml"; then
+    fail "docker/config.yaml no longer has the lines this test changes"
+  fi
+  start_in_pod() {
+    pm run -d --name "$NAME" --pod "$POD" -v "$WORK/regtest.yaml:/app/config/config.yaml:ro" \
+      -v "$DATA_VOL:/app/data" "$IMAGE" >/dev/null
+  }
+  shares() { status | json 'd["sharechain"]["shares"]'; }
+
+  start_in_pod
+  wait_healthy
+  for i in $(seq 1 120); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.5
+  done
+  [ "$code" = 200 ] || fail "/readyz answered $code with a parent daemon, after 60 s"
+  log "ready with the parent daemon after $i check(s)"
+  want=20
+  for _ in $(seq 1 240); do
+    n=$(shares 2>/dev/null || echo 0)
+    [ "$n" -ge "$want" ] && break
+    sleep 0.5
+  done
+  [ "$n" -ge "$want" ] || fail "only $n shares after 120 s of mining"
+  [ "$(cli getblockcount)" -gt 1 ] || fail "the node's shares found no parent block"
+  log "$n shares mined, $(($(cli getblockcount) - 1)) parent blocks found"
+
+  pm rm -f -v -t 10 "$NAME" >/dev/null
+  start_in_pod
+  wait_healthy
+  opened=$(podman logs "$NAME" 2>&1 | sed -n 's/.*share store opened.* shares=\([0-9]*\).*/\1/p' | head -n 1)
+  if [ -z "$opened" ] || [ "$opened" -lt "$want" ]; then
+    fail "the new container opened ${opened:-no} shares from the volume, expected at least $want"
+  fi
+  log "new container on the same data volume opened $opened shares"
+  log "with a parent daemon: $(($(date +%s) - t0)) s"
+fi
+log "ok in $(($(date +%s) - t_start)) s (without a daemon $t_phase1 s)"
