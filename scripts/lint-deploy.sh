@@ -11,6 +11,8 @@
 #     warning fails), and `systemd-analyze security` holds its exposure at or below 3.0,
 #   - `otedama-node config check` on every config the deployment files ship (the image's,
 #     the ConfigMap's and the systemd service's),
+#   - scripts/production-deploy.sh into a staging root, twice (the second run must change
+#     nothing), and with --dry-run (must change nothing); `make install` into a DESTDIR,
 #   - every metric of the Grafana dashboard is one the node exports (rpc/src/metrics.rs).
 #
 # The PyPI and npm linters are looked for on PATH and in $OTEDAMA_TOOLS
@@ -138,6 +140,43 @@ if [ -x "$binary" ]; then
   rm -rf "$cfg_dir"
 else
   bad "no node binary at $binary for config check (cargo build -p otedama-node, or set OTEDAMA_BINARY)"
+fi
+
+# scripts/production-deploy.sh into a staging root: twice (the second run changes nothing),
+# and --dry-run (changes nothing at all). `make install` into a DESTDIR.
+if [ -x "$binary" ]; then
+  step "production-deploy.sh --root, twice, and --dry-run"
+  stage=$(mktemp -d)
+  if scripts/production-deploy.sh --root "$stage/root" --binary "$binary" >"$stage/first" &&
+    scripts/production-deploy.sh --root "$stage/root" --binary "$binary" >"$stage/second"; then
+    for f in usr/local/bin/otedama-node etc/otedama/config.yaml etc/systemd/system/otedama.service; do
+      [ -f "$stage/root/$f" ] || bad "production-deploy.sh did not install /$f"
+    done
+    grep -q "@BINDIR@" "$stage/root/etc/systemd/system/otedama.service" && bad "the installed unit still says @BINDIR@"
+    if grep -v -E ': (unchanged|skipped under --root)' "$stage/second" >&2; then
+      bad "production-deploy.sh changed something on its second run"
+    fi
+  else
+    bad "production-deploy.sh --root"
+  fi
+  scripts/production-deploy.sh --dry-run --root "$stage/dry" --binary "$binary" >"$stage/dry.out" ||
+    bad "production-deploy.sh --dry-run"
+  [ ! -e "$stage/dry" ] || bad "production-deploy.sh --dry-run created files"
+  grep -q "would run: install" "$stage/dry.out" || bad "production-deploy.sh --dry-run printed no actions"
+  step "make install DESTDIR"
+  if make -s install DESTDIR="$stage/destdir" RELEASE_BIN="$binary" TARGET_DIR="$stage/target" >/dev/null; then
+    for f in usr/local/bin/otedama-node usr/local/share/man/man1/otedama-node.1 \
+      usr/local/share/man/man1/otedama-node-serve.1 \
+      usr/local/share/bash-completion/completions/otedama-node \
+      usr/local/share/zsh/site-functions/_otedama-node \
+      usr/local/share/fish/vendor_completions.d/otedama-node.fish \
+      usr/local/share/doc/otedama/config.example.yaml; do
+      [ -s "$stage/destdir/$f" ] || bad "make install did not install /$f"
+    done
+  else
+    bad "make install"
+  fi
+  rm -rf "$stage"
 fi
 
 # The dashboard's metrics against the node's.
