@@ -10,7 +10,8 @@
 #   - systemd-analyze verify on the unit as scripts/production-deploy.sh installs it (any
 #     warning fails), and `systemd-analyze security` holds its exposure at or below 3.0,
 #   - `otedama-node config check` on every config the deployment files ship (the image's,
-#     the ConfigMap's and the systemd service's),
+#     the ConfigMap's and the systemd service's), and the ConfigMap's equals the image's but
+#     for the daemon's address,
 #   - scripts/production-deploy.sh into a staging root, twice (the second run must change
 #     nothing), and with --dry-run (must change nothing); `make install` into a DESTDIR,
 #   - every metric of the Grafana dashboard is one the node exports (rpc/src/metrics.rs).
@@ -134,8 +135,21 @@ if [ -x "$binary" ]; then
   cfg_dir=$(mktemp -d)
   python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["config.yaml"], end="")' \
     k8s/configmap.yaml >"$cfg_dir/configmap.yaml"
+  # The ConfigMap carries the image's config: the same keys and values, but the daemon's
+  # address and the comments.
+  python3 - docker/config.yaml "$cfg_dir/configmap.yaml" <<'PY' || bad "k8s/configmap.yaml differs from docker/config.yaml"
+import sys, yaml
+image, configmap = (yaml.safe_load(open(p)) for p in sys.argv[1:])
+for c in (image, configmap):
+    c["chains"][0]["daemons"][0]["url"] = None
+if image != configmap:
+    sys.exit("lint-deploy: k8s/configmap.yaml's config.yaml has other keys or values than docker/config.yaml")
+PY
   for cfg in docker/config.yaml "$cfg_dir/configmap.yaml" deploy/systemd/config.yaml; do
-    "$binary" config check "$cfg" || bad "config check $cfg"
+    name=$cfg
+    [ "$cfg" = "$cfg_dir/configmap.yaml" ] && name="k8s/configmap.yaml (its config.yaml)"
+    echo "lint-deploy: config check $name"
+    "$binary" config check "$cfg" || bad "config check $name"
   done
   rm -rf "$cfg_dir"
 else
