@@ -2,7 +2,7 @@
 #
 #   make build                      release build of otedama-node
 #   sudo make install               binary, man pages, shell completions, example config
-#   make install PREFIX=/opt/otedama DESTDIR=/tmp/pkg
+#   make install PREFIX=/opt/otedama DESTDIR=$PWD/pkg
 #   make test                       the whole test suite (scripts/test.sh)
 #   make devnet                     a local devnet (litecoind on regtest, a node, two miners)
 #   make dist                       dist/otedama-VERSION-ARCH-linux.tar.gz, stripped
