@@ -75,7 +75,7 @@ test:
 devnet:
 	$(CARGO) run --locked --release -p otedama-node -- devnet $(DEVNET_ARGS)
 
-# The `dist` cargo profile: thin LTO, one codegen unit, stripped.
+# The `dist` cargo profile: the stripped, link-time optimised release build.
 dist:
 	$(CARGO) build --locked --profile dist -p otedama-node
 	rm -rf dist/$(DIST_NAME) dist/$(DIST_NAME).tar.gz
