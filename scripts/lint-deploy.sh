@@ -21,7 +21,8 @@
 # A missing tool is a failure.
 #
 # usage: scripts/lint-deploy.sh [--install-tools]   (OTEDAMA_BINARY=PATH: the node binary for
-#                                                    config check; default: the debug build)
+#                                                    config check; default: the debug build,
+#                                                    built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,12 @@ if [ "${1:-}" = "--install-tools" ]; then
   npm install --prefix "$TOOLS/npm" --no-audit --no-fund --loglevel=error "dclint@$DCLINT_VERSION"
   echo "lint-deploy: tools in $TOOLS"
   exit 0
+fi
+
+# The node binary: config check, and the unit's ExecStart must name an existing file.
+binary=${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}
+if [ -z "${OTEDAMA_BINARY:-}" ] && [ ! -x "$binary" ]; then
+  cargo build --locked -p otedama-node --quiet
 fi
 
 export PATH="$TOOLS/py/bin:$TOOLS/npm/node_modules/.bin:$PATH"
@@ -114,7 +121,7 @@ if need systemd-analyze "apt-get install systemd"; then
   unit_dir=$(mktemp -d)
   trap 'rm -rf "$unit_dir"' EXIT
   # The unit names the binary by absolute path, which must exist: the one this tree builds.
-  bin_dir=$(dirname "${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}")
+  bin_dir=$(dirname "$binary")
   if [ -x "$bin_dir/otedama-node" ]; then
     bin_dir=$(cd "$bin_dir" && pwd)
   else
@@ -129,7 +136,6 @@ if need systemd-analyze "apt-get install systemd"; then
 fi
 
 # The configs the deployment files ship.
-binary=${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}
 if [ -x "$binary" ]; then
   step "config check"
   cfg_dir=$(mktemp -d)
