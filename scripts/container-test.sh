@@ -139,12 +139,14 @@ PODMAN_LOG="$WORK/podman.log"
 pm() { podman "$@" 2>>"$PODMAN_LOG"; }
 
 # The README's line, with the ports published on loopback only (fresh ones for each new
-# container: the last one's may not be released yet) and the test's names.
+# container: the last one's may not be released yet), the test's names, and name lookups
+# kept inside the container (the config's daemon host, `litecoind`, must not be asked of the
+# host's resolver).
 start() {
   API_PORT=$(free_port)
   HEALTH_PORT=$(free_port)
   METRICS_PORT=$(free_port)
-  pm run -d --name "$NAME" \
+  pm run -d --name "$NAME" --dns 127.0.0.1 \
     -p "127.0.0.1:$API_PORT:8080" -p "127.0.0.1:$HEALTH_PORT:8081" -p "127.0.0.1:$METRICS_PORT:9090" \
     -v "$CONFIG_VOL:/app/config" -v "$DATA_VOL:/app/data" "$IMAGE" >/dev/null
 }
@@ -219,7 +221,7 @@ if [ "$with_daemon" = 1 ]; then
   METRICS_PORT=$(free_port)
   # The pod's infra container holds the network namespace that the node's containers and the
   # daemons share; only the node's ports are published, on loopback.
-  pm pod create --name "$POD" -p "127.0.0.1:$API_PORT:8080" -p "127.0.0.1:$HEALTH_PORT:8081" \
+  pm pod create --name "$POD" --dns 127.0.0.1 -p "127.0.0.1:$API_PORT:8080" -p "127.0.0.1:$HEALTH_PORT:8081" \
     -p "127.0.0.1:$METRICS_PORT:9090" >/dev/null
   pm pod start "$POD" >/dev/null
   netns_pid=$(podman inspect --format '{{.State.Pid}}' "$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")")
