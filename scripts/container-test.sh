@@ -8,7 +8,8 @@
 #      config and two named volumes,
 #   4. waits until `podman healthcheck run` reports it healthy, reads /api/status through the
 #      published API port, and checks /readyz reports why it is not ready (the config's
-#      parent daemon, `litecoind`, does not exist here) and that it runs as a non-root user,
+#      parent daemon, `litecoind`, does not exist here), that it runs as a non-root user and
+#      that it writes its log file (/app/logs/otedama.log),
 #   5. restarts it (SIGTERM: it must stop well within the grace period), then replaces it with
 #      a new container on the same volumes, and each time finds the same node key (peer id)
 #      and the same share store in the data volume;
@@ -186,6 +187,9 @@ check_running() {
   grep -q '^otedama_uptime_seconds ' <<<"$metrics" || fail "/metrics lacks otedama_uptime_seconds"
   [ "$(podman exec "$NAME" id -u)" = 10001 ] || fail "the node runs as root"
   podman exec "$NAME" test -f /app/data/ltc-main/shares/db || fail "no share store in the data volume"
+  # Production mode (app.mode) writes the log file under the working directory.
+  podman exec "$NAME" grep -q 'share store opened' /app/logs/otedama.log ||
+    fail "no log file at /app/logs/otedama.log, or it does not show the node starting"
   json 'd["p2p"]["peer_id"]' <<<"$s"
 }
 
@@ -284,7 +288,9 @@ if [ "$with_daemon" = 1 ]; then
   pm rm -f -v -t 10 "$NAME" >/dev/null
   start_in_pod
   wait_healthy
-  opened=$(podman logs "$NAME" 2>&1 | sed -n 's/.*share store opened.* shares=\([0-9]*\).*/\1/p' | head -n 1)
+  # The log line, in text (shares=N) or JSON ("shares":N) format.
+  opened=$(podman logs "$NAME" 2>&1 | grep 'share store opened' | head -n 1 |
+    sed -n -E 's/.*[^a-z_]shares"?[=:]"?([0-9]+).*/\1/p')
   if [ -z "$opened" ] || [ "$opened" -lt "$want" ]; then
     fail "the new container opened ${opened:-no} shares from the volume, expected at least $want"
   fi
