@@ -21,7 +21,6 @@ CARGO ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RELEASE_BIN := $(TARGET_DIR)/release/otedama-node
 DIST_BIN := $(TARGET_DIR)/dist/otedama-node
-GEN_DIR := $(TARGET_DIR)/generated
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCH := $(shell uname -m)
 DIST_NAME := otedama-$(VERSION)-$(ARCH)-linux
@@ -53,14 +52,21 @@ define generate
 	$(1) generate completions fish > $(2)/completions/otedama-node.fish
 endef
 
+# The generated files go to a temporary directory, so that `sudo make install` leaves nothing
+# owned by root in the build tree.
 install: $(RELEASE_BIN)
-	$(call generate,$(RELEASE_BIN),$(GEN_DIR))
-	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/otedama-node
-	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 0644 $(GEN_DIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
-	install -D -m 0644 $(GEN_DIR)/completions/otedama-node.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/otedama-node
-	install -D -m 0644 $(GEN_DIR)/completions/_otedama-node $(DESTDIR)$(DATADIR)/zsh/site-functions/_otedama-node
-	install -D -m 0644 $(GEN_DIR)/completions/otedama-node.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/otedama-node.fish
+	@set -e; gen=$$(mktemp -d); trap 'rm -rf "$$gen"' EXIT; \
+	$(RELEASE_BIN) generate man --out-dir "$$gen/man"; \
+	$(RELEASE_BIN) generate completions bash > "$$gen/otedama-node.bash"; \
+	$(RELEASE_BIN) generate completions zsh > "$$gen/_otedama-node"; \
+	$(RELEASE_BIN) generate completions fish > "$$gen/otedama-node.fish"; \
+	set -x; \
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/otedama-node; \
+	install -d $(DESTDIR)$(MANDIR)/man1; \
+	install -m 0644 "$$gen"/man/*.1 $(DESTDIR)$(MANDIR)/man1/; \
+	install -D -m 0644 "$$gen/otedama-node.bash" $(DESTDIR)$(DATADIR)/bash-completion/completions/otedama-node; \
+	install -D -m 0644 "$$gen/_otedama-node" $(DESTDIR)$(DATADIR)/zsh/site-functions/_otedama-node; \
+	install -D -m 0644 "$$gen/otedama-node.fish" $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/otedama-node.fish; \
 	install -D -m 0644 config.example.yaml $(DESTDIR)$(DOCDIR)/config.example.yaml
 
 uninstall:
