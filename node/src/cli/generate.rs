@@ -47,10 +47,9 @@ mod tests {
         man_pages(dir.path()).expect("man pages");
         let main = std::fs::read_to_string(dir.path().join("otedama-node.1")).expect("main page");
         assert!(main.contains("otedama\\-node\\-serve(1)"), "{main}");
-        assert!(
-            !main.contains("generate"),
-            "the hidden subcommand is listed: {main}"
-        );
+        for hidden in ["otedama\\-node\\-generate", "otedama\\-node\\-healthcheck"] {
+            assert!(!main.contains(hidden), "{hidden} is listed: {main}");
+        }
         for page in [
             "otedama-node-serve.1",
             "otedama-node-config-check.1",
