@@ -22,7 +22,7 @@
 #
 # usage: scripts/lint-deploy.sh [--install-tools]   (OTEDAMA_BINARY=PATH: the node binary for
 #                                                    config check; default: the debug build,
-#                                                    built if missing)
+#                                                    brought up to date)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ fi
 
 # The node binary: config check, and the unit's ExecStart must name an existing file.
 binary=${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}
-if [ -z "${OTEDAMA_BINARY:-}" ] && [ ! -x "$binary" ]; then
+if [ -z "${OTEDAMA_BINARY:-}" ]; then
   cargo build --locked -p otedama-node --quiet
 fi
 
