@@ -60,7 +60,38 @@ fi
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=1048576
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+IMAGE=localhost/otedama:test
+tag="otedama-test-$$"
+NAME=$tag
+CONFIG_VOL="$tag-config"
+DATA_VOL="$tag-data"
+POD="$tag-pod"
+DAEMON_PIDS=()
+placed_binary=0
+cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ] && [ -s "${PODMAN_LOG:-}" ]; then
+    log "podman said:"
+    tail -n 20 "$PODMAN_LOG" >&2
+  fi
+  podman rm -f -v -t 0 "$NAME" >/dev/null 2>&1 || true
+  local pid
+  for pid in "${DAEMON_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  podman pod rm -f "$POD" >/dev/null 2>&1 || true
+  podman volume rm -f "$CONFIG_VOL" "$DATA_VOL" >/dev/null 2>&1 || true
+  # The image and its layers go too: each build of a new binary would leave the last one's.
+  podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  if [ "$placed_binary" = 1 ]; then
+    rm -f dist/docker/otedama-node
+    if [ -e "$WORK/kept-otedama-node" ]; then mv "$WORK/kept-otedama-node" dist/docker/otedama-node; fi
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# podman's messages (e.g. that, without systemd, it cannot arm the health check timer, which
+# is why this test runs `podman healthcheck run` itself) go here, shown on failure.
+PODMAN_LOG="$WORK/podman.log"
 printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n' "$nofile" "$nofile" \
   >"$WORK/containers.conf"
 export CONTAINERS_CONF="$WORK/containers.conf"
@@ -83,7 +114,6 @@ fi
 LITECOIN_CLI=${LITECOIN_CLI:-$(command -v litecoin-cli || echo "$(dirname "${LITECOIND:-/usr/bin/x}")/litecoin-cli")}
 
 # ---- the image ----
-IMAGE=localhost/otedama:test
 base=$(scripts/container-base.sh)
 binary=${OTEDAMA_BINARY:-${CARGO_TARGET_DIR:-target}/debug/otedama-node}
 if [ -z "${OTEDAMA_BINARY:-}" ]; then
@@ -91,6 +121,10 @@ if [ -z "${OTEDAMA_BINARY:-}" ]; then
 fi
 [ -x "$binary" ] || fail "no node binary at $binary"
 mkdir -p dist/docker
+# The image takes the binary from dist/docker/otedama-node; one put there before is kept
+# aside and put back afterwards.
+placed_binary=1
+if [ -e dist/docker/otedama-node ]; then mv dist/docker/otedama-node "$WORK/kept-otedama-node"; fi
 if command -v strip >/dev/null 2>&1; then
   strip -o dist/docker/otedama-node.tmp "$binary"
 else
@@ -107,36 +141,10 @@ podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q 
   fail "the image has no HEALTHCHECK (built without --format docker?)"
 
 # ---- run it ----
-tag="otedama-test-$$"
-NAME=$tag
-CONFIG_VOL="$tag-config"
-DATA_VOL="$tag-data"
-POD="$tag-pod"
-DAEMON_PIDS=()
-cleanup() {
-  local rc=$?
-  if [ "$rc" != 0 ] && [ -s "${PODMAN_LOG:-}" ]; then
-    log "podman said:"
-    tail -n 20 "$PODMAN_LOG" >&2
-  fi
-  podman rm -f -v -t 0 "$NAME" >/dev/null 2>&1 || true
-  local pid
-  for pid in "${DAEMON_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  podman pod rm -f "$POD" >/dev/null 2>&1 || true
-  podman volume rm -f "$CONFIG_VOL" "$DATA_VOL" >/dev/null 2>&1 || true
-  # The image and its layers go too: each build of a new binary would leave the last one's.
-  podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
-  rm -rf "$WORK" dist/docker/otedama-node
-}
-trap cleanup EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# podman's messages (e.g. that, without systemd, it cannot arm the health check timer, which
-# is why this test runs `podman healthcheck run` itself) go here, shown on failure.
-PODMAN_LOG="$WORK/podman.log"
 pm() { podman "$@" 2>>"$PODMAN_LOG"; }
 
 # The README's line, with the ports published on loopback only (fresh ones for each new
