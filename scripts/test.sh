@@ -5,8 +5,15 @@
 # unless their skip variable is exactly 1: OTEDAMA_SKIP_DAEMON_TESTS (litecoind),
 # OTEDAMA_SKIP_OPENCL_TESTS (an OpenCL device), OTEDAMA_SKIP_BROWSER_TESTS (Chromium,
 # Node.js >= 20 and npm for the dashboard), OTEDAMA_SKIP_LAN_TESTS (the Stratum ban
-# tests, which need a non-loopback address). Under CI (CI=true) no skip variable may be
-# set, and this script stops before building when a tool is missing.
+# tests, which need a non-loopback address), OTEDAMA_SKIP_CONTAINER_TESTS (root, podman,
+# debootstrap and curl for scripts/container-test.sh), OTEDAMA_SKIP_DEPLOY_LINT (shellcheck,
+# systemd-analyze, and hadolint, kubernetes-validate and dclint from
+# `scripts/lint-deploy.sh --install-tools`, for scripts/lint-deploy.sh). Under CI (CI=true)
+# no skip variable may be set, and this script stops before building when a tool is missing.
+#
+# With no arguments, after `cargo test` it checks the deployment files
+# (scripts/lint-deploy.sh) and builds and runs the container image (scripts/container-test.sh);
+# arguments go to `cargo test` and skip those two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +58,23 @@ missing_tools() {
     ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
     echo "libnvrtc.so.12: pip install nvidia-cuda-nvrtc-cu12 (.ci/run installs it into \$OTEDAMA_NVRTC_DIR)"
   fi
+  if [ "${OTEDAMA_SKIP_CONTAINER_TESTS:-}" != 1 ]; then
+    for v in podman debootstrap curl; do
+      command -v "$v" >/dev/null 2>&1 || echo "$v: apt-get install $v (the container test)"
+    done
+    if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+      echo "root (or sudo without a password): the container test runs rootful podman and debootstrap"
+    fi
+  fi
+  if [ "${OTEDAMA_SKIP_DEPLOY_LINT:-}" != 1 ]; then
+    command -v shellcheck >/dev/null 2>&1 || echo "shellcheck: apt-get install shellcheck"
+    command -v systemd-analyze >/dev/null 2>&1 || echo "systemd-analyze: apt-get install systemd"
+    local tools="${OTEDAMA_TOOLS:-$HOME/.cache/otedama/tools}"
+    for v in py/bin/hadolint py/bin/kubernetes-validate npm/node_modules/.bin/dclint; do
+      [ -x "$tools/$v" ] || command -v "${v##*/}" >/dev/null 2>&1 ||
+        echo "${v##*/}: scripts/lint-deploy.sh --install-tools"
+    done
+  fi
 }
 
 # Under CI (or with --check-tools, which only checks), stop with a clear message when a
@@ -75,3 +99,16 @@ else
 fi
 
 cargo test --workspace --locked "$@"
+
+if [ "$#" = 0 ]; then
+  if [ "${OTEDAMA_SKIP_DEPLOY_LINT:-}" = 1 ]; then
+    echo "test: deployment lint skipped (OTEDAMA_SKIP_DEPLOY_LINT=1)" >&2
+  else
+    scripts/lint-deploy.sh
+  fi
+  if [ "${OTEDAMA_SKIP_CONTAINER_TESTS:-}" = 1 ]; then
+    echo "test: container test skipped (OTEDAMA_SKIP_CONTAINER_TESTS=1)" >&2
+  else
+    scripts/container-test.sh
+  fi
+fi

@@ -75,6 +75,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             local_logging()?;
             cli::sidechain_verify(&args)
         }
+        Command::Generate(cmd) => cli::generate(&cmd),
+        Command::Healthcheck(args) => Ok(cli::healthcheck(&args)),
         Command::Devices(json) => {
             local_logging()?;
             cli::devices(json.json)?;

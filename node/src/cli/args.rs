@@ -59,6 +59,43 @@ pub enum Command {
     /// Works with Monero P2Pool sidechain data offline.
     #[command(subcommand)]
     Sidechain(SidechainCommand),
+    /// Prints the man pages or a shell completion script (for packagers; `make install`).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
+    /// Asks a node's health listener whether it is alive (for container health checks).
+    /// Exits 0 when it is, 1 when it answers otherwise, 3 when nothing answers.
+    #[command(hide = true)]
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Options of `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Base URL of the node's health listener (its `monitoring.health.address`).
+    #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL")]
+    pub url: String,
+    /// Asks `/readyz` (synced, parent daemon reachable) instead of `/healthz` (alive).
+    #[arg(long)]
+    pub ready: bool,
+    /// Prints nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The `generate` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// The man page of `otedama-node` on stdout, or every page into a directory.
+    Man {
+        /// Writes `otedama-node.1` and one page per subcommand here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// A completion script on stdout.
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The `sidechain` subcommands.

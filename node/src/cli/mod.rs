@@ -12,11 +12,15 @@
 //! - `bench`: the built-in miner's hash rate.
 //! - `serve`: `serve` and `devnet`.
 //! - `sidechain`: `sidechain verify`, offline verification of Monero share dumps.
+//! - `generate`: the man pages and shell completions (a hidden subcommand).
+//! - `health`: `healthcheck`, the container health probe (a hidden subcommand).
 
 mod args;
 mod bench;
 mod check;
 mod format;
+mod generate;
+mod health;
 mod keygen;
 mod listing;
 mod remote;
@@ -25,13 +29,15 @@ mod sidechain;
 mod token;
 
 pub use args::{
-    BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, JsonFlag, KeygenArgs, PeerCommand,
-    PeersArgs, RemoteArgs, SharesArgs, SidechainCommand, SidechainVerifyArgs, StoreArgs,
-    TokenCommand,
+    BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, GenerateCommand, HealthcheckArgs, JsonFlag,
+    KeygenArgs, PeerCommand, PeersArgs, RemoteArgs, SharesArgs, SidechainCommand,
+    SidechainVerifyArgs, StoreArgs, TokenCommand,
 };
 pub use bench::bench;
 pub use check::config_check;
 pub use format::{fmt_hashrate, payouts_text, peers_text, shares_text, status_text, workers_text};
+pub use generate::generate;
+pub use health::healthcheck;
 pub use keygen::keygen;
 pub use listing::{chains, devices};
 pub use remote::{Query, peers, query};
