@@ -263,10 +263,10 @@ if [ "$with_daemon" = 1 ]; then
     -e 's#url: http://litecoind:9332#url: http://127.0.0.1:19500#' \
     -e "s#cookie_file: /litecoin/.cookie#user: otedama\\n        password: $RPC_PASSWORD#" \
     -e 's/payout_address: ""/payout_address: "mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA"/' \
-    -e 's/threads: 0/threads: 1/' docker/config.yaml >"$WORK/regtest.yaml"
+    -e 's/threads: 0/threads: 1/' scripts/docker/config.yaml >"$WORK/regtest.yaml"
   chmod 0644 "$WORK/regtest.yaml"
   if ! grep -q 'spec: ltc-regtest' "$WORK/regtest.yaml" || ! grep -q "password: $RPC_PASSWORD" "$WORK/regtest.yaml"; then
-    fail "docker/config.yaml no longer has the lines this test changes"
+    fail "scripts/docker/config.yaml no longer has the lines this test changes"
   fi
   start_in_pod() {
     pm run -d --name "$NAME" --pod "$POD" -v "$WORK/regtest.yaml:/app/config/config.yaml:ro" \

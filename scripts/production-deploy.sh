@@ -3,7 +3,7 @@
 #
 #   - the binary as PREFIX/bin/otedama-node (default /usr/local/bin),
 #   - the system user and group `otedama`,
-#   - /etc/otedama/config.yaml from deploy/systemd/config.yaml (or --config FILE), never
+#   - /etc/otedama/config.yaml from scripts/systemd/config.yaml (or --config FILE), never
 #     overwriting one that exists (the new one goes beside it as config.yaml.new),
 #   - the hardened unit /etc/systemd/system/otedama.service,
 #
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 DRY_RUN=0
 BINARY=""
-CONFIG=deploy/systemd/config.yaml
+CONFIG=scripts/systemd/config.yaml
 PREFIX=/usr/local
 ROOT=""
 START=1
@@ -123,7 +123,7 @@ fi
 # 4. The unit, pointing at the installed binary.
 unit=$(mktemp)
 trap 'rm -f "$unit"' EXIT
-sed "s|@BINDIR@|$PREFIX/bin|g" deploy/systemd/otedama.service >"$unit"
+sed "s|@BINDIR@|$PREFIX/bin|g" scripts/systemd/otedama.service >"$unit"
 unit_changed_before=$changed
 changed=0
 install_file "$unit" "$UNIT_DEST" 0644
