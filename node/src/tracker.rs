@@ -374,19 +374,23 @@ mod tests {
         assert_eq!(w.total_hashrate(later), 0.0);
     }
 
-    #[test]
-    fn blocks_survive_a_reload_and_skip_bad_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("blocks.jsonl");
-        let blocks = Blocks::load(Some(path.clone()));
-        let rec = |height| BlockRecord {
+    fn record(height: u32) -> BlockRecord {
+        BlockRecord {
             height,
             hash: "00".repeat(32),
             share: "11".repeat(32),
             time: 5,
             outcome: BlockOutcome::Accepted,
             payouts: vec![(hex::encode(PayoutScript::p2wpkh([1; 20]).as_bytes()), 7)],
-        };
+        }
+    }
+
+    #[test]
+    fn blocks_survive_a_reload_and_skip_bad_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blocks.jsonl");
+        let blocks = Blocks::load(Some(path.clone()));
+        let rec = record;
         blocks.push(rec(1));
         blocks.push(rec(2));
         let mut text = std::fs::read_to_string(&path).expect("read");
@@ -403,14 +407,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("blocks.jsonl");
         let blocks = Blocks::load_bounded(Some(path.clone()), 2000);
-        let rec = |height| BlockRecord {
-            height,
-            hash: "00".repeat(32),
-            share: "11".repeat(32),
-            time: 5,
-            outcome: BlockOutcome::Accepted,
-            payouts: vec![(hex::encode(PayoutScript::p2wpkh([1; 20]).as_bytes()), 7)],
-        };
+        let rec = record;
         for h in 0..500 {
             blocks.push(rec(h));
         }

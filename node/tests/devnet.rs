@@ -3,10 +3,8 @@
 //! next, and a data directory locked by another process is reported with that process.
 //! Needs `litecoind` (skipped with OTEDAMA_SKIP_DAEMON_TESTS=1).
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use otedama_node::devnet::{LitecoinRegtest, NOT_INSTALLED, PID_FILE, litecoind_path};
@@ -16,6 +14,9 @@ use otedama_node::devnet::{LitecoinRegtest, NOT_INSTALLED, PID_FILE, litecoind_p
 #[allow(dead_code)]
 #[path = "../../testnet/src/skip.rs"]
 mod skip;
+
+#[path = "support/devnet_child.rs"]
+mod devnet_child;
 
 fn litecoind_or_skip(test: &str) -> Option<PathBuf> {
     skip::or_skip(
@@ -94,31 +95,7 @@ fn a_killed_devnet_takes_its_daemons_with_it() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
-        .args([
-            "devnet",
-            "--no-api",
-            "--threads",
-            "1",
-            "--stratum",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("OTEDAMA_LOG_LEVEL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the devnet starts");
-    let (lines, inbox) = mpsc::channel();
-    let stdout = node.stdout.take().expect("piped stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut node, inbox) = devnet_child::spawn(dir.path());
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

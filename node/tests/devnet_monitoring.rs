@@ -2,10 +2,8 @@
 //! prints their URLs at start, so Prometheus can be pointed at it. Needs `litecoind`
 //! (skipped with OTEDAMA_SKIP_DAEMON_TESTS=1).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use otedama_node::devnet::{NOT_INSTALLED, litecoind_path};
@@ -15,6 +13,9 @@ use otedama_node::devnet::{NOT_INSTALLED, litecoind_path};
 #[allow(dead_code)]
 #[path = "../../testnet/src/skip.rs"]
 mod skip;
+
+#[path = "support/devnet_child.rs"]
+mod devnet_child;
 
 /// Returns the status line and body of `GET url` (`http://host:port/path`).
 fn get(url: &str) -> (String, String) {
@@ -52,31 +53,7 @@ fn devnet_prints_and_serves_metrics_and_health() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
-        .args([
-            "devnet",
-            "--no-api",
-            "--threads",
-            "1",
-            "--stratum",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("OTEDAMA_LOG_LEVEL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the devnet starts");
-    let (lines, inbox) = mpsc::channel();
-    let stdout = node.stdout.take().expect("piped stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut node, inbox) = devnet_child::spawn(dir.path());
     let (mut metrics, mut health) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(120);
     while metrics.is_none() || health.is_none() {

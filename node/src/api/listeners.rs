@@ -2,9 +2,9 @@
 //! config asks for, and stopping them.
 
 use super::NodeApiAdapter;
-use crate::config::{Config, ListenerLimits};
+use crate::config::Config;
 use crate::service::Node;
-use otedama_rpc::{ApiServer, ApiSettings, AuditLog, ConnLimits, HttpServer, NodeApi, TokenStore};
+use otedama_rpc::{ApiServer, ApiSettings, AuditLog, HttpServer, NodeApi, TokenStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ impl Services {
             let mut settings =
                 ApiSettings::new(address, tokens, Arc::new(AuditLog::in_dir(data_dir)));
             settings.cors_origins = config.api.cors_origins.clone();
-            settings.connections = conn_limits(&config.api.limits);
+            settings.connections = config.api.limits.to_conn_limits();
             settings.ws_clients_per_ip = config.api.websocket_clients_per_ip as usize;
             services.api = Some(
                 ApiServer::start(settings, Arc::clone(&adapter))
@@ -98,7 +98,7 @@ impl Services {
                 otedama_rpc::serve_metrics(
                     address,
                     registry,
-                    conn_limits(&config.monitoring.metrics.limits),
+                    config.monitoring.metrics.limits.to_conn_limits(),
                 )
                 .await
                 .map_err(|source| ServiceError {
@@ -113,7 +113,7 @@ impl Services {
                 otedama_rpc::serve_health(
                     address,
                     Arc::clone(&adapter),
-                    conn_limits(&config.monitoring.health.limits),
+                    config.monitoring.health.limits.to_conn_limits(),
                 )
                 .await
                 .map_err(|source| ServiceError {
@@ -152,33 +152,5 @@ impl Services {
         if let Some(s) = self.health {
             s.stop().await;
         }
-    }
-}
-
-/// The listener bounds of a config section.
-pub(crate) fn conn_limits(limits: &ListenerLimits) -> ConnLimits {
-    ConnLimits {
-        max_connections: limits.max_connections as usize,
-        max_connections_per_ip: limits.max_connections_per_ip as usize,
-        header_timeout: limits.header_timeout,
-        idle_timeout: limits.idle_timeout,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_enable_and_monitoring_switches_choose_the_listeners() {
-        let mut config = Config::default();
-        let set = ServiceSet::from_config(&config);
-        assert_eq!(set.api, Some(config.api.address));
-        assert!(set.metrics.is_some() && set.health.is_some());
-        config.api.enable = false;
-        config.monitoring.metrics.enabled = false;
-        let set = ServiceSet::from_config(&config);
-        assert_eq!((set.api, set.metrics), (None, None));
-        assert_eq!(set.health, Some(config.monitoring.health.address));
     }
 }

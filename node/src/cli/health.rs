@@ -16,15 +16,9 @@ pub const EXIT_UNHEALTHY: u8 = 1;
 /// answers anything else, [`EXIT_NOT_RUNNING`] when nothing answers.
 pub fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
     let path = if args.ready { "/readyz" } else { "/healthz" };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::client_runtime(EXIT_UNHEALTHY) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_UNHEALTHY);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         ApiClient::new(&args.url)?

@@ -54,3 +54,15 @@ pub const EXIT_API_ERROR: u8 = 1;
 pub const EXIT_FAILURE: u8 = 2;
 /// Exit code when no node answers at the API URL.
 pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// A single-threaded runtime for a command that talks to a node, or the message and
+/// `code` to exit with when none can start.
+pub(crate) fn client_runtime(code: u8) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::from(code)
+        })
+}

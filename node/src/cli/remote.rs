@@ -76,15 +76,9 @@ where
     F: FnOnce(ApiClient) -> Fut,
     Fut: std::future::Future<Output = Result<String, ClientError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::client_runtime(EXIT_FAILURE) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let client = ApiClient::new(api)?.with_token(token);

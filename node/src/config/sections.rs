@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use otedama_rpc::ConnLimits;
 use otedama_sharechain::PowAlgorithm;
 use serde::{Deserialize, Serialize};
 
@@ -380,19 +381,31 @@ pub struct ListenerLimits {
 
 impl ListenerLimits {
     /// The API's: 256 connections, 32 per IP (a browser opens about 6 per host).
-    pub const API: ListenerLimits = ListenerLimits {
-        max_connections: 256,
-        max_connections_per_ip: 32,
-        header_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(60),
-    };
+    pub const API: ListenerLimits = Self::of(ConnLimits::API);
 
     /// The metrics and health listeners': scrapers and probes are few.
-    pub const MONITORING: ListenerLimits = ListenerLimits {
-        max_connections: 32,
-        max_connections_per_ip: 8,
-        ..ListenerLimits::API
-    };
+    pub const MONITORING: ListenerLimits = Self::of(ConnLimits::MONITORING);
+
+    /// The same bounds in the server's terms.
+    pub const fn to_conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            max_connections: self.max_connections as usize,
+            max_connections_per_ip: self.max_connections_per_ip as usize,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+
+    // The server's defaults are a few hundred connections, far within u32.
+    #[allow(clippy::cast_possible_truncation)]
+    const fn of(c: ConnLimits) -> Self {
+        ListenerLimits {
+            max_connections: c.max_connections as u32,
+            max_connections_per_ip: c.max_connections_per_ip as u32,
+            header_timeout: c.header_timeout,
+            idle_timeout: c.idle_timeout,
+        }
+    }
 }
 
 impl Default for ListenerLimits {
