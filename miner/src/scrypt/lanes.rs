@@ -19,12 +19,48 @@
 pub(crate) const DIAG: [[usize; 4]; 4] =
     [[0, 5, 10, 15], [4, 9, 14, 3], [8, 13, 2, 7], [12, 1, 6, 11]];
 
-/// `dst ^= rot(s1 + s2)` in every chain of `$x`.
+/// Runs `$body` with `$i` bound to each of `0..$n`, written out rather than looped: the
+/// chains, rows and words then index their arrays with constants, which keeps them in
+/// registers whatever the optimiser's unrolling settings (the size-optimised `dist`
+/// build turns unrolling off).
+macro_rules! unroll {
+    ($i:ident in 0..1 => $body:block) => {{ let $i: usize = 0; $body }};
+    ($i:ident in 0..2 => $body:block) => {{
+        unroll!($i in 0..1 => $body);
+        { let $i: usize = 1; $body }
+    }};
+    ($i:ident in 0..3 => $body:block) => {{
+        unroll!($i in 0..2 => $body);
+        { let $i: usize = 2; $body }
+    }};
+    ($i:ident in 0..4 => $body:block) => {{
+        unroll!($i in 0..3 => $body);
+        { let $i: usize = 3; $body }
+    }};
+    ($i:ident in 0..5 => $body:block) => {{
+        unroll!($i in 0..4 => $body);
+        { let $i: usize = 4; $body }
+    }};
+    ($i:ident in 0..6 => $body:block) => {{
+        unroll!($i in 0..5 => $body);
+        { let $i: usize = 5; $body }
+    }};
+    ($i:ident in 0..7 => $body:block) => {{
+        unroll!($i in 0..6 => $body);
+        { let $i: usize = 6; $body }
+    }};
+    ($i:ident in 0..8 => $body:block) => {{
+        unroll!($i in 0..7 => $body);
+        { let $i: usize = 7; $body }
+    }};
+}
+
+/// `dst ^= rot(s1 + s2)` in every one of the `$n` chains of `$x`.
 macro_rules! step {
-    ($x:ident, $dst:literal, $s1:literal, $s2:literal, $rot:ident) => {
-        for c in 0..CHAINS {
+    ($n:tt, $x:ident, $dst:literal, $s1:literal, $s2:literal, $rot:ident) => {
+        unroll!(c in 0..$n => {
             $x[c][$dst] = xor($x[c][$dst], $rot(add($x[c][$s1], $x[c][$s2])));
-        }
+        })
     };
 }
 
@@ -32,7 +68,7 @@ macro_rules! step {
 /// ROMix on `LANES` blocks: `PER_VEC` hashes per vector times `$chains` interleaved
 /// vectors.
 macro_rules! scrypt_lanes {
-    (#[$feat:meta] token = $token:ty, chains = $chains:literal) => {
+    (#[$feat:meta] token = $token:ty, chains = $chains:tt) => {
         /// Hashes computed side by side.
         pub(crate) const LANES: usize = PER_VEC * CHAINS;
         const CHAINS: usize = $chains;
@@ -50,31 +86,31 @@ macro_rules! scrypt_lanes {
             let mut x = *b;
             for _ in 0..4 {
                 // Column round.
-                step!(x, 1, 0, 3, rol7);
-                step!(x, 2, 1, 0, rol9);
-                step!(x, 3, 2, 1, rol13);
-                step!(x, 0, 3, 2, rol18);
-                for c in 0..CHAINS {
+                step!($chains, x, 1, 0, 3, rol7);
+                step!($chains, x, 2, 1, 0, rol9);
+                step!($chains, x, 3, 2, 1, rol13);
+                step!($chains, x, 0, 3, 2, rol18);
+                unroll!(c in 0..$chains => {
                     x[c][1] = shuf93(x[c][1]);
                     x[c][2] = shuf4e(x[c][2]);
                     x[c][3] = shuf39(x[c][3]);
-                }
+                });
                 // Row round: B and D swap roles.
-                step!(x, 3, 0, 1, rol7);
-                step!(x, 2, 3, 0, rol9);
-                step!(x, 1, 2, 3, rol13);
-                step!(x, 0, 1, 2, rol18);
-                for c in 0..CHAINS {
+                step!($chains, x, 3, 0, 1, rol7);
+                step!($chains, x, 2, 3, 0, rol9);
+                step!($chains, x, 1, 2, 3, rol13);
+                step!($chains, x, 0, 1, 2, rol18);
+                unroll!(c in 0..$chains => {
                     x[c][1] = shuf39(x[c][1]);
                     x[c][2] = shuf4e(x[c][2]);
                     x[c][3] = shuf93(x[c][3]);
-                }
+                });
             }
-            for c in 0..CHAINS {
-                for k in 0..4 {
+            unroll!(c in 0..$chains => {
+                unroll!(k in 0..4 => {
                     b[c][k] = add(b[c][k], x[c][k]);
-                }
-            }
+                });
+            });
         }
 
         /// BlockMix with r = 1: `X0 = salsa(X0 ^ X1)`, then `X1 = salsa(X1 ^ X0)`.
@@ -82,24 +118,24 @@ macro_rules! scrypt_lanes {
         #[inline]
         fn block_mix(x: &mut [[V; 8]; CHAINS]) {
             let mut t = [[zero(); 4]; CHAINS];
-            for c in 0..CHAINS {
-                for k in 0..4 {
+            unroll!(c in 0..$chains => {
+                unroll!(k in 0..4 => {
                     t[c][k] = xor(x[c][k], x[c][4 + k]);
-                }
-            }
+                });
+            });
             salsa8(&mut t);
-            for c in 0..CHAINS {
-                for k in 0..4 {
+            unroll!(c in 0..$chains => {
+                unroll!(k in 0..4 => {
                     x[c][k] = t[c][k];
                     t[c][k] = xor(t[c][k], x[c][4 + k]);
-                }
-            }
+                });
+            });
             salsa8(&mut t);
-            for c in 0..CHAINS {
-                for k in 0..4 {
+            unroll!(c in 0..$chains => {
+                unroll!(k in 0..4 => {
                     x[c][4 + k] = t[c][k];
-                }
-            }
+                });
+            });
         }
 
         /// Runs ROMix (RFC 7914, section 5) on `blocks`, using `pad` as scratchpad;
@@ -139,19 +175,19 @@ macro_rules! scrypt_lanes {
                 }
             }
             for i in 0..N {
-                for c in 0..CHAINS {
+                unroll!(c in 0..$chains => {
                     save(pad, c, i, &x[c]);
-                }
+                });
                 block_mix(&mut x);
             }
             for _ in 0..N {
-                for c in 0..CHAINS {
+                unroll!(c in 0..$chains => {
                     // Integerify: word 0 of the second Salsa block, row A.
                     let j = index(x[c][4]);
-                    for r in 0..8 {
+                    unroll!(r in 0..8 => {
                         x[c][r] = xor(x[c][r], load(pad, c, j, r));
-                    }
-                }
+                    });
+                });
                 block_mix(&mut x);
             }
             for c in 0..CHAINS {
