@@ -198,7 +198,7 @@ pub(crate) async fn peer_unban(
 pub(crate) async fn docs() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        openapi::document_json(),
+        openapi::DOCUMENT,
     )
 }
 

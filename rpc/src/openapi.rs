@@ -1,4 +1,9 @@
 //! The OpenAPI document served at `/api/docs` (JSON only; no Swagger UI is bundled).
+//!
+//! The document is generated from the handlers and types ([`ApiDoc`]) and kept in
+//! `rpc/assets/openapi.json`, which the binary serves as it is: the generator stays out
+//! of the binary. A test fails when the two differ; `OTEDAMA_WRITE_OPENAPI=1 cargo test
+//! -p otedama-rpc --lib openapi` rewrites the file.
 
 use crate::dto;
 use crate::error::{ErrorBody, ErrorDetail};
@@ -51,7 +56,10 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Returns the document as JSON, built once.
+/// The document as served.
+pub const DOCUMENT: &str = include_str!("../assets/openapi.json");
+
+/// Returns the document as generated from the code, as JSON, built once.
 pub fn document_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -60,4 +68,27 @@ pub fn document_json() -> String {
         })
     })
     .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_served_document_is_the_generated_one() {
+        let generated = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document encodes");
+        if std::env::var("OTEDAMA_WRITE_OPENAPI").as_deref() == Ok("1") {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/openapi.json");
+            std::fs::write(path, format!("{generated}\n")).expect("write the document");
+            return;
+        }
+        let served: serde_json::Value = serde_json::from_str(DOCUMENT).expect("valid JSON");
+        let fresh: serde_json::Value = serde_json::from_str(&generated).expect("valid JSON");
+        assert!(
+            served == fresh,
+            "rpc/assets/openapi.json is stale: run `OTEDAMA_WRITE_OPENAPI=1 cargo test -p otedama-rpc --lib openapi`"
+        );
+    }
 }
