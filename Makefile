@@ -20,7 +20,9 @@ DOCDIR ?= $(DATADIR)/doc/otedama
 CARGO ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RELEASE_BIN := $(TARGET_DIR)/release/otedama-node
+RELEASE_GEN := $(TARGET_DIR)/release/otedama-gen
 DIST_BIN := $(TARGET_DIR)/dist/otedama-node
+DIST_GEN := $(TARGET_DIR)/dist/otedama-gen
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCH := $(shell uname -m)
 DIST_NAME := otedama-$(VERSION)-$(ARCH)-linux
@@ -38,28 +40,28 @@ build:
 
 # `make install` uses the binary `make build` made and builds it only if it is missing, so that
 # `make build && sudo make install` needs no Rust toolchain as root.
-$(RELEASE_BIN):
+$(RELEASE_BIN) $(RELEASE_GEN):
 	$(CARGO) build --locked --release -p otedama-node
 
-# Man pages and completions are rendered by the binary itself (`otedama-node generate`), so
-# they always match its --help.
+# Man pages and completions are rendered from the node's own clap definitions by
+# `otedama-gen`, a packaging helper built beside it, so they always match its --help.
 define generate
 	rm -rf $(2)
 	mkdir -p $(2)/man $(2)/completions
-	$(1) generate man --out-dir $(2)/man
-	$(1) generate completions bash > $(2)/completions/otedama-node.bash
-	$(1) generate completions zsh > $(2)/completions/_otedama-node
-	$(1) generate completions fish > $(2)/completions/otedama-node.fish
+	$(1) man --out-dir $(2)/man
+	$(1) completions bash > $(2)/completions/otedama-node.bash
+	$(1) completions zsh > $(2)/completions/_otedama-node
+	$(1) completions fish > $(2)/completions/otedama-node.fish
 endef
 
 # The generated files go to a temporary directory, so that `sudo make install` leaves nothing
 # owned by root in the build tree.
-install: $(RELEASE_BIN)
+install: $(RELEASE_BIN) $(RELEASE_GEN)
 	@set -e; gen=$$(mktemp -d); trap 'rm -rf "$$gen"' EXIT; \
-	$(RELEASE_BIN) generate man --out-dir "$$gen/man"; \
-	$(RELEASE_BIN) generate completions bash > "$$gen/otedama-node.bash"; \
-	$(RELEASE_BIN) generate completions zsh > "$$gen/_otedama-node"; \
-	$(RELEASE_BIN) generate completions fish > "$$gen/otedama-node.fish"; \
+	$(RELEASE_GEN) man --out-dir "$$gen/man"; \
+	$(RELEASE_GEN) completions bash > "$$gen/otedama-node.bash"; \
+	$(RELEASE_GEN) completions zsh > "$$gen/_otedama-node"; \
+	$(RELEASE_GEN) completions fish > "$$gen/otedama-node.fish"; \
 	set -x; \
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/otedama-node; \
 	install -d $(DESTDIR)$(MANDIR)/man1; \
@@ -85,7 +87,7 @@ devnet:
 dist:
 	$(CARGO) build --locked --profile dist -p otedama-node
 	rm -rf dist/$(DIST_NAME) dist/$(DIST_NAME).tar.gz
-	$(call generate,$(DIST_BIN),dist/$(DIST_NAME))
+	$(call generate,$(DIST_GEN),dist/$(DIST_NAME))
 	install -D -m 0755 $(DIST_BIN) dist/$(DIST_NAME)/otedama-node
 	install -m 0644 config.example.yaml LICENSE README.md dist/$(DIST_NAME)/
 	tar -C dist --owner=0 --group=0 --sort=name -czf dist/$(DIST_NAME).tar.gz $(DIST_NAME)

@@ -184,7 +184,8 @@ if [ -x "$binary" ]; then
   [ ! -e "$stage/dry" ] || bad "production-deploy.sh --dry-run created files"
   grep -q "would run: install" "$stage/dry.out" || bad "production-deploy.sh --dry-run printed no actions"
   step "make install DESTDIR"
-  if make -s install DESTDIR="$stage/destdir" RELEASE_BIN="$binary" TARGET_DIR="$stage/target" >/dev/null; then
+  if make -s install DESTDIR="$stage/destdir" RELEASE_BIN="$binary" \
+    RELEASE_GEN="$(dirname "$binary")/otedama-gen" TARGET_DIR="$stage/target" >/dev/null; then
     for f in usr/local/bin/otedama-node usr/local/share/man/man1/otedama-node.1 \
       usr/local/share/man/man1/otedama-node-serve.1 \
       usr/local/share/bash-completion/completions/otedama-node \

@@ -75,7 +75,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             local_logging()?;
             cli::sidechain_verify(&args)
         }
-        Command::Generate(cmd) => cli::generate(&cmd),
         Command::Healthcheck(args) => Ok(cli::healthcheck(&args)),
         Command::Devices(json) => {
             local_logging()?;

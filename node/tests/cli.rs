@@ -429,3 +429,27 @@ fn sidechain_verify_reports_invalid_shares_and_fails() {
         stderr(&bad_xz)
     );
 }
+
+#[test]
+fn otedama_gen_renders_completions_and_man_pages_the_node_does_not() {
+    let out = Command::new(env!("CARGO_BIN_EXE_otedama-gen"))
+        .args(["completions", "bash"])
+        .output()
+        .expect("otedama-gen runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(
+        script.contains("otedama-node") && script.contains("serve"),
+        "{script}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_otedama-gen"))
+        .arg("man")
+        .output()
+        .expect("otedama-gen runs");
+    assert!(
+        stdout(&out).contains(".TH otedama-node"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(node(&["generate", "man"]).status.code(), Some(2));
+}

@@ -59,9 +59,6 @@ pub enum Command {
     /// Works with Monero P2Pool sidechain data offline.
     #[command(subcommand)]
     Sidechain(SidechainCommand),
-    /// Prints the man pages or a shell completion script (for packagers; `make install`).
-    #[command(subcommand, hide = true)]
-    Generate(GenerateCommand),
     /// Asks a node's health listener whether it is alive (for container health checks).
     /// Exits 0 when it is, 1 when it answers otherwise, 3 when nothing answers.
     #[command(hide = true)]
@@ -82,7 +79,18 @@ pub struct HealthcheckArgs {
     pub quiet: bool,
 }
 
-/// The `generate` subcommands.
+/// `otedama-gen`: the packaging helper that renders `otedama-node`'s man pages and shell
+/// completions (`make install`, `make dist`). A separate binary, so that the generators
+/// stay out of the node.
+#[derive(Debug, Parser)]
+#[command(name = "otedama-gen", version)]
+pub struct GenCli {
+    /// What to render.
+    #[command(subcommand)]
+    pub what: GenerateCommand,
+}
+
+/// What `otedama-gen` renders.
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
     /// The man page of `otedama-node` on stdout, or every page into a directory.

@@ -1,6 +1,6 @@
-//! `generate` (hidden): the man pages and shell completions, rendered from the clap
+//! `otedama-gen`: `otedama-node`'s man pages and shell completions, rendered from the clap
 //! definitions in `args` so that they always match `--help`. `make install` and
-//! `make dist` call it.
+//! `make dist` run it; the node binary does not carry it.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -11,7 +11,7 @@ use clap::CommandFactory as _;
 
 use super::args::{Cli, GenerateCommand};
 
-/// Runs a `generate` subcommand.
+/// Runs an `otedama-gen` subcommand.
 pub fn generate(cmd: &GenerateCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         GenerateCommand::Man { out_dir: None } => {
@@ -47,9 +47,8 @@ mod tests {
         man_pages(dir.path()).expect("man pages");
         let main = std::fs::read_to_string(dir.path().join("otedama-node.1")).expect("main page");
         assert!(main.contains("otedama\\-node\\-serve(1)"), "{main}");
-        for hidden in ["otedama\\-node\\-generate", "otedama\\-node\\-healthcheck"] {
-            assert!(!main.contains(hidden), "{hidden} is listed: {main}");
-        }
+        let hidden = "otedama\\-node\\-healthcheck";
+        assert!(!main.contains(hidden), "{hidden} is listed: {main}");
         for page in [
             "otedama-node-serve.1",
             "otedama-node-config-check.1",
@@ -57,7 +56,6 @@ mod tests {
         ] {
             assert!(dir.path().join(page).is_file(), "{page} missing");
         }
-        assert!(!dir.path().join("otedama-node-generate.1").exists());
         assert!(!dir.path().join("otedama-node-healthcheck.1").exists());
     }
 

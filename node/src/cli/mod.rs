@@ -12,7 +12,7 @@
 //! - `bench`: the built-in miner's hash rate.
 //! - `serve`: `serve` and `devnet`.
 //! - `sidechain`: `sidechain verify`, offline verification of Monero share dumps.
-//! - `generate`: the man pages and shell completions (a hidden subcommand).
+//! - `generate`: the man pages and shell completions (the `otedama-gen` binary).
 //! - `health`: `healthcheck`, the container health probe (a hidden subcommand).
 
 mod args;
@@ -29,8 +29,8 @@ mod sidechain;
 mod token;
 
 pub use args::{
-    BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, GenerateCommand, HealthcheckArgs, JsonFlag,
-    KeygenArgs, PeerCommand, PeersArgs, RemoteArgs, SharesArgs, SidechainCommand,
+    BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, GenCli, GenerateCommand, HealthcheckArgs,
+    JsonFlag, KeygenArgs, PeerCommand, PeersArgs, RemoteArgs, SharesArgs, SidechainCommand,
     SidechainVerifyArgs, StoreArgs, TokenCommand,
 };
 pub use bench::bench;
