@@ -1,10 +1,9 @@
 //! Stratum submit latency while the machine mines flat out, by the priority of the
 //! mining threads (`mining.cpu.priority`): the node's Stratum server must stay as quick
-//! with `idle` miners as with none. A measurement, not a pass/fail test on a shared
-//! machine, so it is ignored by default:
+//! with `idle` miners as with none. A benchmark binary, not run by CI:
 //!
 //! ```text
-//! cargo test --release -p otedama-node --test submit_latency -- --ignored --nocapture
+//! cargo bench -p otedama-node --bench submit_latency
 //! ```
 
 use otedama_miner::ThreadPriority;
@@ -131,9 +130,8 @@ fn summary(mut times: Vec<Duration>) -> (Duration, Duration) {
     (times[times.len() / 2], times[times.len() * 99 / 100])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run with --ignored --nocapture"]
-async fn submit_latency_under_mining_load_by_priority() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
     let source = Arc::new(Source {
         chain: Mutex::new(ShareChain::new(spec.clone())),
