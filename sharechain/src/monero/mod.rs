@@ -24,6 +24,8 @@ pub mod keys;
 pub mod merkle;
 pub mod params;
 pub mod pplns;
+#[cfg(feature = "randomx")]
+pub mod randomx;
 pub mod share;
 pub mod sidechain;
 pub mod varint;

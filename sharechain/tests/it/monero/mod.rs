@@ -6,6 +6,7 @@ mod crypto;
 mod dump;
 mod mutation;
 mod oxide;
+mod randomx;
 
 use std::path::PathBuf;
 
