@@ -77,9 +77,7 @@ impl RotatingFile {
 
     /// Returns the path of the `n`th rotated file (`otedama.log.n`).
     pub fn rotated_path(&self, n: u32) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
+        otedama_rpc::rotated_path(&self.path, n)
     }
 
     fn due(&self, len: usize) -> bool {
@@ -93,17 +91,7 @@ impl RotatingFile {
     /// `.1` and starts an empty one.
     fn rotate(&mut self) -> io::Result<()> {
         self.file.flush()?;
-        match fs::remove_file(self.rotated_path(self.keep)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        for n in (1..self.keep).rev() {
-            match fs::rename(self.rotated_path(n), self.rotated_path(n + 1)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        fs::rename(&self.path, self.rotated_path(1))?;
+        otedama_rpc::rotate_files(&self.path, self.keep)?;
         self.file = OpenOptions::new()
             .create(true)
             .append(true)

@@ -47,7 +47,7 @@ pub use client::{ApiClient, BodyError, ClientError, MAX_ANSWER, read_body};
 pub use conn::ConnLimits;
 pub use dto::*;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use logfile::RotatingFile;
+pub use logfile::{RotatingFile, rotate_files, rotated_path};
 pub use metrics::{ParentRpcMetrics, encode, registry, registry_with, serve_health, serve_metrics};
 pub use openapi::{ApiDoc, document_json};
 pub use server::{ApiServer, ApiSettings, HttpServer, RateLimit, exposure_warning};

@@ -1,7 +1,8 @@
 //! Append-only line files with a size bound: when a line would take the file past its
 //! size, the file is rotated (`name` → `name.1` → … → `name.<keep>`, the oldest
 //! dropped), so a node that runs for years keeps at most `keep + 1` files of about
-//! `max_bytes` each.
+//! `max_bytes` each. [`rotate_files`] is the rotation itself, shared with the node's log
+//! file, which rotates by size or by day.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -44,9 +45,7 @@ impl RotatingFile {
 
     /// Returns the path of the `n`th older file (`n` ≥ 1).
     pub fn rotated(&self, n: u32) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
+        rotated_path(&self.path, n)
     }
 
     /// The files from oldest to newest, those that exist.
@@ -93,17 +92,34 @@ impl RotatingFile {
     }
 
     fn rotate(&self) -> io::Result<()> {
-        if self.keep == 0 {
-            return std::fs::remove_file(&self.path);
-        }
-        for n in (1..self.keep).rev() {
-            let from = self.rotated(n);
-            if from.exists() {
-                std::fs::rename(&from, self.rotated(n + 1))?;
-            }
-        }
-        std::fs::rename(&self.path, self.rotated(1))
+        rotate_files(&self.path, self.keep)
     }
+}
+
+/// Returns the path of the `n`th older file of `path` (`name.n`, `n` ≥ 1).
+pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Rotates the files of `path`: `name.1` … `name.<keep - 1>` move up by one (replacing
+/// `name.<keep>`, the oldest kept), and `name` becomes `name.1`; with `keep` 0, `name` is
+/// removed. Missing older files are skipped.
+///
+/// # Errors
+/// A rename or removal fails for another reason than a missing file.
+pub fn rotate_files(path: &Path, keep: u32) -> io::Result<()> {
+    if keep == 0 {
+        return std::fs::remove_file(path);
+    }
+    for n in (1..keep).rev() {
+        match std::fs::rename(rotated_path(path, n), rotated_path(path, n + 1)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::rename(path, rotated_path(path, 1))
 }
 
 #[cfg(test)]
