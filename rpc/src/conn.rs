@@ -65,37 +65,50 @@ impl Default for ConnLimits {
     }
 }
 
-/// Open connections, in total and per IP.
+/// Slots held at once, in total and per IP: a listener's connections, and the
+/// WebSocket clients (`ws`).
 #[derive(Debug)]
-struct Gate {
+pub(crate) struct Gate {
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
-    limits: ConnLimits,
+    max_total: usize,
+    max_per_ip: usize,
 }
 
-/// A connection's place in the [`Gate`], given back when dropped.
+/// A place in the [`Gate`], given back when dropped.
 #[derive(Debug)]
-struct Slot {
+pub(crate) struct Slot {
     gate: Arc<Gate>,
     ip: IpAddr,
 }
 
-/// Which cap refused a connection.
+/// Which cap refused a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+pub(crate) enum Refusal {
     Total,
     PerIp,
 }
 
 impl Gate {
-    fn admit(gate: &Arc<Gate>, ip: IpAddr) -> Result<Slot, Refusal> {
+    /// A gate of `max_total` slots, at most `max_per_ip` of them for one IP address.
+    pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            open: Mutex::new((0, HashMap::new())),
+            max_total,
+            max_per_ip,
+        })
+    }
+
+    /// Takes a slot for `ip` (IPv4-mapped IPv6 addresses count as IPv4), or says which
+    /// cap is reached; the total is checked first.
+    pub(crate) fn admit(gate: &Arc<Gate>, ip: IpAddr) -> Result<Slot, Refusal> {
         let ip = ip.to_canonical();
         let mut open = gate.open.lock().unwrap_or_else(PoisonError::into_inner);
         let (total, per_ip) = &mut *open;
         let from_ip = per_ip.get(&ip).copied().unwrap_or(0);
-        if *total >= gate.limits.max_connections {
+        if *total >= gate.max_total {
             return Err(Refusal::Total);
         }
-        if from_ip >= gate.limits.max_connections_per_ip {
+        if from_ip >= gate.max_per_ip {
             return Err(Refusal::PerIp);
         }
         *total += 1;
@@ -190,10 +203,7 @@ pub(crate) async fn serve(
     limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let gate = Arc::new(Gate {
-        open: Mutex::new((0, HashMap::new())),
-        limits,
-    });
+    let gate = Gate::new(limits.max_connections, limits.max_connections_per_ip);
     let mut connections = JoinSet::new();
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     let mut last_refusal_log: Option<Instant> = None;
@@ -350,14 +360,7 @@ mod tests {
 
     #[test]
     fn caps_refuse_and_free_slots() {
-        let gate = Arc::new(Gate {
-            open: Mutex::new((0, HashMap::new())),
-            limits: ConnLimits {
-                max_connections: 3,
-                max_connections_per_ip: 2,
-                ..ConnLimits::API
-            },
-        });
+        let gate = Gate::new(3, 2);
         let a: IpAddr = [127, 0, 0, 1].into();
         let b: IpAddr = [127, 0, 0, 2].into();
         let a1 = Gate::admit(&gate, a).expect("first");

@@ -9,6 +9,7 @@
 //! that is not a valid RFC 6455 upgrade is answered in the API's JSON error format.
 
 use crate::api::NodeApi;
+use crate::conn::{Gate, Refusal, Slot};
 use crate::dto::{Event, HashrateTick, Hello};
 use crate::error::ApiError;
 use crate::server::{SharedState, TARGET, unix_now};
@@ -19,12 +20,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
@@ -47,28 +47,8 @@ const CLOSE_POLICY: u16 = 1008;
 #[derive(Debug, Clone)]
 pub(crate) struct Hub {
     tx: broadcast::Sender<Utf8Bytes>,
-    clients: Arc<Semaphore>,
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    clients: Arc<Gate>,
     max_per_ip: usize,
-}
-
-/// A client's place among the WebSocket slots, given back when dropped.
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
 }
 
 fn encode(event: &Event) -> Option<Utf8Bytes> {
@@ -87,35 +67,26 @@ impl Hub {
         let (tx, _) = broadcast::channel(CLIENT_QUEUE);
         let hub = Hub {
             tx: tx.clone(),
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
-            per_ip: Arc::default(),
+            clients: Gate::new(MAX_CLIENTS, max_per_ip.max(1)),
             max_per_ip: max_per_ip.max(1),
         };
         let task = tokio::spawn(run_hub(api, tx));
         (hub, task)
     }
 
-    /// Takes a slot for a client at `ip`: its address's share first, then one of all.
+    /// Takes a slot for a client at `ip`: one of all, within its address's share.
     fn admit(&self, ip: IpAddr) -> Result<Slot, ApiError> {
-        let ip = ip.to_canonical();
-        let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        let from_ip = map.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.max_per_ip {
-            return Err(ApiError::unavailable(
+        Gate::admit(&self.clients, ip).map_err(|refusal| match refusal {
+            Refusal::Total => {
+                ApiError::unavailable("too_many_clients", "too many WebSocket clients; try later")
+            }
+            Refusal::PerIp => ApiError::unavailable(
                 "too_many_clients_from_ip",
                 format!(
-                    "this address already has {from_ip} WebSocket clients, the most allowed; close one first"
+                    "this address already has {} WebSocket clients, the most allowed; close one first",
+                    self.max_per_ip
                 ),
-            ));
-        }
-        let permit = Arc::clone(&self.clients).try_acquire_owned().map_err(|_| {
-            ApiError::unavailable("too_many_clients", "too many WebSocket clients; try later")
-        })?;
-        map.insert(ip, from_ip + 1);
-        Ok(Slot {
-            _permit: permit,
-            per_ip: Arc::clone(&self.per_ip),
-            ip,
+            ),
         })
     }
 }
