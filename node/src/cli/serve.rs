@@ -54,14 +54,19 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
             &crate::api::ServiceSet::from_config(config),
         )
         .await?;
-        let p2p: Vec<String> = node
-            .handle()
-            .p2p()
-            .wait_listening(std::time::Duration::from_secs(2))
-            .await
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        // The swarm reports its addresses as it binds them: wait for them (briefly), unless
+        // the config has it listen nowhere.
+        let p2p: Vec<String> = if config.p2p.listen.is_empty() {
+            Vec::new()
+        } else {
+            node.handle()
+                .p2p()
+                .wait_listening(std::time::Duration::from_secs(2))
+                .await
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
         tracing::info!(target: "otedama::node", stratum = %node.stratum_addr(), api = ?services.api_addr(),
             metrics = ?services.metrics_addr(), health = ?services.health_addr(), ?p2p, "serving");
         wait_for_signal().await;
