@@ -9,10 +9,13 @@
 //! - [`adversary::Adversary`]: a dishonest peer that announces forged shares.
 //! - [`cluster::TestNode`]: an `otedama-node serve` process with its own ports, data dir,
 //!   node key and built-in miner.
+//! - [`client`]: clients from chosen loopback addresses (Stratum, plain TCP) for abuse
+//!   tests.
 //! - [`skip`]: opt-in skips (a variable set to `1`) for tests that need litecoind, an
 //!   OpenCL device or a browser; without the tool and the opt-in, such a test fails.
 
 pub mod adversary;
+pub mod client;
 pub mod cluster;
 pub mod skip;
 pub mod standin;

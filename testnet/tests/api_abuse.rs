@@ -5,13 +5,13 @@
 //! client, and the node still fetches templates from its daemon while the flood goes on.
 
 use otedama_sharechain::ChainSpec;
+use otedama_testnet::client::{connect_from, stratum_job};
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, wait_for};
 use otedama_testnet::standin::ParentStandIn;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt as _;
 
 const FD_LIMIT: u64 = 512;
 const IDLE: usize = 600;
@@ -19,15 +19,6 @@ const SLOW: usize = 30;
 
 fn spec() -> &'static ChainSpec {
     ChainSpec::by_name("btc-regtest").expect("built-in spec")
-}
-
-async fn connect_from(ip: Ipv4Addr, to: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).ok()?;
-    tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
-        .await
-        .ok()?
-        .ok()
 }
 
 /// `GET path` from 127.0.0.2, a client the flood does not come from.
@@ -46,33 +37,6 @@ async fn get_from_elsewhere(api: SocketAddr, path: &str) -> Option<Value> {
         return None;
     }
     r.json().await.ok()
-}
-
-/// Subscribes and authorizes on Stratum and waits for the first job.
-async fn miner_gets_a_job(stratum: SocketAddr, user: &str) -> Result<(), String> {
-    let stream = TcpStream::connect(stratum)
-        .await
-        .map_err(|e| format!("stratum connect: {e}"))?;
-    let (read, mut write) = stream.into_split();
-    let hello = format!(
-        "{{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"abuse-test/1.0\"]}}\n\
-         {{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"{user}\",\"x\"]}}\n"
-    );
-    write
-        .write_all(hello.as_bytes())
-        .await
-        .map_err(|e| format!("stratum write: {e}"))?;
-    let mut lines = BufReader::new(read).lines();
-    let got = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("\"mining.notify\"") {
-                return Ok(());
-            }
-        }
-        Err("stratum closed before a job".to_owned())
-    })
-    .await;
-    got.unwrap_or_else(|_| Err("no job within 20 s".into()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +96,8 @@ async fn a_connection_flood_on_the_api_starves_nothing_else() {
     // While it lasts: a miner gets work, another API client gets answers, and the
     // node keeps following its daemon.
     let user = address(spec(), 1);
-    if let Err(e) = miner_gets_a_job(stratum, &user).await {
+    if let Err(e) = stratum_job(Ipv4Addr::LOCALHOST, stratum, &user, Duration::from_secs(20)).await
+    {
         panic!("{e}\n{}", node.log_tail(40));
     }
     let first = get_from_elsewhere(api, "/api/status")

@@ -21,14 +21,15 @@
 
 use clap::Parser;
 use otedama_sharechain::ChainSpec;
+use otedama_testnet::client::{connect_from, stratum_job};
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, wait_for};
 use otedama_testnet::standin::ParentStandIn;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 
 #[derive(Parser)]
 #[command(about = "A node under abuse on every port, probed by a well-behaved client")]
@@ -46,15 +47,6 @@ struct Cli {
 
 fn host(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
-}
-
-async fn connect_from(ip: Ipv4Addr, to: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).ok()?;
-    tokio::time::timeout(Duration::from_secs(3), socket.connect(to))
-        .await
-        .ok()?
-        .ok()
 }
 
 /// A small deterministic generator for garbage (xorshift64*).
@@ -238,30 +230,6 @@ async fn garbage(targets: Vec<SocketAddr>, api: SocketAddr, until: Instant, t: A
     }
 }
 
-async fn stratum_job(stratum: SocketAddr, user: &str) -> bool {
-    let Some(stream) = connect_from(host(2), stratum).await else {
-        return false;
-    };
-    let (read, mut write) = stream.into_split();
-    let hello = format!(
-        "{{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"soak/1.0\"]}}\n{{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"{user}\",\"x\"]}}\n"
-    );
-    if write.write_all(hello.as_bytes()).await.is_err() {
-        return false;
-    }
-    let mut lines = BufReader::new(read).lines();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("mining.notify") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false)
-}
-
 fn proc_fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
@@ -362,7 +330,10 @@ async fn main() -> std::process::ExitCode {
             _ => api_fail += 1,
         }
         if second.is_multiple_of(5) {
-            if stratum_job(stratum, &user).await {
+            if stratum_job(host(2), stratum, &user, Duration::from_secs(5))
+                .await
+                .is_ok()
+            {
                 job_ok += 1;
             } else {
                 job_fail += 1;
