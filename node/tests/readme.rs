@@ -45,17 +45,22 @@ fn wait_for(path: &Path, needle: &str) -> Option<String> {
 #[test]
 fn production_mode_writes_json_lines_to_logs_otedama_log() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The README's listeners, moved to free loopback ports; a daemon that is not there
-    // (the node runs and retries).
+    // The README's file plus what it cannot guess (the chain whose window is its 2h, a
+    // daemon that is not there, so the node runs and retries, and a payout address), with
+    // its listeners moved to free loopback ports.
     let config = README
         .replacen("app:\n", "app:\n  data_dir: ./data\n", 1)
+        .replace(
+            "  enable_cpu: true\n",
+            "  enable_cpu: true\n  payout_address: bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\n",
+        )
         .replace("\"0.0.0.0:3333\"", "\"127.0.0.1:0\"")
         .replace("\"0.0.0.0:8080\"", "\"127.0.0.1:0\"")
         .replace("\"0.0.0.0:9090\"", "\"127.0.0.1:0\"")
         .replace("\"0.0.0.0:8081\"", "\"127.0.0.1:0\"")
-        .replace("    window: 2h\n", "    window: 4m\n")
         + "p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/0\"]\n"
-        + "chains:\n  - spec: btc-regtest\n    daemons: [{ url: \"http://127.0.0.1:1\", user: u, password: p }]\n";
+        + "chains:\n  - spec: btc-mini\n    daemons: [{ url: \"http://127.0.0.1:1\", user: u, password: p }]\n";
+    assert!(config.contains("    window: 2h\n"));
     std::fs::write(dir.path().join("config.yaml"), config).expect("write");
     let mut child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
         .args(["serve", "--config", "config.yaml"])

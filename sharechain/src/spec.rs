@@ -159,10 +159,25 @@ const REGTEST_DEFAULTS: ChainSpec = ChainSpec {
     ..MAIN_DEFAULTS
 };
 
-static ALL: [ChainSpec; 5] = [
+/// Mini chains: the main networks' parents with a 2-hour window (480 shares of 15 s), so a
+/// rig that mines for an afternoon, or hashrate rented for a few hours, is paid for its own
+/// hours instead of being diluted across a day and a half. Separate networks, with their own
+/// consensus ids and their own (smaller) pools of hashrate, as P2Pool's mini sidechain is
+/// to its main one.
+const MINI_DEFAULTS: ChainSpec = ChainSpec {
+    share_period_secs: 15,
+    window_max_shares: 480,
+    ..MAIN_DEFAULTS
+};
+
+static ALL: [ChainSpec; 7] = [
     ChainSpec {
         name: "ltc-main",
         ..MAIN_DEFAULTS
+    },
+    ChainSpec {
+        name: "ltc-mini",
+        ..MINI_DEFAULTS
     },
     ChainSpec {
         name: "ltc-regtest",
@@ -175,6 +190,13 @@ static ALL: [ChainSpec; 5] = [
         share_period_secs: 30,
         max_share_target: CompactTarget::from_consensus(0x1d00_ffff),
         ..MAIN_DEFAULTS
+    },
+    ChainSpec {
+        name: "btc-mini",
+        parent: ParentCoin::Bitcoin,
+        algorithm: PowAlgorithm::Sha256d,
+        max_share_target: CompactTarget::from_consensus(0x1d00_ffff),
+        ..MINI_DEFAULTS
     },
     ChainSpec {
         name: "btc-regtest",
@@ -256,10 +278,12 @@ mod tests {
         assert_eq!(got, want);
     }
 
-    const GOLDEN_IDS: [&str; 5] = [
+    const GOLDEN_IDS: [&str; 7] = [
         "ltc-main ab3aa2008a92563d47c653a981240f8a9b731d01ad6198434f4347d653bff08e",
+        "ltc-mini bebd3811328c4ec92e0e536f5e014595401fb11863d1d19b0efccd69972394f8",
         "ltc-regtest 041cc3c7fbb984dd1044ce42e11957088750c0bfcdc920a6ea9bf3396bb2409a",
         "btc-main 15e36626986a57bec0137d083cb2b47a289bad562e2ca1f7e5bc53aa030bf565",
+        "btc-mini 187f16e156f5e3bd353edd3f0157c0947b8a04f9c2e79fbab473be72e44c7955",
         "btc-regtest a3a5fb105d2197b32fb7c01bc8f1c5882f34ee47c4548c8d493428a456ea8e79",
         "btc-bench f0e937e52c1e4945720e9c84b31eaa89027cc4f403cede5cce6960085b626277",
     ];

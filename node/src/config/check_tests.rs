@@ -51,23 +51,19 @@ fn the_readme_config_passes_unchanged() {
 }
 
 #[test]
-fn the_readme_config_with_chains_and_addresses_runs_once_its_window_is_the_chains() {
-    let yaml = README.to_owned()
-        + "chains:\n  - spec: btc-main\n    daemons: [{ url: http://127.0.0.1:8332, cookie_file: ~/.bitcoin/.cookie }]\n";
-    let yaml = yaml.replace(
-        "  enable_cpu: true\n",
-        "  enable_cpu: true\n  payout_address: bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\n",
-    );
-    // The README's 2h is no chain's window (btc-main: 8640 shares of 30 s, 72h).
-    let got = lines(&check(&yaml).issues);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(
-        got[0].starts_with("pool.rewards.window (line 27): is 2h, but the PPLNS window is part")
-            && got[0].ends_with("leave it out, or write 8640 or 72h"),
-        "{}",
-        got[0]
-    );
-    let report = check(&yaml.replace("    window: 2h\n", "    window: 72h\n"));
+fn the_readme_config_with_a_chain_and_addresses_passes_unchanged() {
+    let with_chain = |spec: &str| {
+        let yaml = README.to_owned()
+            + &format!(
+                "chains:\n  - spec: {spec}\n    daemons: [{{ url: http://127.0.0.1:8332, cookie_file: ~/.bitcoin/.cookie }}]\n"
+            );
+        yaml.replace(
+            "  enable_cpu: true\n",
+            "  enable_cpu: true\n  payout_address: bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\n",
+        )
+    };
+    // The README's 2h is btc-mini's window (480 shares of 15 s).
+    let report = check(&with_chain("btc-mini"));
     assert_eq!(lines(&report.issues), Vec::<String>::new());
     assert_eq!(lines(&report.warnings), Vec::<String>::new());
     assert_eq!(
@@ -77,6 +73,18 @@ fn the_readme_config_with_chains_and_addresses_runs_once_its_window_is_the_chain
             .fee_recipient(&report.config.mining.payout_address),
         Some("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
     );
+    // On btc-main (8640 shares of 30 s, 72h) it is an error that names the chain it fits.
+    let got = lines(&check(&with_chain("btc-main")).issues);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("pool.rewards.window (line 27): is 2h, but the PPLNS window is part")
+            && got[0]
+                .ends_with("leave it out, or write 8640 or 72h (chain btc-mini has that window)"),
+        "{}",
+        got[0]
+    );
+    let report = check(&with_chain("btc-main").replace("    window: 2h\n", "    window: 72h\n"));
+    assert_eq!(lines(&report.issues), Vec::<String>::new());
 }
 
 #[test]
@@ -150,6 +158,12 @@ fn the_window_is_a_share_count_or_a_duration_of_the_chains_window() {
         assert!(
             got[0].contains("part of the sharechain's consensus")
                 && got[0].contains("ltc-main has 8640 shares of 15s each, 36h"),
+            "{}",
+            got[0]
+        );
+        assert_eq!(
+            got[0].ends_with("(chain ltc-mini has that window)"),
+            bad == "2h",
             "{}",
             got[0]
         );

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use otedama_sharechain::ChainSpec;
 use serde::{Deserialize, Serialize};
 
 use super::Config;
@@ -219,26 +220,42 @@ pub(super) fn check_rewards(config: &Config, issues: &mut Issues) {
         return;
     };
     for spec in config.chains.iter().filter_map(|c| c.chain_spec()) {
+        if window_matches(window, spec) {
+            continue;
+        }
+        let span = RewardsWindow::Duration(window_span(spec));
         let shares = spec.window_max_shares;
-        let period = Duration::from_secs(spec.share_period_secs);
-        let span = period * shares;
-        let matches = match window {
-            RewardsWindow::Shares(n) => n == shares,
-            RewardsWindow::Duration(d) => d.abs_diff(span) <= period,
-        };
-        if !matches {
-            issues.push(
-                "pool.rewards.window",
-                format!(
-                    "is {window}, but the PPLNS window is part of the sharechain's consensus \
-                     (every node must split rewards alike), so it cannot be set here: chain {} \
-                     has {shares} shares of {}s each, {}; leave it out, or write {shares} or {}",
-                    spec.name,
-                    spec.share_period_secs,
-                    RewardsWindow::Duration(span),
-                    RewardsWindow::Duration(span),
-                ),
-            );
+        // A chain of the same parent coin whose window this is: the user may mean it.
+        let other = ChainSpec::all()
+            .iter()
+            .find(|s| s.parent == spec.parent && window_matches(window, s))
+            .map(|s| format!(" (chain {} has that window)", s.name))
+            .unwrap_or_default();
+        issues.push(
+            "pool.rewards.window",
+            format!(
+                "is {window}, but the PPLNS window is part of the sharechain's consensus \
+                 (every node must split rewards alike), so it cannot be set here: chain {} \
+                 has {shares} shares of {}s each, {span}; leave it out, or write {shares} or \
+                 {span}{other}",
+                spec.name, spec.share_period_secs,
+            ),
+        );
+    }
+}
+
+/// Returns how long `spec`'s window lasts at its share period.
+fn window_span(spec: &ChainSpec) -> Duration {
+    Duration::from_secs(spec.share_period_secs) * spec.window_max_shares
+}
+
+/// Returns whether `window` names `spec`'s window: its share count, or its span within one
+/// share period.
+fn window_matches(window: RewardsWindow, spec: &ChainSpec) -> bool {
+    match window {
+        RewardsWindow::Shares(n) => n == spec.window_max_shares,
+        RewardsWindow::Duration(d) => {
+            d.abs_diff(window_span(spec)) <= Duration::from_secs(spec.share_period_secs)
         }
     }
 }
