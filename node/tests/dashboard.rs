@@ -4,7 +4,8 @@
 //! node_modules are missing (`apt-get install chromium nodejs npm`, then `npm ci` in
 //! rpc/tests/dashboard, as `scripts/test.sh` does), unless `OTEDAMA_SKIP_BROWSER_TESTS=1`;
 //! and without litecoind unless `OTEDAMA_SKIP_DAEMON_TESTS=1`.
-//! The screenshot is kept at `target/dashboard/dashboard.png`.
+//! `rpc/tests/dashboard/miner.test.mjs` then opens a devnet miner's page. The screenshots
+//! are kept at `target/dashboard/dashboard.png` and `target/dashboard/miner.png`.
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -168,11 +169,19 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
     }
 
     let screenshot = root().join("target/dashboard/dashboard.png");
+    let miner_screenshot = root().join("target/dashboard/miner.png");
     let out = Command::new("node")
-        .args(["--test", "dashboard.test.mjs"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "dashboard.test.mjs",
+            "miner.test.mjs",
+        ])
         .current_dir(&suite)
         .env("OTEDAMA_DASHBOARD_URL", format!("http://{api}/"))
         .env("OTEDAMA_SCREENSHOT", &screenshot)
+        .env("OTEDAMA_MINER_SCREENSHOT", &miner_screenshot)
         .env("CHROMIUM", &chromium)
         .output()
         .expect("node runs");
@@ -184,10 +193,8 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
         "dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
         std::fs::read_to_string(data.path().join("devnet.log")).unwrap_or_default()
     );
-    assert!(
-        screenshot.exists(),
-        "screenshot at {}",
-        screenshot.display()
-    );
-    eprintln!("dashboard screenshot: {}", screenshot.display());
+    for shot in [&screenshot, &miner_screenshot] {
+        assert!(shot.exists(), "screenshot at {}", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
 }

@@ -1,55 +1,7 @@
-// Otedama dashboard: reads the REST API once, then follows /api/ws. No dependencies.
-// Every value from the node is put in the page with textContent, never as HTML: worker
-// names come from miners and must not be able to inject markup.
+// Otedama dashboard: reads the REST API once, then follows /api/ws. Uses common.js.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const state = { chart: [], chartMax: 120, reward: 0, ws: null, retry: 1000, refreshTimer: null };
-
-function fmtHashrate(h) {
-  if (!Number.isFinite(h) || h <= 0) return "0 H/s";
-  const units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"];
-  let i = 0;
-  while (h >= 1000 && i < units.length - 1) { h /= 1000; i += 1; }
-  return h.toFixed(h < 10 ? 2 : h < 100 ? 1 : 0) + " " + units[i];
-}
-function fmtCoins(sat) { return (sat / 1e8).toFixed(8); }
-function fmtTime(unix) {
-  if (!unix) return "-";
-  return new Date(unix * 1000).toLocaleTimeString();
-}
-function fmtAge(secs) {
-  const d = Math.floor(secs / 86400), h = Math.floor(secs / 3600) % 24, m = Math.floor(secs / 60) % 60;
-  return (d ? d + "d " : "") + (h ? h + "h " : "") + m + "m " + (secs % 60) + "s";
-}
-function short(hash) { return hash ? hash.slice(0, 10) + "\u2026" + hash.slice(-6) : "-"; }
-function setText(id, text) { const el = $(id); if (el) el.textContent = text; }
-
-function row(cells, cls) {
-  const tr = document.createElement("tr");
-  if (cls) tr.className = cls;
-  for (const c of cells) {
-    const td = document.createElement("td");
-    const [text, klass, title] = Array.isArray(c) ? c : [c];
-    td.textContent = text;
-    if (klass) td.className = klass;
-    if (title) td.title = title;
-    tr.appendChild(td);
-  }
-  return tr;
-}
-function fill(tableId, rows) {
-  const body = $(tableId).querySelector("tbody");
-  body.replaceChildren(...rows);
-  $(tableId + "-empty").classList.toggle("hidden", rows.length > 0);
-}
-
-async function api(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
-  const body = await r.json();
-  if (!r.ok) throw new Error((body.error && body.error.code) || r.status);
-  return body;
-}
 
 function showHashrate(h) {
   setText("pool-hashrate", fmtHashrate(h.pool));
@@ -108,7 +60,8 @@ function showWorkers(list) {
 function showPayouts(p) {
   state.reward = p.reward_sat;
   fill("payouts", p.expected.map((e) => row([
-    [e.address || e.script, "mono", e.script], [fmtCoins(e.amount_sat), "num"],
+    [e.address || e.script, "mono", e.script, e.address ? minerHref("", e.address) : null],
+    [fmtCoins(e.amount_sat), "num"],
     [(p.reward_sat ? (100 * e.amount_sat / p.reward_sat).toFixed(2) : "0") + "%", "num"],
   ])));
   fill("blocks", p.blocks.slice(0, 25).map((b) => blockRow(b)));
@@ -234,6 +187,13 @@ function drawChart() {
     g.stroke();
   }
 }
+
+// The search box opens a payout address's page.
+$("miner-search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const address = $("miner-address").value.trim();
+  if (address) location.assign(minerHref("", address));
+});
 
 window.addEventListener("resize", drawChart);
 refresh().then(drawChart);

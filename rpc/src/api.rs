@@ -3,8 +3,8 @@
 //! implement it with fixed data.
 
 use crate::dto::{
-    ChainInfo, Event, Hashrate, MetricsSnapshot, MiningState, PageRequest, Payouts, Peer,
-    Readiness, SharePage, Stats, Status, SyncState, Worker,
+    ChainInfo, Event, Hashrate, MetricsSnapshot, MinerView, MiningState, PageRequest, Payouts,
+    Peer, Readiness, SharePage, Stats, Status, SyncState, Worker,
 };
 use crate::error::ApiError;
 use std::future::Future;
@@ -32,6 +32,10 @@ pub trait NodeApi: Send + Sync + 'static {
     fn payouts(&self, finder: Option<String>) -> ApiFuture<'_, Payouts>;
     /// Returns the sharechain's state.
     fn chain(&self) -> ApiFuture<'_, ChainInfo>;
+    /// Returns one payout address's view: its window, expected and past payouts,
+    /// hashrate, workers and variance. Fails with 400 `invalid_address` when `address` is
+    /// not an address of the chain.
+    fn miner(&self, address: String) -> ApiFuture<'_, MinerView>;
     /// Starts the built-in miner (no change if it runs).
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)>;
     /// Stops the built-in miner (no change if it is stopped).

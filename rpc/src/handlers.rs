@@ -1,15 +1,15 @@
 //! The REST handlers, each documented for the OpenAPI document.
 
 use crate::dto::{
-    BanRequest, ChainInfo, DialRequest, MiningAction, PageRequest, Payouts, PayoutsQuery, Peer,
-    PeerAction, SharePage, SharesQuery, Stats, Status, UnbanRequest, Worker,
+    BanRequest, ChainInfo, DialRequest, MinerView, MiningAction, PageRequest, Payouts,
+    PayoutsQuery, Peer, PeerAction, SharePage, SharesQuery, Stats, Status, UnbanRequest, Worker,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi;
 use crate::server::{Operator, SharedState};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 
@@ -66,6 +66,31 @@ pub(crate) async fn payouts(
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     s.api.payouts(q.finder).await.map(Json)
 }
+
+/// Returns one miner's view: its shares in the PPLNS window, what a block found now would
+/// pay it, what found blocks paid it, its hashrate and workers, and the variance to expect.
+#[utoipa::path(get, path = "/api/miner/{address}", tag = "sharechain",
+    params(("address" = String, Path, description = "A payout address of the chain")),
+    responses((status = 200, body = MinerView),
+        (status = 400, body = ErrorBody, description = "`invalid_address`: not an address of this chain"),
+        (status = 503, body = ErrorBody)))]
+pub(crate) async fn miner(
+    State(s): State<SharedState>,
+    address: Result<Path<String>, PathRejection>,
+) -> Result<Json<MinerView>, ApiError> {
+    let Path(address) =
+        address.map_err(|e| ApiError::bad_request("invalid_address", e.body_text()))?;
+    if address.len() > MAX_ADDRESS_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_address",
+            format!("an address is at most {MAX_ADDRESS_LEN} characters"),
+        ));
+    }
+    s.api.miner(address).await.map(Json)
+}
+
+/// Longest address `GET /api/miner/{address}` looks at (bech32 allows 90 characters).
+const MAX_ADDRESS_LEN: usize = 128;
 
 /// Returns the sharechain's tip, share difficulty and sync progress.
 #[utoipa::path(get, path = "/api/chain", tag = "sharechain",

@@ -1,12 +1,13 @@
 //! Sharechain benchmarks: share validation, PPLNS window maintenance and storage.
 //!
 //! Run: `cargo bench -p otedama-sharechain --bench sharechain`
-//! The chain under test holds a full 8 640-share window paying 500 distinct scripts.
+//! The chain under test holds a full 8 640-share window paying 500 distinct scripts; the
+//! miner page's group, a 10 000-share window of 10 000 miners.
 
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use otedama_sharechain::pplns::{WindowTracker, split_reward, window_weights};
+use otedama_sharechain::pplns::{WindowTracker, miner_window, split_reward, window_weights};
 use otedama_sharechain::test_utils::{mine_on_tip, script};
 use otedama_sharechain::{
     Amount, ChainSpec, PowAlgorithm, Share, ShareChain, Store, ValidationContext, parent_work,
@@ -136,6 +137,34 @@ fn pplns(c: &mut Criterion) {
     g.finish();
 }
 
+/// The miner page's query at its worst: a window of 10 000 shares from 10 000 miners.
+/// `GET /api/miner/{address}` walks the window once for the address and reads the
+/// template's split (500 outputs at most), so its cost is the walk plus the split.
+fn miner_page(c: &mut Criterion) {
+    const MINERS: u32 = 10_000;
+    let (chain, _) = build(MINERS, MINERS, MINERS);
+    let s = chain.spec().clone();
+    let pw = parent_work(otedama_sharechain::CompactTarget::from_consensus(
+        0x207f_ffff,
+    ))
+    .expect("bits");
+    let tip = chain.tip().expect("tip").clone();
+    let probe = script(MINERS / 2);
+    let w = miner_window(&chain, tip.hash, pw, &probe, &s).expect("window");
+    assert_eq!((w.window_miners, w.shares), (MINERS, 1));
+    let mut g = c.benchmark_group("miner_page");
+    g.bench_function("miner_window_10000_miners", |b| {
+        b.iter(|| miner_window(&chain, black_box(tip.hash), pw, &probe, &s).expect("window"))
+    });
+    g.bench_function("window_and_split_10000_miners", |b| {
+        b.iter(|| {
+            let w = window_weights(&chain, black_box(tip.hash), pw, &s).expect("window");
+            split_reward(&w, Amount::from_sat(5_000_000_000), &tip.payout_script, &s)
+        })
+    });
+    g.finish();
+}
+
 fn storage(c: &mut Criterion) {
     let (mut chain, _) = build(0, 1, 100);
     let mut shares = Vec::new();
@@ -163,5 +192,5 @@ fn storage(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, validation, pplns, storage);
+criterion_group!(benches, validation, pplns, miner_page, storage);
 criterion_main!(benches);

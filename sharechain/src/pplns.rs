@@ -128,6 +128,80 @@ pub fn window_weights(
     Ok(weights)
 }
 
+/// One miner's part of the PPLNS window, as [`miner_window`] finds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MinerWindow {
+    /// Main-chain shares in the window.
+    pub window_shares: u32,
+    /// The window's total weight.
+    pub window_weight: u128,
+    /// Distinct payout scripts credited in the window.
+    pub window_miners: u32,
+    /// Time of the window's oldest and newest share (0 for an empty window).
+    pub oldest_time: u32,
+    /// See `oldest_time`.
+    pub newest_time: u32,
+    /// The miner's main-chain shares in the window.
+    pub shares: u32,
+    /// The miner's shares credited as uncles of window shares.
+    pub uncles: u32,
+    /// The miner's weight: what its coinbase output is proportional to.
+    pub weight: u128,
+    /// `(time, work)` of each share the miner found in the window (main chain or uncle),
+    /// newest first: its hashrate as the sharechain sees it. An uncle carries the time of
+    /// the share that included it.
+    pub found: Vec<(u32, u128)>,
+}
+
+/// Walks the window ending at `prev` (inclusive), exactly as [`window_weights`] does,
+/// and returns `script`'s part of it.
+///
+/// # Errors
+/// As [`window_weights`].
+pub fn miner_window(
+    source: &impl ShareSource,
+    prev: ShareHash,
+    parent_work: Work,
+    script: &PayoutScript,
+    spec: &ChainSpec,
+) -> Result<MinerWindow, ShareError> {
+    let target = window_target(parent_work, spec);
+    let mut out = MinerWindow::default();
+    let mut miners = std::collections::BTreeSet::new();
+    let mut cur = prev;
+    while !cur.is_zero() && out.window_shares < spec.window_max_shares && out.window_weight < target
+    {
+        let meta = held(source, cur)?;
+        for (i, (s, w)) in share_credits(meta, spec).into_iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            out.window_weight = out.window_weight.saturating_add(w);
+            if s == *script {
+                out.weight = out.weight.saturating_add(w);
+                // Credits are the share itself, then per uncle: the uncle's miner, the includer.
+                if i == 0 {
+                    out.shares += 1;
+                    out.found.push((meta.time, w));
+                } else if i % 2 == 1 {
+                    out.uncles += 1;
+                    let work = meta.uncle_credits[i / 2].1.to_u128();
+                    out.found.push((meta.time, work));
+                }
+            }
+            miners.insert(s);
+        }
+        if out.window_shares == 0 {
+            out.newest_time = meta.time;
+        }
+        out.oldest_time = meta.time;
+        out.window_shares += 1;
+        cur = meta.prev;
+    }
+    out.window_miners = u32::try_from(miners.len()).unwrap_or(u32::MAX);
+    Ok(out)
+}
+
 /// Splits `reward` by `weights` (see the module docs). With no weight at all the
 /// finder gets everything. Returns outputs ordered by script bytes, summing to `reward`.
 pub fn split_reward(

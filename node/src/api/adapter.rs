@@ -6,13 +6,13 @@ use super::events::{block_status, forward, payout_entry, peer_dto};
 use crate::coordinator::ChainSnapshot;
 use crate::mining::{MiningError, MiningStatus};
 use crate::service::{NodeHandle, QueryError};
-use crate::tracker::BlockRecord;
+use crate::tracker::{BlockRecord, WorkerRow};
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
-    MinerInfo, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts,
-    Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats,
-    Status, StratumCounters, StratumStatus, SyncState, Worker,
+    MinerInfo, MinerView, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry,
+    Payouts, Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus,
+    Stats, Status, StratumCounters, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::{
     Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
@@ -36,6 +36,17 @@ pub struct NodeApiAdapter {
 impl Drop for NodeApiAdapter {
     fn drop(&mut self) {
         self.forwarder.abort();
+    }
+}
+
+fn worker_dto(r: WorkerRow) -> Worker {
+    Worker {
+        address: r.name.split('.').next().unwrap_or_default().to_owned(),
+        name: r.name,
+        accepted: r.accepted,
+        rejected: r.rejected,
+        last_share_time: r.last_share_time,
+        hashrate: r.hashrate,
     }
 }
 
@@ -246,14 +257,7 @@ impl NodeApi for NodeApiAdapter {
                 .workers()
                 .rows(Instant::now())
                 .into_iter()
-                .map(|r| Worker {
-                    address: r.name.split('.').next().unwrap_or_default().to_owned(),
-                    name: r.name,
-                    accepted: r.accepted,
-                    rejected: r.rejected,
-                    last_share_time: r.last_share_time,
-                    hashrate: r.hashrate,
-                })
+                .map(worker_dto)
                 .collect())
         })
     }
@@ -357,6 +361,40 @@ impl NodeApi for NodeApiAdapter {
                 shares: snapshot.shares as u64,
                 sync: self.sync(&snapshot),
             })
+        })
+    }
+
+    fn miner(&self, address: String) -> ApiFuture<'_, MinerView> {
+        Box::pin(async move {
+            let spec = self.handle.spec();
+            let script = parse_address(address.trim(), spec).map_err(|e| {
+                ApiError::bad_request("invalid_address", format!("{address:?}: {e}"))
+            })?;
+            let data = self
+                .handle
+                .miner_view(script.clone())
+                .await
+                .map_err(query_error)?;
+            let address = script_to_address(&script, spec).unwrap_or(address);
+            let workers = self
+                .handle
+                .workers()
+                .rows(Instant::now())
+                .into_iter()
+                .map(worker_dto)
+                .filter(|w| w.address == address)
+                .collect();
+            let blocks = self.handle.blocks().newest_first();
+            Ok(super::miner::view(super::miner::Inputs {
+                spec,
+                address,
+                script: &script,
+                data,
+                workers,
+                blocks: &blocks,
+                pool_hashrate: self.handle.snapshot().pool_hashrate(unix_now()),
+                block_status: &|b| block_status(b.outcome),
+            }))
         })
     }
 

@@ -9,6 +9,7 @@
 mod adapter;
 mod events;
 mod listeners;
+mod miner;
 
 pub use adapter::NodeApiAdapter;
 pub use listeners::{ServiceError, ServiceSet, Services};

@@ -2,7 +2,7 @@
 //! (syncer, the task serving peers) asks it. Every channel is bounded; every question
 //! carries a oneshot for its answer.
 
-use super::snapshot::{ExpectedPayouts, SharePageData};
+use super::snapshot::{ExpectedPayouts, MinerData, SharePageData};
 use otedama_sharechain::{BaseClaim, PayoutScript, Share, ShareError, ShareHash, SyncMeta};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +25,11 @@ pub(crate) enum Query {
     Payouts {
         finder: Option<PayoutScript>,
         reply: oneshot::Sender<ExpectedPayouts>,
+    },
+    /// One miner's part of the window and of a block found now.
+    Miner {
+        script: PayoutScript,
+        reply: oneshot::Sender<MinerData>,
     },
 }
 

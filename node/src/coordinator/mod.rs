@@ -16,7 +16,7 @@ mod snapshot;
 mod work;
 
 pub use snapshot::{
-    ChainSnapshot, ExpectedPayouts, NodeCounters, SharePageData, ShareRow, TipSummary,
+    ChainSnapshot, ExpectedPayouts, MinerData, NodeCounters, SharePageData, ShareRow, TipSummary,
 };
 
 use crate::p2p::P2pHandle;
@@ -26,9 +26,10 @@ use crate::unix_now;
 use block::{BlockReport, BlockSubmitter, FoundBlock};
 use handle::{AnnounceOutcome, ChainInput, Query};
 use otedama_sharechain::coinbase::BlockTemplate;
+use otedama_sharechain::pplns::miner_window;
 use otedama_sharechain::{
-    BaseClaim, BlockHash, PayoutScript, Share, ShareChain, ShareError, ShareMeta, Store, Target,
-    TipChange, ValidationContext, WorkTemplate, validate_base, validate_share,
+    Amount, BaseClaim, BlockHash, PayoutScript, Share, ShareChain, ShareError, ShareMeta, Store,
+    Target, TipChange, ValidationContext, WorkTemplate, parent_work, validate_base, validate_share,
 };
 use otedama_stratum::{Submission, Work};
 use std::collections::VecDeque;
@@ -215,6 +216,9 @@ impl Coordinator {
             Query::Payouts { finder, reply } => {
                 let _ = reply.send(self.expected_payouts(finder));
             }
+            Query::Miner { script, reply } => {
+                let _ = reply.send(self.miner(&script));
+            }
         }
     }
 
@@ -240,6 +244,36 @@ impl Coordinator {
         let t = work.for_payout(finder);
         out.coinbase = t.coinbase(&extranonce).ok().map(|c| c.stripped);
         out.payouts = t.payouts;
+        out
+    }
+
+    /// `script`'s part of the window ending at the tip, and its output in a block found
+    /// now (as `/api/payouts` computes it, for the default finder).
+    fn miner(&mut self, script: &PayoutScript) -> MinerData {
+        let expected = self.expected_payouts(None);
+        let mut out = MinerData {
+            tip: expected.tip,
+            block_height: expected.block_height,
+            reward: expected.reward,
+            amount: expected
+                .payouts
+                .iter()
+                .find(|(s, _)| s == script)
+                .map_or(Amount::ZERO, |p| p.1),
+            ..MinerData::default()
+        };
+        let (Some(block), Some(tip)) = (&self.block, self.chain.tip()) else {
+            return out;
+        };
+        let Ok(parent) = parent_work(block.bits) else {
+            return out;
+        };
+        out.parent_work = parent.to_u128();
+        match miner_window(&self.chain, tip.hash, parent, script, self.chain.spec()) {
+            Ok(window) => out.window = window,
+            // A chain still syncing may not hold the whole window yet.
+            Err(e) => debug!(error = %e, "miner window incomplete"),
+        }
         out
     }
 

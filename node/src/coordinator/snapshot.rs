@@ -3,7 +3,7 @@
 //! queries (pages of shares, expected payouts).
 
 use otedama_sharechain::ShareSource;
-use otedama_sharechain::pplns::Payout;
+use otedama_sharechain::pplns::{MinerWindow, Payout};
 use otedama_sharechain::{
     Amount, BlockHash, CompactTarget, PayoutScript, ShareChain, ShareHash, required_target,
 };
@@ -169,6 +169,23 @@ pub struct ExpectedPayouts {
     pub payouts: Vec<Payout>,
     /// The coinbase (without witness) with a zero extranonce.
     pub coinbase: Option<Vec<u8>>,
+}
+
+/// One miner's part of the chain at the current tip and template.
+#[derive(Clone, Debug, Default)]
+pub struct MinerData {
+    /// The tip it is computed at.
+    pub tip: Option<ShareHash>,
+    /// The miner's part of the PPLNS window ending at the tip.
+    pub window: MinerWindow,
+    /// The height a block found now would have.
+    pub block_height: Option<u32>,
+    /// The template's coinbase value.
+    pub reward: Amount,
+    /// The miner's output in a block found now (zero when it has none).
+    pub amount: Amount,
+    /// Work of the parent block the template builds (0 without a template).
+    pub parent_work: u128,
 }
 
 #[cfg(test)]

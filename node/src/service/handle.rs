@@ -4,7 +4,7 @@
 
 use super::NodeEvent;
 use crate::coordinator::handle::Query;
-use crate::coordinator::{ChainSnapshot, ExpectedPayouts, NodeCounters, SharePageData};
+use crate::coordinator::{ChainSnapshot, ExpectedPayouts, MinerData, NodeCounters, SharePageData};
 use crate::mining::MinerControl;
 use crate::p2p::P2pHandle;
 use crate::p2p::sync::SyncProgress;
@@ -182,5 +182,13 @@ impl NodeHandle {
         finder: Option<PayoutScript>,
     ) -> Result<ExpectedPayouts, QueryError> {
         self.ask(|reply| Query::Payouts { finder, reply }).await
+    }
+
+    /// Returns `script`'s part of the window and of a block found now.
+    ///
+    /// # Errors
+    /// The coordinator is overloaded or stopped.
+    pub async fn miner_view(&self, script: PayoutScript) -> Result<MinerData, QueryError> {
+        self.ask(|reply| Query::Miner { script, reply }).await
     }
 }

@@ -8,12 +8,14 @@
 //! filing of the types by endpoint.
 
 mod events;
+mod miner;
 mod peers;
 mod shares;
 mod stats;
 mod status;
 
 pub use events::*;
+pub use miner::*;
 pub use peers::*;
 pub use shares::*;
 pub use stats::*;

@@ -174,6 +174,56 @@ impl NodeApi for Fake {
         })
     }
 
+    fn miner(&self, address: String) -> ApiFuture<'_, MinerView> {
+        Box::pin(async move {
+            if address != "rltc1qfake" {
+                return Err(ApiError::bad_request(
+                    "invalid_address",
+                    format!("{address:?}: not an address of ltc-regtest"),
+                ));
+            }
+            Ok(MinerView {
+                address,
+                chain: "ltc-regtest".into(),
+                window: MinerWindowView {
+                    shares: 3,
+                    uncles: 1,
+                    weight: "400".into(),
+                    fraction: 0.25,
+                    window_shares: 12,
+                    window_miners: 4,
+                    oldest_time: Some(1000),
+                    newest_time: Some(1022),
+                },
+                expected: MinerExpected {
+                    tip: Some("cd".repeat(32)),
+                    block_height: Some(201),
+                    reward_sat: 5_000_000_000,
+                    amount_sat: 1_250_000_000,
+                },
+                hashrate: MinerHashrate {
+                    sharechain: 16.0,
+                    workers: 20.0,
+                    series: vec![HashratePoint {
+                        time: 1000,
+                        hashrate: 16.0,
+                    }],
+                },
+                workers: Vec::new(),
+                payouts: Vec::new(),
+                paid_sat: 0,
+                variance: MinerVariance {
+                    pool_hashrate: 64.0,
+                    miner_hashrate: 16.0,
+                    expected_block_secs: Some(60.0),
+                    expected_share_secs: Some(6.25),
+                    expected_window_shares: 3.0,
+                    window_shares_stddev: 3f64.sqrt(),
+                },
+            })
+        })
+    }
+
     fn chain(&self) -> ApiFuture<'_, ChainInfo> {
         Box::pin(async move { Err(ApiError::unavailable("node_busy", "busy")) })
     }

@@ -52,6 +52,25 @@ async fn read_endpoints_answer_json() {
     let (_, payouts) = get(&s.base, "/api/payouts").await;
     assert_eq!(payouts["expected"][0]["amount_sat"], 5_000_000_000u64);
 
+    let (code, miner) = get(&s.base, "/api/miner/rltc1qfake").await;
+    assert_eq!(code, StatusCode::OK);
+    let miner: otedama_rpc::MinerView = serde_json::from_value(miner).expect("miner decodes");
+    assert_eq!(miner.expected.amount_sat, 1_250_000_000);
+    for (path, code) in [
+        ("/api/miner/nope", "invalid_address"),
+        // Past any address length: refused before the node is asked.
+        (
+            &*format!("/api/miner/{}", "q".repeat(200)),
+            "invalid_address",
+        ),
+        // Not UTF-8 once decoded.
+        ("/api/miner/%ff", "invalid_address"),
+    ] {
+        let (status, body) = get(&s.base, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(error_code(&body), code, "{path}");
+    }
+
     // A node error keeps its status and code.
     let (code, body) = get(&s.base, "/api/chain").await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
@@ -278,6 +297,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "/api/shares",
         "/api/payouts",
         "/api/chain",
+        "/api/miner/{address}",
         "/api/mining/start",
         "/api/mining/stop",
         "/api/docs",
@@ -297,24 +317,41 @@ async fn the_openapi_document_lists_every_endpoint() {
 }
 
 #[tokio::test]
-async fn the_dashboard_is_served_with_a_strict_policy() {
+async fn the_pages_are_served_with_a_strict_policy() {
     let s = start(true).await;
-    let r = reqwest::get(format!("{}/", s.base)).await.expect("request");
-    assert_eq!(r.status(), StatusCode::OK);
-    let csp = r
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .expect("csp")
-        .to_owned();
-    assert!(csp.contains("script-src 'self'"), "{csp}");
-    let html = r.text().await.expect("html");
-    assert!(html.contains("dashboard.js") && html.contains("dashboard.css"));
-    assert!(
-        !html.contains("http://") && !html.contains("https://"),
-        "no external resources"
-    );
-    for (path, kind) in [("/dashboard.js", "javascript"), ("/dashboard.css", "css")] {
+    for (path, scripts) in [
+        ("/", ["common.js", "dashboard.js"]),
+        ("/miner/rltc1qfake", ["../common.js", "../miner.js"]),
+        ("/docs", ["common.js", "docs.js"]),
+    ] {
+        let r = reqwest::get(format!("{}{path}", s.base))
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .expect("csp")
+            .to_owned();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        let html = r.text().await.expect("html");
+        for script in scripts {
+            assert!(html.contains(&format!("src=\"{script}\"")), "{path}: {script}");
+        }
+        assert!(html.contains("dashboard.css"), "{path}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{path}: no external resources"
+        );
+    }
+    for (path, kind) in [
+        ("/common.js", "javascript"),
+        ("/dashboard.js", "javascript"),
+        ("/miner.js", "javascript"),
+        ("/docs.js", "javascript"),
+        ("/dashboard.css", "css"),
+    ] {
         let r = reqwest::get(format!("{}{path}", s.base))
             .await
             .expect("request");
@@ -324,6 +361,8 @@ async fn the_dashboard_is_served_with_a_strict_policy() {
             .expect("ascii")
             .to_owned();
         assert!(ct.contains(kind), "{ct}");
+        let body = r.text().await.expect("body");
+        assert!(!body.contains("http://") && !body.contains("https://"), "{path}");
     }
 }
 

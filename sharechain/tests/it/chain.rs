@@ -1,5 +1,5 @@
 use crate::{accept, chain, grow};
-use otedama_sharechain::pplns::window_weights;
+use otedama_sharechain::pplns::{miner_window, window_weights};
 use otedama_sharechain::test_utils::{regtest_template, script, solve};
 use otedama_sharechain::{ShareTemplate, TipChange, parent_work};
 
@@ -96,4 +96,54 @@ fn pruning_keeps_twice_the_window() {
     assert_eq!(c.len(), 11);
     // Still extends and validates after pruning.
     grow(&mut c, 2, &[script(2)]);
+}
+
+#[test]
+fn a_miners_window_is_its_part_of_the_full_walk() {
+    let mut c = chain("btc-regtest");
+    grow(&mut c, 3, &[script(1)]);
+    let tip = c.tip().expect("tip").clone();
+    // A competing share by miner 7 becomes an uncle of miner 2's next share.
+    let parent = c
+        .ancestor_at(tip.hash, tip.height - 1)
+        .expect("parent")
+        .hash;
+    let t = ShareTemplate::on(&mut c, regtest_template(300, 1), script(7), parent, vec![])
+        .expect("template");
+    let side = solve(&t, c.spec().algorithm, tip.time, &[7; 8]);
+    accept(&mut c, &side);
+    let uncle_miner = if c.tip().expect("tip").hash == tip.hash {
+        script(7)
+    } else {
+        script(1)
+    };
+    grow(&mut c, 4, &[script(2), script(3)]);
+    let spec = c.spec().clone();
+    let pw = parent_work(regtest_template(1, 0).bits).expect("bits");
+    let tip = c.tip().expect("tip").hash;
+    let full = window_weights(&c, tip, pw, &spec).expect("window");
+    let mut main_shares = 0;
+    for m in [1, 2, 3, 7, 9].map(script) {
+        let w = miner_window(&c, tip, pw, &m, &spec).expect("window");
+        let want = full.iter().find(|(s, _)| **s == m).map_or(0, |(_, w)| w);
+        assert_eq!(w.weight, want, "{m:?}");
+        assert_eq!(w.window_weight, full.total());
+        assert_eq!(w.window_miners as usize, full.len());
+        assert_eq!(w.window_shares, 7);
+        assert_eq!(w.found.len() as u32, w.shares + w.uncles);
+        let found: u128 = w.found.iter().map(|f| f.1).sum();
+        if m == script(3) {
+            assert_eq!(
+                found, w.weight,
+                "no uncles found or included: weight is found work"
+            );
+        }
+        assert_eq!(w.uncles, u32::from(m == uncle_miner));
+        assert!(w.oldest_time <= w.newest_time);
+        main_shares += w.shares;
+    }
+    assert_eq!(main_shares, 7, "every main-chain share has one finder");
+    let nobody = miner_window(&c, tip, pw, &script(9), &spec).expect("window");
+    assert_eq!((nobody.shares, nobody.weight), (0, 0));
+    assert!(nobody.found.is_empty());
 }
