@@ -1,5 +1,7 @@
 //! `otedama-node devnet` serves metrics and health checks on free loopback ports and
-//! prints their URLs at start, so Prometheus can be pointed at it. Needs `litecoind`
+//! prints their URLs at start, so Prometheus can be pointed at it; and every metric the
+//! Grafana dashboard (`scripts/docker/grafana/dashboards/otedama.json`) queries is in
+//! its real scrape. Needs `litecoind`
 //! (skipped with OTEDAMA_SKIP_DAEMON_TESTS=1).
 
 use std::io::{Read as _, Write as _};
@@ -74,7 +76,20 @@ fn devnet_prints_and_serves_metrics_and_health() {
         }
     }
     let (metrics, health) = (metrics.unwrap_or_default(), health.unwrap_or_default());
-    let (status, body) = get(&metrics);
+    // The Grafana dashboard's metrics, each in the real scrape: some appear only once the
+    // miners' shares and the daemon's replies have been counted, so poll for a while.
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 15, "{wanted:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, body, missing) = loop {
+        let (status, body) = get(&metrics);
+        let missing: Vec<&String> = wanted.iter().filter(|m| !exported(&body, m)).collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            let missing: Vec<String> = missing.into_iter().cloned().collect();
+            break (status, body, missing);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let (health_status, _) = get(&health);
     // SIGKILL: its daemons go with it (see devnet.rs).
     let _ = node.kill();
@@ -82,5 +97,44 @@ fn devnet_prints_and_serves_metrics_and_health() {
     assert!(metrics.ends_with("/metrics") && health.ends_with("/healthz"));
     assert!(status.contains(" 200 "), "{status}");
     assert!(body.contains("otedama_"), "{body}");
+    assert!(
+        missing.is_empty(),
+        "the Grafana dashboard uses metrics the node does not export: {missing:?}\n{body}"
+    );
     assert!(health_status.contains(" 200 "), "{health_status}");
+}
+
+/// Every `otedama_*` metric the Grafana dashboard of the compose stack queries.
+fn dashboard_metrics() -> Vec<String> {
+    let json = include_str!("../../scripts/docker/grafana/dashboards/otedama.json");
+    let mut names: Vec<String> = json
+        .match_indices("otedama_")
+        .map(|(at, _)| {
+            json[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether the scrape `body` has `metric`: a sample of that name, or its family's
+/// `# TYPE` line (a labelled family without samples yet, e.g. per-peer ping times
+/// before any peer).
+fn exported(body: &str, metric: &str) -> bool {
+    let family = ["_total", "_bucket", "_count", "_sum"]
+        .iter()
+        .find_map(|suffix| metric.strip_suffix(suffix))
+        .unwrap_or(metric);
+    body.lines().any(|line| {
+        line.strip_prefix(metric)
+            .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            || line
+                .strip_prefix("# TYPE ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|name| name == family || name == metric)
+    })
 }

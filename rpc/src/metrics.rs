@@ -79,8 +79,11 @@ impl ParentRpcMetrics {
         self.latency
             .get_or_create(&label)
             .observe(elapsed.as_secs_f64());
+        // Created at zero on the first call, so the series exists before the first error
+        // (a rate over a missing series is no data, not zero).
+        let errors = self.errors.get_or_create(&label);
         if !ok {
-            self.errors.get_or_create(&label).inc();
+            errors.inc();
         }
     }
 
