@@ -1,8 +1,8 @@
-//! The OpenAPI document served at `/api/docs` (JSON only; no Swagger UI is bundled).
+//! The OpenAPI document served at `/api/docs` (JSON; the explorer at `/docs` renders it).
 //!
 //! The document is generated from the handlers and types ([`ApiDoc`]) and kept in
-//! `rpc/assets/openapi.json`, which the binary serves as it is: the generator stays out
-//! of the binary. A test fails when the two differ; `OTEDAMA_WRITE_OPENAPI=1 cargo test
+//! `rpc/assets/openapi.json`, which the binary serves compacted (by `build.rs`): the
+//! generator stays out of the binary. A test fails when the two differ; `OTEDAMA_WRITE_OPENAPI=1 cargo test
 //! -p otedama-rpc --lib openapi` rewrites the file.
 
 use crate::dto;
@@ -57,8 +57,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as served.
-pub const DOCUMENT: &str = include_str!("../assets/openapi.json");
+/// The document as served: `assets/openapi.json` compacted by the build script.
+pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
 
 /// Returns the document as generated from the code, as JSON, built once.
 pub fn document_json() -> String {

@@ -26,6 +26,7 @@
 pub mod address;
 mod encode;
 mod error;
+pub mod ethash;
 mod hash;
 mod header;
 pub mod monero;

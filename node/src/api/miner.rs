@@ -6,8 +6,8 @@
 use crate::coordinator::MinerData;
 use crate::tracker::BlockRecord;
 use otedama_rpc::{
-    BlockStatus, HashratePoint, MinerExpected, MinerHashrate, MinerPayout, MinerVariance, MinerView,
-    MinerWindowView, Worker,
+    BlockStatus, HashratePoint, MinerExpected, MinerHashrate, MinerPayout, MinerVariance,
+    MinerView, MinerWindowView, Worker,
 };
 use otedama_sharechain::{ChainSpec, PayoutScript};
 

@@ -337,7 +337,10 @@ async fn the_pages_are_served_with_a_strict_policy() {
         assert!(csp.contains("script-src 'self'"), "{csp}");
         let html = r.text().await.expect("html");
         for script in scripts {
-            assert!(html.contains(&format!("src=\"{script}\"")), "{path}: {script}");
+            assert!(
+                html.contains(&format!("src=\"{script}\"")),
+                "{path}: {script}"
+            );
         }
         assert!(html.contains("dashboard.css"), "{path}");
         assert!(
@@ -362,7 +365,10 @@ async fn the_pages_are_served_with_a_strict_policy() {
             .to_owned();
         assert!(ct.contains(kind), "{ct}");
         let body = r.text().await.expect("body");
-        assert!(!body.contains("http://") && !body.contains("https://"), "{path}");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path}"
+        );
     }
 }
 

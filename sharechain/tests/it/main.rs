@@ -2,6 +2,7 @@
 //! golden vectors and storage.
 
 mod chain;
+mod ethash;
 mod golden;
 mod monero;
 mod store;
