@@ -356,7 +356,7 @@ impl Blocks {
         }
     }
 
-    fn push(&self, record: BlockRecord) {
+    pub(crate) fn push(&self, record: BlockRecord) {
         if let Ok(mut r) = self.recent.lock() {
             r.push_back(record.clone());
             if r.len() > BLOCKS_KEPT {

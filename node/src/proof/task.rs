@@ -67,11 +67,7 @@ pub(crate) async fn run(
     mut tips: watch::Receiver<Option<ParentTip>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut prover = Prover {
-        parent,
-        blocks,
-        seen: HashMap::new(),
-    };
+    let mut prover = Prover::new(parent, blocks);
     loop {
         let tip = *tips.borrow_and_update();
         tokio::select! {
@@ -88,7 +84,8 @@ pub(crate) async fn run(
     }
 }
 
-struct Prover {
+/// The schedule and the IO of the proofs.
+pub(super) struct Prover {
     parent: ParentClient,
     blocks: Arc<Blocks>,
     /// Keyed by block hash; only blocks still kept in the records.
@@ -96,7 +93,22 @@ struct Prover {
 }
 
 impl Prover {
-    async fn pass(&mut self, tip: Option<ParentTip>) {
+    pub(super) fn new(parent: ParentClient, blocks: Arc<Blocks>) -> Self {
+        Self {
+            parent,
+            blocks,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Returns when each block was last checked in this run.
+    #[cfg(test)]
+    pub(super) fn seen(&self, hash: &str) -> Option<Seen> {
+        self.seen.get(hash).copied()
+    }
+
+    /// Checks the blocks due at `tip`, within [`MAX_CALLS_PER_PASS`] and [`PASS_TIME`].
+    pub(super) async fn pass(&mut self, tip: Option<ParentTip>) {
         let started = Instant::now();
         let records = self.blocks.newest_first();
         self.seen

@@ -2,11 +2,20 @@
 //! regtest (`getblockheader`, `getblock <hash> 1`, `getrawtransaction <txid> true`),
 //! trimmed to the fields read.
 
-use super::task::{IDLE_RECHECK, MATURE_RECHECK, RETRY_AFTER, Seen, due};
+use super::task::{
+    IDLE_RECHECK, MATURE_RECHECK, MAX_CALLS_PER_PASS, Prover, RETRY_AFTER, Seen, due,
+};
 use super::*;
+use crate::config::{ChainConfig, DaemonConfig, Secret};
+use crate::parent::{ParentClient, ParentTip};
+use crate::tracker::{BlockOutcome, BlockRecord, Blocks};
 use otedama_sharechain::BlockHash;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 fn known(confirmations: i64) -> DaemonView {
     DaemonView::Known { confirmations }
@@ -225,4 +234,131 @@ fn checks_are_due_on_new_tips_and_rarely_once_mature() {
         "mature: new tips do not count"
     );
     assert!(due(seen(true), true, b, t0 + MATURE_RECHECK));
+}
+
+fn client(url: String) -> ParentClient {
+    let chain = ChainConfig {
+        spec: "ltc-regtest".into(),
+        daemons: vec![DaemonConfig {
+            url,
+            user: Some("user".into()),
+            password: Some(Secret::new("pass")),
+            cookie_file: None,
+        }],
+    };
+    ParentClient::new(&chain, None).expect("client")
+}
+
+/// A daemon stand-in that answers every call with "Block not found" (as Bitcoin Core
+/// does: HTTP 500 and a JSON-RPC error) and counts the calls.
+async fn not_found_daemon(calls: Arc<AtomicUsize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let calls = Arc::clone(&calls);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // One request per connection, small: read to the end of the JSON body.
+                while !buf.ends_with(b"}") && buf.len() < 64 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                calls.fetch_add(1, Ordering::Relaxed);
+                let body = r#"{"result":null,"error":{"code":-5,"message":"Block not found"},"id":"otedama"}"#;
+                let reply = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn found(height: u32, chain: Option<ChainProof>) -> BlockRecord {
+    BlockRecord {
+        height,
+        hash: format!("{height:064x}"),
+        share: "11".repeat(32),
+        time: 5,
+        outcome: BlockOutcome::Accepted,
+        payouts: vec![("51".into(), 7)],
+        chain,
+    }
+}
+
+fn tip(height: u32) -> Option<ParentTip> {
+    Some(ParentTip {
+        hash: BlockHash::from_bytes([height as u8; 32]),
+        height,
+    })
+}
+
+#[tokio::test]
+async fn a_pass_spends_a_bounded_number_of_calls_and_the_rest_follow() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let url = not_found_daemon(Arc::clone(&calls)).await;
+    let blocks = Arc::new(Blocks::load(None));
+    for h in 1..=100 {
+        blocks.push(found(h, None));
+    }
+    let mut prover = Prover::new(client(url), Arc::clone(&blocks));
+    prover.pass(tip(100)).await;
+    assert_eq!(calls.load(Ordering::Relaxed), MAX_CALLS_PER_PASS);
+    // The newest were checked first; unknown to the daemon, they are pending, and the
+    // oldest (the chain well past them) orphaned.
+    let records = blocks.newest_first();
+    let state = |r: &BlockRecord| r.chain.as_ref().map(|c| c.state);
+    assert_eq!(state(&records[0]), Some(ChainState::Pending));
+    assert_eq!(state(&records[MAX_CALLS_PER_PASS]), None);
+    // Later passes at the same tip check the rest, never the ones already checked.
+    for _ in 0..4 {
+        prover.pass(tip(100)).await;
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 100);
+    let records = blocks.newest_first();
+    assert_eq!(state(&records[99]), Some(ChainState::Orphaned));
+    prover.pass(tip(100)).await;
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        100,
+        "nothing due at the same tip"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_daemon_keeps_every_record_and_state() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let blocks = Arc::new(Blocks::load(None));
+    let confirmed = ChainProof {
+        state: ChainState::Confirmed,
+        confirmations: 3,
+        checked_at: 9,
+        coinbase_matches: Some(true),
+        coinbase_onchain: Vec::new(),
+    };
+    blocks.push(found(1, Some(confirmed.clone())));
+    blocks.push(found(2, None));
+    let mut prover = Prover::new(
+        client(format!("http://127.0.0.1:{port}")),
+        Arc::clone(&blocks),
+    );
+    prover.pass(tip(10)).await;
+    let records = blocks.newest_first();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].chain, None);
+    assert_eq!(records[1].chain, Some(confirmed));
+    // The first failure ends the pass; it is retried later.
+    let seen = prover.seen(&records[0].hash).expect("tried");
+    assert!(!seen.ok);
+    assert_eq!(prover.seen(&records[1].hash), None);
 }
