@@ -1,5 +1,5 @@
 //! Proof by the parent chain of the blocks this node found: each one is read back from
-//! the node's own daemon and is `pending`, `confirmed` (with its confirmations and
+//! the node's own daemon (Bitcoin Core family RPC, docs/adr/0003) and is `pending`, `confirmed` (with its confirmations and
 //! whether its coinbase has matured) or `orphaned`, and its coinbase outputs as the chain
 //! holds them are compared with the payouts the node recorded.
 //!
