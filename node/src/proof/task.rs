@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-/// Daemon calls per pass at most (a block costs one, two more the first time for its
-/// coinbase), so a tip never turns into a burst of a hundred calls.
+/// Daemon calls per pass at most (a block costs one, one more the first time for its
+/// coinbase), so a tip never turns into a burst of a hundred calls. Calls are made one
+/// at a time: beside the longpoll and at most two submissions, the proofs hold at most
+/// one of the daemon's four RPC threads.
 pub(crate) const MAX_CALLS_PER_PASS: usize = 24;
 /// A pass stops starting calls after this long (each call has the client's timeout).
 const PASS_TIME: Duration = Duration::from_secs(30);
