@@ -10,6 +10,7 @@
 //! - [`mining`]: the built-in miner the API can start and stop.
 //! - [`p2p`]: the sharechain network (libp2p swarm, share gossip and sync).
 //! - [`parent`]: the parent-chain daemon client (getblocktemplate, submitblock, failover).
+//! - [`proof`]: found blocks read back from the parent chain: pending, confirmed, orphaned.
 //! - [`service`]: the running node and its [`NodeHandle`].
 //! - [`tracker`]: worker and block statistics followed from the node's events.
 
@@ -23,6 +24,7 @@ pub mod logfile;
 pub mod mining;
 pub mod p2p;
 pub mod parent;
+pub mod proof;
 pub mod service;
 pub mod tracker;
 

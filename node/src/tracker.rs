@@ -1,13 +1,14 @@
 //! What the node learns from its own events for the API: per-worker share counts and
 //! hashrate estimates, and the blocks found (kept in `blocks.jsonl` beside the share
-//! store, so they survive restarts).
+//! store, so they survive restarts, each with its latest proof by the parent chain).
 
+use crate::proof::ChainProof;
 use crate::service::NodeEvent;
 use crate::unix_now;
 use otedama_rpc::RotatingFile;
 use otedama_sharechain::{Amount, PayoutScript};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -204,6 +205,27 @@ pub struct BlockRecord {
     pub outcome: BlockOutcome,
     /// Coinbase outputs: script hex and amount.
     pub payouts: Vec<(String, u64)>,
+    /// The latest proof by the parent chain; `None` until the daemon was asked (and in
+    /// lines written before proofs were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainProof>,
+}
+
+/// What one found block paid one script, with where the block stands on the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockPayout {
+    /// Parent-chain height.
+    pub height: u32,
+    /// Block hash, hex.
+    pub hash: String,
+    /// Unix time found.
+    pub time: u64,
+    /// What the daemons said at submission.
+    pub outcome: BlockOutcome,
+    /// The sum of the block's coinbase outputs to the script.
+    pub amount: Amount,
+    /// The latest proof by the parent chain, if the daemon was asked yet.
+    pub chain: Option<ChainProof>,
 }
 
 impl BlockRecord {
@@ -232,7 +254,8 @@ pub const BLOCK_LOG_MAX_BYTES: u64 = 4 << 20;
 
 impl Blocks {
     /// Loads the newest records from `path` and its rotated predecessor (a missing file
-    /// is empty; unreadable lines are skipped with a warning).
+    /// is empty; unreadable lines are skipped with a warning). A later line for the same
+    /// block hash (a newer proof) replaces the earlier one in place.
     pub fn load(path: Option<PathBuf>) -> Self {
         Self::load_bounded(path, BLOCK_LOG_MAX_BYTES)
     }
@@ -240,7 +263,10 @@ impl Blocks {
     /// As [`Blocks::load`], rotating the file past `max_bytes`.
     pub fn load_bounded(path: Option<PathBuf>, max_bytes: u64) -> Self {
         let file = path.map(|p| RotatingFile::new(p, max_bytes, 1));
-        let mut recent = VecDeque::new();
+        let mut recent: VecDeque<BlockRecord> = VecDeque::new();
+        // Position in `recent` plus `popped`, by hash.
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut popped = 0usize;
         for p in file.iter().flat_map(RotatingFile::files_oldest_first) {
             let Ok(text) = std::fs::read_to_string(&p) else {
                 continue;
@@ -248,9 +274,21 @@ impl Blocks {
             for (n, line) in text.lines().enumerate() {
                 match serde_json::from_str::<BlockRecord>(line) {
                     Ok(r) => {
+                        if let Some(slot) = index
+                            .get(&r.hash)
+                            .and_then(|i| i.checked_sub(popped))
+                            .and_then(|i| recent.get_mut(i))
+                        {
+                            *slot = r;
+                            continue;
+                        }
+                        index.insert(r.hash.clone(), popped + recent.len());
                         recent.push_back(r);
-                        if recent.len() > BLOCKS_KEPT {
-                            recent.pop_front();
+                        if recent.len() > BLOCKS_KEPT
+                            && let Some(old) = recent.pop_front()
+                        {
+                            popped += 1;
+                            index.remove(&old.hash);
                         }
                     }
                     Err(e) => {
@@ -273,17 +311,66 @@ impl Blocks {
             .unwrap_or_default()
     }
 
-    fn push(&self, record: BlockRecord) {
+    /// Returns, per kept block newest first, what its coinbase paid `script` (blocks
+    /// that paid it nothing are left out), with the block's on-chain state. A caller with
+    /// an address turns it into a script with `otedama_sharechain::parse_address`.
+    pub fn payouts_to(&self, script: &PayoutScript) -> Vec<BlockPayout> {
+        let wanted = hex::encode(script.as_bytes());
+        self.newest_first()
+            .into_iter()
+            .filter_map(|r| {
+                let sat = r
+                    .payouts
+                    .iter()
+                    .filter(|(s, _)| s.eq_ignore_ascii_case(&wanted))
+                    .fold(0u64, |sum, (_, sat)| sum.saturating_add(*sat));
+                (sat > 0).then(|| BlockPayout {
+                    height: r.height,
+                    hash: r.hash,
+                    time: r.time,
+                    outcome: r.outcome,
+                    amount: Amount::from_sat(sat),
+                    chain: r.chain,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets the proof of the kept block `hash` (an unknown hash is ignored) and, when it
+    /// says something new (see [`ChainProof::worth_persisting`]), appends the updated
+    /// record to the log, where it replaces the older line on the next load.
+    pub fn set_chain(&self, hash: &str, proof: ChainProof) {
+        let updated = {
+            let Ok(mut recent) = self.recent.lock() else {
+                return;
+            };
+            let Some(r) = recent.iter_mut().rev().find(|r| r.hash == hash) else {
+                return;
+            };
+            let persist = proof.worth_persisting(r.chain.as_ref());
+            r.chain = Some(proof);
+            persist.then(|| r.clone())
+        };
+        if let Some(r) = updated {
+            self.append(&r);
+        }
+    }
+
+    pub(crate) fn push(&self, record: BlockRecord) {
         if let Ok(mut r) = self.recent.lock() {
             r.push_back(record.clone());
             if r.len() > BLOCKS_KEPT {
                 r.pop_front();
             }
         }
+        self.append(&record);
+    }
+
+    fn append(&self, record: &BlockRecord) {
         let Some(file) = &self.file else {
             return;
         };
-        let line = match serde_json::to_vec(&record) {
+        let line = match serde_json::to_vec(record) {
             Ok(l) => l,
             Err(_) => return,
         };
@@ -332,6 +419,7 @@ pub(crate) async fn run(
                         .iter()
                         .map(|(s, a)| (hex::encode(s.as_bytes()), a.to_sat()))
                         .collect(),
+                    chain: None,
                 };
                 let blocks = Arc::clone(&blocks);
                 // The append fsyncs; keep it off the runtime's workers.
@@ -349,6 +437,7 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proof::ChainState;
 
     #[test]
     fn workers_count_and_estimate() {
@@ -377,11 +466,12 @@ mod tests {
     fn record(height: u32) -> BlockRecord {
         BlockRecord {
             height,
-            hash: "00".repeat(32),
+            hash: format!("{height:064x}"),
             share: "11".repeat(32),
             time: 5,
             outcome: BlockOutcome::Accepted,
             payouts: vec![(hex::encode(PayoutScript::p2wpkh([1; 20]).as_bytes()), 7)],
+            chain: None,
         }
     }
 
@@ -421,5 +511,89 @@ mod tests {
         assert!(heights.len() > 8, "{heights:?}");
         assert!(heights.windows(2).all(|w| w[0] == w[1] + 1));
         assert_eq!(heights[0], 499);
+    }
+
+    /// A line as the node wrote it before blocks carried their proof by the chain.
+    const OLD_LINE: &str = r#"{"height":51,"hash":"e78d3df0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071862b9c7fe","share":"81cd48c3a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607184dc68b89","time":1795258104,"outcome":"accepted","payouts":[["0014a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",2543247423]]}"#;
+
+    #[test]
+    fn a_line_without_a_proof_loads_as_unchecked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blocks.jsonl");
+        std::fs::write(&path, format!("{OLD_LINE}\n")).expect("write");
+        let got = Blocks::load(Some(path)).newest_first();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].height, 51);
+        assert_eq!(got[0].outcome, BlockOutcome::Accepted);
+        assert_eq!(got[0].chain, None);
+        assert_eq!(got[0].scripts()[0].1, Amount::from_sat(2_543_247_423));
+    }
+
+    fn proof(state: ChainState, confirmations: u32) -> ChainProof {
+        ChainProof {
+            state,
+            confirmations,
+            checked_at: 9,
+            coinbase_matches: Some(true),
+            coinbase_onchain: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_proof_is_appended_and_replaces_the_old_line_on_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blocks.jsonl");
+        let blocks = Blocks::load(Some(path.clone()));
+        blocks.push(record(1));
+        blocks.push(record(2));
+        let lines = |p: &std::path::Path| std::fs::read_to_string(p).expect("read").lines().count();
+        blocks.set_chain(&record(1).hash, proof(ChainState::Confirmed, 1));
+        assert_eq!(lines(&path), 3, "a new state is written");
+        // One more confirmation is not worth a line; maturity is.
+        blocks.set_chain(&record(1).hash, proof(ChainState::Confirmed, 2));
+        assert_eq!(lines(&path), 3);
+        blocks.set_chain(&record(1).hash, proof(ChainState::Confirmed, 100));
+        assert_eq!(lines(&path), 4);
+        blocks.set_chain(&"ff".repeat(32), proof(ChainState::Orphaned, 0));
+        assert_eq!(lines(&path), 4, "an unknown block is ignored");
+
+        let again = Blocks::load(Some(path)).newest_first();
+        assert_eq!(again.len(), 2, "one record per block: {again:?}");
+        assert_eq!(again[0].height, 2);
+        assert_eq!(again[0].chain, None);
+        assert_eq!(again[1].height, 1, "the update keeps the block's place");
+        let chain = again[1].chain.as_ref().expect("a proof");
+        assert_eq!(
+            (chain.state, chain.confirmations),
+            (ChainState::Confirmed, 100)
+        );
+        assert!(chain.mature());
+    }
+
+    #[test]
+    fn payouts_to_a_script_list_each_block_with_its_proof() {
+        let blocks = Blocks::load(None);
+        let ours = PayoutScript::p2wpkh([1; 20]);
+        let other = PayoutScript::p2wpkh([2; 20]);
+        let mut r = record(3);
+        r.payouts
+            .push((hex::encode(other.as_bytes()).to_ascii_uppercase(), 11));
+        r.payouts.push((hex::encode(ours.as_bytes()), 5));
+        blocks.push(record(1));
+        blocks.push(r);
+        blocks.set_chain(&record(3).hash, proof(ChainState::Orphaned, 0));
+        let got = blocks.payouts_to(&ours);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].height, got[0].amount), (3, Amount::from_sat(12)));
+        assert_eq!(
+            got[0].chain.as_ref().map(|c| c.state),
+            Some(ChainState::Orphaned)
+        );
+        assert_eq!((got[1].height, got[1].amount), (1, Amount::from_sat(7)));
+        assert_eq!(got[1].chain, None);
+        let other_paid = blocks.payouts_to(&other);
+        assert_eq!(other_paid.len(), 1);
+        assert_eq!(other_paid[0].amount, Amount::from_sat(11));
+        assert!(blocks.payouts_to(&PayoutScript::p2wpkh([9; 20])).is_empty());
     }
 }

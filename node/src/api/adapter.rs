@@ -2,7 +2,7 @@
 //! API's JSON types.
 
 use super::READY_TEMPLATE_AGE;
-use super::events::{block_status, forward, payout_entry, peer_dto};
+use super::events::{block_status, forward, on_chain, payout_entry, peer_dto};
 use crate::coordinator::ChainSnapshot;
 use crate::mining::{MiningError, MiningStatus};
 use crate::service::{NodeHandle, QueryError};
@@ -92,6 +92,7 @@ impl NodeApiAdapter {
                 .iter()
                 .map(|(s, a)| self.payout(s, *a))
                 .collect(),
+            chain: on_chain(self.handle.spec(), r.chain.as_ref()),
         }
     }
 

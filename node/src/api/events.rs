@@ -2,12 +2,13 @@
 //! the conversions the adapter shares with it.
 
 use crate::p2p::{PeerEvent, PeerInfo};
+use crate::proof::{ChainProof, ChainState};
 use crate::service::{NodeEvent, NodeHandle};
 use crate::tracker::BlockOutcome;
 use crate::unix_now;
 use otedama_rpc::{
-    BlockStatus, Event, FoundBlock, ParentUnavailable, PayoutEntry, Peer, PeerLeft,
-    PeerShareAccepted, ShareAccepted, ShareRejected,
+    BlockStatus, Event, FoundBlock, OnChain, OnChainState, ParentUnavailable, PayoutEntry, Peer,
+    PeerLeft, PeerShareAccepted, ShareAccepted, ShareRejected,
 };
 use otedama_sharechain::{Amount, ChainSpec, PayoutScript, script_to_address};
 use tokio::sync::broadcast;
@@ -18,6 +19,38 @@ pub(super) fn payout_entry(spec: &ChainSpec, script: &PayoutScript, amount: Amou
         address: script_to_address(script, spec),
         script: hex::encode(script.as_bytes()),
         amount_sat: amount.to_sat(),
+    }
+}
+
+/// Returns the API form of a block's proof; `None` (never checked) is pending.
+pub(super) fn on_chain(spec: &ChainSpec, proof: Option<&ChainProof>) -> OnChain {
+    let Some(p) = proof else {
+        return OnChain::default();
+    };
+    OnChain {
+        state: match p.state {
+            ChainState::Pending => OnChainState::Pending,
+            ChainState::Confirmed => OnChainState::Confirmed,
+            ChainState::Orphaned => OnChainState::Orphaned,
+        },
+        confirmations: p.confirmations,
+        mature: p.mature(),
+        checked_at: Some(p.checked_at),
+        coinbase_matches: p.coinbase_matches,
+        coinbase_onchain: p
+            .coinbase_onchain
+            .iter()
+            .map(|(script, sat)| {
+                let parsed = hex::decode(script)
+                    .ok()
+                    .and_then(|b| PayoutScript::new(b).ok());
+                PayoutEntry {
+                    address: parsed.and_then(|s| script_to_address(&s, spec)),
+                    script: script.clone(),
+                    amount_sat: *sat,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -88,6 +121,7 @@ pub(super) async fn forward(handle: NodeHandle, out: broadcast::Sender<Event>) {
                     .iter()
                     .map(|(s, a)| payout_entry(spec, s, *a))
                     .collect(),
+                chain: OnChain::default(),
             }),
             NodeEvent::ParentUnavailable(_) => Event::ParentUnavailable(ParentUnavailable { time }),
             NodeEvent::PeerShareAccepted { hash, height } => {

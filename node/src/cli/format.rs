@@ -1,6 +1,6 @@
 //! The human-readable tables of the query commands, and the units they use.
 
-use otedama_rpc::{P2pStatus, Payouts, Peer, SharePage, Status, Worker};
+use otedama_rpc::{OnChain, OnChainState, P2pStatus, Payouts, Peer, SharePage, Status, Worker};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub(super) fn fmt_time(unix: u64) -> String {
@@ -192,11 +192,12 @@ pub fn payouts_text(p: &Payouts) -> String {
     out += &format!("blocks found: {}\n", p.blocks.len());
     for b in &p.blocks {
         out += &format!(
-            "  {:>8}  {}  {:<8}  {}\n",
+            "  {:>8}  {}  {:<8}  {}  {}\n",
             b.height,
             short(&b.hash),
             format!("{:?}", b.status).to_lowercase(),
-            fmt_time(b.time)
+            fmt_time(b.time),
+            on_chain_text(&b.chain)
         );
         for e in &b.payouts {
             out += &format!(
@@ -205,6 +206,23 @@ pub fn payouts_text(p: &Payouts) -> String {
                 fmt_coins(e.amount_sat)
             );
         }
+    }
+    out
+}
+
+/// A found block's standing on the parent chain, in words.
+fn on_chain_text(c: &OnChain) -> String {
+    let mut out = match c.state {
+        OnChainState::Pending => "pending on chain".to_owned(),
+        OnChainState::Orphaned => "orphaned".to_owned(),
+        OnChainState::Confirmed => format!(
+            "confirmed on chain ({} confirmations{})",
+            c.confirmations,
+            if c.mature { ", mature" } else { "" }
+        ),
+    };
+    if c.coinbase_matches == Some(false) {
+        out += "; COINBASE ON CHAIN DIFFERS from the recorded payouts";
     }
     out
 }
@@ -253,5 +271,23 @@ mod tests {
         assert_eq!(fmt_age(3725), "1h 2m 5s");
         assert_eq!(short(&"a".repeat(64)).len(), 18);
         assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn on_chain_states_read_as_words() {
+        let mut c = OnChain::default();
+        assert_eq!(on_chain_text(&c), "pending on chain");
+        c.state = OnChainState::Confirmed;
+        c.confirmations = 101;
+        c.mature = true;
+        assert_eq!(
+            on_chain_text(&c),
+            "confirmed on chain (101 confirmations, mature)"
+        );
+        c.state = OnChainState::Orphaned;
+        c.confirmations = 0;
+        c.mature = false;
+        c.coinbase_matches = Some(false);
+        assert!(on_chain_text(&c).starts_with("orphaned; COINBASE ON CHAIN DIFFERS"));
     }
 }

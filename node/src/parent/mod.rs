@@ -106,6 +106,25 @@ pub fn rpc_error(reply: &Value) -> Option<(i64, String)> {
     Some((code, message.to_string()))
 }
 
+/// The daemon's best block, as the last template builds on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentTip {
+    /// Its hash.
+    pub hash: otedama_sharechain::BlockHash,
+    /// Its height.
+    pub height: u32,
+}
+
+impl ParentTip {
+    /// Returns the block `template` builds on.
+    pub fn of(template: &BlockTemplate) -> Self {
+        Self {
+            hash: template.prev_block,
+            height: template.height.saturating_sub(1),
+        }
+    }
+}
+
 /// A template and the id to long-poll for the next one.
 #[derive(Clone, Debug)]
 pub struct TemplateUpdate {

@@ -148,6 +148,7 @@ impl Node {
         let (net_tx, net_rx) = mpsc::channel::<ChainInput>(CHAIN_QUEUE);
         let (block_tx, block_rx) = mpsc::channel(REPORT_QUEUE);
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
+        let (tip_tx, tip_rx) = watch::channel(None);
 
         let stratum_cap = descriptors::apply(config)?;
         // With the pool off no miner can connect from outside; the built-in miner still
@@ -201,6 +202,7 @@ impl Node {
         tasks.push(tokio::spawn(templates::poll_templates(
             parent.clone(),
             tpl_tx,
+            tip_tx,
             events.clone(),
             Arc::clone(&parent_reachable),
             shutdown_rx.clone(),
@@ -232,6 +234,13 @@ impl Node {
             sync_tx,
         );
         tasks.push(tokio::spawn(syncer.run(mesh.events, shutdown_rx.clone())));
+        // Found blocks are read back from the daemon on every new parent tip.
+        tasks.push(tokio::spawn(crate::proof::run(
+            parent.clone(),
+            Arc::clone(&blocks),
+            tip_rx,
+            shutdown_rx.clone(),
+        )));
         let coordinator = Coordinator::new(Parts {
             chain,
             store,

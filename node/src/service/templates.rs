@@ -2,7 +2,7 @@
 //! coordinator.
 
 use super::NodeEvent;
-use crate::parent::{ParentClient, TemplateUpdate};
+use crate::parent::{ParentClient, ParentTip, TemplateUpdate};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,10 +10,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::warn;
 
 /// Fetches templates: immediately, then by longpoll; retries with backoff when the
-/// daemons are down, in initial sync or without peers.
+/// daemons are down, in initial sync or without peers. Each template's parent block is
+/// published on `tip` (watchers wake only when it changes).
 pub(super) async fn poll_templates(
     parent: ParentClient,
     out: mpsc::Sender<TemplateUpdate>,
+    tip: watch::Sender<Option<ParentTip>>,
     events: broadcast::Sender<NodeEvent>,
     reachable: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
@@ -31,6 +33,8 @@ pub(super) async fn poll_templates(
                 reachable.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(250);
                 longpoll = update.longpoll_id.clone();
+                let now = Some(ParentTip::of(&update.template));
+                tip.send_if_modified(|t| std::mem::replace(t, now) != now);
                 if out.send(update).await.is_err() {
                     return;
                 }

@@ -112,6 +112,45 @@ pub enum BlockStatus {
     Rejected,
 }
 
+/// Where a found block stands on the parent chain, as the node's own daemon holds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChainState {
+    /// Not (yet) on the daemon's best chain: just submitted, not yet read back, or not
+    /// known to the daemon while its best chain is fewer than 6 blocks past the height.
+    #[default]
+    Pending,
+    /// On the daemon's best chain, with `confirmations` of at least 1.
+    Confirmed,
+    /// Off the best chain: the daemon holds it on a side branch (`confirmations` -1), or
+    /// does not know it while another block has held its height for 6 blocks. Its
+    /// coinbase pays nobody. A reorganisation back can still confirm it.
+    Orphaned,
+}
+
+/// The proof of a found block by the parent chain: the node reads it back from its own
+/// daemon on every new parent tip (blocks 100 deep about once an hour).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OnChain {
+    /// Where it stands.
+    pub state: OnChainState,
+    /// The daemon's confirmations while on its best chain (1 = it is the tip), else 0.
+    pub confirmations: u32,
+    /// Whether its coinbase can be spent: confirmed with at least 100 confirmations
+    /// (the coinbase maturity of Bitcoin-family chains).
+    pub mature: bool,
+    /// Unix time of the daemon's answer shown; `null` until the daemon was asked.
+    pub checked_at: Option<u64>,
+    /// Whether the coinbase on chain pays exactly the `payouts` the node recorded (same
+    /// scripts, same amounts); `null` until it was read. `false` is a fault to
+    /// investigate: `coinbase_onchain` then says what the chain pays.
+    pub coinbase_matches: Option<bool>,
+    /// When the coinbase differs: its paying outputs as the chain holds them (at most
+    /// 256). Empty otherwise.
+    #[serde(default)]
+    pub coinbase_onchain: Vec<PayoutEntry>,
+}
+
 /// A parent block found by this node's miners.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FoundBlock {
@@ -123,10 +162,13 @@ pub struct FoundBlock {
     pub share: String,
     /// Unix time it was found.
     pub time: u64,
-    /// What the daemons said.
+    /// What the daemons said when it was submitted.
     pub status: BlockStatus,
     /// Its coinbase outputs: what each address got.
     pub payouts: Vec<PayoutEntry>,
+    /// What the parent chain holds of it now.
+    #[serde(default)]
+    pub chain: OnChain,
 }
 
 /// `GET /api/payouts`: the PPLNS split if a block were found now, and past blocks.
