@@ -66,6 +66,19 @@ function rootPath(depth) {
   return p;
 }
 
+// The status cell of a found block (or a miner's payout from one): what the parent chain
+// says now, with what submitblock answered in the tooltip.
+function chainCell(b) {
+  const c = b.chain || { state: "pending" };
+  const title = "submitblock: " + b.status + (c.checked_at ? "; checked " + new Date(c.checked_at * 1000).toLocaleString() : "");
+  if (b.status === "rejected" && c.state !== "confirmed") return ["rejected", "bad", title];
+  let text = c.state === "confirmed"
+    ? "confirmed on chain (" + c.confirmations + " confirmation" + (c.confirmations === 1 ? "" : "s") + (c.mature ? ", mature" : "") + ")"
+    : c.state;
+  let klass = c.state === "confirmed" ? "ok" : c.state === "orphaned" ? "bad" : "warn";
+  if (c.coinbase_matches === false) { text += "; coinbase differs from the recorded payouts"; klass = "bad"; }
+  return [text, klass, title];
+}
 // The link to a payout address's page.
 function minerHref(root, address) { return root + "miner/" + encodeURIComponent(address); }
 

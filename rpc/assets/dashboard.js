@@ -71,17 +71,6 @@ function blockRow(b, cls) {
   return row([String(b.height), [short(b.hash), "mono", b.hash], chainCell(b), [paid, "", paid], fmtTime(b.time)], cls);
 }
 // What the parent chain holds of a found block; what submitblock answered is the tooltip.
-function chainCell(b) {
-  const c = b.chain || { state: "pending" };
-  const title = "submitblock: " + b.status + (c.checked_at ? "; checked " + new Date(c.checked_at * 1000).toLocaleString() : "");
-  if (b.status === "rejected" && c.state !== "confirmed") return ["rejected", "bad", title];
-  let text = c.state === "confirmed"
-    ? "confirmed on chain (" + c.confirmations + " confirmation" + (c.confirmations === 1 ? "" : "s") + (c.mature ? ", mature" : "") + ")"
-    : c.state;
-  let klass = c.state === "confirmed" ? "ok" : c.state === "orphaned" ? "bad" : "warn";
-  if (c.coinbase_matches === false) { text += "; coinbase differs from the recorded payouts"; klass = "bad"; }
-  return [text, klass, title];
-}
 function shareRow(s, cls) {
   return row([[String(s.height), "num"], [short(s.hash), "mono", s.hash], [s.finder || "-", "", s.finder || ""], fmtTime(s.time)], cls);
 }

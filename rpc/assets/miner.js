@@ -6,8 +6,6 @@ const root = rootPath(1);
 const address = decodeURIComponent(location.pathname.replace(/^.*\/miner\//, "").replace(/\/$/, ""));
 const current = { view: null, history: [] };
 
-function statusClass(s) { return s === "accepted" || s === "confirmed" ? "ok" : s === "stale" || s === "pending" ? "warn" : "bad"; }
-
 function show(v) {
   current.view = v;
   $("error").classList.add("hidden");
@@ -26,14 +24,15 @@ function show(v) {
   setText("hashrate-chain", fmtHashrate(v.hashrate.sharechain));
   setText("hashrate-workers", fmtHashrate(v.hashrate.workers) + " reported by its workers here");
   setText("paid", fmtCoins(v.paid_sat));
-  setText("paid-note", v.payouts.length + " blocks");
+  setText("paid-note", "confirmed on chain; " + fmtCoins(v.pending_sat) + " pending, " +
+    v.payouts.length + " blocks");
   const va = v.variance;
   setText("var-block", va.expected_block_secs == null ? "-" : fmtAge(va.expected_block_secs));
   setText("var-share", va.expected_share_secs == null ? "-" : fmtAge(va.expected_share_secs));
   setText("var-window", va.expected_window_shares.toFixed(1) + " \u00b1 " + va.window_shares_stddev.toFixed(1));
   setText("var-pool", fmtHashrate(va.pool_hashrate));
   fill("payouts", v.payouts.map((p) => row([
-    String(p.height), [short(p.hash), "mono", p.hash], [p.status, statusClass(p.status)],
+    String(p.height), [short(p.hash), "mono", p.hash], chainCell(p),
     [fmtCoins(p.amount_sat), "num"], fmtTime(p.time),
   ])));
   fill("workers", v.workers.map((w) => row([

@@ -10,9 +10,9 @@ use crate::tracker::{BlockRecord, WorkerRow};
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
-    MinerInfo, MinerView, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry,
-    Payouts, Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus,
-    Stats, Status, StratumCounters, StratumStatus, SyncState, Worker,
+    MinerInfo, MinerPayout, MinerView, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus,
+    PayoutEntry, Payouts, Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage,
+    SharechainStatus, Stats, Status, StratumCounters, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::{
     Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
@@ -385,16 +385,27 @@ impl NodeApi for NodeApiAdapter {
                 .map(worker_dto)
                 .filter(|w| w.address == address)
                 .collect();
-            let blocks = self.handle.blocks().newest_first();
+            let payouts = self
+                .handle
+                .blocks()
+                .payouts_to(&script)
+                .into_iter()
+                .map(|p| MinerPayout {
+                    height: p.height,
+                    hash: p.hash,
+                    time: p.time,
+                    status: block_status(p.outcome),
+                    chain: on_chain(spec, p.chain.as_ref()),
+                    amount_sat: p.amount.to_sat(),
+                })
+                .collect();
             Ok(super::miner::view(super::miner::Inputs {
                 spec,
                 address,
-                script: &script,
                 data,
                 workers,
-                blocks: &blocks,
+                payouts,
                 pool_hashrate: self.handle.snapshot().pool_hashrate(unix_now()),
-                block_status: &|b| block_status(b.outcome),
             }))
         })
     }

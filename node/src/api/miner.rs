@@ -4,30 +4,28 @@
 //! tested here.
 
 use crate::coordinator::MinerData;
-use crate::tracker::BlockRecord;
 use otedama_rpc::{
-    BlockStatus, HashratePoint, MinerExpected, MinerHashrate, MinerPayout, MinerVariance,
-    MinerView, MinerWindowView, Worker,
+    HashratePoint, MinerExpected, MinerHashrate, MinerPayout, MinerVariance, MinerView,
+    MinerWindowView, OnChainState, Worker,
 };
-use otedama_sharechain::{ChainSpec, PayoutScript};
+use otedama_sharechain::ChainSpec;
 
 /// Most buckets of a miner's sharechain hashrate series.
 const SERIES_BUCKETS: u64 = 24;
 
 /// What the adapter gathers besides the coordinator's answer.
-pub(super) struct Inputs<'a> {
+pub(super) struct Inputs {
     pub spec: &'static ChainSpec,
     pub address: String,
-    pub script: &'a PayoutScript,
     pub data: MinerData,
     pub workers: Vec<Worker>,
-    pub blocks: &'a [BlockRecord],
+    /// What each found block paid it, newest first.
+    pub payouts: Vec<MinerPayout>,
     pub pool_hashrate: f64,
-    pub block_status: &'a dyn Fn(&BlockRecord) -> BlockStatus,
 }
 
 /// Assembles the view.
-pub(super) fn view(i: Inputs<'_>) -> MinerView {
+pub(super) fn view(i: Inputs) -> MinerView {
     let w = &i.data.window;
     let span = window_span(&i.data, i.spec);
     let found_work: u128 = w.found.iter().map(|f| f.1).fold(0, u128::saturating_add);
@@ -37,24 +35,14 @@ pub(super) fn view(i: Inputs<'_>) -> MinerView {
         0.0
     };
     let workers_rate: f64 = i.workers.iter().map(|w| w.hashrate).sum();
-    let payouts: Vec<MinerPayout> = i
-        .blocks
-        .iter()
-        .filter_map(|b| {
-            let amount = b
-                .scripts()
-                .into_iter()
-                .find(|(s, _)| s == i.script)
-                .map(|(_, a)| a.to_sat())?;
-            Some(MinerPayout {
-                height: b.height,
-                hash: b.hash.clone(),
-                time: b.time,
-                status: (i.block_status)(b),
-                amount_sat: amount,
-            })
-        })
-        .collect();
+    let sum = |state: OnChainState| {
+        i.payouts
+            .iter()
+            .filter(|p| p.chain.state == state)
+            .map(|p| p.amount_sat)
+            .fold(0u64, u64::saturating_add)
+    };
+    let (paid_sat, pending_sat) = (sum(OnChainState::Confirmed), sum(OnChainState::Pending));
     let miner_hashrate = if sharechain > 0.0 {
         sharechain
     } else {
@@ -89,12 +77,9 @@ pub(super) fn view(i: Inputs<'_>) -> MinerView {
             series: series(&i.data, i.spec),
         },
         workers: i.workers,
-        paid_sat: payouts
-            .iter()
-            .filter(|p| p.status == BlockStatus::Accepted)
-            .map(|p| p.amount_sat)
-            .sum(),
-        payouts,
+        paid_sat,
+        pending_sat,
+        payouts: i.payouts,
         variance: variance(
             &i.data,
             i.spec,

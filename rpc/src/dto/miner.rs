@@ -2,7 +2,7 @@
 //! window, what a block found now would pay it, what past blocks paid it, its workers,
 //! and the luck to expect.
 
-use super::{BlockStatus, Worker};
+use super::{BlockStatus, OnChain, Worker};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -23,9 +23,11 @@ pub struct MinerView {
     pub workers: Vec<Worker>,
     /// What the blocks this node found paid it, newest first.
     pub payouts: Vec<MinerPayout>,
-    /// The sum of `payouts` of blocks a daemon accepted (stale and rejected blocks pay
-    /// nothing).
+    /// The sum of `payouts` of blocks confirmed on the parent chain.
     pub paid_sat: u64,
+    /// The sum of `payouts` of blocks not yet read back from the chain (orphaned blocks
+    /// pay nothing and count in neither).
+    pub pending_sat: u64,
     /// What to expect at the current hashrates.
     pub variance: MinerVariance,
 }
@@ -96,8 +98,10 @@ pub struct MinerPayout {
     pub hash: String,
     /// Unix time it was found.
     pub time: u64,
-    /// What the daemons said.
+    /// What the daemons said at submission.
     pub status: BlockStatus,
+    /// What the parent chain says now: confirmed (with confirmations), orphaned or pending.
+    pub chain: OnChain,
     /// The miner's coinbase output.
     pub amount_sat: u64,
 }

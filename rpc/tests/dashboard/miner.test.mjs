@@ -75,10 +75,12 @@ test("a devnet miner's page shows its expected payout, its blocks and a chart at
         && v.expected.amount_sat > 0;
     }, address, { timeout: 30_000, polling: 1000 });
 
-    // Blocks that paid it fill the list (every devnet share is a regtest block).
-    await page.waitForFunction(() => document.querySelectorAll("#payouts tbody tr").length > 0, null, { timeout: 60_000 });
+    // Blocks that paid it fill the list (every devnet share is a regtest block), and the
+    // node reads them back from the daemon: one shows as confirmed on chain.
+    await page.waitForFunction(() => [...document.querySelectorAll("#payouts tbody tr td:nth-child(3)")]
+      .some((td) => td.textContent.startsWith("confirmed on chain (")), null, { timeout: 60_000 });
     const api = await getJson("api/miner/" + encodeURIComponent(address));
-    assert.ok(api.payouts.length > 0 && api.paid_sat > 0, "the API lists its payouts");
+    assert.ok(api.payouts.length > 0 && api.paid_sat > 0, "the API lists its confirmed payouts");
     assert.ok(api.window.shares > 0, "it has shares in the window");
     const workers = await page.$$eval("#workers tbody tr td:first-child", (tds) => tds.map((td) => td.textContent));
     assert.deepEqual(workers, [address + ".devnet"]);

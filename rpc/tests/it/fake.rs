@@ -212,6 +212,7 @@ impl NodeApi for Fake {
                 workers: Vec::new(),
                 payouts: Vec::new(),
                 paid_sat: 0,
+                pending_sat: 0,
                 variance: MinerVariance {
                     pool_hashrate: 64.0,
                     miner_hashrate: 16.0,
