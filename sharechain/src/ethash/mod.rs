@@ -18,6 +18,7 @@
 //! Everything is integer arithmetic on little-endian 32-bit words; sizes are checked,
 //! never trusted, so a bad epoch number is an error and not an allocation of terabytes.
 
+pub mod kawpow;
 mod keccak;
 
 pub use keccak::{f800, keccak256, keccak512};
@@ -281,13 +282,19 @@ impl LightCache {
         self.dataset_items
     }
 
-    /// Computes dataset item `index` from the cache.
+    /// Computes Ethash dataset item `index` from the cache (256 parents).
     pub fn dataset_item(&self, index: u32) -> Item {
+        self.dataset_item_with_parents(index, DATASET_PARENTS)
+    }
+
+    /// Computes dataset item `index` mixing `parents` cache items (Ethash 256; KawPow,
+    /// whose dataset is otherwise Ethash's, 512).
+    pub fn dataset_item_with_parents(&self, index: u32, parents: u32) -> Item {
         let n = self.items.len() as u32;
         let mut mix = self.items[(index % n) as usize];
         mix[0] ^= index;
         mix = keccak512_words(&mix);
-        for j in 0..DATASET_PARENTS {
+        for j in 0..parents {
             let parent = fnv(index ^ j, mix[(j % 16) as usize]) % n;
             let p = &self.items[parent as usize];
             for (m, w) in mix.iter_mut().zip(p) {
