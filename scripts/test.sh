@@ -8,7 +8,8 @@
 # tests, which need a non-loopback address), OTEDAMA_SKIP_CONTAINER_TESTS (root, podman,
 # debootstrap and curl for scripts/container-test.sh), OTEDAMA_SKIP_DEPLOY_LINT (shellcheck,
 # systemd-analyze, and hadolint, kubernetes-validate and dclint from
-# `scripts/lint-deploy.sh --install-tools`, for scripts/lint-deploy.sh). Under CI (CI=true)
+# `scripts/lint-deploy.sh --install-tools`, for scripts/lint-deploy.sh), OTEDAMA_SKIP_ORACLE_TESTS
+# (python3 with PyPI's ethash and kawpow, the hashing oracles). Under CI (CI=true)
 # no skip variable may be set, and this script stops before building when a tool is missing.
 #
 # With no arguments, after `cargo test` it checks the deployment files
@@ -58,6 +59,8 @@ missing_tools() {
     ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
     echo "libnvrtc.so.12: pip install nvidia-cuda-nvrtc-cu12 (.ci/run installs it into \$OTEDAMA_NVRTC_DIR)"
   fi
+  PYTHONPATH="${OTEDAMA_ORACLES_DIR:-}" python3 -c 'import ethash, kawpow' 2>/dev/null ||
+    echo "the hashing oracles: pip install ethash==1.1.0 kawpow==0.9.4.4 (.ci/run installs them into \$OTEDAMA_ORACLES_DIR)"
   if [ "${OTEDAMA_SKIP_CONTAINER_TESTS:-}" != 1 ]; then
     for v in podman debootstrap curl; do
       command -v "$v" >/dev/null 2>&1 || echo "$v: apt-get install $v (the container test)"

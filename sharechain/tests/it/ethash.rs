@@ -216,3 +216,138 @@ fn kawpow_matches_the_reference_vectors() {
         assert!(kawpow.verify(c.block, &header, &mix, nonce, &result));
     }
 }
+
+/// The independent implementations on PyPI (`ethash` 1.1.0: Ethash's hash; `kawpow`
+/// 0.9.4.4: `light_verify` computes KawPow's final hash from a mix hash), run by
+/// `python3` from the folder `OTEDAMA_ORACLES_DIR` (where `.ci/run` installs them) or the
+/// Python path. Without them the test fails, saying how to install them, unless
+/// `OTEDAMA_SKIP_ORACLE_TESTS=1`.
+const ORACLE: &str = r#"
+import sys, ethash, kawpow
+for line in sys.stdin:
+    kind, a, b, c = line.split()
+    if kind == "E":
+        final, mix = ethash.hash(int(a), bytes.fromhex(b), int(c))
+        print(final.hex(), mix.hex())
+    else:
+        print(kawpow.light_verify(bytes.fromhex(a), bytes.fromhex(b), int(c)).hex())
+"#;
+
+/// Runs the oracle over `lines`, one answer a line, or `None` when it is not installed
+/// and the test is opted out.
+fn oracle(lines: &str) -> Option<Vec<String>> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", ORACLE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = std::env::var_os("OTEDAMA_ORACLES_DIR") {
+        cmd.env("PYTHONPATH", dir);
+    }
+    let missing = |why: String| {
+        if std::env::var_os("OTEDAMA_SKIP_ORACLE_TESTS").is_some_and(|v| v == "1") {
+            eprintln!("skipped (OTEDAMA_SKIP_ORACLE_TESTS=1): {why}");
+            return None;
+        }
+        panic!(
+            "{why}\ninstall the oracles: python3 -m pip install ethash==1.1.0 kawpow==0.9.4.4 \
+             (or set OTEDAMA_ORACLES_DIR to where they are; OTEDAMA_SKIP_ORACLE_TESTS=1 skips)"
+        );
+    };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return missing(format!("no python3: {e}")),
+    };
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = lines.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("python3 runs");
+    writer.join().expect("writer").expect("oracle input");
+    if !out.status.success() {
+        return missing(format!(
+            "the oracle failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Some(
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// A fixed pseudo-random stream (xorshift64*), so every run checks the same inputs.
+struct Stream(u64);
+
+impl Stream {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn hash(&mut self) -> [u8; 32] {
+        let mut h = [0u8; 32];
+        for chunk in h.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&self.next().to_le_bytes());
+        }
+        h
+    }
+}
+
+/// Random headers per case.
+const ORACLE_HEADERS: usize = 200;
+
+#[test]
+fn ethash_and_kawpow_match_the_python_oracles() {
+    use otedama_sharechain::ethash::kawpow::{KawpowContext, epoch as kawpow_epoch};
+    let mut rng = Stream(0x0123_4567_89ab_cdef);
+    let mut lines = String::new();
+    let mut want = Vec::new();
+    // Ethash: both sides of the first epoch boundary.
+    for block in [29_999u64, 30_000] {
+        let epoch = Schedule::Ethash.epoch(block).expect("epoch");
+        let cache = LightCache::new(epoch);
+        for _ in 0..ORACLE_HEADERS {
+            let (header, nonce) = (rng.hash(), rng.next());
+            let h = cache.hash(&header, nonce);
+            lines.push_str(&format!(
+                "E {} {} {nonce}\n",
+                epoch.number,
+                hex::encode(header)
+            ));
+            want.push(format!("{} {}", hex::encode(h.result), hex::encode(h.mix)));
+        }
+    }
+    // KawPow: both sides of an epoch boundary (7 500), each a period boundary too.
+    for block in [7_499u64, 7_500] {
+        let ctx = KawpowContext::new(kawpow_epoch(block).expect("epoch"));
+        for _ in 0..ORACLE_HEADERS {
+            let (header, nonce) = (rng.hash(), rng.next());
+            let h = ctx.hash(block, &header, nonce);
+            lines.push_str(&format!(
+                "K {} {} {nonce}\n",
+                hex::encode(header),
+                hex::encode(h.mix)
+            ));
+            want.push(hex::encode(h.result));
+        }
+    }
+    let Some(got) = oracle(&lines) else {
+        return;
+    };
+    assert_eq!(got.len(), want.len(), "one answer a line");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "case {i}: {}",
+            lines.lines().nth(i).unwrap_or_default()
+        );
+    }
+}
