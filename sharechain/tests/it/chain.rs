@@ -1,4 +1,4 @@
-use crate::{accept, chain, grow};
+use crate::{accept, chain, compete_with_tip, grow};
 use otedama_sharechain::pplns::{miner_window, window_weights};
 use otedama_sharechain::test_utils::{regtest_template, script, solve};
 use otedama_sharechain::{ShareTemplate, TipChange, parent_work};
@@ -102,16 +102,8 @@ fn pruning_keeps_twice_the_window() {
 fn a_miners_window_is_its_part_of_the_full_walk() {
     let mut c = chain("btc-regtest");
     grow(&mut c, 3, &[script(1)]);
-    let tip = c.tip().expect("tip").clone();
     // A competing share by miner 7 becomes an uncle of miner 2's next share.
-    let parent = c
-        .ancestor_at(tip.hash, tip.height - 1)
-        .expect("parent")
-        .hash;
-    let t = ShareTemplate::on(&mut c, regtest_template(300, 1), script(7), parent, vec![])
-        .expect("template");
-    let side = solve(&t, c.spec().algorithm, tip.time, &[7; 8]);
-    accept(&mut c, &side);
+    let (_, tip) = compete_with_tip(&mut c, script(7));
     let uncle_miner = if c.tip().expect("tip").hash == tip.hash {
         script(7)
     } else {

@@ -44,3 +44,20 @@ pub fn grow(chain: &mut ShareChain, n: usize, scripts: &[PayoutScript]) -> Vec<S
         })
         .collect()
 }
+
+/// Mines a share by `miner` on the tip's parent, so it competes with the tip for its
+/// height, and accepts it. Returns it and the tip it competes with.
+pub fn compete_with_tip(chain: &mut ShareChain, miner: PayoutScript) -> (Share, ShareMeta) {
+    use otedama_sharechain::ShareTemplate;
+    use otedama_sharechain::test_utils::{regtest_template, solve};
+    let tip = chain.tip().expect("tip").clone();
+    let parent = chain
+        .ancestor_at(tip.hash, tip.height - 1)
+        .expect("parent")
+        .hash;
+    let t = ShareTemplate::on(chain, regtest_template(300, 1), miner, parent, vec![])
+        .expect("template");
+    let side = solve(&t, chain.spec().algorithm, tip.time, &[7; 8]);
+    accept(chain, &side);
+    (side, tip)
+}

@@ -1,4 +1,4 @@
-use crate::{accept, chain, check, grow};
+use crate::{accept, chain, check, compete_with_tip, grow};
 use otedama_sharechain::test_utils::{mine_on_tip, regtest_template, script, solve};
 use otedama_sharechain::{
     Amount, CompactTarget, ShareError, ShareHash, ShareTemplate, ValidationContext, validate_share,
@@ -172,16 +172,8 @@ fn unknown_parent_height_and_time_rules() {
 fn uncles_are_credited_once_and_bounded() {
     let mut c = chain("btc-regtest");
     grow(&mut c, 3, &[script(1)]);
-    let tip = c.tip().expect("tip").clone();
     // A competing share at the tip's height, by miner 7.
-    let parent = c
-        .ancestor_at(tip.hash, tip.height - 1)
-        .expect("parent")
-        .hash;
-    let t = ShareTemplate::on(&mut c, regtest_template(300, 1), script(7), parent, vec![])
-        .expect("template");
-    let side = solve(&t, c.spec().algorithm, tip.time, &[7; 8]);
-    accept(&mut c, &side);
+    let (side, tip) = compete_with_tip(&mut c, script(7));
     assert_eq!(
         c.tip().expect("tip").hash,
         tip.hash.min(side.hash()),
