@@ -3,8 +3,8 @@
 //! implement it with fixed data.
 
 use crate::dto::{
-    ChainInfo, Event, Hashrate, MetricsSnapshot, MiningState, PageRequest, Payouts, Peer,
-    Readiness, SharePage, Stats, Status, SyncState, Worker,
+    ChainInfo, Event, Hashrate, History, HistoryRequest, MetricsSnapshot, MiningState, PageRequest,
+    Payouts, Peer, Readiness, SharePage, Stats, Status, SyncState, Worker,
 };
 use crate::error::ApiError;
 use std::future::Future;
@@ -32,6 +32,9 @@ pub trait NodeApi: Send + Sync + 'static {
     fn payouts(&self, finder: Option<String>) -> ApiFuture<'_, Payouts>;
     /// Returns the sharechain's state.
     fn chain(&self) -> ApiFuture<'_, ChainInfo>;
+    /// Returns the recorded points of the series `request` names over its range. Fails
+    /// with 400 `invalid_query` for a `miner:` series the node does not track.
+    fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History>;
     /// Starts the built-in miner (no change if it runs).
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)>;
     /// Stops the built-in miner (no change if it is stopped).

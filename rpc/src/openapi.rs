@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         handlers::shares,
         handlers::payouts,
         handlers::chain,
+        handlers::history,
         handlers::mining_start,
         handlers::mining_stop,
         handlers::peer_dial,

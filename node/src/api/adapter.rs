@@ -4,15 +4,17 @@
 use super::READY_TEMPLATE_AGE;
 use super::events::{block_status, forward, payout_entry, peer_dto};
 use crate::coordinator::ChainSnapshot;
+use crate::history::{HistoryError, UnknownSeries};
 use crate::mining::{MiningError, MiningStatus};
 use crate::service::{NodeHandle, QueryError};
 use crate::tracker::BlockRecord;
 use crate::unix_now;
 use otedama_rpc::{
-    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
-    MinerInfo, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts,
-    Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats,
-    Status, StratumCounters, StratumStatus, SyncState, Worker,
+    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, History,
+    HistoryRequest, MetricsSnapshot, MinerInfo, MiningState, NodeApi, P2pStatus, PageRequest,
+    ParentStatus, PayoutEntry, Payouts, Peer, PoolFee, Readiness, ShareCounters, ShareEntry,
+    SharePage, SharechainStatus, Stats, Status, StratumCounters, StratumStatus, SyncState, Worker,
+    unknown_series_message,
 };
 use otedama_sharechain::{
     Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
@@ -356,6 +358,26 @@ impl NodeApi for NodeApiAdapter {
                 window_max_shares: spec.window_max_shares,
                 shares: snapshot.shares as u64,
                 sync: self.sync(&snapshot),
+            })
+        })
+    }
+
+    fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History> {
+        Box::pin(async move {
+            let (series, resolution_secs) = self
+                .handle
+                .history()
+                .query(request.series, request.range.secs())
+                .await
+                .map_err(|e| match e {
+                    HistoryError::Query(e) => query_error(e),
+                    HistoryError::Unknown(UnknownSeries(name)) => {
+                        ApiError::bad_request("invalid_query", unknown_series_message(&name))
+                    }
+                })?;
+            Ok(History {
+                series,
+                resolution_secs,
             })
         })
     }

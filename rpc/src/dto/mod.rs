@@ -8,12 +8,14 @@
 //! filing of the types by endpoint.
 
 mod events;
+mod history;
 mod peers;
 mod shares;
 mod stats;
 mod status;
 
 pub use events::*;
+pub use history::*;
 pub use peers::*;
 pub use shares::*;
 pub use stats::*;
