@@ -4,7 +4,12 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { chart: [], chartMax: 120, reward: 0, ws: null, retry: 1000, refreshTimer: null };
+// The chart's ranges and their lengths in seconds (as /api/history takes them).
+const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+const state = {
+  chart: [], history: [], resolution: 60, live: [], liveMax: 720, range: "1h",
+  reward: 0, ws: null, retry: 1000, refreshTimer: null,
+};
 
 function fmtHashrate(h) {
   if (!Number.isFinite(h) || h <= 0) return "0 H/s";
@@ -196,11 +201,38 @@ function connect() {
   };
 }
 
-// The chart: pool and local hashrate over the last ten minutes, drawn on a canvas.
-function pushChart(h) {
-  state.chart.push({ t: h.time, pool: h.pool, local: h.local });
-  if (state.chart.length > state.chartMax) state.chart.shift();
+// The chart: pool and local hashrate over the chosen range, drawn on a canvas. It opens
+// with the node's recorded history (/api/history: minute points up to 24 h, hour points
+// beyond) and goes on with the live ticks of the WebSocket (every 5 s, the last hour).
+async function loadHistory() {
+  const range = state.range;
+  try {
+    const h = await api("api/history?series=pool_hashrate,local_hashrate&range=" + encodeURIComponent(range));
+    if (range !== state.range) return;
+    const local = new Map(h.series.local_hashrate || []);
+    state.history = (h.series.pool_hashrate || []).map(([t, v]) => ({ t, pool: v, local: local.get(t) || 0 }));
+    state.resolution = h.resolution_secs || 60;
+  } catch (e) {
+    console.warn("history", e);
+  }
+  updateChart();
+}
+function updateChart() {
+  const to = Math.max(Date.now() / 1000, ...state.live.map((p) => p.t));
+  const from = to - RANGES[state.range];
+  const firstLive = state.live.length ? state.live[0].t : Infinity;
+  state.chart = state.history.filter((p) => p.t >= from && p.t + state.resolution <= firstLive)
+    .concat(state.live.filter((p) => p.t >= from));
   drawChart();
+}
+function pushChart(h) {
+  state.live.push({ t: h.time, pool: h.pool, local: h.local });
+  if (state.live.length > state.liveMax) state.live.shift();
+  updateChart();
+}
+function fmtChartTime(unix) {
+  if (RANGES[state.range] <= 86400) return fmtTime(unix);
+  return new Date(unix * 1000).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 function drawChart() {
   const canvas = $("hashrate-chart");
@@ -221,21 +253,35 @@ function drawChart() {
     g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
     g.fillText(fmtHashrate(max * (4 - i) / 4), 4, y + 4);
   }
-  if (pts.length > 0) {
-    g.fillText(fmtTime(pts[0].t), pad.l, h - 6);
-    const last = fmtTime(pts[pts.length - 1].t);
-    g.fillText(last, w - pad.r - g.measureText(last).width, h - 6);
-  }
-  const x = (i) => pad.l + (w - pad.l - pad.r) * (pts.length < 2 ? 1 : i / (state.chartMax - 1)) ;
+  const to = Math.max(Date.now() / 1000, ...pts.map((p) => p.t));
+  const span = RANGES[state.range];
+  const from = to - span;
+  g.fillText(fmtChartTime(from), pad.l, h - 6);
+  const last = fmtChartTime(to);
+  g.fillText(last, w - pad.r - g.measureText(last).width, h - 6);
+  const x = (t) => pad.l + (w - pad.l - pad.r) * Math.min(1, Math.max(0, (t - from) / span));
   const y = (v) => h - pad.b - (h - pad.t - pad.b) * v / max;
+  // A gap longer than two points (the node was down) breaks the line.
+  const gap = 2 * state.resolution + 10;
   for (const [key, color] of [["pool", "--pool"], ["local", "--local"]]) {
     g.strokeStyle = css.getPropertyValue(color); g.lineWidth = 2; g.beginPath();
-    pts.forEach((p, i) => { const px = x(i + state.chartMax - pts.length); if (i === 0) g.moveTo(px, y(p[key])); else g.lineTo(px, y(p[key])); });
+    pts.forEach((p, i) => {
+      const px = x(p.t), py = y(p[key]);
+      if (i === 0 || p.t - pts[i - 1].t > gap) g.moveTo(px, py); else g.lineTo(px, py);
+    });
     g.stroke();
   }
 }
 
 window.addEventListener("resize", drawChart);
-refresh().then(drawChart);
-connect();
+$("chart-range").addEventListener("change", (e) => {
+  if (!RANGES[e.target.value]) return;
+  state.range = e.target.value;
+  loadHistory();
+});
+// History first, so the chart opens filled; the live ticks continue it.
+loadHistory().then(connect);
+refresh();
 setInterval(() => refresh(["status", "stats", "workers", "peers"]), 15000);
+// New minute (or hour) points arrive once a minute.
+setInterval(loadHistory, 60000);
