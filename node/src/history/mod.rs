@@ -35,6 +35,8 @@ pub use store::{
     MINER_PREFIX, MINER_TTL_SECS, MINUTE_POINTS, MINUTE_SECS, MinerSample, Points, Sample,
     UnknownSeries,
 };
+#[cfg(test)]
+use task::tally;
 pub(crate) use task::{HISTORY_QUEUE, run};
 pub use task::{HistoryError, HistoryHandle};
 

@@ -229,8 +229,9 @@ pub struct Sample {
     pub stratum_connections: u64,
     /// Sharechain peers connected.
     pub peers: u64,
-    /// Miners with a share in the sharechain's hashrate window.
-    pub miners: Vec<MinerSample>,
+    /// Miners with a share in the sharechain's hashrate window; `None` when the chain
+    /// could not be read this minute, so that no miner reads a false zero.
+    pub miners: Option<Vec<MinerSample>>,
 }
 
 /// One miner's reading.
@@ -282,8 +283,15 @@ impl HistoryStore {
         for (series, value) in self.fixed.iter_mut().zip(values) {
             series.record(at, value);
         }
+        if let Some(miners) = &sample.miners {
+            self.record_miners(at, miners);
+        }
+        self.expire(at);
+    }
+
+    fn record_miners(&mut self, at: u64, miners: &[MinerSample]) {
         let mut seen = std::collections::BTreeSet::new();
-        for m in &sample.miners {
+        for m in miners {
             if self.track(&m.address, m.last_share) {
                 seen.insert(m.address.as_str());
                 if let Some(miner) = self.miners.get_mut(&m.address) {
@@ -296,7 +304,6 @@ impl HistoryStore {
                 miner.series.record(at, 0.0);
             }
         }
-        self.expire(at);
     }
 
     /// Makes room for `address` and updates its last share; false when every tracked

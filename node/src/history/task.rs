@@ -4,9 +4,10 @@
 
 use super::file;
 use super::store::{HistoryStore, MINUTE_SECS, MinerSample, Points, Sample, UnknownSeries};
+use crate::coordinator::ShareRow;
 use crate::service::{NodeHandle, QueryError};
 use crate::unix_now;
-use otedama_sharechain::{Target, script_to_address};
+use otedama_sharechain::{ChainSpec, Target, script_to_address};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -132,42 +133,56 @@ impl Sampler {
         sample
     }
 
-    /// The work of each payout address's main-chain shares in the window, per second.
-    async fn miners(&self, now: u64) -> Vec<MinerSample> {
+    /// The work of each payout address's main-chain shares in the window, per second;
+    /// `None` when the coordinator does not answer.
+    async fn miners(&self, now: u64) -> Option<Vec<MinerSample>> {
         let start = now.saturating_sub(MINER_WINDOW_SECS);
         let spec = self.node.spec();
         let mut work: BTreeMap<String, (u128, u64)> = BTreeMap::new();
         for index in 0..SCAN_PAGES {
-            let Ok(page) = self.node.shares(index, SCAN_PAGE).await else {
-                break;
-            };
-            let mut older = false;
-            for row in &page.rows {
-                let time = u64::from(row.time);
-                if time <= start {
-                    older = true;
-                    continue;
-                }
-                let Some(address) = script_to_address(&row.payout, spec) else {
-                    continue;
-                };
-                let w = Target::from_compact(row.share_target).map_or(0, |t| t.to_work().to_u128());
-                let e = work.entry(address).or_insert((0, 0));
-                e.0 = e.0.saturating_add(w);
-                e.1 = e.1.max(time);
-            }
+            let page = self.node.shares(index, SCAN_PAGE).await.ok()?;
+            let older = tally(&page.rows, spec, start, &mut work);
             if older || (page.rows.len() as u64) < SCAN_PAGE {
                 break;
             }
         }
-        work.into_iter()
+        let miners = work
+            .into_iter()
             .map(|(address, (w, last_share))| MinerSample {
                 address,
                 hashrate: w as f64 / MINER_WINDOW_SECS as f64,
                 last_share,
             })
-            .collect()
+            .collect();
+        Some(miners)
     }
+}
+
+/// Adds the work of each row newer than `start` to its payout address's total and
+/// newest share time; returns whether a row was at or before `start` (the scan is done).
+/// Rows whose script has no address (non-standard scripts) are skipped.
+pub(super) fn tally(
+    rows: &[ShareRow],
+    spec: &ChainSpec,
+    start: u64,
+    work: &mut BTreeMap<String, (u128, u64)>,
+) -> bool {
+    let mut older = false;
+    for row in rows {
+        let time = u64::from(row.time);
+        if time <= start {
+            older = true;
+            continue;
+        }
+        let Some(address) = script_to_address(&row.payout, spec) else {
+            continue;
+        };
+        let w = Target::from_compact(row.share_target).map_or(0, |t| t.to_work().to_u128());
+        let e = work.entry(address).or_insert((0, 0));
+        e.0 = e.0.saturating_add(w);
+        e.1 = e.1.max(time);
+    }
+    older
 }
 
 /// Seconds until the next minute starts, after `now`.

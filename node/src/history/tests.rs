@@ -60,6 +60,50 @@ fn minutes_roll_up_into_hours() {
 }
 
 #[test]
+fn the_fixed_series_are_the_ones_the_api_names() {
+    assert_eq!(FIXED_SERIES.map(|(n, _)| n), otedama_rpc::HISTORY_SERIES);
+}
+
+#[test]
+fn miners_are_tallied_from_the_shares_in_the_window() {
+    use crate::coordinator::ShareRow;
+    use otedama_sharechain::{
+        BlockHash, ChainSpec, CompactTarget, PayoutScript, ShareHash, Target, script_to_address,
+    };
+    let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
+    let target = CompactTarget::from_consensus(0x1e0f_ffff);
+    let work = Target::from_compact(target)
+        .expect("target")
+        .to_work()
+        .to_u128();
+    let row = |payout: PayoutScript, time: u32| ShareRow {
+        hash: ShareHash::ZERO,
+        height: 1,
+        time,
+        payout,
+        share_target: target,
+        uncles: 0,
+        parent_block: BlockHash::ZERO,
+    };
+    let (a, b) = (PayoutScript::p2wpkh([1; 20]), PayoutScript::p2wpkh([2; 20]));
+    let rows = [
+        row(a.clone(), 1000),
+        row(b.clone(), 990),
+        row(a.clone(), 970),
+    ];
+    let mut tally_map = std::collections::BTreeMap::new();
+    assert!(!tally(&rows, spec, 900, &mut tally_map));
+    let address = |s: &PayoutScript| script_to_address(s, spec).expect("address");
+    assert_eq!(tally_map[&address(&a)], (2 * work, 1000));
+    assert_eq!(tally_map[&address(&b)], (work, 990));
+    assert_eq!(tally_map.len(), 2);
+    // Rows at or before the window's start end the scan and are not counted.
+    let mut tally_map = std::collections::BTreeMap::new();
+    assert!(tally(&rows, spec, 985, &mut tally_map));
+    assert_eq!(tally_map[&address(&a)], (work, 1000));
+}
+
+#[test]
 fn two_readings_in_a_minute_merge() {
     let mut s = HistoryStore::default();
     s.record(T0 + 5, &sample(4.0, 3));
@@ -113,17 +157,21 @@ fn a_writing_older_than_the_span_is_ignored() {
 fn miners_expire_after_a_day_and_are_capped() {
     let mut s = HistoryStore::default();
     let mut first = sample(0.0, 0);
-    first.miners = vec![miner("a", 5.0, T0), miner("b", 7.0, T0 + 30)];
+    first.miners = Some(vec![miner("a", 5.0, T0), miner("b", 7.0, T0 + 30)]);
     s.record(T0 + 60, &first);
     // b keeps mining; a is silent and reads zero.
     let mut later = sample(0.0, 0);
-    later.miners = vec![miner("b", 8.0, T0 + 100)];
+    later.miners = Some(vec![miner("b", 8.0, T0 + 100)]);
     s.record(T0 + 120, &later);
     assert_eq!(
         points(&s, "miner:a", 3600, T0 + 120),
         [(T0 + 60, 5.0), (T0 + 120, 0.0)]
     );
     assert_eq!(points(&s, "miner:b", 3600, T0 + 120)[1], (T0 + 120, 8.0));
+    // A minute the chain could not be read records no miner point, not a false zero.
+    s.record(T0 + 180, &sample(0.0, 0));
+    assert_eq!(points(&s, "miner:b", 3600, T0 + 180).len(), 2);
+    assert_eq!(points(&s, "pool_hashrate", 3600, T0 + 180).len(), 3);
     // A day after its last share a is dropped; b, with a later share, stays.
     s.record(T0 + 86400, &sample(0.0, 0));
     assert_eq!(s.miners().collect::<Vec<_>>(), ["b"]);
@@ -137,13 +185,15 @@ fn miners_expire_after_a_day_and_are_capped() {
     // older one.
     let mut s = HistoryStore::default();
     let mut full = sample(0.0, 0);
-    full.miners = (0..MAX_MINERS as u64)
-        .map(|i| miner(&format!("m{i}"), 1.0, T0 + i))
-        .collect();
+    full.miners = Some(
+        (0..MAX_MINERS as u64)
+            .map(|i| miner(&format!("m{i}"), 1.0, T0 + i))
+            .collect(),
+    );
     s.record(T0 + 3600, &full);
     assert_eq!(s.miners().count(), MAX_MINERS);
     let mut newer = sample(0.0, 0);
-    newer.miners = vec![miner("late", 1.0, T0 + 3000), miner("early", 1.0, T0)];
+    newer.miners = Some(vec![miner("late", 1.0, T0 + 3000), miner("early", 1.0, T0)]);
     s.record(T0 + 3660, &newer);
     assert_eq!(s.miners().count(), MAX_MINERS);
     assert!(s.miners().any(|m| m == "late"));
@@ -160,7 +210,7 @@ fn the_store_survives_a_round_trip_and_bad_files_are_replaced() {
     );
     let mut s = HistoryStore::default();
     let mut first = sample(3.5, 2);
-    first.miners = vec![miner("a", 5.0, T0)];
+    first.miners = Some(vec![miner("a", 5.0, T0)]);
     s.record(T0, &first);
     write(&path, &encode(&s).expect("encodes")).expect("writes");
     assert!(!dir.path().join("history.bin.tmp").exists());
@@ -209,9 +259,11 @@ fn the_worst_case_is_bounded() {
     // A full store encodes within the bound.
     let mut s = HistoryStore::default();
     let mut full = sample(1.0, 1);
-    full.miners = (0..MAX_MINERS as u64)
-        .map(|i| miner(&format!("rltc1q{i:0>58}"), 1.0, T0))
-        .collect();
+    full.miners = Some(
+        (0..MAX_MINERS as u64)
+            .map(|i| miner(&format!("rltc1q{i:0>58}"), 1.0, T0))
+            .collect(),
+    );
     for m in 0..(MINUTE_POINTS as u64) {
         s.record(T0 + m * 60, &full);
     }
