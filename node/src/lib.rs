@@ -6,6 +6,7 @@
 //! - [`coordinator`]: the task that owns the share chain and store and answers queries.
 //! - [`devices`]: the mining hardware of this machine (`otedama-node devices`).
 //! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
+//! - [`history`]: the node's time series, kept across restarts for `/api/history`.
 //! - [`logfile`]: the log file, rotated by size or day.
 //! - [`mining`]: the built-in miner the API can start and stop.
 //! - [`p2p`]: the sharechain network (libp2p swarm, share gossip and sync).
@@ -20,6 +21,7 @@ pub mod config;
 pub mod coordinator;
 pub mod devices;
 pub mod devnet;
+pub mod history;
 pub mod logfile;
 pub mod mining;
 pub mod p2p;

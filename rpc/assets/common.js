@@ -83,8 +83,11 @@ function chainCell(b) {
 function minerHref(root, address) { return root + "miner/" + encodeURIComponent(address); }
 
 // Draws time series on a canvas: `lines` is [{ points: [[unix, value], ...], color: "--var" }],
-// the x axis spans `from`..`to` (unix seconds), the y axis is a hashrate from 0.
-function drawSeries(canvas, lines, from, to) {
+// the x axis spans `from`..`to` (unix seconds), the y axis is a hashrate from 0. Options:
+// `gap` (seconds: a longer step between points breaks the line, where the node was down)
+// and `label` (formats the axis times; default fmtTime).
+function drawSeries(canvas, lines, from, to, opts = {}) {
+  const label = opts.label || fmtTime;
   const ratio = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || 960, h = canvas.clientHeight || 220;
   if (canvas.width !== Math.round(w * ratio)) { canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio); }
@@ -103,14 +106,17 @@ function drawSeries(canvas, lines, from, to) {
     g.fillText(fmtHashrate(max * (4 - i) / 4), 4, y + 4);
   }
   const span = Math.max(1, to - from);
-  g.fillText(fmtTime(from), pad.l, h - 6);
-  const last = fmtTime(to);
+  g.fillText(label(from), pad.l, h - 6);
+  const last = label(to);
   g.fillText(last, w - pad.r - g.measureText(last).width, h - 6);
-  const x = (t) => pad.l + (w - pad.l - pad.r) * (t - from) / span;
+  const x = (t) => pad.l + (w - pad.l - pad.r) * Math.min(1, Math.max(0, (t - from) / span));
   const y = (v) => h - pad.b - (h - pad.t - pad.b) * v / max;
   for (const line of lines) {
     g.strokeStyle = css.getPropertyValue(line.color); g.lineWidth = 2; g.beginPath();
-    line.points.forEach((p, i) => { if (i === 0) g.moveTo(x(p[0]), y(p[1])); else g.lineTo(x(p[0]), y(p[1])); });
+    line.points.forEach((p, i) => {
+      const broken = i === 0 || (opts.gap && p[0] - line.points[i - 1][0] > opts.gap);
+      if (broken) g.moveTo(x(p[0]), y(p[1])); else g.lineTo(x(p[0]), y(p[1]));
+    });
     g.stroke();
   }
 }

@@ -1,7 +1,12 @@
 // Otedama dashboard: reads the REST API once, then follows /api/ws. Uses common.js.
 "use strict";
 
-const state = { chart: [], chartMax: 120, reward: 0, ws: null, retry: 1000, refreshTimer: null };
+// The chart's ranges and their lengths in seconds (as /api/history takes them).
+const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+const state = {
+  chart: [], history: [], resolution: 60, live: [], liveMax: 720, range: "1h",
+  reward: 0, ws: null, retry: 1000, refreshTimer: null,
+};
 
 function showHashrate(h) {
   setText("pool-hashrate", fmtHashrate(h.pool));
@@ -149,43 +154,49 @@ function connect() {
   };
 }
 
-// The chart: pool and local hashrate over the last ten minutes, drawn on a canvas.
-function pushChart(h) {
-  state.chart.push({ t: h.time, pool: h.pool, local: h.local });
-  if (state.chart.length > state.chartMax) state.chart.shift();
+// The chart: pool and local hashrate over the chosen range, drawn on a canvas. It opens
+// with the node's recorded history (/api/history: minute points up to 24 h, hour points
+// beyond) and goes on with the live ticks of the WebSocket (every 5 s, the last hour).
+async function loadHistory() {
+  const range = state.range;
+  try {
+    const h = await api("api/history?series=pool_hashrate,local_hashrate&range=" + encodeURIComponent(range));
+    if (range !== state.range) return;
+    const local = new Map(h.series.local_hashrate || []);
+    state.history = (h.series.pool_hashrate || []).map(([t, v]) => ({ t, pool: v, local: local.get(t) || 0 }));
+    state.resolution = h.resolution_secs || 60;
+  } catch (e) {
+    console.warn("history", e);
+  }
+  updateChart();
+}
+function updateChart() {
+  const to = Math.max(Date.now() / 1000, ...state.live.map((p) => p.t));
+  const from = to - RANGES[state.range];
+  const firstLive = state.live.length ? state.live[0].t : Infinity;
+  state.chart = state.history.filter((p) => p.t >= from && p.t + state.resolution <= firstLive)
+    .concat(state.live.filter((p) => p.t >= from));
   drawChart();
 }
+function pushChart(h) {
+  state.live.push({ t: h.time, pool: h.pool, local: h.local });
+  if (state.live.length > state.liveMax) state.live.shift();
+  updateChart();
+}
+function fmtChartTime(unix) {
+  if (RANGES[state.range] <= 86400) return fmtTime(unix);
+  return new Date(unix * 1000).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
 function drawChart() {
-  const canvas = $("hashrate-chart");
-  const ratio = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth || 960, h = canvas.clientHeight || 220;
-  if (canvas.width !== Math.round(w * ratio)) { canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio); }
-  const g = canvas.getContext("2d");
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  g.clearRect(0, 0, w, h);
-  const css = getComputedStyle(document.documentElement);
-  const pad = { l: 70, r: 10, t: 10, b: 22 };
   const pts = state.chart;
-  const max = Math.max(1, ...pts.map((p) => Math.max(p.pool, p.local))) * 1.1;
-  g.strokeStyle = css.getPropertyValue("--line"); g.fillStyle = css.getPropertyValue("--muted");
-  g.font = "11px sans-serif"; g.lineWidth = 1;
-  for (let i = 0; i <= 4; i += 1) {
-    const y = pad.t + (h - pad.t - pad.b) * i / 4;
-    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
-    g.fillText(fmtHashrate(max * (4 - i) / 4), 4, y + 4);
-  }
-  if (pts.length > 0) {
-    g.fillText(fmtTime(pts[0].t), pad.l, h - 6);
-    const last = fmtTime(pts[pts.length - 1].t);
-    g.fillText(last, w - pad.r - g.measureText(last).width, h - 6);
-  }
-  const x = (i) => pad.l + (w - pad.l - pad.r) * (pts.length < 2 ? 1 : i / (state.chartMax - 1)) ;
-  const y = (v) => h - pad.b - (h - pad.t - pad.b) * v / max;
-  for (const [key, color] of [["pool", "--pool"], ["local", "--local"]]) {
-    g.strokeStyle = css.getPropertyValue(color); g.lineWidth = 2; g.beginPath();
-    pts.forEach((p, i) => { const px = x(i + state.chartMax - pts.length); if (i === 0) g.moveTo(px, y(p[key])); else g.lineTo(px, y(p[key])); });
-    g.stroke();
-  }
+  const to = Math.max(Date.now() / 1000, ...pts.map((p) => p.t));
+  const lines = [
+    { points: pts.map((p) => [p.t, p.pool]), color: "--pool" },
+    { points: pts.map((p) => [p.t, p.local]), color: "--local" },
+  ];
+  // A gap longer than two points (the node was down) breaks the line.
+  drawSeries($("hashrate-chart"), lines, to - RANGES[state.range], to,
+    { gap: 2 * state.resolution + 10, label: fmtChartTime });
 }
 
 // The search box opens a payout address's page.
@@ -196,6 +207,14 @@ $("miner-search").addEventListener("submit", (e) => {
 });
 
 window.addEventListener("resize", drawChart);
-refresh().then(drawChart);
-connect();
+$("chart-range").addEventListener("change", (e) => {
+  if (!RANGES[e.target.value]) return;
+  state.range = e.target.value;
+  loadHistory();
+});
+// History first, so the chart opens filled; the live ticks continue it.
+loadHistory().then(connect);
+refresh();
 setInterval(() => refresh(["status", "stats", "workers", "peers"]), 15000);
+// New minute (or hour) points arrive once a minute.
+setInterval(loadHistory, 60000);

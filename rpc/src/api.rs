@@ -3,8 +3,8 @@
 //! implement it with fixed data.
 
 use crate::dto::{
-    ChainInfo, Event, Hashrate, MetricsSnapshot, MinerView, MiningState, PageRequest, Payouts,
-    Peer, Readiness, SharePage, Stats, Status, SyncState, Worker,
+    ChainInfo, Event, Hashrate, History, HistoryRequest, MetricsSnapshot, MinerView, MiningState,
+    PageRequest, Payouts, Peer, Readiness, SharePage, Stats, Status, SyncState, Worker,
 };
 use crate::error::ApiError;
 use std::future::Future;
@@ -36,6 +36,9 @@ pub trait NodeApi: Send + Sync + 'static {
     /// hashrate, workers and variance. Fails with 400 `invalid_address` when `address` is
     /// not an address of the chain.
     fn miner(&self, address: String) -> ApiFuture<'_, MinerView>;
+    /// Returns the recorded points of the series `request` names over its range; a
+    /// `miner:` series the node does not track has none.
+    fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History>;
     /// Starts the built-in miner (no change if it runs).
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)>;
     /// Stops the built-in miner (no change if it is stopped).

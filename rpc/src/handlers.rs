@@ -1,8 +1,9 @@
 //! The REST handlers, each documented for the OpenAPI document.
 
 use crate::dto::{
-    BanRequest, ChainInfo, DialRequest, MinerView, MiningAction, PageRequest, Payouts,
-    PayoutsQuery, Peer, PeerAction, SharePage, SharesQuery, Stats, Status, UnbanRequest, Worker,
+    BanRequest, ChainInfo, DialRequest, History, HistoryQuery, HistoryRequest, MinerView,
+    MiningAction, PageRequest, Payouts, PayoutsQuery, Peer, PeerAction, SharePage, SharesQuery,
+    Stats, Status, UnbanRequest, Worker,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi;
@@ -97,6 +98,22 @@ const MAX_ADDRESS_LEN: usize = 128;
     responses((status = 200, body = ChainInfo), (status = 503, body = ErrorBody)))]
 pub(crate) async fn chain(State(s): State<SharedState>) -> Result<Json<ChainInfo>, ApiError> {
     s.api.chain().await.map(Json)
+}
+
+/// Returns the node's recorded time series: minute points for up to 24 h, hour points
+/// for up to 30 days, kept across restarts.
+#[utoipa::path(get, path = "/api/history", tag = "node", params(HistoryQuery),
+    responses((status = 200, body = History),
+        (status = 400, body = ErrorBody, description = "`invalid_query`: an unknown series or range (the message lists the valid ones), or more than 16 series"),
+        (status = 503, body = ErrorBody)))]
+pub(crate) async fn history(
+    State(s): State<SharedState>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<History>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let request =
+        HistoryRequest::from_query(q).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    s.api.history(request).await.map(Json)
 }
 
 /// Starts the built-in miner. Needs a bearer token unless `api.auth.enabled` is false.

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         handlers::payouts,
         handlers::chain,
         handlers::miner,
+        handlers::history,
         handlers::mining_start,
         handlers::mining_stop,
         handlers::peer_dial,

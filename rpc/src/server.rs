@@ -298,6 +298,7 @@ pub(crate) fn routes(state: SharedState) -> Router {
         .route("/api/payouts", get(handlers::payouts))
         .route("/api/chain", get(handlers::chain))
         .route("/api/miner/{address}", get(handlers::miner))
+        .route("/api/history", get(handlers::history))
         .route("/api/mining/start", post(handlers::mining_start))
         .route("/api/mining/stop", post(handlers::mining_stop))
         .route("/api/peers/dial", post(handlers::peer_dial))

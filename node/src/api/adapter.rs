@@ -4,15 +4,17 @@
 use super::READY_TEMPLATE_AGE;
 use super::events::{block_status, forward, on_chain, payout_entry, peer_dto};
 use crate::coordinator::ChainSnapshot;
+use crate::history::{HistoryError, UnknownSeries};
 use crate::mining::{MiningError, MiningStatus};
 use crate::service::{NodeHandle, QueryError};
 use crate::tracker::{BlockRecord, WorkerRow};
 use crate::unix_now;
 use otedama_rpc::{
-    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, MetricsSnapshot,
-    MinerInfo, MinerPayout, MinerView, MiningState, NodeApi, P2pStatus, PageRequest, ParentStatus,
-    PayoutEntry, Payouts, Peer, PoolFee, Readiness, ShareCounters, ShareEntry, SharePage,
-    SharechainStatus, Stats, Status, StratumCounters, StratumStatus, SyncState, Worker,
+    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, History,
+    HistoryRequest, MetricsSnapshot, MinerInfo, MinerPayout, MinerView, MiningState, NodeApi,
+    P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, PoolFee, Readiness,
+    ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status, StratumCounters,
+    StratumStatus, SyncState, Worker, unknown_series_message,
 };
 use otedama_sharechain::{
     Amount, CompactTarget, Difficulty, PayoutScript, Target, parse_address, script_to_address,
@@ -407,6 +409,26 @@ impl NodeApi for NodeApiAdapter {
                 payouts,
                 pool_hashrate: self.handle.snapshot().pool_hashrate(unix_now()),
             }))
+        })
+    }
+
+    fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History> {
+        Box::pin(async move {
+            let (series, resolution_secs) = self
+                .handle
+                .history()
+                .query(request.series, request.range.secs())
+                .await
+                .map_err(|e| match e {
+                    HistoryError::Query(e) => query_error(e),
+                    HistoryError::Unknown(UnknownSeries(name)) => {
+                        ApiError::bad_request("invalid_query", unknown_series_message(&name))
+                    }
+                })?;
+            Ok(History {
+                series,
+                resolution_secs,
+            })
         })
     }
 

@@ -5,6 +5,7 @@
 use super::NodeEvent;
 use crate::coordinator::handle::Query;
 use crate::coordinator::{ChainSnapshot, ExpectedPayouts, MinerData, NodeCounters, SharePageData};
+use crate::history::HistoryHandle;
 use crate::mining::MinerControl;
 use crate::p2p::P2pHandle;
 use crate::p2p::sync::SyncProgress;
@@ -55,6 +56,7 @@ pub struct NodeHandle {
     pub(super) p2p: P2pHandle,
     pub(super) sync: watch::Receiver<SyncProgress>,
     pub(super) registry: Arc<Mutex<Option<Registry>>>,
+    pub(super) history: HistoryHandle,
 }
 
 impl NodeHandle {
@@ -127,6 +129,11 @@ impl NodeHandle {
     /// Returns the blocks found.
     pub fn blocks(&self) -> &Blocks {
         &self.blocks
+    }
+
+    /// Returns the handle on the history task.
+    pub fn history(&self) -> &HistoryHandle {
+        &self.history
     }
 
     /// Returns the built-in miner's control.

@@ -18,6 +18,7 @@ use crate::config::{ChainConfig, Config};
 use crate::coordinator::block::{BlockSubmitter, REPORT_QUEUE};
 use crate::coordinator::handle::{CHAIN_QUEUE, ChainHandle, ChainInput, Query};
 use crate::coordinator::{ChainSnapshot, Coordinator, Inputs, NodeCounters, Parts};
+use crate::history::HistoryHandle;
 use crate::mining::MinerControl;
 use crate::p2p::P2pSettings;
 use crate::p2p::sync::{SyncProgress, Syncer};
@@ -149,6 +150,7 @@ impl Node {
         let (block_tx, block_rx) = mpsc::channel(REPORT_QUEUE);
         let (sync_tx, sync_rx) = watch::channel(SyncProgress::default());
         let (tip_tx, tip_rx) = watch::channel(None);
+        let (history_tx, history_rx) = mpsc::channel(crate::history::HISTORY_QUEUE);
 
         let stratum_cap = descriptors::apply(config)?;
         // With the pool off no miner can connect from outside; the built-in miner still
@@ -258,7 +260,7 @@ impl Node {
             queries: query_rx,
             network: net_rx,
             blocks: block_rx,
-            shutdown: shutdown_rx,
+            shutdown: shutdown_rx.clone(),
         })));
         let handle = NodeHandle {
             spec,
@@ -279,7 +281,17 @@ impl Node {
             p2p,
             sync: sync_rx,
             registry: Arc::new(Mutex::new(Some(registry))),
+            history: HistoryHandle::new(history_tx),
         };
+        let history_path = chain_dir.join(crate::history::HISTORY_FILE);
+        let history = crate::history::load(&history_path, crate::unix_now());
+        tasks.push(tokio::spawn(crate::history::run(
+            history,
+            Some(history_path),
+            handle.clone(),
+            history_rx,
+            shutdown_rx,
+        )));
         let node = Node {
             handle,
             shutdown,
@@ -307,8 +319,10 @@ impl Node {
         self.handle.clone()
     }
 
-    /// Stops the built-in miner and every task, and flushes the store.
+    /// Records and saves the history, stops the built-in miner and every task, and
+    /// flushes the store.
     pub async fn stop(mut self) {
+        self.handle.history.close().await;
         self.handle.miner.stop().await;
         let _ = self.shutdown.send(true);
         for t in std::mem::take(&mut self.tasks) {

@@ -8,6 +8,7 @@
 //! filing of the types by endpoint.
 
 mod events;
+mod history;
 mod miner;
 mod peers;
 mod shares;
@@ -15,6 +16,7 @@ mod stats;
 mod status;
 
 pub use events::*;
+pub use history::*;
 pub use miner::*;
 pub use peers::*;
 pub use shares::*;

@@ -229,6 +229,27 @@ impl NodeApi for Fake {
         Box::pin(async move { Err(ApiError::unavailable("node_busy", "busy")) })
     }
 
+    fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History> {
+        Box::pin(async move {
+            let step = request.range.resolution_secs();
+            let mut series = std::collections::BTreeMap::new();
+            for name in request.series {
+                if name.starts_with(MINER_SERIES_PREFIX) && name != "miner:rltc1qfake" {
+                    series.insert(name, Vec::new());
+                    continue;
+                }
+                let points = (0..3u64)
+                    .map(|i| (1_700_000_000 + i * step, i as f64))
+                    .collect();
+                series.insert(name, points);
+            }
+            Ok(History {
+                series,
+                resolution_secs: step,
+            })
+        })
+    }
+
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
         Box::pin(async move {
             let was = self.mining.swap(true, Ordering::SeqCst);

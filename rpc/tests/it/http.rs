@@ -78,6 +78,53 @@ async fn read_endpoints_answer_json() {
 }
 
 #[tokio::test]
+async fn history_answers_points_and_refuses_unknown_series() {
+    let s = start(true).await;
+    let (code, body) = get(
+        &s.base,
+        "/api/history?series=pool_hashrate,miner:rltc1qfake&range=7d",
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["resolution_secs"], 3600);
+    assert_eq!(
+        body["series"]["pool_hashrate"],
+        json!([
+            [1_700_000_000u64, 0.0],
+            [1_700_003_600u64, 1.0],
+            [1_700_007_200u64, 2.0]
+        ])
+    );
+    assert_eq!(body["series"]["miner:rltc1qfake"][2][1], 2.0);
+    let (code, body) = get(&s.base, "/api/history").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["resolution_secs"], 60);
+    assert_eq!(body["series"].as_object().expect("series").len(), 7);
+
+    for (bad, names) in [
+        ("?series=nope", "pool_hashrate"),
+        ("?range=2h", "30d"),
+        ("?series=miner:rltc1q%20x", "pool_hashrate"),
+        ("?series=peers&range=", "1h"),
+    ] {
+        let (code, body) = get(&s.base, &format!("/api/history{bad}")).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(error_code(&body), "invalid_query", "{bad}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(names), "{bad}: {message}");
+    }
+    // An address the node does not track (yet) has no points, not an error: its page
+    // asks before the first minute of a new miner is recorded.
+    let (code, body) = get(&s.base, "/api/history?series=miner:rltc1qother").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["series"]["miner:rltc1qother"], json!([]));
+    let many: Vec<String> = (0..17).map(|i| format!("miner:a{i}")).collect();
+    let (code, body) = get(&s.base, &format!("/api/history?series={}", many.join(","))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "invalid_query");
+}
+
+#[tokio::test]
 async fn shares_are_paged_and_bounded() {
     let s = start(true).await;
     let (code, page) = get(&s.base, "/api/shares").await;

@@ -1,0 +1,263 @@
+//! The task that owns the [`HistoryStore`]: it samples the node every minute, saves the
+//! file every minute and at shutdown, and answers queries from [`HistoryHandle`]s over a
+//! bounded channel.
+
+use super::file;
+use super::store::{HistoryStore, MINUTE_SECS, MinerSample, Points, Sample, UnknownSeries};
+use crate::coordinator::ShareRow;
+use crate::service::{NodeHandle, QueryError};
+use crate::unix_now;
+use otedama_sharechain::{ChainSpec, Target, script_to_address};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::warn;
+
+/// Queries waiting for the history task at most; beyond it callers are told it is busy.
+pub(crate) const HISTORY_QUEUE: usize = 32;
+/// Longest a query waits for its answer (a sample in progress may hold the task).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A miner's hashrate is the work of its shares over this window, as for the pool.
+const MINER_WINDOW_SECS: u64 = 600;
+/// Shares read per page when scanning the window.
+const SCAN_PAGE: u64 = 100;
+/// Pages read at most per sample: 2000 shares in ten minutes, far above any share rate
+/// a spec allows.
+const SCAN_PAGES: u64 = 20;
+
+/// Why a history query failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    /// The task cannot answer now.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A series is not held.
+    #[error(transparent)]
+    Unknown(#[from] UnknownSeries),
+}
+
+pub(crate) enum Command {
+    Query {
+        names: Vec<String>,
+        range_secs: u64,
+        reply: oneshot::Sender<Result<Points, UnknownSeries>>,
+    },
+    /// Takes a last sample, saves, answers and stops.
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// A cheap handle on the history task.
+#[derive(Clone, Debug)]
+pub struct HistoryHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl HistoryHandle {
+    pub(crate) fn new(tx: mpsc::Sender<Command>) -> Self {
+        Self { tx }
+    }
+
+    /// Returns the points of `names` over the last `range_secs`.
+    ///
+    /// # Errors
+    /// The task is busy or stopped, or a name is not held.
+    pub async fn query(&self, names: Vec<String>, range_secs: u64) -> Result<Points, HistoryError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Command::Query {
+                names,
+                range_secs,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => QueryError::Busy,
+                mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
+            })?;
+        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => Ok(answer?),
+            Ok(Err(_)) => Err(QueryError::Stopped.into()),
+            Err(_) => Err(QueryError::Busy.into()),
+        }
+    }
+
+    /// Takes a last sample and saves the file, then stops the task. Returns at once if
+    /// it already stopped.
+    pub(crate) async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Close { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Counters read at the previous sample, to turn totals into counts per minute.
+#[derive(Default)]
+struct Totals {
+    accepted: u64,
+    rejected: u64,
+    stale: u64,
+}
+
+struct Sampler {
+    node: NodeHandle,
+    last: Totals,
+}
+
+impl Sampler {
+    fn totals(&self) -> Totals {
+        let s = self.node.stratum().snapshot();
+        Totals {
+            accepted: s.accepted,
+            rejected: s
+                .rejected_duplicate
+                .saturating_add(s.rejected_low_difficulty)
+                .saturating_add(s.rejected_other),
+            stale: s.rejected_stale,
+        }
+    }
+
+    async fn sample(&mut self, now: u64) -> Sample {
+        let totals = self.totals();
+        let sample = Sample {
+            pool_hashrate: self.node.snapshot().pool_hashrate(now),
+            local_hashrate: self.node.workers().total_hashrate(Instant::now()),
+            shares_accepted: totals.accepted.saturating_sub(self.last.accepted),
+            shares_rejected: totals.rejected.saturating_sub(self.last.rejected),
+            shares_stale: totals.stale.saturating_sub(self.last.stale),
+            stratum_connections: self.node.stratum().snapshot().connections,
+            peers: self.node.p2p().connected() as u64,
+            miners: self.miners(now).await,
+        };
+        self.last = totals;
+        sample
+    }
+
+    /// The work of each payout address's main-chain shares in the window, per second;
+    /// `None` when the coordinator does not answer.
+    async fn miners(&self, now: u64) -> Option<Vec<MinerSample>> {
+        let start = now.saturating_sub(MINER_WINDOW_SECS);
+        let spec = self.node.spec();
+        let mut work: BTreeMap<String, (u128, u64)> = BTreeMap::new();
+        for index in 0..SCAN_PAGES {
+            let page = self.node.shares(index, SCAN_PAGE).await.ok()?;
+            let older = tally(&page.rows, spec, start, &mut work);
+            if older || (page.rows.len() as u64) < SCAN_PAGE {
+                break;
+            }
+        }
+        let miners = work
+            .into_iter()
+            .map(|(address, (w, last_share))| MinerSample {
+                address,
+                hashrate: w as f64 / MINER_WINDOW_SECS as f64,
+                last_share,
+            })
+            .collect();
+        Some(miners)
+    }
+}
+
+/// Adds the work of each row newer than `start` to its payout address's total and
+/// newest share time; returns whether a row was at or before `start` (the scan is done).
+/// Rows whose script has no address (non-standard scripts) are skipped.
+pub(super) fn tally(
+    rows: &[ShareRow],
+    spec: &ChainSpec,
+    start: u64,
+    work: &mut BTreeMap<String, (u128, u64)>,
+) -> bool {
+    let mut older = false;
+    for row in rows {
+        let time = u64::from(row.time);
+        if time <= start {
+            older = true;
+            continue;
+        }
+        let Some(address) = script_to_address(&row.payout, spec) else {
+            continue;
+        };
+        let w = Target::from_compact(row.share_target).map_or(0, |t| t.to_work().to_u128());
+        let e = work.entry(address).or_insert((0, 0));
+        e.0 = e.0.saturating_add(w);
+        e.1 = e.1.max(time);
+    }
+    older
+}
+
+/// Seconds until the next minute starts, after `now`.
+fn until_next_minute(now: u64) -> u64 {
+    MINUTE_SECS - now % MINUTE_SECS
+}
+
+/// Runs the history task until shutdown or [`HistoryHandle::close`]: a sample at the end
+/// of every minute (recorded for the minute that ended) and a save after it.
+pub(crate) async fn run(
+    mut store: HistoryStore,
+    path: Option<PathBuf>,
+    node: NodeHandle,
+    mut commands: mpsc::Receiver<Command>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut sampler = Sampler {
+        last: Totals::default(),
+        node,
+    };
+    sampler.last = sampler.totals();
+    loop {
+        let now = unix_now();
+        let wait = until_next_minute(now);
+        let minute_end = now + wait;
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                save(&store, path.as_ref()).await;
+                return;
+            }
+            cmd = commands.recv() => match cmd {
+                Some(Command::Query { names, range_secs, reply }) => {
+                    let _ = reply.send(store.query(&names, range_secs, unix_now()));
+                }
+                Some(Command::Close { reply }) => {
+                    let now = unix_now();
+                    let sample = sampler.sample(now).await;
+                    store.record(now, &sample);
+                    save(&store, path.as_ref()).await;
+                    let _ = reply.send(());
+                    return;
+                }
+                None => {
+                    save(&store, path.as_ref()).await;
+                    return;
+                }
+            },
+            _ = tokio::time::sleep(Duration::from_secs(wait)) => {
+                let sample = sampler.sample(unix_now()).await;
+                // The readings close the minute that just ended.
+                store.record(minute_end.saturating_sub(1), &sample);
+                save(&store, path.as_ref()).await;
+            }
+        }
+    }
+}
+
+async fn save(store: &HistoryStore, path: Option<&PathBuf>) {
+    let Some(path) = path.cloned() else {
+        return;
+    };
+    let bytes = match file::encode(store) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(target: "otedama::node", error = %e, "cannot encode the history");
+            return;
+        }
+    };
+    let written = tokio::task::spawn_blocking(move || {
+        let r = file::write(&path, &bytes);
+        (path, r)
+    })
+    .await;
+    if let Ok((path, Err(e))) = written {
+        warn!(target: "otedama::node", path = %path.display(), error = %e, "cannot write the history file");
+    }
+}
