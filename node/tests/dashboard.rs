@@ -4,8 +4,9 @@
 //! node_modules are missing (`apt-get install chromium nodejs npm`, then `npm ci` in
 //! rpc/tests/dashboard, as `scripts/test.sh` does), unless `OTEDAMA_SKIP_BROWSER_TESTS=1`;
 //! and without litecoind unless `OTEDAMA_SKIP_DAEMON_TESTS=1`.
-//! `rpc/tests/dashboard/miner.test.mjs` then opens a devnet miner's page. The screenshots
-//! are kept at `target/dashboard/dashboard.png` and `target/dashboard/miner.png`.
+//! `rpc/tests/dashboard/miner.test.mjs` then opens a devnet miner's page and the API
+//! explorer. The screenshots are kept in `target/dashboard/` (`dashboard.png`,
+//! `miner.png`, `miner-docs.png`).
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -193,7 +194,8 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
         "dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
         std::fs::read_to_string(data.path().join("devnet.log")).unwrap_or_default()
     );
-    for shot in [&screenshot, &miner_screenshot] {
+    let docs_screenshot = root().join("target/dashboard/miner-docs.png");
+    for shot in [&screenshot, &miner_screenshot, &docs_screenshot] {
         assert!(shot.exists(), "screenshot at {}", shot.display());
         eprintln!("screenshot: {}", shot.display());
     }

@@ -8,39 +8,14 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { chromium } from "playwright-core";
+import { withPage, screenshot as save, inked } from "./browser.mjs";
 
 const url = process.env.OTEDAMA_DASHBOARD_URL;
 const screenshot = process.env.OTEDAMA_SCREENSHOT || "dashboard.png";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 test("the dashboard fills with live data and shows a new block without reloading", { timeout: 120_000 }, async () => {
   assert.ok(url, "set OTEDAMA_DASHBOARD_URL to a running node's API");
-  const profile = mkdtempSync(join(tmpdir(), "otedama-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1280, height: 1400 },
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-  try {
-    const page = context.pages()[0] || (await context.newPage());
-    const origin = new URL(url).origin;
-    const foreign = [];
-    const errors = [];
-    page.on("request", (r) => {
-      const u = new URL(r.url());
-      if (u.origin !== origin && u.origin.replace(/^http/, "ws") !== origin.replace(/^http/, "ws")) foreign.push(r.url());
-    });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-
+  await withPage(url, { width: 1280, height: 1400 }, async ({ page }) => {
     const response = await page.goto(url, { waitUntil: "load" });
     assert.equal(response.status(), 200);
     await page.evaluate(() => { window.__loadedOnce = true; });
@@ -88,23 +63,10 @@ test("the dashboard fills with live data and shows a new block without reloading
 
     // Hashrate ticks (every 5 s) reach the hand-drawn chart.
     await page.waitForFunction(() => state.chart.length >= 2, null, { timeout: 20_000 });
-    const inked = await page.evaluate(() => {
-      const c = document.getElementById("hashrate-chart");
-      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1;
-      return n;
-    });
-    assert.ok(inked > 500, `the chart is drawn (${inked} pixels)`);
+    const drawn = await inked(page, "hashrate-chart");
+    assert.ok(drawn > 500, `the chart is drawn (${drawn} pixels)`);
     assert.notEqual(await page.textContent("#pool-hashrate"), "-");
 
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
-
-    assert.deepEqual(foreign, [], "no request leaves the node (works offline)");
-    assert.deepEqual(errors, [], "no script errors");
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
+    await save(page, screenshot);
+  });
 });

@@ -4,14 +4,10 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { chromium } from "playwright-core";
+import { withPage, screenshot as save, inked } from "./browser.mjs";
 
 const url = process.env.OTEDAMA_DASHBOARD_URL;
 const screenshot = process.env.OTEDAMA_MINER_SCREENSHOT || "miner.png";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 async function getJson(path) {
   const r = await fetch(new URL(path, url));
@@ -31,25 +27,7 @@ test("a devnet miner's page shows its expected payout, its blocks and a chart at
   }
   assert.ok(address, "a devnet worker shows up");
 
-  const profile = mkdtempSync(join(tmpdir(), "otedama-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1280, height: 1200 },
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-  try {
-    const page = context.pages()[0] || (await context.newPage());
-    const origin = new URL(url).origin;
-    const foreign = [];
-    const errors = [];
-    page.on("request", (r) => { if (new URL(r.url()).origin !== origin) foreign.push(r.url()); });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-
+  await withPage(url, { width: 1280, height: 1200 }, async ({ context, page }) => {
     // The search box on the dashboard leads to the page.
     await page.goto(url, { waitUntil: "load" });
     await page.fill("#miner-address", address);
@@ -59,14 +37,8 @@ test("a devnet miner's page shows its expected payout, its blocks and a chart at
     // Right after load: the address, and a chart with the sharechain's view drawn.
     await page.waitForFunction((a) => document.getElementById("address").textContent === a, address, { timeout: 10_000 });
     await page.waitForFunction(() => current.view !== null && current.view.hashrate.series.length > 0, null, { timeout: 10_000 });
-    const inked = await page.evaluate(() => {
-      const c = document.getElementById("miner-chart");
-      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1;
-      return n;
-    });
-    assert.ok(inked > 500, `the chart is drawn right after load (${inked} pixels)`);
+    const drawn = await inked(page, "miner-chart");
+    assert.ok(drawn > 500, `the chart is drawn right after load (${drawn} pixels)`);
 
     // The expected payout is the API's, to the satoshi (retried: shares keep arriving).
     await page.waitForFunction(async (a) => {
@@ -91,13 +63,21 @@ test("a devnet miner's page shows its expected payout, its blocks and a chart at
     await bad.waitForFunction(() => !document.getElementById("error").classList.contains("hidden"), null, { timeout: 10_000 });
     await bad.close();
 
-    mkdirSync(dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
+    await save(page, screenshot);
+  });
+});
 
-    assert.deepEqual(foreign, [], "no request leaves the node (works offline)");
-    assert.deepEqual(errors, [], "no script errors");
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
+test("the API explorer lists the OpenAPI document's operations and calls one", { timeout: 60_000 }, async () => {
+  const doc = await getJson("api/docs");
+  const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+  await withPage(url, { width: 1280, height: 1000 }, async ({ page }) => {
+    await page.goto(new URL("docs", url).href, { waitUntil: "load" });
+    await page.waitForFunction((n) => document.querySelectorAll("details.op").length === n, operations, { timeout: 10_000 });
+    const status = page.locator("details.op", { hasText: "GET /api/status" });
+    await status.locator("summary").click();
+    await status.locator("button").click();
+    await status.locator("pre.result").filter({ hasText: /^200 OK/ }).waitFor({ timeout: 10_000 });
+    assert.match(await status.locator("pre.result").textContent(), /"chain": "ltc-regtest"/);
+    await save(page, screenshot.replace(/\.png$/, "-docs.png"));
+  });
 });
