@@ -7,7 +7,6 @@
 
 use otedama_miner::{Miner, MinerConfig};
 use otedama_node::api::{ServiceSet, Services};
-use otedama_node::config::{ChainConfig, Config, DaemonConfig, MiningAlgorithm};
 use otedama_node::devnet::{LitecoinRegtest, devnet_payouts};
 use otedama_node::{Node, NodeEvent};
 use otedama_rpc::{FoundBlock, OnChainState, Payouts};
@@ -19,6 +18,9 @@ use tokio::time::timeout;
 #[allow(dead_code)]
 #[path = "../../testnet/src/skip.rs"]
 mod skip;
+
+#[path = "support/regtest_node.rs"]
+mod regtest_node;
 
 /// How long the node gets to notice a change on the daemon's chain.
 const NOTICE: Duration = Duration::from_secs(60);
@@ -82,20 +84,7 @@ fn a_found_block_is_confirmed_orphaned_by_a_reorg_and_confirmed_again() {
     };
     let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::default();
-    config.app.data_dir = dir.path().join("node");
-    config.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    config.pool.address = "127.0.0.1:0".parse().expect("addr");
-    config.mining.algorithm = MiningAlgorithm::Scrypt;
-    config.chains = vec![ChainConfig {
-        spec: spec.name.into(),
-        daemons: vec![DaemonConfig {
-            url: daemon.rpc_url(),
-            cookie_file: Some(daemon.cookie_path().to_path_buf()),
-            user: None,
-            password: None,
-        }],
-    }];
+    let config = regtest_node::config(&daemon, &dir.path().join("node"));
     let any = "127.0.0.1:0".parse().expect("addr");
     let set = ServiceSet {
         api: Some(any),
