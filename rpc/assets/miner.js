@@ -4,7 +4,7 @@
 
 const root = rootPath(1);
 const address = decodeURIComponent(location.pathname.replace(/^.*\/miner\//, "").replace(/\/$/, ""));
-const current = { view: null, history: [] };
+const current = { view: null, history: [], workers: [] };
 
 function show(v) {
   current.view = v;
@@ -45,7 +45,11 @@ function show(v) {
 function draw() {
   const v = current.view;
   const chain = v ? v.hashrate.series.map((p) => [p.time, p.hashrate]) : [];
-  const lines = [{ points: chain, color: "--ok" }, { points: current.history, color: "--local" }];
+  const lines = [
+    { points: chain, color: "--ok" },
+    { points: current.history, color: "--local" },
+    { points: current.workers, color: "--pool" },
+  ];
   const times = lines.flatMap((l) => l.points.map((p) => p[0]));
   const now = Date.now() / 1000;
   drawSeries($("miner-chart"), lines, times.length ? Math.min(...times) : now - 3600, Math.max(now, ...times));
@@ -60,14 +64,17 @@ async function load() {
   }
 }
 
-// This node's recorded history of the address, where it keeps one.
+// This node's recorded history of the address (the last 24 h): the sharechain's view
+// and its workers' reports, where the node keeps them.
 async function loadHistory() {
+  const names = ["miner:" + address, "workers:" + address];
   try {
-    const h = await api(root + "api/history?series=" + encodeURIComponent("miner:" + address) + "&range=24h");
-    current.history = (h.series && h.series["miner:" + address]) || [];
+    const h = await api(root + "api/history?series=" + names.map(encodeURIComponent).join(",") + "&range=24h");
+    current.history = h.series[names[0]] || [];
+    current.workers = h.series[names[1]] || [];
     draw();
   } catch (e) {
-    current.history = [];
+    console.warn("history", e);
   }
 }
 

@@ -12,7 +12,7 @@ pub const HISTORY_FILE: &str = "history.bin";
 /// The first bytes of a history file.
 const MAGIC: &[u8; 4] = b"OTHS";
 /// The encoding's version; a file of another version is replaced.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Largest file read: the largest store with room for the encoding's length prefixes.
 const MAX_FILE_BYTES: usize = MAX_STORE_BYTES + (1 << 20);
 

@@ -13,15 +13,19 @@ pub const MINUTE_POINTS: usize = 24 * 60;
 pub const HOUR_POINTS: usize = 30 * 24;
 /// Miners tracked at most; past it the one whose last share is oldest is dropped.
 pub const MAX_MINERS: usize = 1000;
+/// Of those, miners whose workers' own hashrate is kept too (those with Stratum workers
+/// on this node: the owner's rigs, and a public node's customers).
+pub const MAX_WORKER_SERIES: usize = 64;
 /// A miner without a share for this long is dropped with its series.
 pub const MINER_TTL_SECS: u64 = 24 * 3600;
 /// Largest store: every series full, 4 bytes a point, plus the names. This bounds both
 /// the memory and the file.
 pub const MAX_STORE_BYTES: usize =
-    (FIXED_SERIES.len() + MAX_MINERS) * (MINUTE_POINTS + HOUR_POINTS) * 4 + MAX_MINERS * 128;
+    (FIXED_SERIES.len() + MAX_MINERS + MAX_WORKER_SERIES) * (MINUTE_POINTS + HOUR_POINTS) * 4
+        + MAX_MINERS * 128;
 
 // The worst case documented in the module and in docs/api.md.
-const _: () = assert!(MINUTE_POINTS + HOUR_POINTS == 2160 && MAX_STORE_BYTES < 9_000_000);
+const _: () = assert!(MINUTE_POINTS + HOUR_POINTS == 2160 && MAX_STORE_BYTES < 9_500_000);
 
 /// The points of each series asked for, `(unix_secs, value)` oldest first, and their
 /// spacing in seconds.
@@ -49,8 +53,11 @@ pub const FIXED_SERIES: [(&str, Kind); 7] = [
     ("peers", Kind::Gauge),
 ];
 
-/// The prefix of a miner's series name.
+/// The prefix of a miner's series name: its hashrate as the sharechain sees it.
 pub const MINER_PREFIX: &str = "miner:";
+/// The prefix of a miner's workers' series: its hashrate as its Stratum workers on this
+/// node report it.
+pub const WORKERS_PREFIX: &str = "workers:";
 
 /// A fixed number of consecutive slots of `res` seconds ending at `head`, each a value
 /// or `NaN` for none. Slot `i` covers `[i * res, (i + 1) * res)`.
@@ -205,11 +212,13 @@ impl Series {
     }
 }
 
-/// A tracked miner: its last share and its hashrate series.
+/// A tracked miner: its last share, its hashrate series, and its workers' when it has
+/// workers on this node.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub(crate) struct Miner {
     last_share: u64,
     series: Series,
+    workers: Option<Series>,
 }
 
 /// One minute's readings.
@@ -241,7 +250,9 @@ pub struct MinerSample {
     pub address: String,
     /// The sharechain's estimate of its hashrate.
     pub hashrate: f64,
-    /// Unix time of its newest share.
+    /// The sum of its Stratum workers' hashrates on this node, if it has workers here.
+    pub workers: Option<f64>,
+    /// Unix time of its newest share (sharechain or Stratum).
     pub last_share: u64,
 }
 
@@ -290,18 +301,23 @@ impl HistoryStore {
     }
 
     fn record_miners(&mut self, at: u64, miners: &[MinerSample]) {
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = std::collections::BTreeMap::new();
         for m in miners {
             if self.track(&m.address, m.last_share) {
-                seen.insert(m.address.as_str());
-                if let Some(miner) = self.miners.get_mut(&m.address) {
-                    miner.series.record(at, m.hashrate);
-                }
+                seen.insert(m.address.as_str(), m);
             }
         }
+        let mut worker_series = self.miners.values().filter(|m| m.workers.is_some()).count();
         for (address, miner) in &mut self.miners {
-            if !seen.contains(address.as_str()) {
-                miner.series.record(at, 0.0);
+            let sample = seen.get(address.as_str());
+            miner.series.record(at, sample.map_or(0.0, |m| m.hashrate));
+            let workers = sample.and_then(|m| m.workers);
+            if workers.is_some() && miner.workers.is_none() && worker_series < MAX_WORKER_SERIES {
+                miner.workers = Some(Series::new(Kind::Gauge));
+                worker_series += 1;
+            }
+            if let Some(series) = &mut miner.workers {
+                series.record(at, workers.unwrap_or(0.0));
             }
         }
     }
@@ -331,6 +347,7 @@ impl HistoryStore {
             Miner {
                 last_share,
                 series: Series::new(Kind::Gauge),
+                workers: None,
             },
         );
         true
@@ -340,11 +357,11 @@ impl HistoryStore {
     pub fn expire(&mut self, now: u64) {
         self.miners
             .retain(|_, m| m.last_share.saturating_add(MINER_TTL_SECS) > now);
-        for s in self
-            .fixed
-            .iter_mut()
-            .chain(self.miners.values_mut().map(|m| &mut m.series))
-        {
+        for s in self.fixed.iter_mut().chain(
+            self.miners
+                .values_mut()
+                .flat_map(|m| std::iter::once(&mut m.series).chain(m.workers.as_mut())),
+        ) {
             s.advance(now);
         }
     }
@@ -370,7 +387,9 @@ impl HistoryStore {
         for name in names {
             let points = match self.series(name) {
                 Ok(series) => series.points(from, hourly),
-                Err(_) if name.starts_with(MINER_PREFIX) => Vec::new(),
+                Err(_) if name.starts_with(MINER_PREFIX) || name.starts_with(WORKERS_PREFIX) => {
+                    Vec::new()
+                }
                 Err(e) => return Err(e),
             };
             out.insert(name.clone(), points);
@@ -385,10 +404,14 @@ impl HistoryStore {
                 .get(i)
                 .ok_or_else(|| UnknownSeries(name.to_owned()));
         }
-        name.strip_prefix(MINER_PREFIX)
-            .and_then(|a| self.miners.get(a))
-            .map(|m| &m.series)
-            .ok_or_else(|| UnknownSeries(name.to_owned()))
+        let found = match name.strip_prefix(WORKERS_PREFIX) {
+            Some(a) => self.miners.get(a).and_then(|m| m.workers.as_ref()),
+            None => name
+                .strip_prefix(MINER_PREFIX)
+                .and_then(|a| self.miners.get(a))
+                .map(|m| &m.series),
+        };
+        found.ok_or_else(|| UnknownSeries(name.to_owned()))
     }
 
     /// Returns the tracked miners' addresses.
@@ -406,9 +429,11 @@ impl HistoryStore {
                 .zip(FIXED_SERIES)
                 .all(|(s, (_, k))| s.kind == k && s.well_formed())
             && self.miners.len() <= MAX_MINERS
-            && self
-                .miners
-                .values()
-                .all(|m| m.series.kind == Kind::Gauge && m.series.well_formed())
+            && self.miners.values().all(|m| {
+                std::iter::once(&m.series)
+                    .chain(m.workers.as_ref())
+                    .all(|s| s.kind == Kind::Gauge && s.well_formed())
+            })
+            && self.miners.values().filter(|m| m.workers.is_some()).count() <= MAX_WORKER_SERIES
     }
 }

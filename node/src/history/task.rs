@@ -146,15 +146,36 @@ impl Sampler {
                 break;
             }
         }
-        let miners = work
+        let mut miners: BTreeMap<String, MinerSample> = work
             .into_iter()
-            .map(|(address, (w, last_share))| MinerSample {
-                address,
-                hashrate: w as f64 / MINER_WINDOW_SECS as f64,
-                last_share,
+            .map(|(address, (w, last_share))| {
+                let sample = MinerSample {
+                    address: address.clone(),
+                    hashrate: w as f64 / MINER_WINDOW_SECS as f64,
+                    workers: None,
+                    last_share,
+                };
+                (address, sample)
             })
             .collect();
-        Some(miners)
+        // What its workers on this node report (user names `ADDRESS[.rig]`).
+        for row in self.node.workers().rows(Instant::now()) {
+            let address = row.name.split('.').next().unwrap_or_default();
+            if address.is_empty() {
+                continue;
+            }
+            let m = miners
+                .entry(address.to_owned())
+                .or_insert_with(|| MinerSample {
+                    address: address.to_owned(),
+                    hashrate: 0.0,
+                    workers: None,
+                    last_share: 0,
+                });
+            m.workers = Some(m.workers.unwrap_or(0.0) + row.hashrate);
+            m.last_share = m.last_share.max(row.last_share_time.unwrap_or(0));
+        }
+        Some(miners.into_values().collect())
     }
 }
 

@@ -26,6 +26,7 @@ fn miner(address: &str, hashrate: f64, last_share: u64) -> MinerSample {
     MinerSample {
         address: address.into(),
         hashrate,
+        workers: None,
         last_share,
     }
 }
@@ -183,6 +184,28 @@ fn miners_expire_after_a_day_and_are_capped() {
     assert_eq!(untracked["miner:a"], []);
     assert!(s.query(&names(&["nope"]), 3600, T0).is_err());
 
+    // Workers: a miner with workers on this node gets their series beside the chain's;
+    // minutes without a report read zero.
+    let mut s = HistoryStore::default();
+    let mut with = sample(0.0, 0);
+    with.miners = Some(vec![MinerSample {
+        workers: Some(9.0),
+        ..miner("w", 4.0, T0)
+    }]);
+    s.record(T0 + 60, &with);
+    let mut without = sample(0.0, 0);
+    without.miners = Some(vec![miner("w", 4.0, T0 + 100)]);
+    s.record(T0 + 120, &without);
+    assert_eq!(
+        points(&s, "workers:w", 3600, T0 + 120),
+        [(T0 + 60, 9.0), (T0 + 120, 0.0)]
+    );
+    assert_eq!(points(&s, "miner:w", 3600, T0 + 120).len(), 2);
+    let (none, _) = s
+        .query(&names(&["workers:x"]), 3600, T0 + 120)
+        .expect("a workers series");
+    assert_eq!(none["workers:x"], []);
+
     // The cap: a full store takes a newer miner in place of the oldest, and refuses an
     // older one.
     let mut s = HistoryStore::default();
@@ -261,14 +284,22 @@ fn the_worst_case_is_bounded() {
     // A full store encodes within the bound.
     let mut s = HistoryStore::default();
     let mut full = sample(1.0, 1);
+    // Every miner reports workers too; only MAX_WORKER_SERIES of them get a series.
     full.miners = Some(
         (0..MAX_MINERS as u64)
-            .map(|i| miner(&format!("rltc1q{i:0>58}"), 1.0, T0))
+            .map(|i| MinerSample {
+                workers: Some(2.0),
+                ..miner(&format!("rltc1q{i:0>58}"), 1.0, T0)
+            })
             .collect(),
     );
     for m in 0..(MINUTE_POINTS as u64) {
         s.record(T0 + m * 60, &full);
     }
+    let with_workers = (0..MAX_MINERS as u64)
+        .filter(|i| !points(&s, &format!("workers:rltc1q{i:0>58}"), 3600, T0 + 86_340).is_empty())
+        .count();
+    assert_eq!(with_workers, MAX_WORKER_SERIES);
     let bytes = encode(&s).expect("encodes");
     assert!(bytes.len() <= MAX_STORE_BYTES, "{}", bytes.len());
     assert_eq!(decode(&bytes).expect("decodes"), s);

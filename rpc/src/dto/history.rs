@@ -15,8 +15,12 @@ pub const HISTORY_SERIES: [&str; 7] = [
     "peers",
 ];
 
-/// The prefix of a per-miner hashrate series: `miner:<payout address>`.
+/// The prefix of a per-miner hashrate series: `miner:<payout address>`, its hashrate as
+/// the sharechain sees it.
 pub const MINER_SERIES_PREFIX: &str = "miner:";
+/// The prefix of a per-miner workers series: `workers:<payout address>`, its hashrate as
+/// its Stratum workers on the node report it.
+pub const WORKERS_SERIES_PREFIX: &str = "workers:";
 
 /// Most series one request may ask for.
 pub const MAX_HISTORY_SERIES: usize = 16;
@@ -30,8 +34,10 @@ const MAX_SERIES_PARAM: usize = 2048;
 pub struct HistoryQuery {
     /// Comma-separated series names, at most 16: `pool_hashrate`, `local_hashrate`,
     /// `shares_accepted`, `shares_rejected`, `shares_stale`, `stratum_connections`,
-    /// `peers`, or `miner:<address>` (points for a payout address with a share in the
-    /// last 24 h, none for another) (default: every series but the miners).
+    /// `peers`, `miner:<address>` (a payout address's hashrate as the sharechain sees it,
+    /// kept while it has a share in the last 24 h) or `workers:<address>` (as its Stratum
+    /// workers on this node report it); an address the node does not track has no points
+    /// (default: every series but the miners').
     pub series: Option<String>,
     /// `1h`, `24h`, `7d` or `30d` (default `1h`). Up to `24h` the points are minutes,
     /// beyond it hours.
@@ -94,7 +100,7 @@ pub struct HistoryRequest {
 /// Returns the message of an unknown series name: the name and the valid ones.
 pub fn unknown_series_message(name: &str) -> String {
     format!(
-        "unknown series {name:?}; valid: {}, or {MINER_SERIES_PREFIX}<address> for a payout address with a share in the last 24 h",
+        "unknown series {name:?}; valid: {}, {MINER_SERIES_PREFIX}<address> (a payout address's hashrate as the sharechain sees it) or {WORKERS_SERIES_PREFIX}<address> (as its workers on this node report it)",
         HISTORY_SERIES.join(", ")
     )
 }
@@ -121,9 +127,12 @@ impl HistoryRequest {
                 let mut series: Vec<String> = Vec::new();
                 for name in list.split(',').map(str::trim) {
                     let fixed = HISTORY_SERIES.contains(&name);
-                    let miner = name.strip_prefix(MINER_SERIES_PREFIX).is_some_and(|a| {
-                        !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric())
-                    });
+                    let miner = name
+                        .strip_prefix(MINER_SERIES_PREFIX)
+                        .or_else(|| name.strip_prefix(WORKERS_SERIES_PREFIX))
+                        .is_some_and(|a| {
+                            !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric())
+                        });
                     if !fixed && !miner {
                         return Err(unknown_series_message(name));
                     }

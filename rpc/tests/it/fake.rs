@@ -234,7 +234,9 @@ impl NodeApi for Fake {
             let step = request.range.resolution_secs();
             let mut series = std::collections::BTreeMap::new();
             for name in request.series {
-                if name.starts_with(MINER_SERIES_PREFIX) && name != "miner:rltc1qfake" {
+                let per_miner = name.starts_with(MINER_SERIES_PREFIX)
+                    || name.starts_with(WORKERS_SERIES_PREFIX);
+                if per_miner && name != "miner:rltc1qfake" {
                     series.insert(name, Vec::new());
                     continue;
                 }

@@ -115,9 +115,14 @@ async fn history_answers_points_and_refuses_unknown_series() {
     }
     // An address the node does not track (yet) has no points, not an error: its page
     // asks before the first minute of a new miner is recorded.
-    let (code, body) = get(&s.base, "/api/history?series=miner:rltc1qother").await;
+    let (code, body) = get(
+        &s.base,
+        "/api/history?series=miner:rltc1qother,workers:rltc1qother",
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body["series"]["miner:rltc1qother"], json!([]));
+    assert_eq!(body["series"]["workers:rltc1qother"], json!([]));
     let many: Vec<String> = (0..17).map(|i| format!("miner:a{i}")).collect();
     let (code, body) = get(&s.base, &format!("/api/history?series={}", many.join(","))).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
