@@ -35,8 +35,15 @@ use std::ptr;
 use std::sync::Mutex;
 use tracing::warn;
 
+mod dag;
+#[cfg(test)]
+mod dag_tests;
+mod kawpow;
 #[cfg(test)]
 mod tests;
+
+pub use dag::{DagSolution, MAX_ITEMS_PER_CALL, OpenClEthash};
+pub use kawpow::OpenClKawpow;
 
 const LOG: &str = "otedama::miner::opencl";
 
