@@ -17,7 +17,7 @@ use crate::backend::{HashBackend, ScanResult};
 use crate::gpu::job_words;
 use crate::gpu::test_support;
 use crate::test_support::{bitcoin_genesis, litecoin_genesis, one_in, pseudo_header};
-use otedama_sharechain::Target;
+use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 
@@ -116,6 +116,38 @@ fn kernels_compile_to_device_code() {
     }
 }
 
+/// The Ethash kernels and KawPow's kernels of two periods compile to PTX with their
+/// entry points, and to device code for Volta, Ampere and Hopper.
+#[test]
+fn dag_kernels_compile() {
+    if !nvrtc_or_skip("dag_kernels_compile") {
+        return;
+    }
+    let kernels = [
+        (DagKernel::Ethash, &["ethash_dag", "ethash_search"][..]),
+        (DagKernel::Kawpow { period: 0 }, &["kawpow_search"][..]),
+        (DagKernel::Kawpow { period: 56_971 }, &["kawpow_search"][..]),
+    ];
+    for (kernel, entries) in kernels {
+        let ptx = compile_dag_kernel(kernel).unwrap_or_else(|e| panic!("{kernel:?}: {e}"));
+        for entry in entries {
+            assert!(
+                ptx.contains(&format!(".visible .entry {entry}(")),
+                "{kernel:?}: no entry point {entry} in the PTX"
+            );
+        }
+        for capability in [(7, 0), (8, 0), (9, 0)] {
+            let image = compile_dag_kernel_for(kernel, capability)
+                .unwrap_or_else(|e| panic!("{kernel:?} for {capability:?}: {e}"));
+            assert_eq!(&image[..4], b"\x7fELF", "{kernel:?} for {capability:?}");
+        }
+    }
+    assert_ne!(
+        dag_kernel_source(DagKernel::Kawpow { period: 0 }),
+        dag_kernel_source(DagKernel::Kawpow { period: 1 })
+    );
+}
+
 #[test]
 fn an_unknown_architecture_is_a_compile_error() {
     if !nvrtc_or_skip("an_unknown_architecture_is_a_compile_error") {
@@ -135,7 +167,7 @@ fn compile_errors_carry_the_log() {
         return;
     }
     let err = compile_source(
-        PowAlgorithm::Sha256d,
+        "sha256d",
         "extern \"C\" __global__ void broken() { undeclared_name = 1; }",
         "broken.cu",
     )

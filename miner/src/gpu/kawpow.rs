@@ -6,8 +6,9 @@
 //! every lane, and `kawpow_merge_item(mix, item, r)`, the merge of the round's 256-byte
 //! dataset item. Registers and selectors are constants of the source, so each period is
 //! compiled on its own. The dialect supplies `ROTL32(x, n)`, `ROTR32(x, n)` (any `n`,
-//! taken modulo 32), `MUL_HI`, `MIN`, `CLZ`, `POPCOUNT`, the address space `L1_SPACE` of
-//! the 16 KiB cache and `ITEM_SPACE` of the dataset.
+//! taken modulo 32), `MUL_HI`, `MIN`, `CLZ`, `POPCOUNT`, the type `uint`, the address
+//! space `L1_SPACE` of the 16 KiB cache and `ITEM_SPACE` of the dataset, and `DEVICE_FN`,
+//! the qualifier of device functions.
 
 use otedama_sharechain::ethash::kawpow::{
     L1_WORDS, LANES, Operation, PeriodProgram, REGS, WORDS_PER_LANE,
@@ -58,7 +59,7 @@ pub(crate) fn program_source(program: &PeriodProgram) -> String {
     );
     let _ = writeln!(
         s,
-        "void kawpow_program(uint mix[KAWPOW_LANES][KAWPOW_REGS], L1_SPACE const uint *l1) {{"
+        "DEVICE_FN void kawpow_program(uint mix[KAWPOW_LANES][KAWPOW_REGS], L1_SPACE const uint *l1) {{"
     );
     let _ = writeln!(s, "    for (int l = 0; l < KAWPOW_LANES; l++) {{");
     let _ = writeln!(s, "        uint *m = mix[l];");
@@ -103,7 +104,7 @@ pub(crate) fn program_source(program: &PeriodProgram) -> String {
     );
     let _ = writeln!(
         s,
-        "void kawpow_merge_item(uint mix[KAWPOW_LANES][KAWPOW_REGS], ITEM_SPACE const uint *item, uint r) {{"
+        "DEVICE_FN void kawpow_merge_item(uint mix[KAWPOW_LANES][KAWPOW_REGS], ITEM_SPACE const uint *item, uint r) {{"
     );
     let _ = writeln!(s, "    for (uint l = 0; l < KAWPOW_LANES; l++) {{");
     let _ = writeln!(s, "        uint *m = mix[l];");

@@ -28,6 +28,7 @@ const OPENCL_DIALECT: &str = "\
 #define POPCOUNT(x) popcount((uint)(x))
 #define L1_SPACE __local
 #define ITEM_SPACE __global
+#define DEVICE_FN
 ";
 /// Compiled periods kept: the current one and the next.
 const PROGRAM_CACHE: usize = 2;
