@@ -6,8 +6,11 @@
 //! report buffers, the batch loop); [`OpenClEthash`] adds hashimoto's kernel and the
 //! Ethash re-check, `super::kawpow::OpenClKawpow` the per-period programs.
 
-use super::{LOG, device_buffer, device_ids, failed};
-use crate::error::MinerError;
+use super::{device_buffer, device_ids, failed};
+use crate::error::{DagError, MinerError};
+use crate::gpu::dag::{
+    DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, check_range, dag_job, parse_reports, recheck,
+};
 use crate::gpu::{OUT_CAP, intensity_batch};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -20,59 +23,13 @@ use otedama_sharechain::ethash::{DATASET_PARENTS, Item, LightCache};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use tracing::warn;
 
 /// Keccak-f[1600] and Keccak-f[800] (prepended to the DAG kernels).
 pub(super) const KECCAK_CL: &str = include_str!("keccak.cl");
 /// DAG generation and hashimoto.
 const ETHASH_CL: &str = include_str!("ethash.cl");
-/// Words of one report: the nonce's two words, then the mix hash's eight.
-const REPORT_WORDS: usize = 10;
 /// Dataset items one DAG-generation enqueue computes (keeps each enqueue short).
 const DAG_CHUNK: u32 = 1 << 16;
-/// Most dataset items [`OpenClEthash::dataset_items`] computes or reads in one call.
-pub const MAX_ITEMS_PER_CALL: u32 = 1 << 20;
-/// Words of the job: the header hash, then the boundary.
-const JOB_WORDS: usize = 16;
-
-/// A device's report that the CPU re-check accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DagSolution {
-    /// The nonce.
-    pub nonce: u64,
-    /// The 32-byte mix hash (as a block header carries it).
-    pub mix: [u8; 32],
-    /// The final hash, at most the boundary (big-endian).
-    pub result: [u8; 32],
-}
-
-/// A nonce and mix hash the device reported, not yet re-checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Report {
-    pub(super) nonce: u64,
-    pub(super) mix: [u8; 32],
-}
-
-/// Returns the 32 bytes of eight little-endian words.
-fn word_bytes(words: &[u32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    out
-}
-
-/// Returns the eight little-endian words of 32 bytes.
-fn bytes_words(bytes: &[u8; 32]) -> [u32; 8] {
-    std::array::from_fn(|i| {
-        u32::from_le_bytes([
-            bytes[4 * i],
-            bytes[4 * i + 1],
-            bytes[4 * i + 2],
-            bytes[4 * i + 3],
-        ])
-    })
-}
 
 /// The device side shared by Ethash and KawPow: queue, cache, DAG, job and reports.
 #[derive(Debug)]
@@ -124,10 +81,11 @@ impl DagDevice {
         let items = cache.items();
         let cache_bytes = items.len() as u64 * 64;
         if cache_bytes > max_alloc {
-            return Err(MinerError::DagTooLarge {
+            return Err(DagError::TooLarge {
                 bytes: cache_bytes,
                 max: max_alloc,
-            });
+            }
+            .into());
         }
         let words: Vec<u32> = items.iter().flatten().copied().collect();
         let mut cache_buf = device_buffer(
@@ -137,7 +95,12 @@ impl DagDevice {
             "allocating the cache",
         )?;
         write(&queue, &mut cache_buf, 0, &words, "uploading the cache")?;
-        let job = device_buffer(&context, CL_MEM_READ_ONLY, JOB_WORDS, "allocating the job")?;
+        let job = device_buffer(
+            &context,
+            CL_MEM_READ_ONLY,
+            DAG_JOB_WORDS,
+            "allocating the job",
+        )?;
         let out = device_buffer(
             &context,
             CL_MEM_READ_WRITE,
@@ -168,7 +131,7 @@ impl DagDevice {
     }
 
     pub(super) fn dag(&self) -> Result<&Buffer<cl_uint>, MinerError> {
-        self.dag.as_ref().ok_or(MinerError::DagNotGenerated)
+        self.dag.as_ref().ok_or(DagError::NotGenerated.into())
     }
 
     /// Runs the DAG kernel for items `first..first + count` into `out` at `base`.
@@ -205,10 +168,11 @@ impl DagDevice {
         }
         let bytes = u64::from(self.dataset_items) * 64;
         if bytes > self.max_alloc {
-            return Err(MinerError::DagTooLarge {
+            return Err(DagError::TooLarge {
                 bytes,
                 max: self.max_alloc,
-            });
+            }
+            .into());
         }
         let words = usize::try_from(bytes / 4).map_err(|e| failed("DAG size", e))?;
         let dag = device_buffer(
@@ -231,16 +195,7 @@ impl DagDevice {
     }
 
     fn check_range(&self, first: u32, count: u32) -> Result<(), MinerError> {
-        let end = u64::from(first) + u64::from(count);
-        if count > MAX_ITEMS_PER_CALL || end > u64::from(self.dataset_items) {
-            return Err(MinerError::DagRange {
-                first: u64::from(first),
-                count: u64::from(count),
-                items: u64::from(self.dataset_items),
-                max: u64::from(MAX_ITEMS_PER_CALL),
-            });
-        }
-        Ok(())
+        Ok(check_range(first, count, self.dataset_items)?)
     }
 
     /// Computes dataset items `first..first + count` on the device (no DAG needed).
@@ -277,9 +232,7 @@ impl DagDevice {
         boundary: &[u8; 32],
         stop: &AtomicBool,
     ) -> Result<(Vec<Report>, u64), MinerError> {
-        let mut job = [0u32; JOB_WORDS];
-        job[..8].copy_from_slice(&bytes_words(header_hash));
-        job[8..].copy_from_slice(&bytes_words(boundary));
+        let job = dag_job(header_hash, boundary);
         write(&self.queue, &mut self.job, 0, &job, "writing the job")?;
         let mut reports = Vec::new();
         let mut hashed = 0u64;
@@ -315,10 +268,7 @@ impl DagDevice {
         if n > 0 {
             let mut words = vec![0u32; n as usize * REPORT_WORDS];
             read(&self.queue, &self.out, 4, &mut words, "reading the reports")?;
-            reports.extend(words.chunks_exact(REPORT_WORDS).map(|r| Report {
-                nonce: u64::from(r[0]) | (u64::from(r[1]) << 32),
-                mix: word_bytes(&r[2..]),
-            }));
+            reports.extend(parse_reports(&words));
         }
         Ok(())
     }
@@ -415,35 +365,6 @@ fn read_items(
         .collect())
 }
 
-/// Re-checks `reports` with `hash` (the CPU's mix and final hash of a nonce): returns
-/// those whose mix matches and whose final hash is at most `boundary`, in nonce order,
-/// each once; counts and logs the others in `errors`. Nothing unchecked is returned.
-pub(super) fn recheck(
-    backend: &str,
-    mut reports: Vec<Report>,
-    boundary: &[u8; 32],
-    errors: &AtomicU64,
-    hash: impl Fn(u64) -> ([u8; 32], [u8; 32]),
-) -> Vec<DagSolution> {
-    reports.sort_unstable_by_key(|r| r.nonce);
-    reports.dedup();
-    let mut found = Vec::new();
-    for r in reports {
-        let (mix, result) = hash(r.nonce);
-        if mix == r.mix && result <= *boundary {
-            found.push(DagSolution {
-                nonce: r.nonce,
-                mix,
-                result,
-            });
-        } else {
-            errors.fetch_add(1, Ordering::Relaxed);
-            warn!(target: LOG, backend, nonce = r.nonce, "device reported a wrong nonce or mix hash");
-        }
-    }
-    found
-}
-
 /// Ethash (or Etchash: the same hash over its epoch's cache) on an OpenCL device.
 #[derive(Debug)]
 pub struct OpenClEthash {
@@ -466,7 +387,7 @@ impl OpenClEthash {
     ///
     /// # Errors
     /// [`MinerError::OpenClUnavailable`] without a device at that index,
-    /// [`MinerError::DagTooLarge`] when the cache does not fit one buffer,
+    /// [`DagError::TooLarge`] when the cache does not fit one buffer,
     /// [`MinerError::OpenCl`] when building the kernels or uploading fails.
     pub fn new(device_index: usize, cache: LightCache, intensity: u32) -> Result<Self, MinerError> {
         let dag = DagDevice::open(device_index, &cache, DATASET_PARENTS, intensity)?;
@@ -497,7 +418,7 @@ impl OpenClEthash {
     /// Generates the DAG on the device (once).
     ///
     /// # Errors
-    /// [`MinerError::DagTooLarge`] past the device's largest buffer, or
+    /// [`DagError::TooLarge`] past the device's largest buffer, or
     /// [`MinerError::OpenCl`].
     pub fn generate_dag(&self) -> Result<(), MinerError> {
         self.lock().dag.generate_dag()
@@ -506,7 +427,7 @@ impl OpenClEthash {
     /// Computes dataset items `first..first + count` on the device from the cache.
     ///
     /// # Errors
-    /// [`MinerError::DagRange`] outside the dataset or past [`MAX_ITEMS_PER_CALL`], or
+    /// [`DagError::Range`] outside the dataset or past [`super::MAX_ITEMS_PER_CALL`], or
     /// [`MinerError::OpenCl`].
     pub fn dataset_items(&self, first: u32, count: u32) -> Result<Vec<Item>, MinerError> {
         self.lock().dag.compute_items(first, count)
@@ -515,7 +436,7 @@ impl OpenClEthash {
     /// Reads DAG items `first..first + count` back from the device.
     ///
     /// # Errors
-    /// As [`Self::dataset_items`], and [`MinerError::DagNotGenerated`].
+    /// As [`Self::dataset_items`], and [`DagError::NotGenerated`].
     pub fn read_dag(&self, first: u32, count: u32) -> Result<Vec<Item>, MinerError> {
         self.lock().dag.read_dag(first, count)
     }
@@ -525,7 +446,7 @@ impl OpenClEthash {
     /// nonces hashed.
     ///
     /// # Errors
-    /// [`MinerError::DagNotGenerated`], or [`MinerError::OpenCl`] when the device fails.
+    /// [`DagError::NotGenerated`], or [`MinerError::OpenCl`] when the device fails.
     pub fn search(
         &self,
         header_hash: &[u8; 32],

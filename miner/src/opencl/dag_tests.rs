@@ -2,8 +2,9 @@
 //! (`otedama_sharechain::ethash`). They run on a real OpenCL device (PoCL's CPU device
 //! in CI) and fail when none is found, unless `OTEDAMA_SKIP_OPENCL_TESTS=1` is set.
 
-use super::dag::{Report, recheck};
 use super::*;
+use crate::error::DagError;
+use crate::gpu::dag::{Report, recheck};
 use otedama_sharechain::ethash::kawpow::KawpowContext;
 use otedama_sharechain::ethash::{Dataset, Epoch, LightCache};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -43,13 +44,19 @@ fn ethash_dag_equals_the_cpu_dataset() {
         return;
     };
     let err = dev.read_dag(0, 1).expect_err("no DAG yet");
-    assert!(matches!(err, MinerError::DagNotGenerated), "{err}");
+    assert!(
+        matches!(err, MinerError::Dag(DagError::NotGenerated)),
+        "{err}"
+    );
     dev.generate_dag().expect("DAG");
     let n = full.items().len() as u32;
     assert_eq!(dev.read_dag(0, n).expect("items"), full.items());
     assert_eq!(dev.dataset_items(5, 3).expect("items"), full.items()[5..8]);
     let err = dev.read_dag(n - 1, 2).expect_err("past the end");
-    assert!(matches!(err, MinerError::DagRange { .. }), "{err}");
+    assert!(
+        matches!(err, MinerError::Dag(DagError::Range { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -66,7 +73,10 @@ fn ethash_search_finds_the_cpu_nonces() {
     let err = dev
         .search(&header, 0..10, &boundary, &stop)
         .expect_err("no DAG yet");
-    assert!(matches!(err, MinerError::DagNotGenerated), "{err}");
+    assert!(
+        matches!(err, MinerError::Dag(DagError::NotGenerated)),
+        "{err}"
+    );
     dev.generate_dag().expect("DAG");
     let nonces = (1u64 << 32) - 300..(1u64 << 32) + 300;
     let expected: Vec<DagSolution> = nonces
@@ -105,7 +115,10 @@ fn ethash_items_of_epoch_0_equal_the_light_cache() {
         assert_eq!(dev.dataset_items(i, 1).expect("item"), [item], "item {i}");
     }
     let err = dev.dataset_items(last, 2).expect_err("past the end");
-    assert!(matches!(err, MinerError::DagRange { .. }), "{err}");
+    assert!(
+        matches!(err, MinerError::Dag(DagError::Range { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -179,7 +192,10 @@ fn kawpow_search_with_a_boundary_finds_the_cpu_nonces() {
 fn kawpow_refuses_a_dataset_under_16_kib() {
     let cache = LightCache::with_sizes(&[1; 32], 64 * 11, 128 * 17).expect("sizes");
     let err = OpenClKawpow::new(0, KawpowContext::from_cache(cache), 8).expect_err("too small");
-    assert!(matches!(err, MinerError::DatasetTooSmall { .. }), "{err}");
+    assert!(
+        matches!(err, MinerError::Dag(DagError::DatasetTooSmall { .. })),
+        "{err}"
+    );
 }
 
 /// A report whose mix or final hash the CPU does not reproduce is counted, never

@@ -2,9 +2,10 @@
 //! ProgPoW period, compiled from the period's [`PeriodProgram`] (the program the CPU
 //! hash runs) and cached for the current and the next period.
 
-use super::dag::{DagDevice, DagSolution, KECCAK_CL, build, recheck};
+use super::dag::{DagDevice, KECCAK_CL, build};
 use super::failed;
-use crate::error::MinerError;
+use crate::error::{DagError, MinerError};
+use crate::gpu::dag::{DagSolution, recheck};
 use crate::gpu::kawpow::program_source;
 use opencl3::kernel::Kernel;
 use opencl3::program::Program;
@@ -100,7 +101,7 @@ impl OpenClKawpow {
     /// enqueue hashes `2^intensity` nonces (intensity clamped to 8..=31).
     ///
     /// # Errors
-    /// [`MinerError::DatasetTooSmall`] for a dataset under 16 KiB,
+    /// [`DagError::DatasetTooSmall`] for a dataset under 16 KiB,
     /// [`MinerError::OpenClUnavailable`] without a device at that index,
     /// [`MinerError::OpenCl`] when building the kernels or uploading fails.
     pub fn new(
@@ -110,10 +111,11 @@ impl OpenClKawpow {
     ) -> Result<Self, MinerError> {
         let items = context.cache().dataset_items();
         if items < MIN_ITEMS {
-            return Err(MinerError::DatasetTooSmall {
+            return Err(DagError::DatasetTooSmall {
                 items,
                 min: MIN_ITEMS,
-            });
+            }
+            .into());
         }
         let dag = DagDevice::open(device_index, context.cache(), DATASET_PARENTS, intensity)?;
         Ok(Self {
@@ -146,7 +148,7 @@ impl OpenClKawpow {
     /// Generates the DAG (512-parent items) on the device (once).
     ///
     /// # Errors
-    /// [`MinerError::DagTooLarge`] past the device's largest buffer, or
+    /// [`DagError::TooLarge`] past the device's largest buffer, or
     /// [`MinerError::OpenCl`].
     pub fn generate_dag(&self) -> Result<(), MinerError> {
         self.lock().dag.generate_dag()
@@ -155,7 +157,7 @@ impl OpenClKawpow {
     /// Computes dataset items `first..first + count` on the device from the cache.
     ///
     /// # Errors
-    /// [`MinerError::DagRange`] outside the dataset or past [`super::MAX_ITEMS_PER_CALL`], or
+    /// [`DagError::Range`] outside the dataset or past [`super::MAX_ITEMS_PER_CALL`], or
     /// [`MinerError::OpenCl`].
     pub fn dataset_items(&self, first: u32, count: u32) -> Result<Vec<Item>, MinerError> {
         self.lock().dag.compute_items(first, count)
@@ -175,7 +177,7 @@ impl OpenClKawpow {
     /// [`KawpowContext::hash`], and the nonces hashed.
     ///
     /// # Errors
-    /// [`MinerError::DagNotGenerated`], or [`MinerError::OpenCl`] when building the
+    /// [`DagError::NotGenerated`], or [`MinerError::OpenCl`] when building the
     /// period's kernel or the device fails.
     pub fn search(
         &self,

@@ -42,7 +42,8 @@ mod kawpow;
 #[cfg(test)]
 mod tests;
 
-pub use dag::{DagSolution, MAX_ITEMS_PER_CALL, OpenClEthash};
+pub use crate::gpu::dag::{DagSolution, MAX_ITEMS_PER_CALL};
+pub use dag::OpenClEthash;
 pub use kawpow::OpenClKawpow;
 
 const LOG: &str = "otedama::miner::opencl";
