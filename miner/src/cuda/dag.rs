@@ -1,10 +1,7 @@
 //! The CUDA C twins of the OpenCL Ethash and KawPow kernels (`keccak.cuh`, `ethash.cu`,
 //! `kawpow.cu`) and their compilation by NVRTC. KawPow's period program is the C source
 //! `crate::gpu::kawpow` generates from the CPU's [`PeriodProgram`], in the CUDA dialect.
-//!
-//! Only compilation is built here: host code that uploads the cache, generates the DAG
-//! and launches searches on a CUDA device is not (the OpenCL host code is, in
-//! `crate::opencl`).
+//! Their host side is `super::dag_backend`.
 
 use super::CudaError;
 use super::compile::{compile_cubin_source, compile_source};

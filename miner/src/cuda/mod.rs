@@ -28,8 +28,8 @@
 //!
 //! - `load`: the library probes, the panic guard and device discovery;
 //! - `compile`: the kernels' sources and NVRTC (to PTX, or to device code);
-//! - `dag`: the Ethash and KawPow kernels' sources and their compilation (no host side
-//!   yet);
+//! - `dag`: the Ethash and KawPow kernels' sources and their compilation;
+//! - `dag_backend`: [`CudaEthash`] and [`CudaKawpow`], their host side;
 //! - `backend`: [`CudaBackend`], the buffers and launches behind the shared GPU scan
 //!   loop of `crate::gpu`.
 
@@ -38,6 +38,7 @@ use cudarc::driver::DriverError;
 mod backend;
 mod compile;
 mod dag;
+mod dag_backend;
 mod load;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ pub use crate::gpu::INTENSITY_RANGE;
 pub use backend::{CudaBackend, CudaRejects, DEFAULT_INTENSITY};
 pub use compile::{compile_kernels, compile_kernels_for};
 pub use dag::{DagKernel, compile_dag_kernel, compile_dag_kernel_for, dag_kernel_source};
+pub use dag_backend::{CudaEthash, CudaKawpow};
 pub use load::{CudaDevice, devices, is_available};
 
 const LOG: &str = "otedama::miner";
@@ -75,6 +77,9 @@ pub enum CudaError {
         /// NVRTC's log, or the failing call.
         log: String,
     },
+    /// The Ethash or KawPow kernels refused a request.
+    #[error(transparent)]
+    Dag(#[from] crate::error::DagError),
     /// A driver call failed.
     #[error("CUDA error {op}: {source}")]
     Driver {
