@@ -69,7 +69,8 @@ impl DagDevice {
         })?;
         let device = Device::new(id);
         let device_name = device.name().unwrap_or_default().trim().to_owned();
-        let max_alloc = device.max_mem_alloc_size().unwrap_or(0);
+        // A device that does not answer is left to refuse the allocation itself.
+        let max_alloc = device.max_mem_alloc_size().unwrap_or(u64::MAX);
         let context = Context::from_device(&device).map_err(|e| failed("creating context", e))?;
         #[allow(deprecated)] // clCreateCommandQueue: also works on OpenCL 1.x platforms.
         let queue =
