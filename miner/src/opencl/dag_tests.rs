@@ -99,6 +99,40 @@ fn ethash_search_finds_the_cpu_nonces() {
     assert_eq!(dev.hardware_errors(), 0);
 }
 
+/// Every nonce meets the boundary: more reports than the output holds, so launches are
+/// re-run in slices and nothing is lost.
+#[test]
+fn ethash_reports_past_the_output_capacity_are_kept() {
+    let Some(dev) = ethash(tiny_cache(11), 13) else {
+        return;
+    };
+    dev.generate_dag().expect("DAG");
+    let stop = AtomicBool::new(false);
+    let (found, hashed) = dev
+        .search(&[3; 32], 0..4_200, &[0xff; 32], &stop)
+        .expect("search");
+    assert_eq!(hashed, 4_200);
+    assert_eq!(
+        found.iter().map(|s| s.nonce).collect::<Vec<_>>(),
+        (0..4_200).collect::<Vec<_>>()
+    );
+    assert_eq!(dev.hardware_errors(), 0);
+}
+
+#[test]
+fn stop_ends_a_search_before_any_launch() {
+    let Some(dev) = ethash(tiny_cache(12), 8) else {
+        return;
+    };
+    dev.generate_dag().expect("DAG");
+    let stop = AtomicBool::new(true);
+    let (found, hashed) = dev
+        .search(&[3; 32], 0..1_000_000, &[0xff; 32], &stop)
+        .expect("search");
+    assert!(found.is_empty());
+    assert_eq!(hashed, 0);
+}
+
 #[test]
 fn ethash_items_of_epoch_0_equal_the_light_cache() {
     if skip() {
