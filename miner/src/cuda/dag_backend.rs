@@ -1,7 +1,7 @@
 //! Ethash and KawPow on a CUDA device: the host side of `dag`'s kernels, as the OpenCL
 //! one (`crate::opencl`): the light cache uploaded, the DAG generated on the device,
 //! searches over nonce ranges, every report re-checked on the CPU before it is returned.
-//! KawPow's kernels are compiled per period, the current and the next kept.
+//! [`CudaEthash`] is here; `super::kawpow_backend` adds KawPow's per-period kernels.
 
 use super::compile::{compile_cubin_source, compile_source};
 use super::dag::{DagKernel, dag_kernel_source};
@@ -16,7 +16,6 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use otedama_sharechain::ethash::kawpow::{self, KawpowContext, L1_WORDS, PERIOD_LENGTH};
 use otedama_sharechain::ethash::{DATASET_PARENTS, Item, LightCache};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,20 +26,18 @@ use tracing::warn;
 const BLOCK: u32 = 128;
 /// Dataset items one DAG-generation launch computes.
 const DAG_CHUNK: u32 = 1 << 16;
-/// Compiled KawPow periods kept: the current one and the next.
-const PROGRAM_CACHE: usize = 2;
 
 /// The device side shared by Ethash and KawPow.
 #[derive(Debug)]
-struct CudaDagDevice {
-    context: Arc<CudaContext>,
+pub(super) struct CudaDagDevice {
+    pub(super) context: Arc<CudaContext>,
     stream: Arc<CudaStream>,
-    capability: (u32, u32),
+    pub(super) capability: (u32, u32),
     dag_fn: CudaFunction,
     ethash_fn: CudaFunction,
     cache: CudaSlice<u32>,
     cache_items: u32,
-    dataset_items: u32,
+    pub(super) dataset_items: u32,
     parents: u32,
     dag: Option<CudaSlice<u32>>,
     job: CudaSlice<u32>,
@@ -51,7 +48,7 @@ struct CudaDagDevice {
 
 /// Compiles `kernel` for `capability` (device code, or PTX where NVRTC cannot target
 /// it) and loads it into `context`.
-fn load(
+pub(super) fn load(
     context: &Arc<CudaContext>,
     kernel: DagKernel,
     capability: (u32, u32),
@@ -71,7 +68,7 @@ fn load(
 }
 
 impl CudaDagDevice {
-    fn open(
+    pub(super) fn open(
         device_index: usize,
         cache: &LightCache,
         parents: u32,
@@ -153,7 +150,7 @@ impl CudaDagDevice {
         Ok(())
     }
 
-    fn generate_dag(&mut self) -> Result<(), CudaError> {
+    pub(super) fn generate_dag(&mut self) -> Result<(), CudaError> {
         if self.dag.is_some() {
             return Ok(());
         }
@@ -221,7 +218,7 @@ impl CudaDagDevice {
     }
 
     /// Runs `function` (a search kernel) over `nonces` in batches until done or `stop`.
-    fn search(
+    pub(super) fn search(
         &mut self,
         function: &CudaFunction,
         dataset_arg: u32,
@@ -401,129 +398,6 @@ impl CudaEthash {
         })?;
         let found = recheck(&self.name, reports, boundary, &self.errors, |nonce| {
             let h = self.cache.hash(header_hash, nonce);
-            (h.mix, h.result)
-        });
-        Ok((found, hashed))
-    }
-}
-
-/// A period's compiled search kernel.
-#[derive(Debug)]
-struct CompiledPeriod {
-    period: u64,
-    function: CudaFunction,
-    _module: Arc<CudaModule>,
-}
-
-/// KawPow on a CUDA device.
-#[derive(Debug)]
-pub struct CudaKawpow {
-    device: Mutex<(CudaDagDevice, Vec<CompiledPeriod>)>,
-    context: KawpowContext,
-    name: String,
-    errors: AtomicU64,
-}
-
-impl CudaKawpow {
-    /// Compiles the DAG kernel for device `device_index` and uploads the light cache of
-    /// `context`; search kernels are compiled per period.
-    ///
-    /// # Errors
-    /// [`DagError::DatasetTooSmall`] for a dataset under 16 KiB, and as
-    /// [`CudaEthash::new`].
-    pub fn new(
-        device_index: usize,
-        context: KawpowContext,
-        intensity: u32,
-    ) -> Result<Self, CudaError> {
-        let items = context.cache().dataset_items();
-        let min = (L1_WORDS / 16) as u64;
-        if items < min {
-            return Err(DagError::DatasetTooSmall { items, min }.into());
-        }
-        let device = guarded("setting up KawPow", || {
-            CudaDagDevice::open(
-                device_index,
-                context.cache(),
-                kawpow::DATASET_PARENTS,
-                intensity,
-            )
-        })?;
-        Ok(Self {
-            device: Mutex::new((device, Vec::with_capacity(PROGRAM_CACHE))),
-            context,
-            name: format!("cuda:{device_index}"),
-            errors: AtomicU64::new(0),
-        })
-    }
-
-    /// Returns how many device reports the CPU re-check has rejected.
-    pub fn hardware_errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-
-    /// Generates the DAG (512-parent items) on the device (once).
-    ///
-    /// # Errors
-    /// As [`CudaEthash::generate_dag`].
-    pub fn generate_dag(&self) -> Result<(), CudaError> {
-        guarded("generating the DAG", || {
-            self.device
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0
-                .generate_dag()
-        })
-    }
-
-    /// Searches `nonces` at `block` for final hashes at most `boundary` until done or
-    /// `stop`. Returns the solutions, each re-checked with [`KawpowContext::hash`], and
-    /// the nonces hashed.
-    ///
-    /// # Errors
-    /// [`DagError::NotGenerated`], [`CudaError::Compile`] for the period's kernel, or
-    /// [`CudaError::Driver`].
-    pub fn search(
-        &self,
-        block: u64,
-        header_hash: &[u8; 32],
-        nonces: Range<u64>,
-        boundary: &[u8; 32],
-        stop: &AtomicBool,
-    ) -> Result<(Vec<DagSolution>, u64), CudaError> {
-        let period = block / PERIOD_LENGTH;
-        let (reports, hashed) = guarded("searching", || {
-            let mut guard = self.device.lock().unwrap_or_else(PoisonError::into_inner);
-            let (device, programs) = &mut *guard;
-            let function = match programs.iter().find(|p| p.period == period) {
-                Some(p) => p.function.clone(),
-                None => {
-                    let module = load(
-                        &device.context,
-                        DagKernel::Kawpow { period },
-                        device.capability,
-                    )?;
-                    let function = module
-                        .load_function("kawpow_search")
-                        .map_err(failed("finding kawpow_search"))?;
-                    if programs.len() >= PROGRAM_CACHE {
-                        // Keep the period nearest to this one (the current and the next).
-                        programs.sort_by_key(|p| p.period.abs_diff(period));
-                        programs.truncate(PROGRAM_CACHE - 1);
-                    }
-                    programs.push(CompiledPeriod {
-                        period,
-                        function: function.clone(),
-                        _module: module,
-                    });
-                    function
-                }
-            };
-            let items_2048 = device.dataset_items / 4;
-            device.search(&function, items_2048, header_hash, nonces, boundary, stop)
-        })?;
-        let found = recheck(&self.name, reports, boundary, &self.errors, |nonce| {
-            let h = self.context.hash(block, header_hash, nonce);
             (h.mix, h.result)
         });
         Ok((found, hashed))

@@ -29,7 +29,8 @@
 //! - `load`: the library probes, the panic guard and device discovery;
 //! - `compile`: the kernels' sources and NVRTC (to PTX, or to device code);
 //! - `dag`: the Ethash and KawPow kernels' sources and their compilation;
-//! - `dag_backend`: [`CudaEthash`] and [`CudaKawpow`], their host side;
+//! - `dag_backend`, `kawpow_backend`: [`CudaEthash`] and [`CudaKawpow`], their host
+//!   side;
 //! - `backend`: [`CudaBackend`], the buffers and launches behind the shared GPU scan
 //!   loop of `crate::gpu`.
 
@@ -39,6 +40,7 @@ mod backend;
 mod compile;
 mod dag;
 mod dag_backend;
+mod kawpow_backend;
 mod load;
 #[cfg(test)]
 mod tests;
@@ -47,7 +49,8 @@ pub use crate::gpu::INTENSITY_RANGE;
 pub use backend::{CudaBackend, CudaRejects, DEFAULT_INTENSITY};
 pub use compile::{compile_kernels, compile_kernels_for};
 pub use dag::{DagKernel, compile_dag_kernel, compile_dag_kernel_for, dag_kernel_source};
-pub use dag_backend::{CudaEthash, CudaKawpow};
+pub use dag_backend::CudaEthash;
+pub use kawpow_backend::CudaKawpow;
 pub use load::{CudaDevice, devices, is_available};
 
 const LOG: &str = "otedama::miner";
