@@ -370,7 +370,7 @@ impl CudaEthash {
     ///
     /// # Errors
     /// [`DagError::Range`] outside the dataset or past
-    /// [`crate::opencl::MAX_ITEMS_PER_CALL`] items, or [`CudaError::Driver`].
+    /// 2^20 items at once, or [`CudaError::Driver`].
     pub fn dataset_items(&self, first: u32, count: u32) -> Result<Vec<Item>, CudaError> {
         guarded("computing items", || {
             self.lock().compute_items(first, count)
