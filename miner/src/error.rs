@@ -51,9 +51,48 @@ pub enum MinerError {
     /// An OpenCL device is present but the backend could not be set up on it.
     #[error("OpenCL error: {0}")]
     OpenCl(String),
+    /// The Ethash or KawPow kernels refused a request.
+    #[error(transparent)]
+    Dag(#[from] DagError),
     /// The operating system refused to start a hashing thread.
     #[error("spawning a hashing thread: {0}")]
     Spawn(#[source] std::io::Error),
+}
+
+/// What the Ethash and KawPow device kernels refuse (both GPU APIs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DagError {
+    /// A DAG larger than the device's largest buffer.
+    #[error("dataset of {bytes} bytes exceeds the device's largest buffer ({max} bytes)")]
+    TooLarge {
+        /// The dataset's size.
+        bytes: u64,
+        /// The device's largest buffer.
+        max: u64,
+    },
+    /// A search before the DAG was generated on the device.
+    #[error("the DAG has not been generated on the device")]
+    NotGenerated,
+    /// Dataset items asked for outside the dataset, or too many at once.
+    #[error("dataset items {first}..{first}+{count} outside 0..{items} or over {max} at once")]
+    Range {
+        /// The first item asked for.
+        first: u64,
+        /// How many.
+        count: u64,
+        /// The dataset's items.
+        items: u64,
+        /// The most one call returns.
+        max: u64,
+    },
+    /// A dataset too small for the algorithm (KawPow reads its first 16 KiB).
+    #[error("dataset of {items} items; the algorithm needs at least {min}")]
+    DatasetTooSmall {
+        /// The dataset's 64-byte items.
+        items: u64,
+        /// The fewest it needs.
+        min: u64,
+    },
 }
 
 /// What is wrong with a pool URL.

@@ -82,7 +82,7 @@ pub use config::{MinerConfig, check_pool_url};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
-pub use error::{MinerError, UrlError};
+pub use error::{DagError, MinerError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 pub use gpu::GpuRejects;
 pub use kernel::{CpuKernel, UnknownKernel};

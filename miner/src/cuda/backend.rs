@@ -96,11 +96,12 @@ impl CudaBackend {
         let (source, entry, file) = kernel_source(algorithm);
         let info = device_info(device_index)?;
         let capability = info.compute_capability;
-        let image = match compile_cubin_source(algorithm, &source, file, capability) {
+        let kernel = algorithm.to_string();
+        let image = match compile_cubin_source(&kernel, &source, file, capability) {
             Ok(cubin) => Ptx::from_binary(cubin),
             Err(e) => {
                 warn!(target: LOG, error = %e, "no device code for sm_{}{}; loading PTX instead", capability.0, capability.1);
-                compile_source(algorithm, &source, file)?
+                compile_source(&kernel, &source, file)?
             }
         };
 

@@ -24,12 +24,8 @@ pub(super) fn kernel_source(algorithm: PowAlgorithm) -> (String, &'static str, &
     (format!("{SHA256_CUH}\n{source}"), entry, file)
 }
 
-/// Compiles `source` (the kernel of `algorithm`) to PTX with NVRTC.
-pub(super) fn compile_source(
-    algorithm: PowAlgorithm,
-    source: &str,
-    file: &str,
-) -> Result<Ptx, CudaError> {
+/// Compiles `source` (the kernel named `kernel` in errors) to PTX with NVRTC.
+pub(super) fn compile_source(kernel: &str, source: &str, file: &str) -> Result<Ptx, CudaError> {
     ensure_nvrtc()?;
     let options = CompileOptions {
         name: Some(file.to_owned()),
@@ -37,7 +33,7 @@ pub(super) fn compile_source(
     };
     guarded("compiling a kernel", || {
         compile_ptx_with_opts(source, options).map_err(|e| CudaError::Compile {
-            algorithm,
+            kernel: kernel.to_owned(),
             log: match e {
                 CompileError::CompileError { log, .. } => log.to_string_lossy().trim().to_owned(),
                 other => other.to_string(),
@@ -46,17 +42,20 @@ pub(super) fn compile_source(
     })
 }
 
-/// Compiles `source` (the kernel of `algorithm`) with NVRTC to device code for
-/// architecture `sm_{major}{minor}`: an ELF image the driver loads as it is.
+/// Compiles `source` (the kernel named `kernel` in errors) with NVRTC to device code
+/// for architecture `sm_{major}{minor}`: an ELF image the driver loads as it is.
 #[allow(unsafe_code)]
 pub(super) fn compile_cubin_source(
-    algorithm: PowAlgorithm,
+    kernel: &str,
     source: &str,
     file: &str,
     (major, minor): (u32, u32),
 ) -> Result<Vec<u8>, CudaError> {
     ensure_nvrtc()?;
-    let error = |log: String| CudaError::Compile { algorithm, log };
+    let error = |log: String| CudaError::Compile {
+        kernel: kernel.to_owned(),
+        log,
+    };
     let src =
         std::ffi::CString::new(source).map_err(|_| error("a NUL byte in the source".into()))?;
     let name = std::ffi::CString::new(file).map_err(|_| error("a NUL byte in the name".into()))?;
@@ -117,12 +116,12 @@ pub fn compile_kernels_for(
     compute_capability: (u32, u32),
 ) -> Result<Vec<u8>, CudaError> {
     let (source, _, file) = kernel_source(algorithm);
-    compile_cubin_source(algorithm, &source, file, compute_capability)
+    compile_cubin_source(&algorithm.to_string(), &source, file, compute_capability)
 }
 
 fn compile(algorithm: PowAlgorithm) -> Result<Ptx, CudaError> {
     let (source, _, file) = kernel_source(algorithm);
-    compile_source(algorithm, &source, file)
+    compile_source(&algorithm.to_string(), &source, file)
 }
 
 /// Compiles `algorithm`'s kernel to PTX with NVRTC and returns the PTX text. Needs

@@ -23,18 +23,24 @@
 //!
 //! As with the OpenCL backend, the host computes the SHA256d midstate, kernels report
 //! candidate nonces through a 32-bit filter, and every candidate is re-checked with
-//! [`PowAlgorithm::hash`] before [`crate::HashBackend::scan`] returns it.
+//! [`otedama_sharechain::PowAlgorithm::hash`] before [`crate::HashBackend::scan`]
+//! returns it.
 //!
 //! - `load`: the library probes, the panic guard and device discovery;
 //! - `compile`: the kernels' sources and NVRTC (to PTX, or to device code);
+//! - `dag`: the Ethash and KawPow kernels' sources and their compilation;
+//! - `dag_backend`, `kawpow_backend`: [`CudaEthash`] and [`CudaKawpow`], their host
+//!   side;
 //! - `backend`: [`CudaBackend`], the buffers and launches behind the shared GPU scan
 //!   loop of `crate::gpu`.
 
 use cudarc::driver::DriverError;
-use otedama_sharechain::PowAlgorithm;
 
 mod backend;
 mod compile;
+mod dag;
+mod dag_backend;
+mod kawpow_backend;
 mod load;
 #[cfg(test)]
 mod tests;
@@ -42,6 +48,9 @@ mod tests;
 pub use crate::gpu::INTENSITY_RANGE;
 pub use backend::{CudaBackend, CudaRejects, DEFAULT_INTENSITY};
 pub use compile::{compile_kernels, compile_kernels_for};
+pub use dag::{DagKernel, compile_dag_kernel, compile_dag_kernel_for, dag_kernel_source};
+pub use dag_backend::CudaEthash;
+pub use kawpow_backend::CudaKawpow;
 pub use load::{CudaDevice, devices, is_available};
 
 const LOG: &str = "otedama::miner";
@@ -64,13 +73,16 @@ pub enum CudaError {
         count: usize,
     },
     /// NVRTC rejected a kernel.
-    #[error("compiling the {algorithm} kernel: {log}")]
+    #[error("compiling the {kernel} kernel: {log}")]
     Compile {
-        /// The kernel's algorithm.
-        algorithm: PowAlgorithm,
+        /// The kernel: its algorithm ("sha256d", "ethash", "kawpow period 12", ...).
+        kernel: String,
         /// NVRTC's log, or the failing call.
         log: String,
     },
+    /// The Ethash or KawPow kernels refused a request.
+    #[error(transparent)]
+    Dag(#[from] crate::error::DagError),
     /// A driver call failed.
     #[error("CUDA error {op}: {source}")]
     Driver {

@@ -17,7 +17,7 @@ use crate::backend::{HashBackend, ScanResult};
 use crate::gpu::job_words;
 use crate::gpu::test_support;
 use crate::test_support::{bitcoin_genesis, litecoin_genesis, one_in, pseudo_header};
-use otedama_sharechain::Target;
+use otedama_sharechain::{PowAlgorithm, Target};
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 
@@ -116,6 +116,38 @@ fn kernels_compile_to_device_code() {
     }
 }
 
+/// The Ethash kernels and KawPow's kernels of two periods compile to PTX with their
+/// entry points, and to device code for Volta, Ampere and Hopper.
+#[test]
+fn dag_kernels_compile() {
+    if !nvrtc_or_skip("dag_kernels_compile") {
+        return;
+    }
+    let kernels = [
+        (DagKernel::Ethash, &["ethash_dag", "ethash_search"][..]),
+        (DagKernel::Kawpow { period: 0 }, &["kawpow_search"][..]),
+        (DagKernel::Kawpow { period: 56_971 }, &["kawpow_search"][..]),
+    ];
+    for (kernel, entries) in kernels {
+        let ptx = compile_dag_kernel(kernel).unwrap_or_else(|e| panic!("{kernel:?}: {e}"));
+        for entry in entries {
+            assert!(
+                ptx.contains(&format!(".visible .entry {entry}(")),
+                "{kernel:?}: no entry point {entry} in the PTX"
+            );
+        }
+        for capability in [(7, 0), (8, 0), (9, 0)] {
+            let image = compile_dag_kernel_for(kernel, capability)
+                .unwrap_or_else(|e| panic!("{kernel:?} for {capability:?}: {e}"));
+            assert_eq!(&image[..4], b"\x7fELF", "{kernel:?} for {capability:?}");
+        }
+    }
+    assert_ne!(
+        dag_kernel_source(DagKernel::Kawpow { period: 0 }),
+        dag_kernel_source(DagKernel::Kawpow { period: 1 })
+    );
+}
+
 #[test]
 fn an_unknown_architecture_is_a_compile_error() {
     if !nvrtc_or_skip("an_unknown_architecture_is_a_compile_error") {
@@ -135,7 +167,7 @@ fn compile_errors_carry_the_log() {
         return;
     }
     let err = compile_source(
-        PowAlgorithm::Sha256d,
+        "sha256d",
         "extern \"C\" __global__ void broken() { undeclared_name = 1; }",
         "broken.cu",
     )
@@ -201,6 +233,11 @@ fn missing_driver_is_an_error_not_a_panic() {
         assert!(matches!(err, CudaError::DriverUnavailable), "{err}");
         assert!(err.is_unavailable());
     }
+    let err = CudaEthash::new(0, tiny_cache(1), 8).expect_err("no libcuda");
+    assert!(matches!(err, CudaError::DriverUnavailable), "{err}");
+    let ctx = otedama_sharechain::ethash::kawpow::KawpowContext::from_cache(tiny_cache(1));
+    let err = CudaKawpow::new(0, ctx, 8).expect_err("no libcuda");
+    assert!(matches!(err, CudaError::DriverUnavailable), "{err}");
     assert!(!is_available());
 }
 
@@ -352,4 +389,79 @@ fn stop_flag_ends_scan_early() {
     let stop = AtomicBool::new(true);
     let r = b.scan(&pseudo_header(6), 0..1_000_000, &Target::MAX, &stop);
     assert_eq!(r, ScanResult::default());
+}
+
+// --- GPU: Ethash and KawPow against the CPU implementation ---------------------------
+
+/// A tiny dataset: 101 cache items, 2 062 dataset items (over KawPow's 16 KiB L1).
+fn tiny_cache(seed: u8) -> otedama_sharechain::ethash::LightCache {
+    otedama_sharechain::ethash::LightCache::with_sizes(&[seed; 32], 64 * 101, 128 * 1031)
+        .expect("sizes")
+}
+
+fn cuda_or_skip(test: &str) -> bool {
+    if is_available() {
+        return true;
+    }
+    println!("{test}: skipped: no CUDA device");
+    false
+}
+
+#[test]
+fn ethash_matches_the_cpu_on_a_tiny_dataset() {
+    if !cuda_or_skip("ethash_matches_the_cpu_on_a_tiny_dataset") {
+        return;
+    }
+    let cache = tiny_cache(9);
+    let full = otedama_sharechain::ethash::Dataset::generate(&cache);
+    let dev = CudaEthash::new(0, cache, 8).expect("a CUDA device is present");
+    let n = full.items().len() as u32;
+    assert_eq!(dev.dataset_items(0, n).expect("items"), full.items());
+    dev.generate_dag().expect("DAG");
+    let header = [0x5a; 32];
+    let mut boundary = [0xff; 32];
+    boundary[0] = 0x0f;
+    let nonces = (1u64 << 32) - 300..(1u64 << 32) + 300;
+    let expected: Vec<_> = nonces
+        .clone()
+        .filter_map(|nonce| {
+            let h = full.hash(&header, nonce);
+            (h.result <= boundary).then_some((nonce, h.mix, h.result))
+        })
+        .collect();
+    let stop = AtomicBool::new(false);
+    let (found, hashed) = dev
+        .search(&header, nonces, &boundary, &stop)
+        .expect("search");
+    assert_eq!(hashed, 600);
+    let found: Vec<_> = found.iter().map(|s| (s.nonce, s.mix, s.result)).collect();
+    assert_eq!(found, expected);
+    assert_eq!(dev.hardware_errors(), 0);
+}
+
+#[test]
+fn kawpow_matches_the_cpu_over_two_periods() {
+    if !cuda_or_skip("kawpow_matches_the_cpu_over_two_periods") {
+        return;
+    }
+    let ctx = otedama_sharechain::ethash::kawpow::KawpowContext::from_cache(tiny_cache(3));
+    let cpu = ctx.clone();
+    let dev = CudaKawpow::new(0, ctx, 8).expect("a CUDA device is present");
+    dev.generate_dag().expect("DAG");
+    let header = [0x42; 32];
+    let stop = AtomicBool::new(false);
+    for block in [10u64, 13] {
+        let (found, _) = dev
+            .search(block, &header, 7_000..7_006, &[0xff; 32], &stop)
+            .expect("search");
+        let found: Vec<_> = found.iter().map(|s| (s.nonce, s.mix, s.result)).collect();
+        let expected: Vec<_> = (7_000..7_006u64)
+            .map(|nonce| {
+                let h = cpu.hash(block, &header, nonce);
+                (nonce, h.mix, h.result)
+            })
+            .collect();
+        assert_eq!(found, expected, "block {block}");
+    }
+    assert_eq!(dev.hardware_errors(), 0);
 }

@@ -19,6 +19,10 @@ use std::ops::{Range, RangeInclusive};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+// The Ethash and KawPow kernels' jobs, reports and CPU re-check.
+pub(crate) mod dag;
+// KawPow's period programs as kernel source.
+pub(crate) mod kawpow;
 #[cfg(test)]
 pub(crate) mod test_support;
 

@@ -35,8 +35,16 @@ use std::ptr;
 use std::sync::Mutex;
 use tracing::warn;
 
+mod dag;
+#[cfg(test)]
+mod dag_tests;
+mod kawpow;
 #[cfg(test)]
 mod tests;
+
+pub use crate::gpu::dag::{DagSolution, MAX_ITEMS_PER_CALL};
+pub use dag::OpenClEthash;
+pub use kawpow::OpenClKawpow;
 
 const LOG: &str = "otedama::miner::opencl";
 

@@ -155,6 +155,10 @@ fn no_platform_is_an_error_not_a_panic() {
             let err = OpenClBackend::new(algo, 0, 20).expect_err("no platform");
             assert!(err.to_string().starts_with("OpenCL unavailable: "), "{err}");
         }
+        let cache = otedama_sharechain::ethash::LightCache::with_sizes(&[1; 32], 64 * 7, 128 * 9)
+            .expect("sizes");
+        let err = OpenClEthash::new(0, cache, 8).expect_err("no platform");
+        assert!(matches!(err, MinerError::OpenClUnavailable(_)), "{err}");
         return;
     }
     let exe = std::env::current_exe().expect("test binary");

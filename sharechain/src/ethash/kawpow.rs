@@ -18,22 +18,25 @@ pub const EPOCH_LENGTH: u64 = 7_500;
 /// Blocks per ProgPoW period (one program each).
 pub const PERIOD_LENGTH: u64 = 3;
 
-const REGS: usize = 32;
-const LANES: usize = 16;
+/// Registers of each lane.
+pub const REGS: usize = 32;
+/// Lanes of the mix.
+pub const LANES: usize = 16;
 const CACHE_ACCESSES: usize = 11;
 const MATH_OPERATIONS: usize = 18;
-const ROUNDS: u32 = 64;
+/// Rounds of each hash.
+pub const ROUNDS: u32 = 64;
 /// Words of the 16 KiB cache of the dataset's first items.
-const L1_WORDS: usize = 16 * 1024 / 4;
+pub const L1_WORDS: usize = 16 * 1024 / 4;
 /// Words of a 256-byte dataset item each lane merges.
-const WORDS_PER_LANE: usize = 256 / 4 / LANES;
+pub const WORDS_PER_LANE: usize = 256 / 4 / LANES;
 /// Cache items mixed into each dataset item: twice Ethash's.
-const DATASET_PARENTS: u32 = 512;
+pub const DATASET_PARENTS: u32 = 512;
 const FNV_PRIME: u32 = 0x0100_0193;
 const FNV_OFFSET: u32 = 0x811c_9dc5;
 /// `rAVENCOINKAWPOW` (the first letter is a lower-case `r`, 0x72), one letter a word:
 /// the padding of both Keccak-f[800] inputs.
-const RAVENCOIN_KAWPOW: [u32; 15] = [
+pub const RAVENCOIN_KAWPOW: [u32; 15] = [
     0x72, 0x41, 0x56, 0x45, 0x4e, 0x43, 0x4f, 0x49, 0x4e, 0x4b, 0x41, 0x57, 0x50, 0x4f, 0x57,
 ];
 
@@ -113,7 +116,8 @@ impl Program {
     }
 }
 
-fn random_math(a: u32, b: u32, selector: u32) -> u32 {
+/// ProgPoW's random math: operation `selector % 11` of `a` and `b`.
+pub fn random_math(a: u32, b: u32, selector: u32) -> u32 {
     match selector % 11 {
         0 => a.wrapping_add(b),
         1 => a.wrapping_mul(b),
@@ -129,8 +133,9 @@ fn random_math(a: u32, b: u32, selector: u32) -> u32 {
     }
 }
 
-/// Merges `b` into `a` keeping `a`'s entropy.
-fn random_merge(a: &mut u32, b: u32, selector: u32) {
+/// Merges `b` into `a` keeping `a`'s entropy: operation `selector % 4`, rotating by
+/// `(selector >> 16) % 31 + 1`.
+pub fn random_merge(a: &mut u32, b: u32, selector: u32) {
     let x = (selector >> 16) % 31 + 1;
     *a = match selector % 4 {
         0 => a.wrapping_mul(33).wrapping_add(b),
@@ -186,6 +191,16 @@ impl KawpowContext {
         Self { cache, l1 }
     }
 
+    /// The light cache.
+    pub fn cache(&self) -> &LightCache {
+        &self.cache
+    }
+
+    /// The 16 KiB cache of the dataset's first items, as words.
+    pub fn l1(&self) -> &[u32] {
+        &self.l1
+    }
+
     /// The number of 256-byte dataset items the rounds pick from.
     fn items_2048(&self) -> u32 {
         (self.cache.dataset_items() / 4) as u32
@@ -233,9 +248,9 @@ impl KawpowContext {
 
     fn mix_hash(&self, block: u64, seed_lo: u32, seed_hi: u32) -> [u32; 8] {
         let mut mix = init_mix(seed_lo, seed_hi);
-        let program = Program::new(block / PERIOD_LENGTH);
+        let program = PeriodProgram::new(block / PERIOD_LENGTH);
         for r in 0..ROUNDS {
-            self.round(r, &mut mix, program);
+            self.round(r, &mut mix, &program);
         }
         let mut out = [FNV_OFFSET; 8];
         for (l, lane) in mix.iter().enumerate() {
@@ -245,18 +260,100 @@ impl KawpowContext {
         out
     }
 
-    fn round(&self, r: u32, mix: &mut Mix, mut p: Program) {
+    fn round(&self, r: u32, mix: &mut Mix, program: &PeriodProgram) {
         let index = mix[r as usize % LANES][0] % self.items_2048();
         let item = self.item_2048(index);
+        for op in &program.ops {
+            match *op {
+                Operation::Cache { src, dst, merge } => {
+                    for lane in mix.iter_mut() {
+                        let word = self.l1[lane[src] as usize % L1_WORDS];
+                        random_merge(&mut lane[dst], word, merge);
+                    }
+                }
+                Operation::Math {
+                    src1,
+                    src2,
+                    math,
+                    dst,
+                    merge,
+                } => {
+                    for lane in mix.iter_mut() {
+                        let data = random_math(lane[src1], lane[src2], math);
+                        random_merge(&mut lane[dst], data, merge);
+                    }
+                }
+            }
+        }
+        for (l, lane) in mix.iter_mut().enumerate() {
+            let offset = ((l ^ r as usize) % LANES) * WORDS_PER_LANE;
+            for (i, m) in program.item_merges.iter().enumerate() {
+                random_merge(&mut lane[m.dst], item[offset + i], m.merge);
+            }
+        }
+    }
+}
+
+/// One step of a period's program, applied to every lane alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// `merge(reg[dst], l1[reg[src] % L1_WORDS], merge)`: a read of the 16 KiB cache.
+    Cache {
+        /// The register whose value picks the cache word.
+        src: usize,
+        /// The register merged into.
+        dst: usize,
+        /// The merge selector ([`random_merge`]).
+        merge: u32,
+    },
+    /// `merge(reg[dst], math(reg[src1], reg[src2], math), merge)`.
+    Math {
+        /// The first operand's register.
+        src1: usize,
+        /// The second operand's register (never `src1`).
+        src2: usize,
+        /// The math selector ([`random_math`]).
+        math: u32,
+        /// The register merged into.
+        dst: usize,
+        /// The merge selector.
+        merge: u32,
+    },
+}
+
+/// How one word of the round's dataset item is merged into each lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemMerge {
+    /// The register merged into (the first word always goes to register 0).
+    pub dst: usize,
+    /// The merge selector.
+    pub merge: u32,
+}
+
+/// A period's program, the same for all 64 rounds: the cache reads and math in the
+/// order they run, then the merges of the round's dataset item. The CPU hash runs it
+/// and the device kernels are generated from it, so both follow one description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodProgram {
+    /// The period (`block / PERIOD_LENGTH`).
+    pub period: u64,
+    /// The operations in order: cache read `i` (for `i < 11`) before math `i`.
+    pub ops: Vec<Operation>,
+    /// The merges of the dataset item's [`WORDS_PER_LANE`] words of each lane.
+    pub item_merges: [ItemMerge; WORDS_PER_LANE],
+}
+
+impl PeriodProgram {
+    /// Generates `period`'s program from its KISS99 stream.
+    pub fn new(period: u64) -> Self {
+        let mut p = Program::new(period);
+        let mut ops = Vec::with_capacity(CACHE_ACCESSES + MATH_OPERATIONS);
         for i in 0..MATH_OPERATIONS.max(CACHE_ACCESSES) {
             if i < CACHE_ACCESSES {
                 let src = p.next_src();
                 let dst = p.next_dst();
-                let sel = p.rng.next();
-                for lane in mix.iter_mut() {
-                    let word = self.l1[lane[src] as usize % L1_WORDS];
-                    random_merge(&mut lane[dst], word, sel);
-                }
+                let merge = p.rng.next();
+                ops.push(Operation::Cache { src, dst, merge });
             }
             if i < MATH_OPERATIONS {
                 let pick = p.rng.next() % (REGS * (REGS - 1)) as u32;
@@ -265,26 +362,26 @@ impl KawpowContext {
                 if src2 >= src1 {
                     src2 += 1;
                 }
-                let sel1 = p.rng.next();
+                let math = p.rng.next();
                 let dst = p.next_dst();
-                let sel2 = p.rng.next();
-                for lane in mix.iter_mut() {
-                    let data = random_math(lane[src1], lane[src2], sel1);
-                    random_merge(&mut lane[dst], data, sel2);
-                }
+                let merge = p.rng.next();
+                ops.push(Operation::Math {
+                    src1,
+                    src2,
+                    math,
+                    dst,
+                    merge,
+                });
             }
         }
-        let mut dsts = [0usize; WORDS_PER_LANE];
-        let mut sels = [0u32; WORDS_PER_LANE];
-        for i in 0..WORDS_PER_LANE {
-            dsts[i] = if i == 0 { 0 } else { p.next_dst() };
-            sels[i] = p.rng.next();
-        }
-        for (l, lane) in mix.iter_mut().enumerate() {
-            let offset = ((l ^ r as usize) % LANES) * WORDS_PER_LANE;
-            for i in 0..WORDS_PER_LANE {
-                random_merge(&mut lane[dsts[i]], item[offset + i], sels[i]);
-            }
+        let item_merges = std::array::from_fn(|i| ItemMerge {
+            dst: if i == 0 { 0 } else { p.next_dst() },
+            merge: p.rng.next(),
+        });
+        Self {
+            period,
+            ops,
+            item_merges,
         }
     }
 }

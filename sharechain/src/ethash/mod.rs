@@ -37,7 +37,8 @@ const DATASET_BYTES_GROWTH: u64 = 1 << 23;
 const HASH_BYTES: u64 = 64;
 const MIX_BYTES: u64 = 128;
 const CACHE_ROUNDS: usize = 3;
-const DATASET_PARENTS: u32 = 256;
+/// Cache items mixed into each Ethash dataset item.
+pub const DATASET_PARENTS: u32 = 256;
 const ACCESSES: u32 = 64;
 const FNV_PRIME: u32 = 0x0100_0193;
 /// Largest epoch accepted: the dataset is then about 17 GiB, decades past today's.
