@@ -9,7 +9,8 @@ use super::load::{device_count, device_info, ensure_driver, failed, guarded};
 use super::{CudaError, LOG};
 use crate::error::DagError;
 use crate::gpu::dag::{
-    DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, check_range, dag_job, parse_reports, recheck,
+    DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, SearchLaunch, check_range, dag_job,
+    parse_reports, recheck, search_batches,
 };
 use crate::gpu::{OUT_CAP, intensity_batch};
 use cudarc::driver::{
@@ -234,45 +235,13 @@ impl CudaDagDevice {
         self.stream
             .memcpy_htod(&job, &mut self.job)
             .map_err(failed("writing the job"))?;
-        let mut reports = Vec::new();
-        let mut hashed = 0u64;
-        let mut start = nonces.start;
-        while start < nonces.end && !stop.load(Ordering::Relaxed) {
-            let count = (nonces.end - start).min(self.batch);
-            self.dispatch(function, dataset_arg, start, count, &mut reports)?;
-            hashed += count;
-            start += count;
-        }
-        Ok((reports, hashed))
-    }
-
-    fn dispatch(
-        &mut self,
-        function: &CudaFunction,
-        dataset_arg: u32,
-        start: u64,
-        count: u64,
-        reports: &mut Vec<Report>,
-    ) -> Result<(), CudaError> {
-        let n = self.launch(function, dataset_arg, start, count)?;
-        if n > OUT_CAP {
-            // More reports than slots: slices of OUT_CAP nonces cannot overflow.
-            let mut s = start;
-            while s < start + count {
-                let len = (start + count - s).min(u64::from(OUT_CAP));
-                self.dispatch(function, dataset_arg, s, len, reports)?;
-                s += len;
-            }
-            return Ok(());
-        }
-        if n > 0 {
-            let words = self
-                .stream
-                .clone_dtoh(&self.out.slice(1..1 + n as usize * REPORT_WORDS))
-                .map_err(failed("reading the reports"))?;
-            reports.extend(parse_reports(&words));
-        }
-        Ok(())
+        let batch = self.batch;
+        let mut launch = Launch {
+            device: self,
+            function,
+            dataset_arg,
+        };
+        search_batches(&mut launch, nonces, batch, OUT_CAP, stop)
     }
 
     #[allow(unsafe_code)]
@@ -317,6 +286,31 @@ impl CudaDagDevice {
             .synchronize()
             .map_err(failed("running the search"))?;
         Ok(n[0])
+    }
+}
+
+/// A search kernel of a [`CudaDagDevice`] with its dataset argument.
+struct Launch<'a> {
+    device: &'a mut CudaDagDevice,
+    function: &'a CudaFunction,
+    dataset_arg: u32,
+}
+
+impl SearchLaunch for Launch<'_> {
+    type Error = CudaError;
+
+    fn launch(&mut self, start: u64, count: u64) -> Result<u32, CudaError> {
+        self.device
+            .launch(self.function, self.dataset_arg, start, count)
+    }
+
+    fn read_reports(&mut self, n: u32) -> Result<Vec<Report>, CudaError> {
+        let d = &self.device;
+        let words = d
+            .stream
+            .clone_dtoh(&d.out.slice(1..1 + n as usize * REPORT_WORDS))
+            .map_err(failed("reading the reports"))?;
+        Ok(parse_reports(&words).collect())
     }
 }
 

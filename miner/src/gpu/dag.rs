@@ -2,7 +2,8 @@
 //! layouts, the item-range check and the CPU re-check of every report.
 
 use crate::error::DagError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tracing::warn;
 
 const LOG: &str = "otedama::miner::dag";
@@ -30,6 +31,62 @@ pub struct DagSolution {
 pub(crate) struct Report {
     pub(crate) nonce: u64,
     pub(crate) mix: [u8; 32],
+}
+
+/// One device's search kernel, ready to launch: what [`search_batches`] drives.
+pub(crate) trait SearchLaunch {
+    /// The device API's error.
+    type Error;
+    /// Runs the kernel over `count` nonces from `start` and returns how many reports it
+    /// found (more than the output holds when it overflowed).
+    fn launch(&mut self, start: u64, count: u64) -> Result<u32, Self::Error>;
+    /// Reads the first `n` reports of the last launch.
+    fn read_reports(&mut self, n: u32) -> Result<Vec<Report>, Self::Error>;
+}
+
+/// Runs `device` over `nonces` in batches of `batch` until done or `stop`, and returns
+/// every report and the nonces hashed. A launch reporting more than the `cap` output slots
+/// is re-run in slices of `cap` nonces, which cannot overflow.
+pub(crate) fn search_batches<D: SearchLaunch>(
+    device: &mut D,
+    nonces: Range<u64>,
+    batch: u64,
+    cap: u32,
+    stop: &AtomicBool,
+) -> Result<(Vec<Report>, u64), D::Error> {
+    let mut reports = Vec::new();
+    let mut hashed = 0u64;
+    let mut start = nonces.start;
+    while start < nonces.end && !stop.load(Ordering::Relaxed) {
+        let count = (nonces.end - start).min(batch.max(1));
+        dispatch(device, start, count, cap, &mut reports)?;
+        hashed += count;
+        start += count;
+    }
+    Ok((reports, hashed))
+}
+
+fn dispatch<D: SearchLaunch>(
+    device: &mut D,
+    start: u64,
+    count: u64,
+    cap: u32,
+    reports: &mut Vec<Report>,
+) -> Result<(), D::Error> {
+    let n = device.launch(start, count)?;
+    if n > cap {
+        let mut s = start;
+        while s < start + count {
+            let len = (start + count - s).min(u64::from(cap));
+            dispatch(device, s, len, cap, reports)?;
+            s += len;
+        }
+        return Ok(());
+    }
+    if n > 0 {
+        reports.extend(device.read_reports(n)?);
+    }
+    Ok(())
 }
 
 /// Returns the 32 bytes of eight little-endian words.

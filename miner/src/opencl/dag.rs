@@ -9,7 +9,8 @@
 use super::{device_buffer, device_ids, failed};
 use crate::error::{DagError, MinerError};
 use crate::gpu::dag::{
-    DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, check_range, dag_job, parse_reports, recheck,
+    DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, SearchLaunch, check_range, dag_job,
+    parse_reports, recheck, search_batches,
 };
 use crate::gpu::{OUT_CAP, intensity_batch};
 use opencl3::command_queue::CommandQueue;
@@ -235,43 +236,13 @@ impl DagDevice {
     ) -> Result<(Vec<Report>, u64), MinerError> {
         let job = dag_job(header_hash, boundary);
         write(&self.queue, &mut self.job, 0, &job, "writing the job")?;
-        let mut reports = Vec::new();
-        let mut hashed = 0u64;
-        let mut start = nonces.start;
-        while start < nonces.end && !stop.load(Ordering::Relaxed) {
-            let count = (nonces.end - start).min(self.batch);
-            self.dispatch(kernel, dataset_arg, start, count, &mut reports)?;
-            hashed += count;
-            start += count;
-        }
-        Ok((reports, hashed))
-    }
-
-    fn dispatch(
-        &mut self,
-        kernel: &Kernel,
-        dataset_arg: u32,
-        start: u64,
-        count: u64,
-        reports: &mut Vec<Report>,
-    ) -> Result<(), MinerError> {
-        let n = self.launch(kernel, dataset_arg, start, count)?;
-        if n > OUT_CAP {
-            // More reports than slots: slices of OUT_CAP nonces cannot overflow.
-            let mut s = start;
-            while s < start + count {
-                let len = (start + count - s).min(u64::from(OUT_CAP));
-                self.dispatch(kernel, dataset_arg, s, len, reports)?;
-                s += len;
-            }
-            return Ok(());
-        }
-        if n > 0 {
-            let mut words = vec![0u32; n as usize * REPORT_WORDS];
-            read(&self.queue, &self.out, 4, &mut words, "reading the reports")?;
-            reports.extend(parse_reports(&words));
-        }
-        Ok(())
+        let batch = self.batch;
+        let mut launch = Launch {
+            device: self,
+            kernel,
+            dataset_arg,
+        };
+        search_batches(&mut launch, nonces, batch, OUT_CAP, stop)
     }
 
     #[allow(unsafe_code)]
@@ -310,6 +281,29 @@ impl DagDevice {
         let mut n = [0u32];
         read(&self.queue, &self.out, 0, &mut n, "reading the output")?;
         Ok(n[0])
+    }
+}
+
+/// A search kernel of a [`DagDevice`] with its dataset argument.
+struct Launch<'a> {
+    device: &'a mut DagDevice,
+    kernel: &'a Kernel,
+    dataset_arg: u32,
+}
+
+impl SearchLaunch for Launch<'_> {
+    type Error = MinerError;
+
+    fn launch(&mut self, start: u64, count: u64) -> Result<u32, MinerError> {
+        self.device
+            .launch(self.kernel, self.dataset_arg, start, count)
+    }
+
+    fn read_reports(&mut self, n: u32) -> Result<Vec<Report>, MinerError> {
+        let mut words = vec![0u32; n as usize * REPORT_WORDS];
+        let d = &self.device;
+        read(&d.queue, &d.out, 4, &mut words, "reading the reports")?;
+        Ok(parse_reports(&words).collect())
     }
 }
 
