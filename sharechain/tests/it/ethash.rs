@@ -351,3 +351,41 @@ fn ethash_and_kawpow_match_the_python_oracles() {
         );
     }
 }
+
+/// Etchash against the ECIP-1099 reference data (iquidus/ecip-1099-data, MAINNET.md):
+/// with 60 000-block epochs from block 11 460 000, that block's cache is Etchash epoch
+/// 191 with the seed of Ethash epoch 382, 40 MiB instead of 64. The data gives geth's
+/// cache files: named by the seed's first 8 bytes, and their SHA-256 (a file is geth's
+/// 8-byte dump magic, then the cache).
+#[test]
+fn etchash_matches_the_ecip_1099_reference_caches() {
+    use sha2::{Digest, Sha256};
+    let schedule = Schedule::Etchash {
+        activation: 11_460_000,
+    };
+    let before = schedule.epoch(11_459_999).expect("epoch");
+    let after = schedule.epoch(11_460_000).expect("epoch");
+    assert_eq!(before, Epoch::ethash(381));
+    assert_eq!(
+        after,
+        Epoch {
+            number: 191,
+            seed_rounds: 382
+        }
+    );
+    assert_eq!(hex::encode(&before.seed()[..8]), "b66c92ab2a9866c1");
+    assert_eq!(hex::encode(&after.seed()[..8]), "d3d0aa11197dcdcf");
+    let cache = LightCache::new(after);
+    let mut file = Sha256::new();
+    file.update(0xbadd_cafe_u32.to_le_bytes());
+    file.update(0xfee1_dead_u32.to_le_bytes());
+    for item in cache.items() {
+        for word in item {
+            file.update(word.to_le_bytes());
+        }
+    }
+    assert_eq!(
+        hex::encode(file.finalize()),
+        "9b26943b372f61f6b16674f55b1ad2d072f9058bf7c1b6a3065d4d8f8f8143e9"
+    );
+}
