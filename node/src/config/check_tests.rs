@@ -272,3 +272,24 @@ fn the_example_file_checks_clean() {
     assert_eq!(lines(&report.warnings), Vec::<String>::new());
     assert_eq!(report.config, Config::default());
 }
+
+#[test]
+fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
+    for algorithm in ["ethash", "kawpow", "randomx"] {
+        let running = check(&format!(
+            "mining:\n  algorithm: {algorithm}\n  payout_address: mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA\n"
+        ));
+        let got = lines(&running.issues);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with(&format!(
+                "mining.algorithm (line 2): {algorithm} has no built-in miner backend yet"
+            )),
+            "{}",
+            got[0]
+        );
+        // Without a payout address the miner does not run: the value is only kept.
+        let idle = check(&format!("mining:\n  algorithm: {algorithm}\n"));
+        assert_eq!(lines(&idle.issues), Vec::<String>::new());
+    }
+}

@@ -255,17 +255,17 @@ fn a_daemon_needs_credentials() {
 
 #[test]
 fn cpu_mining_must_match_the_chain_algorithm() {
-    let yaml = "mining: { algorithm: randomx, payout_address: bcrt1qexample }\nchains:\n  - spec: btc-regtest\n    daemons: [{ url: http://127.0.0.1:18443, cookie_file: c }]\n";
+    let yaml = "mining: { algorithm: scrypt, payout_address: bcrt1qexample }\nchains:\n  - spec: btc-regtest\n    daemons: [{ url: http://127.0.0.1:18443, cookie_file: c }]\n";
     assert_eq!(
         issue_lines(&parse(yaml)),
         [
-            "mining.algorithm: randomx does not match chain btc-regtest (chains[0]), which uses sha256d"
+            "mining.algorithm: scrypt does not match chain btc-regtest (chains[0]), which uses sha256d"
         ]
     );
     // Without the CPU miner the algorithm is not checked against the chains.
     let yaml = yaml.replace(
-        "{ algorithm: randomx, payout_address: bcrt1qexample }",
-        "{ algorithm: randomx, payout_address: bcrt1qexample, enable_cpu: false }",
+        "{ algorithm: scrypt, payout_address: bcrt1qexample }",
+        "{ algorithm: scrypt, payout_address: bcrt1qexample, enable_cpu: false }",
     );
     assert_eq!(parse(&yaml).validate(), Vec::<Issue>::new());
 }

@@ -180,7 +180,17 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         MAX_ADDRESS_BYTES,
     );
     // The algorithm matters only once the miner runs, which needs a payout address.
-    if mining.enable_cpu && mining.miner_enabled() {
+    if mining.miner_enabled() && mining.algorithm.pow_algorithm().is_none() {
+        issues.push(
+            "mining.algorithm",
+            format!(
+                "{} has no built-in miner backend yet (the built-in miner mines sha256d and \
+                 scrypt); its hashing exists for validation only, see docs/ethash.md and \
+                 docs/monero.md",
+                mining.algorithm
+            ),
+        );
+    } else if mining.enable_cpu && mining.miner_enabled() {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
                 continue;
