@@ -31,6 +31,8 @@ pub(super) const KECCAK_CL: &str = include_str!("keccak.cl");
 const ETHASH_CL: &str = include_str!("ethash.cl");
 /// Dataset items one DAG-generation enqueue computes (keeps each enqueue short).
 const DAG_CHUNK: u32 = 1 << 16;
+/// Work items per work group of the search kernels.
+const SEARCH_GROUP: u32 = 64;
 
 /// The device side shared by Ethash and KawPow: queue, cache, DAG, job and reports.
 #[derive(Debug)]
@@ -262,19 +264,27 @@ impl DagDevice {
         )?;
         let dag = self.dag()?;
         let cap = OUT_CAP;
-        let size = usize::try_from(count).map_err(|e| failed("batch size", e))?;
+        let count = u32::try_from(count).map_err(|e| failed("batch size", e))?;
+        // An explicit work-group size: KawPow's work items each hold 2 KiB of registers
+        // and meet at a barrier, and a CPU device such as PoCL keeps every work item's
+        // registers of a group on one thread's stack, so a group of the device's
+        // choosing (thousands) overflows it.
+        let global = count.div_ceil(SEARCH_GROUP) as usize * SEARCH_GROUP as usize;
         let mut exec = ExecuteKernel::new(kernel);
         // SAFETY: the arguments match the search kernels' signature (dag, items, job,
-        // start, out, cap) with the types they declare; the output holds 1 + cap
-        // reports of REPORT_WORDS words and the kernel writes only slots below cap.
+        // start, count, out, cap) with the types they declare; the output holds 1 + cap
+        // reports of REPORT_WORDS words, the kernel writes only slots below cap, and work
+        // items past `count` return (after loading the L1 cache, for KawPow).
         unsafe {
             exec.set_arg(dag)
                 .set_arg(&dataset_arg)
                 .set_arg(&self.job)
                 .set_arg(&start)
+                .set_arg(&count)
                 .set_arg(&self.out)
                 .set_arg(&cap)
-                .set_global_work_size(size)
+                .set_global_work_size(global)
+                .set_local_work_size(SEARCH_GROUP as usize)
                 .enqueue_nd_range(&self.queue)
         }
         .map_err(|e| failed("enqueueing the search", e))?;

@@ -35,8 +35,9 @@ __kernel void ethash_dag(__global const uint *cache, uint cache_items, uint pare
 // the same layout, compared big-endian. out[0] counts the reports; report i is
 // out[1 + i * REPORT_WORDS ..], written only while i < cap.
 __kernel void ethash_search(__global const uint *dag, uint dataset_items,
-                            __global const uint *job, ulong start,
+                            __global const uint *job, ulong start, uint count,
                             __global uint *out, uint cap) {
+    if (get_global_id(0) >= count) return;
     ulong nonce = start + get_global_id(0);
 
     // s = keccak512(header_hash || nonce_le): one 72-byte block, padding at bytes 40, 71.

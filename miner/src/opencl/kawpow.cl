@@ -32,16 +32,19 @@ uint kiss99(kiss99_t *k) {
     return (((k->z << 16) + k->w) ^ k->jcong) + k->jsr;
 }
 
-// Hashes nonce `start + gid` over a DAG of 64-byte items, `items_2048` 256-byte items.
-// job[0..8]: the header hash (little-endian words); job[8..16]: the boundary, bytes in
-// the same layout, compared big-endian. Reports as in ethash_search.
+// Hashes nonce `start + gid` for gid below `count` over a DAG of 64-byte items,
+// `items_2048` 256-byte items. job[0..8]: the header hash (little-endian words);
+// job[8..16]: the boundary, bytes in the same layout, compared big-endian. Reports as in
+// ethash_search. The global size is `count` rounded up to the work-group size.
 __kernel void kawpow_search(__global const uint *dag, uint items_2048,
-                            __global const uint *job, ulong start,
+                            __global const uint *job, ulong start, uint count,
                             __global uint *out, uint cap) {
-    // The 16 KiB L1 cache: the dataset's first words, loaded by the whole work group.
+    // The 16 KiB L1 cache: the dataset's first words, loaded by the whole work group
+    // (the work items past `count` too, before they leave).
     __local uint l1[KAWPOW_L1_WORDS];
     for (uint i = get_local_id(0); i < KAWPOW_L1_WORDS; i += get_local_size(0)) l1[i] = dag[i];
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (get_global_id(0) >= count) return;
 
     ulong nonce = start + get_global_id(0);
 
