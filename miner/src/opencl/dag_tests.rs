@@ -223,6 +223,23 @@ fn kawpow_search_with_a_boundary_finds_the_cpu_nonces() {
 }
 
 #[test]
+fn kawpow_searches_a_full_batch_of_2_pow_16_nonces() {
+    // A whole enqueue of intensity 16: on a CPU device the work-group size once left to
+    // the device overflowed a thread's stack with KawPow's per-work-item registers.
+    if skip() {
+        return;
+    }
+    let dev = OpenClKawpow::new(0, KawpowContext::from_cache(tiny_cache(5)), 16)
+        .unwrap_or_else(|e| no_device(e));
+    dev.generate_dag().expect("DAG");
+    let stop = AtomicBool::new(false);
+    let (found, hashed) = dev
+        .search(9, &[3; 32], 0..(1 << 16) + 5, &[0; 32], &stop)
+        .expect("search");
+    assert_eq!((found.len(), hashed), (0, (1 << 16) + 5));
+}
+
+#[test]
 fn kawpow_refuses_a_dataset_under_16_kib() {
     let cache = LightCache::with_sizes(&[1; 32], 64 * 11, 128 * 17).expect("sizes");
     let err = OpenClKawpow::new(0, KawpowContext::from_cache(cache), 8).expect_err("too small");
