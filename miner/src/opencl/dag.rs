@@ -6,7 +6,7 @@
 //! report buffers, the batch loop); [`OpenClEthash`] adds hashimoto's kernel and the
 //! Ethash re-check, `super::kawpow::OpenClKawpow` the per-period programs.
 
-use super::{device_buffer, device_ids, failed};
+use super::{Opened, device_buffer, failed, open_device};
 use crate::error::{DagError, MinerError};
 use crate::gpu::dag::{
     DAG_JOB_WORDS, DagSolution, REPORT_WORDS, Report, SearchLaunch, check_range, dag_job,
@@ -15,7 +15,6 @@ use crate::gpu::dag::{
 use crate::gpu::{OUT_CAP, intensity_batch};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
-use opencl3::device::Device;
 use opencl3::kernel::{ExecuteKernel, Kernel};
 use opencl3::memory::{Buffer, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE};
 use opencl3::program::Program;
@@ -63,21 +62,15 @@ impl DagDevice {
         parents: u32,
         intensity: u32,
     ) -> Result<Self, MinerError> {
-        let ids = device_ids()?;
-        let count = ids.len();
-        let (id, _) = ids.into_iter().nth(device_index).ok_or_else(|| {
-            MinerError::OpenClUnavailable(format!(
-                "no device {device_index} ({count} device(s) found)"
-            ))
-        })?;
-        let device = Device::new(id);
-        let device_name = device.name().unwrap_or_default().trim().to_owned();
+        let Opened {
+            device,
+            id: _,
+            name: device_name,
+            context,
+            queue,
+        } = open_device(device_index)?;
         // A device that does not answer is left to refuse the allocation itself.
         let max_alloc = device.max_mem_alloc_size().unwrap_or(u64::MAX);
-        let context = Context::from_device(&device).map_err(|e| failed("creating context", e))?;
-        #[allow(deprecated)] // clCreateCommandQueue: also works on OpenCL 1.x platforms.
-        let queue =
-            CommandQueue::create_default(&context, 0).map_err(|e| failed("creating queue", e))?;
         let program = build(&context, &format!("{KECCAK_CL}\n{ETHASH_CL}"))?;
         let dag_kernel =
             Kernel::create(&program, "ethash_dag").map_err(|e| failed("creating kernel", e))?;

@@ -196,6 +196,43 @@ pub struct OpenClBackend {
     device: GpuDevice<DeviceState>,
 }
 
+/// An opened device: its id and handle, name, context and in-order queue.
+struct Opened {
+    id: cl_device_id,
+    device: Device,
+    name: String,
+    context: Context,
+    queue: CommandQueue,
+}
+
+/// Opens device `device_index` of every platform's devices: a context and a queue.
+///
+/// # Errors
+/// [`MinerError::OpenClUnavailable`] without a device at that index,
+/// [`MinerError::OpenCl`] when the context or queue cannot be created.
+fn open_device(device_index: usize) -> Result<Opened, MinerError> {
+    let ids = device_ids()?;
+    let count = ids.len();
+    let (id, _) = ids.into_iter().nth(device_index).ok_or_else(|| {
+        MinerError::OpenClUnavailable(format!(
+            "no device {device_index} ({count} device(s) found)"
+        ))
+    })?;
+    let device = Device::new(id);
+    let name = device.name().unwrap_or_default().trim().to_owned();
+    let context = Context::from_device(&device).map_err(|e| failed("creating context", e))?;
+    #[allow(deprecated)] // clCreateCommandQueue: also works on OpenCL 1.x platforms.
+    let queue =
+        CommandQueue::create_default(&context, 0).map_err(|e| failed("creating queue", e))?;
+    Ok(Opened {
+        id,
+        device,
+        name,
+        context,
+        queue,
+    })
+}
+
 /// Allocates a device buffer of `words` words, used by the kernel only (no host memory).
 #[allow(unsafe_code)]
 fn device_buffer(
@@ -224,19 +261,13 @@ impl OpenClBackend {
         device_index: usize,
         intensity: u32,
     ) -> Result<Self, MinerError> {
-        let ids = device_ids()?;
-        let count = ids.len();
-        let (id, _) = ids.into_iter().nth(device_index).ok_or_else(|| {
-            MinerError::OpenClUnavailable(format!(
-                "no device {device_index} ({count} device(s) found)"
-            ))
-        })?;
-        let device = Device::new(id);
-        let device_name = device.name().unwrap_or_default().trim().to_owned();
-        let context = Context::from_device(&device).map_err(|e| failed("creating context", e))?;
-        #[allow(deprecated)] // clCreateCommandQueue: also works on OpenCL 1.x platforms.
-        let queue =
-            CommandQueue::create_default(&context, 0).map_err(|e| failed("creating queue", e))?;
+        let Opened {
+            id,
+            device,
+            name: device_name,
+            context,
+            queue,
+        } = open_device(device_index)?;
         let (source, entry) = match algorithm {
             PowAlgorithm::Sha256d => (SHA256D_CL, "sha256d_scan"),
             PowAlgorithm::Scrypt => (SCRYPT_CL, "scrypt_scan"),
