@@ -186,84 +186,77 @@ fn search_loop(seconds: f64, mut search: impl FnMut(std::ops::Range<u64>) -> Res
     report("device search", hashes, started.elapsed());
 }
 
+/// Runs `f`, printing how long it took as `what`.
+fn timed<E: ToString>(what: &str, f: impl FnOnce() -> Result<(), E>) -> Result<(), String> {
+    let started = Instant::now();
+    f().map_err(|e| e.to_string())?;
+    println!("{what} in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Generates the DAG (timed), then runs `search` until the time is up.
+fn generate_and_search<E: ToString, S>(
+    seconds: f64,
+    generate: impl FnOnce() -> Result<(), E>,
+    mut search: impl FnMut(std::ops::Range<u64>) -> Result<(S, u64), E>,
+) -> Result<(), String> {
+    timed("DAG generated", generate)?;
+    search_loop(seconds, |r| {
+        search(r).map(|(_, n)| n).map_err(|e| e.to_string())
+    });
+    Ok(())
+}
+
 fn device(a: &Args, block: u64, cache: LightCache) -> Result<(), String> {
+    use otedama_miner::cuda::{CudaEthash, CudaKawpow};
+    use otedama_miner::opencl::{OpenClEthash, OpenClKawpow};
+    const INTENSITY: u32 = 16;
     let stop = AtomicBool::new(false);
     let zero = [0u8; 32];
     let h = header(0);
-    let timed = |what: &str, f: &mut dyn FnMut() -> Result<(), String>| {
-        let started = Instant::now();
-        f()?;
-        println!("{what} in {:.2} s", started.elapsed().as_secs_f64());
-        Ok::<(), String>(())
-    };
     let index = |prefix: &str| {
         a.backend
             .strip_prefix(prefix)
             .and_then(|s| s.strip_prefix(':'))
             .map_or(Ok(0), |i| i.parse::<usize>().map_err(|e| e.to_string()))
     };
-    const INTENSITY: u32 = 16;
+    let kawpow = a.algo == Algo::Kawpow;
+    let s = a.seconds;
     if a.backend.starts_with("opencl") {
-        use otedama_miner::opencl::{OpenClEthash, OpenClKawpow};
         let device = index("opencl")?;
-        if a.algo == Algo::Kawpow {
+        if kawpow {
             let k = OpenClKawpow::new(device, KawpowContext::from_cache(cache), INTENSITY)
                 .map_err(|e| e.to_string())?;
-            timed("DAG generated", &mut || {
-                k.generate_dag().map_err(|e| e.to_string())
-            })?;
-            timed("period kernel built", &mut || {
-                k.prepare(block).map_err(|e| e.to_string())
-            })?;
-            search_loop(a.seconds, |r| {
-                k.search(block, &h, r, &zero, &stop)
-                    .map(|(_, n)| n)
-                    .map_err(|e| e.to_string())
-            });
+            timed("period kernel built", || k.prepare(block))?;
+            generate_and_search(
+                s,
+                || k.generate_dag(),
+                |r| k.search(block, &h, r, &zero, &stop),
+            )
         } else {
             let e = OpenClEthash::new(device, cache, INTENSITY).map_err(|e| e.to_string())?;
-            timed("DAG generated", &mut || {
-                e.generate_dag().map_err(|e| e.to_string())
-            })?;
-            search_loop(a.seconds, |r| {
-                e.search(&h, r, &zero, &stop)
-                    .map(|(_, n)| n)
-                    .map_err(|e| e.to_string())
-            });
+            generate_and_search(s, || e.generate_dag(), |r| e.search(&h, r, &zero, &stop))
         }
-        return Ok(());
-    }
-    if a.backend.starts_with("cuda") {
-        use otedama_miner::cuda::{CudaEthash, CudaKawpow};
+    } else if a.backend.starts_with("cuda") {
         let device = index("cuda")?;
-        if a.algo == Algo::Kawpow {
+        if kawpow {
             let k = CudaKawpow::new(device, KawpowContext::from_cache(cache), INTENSITY)
                 .map_err(|e| e.to_string())?;
-            timed("DAG generated", &mut || {
-                k.generate_dag().map_err(|e| e.to_string())
-            })?;
-            search_loop(a.seconds, |r| {
-                k.search(block, &h, r, &zero, &stop)
-                    .map(|(_, n)| n)
-                    .map_err(|e| e.to_string())
-            });
+            generate_and_search(
+                s,
+                || k.generate_dag(),
+                |r| k.search(block, &h, r, &zero, &stop),
+            )
         } else {
             let e = CudaEthash::new(device, cache, INTENSITY).map_err(|e| e.to_string())?;
-            timed("DAG generated", &mut || {
-                e.generate_dag().map_err(|e| e.to_string())
-            })?;
-            search_loop(a.seconds, |r| {
-                e.search(&h, r, &zero, &stop)
-                    .map(|(_, n)| n)
-                    .map_err(|e| e.to_string())
-            });
+            generate_and_search(s, || e.generate_dag(), |r| e.search(&h, r, &zero, &stop))
         }
-        return Ok(());
+    } else {
+        Err(format!(
+            "unknown backend {:?} (cpu, opencl[:N] or cuda[:N])",
+            a.backend
+        ))
     }
-    Err(format!(
-        "unknown backend {:?} (cpu, opencl[:N] or cuda[:N])",
-        a.backend
-    ))
 }
 
 fn main() {
