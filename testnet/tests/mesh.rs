@@ -65,7 +65,7 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
         n.post("/api/mining/stop").await;
     }
     let tip = converged(&all, Duration::from_secs(30)).await;
-    let Some((height, hash)) = tip else {
+    let Some((height, _)) = tip else {
         panic!("nodes did not converge\n{}", logs(&all));
     };
 
@@ -96,6 +96,29 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
         );
     }
 
+    // A late joiner syncs the main chain and the uncles it references, not the orphans
+    // that no share has included yet; those are uncle candidates for the next share, so
+    // the two would commit to different uncle lists. One node mines alone for more than
+    // the uncle depth: every orphan is then included or too deep, and no new one appears.
+    let settle = height + u64::from(spec().uncle_depth) + 1;
+    // At a fifth of the hashrate the target made for, a share takes about 10 s at first.
+    nodes[0]
+        .post("/api/mining/start")
+        .await
+        .expect("mining starts");
+    assert!(
+        all_reach(&all, settle, Duration::from_secs(150)).await,
+        "the chain did not grow to {settle} with one miner\n{}",
+        logs(&all)
+    );
+    nodes[0].post("/api/mining/stop").await;
+    let Some((height, hash)) = converged(&all, Duration::from_secs(30)).await else {
+        panic!(
+            "nodes did not converge after the lone miner\n{}",
+            logs(&all)
+        );
+    };
+
     // A late joiner, bootstrapping from another node, syncs the whole chain and then
     // builds the same coinbase. The node it dials tells its WebSocket clients.
     let ws_url = format!("{}/api/ws", nodes[2].api.replace("http://", "ws://"));
@@ -119,8 +142,10 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
     let agreed = agreed_coinbase(&[&late, &nodes[2]], &finder, Duration::from_secs(30)).await;
     assert!(
         agreed.is_some(),
-        "the late joiner builds another coinbase than {}",
-        nodes[2].options.name
+        "the late joiner builds another coinbase than {}: {:?} / {:?}",
+        nodes[2].options.name,
+        late.coinbase_for(&finder).await,
+        nodes[2].coinbase_for(&finder).await
     );
     let status = late.get("/api/status").await.expect("status");
     assert_eq!(status["sync"]["synced"], true, "{status}");
