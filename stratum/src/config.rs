@@ -59,6 +59,8 @@ pub struct StratumConfig {
     pub bans: BanConfig,
     /// The operator's fee on other miners' work; `None` takes none.
     pub fee: Option<OperatorFee>,
+    /// Stratum V2 on a second port; `None` serves Stratum v1 only.
+    pub sv2: Option<crate::sv2::Sv2Config>,
 }
 
 /// Variable difficulty: each session's difficulty follows its hashrate so that it
@@ -124,6 +126,7 @@ impl Default for StratumConfig {
             send_timeout: Duration::from_secs(60),
             bans: BanConfig::default(),
             fee: None,
+            sv2: None,
         }
     }
 }

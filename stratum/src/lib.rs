@@ -12,6 +12,8 @@
 //! - `fee`: the operator's fee on other miners' jobs ([`OperatorFee`]).
 //! - [`StratumServer`]: the accept loop and connection caps.
 //! - [`StratumStats`]: server-wide counters.
+//! - [`sv2`]: Stratum V2 (Noise, binary frames, standard and extended channels) on a
+//!   second port, sharing the work, the share path, the caps, bans and counters.
 //!
 //! The node publishes [`Work`] on a `watch` channel and receives [`Submission`]s on a
 //! bounded `mpsc` channel; see `work.rs` for that boundary.
@@ -34,6 +36,7 @@ mod server;
 mod session;
 mod stats;
 mod submit;
+pub mod sv2;
 mod vardiff;
 mod work;
 

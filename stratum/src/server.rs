@@ -31,6 +31,7 @@ const SESSION_DRAIN: Duration = Duration::from_secs(2);
 pub struct StratumServer {
     listener: TcpListener,
     local_addr: SocketAddr,
+    sv2: Option<(TcpListener, SocketAddr)>,
     ctx: Arc<Context>,
     conns: Arc<ConnTable>,
     work: watch::Receiver<Option<Work>>,
@@ -52,18 +53,16 @@ impl StratumServer {
         config
             .validate(spec)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let socket = if config.listen.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        // Lets a restarted node bind while old connections sit in TIME_WAIT. (On
-        // Windows the option means something else, so only set it on Unix.)
-        #[cfg(unix)]
-        socket.set_reuseaddr(true)?;
-        socket.bind(config.listen)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
+        let sv2 = match &config.sv2 {
+            Some(sv2) => {
+                let l = listen(sv2.listen)?;
+                let addr = l.local_addr()?;
+                Some((l, addr))
+            }
+            None => None,
+        };
         let stats = Arc::new(StratumStats::default());
         let conns = Arc::new(ConnTable::new(&config, stats.clone()));
         let ctx = Arc::new(Context {
@@ -79,6 +78,7 @@ impl StratumServer {
         Ok(Self {
             listener,
             local_addr,
+            sv2,
             ctx,
             conns,
             work,
@@ -88,6 +88,11 @@ impl StratumServer {
     /// Returns the bound address (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Returns the bound Stratum V2 address, when SV2 is on.
+    pub fn sv2_addr(&self) -> Option<SocketAddr> {
+        self.sv2.as_ref().map(|(_, a)| *a)
     }
 
     /// Returns the server's counters; they stay readable after `run` returns.
@@ -101,11 +106,16 @@ impl StratumServer {
         let Self {
             listener,
             local_addr,
+            sv2,
             ctx,
             conns,
             work,
         } = self;
         info!(target: TARGET, listen = %local_addr, chain = ctx.spec.name, "stratum server listening");
+        let sv2 = sv2.map(|(l, addr)| {
+            info!(target: TARGET, listen = %addr, "stratum v2 listening");
+            l
+        });
         let mut sessions = JoinSet::new();
         loop {
             if *shutdown.borrow_and_update() {
@@ -127,21 +137,23 @@ impl StratumServer {
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        if ctx.guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
-                            debug!(target: TARGET, %peer, "banned address refused");
-                            continue;
+                        if let Some(permit) = admit(&ctx, &conns, &stream, peer) {
+                            sessions.spawn(serve(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
                         }
-                        let Some(permit) = ConnTable::admit(&conns, peer.ip()) else {
-                            continue;
-                        };
-                        // Small JSON lines: send them at once instead of batching.
-                        if let Err(error) = stream.set_nodelay(true) {
-                            debug!(target: TARGET, %peer, %error, "set_nodelay failed");
-                        }
-                        sessions.spawn(serve(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
                     }
                     Err(error) => {
                         warn!(target: TARGET, %error, "accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+                accepted = accept_on(sv2.as_ref()) => match accepted {
+                    Ok((stream, peer)) => {
+                        if let Some(permit) = admit(&ctx, &conns, &stream, peer) {
+                            sessions.spawn(serve_sv2(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
+                        }
+                    }
+                    Err(error) => {
+                        warn!(target: TARGET, %error, "sv2 accept failed");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
@@ -157,6 +169,63 @@ impl StratumServer {
             sessions.shutdown().await;
         }
     }
+}
+
+/// Binds a listening socket.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a restarted node bind while old connections sit in TIME_WAIT. (On
+    // Windows the option means something else, so only set it on Unix.)
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Accepts on `listener`, or waits forever when there is none.
+async fn accept_on(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies bans and connection caps, shared by both protocols, to a new connection.
+fn admit(
+    ctx: &Context,
+    conns: &Arc<ConnTable>,
+    stream: &TcpStream,
+    peer: SocketAddr,
+) -> Option<ConnPermit> {
+    if ctx.guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
+        debug!(target: TARGET, %peer, "banned address refused");
+        return None;
+    }
+    let permit = ConnTable::admit(conns, peer.ip())?;
+    // Small messages: send them at once instead of batching.
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(target: TARGET, %peer, %error, "set_nodelay failed");
+    }
+    Some(permit)
+}
+
+async fn serve_sv2(
+    ctx: Arc<Context>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: ConnPermit,
+    work: watch::Receiver<Option<Work>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Some(reason) = crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await
+    {
+        ctx.guard.ban(peer.ip(), reason, Instant::now());
+    }
+    drop(permit);
 }
 
 async fn serve(

@@ -70,6 +70,10 @@ counters! {
     bans_invalid_pow,
     /// Connection floods that earn a ban (counted as above).
     bans_connection_flood,
+    /// Stratum V2 connections whose Noise handshake completed.
+    sv2_handshakes,
+    /// Stratum V2 connections whose handshake failed or timed out.
+    sv2_handshake_failures,
 }
 
 /// Adds one to a counter.

@@ -120,6 +120,8 @@ pub struct Harness {
     pub source: Arc<TestSource>,
     /// The chain served.
     pub spec: &'static ChainSpec,
+    /// Where Stratum V2 listens, when the config turns it on.
+    pub sv2: Option<SocketAddr>,
     generation: u64,
 }
 
@@ -164,6 +166,7 @@ impl Harness {
             .await
             .expect("binds");
         let addr = server.local_addr();
+        let sv2 = server.sv2_addr();
         let stats = server.stats();
         let server = tokio::spawn(server.run(shutdown_rx));
         Self {
@@ -175,6 +178,7 @@ impl Harness {
             stats,
             source,
             spec,
+            sv2,
             generation: u64::from(with_work),
         }
     }

@@ -9,4 +9,5 @@ mod limits;
 mod protocol;
 mod resume;
 mod shares;
+mod sv2;
 mod view;
