@@ -223,11 +223,29 @@ fn keygen_creates_the_node_key_once_and_keeps_it() {
         &std::fs::metadata(&key).expect("key file").permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // The Stratum V2 authority key, in the form SV2 clients pin.
+    assert_eq!(first["sv2_created"], true);
+    let authority = first["sv2_authority_pubkey"]
+        .as_str()
+        .expect("sv2 key")
+        .to_owned();
+    assert!(
+        otedama_stratum::sv2::noise::decode_public(&authority).is_ok(),
+        "{authority}"
+    );
+    let sv2_key = dir.path().join("data").join("sv2_authority.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sv2_key)
+            .expect("sv2 key file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
 
     let again = node(&["keygen", "--data-dir", data]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     let out = stdout(&again);
     assert!(out.contains(&id) && out.contains("existing"), "{out}");
+    assert!(out.contains(&authority), "{out}");
 
     std::fs::write(&key, b"garbage").expect("write");
     let bad = node(&["keygen", "--data-dir", data]);

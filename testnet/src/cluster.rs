@@ -77,6 +77,8 @@ pub struct NodeOptions {
     pub mining: Option<String>,
     /// More keys of the `api:` section, each line indented by two spaces.
     pub api_extra: String,
+    /// More keys of the `pool:` section, each line indented by two spaces.
+    pub pool_extra: String,
     /// The process's file-descriptor limit (`ulimit -n`), when set.
     pub fd_limit: Option<u64>,
 }
@@ -102,6 +104,7 @@ impl NodeOptions {
             metrics: false,
             mining: None,
             api_extra: String::new(),
+            pool_extra: String::new(),
             fd_limit: None,
         }
     }
@@ -161,7 +164,7 @@ impl TestNode {
             .collect();
         let yaml = format!(
             "app:\n  name: {name}\n  data_dir: {dir}\n  log_level: info,otedama::p2p=debug\n{mining}\
-             pool:\n  address: 127.0.0.1:{stratum}\n\
+             pool:\n  address: 127.0.0.1:{stratum}\n{pool_extra}\
              api:\n  address: 127.0.0.1:{api}\n  auth:\n    enabled: false\n{api_extra}\
              monitoring:\n  metrics:\n    enabled: {metrics_on}\n    address: 127.0.0.1:{metrics}\n  health:\n    enabled: false\n\
              p2p:\n  listen: [\"/ip4/127.0.0.1/tcp/{p2p}\"]\n  bootstrap: [{boot}]\n\
@@ -173,6 +176,7 @@ impl TestNode {
             url = options.parent_url,
             metrics_on = options.metrics,
             api_extra = options.api_extra,
+            pool_extra = options.pool_extra,
         );
         let yaml = match &options.parent_cookie {
             Some(cookie) => yaml.replace(

@@ -33,6 +33,34 @@ pub struct PoolConfig {
     pub fee_address: String,
     /// Reward system settings.
     pub rewards: RewardsConfig,
+    /// Stratum V2 beside Stratum v1.
+    pub sv2: Sv2Section,
+}
+
+/// The `pool.sv2` section: Stratum V2 (Noise-encrypted, binary) on its own port, for
+/// SV2 firmware and proxies such as SRI's translator. The authority key that signs each
+/// connection's certificate is `<data_dir>/sv2_authority.key`, created on first use;
+/// `otedama-node keygen` prints its public half, which clients pin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sv2Section {
+    /// Serve Stratum V2 (only while `pool.enable` is true).
+    pub enable: bool,
+    /// Listen address.
+    pub address: SocketAddr,
+    /// How long each connection's certificate is valid.
+    #[serde(with = "humantime_serde")]
+    pub cert_validity: Duration,
+}
+
+impl Default for Sv2Section {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            address: any_ipv4(3336),
+            cert_validity: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl PoolConfig {
@@ -57,6 +85,7 @@ impl Default for PoolConfig {
             fee_percentage: 0.0,
             fee_address: String::new(),
             rewards: RewardsConfig::default(),
+            sv2: Sv2Section::default(),
         }
     }
 }
@@ -152,6 +181,24 @@ impl fmt::Display for RewardsWindow {
 
 /// The most an operator may take from other miners' work, percent.
 pub const MAX_FEE_PERCENTAGE: f64 = 10.0;
+
+/// Checks `pool.sv2`: a certificate validity SV2 clients can use.
+pub(super) fn check_sv2(config: &Config, issues: &mut Issues) {
+    let sv2 = &config.pool.sv2;
+    if !sv2.enable {
+        return;
+    }
+    let validity = sv2.cert_validity;
+    if !(Duration::from_secs(60)..=Duration::from_secs(365 * 86_400)).contains(&validity) {
+        issues.push(
+            "pool.sv2.cert_validity",
+            format!(
+                "must be between 1m and 365days, got {}",
+                humantime_serde::re::humantime::format_duration(validity)
+            ),
+        );
+    }
+}
 
 pub(super) fn check_fee(config: &Config, issues: &mut Issues) {
     let pool: &PoolConfig = &config.pool;

@@ -377,6 +377,7 @@ fn check_pool(config: &Config, issues: &mut Issues) {
     }
     super::pool::check_fee(config, issues);
     super::pool::check_rewards(config, issues);
+    super::pool::check_sv2(config, issues);
 }
 
 fn check_api(config: &Config, issues: &mut Issues) {
@@ -489,6 +490,11 @@ fn check_listeners(config: &Config, issues: &mut Issues) {
     let monitoring = &config.monitoring;
     let listeners: Vec<(&str, SocketAddr)> = [
         ("pool.address", config.pool.enable, config.pool.address),
+        (
+            "pool.sv2.address",
+            config.pool.enable && config.pool.sv2.enable,
+            config.pool.sv2.address,
+        ),
         ("api.address", config.api.enable, config.api.address),
         (
             "monitoring.metrics.address",

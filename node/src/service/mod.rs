@@ -164,8 +164,23 @@ impl Node {
         if let Some(fee) = &fee {
             info!(target: "otedama::node", percent = fee.percent(), address = fee.address(), "operator fee on other miners' work");
         }
+        let sv2 = if config.pool.enable && config.pool.sv2.enable {
+            let (authority, created) = crate::p2p::key::load_or_create_sv2(&config.app.data_dir)?;
+            if created {
+                info!(target: "otedama::node", "created a stratum v2 authority key");
+            }
+            info!(target: "otedama::node", address = %config.pool.sv2.address, authority = %authority.public_base58(), "stratum v2 enabled");
+            Some(otedama_stratum::sv2::Sv2Config {
+                listen: config.pool.sv2.address,
+                authority,
+                cert_validity: config.pool.sv2.cert_validity,
+            })
+        } else {
+            None
+        };
         let stratum_config = StratumConfig {
             listen,
+            sv2,
             fee: fee.clone(),
             max_connections: stratum_cap as usize,
             max_connections_per_ip: config.pool.max_connections_per_ip as usize,
