@@ -6,6 +6,9 @@ use crate::dto::{
     UnbanRequest, Worker,
 };
 use crate::error::ErrorBody;
+use crate::http::{BodyError, HttpClient, HttpError, read_body_by};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -14,41 +17,6 @@ use std::time::Duration;
 /// and `/api/shares` pages, well under a megabyte at thousands of workers; the cap stops
 /// a wrong or hostile server from filling memory with an endless body.
 pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
-
-/// Why a response body could not be read by [`read_body`].
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// The body is longer than the limit (by its `Content-Length` or as it streamed in);
-    /// reading stopped there.
-    #[error("answer larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// The most bytes accepted.
-        limit: usize,
-    },
-    /// The connection failed while the body was read.
-    #[error("reading the answer: {0}")]
-    Read(#[source] reqwest::Error),
-}
-
-/// Reads the body of `resp`, at most `limit` bytes, chunk by chunk as it arrives.
-///
-/// # Errors
-/// [`BodyError::TooLarge`] as soon as the announced or received length passes `limit`,
-/// and [`BodyError::Read`] when the connection fails.
-pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
-    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
-    if resp.content_length().is_some_and(|len| len > limit_u64) {
-        return Err(BodyError::TooLarge { limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
-        if chunk.len() > limit - body.len() {
-            return Err(BodyError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
 
 /// Why a request to the node failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +64,14 @@ pub enum ClientError {
     },
 }
 
+/// How long one request to the node may take, answer included.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A client of one node's API.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     base: String,
-    http: reqwest::Client,
+    http: HttpClient,
     token: Option<String>,
 }
 
@@ -108,23 +79,16 @@ impl ApiClient {
     /// A client of the API at `base` (e.g. `http://127.0.0.1:8080`).
     ///
     /// # Errors
-    /// A URL that is not http(s), or an HTTP client that cannot be built.
+    /// A URL that is not http(s). An `https://` URL is accepted here and refused when a
+    /// request is sent: the node's API serves plain HTTP.
     pub fn new(base: &str) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base));
         }
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ClientError::NotRunning {
-                url: base.clone(),
-                reason: e.to_string(),
-            })?;
         Ok(Self {
             base,
-            http,
+            http: HttpClient::new(usize::MAX),
             token: None,
         })
     }
@@ -142,7 +106,8 @@ impl ApiClient {
     /// See [`ClientError`].
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        self.send(self.http.get(&url), url).await
+        self.send(Method::GET, url, HeaderMap::new(), Vec::new())
+            .await
     }
 
     /// POSTs `body` as JSON to `path`, with the bearer token if one is set, and decodes
@@ -156,42 +121,60 @@ impl ApiClient {
         body: &B,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.post(&url).json(body);
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            reason: format!("encoding the request: {e}"),
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| ClientError::Decode {
+                    url: url.clone(),
+                    reason: "the API token is not a valid header value".to_owned(),
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
-        self.send(req, url).await
+        self.send(Method::POST, url, headers, body).await
     }
 
     async fn send<T: DeserializeOwned>(
         &self,
-        req: reqwest::RequestBuilder,
+        method: Method,
         url: String,
+        headers: HeaderMap,
+        body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let resp = req.send().await.map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
-                ClientError::NotRunning {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let resp = self
+            .http
+            .request(method, &url, headers, body.into(), deadline)
+            .await
+            .map_err(|e| match e {
+                HttpError::BadUrl { .. } => ClientError::BadUrl(url.clone()),
+                HttpError::Connect(_) | HttpError::Timeout => ClientError::NotRunning {
                     url: self.base.clone(),
                     reason: e.to_string(),
-                }
-            } else {
-                ClientError::Decode {
+                },
+                HttpError::Request(_) => ClientError::Decode {
                     url: url.clone(),
                     reason: e.to_string(),
-                }
-            }
-        })?;
+                },
+            })?;
         let status = resp.status();
-        let body = read_body(resp, MAX_ANSWER).await.map_err(|e| match e {
-            BodyError::TooLarge { limit } => ClientError::TooLarge {
-                url: url.clone(),
-                limit,
-            },
-            BodyError::Read(e) => ClientError::Decode {
-                url: url.clone(),
-                reason: e.to_string(),
-            },
-        })?;
+        let body = read_body_by(resp, MAX_ANSWER, deadline)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => ClientError::TooLarge {
+                    url: url.clone(),
+                    limit,
+                },
+                BodyError::Read(e) => ClientError::Decode {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&body) {
                 Ok(e) => ClientError::Api {
@@ -363,6 +346,16 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn an_https_url_is_refused_as_a_bad_url() {
+        let err = ApiClient::new("https://127.0.0.1:1")
+            .expect("client")
+            .status()
+            .await
+            .expect_err("https is not spoken");
+        assert!(matches!(err, ClientError::BadUrl(_)), "{err}");
     }
 
     #[tokio::test]

@@ -13,6 +13,8 @@
 //! - `dto`: the JSON types of every endpoint and WebSocket message, by endpoint.
 //! - `error`: [`ApiError`] and the JSON error body.
 //! - `handlers`: the REST handlers under `/api`.
+//! - `http`: [`HttpClient`], the plain-HTTP client of the CLI and the parent-chain
+//!   client, and [`read_body`], which reads a response body up to a limit.
 //! - `logfile`: [`RotatingFile`], the size-bounded append-only files (audit log, block log).
 //! - `metrics`: [`registry`], [`serve_metrics`], [`serve_health`]: `/metrics`, `/healthz`, `/readyz`.
 //! - `openapi`: [`ApiDoc`], the OpenAPI document served at `/api/docs`.
@@ -31,6 +33,7 @@ mod dashboard;
 mod dto;
 mod error;
 mod handlers;
+mod http;
 mod logfile;
 mod metrics;
 mod openapi;
@@ -43,10 +46,11 @@ pub use auth::{
     AuthFailure, MAX_LABEL_LEN, NewToken, TOKEN_PREFIX, TOKENS_FILE, TokenError, TokenInfo,
     TokenStore,
 };
-pub use client::{ApiClient, BodyError, ClientError, MAX_ANSWER, read_body};
+pub use client::{ApiClient, ClientError, MAX_ANSWER};
 pub use conn::ConnLimits;
 pub use dto::*;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use http::{BodyError, HttpClient, HttpError, basic_auth, read_body, read_body_by};
 pub use logfile::{RotatingFile, rotate_files, rotated_path};
 pub use metrics::{ParentRpcMetrics, encode, registry, registry_with, serve_health, serve_metrics};
 pub use openapi::{ApiDoc, document_json};

@@ -508,7 +508,7 @@ pub async fn fully_connected(nodes: &[&TestNode], limit: Duration) -> bool {
 /// Decodes a JSON answer of at most [`otedama_rpc::MAX_ANSWER`] bytes, as the CLI reads
 /// them; `None` past it or on any error.
 async fn json_body(r: reqwest::Response) -> Option<serde_json::Value> {
-    let body = otedama_rpc::read_body(r, otedama_rpc::MAX_ANSWER)
+    let body = otedama_rpc::read_body(hyper::Response::from(r), otedama_rpc::MAX_ANSWER)
         .await
         .ok()?;
     serde_json::from_slice(&body).ok()

@@ -10,6 +10,8 @@ mod tests;
 pub use error::ParentError;
 
 use crate::config::{ChainConfig, DaemonConfig};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Method, StatusCode};
 use otedama_sharechain::coinbase::{BlockTemplate, RpcBlockTemplate};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -140,7 +142,7 @@ pub struct TemplateUpdate {
 #[derive(Clone, Debug)]
 pub struct ParentClient {
     endpoints: Vec<Endpoint>,
-    http: reqwest::Client,
+    http: otedama_rpc::HttpClient,
     metrics: Option<otedama_rpc::ParentRpcMetrics>,
 }
 
@@ -148,24 +150,16 @@ impl ParentClient {
     /// Builds a client for `chain`'s daemons.
     ///
     /// # Errors
-    /// The HTTP client cannot be built.
+    /// None today; the `Result` leaves room for settings that can be wrong.
     pub fn new(chain: &ChainConfig, home: Option<&Path>) -> Result<Self, ParentError> {
         let endpoints = chain
             .daemons
             .iter()
             .map(|d| Endpoint::from_config(d, home))
             .collect();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| ParentError::Malformed {
-                endpoint: String::new(),
-                reason: e.to_string(),
-            })?;
         Ok(Self {
             endpoints,
-            http,
+            http: otedama_rpc::HttpClient::new(4),
             metrics: None,
         })
     }
@@ -209,26 +203,40 @@ impl ParentClient {
     ) -> Result<Value, ParentError> {
         let (user, password) = ep.credentials()?;
         let body = json!({"jsonrpc": "1.0", "id": "otedama", "method": method, "params": params});
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut auth =
+            HeaderValue::from_str(&otedama_rpc::basic_auth(&user, &password)).map_err(|_| {
+                ParentError::Malformed {
+                    endpoint: ep.url.clone(),
+                    reason: "the user or password is not valid in an HTTP header".to_string(),
+                }
+            })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        let deadline = tokio::time::Instant::now() + timeout;
         let resp = self
             .http
-            .post(&ep.url)
-            .basic_auth(user, Some(password))
-            .timeout(timeout)
-            .json(&body)
-            .send()
+            .request(
+                Method::POST,
+                &ep.url,
+                headers,
+                body.to_string().into(),
+                deadline,
+            )
             .await
             .map_err(|e| ParentError::Unreachable {
                 endpoint: ep.url.clone(),
                 reason: e.to_string(),
             })?;
         let status = resp.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(ParentError::Auth {
                 endpoint: ep.url.clone(),
             });
         }
         // Bitcoin Core answers RPC errors with HTTP 500 and a JSON body; read it either way.
-        let body = otedama_rpc::read_body(resp, MAX_REPLY)
+        let body = otedama_rpc::read_body_by(resp, MAX_REPLY, deadline)
             .await
             .map_err(|e| match e {
                 otedama_rpc::BodyError::TooLarge { limit } => ParentError::TooLarge {

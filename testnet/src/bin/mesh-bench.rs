@@ -88,7 +88,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Sums the libp2p byte counters by direction: `(inbound, outbound)`.
 async fn bandwidth(url: &str) -> Option<(f64, f64)> {
     let response = reqwest::get(url).await.ok()?;
-    let body = otedama_rpc::read_body(response, otedama_rpc::MAX_ANSWER)
+    let body = otedama_rpc::read_body(hyper::Response::from(response), otedama_rpc::MAX_ANSWER)
         .await
         .ok()?;
     let text = String::from_utf8_lossy(&body);
