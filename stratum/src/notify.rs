@@ -28,16 +28,9 @@ impl Session {
             self.work = None;
             return Ok(());
         };
-        if self.seen_generation == Some(work.generation) {
+        let Some(clean) = next_generation(&mut self.seen_generation, &work) else {
             return Ok(());
-        }
-        // The watch channel keeps only the latest value: if we missed a generation it
-        // may have been a clean one, so be safe and invalidate older jobs.
-        let skipped = self
-            .seen_generation
-            .is_some_and(|g| work.generation != g.wrapping_add(1));
-        let clean = work.clean || skipped;
-        self.seen_generation = Some(work.generation);
+        };
         self.work = Some(work);
         if self.ready() {
             self.send_new_job(clean, clean)?;
@@ -234,6 +227,18 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Records `work` as the last generation seen; returns whether it invalidates older jobs,
+/// or `None` when it was already seen. The watch channel keeps only the latest value: a
+/// missed generation may have been a clean one, so a gap counts as clean.
+pub(crate) fn next_generation(seen: &mut Option<u64>, work: &Work) -> Option<bool> {
+    if *seen == Some(work.generation) {
+        return None;
+    }
+    let skipped = seen.is_some_and(|g| work.generation != g.wrapping_add(1));
+    *seen = Some(work.generation);
+    Some(work.clean || skipped)
 }
 
 /// Returns the wall clock, kept inside the window submissions are checked against.

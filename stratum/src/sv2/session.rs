@@ -501,14 +501,9 @@ impl Sv2Session {
             self.work = None;
             return Ok(());
         };
-        if self.seen_generation == Some(work.generation) {
+        let Some(clean) = crate::notify::next_generation(&mut self.seen_generation, &work) else {
             return Ok(());
-        }
-        let skipped = self
-            .seen_generation
-            .is_some_and(|g| work.generation != g.wrapping_add(1));
-        let clean = work.clean || skipped;
-        self.seen_generation = Some(work.generation);
+        };
         self.work = Some(work);
         self.send_jobs(None, clean).await
     }
