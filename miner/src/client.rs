@@ -1,5 +1,6 @@
-//! The Stratum v1 client task: one pool session at a time, failover in configured order,
-//! and bounded exponential backoff between full rounds.
+//! The pool client task: one pool session at a time, failover in configured order (v1
+//! and v2 pools mixed), and bounded exponential backoff between full rounds. Stratum V2
+//! sessions are in `sv2_client.rs`.
 
 use crate::config::PoolUrl;
 use crate::error::{SessionError, StratumError};
@@ -20,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tracing::{debug, error, info, trace, warn};
 
-const LOG: &str = "otedama::miner";
+pub(crate) const LOG: &str = "otedama::miner";
 
 /// First delay after a failed round of pools.
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -209,6 +210,18 @@ impl Client {
         };
         // Shares are small and latency-sensitive.
         let _ = stream.set_nodelay(true);
+        if let Some(authority) = pool.sv2_authority {
+            debug!(target: LOG, pool = %pool.url, "connected; stratum v2 handshake");
+            let mut authorized = false;
+            self.shared.set_difficulty(1.0);
+            return match self
+                .drive_sv2(stream, pool, authority, &mut authorized)
+                .await
+            {
+                Ok(()) => Ended::Shutdown,
+                Err(error) => Ended::Failed { authorized, error },
+            };
+        }
         debug!(target: LOG, pool = %pool.url, "connected; subscribing");
         let (reader, writer) = stream.into_split();
         let mut s = Session {

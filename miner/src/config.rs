@@ -8,7 +8,8 @@ use std::fmt;
 /// What the miner mines and where.
 #[derive(Clone)]
 pub struct MinerConfig {
-    /// Pool URLs (`stratum+tcp://host:port`), in failover order.
+    /// Pool URLs (`stratum+tcp://host:port`, or `stratum2+tcp://host:port/KEY` for
+    /// Stratum V2), in failover order; v1 and v2 pools may be mixed.
     pub pools: Vec<String>,
     /// Stratum user (for Otedama: the payout address, optionally `.worker`).
     pub user: String,
@@ -56,17 +57,36 @@ pub(crate) struct PoolUrl {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// For Stratum V2 (`stratum2+tcp://host:port/KEY`), the pool's authority key.
+    pub sv2_authority: Option<[u8; 32]>,
 }
 
 impl PoolUrl {
-    /// Parses `stratum+tcp://host:port` (the scheme may be omitted; IPv6 hosts in brackets).
+    /// Parses `stratum+tcp://host:port` (the scheme may be omitted; IPv6 hosts in
+    /// brackets) and `stratum2+tcp://host:port/AUTHORITY_PUBKEY` (Stratum V2, the key in
+    /// SV2's base58check form).
     pub fn parse(url: &str) -> Result<PoolUrl, UrlError> {
-        let rest = match url.split_once("://") {
-            Some(("stratum+tcp", rest)) => rest,
+        let (rest, sv2) = match url.split_once("://") {
+            Some(("stratum+tcp", rest)) => (rest, false),
+            Some(("stratum2+tcp", rest)) => (rest, true),
             Some((scheme, _)) => return Err(UrlError::UnsupportedScheme(scheme.to_owned())),
-            None => url,
+            None => (url, false),
         };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (rest, sv2_authority) = if sv2 {
+            let (rest, key) = rest.rsplit_once('/').ok_or(UrlError::MissingAuthority)?;
+            if key.is_empty() {
+                return Err(UrlError::MissingAuthority);
+            }
+            let decoded = otedama_stratum::sv2::noise::decode_public(key).map_err(|reason| {
+                UrlError::BadAuthority {
+                    key: key.to_owned(),
+                    reason,
+                }
+            })?;
+            (rest, Some(decoded))
+        } else {
+            (rest.strip_suffix('/').unwrap_or(rest), None)
+        };
         let (host, after) = if let Some(v6) = rest.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or(UrlError::EmptyHost)?;
             (host, after)
@@ -97,6 +117,7 @@ impl PoolUrl {
             url: url.to_owned(),
             host: host.to_owned(),
             port,
+            sv2_authority,
         })
     }
 }
@@ -114,6 +135,15 @@ mod tests {
         let u = PoolUrl::parse("stratum+tcp://[::1]:3333").expect("valid");
         assert_eq!((u.host.as_str(), u.port), ("::1", 3333));
         assert_eq!(u.url, "stratum+tcp://[::1]:3333");
+        assert_eq!(u.sv2_authority, None);
+        // Stratum V2, with SRI's well-known test authority key.
+        let key = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
+        let u = PoolUrl::parse(&format!("stratum2+tcp://[::1]:3336/{key}")).expect("valid");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 3336));
+        assert_eq!(
+            u.sv2_authority,
+            Some(otedama_stratum::sv2::noise::decode_public(key).expect("key"))
+        );
     }
 
     #[test]
@@ -135,10 +165,16 @@ mod tests {
             ("stratum+tcp://a:1/x", UrlError::UnexpectedPath("/x".into())),
             ("stratum+tcp://a/x", UrlError::UnexpectedPath("/x".into())),
             ("", UrlError::EmptyHost),
+            ("stratum2+tcp://a:1", UrlError::MissingAuthority),
+            ("stratum2+tcp://a:1/", UrlError::MissingAuthority),
         ];
         for (url, err) in cases {
             assert_eq!(PoolUrl::parse(url), Err(err), "{url}");
         }
+        assert!(matches!(
+            PoolUrl::parse("stratum2+tcp://a:1/notakey"),
+            Err(UrlError::BadAuthority { .. })
+        ));
     }
 
     #[test]

@@ -98,9 +98,20 @@ pub enum DagError {
 /// What is wrong with a pool URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// The scheme is not `stratum+tcp`.
-    #[error("unsupported scheme {0:?} (only stratum+tcp)")]
+    /// The scheme is neither `stratum+tcp` nor `stratum2+tcp`.
+    #[error("unsupported scheme {0:?} (stratum+tcp or stratum2+tcp)")]
     UnsupportedScheme(String),
+    /// A `stratum2+tcp` URL without the pool's authority key after the port.
+    #[error("missing authority key: expected stratum2+tcp://host:port/AUTHORITY_PUBKEY")]
+    MissingAuthority,
+    /// The authority key after the port does not decode.
+    #[error("bad authority key {key:?}: {reason}")]
+    BadAuthority {
+        /// The key as written.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// The host part is empty.
     #[error("empty host")]
     EmptyHost,
@@ -182,6 +193,9 @@ pub(crate) enum SessionError {
     /// The pool asked the miner to reconnect.
     #[error("the pool asked for a reconnect")]
     Reconnect,
+    /// Stratum V2: the handshake, the transport or a message failed.
+    #[error("stratum v2: {0}")]
+    Sv2(String),
 }
 
 /// A line from the pool that is not a usable Stratum v1 message (internal: logged).

@@ -68,6 +68,8 @@ mod sha256;
 mod simd;
 // Shared counters and the hashrate meter.
 mod stats;
+// The Stratum V2 session of the pool client.
+mod sv2_client;
 // Helpers of the tests of every backend.
 #[cfg(test)]
 mod test_support;

@@ -2,7 +2,9 @@
 //! node's SV2 port with the node's authority key, each mining for its own payout address,
 //! with an SV1 miner (a node's built-in miner) behind each. Shares arrive over SV2
 //! extended channels, and the blocks the node finds on the parent stand-in pay both
-//! addresses by PPLNS. A translator pinning another key never gets work.
+//! addresses by PPLNS. A third node's built-in miner speaks SV2 itself, failing over from
+//! a dead v1 pool and a wrong key to the right one. A translator pinning another key never
+//! gets work.
 
 use otedama_sharechain::ChainSpec;
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, free_port, logs, wait_for};
@@ -106,10 +108,10 @@ fn miner_options(i: u32, parent: &ParentStandIn, tproxy: u16) -> NodeOptions {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn translator_sv2_mines_through_the_sv2_port_and_blocks_pay_both_miners() {
+async fn translators_and_the_built_in_sv2_miner_mine_through_the_sv2_port_and_are_paid() {
     let Some(bin) = or_skip(
         skip::SV2,
-        "translator_sv2_mines_through_the_sv2_port",
+        "translators_and_the_built_in_sv2_miner",
         translator(),
         "install it with: cargo install translator_sv2 --version 0.6.0 --locked --no-default-features",
     ) else {
@@ -149,7 +151,18 @@ async fn translator_sv2_mines_through_the_sv2_port_and_blocks_pay_both_miners() 
         TestNode::spawn(root.path(), miner_options(1, &parent, t1)).expect("miner 1"),
         TestNode::spawn(root.path(), miner_options(2, &parent, t2)).expect("miner 2"),
     ];
-    let all: Vec<&TestNode> = std::iter::once(&pool).chain(miners.iter()).collect();
+    // A third miner speaks SV2 itself: its first pools fail (a closed v1 port, then the
+    // right SV2 port with a wrong key), and it fails over to the pinned key.
+    let a3 = address(spec(), 3);
+    let wrong = otedama_stratum::sv2::AuthorityKey::generate().expect("randomness");
+    let mut direct = miner_options(3, &parent, 0);
+    direct.mining = Some(format!(
+        "mining:\n  enable_cpu: true\n  algorithm: sha256d\n  payout_address: {a3}\n  pool_urls: [\"stratum+tcp://127.0.0.1:{closed}\", \"stratum2+tcp://127.0.0.1:{sv2_port}/{bad}\", \"stratum2+tcp://127.0.0.1:{sv2_port}/{authority}\"]\n  cpu:\n    threads: 1\n    max_hashrate: 2000\n",
+        closed = free_port(),
+        bad = wrong.public_base58(),
+    ));
+    let direct = TestNode::spawn(root.path(), direct).expect("sv2 miner");
+    let all: Vec<&TestNode> = [&pool, &miners[0], &miners[1], &direct].into();
 
     // Both proxies' shares reach the pool's sharechain over SV2, and the next block pays
     // both of them.
@@ -161,12 +174,12 @@ async fn translator_sv2_mines_through_the_sv2_port_and_blocks_pay_both_miners() 
                 .iter()
                 .any(|e| e.get("address").and_then(|x| x.as_str()) == Some(a))
         };
-        (pays(&a1) && pays(&a2)).then_some(())
+        (pays(&a1) && pays(&a2) && pays(&a3)).then_some(())
     })
     .await;
     assert!(
         paid.is_some(),
-        "the window does not pay both SV1 miners behind the translator\n--- translator ---\n{}\n{}",
+        "the window does not pay both translators and the SV2 miner\n--- translator ---\n{}\n{}",
         tlog(t1),
         logs(&all)
     );

@@ -291,9 +291,9 @@ p2p:
     let want = [
         "app.name: must not be empty",
         "app.log_level: unknown level \"verbose\" in \"verbose\"; expected one of off, error, warn, info, debug, trace or target=level directives",
-        "mining.pool_urls[0]: unsupported scheme \"http\" (only stratum+tcp): expected stratum+tcp://host:port, got \"http://pool:3333\"",
-        "mining.pool_urls[1]: missing port: expected stratum+tcp://host:port, got \"stratum+tcp://pool\"",
-        "mining.pool_urls[2]: unsupported scheme \"stratum2+tcp\" (only stratum+tcp): expected stratum+tcp://host:port, got \"stratum2+tcp://[::1]:3336/9bXiEd8boQ\"",
+        "mining.pool_urls[0]: unsupported scheme \"http\" (stratum+tcp or stratum2+tcp): expected stratum+tcp://host:port or stratum2+tcp://host:port/KEY, got \"http://pool:3333\"",
+        "mining.pool_urls[1]: missing port: expected stratum+tcp://host:port or stratum2+tcp://host:port/KEY, got \"stratum+tcp://pool\"",
+        "mining.pool_urls[2]: bad authority key \"9bXiEd8boQ\": not a base58check key: bad checksum: expected stratum+tcp://host:port or stratum2+tcp://host:port/KEY, got \"stratum2+tcp://[::1]:3336/9bXiEd8boQ\"",
         "mining.gpu.devices[2]: device 0 is already listed at mining.gpu.devices[0]",
         "mining.asic.devices[1]: \"usb:1\": expected usb:BUS-ADDRESS, e.g. usb:1-4",
         "mining.asic.family: unknown chip family \"bm1387\": expected bm1397, bm1366, bm1368 or bm1370",

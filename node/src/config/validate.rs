@@ -215,7 +215,10 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         if let Err(e) = otedama_miner::check_pool_url(url) {
             issues.push(
                 path,
-                format!("{e}: expected stratum+tcp://host:port, got {}", quote(url)),
+                format!(
+                    "{e}: expected stratum+tcp://host:port or stratum2+tcp://host:port/KEY, got {}",
+                    quote(url)
+                ),
             );
         }
     }

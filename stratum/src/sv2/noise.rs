@@ -135,7 +135,12 @@ pub fn decode_public(s: &str) -> Result<[u8; 32], String> {
     let raw = bs58::decode(s)
         .with_check(None)
         .into_vec()
-        .map_err(|e| format!("not a base58check key: {e}"))?;
+        .map_err(|e| match e {
+            bs58::decode::Error::InvalidChecksum { .. } => {
+                "not a base58check key: bad checksum".to_owned()
+            }
+            e => format!("not a base58check key: {e}"),
+        })?;
     if raw.len() != 34 {
         return Err(format!("{} bytes, expected 34", raw.len()));
     }
