@@ -4,7 +4,8 @@
 //! configured total rate for the configured time (phase `active`), and prints
 //! `RESULT <json>`.
 
-use crate::miner::{Miner, Outcome};
+use crate::miner::{Error, Miner, Outcome};
+use crate::sv2::Sv2Miner;
 use otedama_sharechain::script_to_address;
 use otedama_sharechain::test_utils::script;
 use serde_json::json;
@@ -34,6 +35,42 @@ pub struct Plan {
     pub rate: f64,
     /// How long to submit.
     pub secs: u64,
+    /// Stratum V2 with this authority key (otherwise Stratum v1).
+    pub sv2: Option<[u8; 32]>,
+}
+
+/// A simulated miner of either protocol.
+enum AnyMiner {
+    V1(Miner),
+    V2(Box<Sv2Miner>),
+}
+
+impl AnyMiner {
+    async fn connect(
+        addr: SocketAddr,
+        user: String,
+        sv2: Option<[u8; 32]>,
+        limit: Duration,
+    ) -> Result<Self, Error> {
+        Ok(match sv2 {
+            None => Self::V1(Miner::connect(addr, user, limit).await?),
+            Some(key) => Self::V2(Box::new(Sv2Miner::connect(addr, user, key, limit).await?)),
+        })
+    }
+
+    async fn idle_until(&mut self, deadline: tokio::time::Instant) -> Result<bool, Error> {
+        match self {
+            Self::V1(m) => m.idle_until(deadline).await,
+            Self::V2(m) => m.idle_until(deadline).await,
+        }
+    }
+
+    async fn submit(&mut self, limit: Duration) -> Outcome {
+        match self {
+            Self::V1(m) => m.submit(limit).await,
+            Self::V2(m) => m.submit(limit).await,
+        }
+    }
 }
 
 /// One miner's results.
@@ -63,13 +100,13 @@ pub fn run(plan: Plan) {
                 script_to_address(&script(i as u32 % ADDRESSES), spec).expect("address")
             );
             let (connecting, ready, mut go) = (connecting.clone(), ready_tx.clone(), go_rx.clone());
-            let (addr, active, secs) = (plan.addr, plan.active, plan.secs);
+            let (addr, active, secs, sv2) = (plan.addr, plan.active, plan.secs, plan.sv2);
             // Spread the miners' submissions evenly over one period.
             let offset = period.mul_f64(i as f64 / plan.miners as f64);
             tasks.spawn(async move {
                 let mut tally = Tally::default();
                 let permit = connecting.acquire_owned().await;
-                let miner = Miner::connect(addr, user, LIMIT).await;
+                let miner = AnyMiner::connect(addr, user, sv2, LIMIT).await;
                 drop(permit);
                 let mut miner = match miner {
                     Ok(m) => {

@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo bench -p otedama-stratum --bench load -- --idle 10000 --active 5000 --rate 1500 --secs 60
+//! cargo bench -p otedama-stratum --bench load -- --sv2 --idle 10000 --active 5000 --rate 1500 --secs 60
 //! ```
+//!
+//! With `--sv2` the miners speak Stratum V2 to the server's SV2 port instead: the Noise
+//! handshake pinning the server's authority key, one extended channel each, and
+//! `SubmitSharesExtended`.
 //!
 //! This process runs the real [`StratumServer`] on 127.0.0.1 (btc-regtest, default
 //! config apart from the connection caps) and measures it; the simulated miners run in
@@ -24,9 +29,11 @@
 
 mod client;
 mod miner;
+mod sv2;
 
 use otedama_sharechain::test_utils::{regtest_template, script};
 use otedama_sharechain::{ChainSpec, PayoutScript, ShareChain, ShareTemplate};
+use otedama_stratum::sv2::{AuthorityKey, Sv2Config};
 use otedama_stratum::{StratumConfig, StratumServer, Work, WorkError, WorkSource};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -47,6 +54,9 @@ struct Args {
     active: usize,
     rate: f64,
     secs: u64,
+    /// Stratum V2; in the client process, the server's authority key.
+    sv2: bool,
+    key: Option<[u8; 32]>,
 }
 
 fn args() -> Args {
@@ -57,12 +67,20 @@ fn args() -> Args {
         active: 5_000,
         rate: 1_500.0,
         secs: 60,
+        sv2: false,
+        key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_default();
         match flag.as_str() {
             "--client" => a.client = true,
+            "--sv2" => a.sv2 = true,
+            "--key" => {
+                a.key = hex::decode(value())
+                    .ok()
+                    .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            }
             "--addr" => a.addr = value().parse().ok(),
             "--idle" => a.idle = value().parse().unwrap_or(a.idle),
             "--active" => a.active = value().parse().unwrap_or(a.active),
@@ -154,9 +172,18 @@ impl WorkSource for BenchSource {
 }
 
 /// Starts the client process for one phase.
-fn spawn_client(addr: std::net::SocketAddr, miners: usize, active: bool, a: &Args) -> Child {
+fn spawn_client(
+    addr: std::net::SocketAddr,
+    miners: usize,
+    active: bool,
+    a: &Args,
+    key: Option<[u8; 32]>,
+) -> Child {
     let exe = std::env::current_exe().expect("own path");
     let mut cmd = Command::new(exe);
+    if let Some(key) = key {
+        cmd.args(["--key", &hex::encode(key)]);
+    }
     cmd.args(["--client", "--addr", &addr.to_string()])
         .args(["--secs", &a.secs.to_string(), "--rate", &a.rate.to_string()])
         .args([
@@ -201,6 +228,7 @@ fn main() {
             active,
             rate: a.rate,
             secs: a.secs,
+            sv2: a.key,
         });
         return;
     }
@@ -227,16 +255,25 @@ async fn server(a: Args, fds: u64) {
         clean: true,
     }));
     let (sub_tx, mut sub_rx) = mpsc::channel(65_536);
+    let authority = a
+        .sv2
+        .then(|| AuthorityKey::generate().expect("randomness"));
     let config = StratumConfig {
         listen: "127.0.0.1:0".parse().expect("valid"),
         max_connections: 20_000,
         max_connections_per_ip: 20_000,
+        sv2: authority.clone().map(|authority| Sv2Config {
+            listen: "127.0.0.1:0".parse().expect("valid"),
+            authority,
+            cert_validity: Duration::from_secs(3600),
+        }),
         ..StratumConfig::default()
     };
     let server = StratumServer::bind(config, spec, work_rx, sub_tx)
         .await
         .expect("binds");
-    let addr = server.local_addr();
+    let addr = server.sv2_addr().unwrap_or(server.local_addr());
+    let key = authority.as_ref().map(AuthorityKey::public);
     let stats = server.stats();
     let (stop_tx, stop_rx) = watch::channel(false);
     let running = tokio::spawn(server.run(stop_rx));
@@ -247,11 +284,12 @@ async fn server(a: Args, fds: u64) {
         }
         n
     });
-    println!("stratum load bench: server {addr}, fd limit {fds}");
+    let protocol = if key.is_some() { "v2" } else { "v1" };
+    println!("stratum load bench ({protocol}): server {addr}, fd limit {fds}");
 
     // Phase 1: idle connections.
     let rss0 = status_kib("VmRSS:");
-    let mut child = spawn_client(addr, a.idle, false, &a);
+    let mut child = spawn_client(addr, a.idle, false, &a, key);
     let mut out = BufReader::new(child.stdout.take().expect("piped")).lines();
     let ready = expect_line(&mut out, "READY").await;
     let held = stats.snapshot().connections;
@@ -274,7 +312,7 @@ async fn server(a: Args, fds: u64) {
 
     // Phase 2: active miners.
     let before = stats.snapshot();
-    let mut child = spawn_client(addr, a.active, true, &a);
+    let mut child = spawn_client(addr, a.active, true, &a, key);
     let mut out = BufReader::new(child.stdout.take().expect("piped")).lines();
     let ready = expect_line(&mut out, "READY").await;
     let (cpu0, t0) = (cpu_secs(), Instant::now());

@@ -45,7 +45,7 @@ const PREFIX_SIZE: usize = 4;
 /// The fewest prefix bytes that still tell channels apart.
 const MIN_PREFIX_SIZE: usize = 2;
 /// Decoded messages waiting for the session.
-const INBOX: usize = 16;
+const INBOX: usize = 4;
 
 /// SRI's error codes.
 mod code {
