@@ -10,4 +10,5 @@ mod protocol;
 mod resume;
 mod shares;
 mod sv2;
+mod sv2_conformance;
 mod view;
