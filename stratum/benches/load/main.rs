@@ -255,9 +255,7 @@ async fn server(a: Args, fds: u64) {
         clean: true,
     }));
     let (sub_tx, mut sub_rx) = mpsc::channel(65_536);
-    let authority = a
-        .sv2
-        .then(|| AuthorityKey::generate().expect("randomness"));
+    let authority = a.sv2.then(|| AuthorityKey::generate().expect("randomness"));
     let config = StratumConfig {
         listen: "127.0.0.1:0".parse().expect("valid"),
         max_connections: 20_000,
