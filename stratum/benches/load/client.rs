@@ -41,7 +41,7 @@ pub struct Plan {
 
 /// A simulated miner of either protocol.
 enum AnyMiner {
-    V1(Miner),
+    V1(Box<Miner>),
     V2(Box<Sv2Miner>),
 }
 
@@ -53,7 +53,7 @@ impl AnyMiner {
         limit: Duration,
     ) -> Result<Self, Error> {
         Ok(match sv2 {
-            None => Self::V1(Miner::connect(addr, user, limit).await?),
+            None => Self::V1(Box::new(Miner::connect(addr, user, limit).await?)),
             Some(key) => Self::V2(Box::new(Sv2Miner::connect(addr, user, key, limit).await?)),
         })
     }

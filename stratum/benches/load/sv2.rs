@@ -25,6 +25,8 @@ pub struct Sv2Miner {
     prefix: Vec<u8>,
     target: Target,
     job: Option<ExtendedJob>,
+    /// A future job, waiting for its `SetNewPrevHash`.
+    future: Option<ExtendedJob>,
     prev: Option<([u8; 32], u32, u32)>,
     en2: u32,
     sequence: u32,
@@ -72,6 +74,7 @@ impl Sv2Miner {
                 prefix: Vec::new(),
                 target: Target::MAX,
                 job: None,
+                future: None,
                 prev: None,
                 en2: 0,
                 sequence: 0,
@@ -133,17 +136,20 @@ impl Sv2Miner {
             Message::OpenMiningChannelError { error_code, .. } => {
                 return Err(format!("channel refused: {error_code}"));
             }
-            Message::NewExtendedMiningJob(j) => {
-                if j.min_ntime.is_some() || self.job.is_none() {
-                    self.job = Some(j);
-                }
-            }
+            Message::NewExtendedMiningJob(j) if j.min_ntime.is_some() => self.job = Some(j),
+            Message::NewExtendedMiningJob(j) => self.future = Some(j),
             Message::SetNewPrevHash {
+                job_id,
                 prev_hash,
                 nbits,
                 min_ntime,
                 ..
-            } => self.prev = Some((prev_hash, nbits, min_ntime)),
+            } => {
+                self.prev = Some((prev_hash, nbits, min_ntime));
+                if self.future.as_ref().is_some_and(|j| j.job_id == job_id) {
+                    self.job = self.future.take();
+                }
+            }
             Message::SetTarget { maximum_target, .. } => self.target = le_target(&maximum_target),
             _ => {}
         }
