@@ -1,4 +1,5 @@
-//! Otedama's Stratum v1 server: line codec, sessions, jobs, difficulty and submissions.
+//! Otedama's Stratum servers: v1 (line codec, sessions, jobs, difficulty and submissions)
+//! and V2 (the `sv2` module).
 //! A session emits typed [`Submission`]s and never touches the sharechain; the node
 //! turns them into shares and blocks.
 //!

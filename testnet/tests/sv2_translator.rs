@@ -4,7 +4,7 @@
 //! extended channels, and the blocks the node finds on the parent stand-in pay both
 //! addresses by PPLNS. A third node's built-in miner speaks SV2 itself, failing over from
 //! a dead v1 pool and a wrong key to the right one. A translator pinning another key never
-//! gets work.
+//! gets work. A cgminer-shaped SV1 conversation through a proxy gets its share accepted.
 
 use otedama_sharechain::ChainSpec;
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, free_port, logs, wait_for};
@@ -208,6 +208,14 @@ async fn translators_and_the_built_in_sv2_miner_mine_through_the_sv2_port_and_ar
         parent.submitted(),
         logs(&all)
     );
+    // A third-party-shaped SV1 conversation through the first proxy, as cgminer has it:
+    // subscribe, authorize, then a share rebuilt from mining.notify, accepted upstream.
+    let accepted = cgminer_share(t1).await;
+    assert!(
+        accepted.is_ok(),
+        "{accepted:?}\n--- translator ---\n{}",
+        tlog(t1)
+    );
     let stats = pool.get("/api/stats").await.expect("stats");
     eprintln!("pool stats: {stats}");
 
@@ -246,4 +254,102 @@ async fn translators_and_the_built_in_sv2_miner_mine_through_the_sv2_port_and_ar
         "a translator with the wrong key served a job\n{}",
         tlog(bad_port)
     );
+}
+
+/// Speaks Stratum v1 to the translator at `port` as cgminer does and submits one share
+/// that meets the difficulty it was given; `Ok` when the answer is `true`.
+async fn cgminer_share(port: u16) -> Result<(), String> {
+    use otedama_sharechain::{Difficulty, PowAlgorithm, sha256d, sha256d_pair};
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (r, mut w) = stream.into_split();
+    let hello = format!(
+        "{}\n{}\n",
+        json!({"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}),
+        json!({"id": 2, "method": "mining.authorize", "params": ["rig7", "x"]})
+    );
+    w.write_all(hello.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(r).lines();
+    let (mut en1, mut en2_size, mut diff, mut notify) = (None, 0usize, None, None);
+    let mut answer = None;
+    let talk = async {
+        while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+            let v: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+            match (v["id"].as_u64(), v["method"].as_str()) {
+                (Some(1), _) => {
+                    en1 = v["result"][1].as_str().and_then(|s| hex::decode(s).ok());
+                    en2_size = v["result"][2].as_u64().unwrap_or(0) as usize;
+                }
+                (Some(2), _) if v["result"] != Value::Bool(true) => {
+                    return Err(format!("authorize refused: {line}"));
+                }
+                (Some(3), _) => {
+                    answer = Some(v);
+                    return Ok(());
+                }
+                (_, Some("mining.set_difficulty")) => diff = v["params"][0].as_f64(),
+                (_, Some("mining.notify")) => notify = Some(v["params"].clone()),
+                _ => {}
+            }
+            let (Some(en1), Some(d), Some(p)) = (&en1, diff, &notify) else {
+                continue;
+            };
+            if answer.is_some() || en2_size == 0 {
+                continue;
+            }
+            // Build the header exactly as cgminer does from the notify fields.
+            let hexb = |i: usize| hex::decode(p[i].as_str().unwrap_or("")).unwrap_or_default();
+            let word = |i: usize| u32::from_str_radix(p[i].as_str().unwrap_or(""), 16).unwrap_or(0);
+            let en2 = vec![0x5a; en2_size];
+            let coinbase = [hexb(2), en1.clone(), en2.clone(), hexb(3)].concat();
+            let branch: Vec<[u8; 32]> = p[4]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| hex::decode(b.as_str()?).ok()?.try_into().ok())
+                .collect();
+            let root = branch
+                .iter()
+                .fold(sha256d(&coinbase), |acc, b| sha256d_pair(&acc, b));
+            let mut prev: [u8; 32] = hexb(1).try_into().map_err(|_| "prevhash")?;
+            for w4 in prev.chunks_exact_mut(4) {
+                w4.reverse();
+            }
+            let (version, nbits, ntime) = (word(5), word(6), word(7));
+            let target = Difficulty::new(d)
+                .ok_or("bad difficulty")?
+                .to_stratum_target(PowAlgorithm::Sha256d);
+            let mut h = [0u8; 80];
+            h[0..4].copy_from_slice(&version.to_le_bytes());
+            h[4..36].copy_from_slice(&prev);
+            h[36..68].copy_from_slice(&root);
+            h[68..72].copy_from_slice(&ntime.to_le_bytes());
+            h[72..76].copy_from_slice(&nbits.to_le_bytes());
+            let nonce = (0..1u32 << 24)
+                .find(|&n| {
+                    h[76..80].copy_from_slice(&n.to_le_bytes());
+                    target.is_met_by(&PowAlgorithm::Sha256d.hash(&h))
+                })
+                .ok_or("no nonce")?;
+            let submit = json!({"id": 3, "method": "mining.submit", "params": [
+                "rig7", p[0], hex::encode(&en2), format!("{ntime:08x}"), format!("{nonce:08x}")]});
+            w.write_all(format!("{submit}\n").as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            answer = Some(Value::Null);
+        }
+        Err("closed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(30), talk)
+        .await
+        .map_err(|_| "no answer within 30 s".to_owned())??;
+    match answer {
+        Some(v) if v["result"] == Value::Bool(true) => Ok(()),
+        other => Err(format!("share not accepted: {other:?}")),
+    }
 }
