@@ -1,7 +1,8 @@
 //! The Stratum V2 side of the client: one session on a `stratum2+tcp://` pool. The Noise
 //! handshake pins the pool's authority key; the miner opens one extended channel, so its
 //! jobs are the same coinbase-around-extranonce work as Stratum v1 jobs and the hashing
-//! threads do not know which protocol fed them.
+//! threads do not know which protocol fed them. The protocol plumbing is
+//! `otedama_stratum::sv2::client`; this file maps it onto the miner's work and counters.
 
 use crate::client::{Client, LOG, shutdown_signal};
 use crate::config::PoolUrl;
@@ -9,18 +10,14 @@ use crate::error::{SessionError, StratumError};
 use crate::job::{Job, Work};
 use crate::worker::FoundShare;
 use otedama_sharechain::{Difficulty, Target};
-use otedama_stratum::sv2::codec::{
-    ExtendedJob, Message, OpenChannel, SetupConnection, SubmitShares, setup_flags,
-};
-use otedama_stratum::sv2::noise::{self, TransportError};
+use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
+use otedama_stratum::sv2::codec::{Message, SubmitShares};
+use otedama_stratum::sv2::noise::TransportError;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, info, warn};
 
 /// From connect to an open channel.
@@ -29,25 +26,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Limit on one write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest message accepted from a pool: a job whose coinbase pays thousands of miners.
-const MAX_FRAME: usize = 1 << 20;
-/// Future jobs kept while waiting for their prev hash, and live job ids.
+/// Live job ids shares are still sent for.
 const MAX_JOBS: usize = 16;
 /// Extranonce bytes the miner asks to roll.
 const EXTRANONCE_SIZE: u16 = 4;
 /// The version bits SV2 lets a miner roll when a job allows it (BIP320).
 const VERSION_MASK: u32 = 0x1fff_e000;
 
-/// One SV2 connection's state.
+/// One SV2 session's state.
 struct Sv2Session {
     id: u64,
-    writer: OwnedWriteHalf,
-    enc: noise_sv2::NoiseEncryptor,
+    conn: Connection,
     channel: Option<Channel>,
-    /// Future jobs waiting for `SetNewPrevHash`.
-    future: VecDeque<ExtendedJob>,
-    /// The current prev hash, nBits and min ntime.
-    prev: Option<([u8; 32], u32, u32)>,
+    jobs: JobTracker,
     /// Jobs shares are still sent for (since the last prev hash), with their versions.
     live: VecDeque<(u32, u32)>,
     job: Option<Job>,
@@ -60,16 +51,6 @@ struct Channel {
     extranonce_size: usize,
     target: Target,
     version_mask: u32,
-}
-
-impl Sv2Session {
-    async fn send(&mut self, m: &Message) -> Result<(), SessionError> {
-        let bytes = noise::seal(&mut self.enc, m).map_err(sv2_error)?;
-        timeout(WRITE_TIMEOUT, self.writer.write_all(&bytes))
-            .await
-            .map_err(|_| SessionError::Timeout("writing to the pool"))??;
-        Ok(())
-    }
 }
 
 fn sv2_error(e: TransportError) -> SessionError {
@@ -87,63 +68,30 @@ impl Client {
     /// is set once the channel is open.
     pub(crate) async fn drive_sv2(
         &mut self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         pool: &PoolUrl,
         authority: [u8; 32],
         authorized: &mut bool,
     ) -> Result<(), SessionError> {
-        let (enc, mut dec) = tokio::select! {
+        let conn = tokio::select! {
             biased;
             () = shutdown_signal(&mut self.shutdown) => return Ok(()),
-            r = noise::connect(&mut stream, Some(authority), HANDSHAKE_TIMEOUT) => r.map_err(sv2_error)?,
+            r = Connection::open(stream, Some(authority), HANDSHAKE_TIMEOUT) => r.map_err(sv2_error)?,
         };
-        let (mut reader, writer) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel(MAX_JOBS);
-        let read_task = tokio::spawn(async move {
-            loop {
-                let r = noise::read_message(&mut reader, &mut dec, MAX_FRAME).await;
-                let failed = r.is_err();
-                if tx.send(r).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
         let mut s = Sv2Session {
             id: self.sessions,
-            writer,
-            enc,
+            conn,
             channel: None,
-            future: VecDeque::new(),
-            prev: None,
+            jobs: JobTracker::default(),
             live: VecDeque::new(),
             job: None,
             sequence: 0,
         };
-        let result = self.run_sv2(&mut s, &mut rx, pool, authorized).await;
-        read_task.abort();
-        result
-    }
-
-    async fn run_sv2(
-        &mut self,
-        s: &mut Sv2Session,
-        rx: &mut mpsc::Receiver<Result<Message, TransportError>>,
-        pool: &PoolUrl,
-        authorized: &mut bool,
-    ) -> Result<(), SessionError> {
-        s.send(&Message::SetupConnection(SetupConnection {
-            protocol: 0,
-            min_version: 2,
-            max_version: 2,
-            flags: setup_flags::REQUIRES_VERSION_ROLLING,
-            endpoint_host: pool.host.clone(),
-            endpoint_port: pool.port,
-            vendor: "otedama".into(),
-            hardware_version: String::new(),
-            firmware: env!("CARGO_PKG_VERSION").into(),
-            device_id: String::new(),
-        }))
-        .await?;
+        let hello = setup(&pool.host, pool.port, "otedama", env!("CARGO_PKG_VERSION"));
+        s.conn
+            .send(&hello, WRITE_TIMEOUT)
+            .await
+            .map_err(sv2_error)?;
         let handshake = sleep(HANDSHAKE_TIMEOUT);
         tokio::pin!(handshake);
         let mut idle = Instant::now() + IDLE_TIMEOUT;
@@ -151,12 +99,12 @@ impl Client {
             tokio::select! {
                 biased;
                 () = shutdown_signal(&mut self.shutdown) => return Ok(()),
-                m = rx.recv() => {
+                m = s.conn.recv() => {
                     let m = m.ok_or(SessionError::Closed)?.map_err(sv2_error)?;
                     idle = Instant::now() + IDLE_TIMEOUT;
-                    self.on_sv2_message(s, m, pool, authorized).await?;
+                    self.on_sv2_message(&mut s, m, pool, authorized).await?;
                 }
-                Some(share) = self.shares.recv() => self.on_sv2_share(s, share).await?,
+                Some(share) = self.shares.recv() => self.on_sv2_share(&mut s, share).await?,
                 () = &mut handshake, if !*authorized => {
                     return Err(SessionError::Timeout("waiting for a channel"));
                 }
@@ -175,16 +123,8 @@ impl Client {
         match m {
             Message::SetupConnectionSuccess { .. } => {
                 let hashrate = self.shared.snapshot().hashrate.max(1.0) as f32;
-                s.send(&Message::OpenExtendedMiningChannel {
-                    open: OpenChannel {
-                        request_id: 1,
-                        user_identity: self.user.clone(),
-                        nominal_hash_rate: hashrate,
-                        max_target: [0xff; 32],
-                    },
-                    min_extranonce_size: EXTRANONCE_SIZE,
-                })
-                .await?;
+                let open = open_extended(&self.user, hashrate, EXTRANONCE_SIZE);
+                s.conn.send(&open, WRITE_TIMEOUT).await.map_err(sv2_error)?;
             }
             Message::SetupConnectionError { error_code, .. } => {
                 return Err(SessionError::Sv2(format!("setup refused: {error_code}")));
@@ -221,21 +161,11 @@ impl Client {
                 self.shared.set_connected(true);
                 info!(target: LOG, pool = %pool.url, user = %self.user, channel = channel_id, "connected to pool (stratum v2)");
             }
-            Message::NewExtendedMiningJob(job) => match (job.min_ntime, s.prev) {
-                (None, _) => {
-                    if s.future.len() >= MAX_JOBS {
-                        s.future.pop_front();
-                    }
-                    s.future.push_back(job);
+            Message::NewExtendedMiningJob(job) => {
+                if let Some(active) = s.jobs.on_job(job) {
+                    self.activate(s, active);
                 }
-                (Some(ntime), Some((prev, nbits, _))) => {
-                    let j = to_job(&job, prev, nbits, ntime, false);
-                    self.activate(s, j, job.job_id, job.version_rolling_allowed, false);
-                }
-                (Some(_), None) => {
-                    debug!(target: LOG, job = job.job_id, "job before any prev hash; ignored")
-                }
-            },
+            }
             Message::SetNewPrevHash {
                 job_id,
                 prev_hash,
@@ -243,15 +173,9 @@ impl Client {
                 nbits,
                 ..
             } => {
-                s.prev = Some((prev_hash, nbits, min_ntime));
                 s.live.clear();
-                match s.future.iter().position(|j| j.job_id == job_id) {
-                    Some(i) => {
-                        let job = s.future.remove(i).expect("index from position");
-                        s.future.clear();
-                        let j = to_job(&job, prev_hash, nbits, min_ntime, true);
-                        self.activate(s, j, job_id, job.version_rolling_allowed, true);
-                    }
+                match s.jobs.on_prev_hash(job_id, prev_hash, nbits, min_ntime) {
+                    Some(active) => self.activate(s, active),
                     None => warn!(target: LOG, job = job_id, "prev hash for an unknown job"),
                 }
             }
@@ -307,15 +231,33 @@ impl Client {
             .set_difficulty(Difficulty::from_stratum_target(t, self.algorithm).get());
     }
 
-    fn activate(&self, s: &mut Sv2Session, job: Job, id: u32, rolling: bool, clean: bool) {
+    /// Makes `a` the job mined, remembering its id for shares.
+    fn activate(&self, s: &mut Sv2Session, a: ActiveJob) {
+        let id = a.job.job_id;
         if s.live.len() >= MAX_JOBS {
             s.live.pop_front();
         }
-        s.live.push_back((id, job.version));
+        s.live.push_back((id, a.job.version));
         if let Some(ch) = s.channel.as_mut() {
-            ch.version_mask = if rolling { VERSION_MASK } else { 0 };
+            ch.version_mask = if a.job.version_rolling_allowed {
+                VERSION_MASK
+            } else {
+                0
+            };
         }
-        debug!(target: LOG, job = id, clean, "new job (stratum v2)");
+        debug!(target: LOG, job = id, clean = a.clean, "new job (stratum v2)");
+        let clean = a.clean;
+        let job = Job {
+            job_id: id.to_string(),
+            prev_hash: a.prev_hash,
+            coinb1: a.job.coinbase_tx_prefix,
+            coinb2: a.job.coinbase_tx_suffix,
+            merkle_branch: a.job.merkle_path,
+            version: a.job.version,
+            nbits: a.nbits,
+            ntime: a.ntime,
+            clean_jobs: clean,
+        };
         s.job = Some(job.clone());
         self.post(s, job, clean);
     }
@@ -366,22 +308,7 @@ impl Client {
             },
             extranonce: share.extranonce2,
         };
-        s.send(&m).await
-    }
-}
-
-/// The v1-shaped job of an extended job: the coinbase parts around the extranonce.
-fn to_job(j: &ExtendedJob, prev: [u8; 32], nbits: u32, ntime: u32, clean: bool) -> Job {
-    Job {
-        job_id: j.job_id.to_string(),
-        prev_hash: prev,
-        coinb1: j.coinbase_tx_prefix.clone(),
-        coinb2: j.coinbase_tx_suffix.clone(),
-        merkle_branch: j.merkle_path.clone(),
-        version: j.version,
-        nbits,
-        ntime,
-        clean_jobs: clean,
+        s.conn.send(&m, WRITE_TIMEOUT).await.map_err(sv2_error)
     }
 }
 

@@ -5,32 +5,27 @@
 
 use crate::miner::{Error, Outcome};
 use otedama_sharechain::{PowAlgorithm, Target, sha256d, sha256d_pair};
-use otedama_stratum::sv2::codec::{
-    ExtendedJob, Message, OpenChannel, SetupConnection, SubmitShares,
-};
-use otedama_stratum::sv2::noise::{self, TransportError};
+use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
+use otedama_stratum::sv2::codec::{Message, SubmitShares};
+use otedama_stratum::sv2::noise::TransportError;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 /// One connected miner with an open extended channel.
 pub struct Sv2Miner {
-    inbox: mpsc::Receiver<Result<Message, TransportError>>,
-    writer: OwnedWriteHalf,
-    enc: noise_sv2::NoiseEncryptor,
+    conn: Connection,
     channel: u32,
     prefix: Vec<u8>,
     target: Target,
-    job: Option<ExtendedJob>,
-    /// A future job, waiting for its `SetNewPrevHash`.
-    future: Option<ExtendedJob>,
-    prev: Option<([u8; 32], u32, u32)>,
+    jobs: JobTracker,
+    job: Option<ActiveJob>,
     en2: u32,
     sequence: u32,
 }
+
+/// Limit on one write.
+const WRITE: Duration = Duration::from_secs(10);
 
 fn err(e: impl std::fmt::Display) -> Error {
     e.to_string()
@@ -49,75 +44,43 @@ impl Sv2Miner {
         authority: [u8; 32],
         limit: Duration,
     ) -> Result<Self, Error> {
-        let setup = async {
-            let mut stream = TcpStream::connect(addr).await.map_err(err)?;
+        let setup_all = async {
+            let stream = TcpStream::connect(addr).await.map_err(err)?;
             stream.set_nodelay(true).map_err(err)?;
-            let (enc, mut dec) = noise::connect(&mut stream, Some(authority), limit)
+            let conn = Connection::open(stream, Some(authority), limit)
                 .await
                 .map_err(err)?;
-            let (mut reader, writer) = stream.into_split();
-            let (tx, inbox) = mpsc::channel(8);
-            tokio::spawn(async move {
-                loop {
-                    let r = noise::read_message(&mut reader, &mut dec, 1 << 20).await;
-                    let failed = r.is_err();
-                    if tx.send(r).await.is_err() || failed {
-                        break;
-                    }
-                }
-            });
             let mut m = Self {
-                inbox,
-                writer,
-                enc,
+                conn,
                 channel: 0,
                 prefix: Vec::new(),
                 target: Target::MAX,
+                jobs: JobTracker::default(),
                 job: None,
-                future: None,
-                prev: None,
                 en2: 0,
                 sequence: 0,
             };
-            m.send(&Message::SetupConnection(SetupConnection {
-                protocol: 0,
-                min_version: 2,
-                max_version: 2,
-                flags: 0,
-                endpoint_host: addr.ip().to_string(),
-                endpoint_port: addr.port(),
-                vendor: "otedama-loadbench".into(),
-                hardware_version: String::new(),
-                firmware: String::new(),
-                device_id: String::new(),
-            }))
-            .await?;
-            m.send(&Message::OpenExtendedMiningChannel {
-                open: OpenChannel {
-                    request_id: 1,
-                    user_identity: user,
-                    nominal_hash_rate: 1.0,
-                    max_target: [0xff; 32],
-                },
-                min_extranonce_size: 4,
-            })
-            .await?;
-            while m.job.is_none() || m.prev.is_none() {
+            let host = addr.ip().to_string();
+            m.send(&setup(&host, addr.port(), "otedama-loadbench", ""))
+                .await?;
+            m.send(&open_extended(&user, 1.0, 4)).await?;
+            while m.job.is_none() {
                 let msg = m.recv().await?;
                 m.on_message(msg)?;
             }
             Ok::<_, Error>(m)
         };
-        timeout(limit, setup).await.map_err(|_| "setup timeout")?
+        timeout(limit, setup_all)
+            .await
+            .map_err(|_| "setup timeout")?
     }
 
     async fn send(&mut self, m: &Message) -> Result<(), Error> {
-        let bytes = noise::seal(&mut self.enc, m).map_err(err)?;
-        self.writer.write_all(&bytes).await.map_err(err)
+        self.conn.send(m, WRITE).await.map_err(err)
     }
 
     async fn recv(&mut self) -> Result<Message, Error> {
-        self.inbox.recv().await.ok_or("closed")?.map_err(err)
+        self.conn.recv().await.ok_or("closed")?.map_err(err)
     }
 
     /// Takes in one server message that is not an answer to a share.
@@ -136,8 +99,11 @@ impl Sv2Miner {
             Message::OpenMiningChannelError { error_code, .. } => {
                 return Err(format!("channel refused: {error_code}"));
             }
-            Message::NewExtendedMiningJob(j) if j.min_ntime.is_some() => self.job = Some(j),
-            Message::NewExtendedMiningJob(j) => self.future = Some(j),
+            Message::NewExtendedMiningJob(j) => {
+                if let Some(a) = self.jobs.on_job(j) {
+                    self.job = Some(a);
+                }
+            }
             Message::SetNewPrevHash {
                 job_id,
                 prev_hash,
@@ -145,9 +111,8 @@ impl Sv2Miner {
                 min_ntime,
                 ..
             } => {
-                self.prev = Some((prev_hash, nbits, min_ntime));
-                if self.future.as_ref().is_some_and(|j| j.job_id == job_id) {
-                    self.job = self.future.take();
+                if let Some(a) = self.jobs.on_prev_hash(job_id, prev_hash, nbits, min_ntime) {
+                    self.job = Some(a);
                 }
             }
             Message::SetTarget { maximum_target, .. } => self.target = le_target(&maximum_target),
@@ -159,7 +124,7 @@ impl Sv2Miner {
     /// Reads server messages until `deadline` or EOF; returns false at EOF.
     pub async fn idle_until(&mut self, deadline: tokio::time::Instant) -> Result<bool, Error> {
         loop {
-            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+            match tokio::time::timeout_at(deadline, self.conn.recv()).await {
                 Err(_) => return Ok(true),
                 Ok(None) => return Ok(false),
                 Ok(Some(Ok(m))) => self.on_message(m)?,
@@ -171,7 +136,14 @@ impl Sv2Miner {
 
     /// Finds and submits one share, and waits for its answer.
     pub async fn submit(&mut self, limit: Duration) -> Outcome {
-        let (Some(job), Some((prev, nbits, ntime))) = (self.job.clone(), self.prev) else {
+        let Some(ActiveJob {
+            job,
+            prev_hash: prev,
+            nbits,
+            ntime,
+            ..
+        }) = self.job.clone()
+        else {
             return Outcome::Failed("no job".into());
         };
         self.en2 = self.en2.wrapping_add(1);
@@ -187,7 +159,6 @@ impl Sv2Miner {
             .merkle_path
             .iter()
             .fold(sha256d(&coinbase), |acc, b| sha256d_pair(&acc, b));
-        let ntime = job.min_ntime.unwrap_or(ntime);
         let mut h = [0u8; 80];
         h[0..4].copy_from_slice(&job.version.to_le_bytes());
         h[4..36].copy_from_slice(&prev);
