@@ -11,7 +11,7 @@ use crate::job::{Job, Work};
 use crate::worker::FoundShare;
 use otedama_sharechain::{Difficulty, Target};
 use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
-use otedama_stratum::sv2::codec::{Message, SubmitShares};
+use otedama_stratum::sv2::codec::{Message, SubmitShares, target_from_le};
 use otedama_stratum::sv2::noise::TransportError;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -148,7 +148,7 @@ impl Client {
                         "extranonce size {size} outside 1..=8"
                     )));
                 }
-                let target = le_target(&target);
+                let target = target_from_le(&target);
                 s.channel = Some(Channel {
                     id: channel_id,
                     prefix: extranonce_prefix,
@@ -180,7 +180,7 @@ impl Client {
                 }
             }
             Message::SetTarget { maximum_target, .. } => {
-                let t = le_target(&maximum_target);
+                let t = target_from_le(&maximum_target);
                 if let Some(ch) = s.channel.as_mut() {
                     ch.target = t;
                 }
@@ -310,8 +310,4 @@ impl Client {
         };
         s.conn.send(&m, WRITE_TIMEOUT).await.map_err(sv2_error)
     }
-}
-
-fn le_target(b: &[u8; 32]) -> Target {
-    Target::from_u256(ruint::aliases::U256::from_le_bytes(*b))
 }

@@ -6,7 +6,7 @@
 use crate::miner::{Error, Outcome};
 use otedama_sharechain::{PowAlgorithm, Target, sha256d, sha256d_pair};
 use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
-use otedama_stratum::sv2::codec::{Message, SubmitShares};
+use otedama_stratum::sv2::codec::{Message, SubmitShares, target_from_le};
 use otedama_stratum::sv2::noise::TransportError;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -29,10 +29,6 @@ const WRITE: Duration = Duration::from_secs(10);
 
 fn err(e: impl std::fmt::Display) -> Error {
     e.to_string()
-}
-
-fn le_target(b: &[u8; 32]) -> Target {
-    Target::from_u256(ruint::aliases::U256::from_le_bytes(*b))
 }
 
 impl Sv2Miner {
@@ -93,7 +89,7 @@ impl Sv2Miner {
                 ..
             } => {
                 self.channel = channel_id;
-                self.target = le_target(&target);
+                self.target = target_from_le(&target);
                 self.prefix = extranonce_prefix;
             }
             Message::OpenMiningChannelError { error_code, .. } => {
@@ -115,7 +111,9 @@ impl Sv2Miner {
                     self.job = Some(a);
                 }
             }
-            Message::SetTarget { maximum_target, .. } => self.target = le_target(&maximum_target),
+            Message::SetTarget { maximum_target, .. } => {
+                self.target = target_from_le(&maximum_target)
+            }
             _ => {}
         }
         Ok(())

@@ -110,6 +110,16 @@ impl Header {
 /// A 256-bit value (hash or target) as its 32 little-endian bytes.
 pub type U256 = [u8; 32];
 
+/// Reads a target sent as a `U256`.
+pub fn target_from_le(b: &U256) -> otedama_sharechain::Target {
+    otedama_sharechain::Target::from_u256(ruint::aliases::U256::from_le_bytes(*b))
+}
+
+/// Writes a target as a `U256`.
+pub fn target_to_le(t: otedama_sharechain::Target) -> U256 {
+    t.to_u256().to_le_bytes()
+}
+
 /// Every message of the Common and Mining protocols that a pool speaks.
 #[derive(Debug, Clone, PartialEq)]
 // Names, order and meaning are the SV2 specification's.

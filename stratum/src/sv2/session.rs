@@ -8,7 +8,10 @@
 //! periodic refresh sends a job for the current prev hash (`min_ntime` set) and keeps
 //! older ones.
 
-use super::codec::{ExtendedJob, Message, OpenChannel, SubmitShares, U256, setup_flags};
+use super::codec::{
+    ExtendedJob, Message, OpenChannel, SubmitShares, U256, setup_flags, target_from_le,
+    target_to_le,
+};
 use super::noise::{self, TransportError};
 use crate::error::BanReason;
 use crate::extranonce::{Extranonces, Lease};
@@ -386,7 +389,7 @@ impl Sv2Session {
                 )
             }
         };
-        let max_target = Target::from_u256(ruint_from_le(&o.max_target));
+        let max_target = target_from_le(&o.max_target);
         let charged = self
             .ctx
             .config
@@ -422,7 +425,7 @@ impl Sv2Session {
         if channel.target > channel.max_target && channel.max_target.to_u256().is_zero() {
             return self.send(&refuse(code::MAX_TARGET)).await;
         }
-        let target = le_from_target(channel.target);
+        let target = target_to_le(channel.target);
         let reply = match channel.kind {
             Kind::Standard => Message::OpenStandardMiningChannelSuccess {
                 request_id: o.request_id,
@@ -615,7 +618,7 @@ impl Sv2Session {
         }
         self.send(&Message::SetTarget {
             channel_id: id,
-            maximum_target: le_from_target(target),
+            maximum_target: target_to_le(target),
         })
         .await
     }
@@ -630,7 +633,7 @@ impl Sv2Session {
                 })
                 .await;
         };
-        ch.max_target = Target::from_u256(ruint_from_le(&max));
+        ch.max_target = target_from_le(&max);
         ch.wanted = wanted;
         let template = ch.jobs.back().map(|j| j.template.clone());
         let Some(ch) = self.channels.get(&id) else {
@@ -841,12 +844,4 @@ fn forward(ctx: &Context, submission: Submission) {
             warn!(target: TARGET, "submission channel full or closed: sv2 share dropped");
         }
     }
-}
-
-fn ruint_from_le(b: &U256) -> ruint::aliases::U256 {
-    ruint::aliases::U256::from_le_bytes(*b)
-}
-
-fn le_from_target(t: Target) -> U256 {
-    t.to_u256().to_le_bytes()
 }

@@ -8,7 +8,7 @@ use otedama_sharechain::{PowAlgorithm, Target, sha256d, sha256d_pair};
 use otedama_stratum::StratumConfig;
 use otedama_stratum::sv2::Sv2Config;
 use otedama_stratum::sv2::codec::{
-    ExtendedJob, Message, OpenChannel, SetupConnection, SubmitShares,
+    ExtendedJob, Message, OpenChannel, SetupConnection, SubmitShares, target_from_le,
 };
 use otedama_stratum::sv2::noise::{self, AuthorityKey, TransportError};
 use std::net::SocketAddr;
@@ -90,10 +90,6 @@ fn open(identity: &str) -> OpenChannel {
         nominal_hash_rate: 1000.0,
         max_target: [0xff; 32],
     }
-}
-
-fn target(le: &[u8; 32]) -> Target {
-    Target::from_u256(ruint::aliases::U256::from_le_bytes(*le))
 }
 
 /// The header of an extended job with `extranonce` (prefix and rolled part).
@@ -199,7 +195,7 @@ async fn an_extended_channel_mines_shares_that_reach_the_node() {
 
     let rolled = [0xaa, 0xbb, 0xcc, 0xdd];
     let full = [&extranonce_prefix[..], &rolled].concat();
-    let t = target(&tgt);
+    let t = target_from_le(&tgt);
     let version = job.version | 0x0000_2000;
     let nonce = grind(t, 0, |n| {
         let mut hd = header(&job, &prev_hash, nbits, &full, min_ntime, n);
@@ -362,7 +358,7 @@ async fn a_standard_channel_gets_merkle_roots_and_its_shares_count() {
             .merkle_root,
         merkle_root
     );
-    let t = target(&tgt);
+    let t = target_from_le(&tgt);
     let nonce = grind(t, 0, |n| {
         assemble(version, &prev_hash, &merkle_root, min_ntime, nbits, n)
     });
