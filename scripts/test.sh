@@ -59,6 +59,8 @@ missing_tools() {
     ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
     echo "libnvrtc.so.12: pip install nvidia-cuda-nvrtc-cu12 (.ci/run installs it into \$OTEDAMA_NVRTC_DIR)"
   fi
+  [ -x "${MONEROD:-/usr/bin/monerod}" ] ||
+    echo "monerod: apt-get install monero (or set MONEROD)"
   command -v translator_sv2 >/dev/null 2>&1 ||
     echo "translator_sv2: cargo install translator_sv2 --version 0.6.0 --locked --no-default-features (.ci/run installs it)"
   PYTHONPATH="${OTEDAMA_ORACLES_DIR:-}" python3 -c 'import ethash, kawpow' 2>/dev/null ||

@@ -12,6 +12,8 @@ use otedama_node::devnet::LitecoinRegtest;
 pub const DAEMON: &str = "OTEDAMA_SKIP_DAEMON_TESTS";
 /// Skips the tests that need an OpenCL device.
 pub const OPENCL: &str = "OTEDAMA_SKIP_OPENCL_TESTS";
+/// Skips the tests that start monerod on regtest.
+pub const MONERO: &str = "OTEDAMA_SKIP_MONERO_TESTS";
 /// Skips the Stratum V2 interop test (needs SRI's `translator_sv2`).
 pub const SV2: &str = "OTEDAMA_SKIP_SV2_TESTS";
 /// Skips the dashboard test in headless Chromium (needs Chromium, Node.js and npm).

@@ -3,6 +3,7 @@
 //! `getblocktemplate` with longpoll, and `submitblock` to every endpoint.
 
 mod error;
+pub mod monero;
 
 #[cfg(test)]
 mod tests;
@@ -98,6 +99,68 @@ fn read_cookie(path: &Path) -> std::io::Result<String> {
         ));
     }
     Ok(text)
+}
+
+/// POSTs the JSON-RPC request `body` to `url` and returns its `result`: the transport,
+/// HTTP status, size limit, JSON and JSON-RPC error handling every daemon client shares.
+///
+/// # Errors
+/// Unreachable, refused credentials, an oversized or malformed reply, or the daemon's
+/// own error object.
+pub(crate) async fn post_json(
+    http: &otedama_rpc::HttpClient,
+    url: &str,
+    headers: HeaderMap,
+    body: Value,
+    method: &str,
+    timeout: Duration,
+) -> Result<Value, ParentError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let resp = http
+        .request(
+            Method::POST,
+            url,
+            headers,
+            body.to_string().into(),
+            deadline,
+        )
+        .await
+        .map_err(|e| ParentError::Unreachable {
+            endpoint: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(ParentError::Auth {
+            endpoint: url.to_owned(),
+        });
+    }
+    // Bitcoin Core answers RPC errors with HTTP 500 and a JSON body; read it either way.
+    let body = otedama_rpc::read_body_by(resp, MAX_REPLY, deadline)
+        .await
+        .map_err(|e| match e {
+            otedama_rpc::BodyError::TooLarge { limit } => ParentError::TooLarge {
+                endpoint: url.to_owned(),
+                limit,
+            },
+            otedama_rpc::BodyError::Read(e) => ParentError::Unreachable {
+                endpoint: url.to_owned(),
+                reason: e.to_string(),
+            },
+        })?;
+    let reply: Value = serde_json::from_slice(&body).map_err(|e| ParentError::Malformed {
+        endpoint: url.to_owned(),
+        reason: format!("HTTP {status}: {e}"),
+    })?;
+    if let Some((code, message)) = rpc_error(&reply) {
+        return Err(ParentError::Daemon {
+            endpoint: url.to_owned(),
+            method: method.to_string(),
+            code,
+            message,
+        });
+    }
+    Ok(reply.get("result").cloned().unwrap_or(Value::Null))
 }
 
 /// Returns the `(code, message)` of a JSON-RPC reply's non-null `error` object.
@@ -214,53 +277,7 @@ impl ParentClient {
             })?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let resp = self
-            .http
-            .request(
-                Method::POST,
-                &ep.url,
-                headers,
-                body.to_string().into(),
-                deadline,
-            )
-            .await
-            .map_err(|e| ParentError::Unreachable {
-                endpoint: ep.url.clone(),
-                reason: e.to_string(),
-            })?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(ParentError::Auth {
-                endpoint: ep.url.clone(),
-            });
-        }
-        // Bitcoin Core answers RPC errors with HTTP 500 and a JSON body; read it either way.
-        let body = otedama_rpc::read_body_by(resp, MAX_REPLY, deadline)
-            .await
-            .map_err(|e| match e {
-                otedama_rpc::BodyError::TooLarge { limit } => ParentError::TooLarge {
-                    endpoint: ep.url.clone(),
-                    limit,
-                },
-                otedama_rpc::BodyError::Read(e) => ParentError::Unreachable {
-                    endpoint: ep.url.clone(),
-                    reason: e.to_string(),
-                },
-            })?;
-        let reply: Value = serde_json::from_slice(&body).map_err(|e| ParentError::Malformed {
-            endpoint: ep.url.clone(),
-            reason: format!("HTTP {status}: {e}"),
-        })?;
-        if let Some((code, message)) = rpc_error(&reply) {
-            return Err(ParentError::Daemon {
-                endpoint: ep.url.clone(),
-                method: method.to_string(),
-                code,
-                message,
-            });
-        }
-        Ok(reply.get("result").cloned().unwrap_or(Value::Null))
+        post_json(&self.http, &ep.url, headers, body, method, timeout).await
     }
 
     /// Calls `method` on the first endpoint that answers, in failover order.
