@@ -6,6 +6,7 @@
 
 use otedama_node::parent::ParentError;
 use otedama_node::parent::monero::MonerodClient;
+use otedama_node::parent::monero_zmq::{self, MoneroEvent};
 use otedama_sharechain::monero::hash::keccak256;
 use otedama_sharechain::monero::varint::write_varint;
 use std::net::TcpListener;
@@ -39,6 +40,7 @@ fn monerod_path() -> Result<PathBuf, String> {
 struct Monerod {
     child: Child,
     url: String,
+    zmq: String,
     _dir: tempfile::TempDir,
 }
 
@@ -52,7 +54,7 @@ impl Drop for Monerod {
 impl Monerod {
     fn start(bin: &PathBuf) -> Monerod {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (rpc, p2p, zmq) = (free_port(), free_port(), free_port());
+        let (rpc, p2p, zmq, publish) = (free_port(), free_port(), free_port(), free_port());
         let child = Command::new(bin)
             .args([
                 "--regtest",
@@ -81,6 +83,7 @@ impl Monerod {
                 "--zmq-rpc-bind-port",
                 &zmq.to_string(),
             ])
+            .args(["--zmq-pub", &format!("tcp://127.0.0.1:{publish}")])
             .args([
                 "--no-igd",
                 "--disable-dns-checkpoints",
@@ -95,6 +98,7 @@ impl Monerod {
         Monerod {
             child,
             url: format!("http://127.0.0.1:{rpc}"),
+            zmq: format!("tcp://127.0.0.1:{publish}"),
             _dir: dir,
         }
     }
@@ -135,6 +139,11 @@ async fn monerod_templates_blocks_headers_failover_and_errors() {
     };
     assert_eq!((data.major_version, data.height), (16, 1), "{data:?}");
     assert_eq!(data.difficulty, "0x1");
+    // Subscribed well before the block below (the subscription connects in the
+    // background, as soon as monerod's publisher listens).
+    let mut events = monero_zmq::subscribe(&daemon.zmq).expect("zmq endpoint");
+    assert!(monero_zmq::subscribe("udp://127.0.0.1:1").is_err());
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let t = client.block_template(WALLET, 60).await.expect("template");
     assert_eq!(t.height, 1);
@@ -159,6 +168,24 @@ async fn monerod_templates_blocks_headers_failover_and_errors() {
     );
     assert_eq!(header.prev_hash, data.prev_id);
     assert_eq!(client.miner_data().await.expect("miner data").height, 2);
+    // The block arrives as ZMQ wake-ups: miner data for height 2, and the new block id.
+    let (mut next_height, mut new_ids) = (None, Vec::new());
+    let woke = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(e) = events.recv().await {
+            match e {
+                MoneroEvent::MinerData(d) => next_height = Some(d.height),
+                MoneroEvent::ChainMain(c) => new_ids.extend(c.ids),
+            }
+            if next_height == Some(2) && new_ids.contains(&header.hash) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        woke.is_ok(),
+        "zmq: miner data {next_height:?}, new blocks {new_ids:?}"
+    );
 
     // The daemon's own errors come back by name and code.
     let bad = client.submit_block("00").await;

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod monero;
+pub mod monero_zmq;
 
 #[cfg(test)]
 mod tests;
