@@ -71,7 +71,7 @@ pub fn parse(frame: &[u8]) -> Option<MoneroEvent> {
 /// Subscribes to the two topics at `endpoint` (`tcp://127.0.0.1:18083`) and returns the
 /// events as they come. The connection is made in the background, and made again when
 /// it drops or is refused (a daemon that starts later), backing off up to 30 s; the
-/// task ends when the receiver is dropped.
+/// task ends when the receiver is dropped. Must be called inside a tokio runtime.
 ///
 /// # Errors
 /// The endpoint is not `tcp://host:port`.
