@@ -10,9 +10,9 @@ use crate::error::{SessionError, StratumError};
 use crate::job::{Job, Work};
 use crate::worker::FoundShare;
 use otedama_sharechain::{Difficulty, Target};
-use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
+use otedama_stratum::sv2::client::{ActiveJob, JobTracker, connect, open_extended, setup};
 use otedama_stratum::sv2::codec::{Message, SubmitShares, target_from_le};
-use otedama_stratum::sv2::noise::TransportError;
+use otedama_stratum::sv2::noise::{Transport, TransportError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -36,7 +36,7 @@ const VERSION_MASK: u32 = 0x1fff_e000;
 /// One SV2 session's state.
 struct Sv2Session {
     id: u64,
-    conn: Connection,
+    conn: Transport,
     channel: Option<Channel>,
     jobs: JobTracker,
     /// Jobs shares are still sent for (since the last prev hash), with their versions.
@@ -76,7 +76,7 @@ impl Client {
         let conn = tokio::select! {
             biased;
             () = shutdown_signal(&mut self.shutdown) => return Ok(()),
-            r = Connection::open(stream, Some(authority), HANDSHAKE_TIMEOUT) => r.map_err(sv2_error)?,
+            r = connect(stream, Some(authority), HANDSHAKE_TIMEOUT) => r.map_err(sv2_error)?,
         };
         let mut s = Sv2Session {
             id: self.sessions,

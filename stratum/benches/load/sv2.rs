@@ -5,16 +5,16 @@
 
 use crate::miner::{Error, Outcome};
 use otedama_sharechain::{PowAlgorithm, Target, sha256d, sha256d_pair};
-use otedama_stratum::sv2::client::{ActiveJob, Connection, JobTracker, open_extended, setup};
+use otedama_stratum::sv2::client::{ActiveJob, JobTracker, connect, open_extended, setup};
 use otedama_stratum::sv2::codec::{Message, SubmitShares, target_from_le};
-use otedama_stratum::sv2::noise::TransportError;
+use otedama_stratum::sv2::noise::{Transport, TransportError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// One connected miner with an open extended channel.
 pub struct Sv2Miner {
-    conn: Connection,
+    conn: Transport,
     channel: u32,
     prefix: Vec<u8>,
     target: Target,
@@ -43,9 +43,7 @@ impl Sv2Miner {
         let setup_all = async {
             let stream = TcpStream::connect(addr).await.map_err(err)?;
             stream.set_nodelay(true).map_err(err)?;
-            let conn = Connection::open(stream, Some(authority), limit)
-                .await
-                .map_err(err)?;
+            let conn = connect(stream, Some(authority), limit).await.map_err(err)?;
             let mut m = Self {
                 conn,
                 channel: 0,

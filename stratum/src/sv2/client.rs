@@ -1,19 +1,13 @@
-//! The client side of Stratum V2, shared by the built-in miner and the load bench: an
-//! encrypted connection whose messages arrive on a channel (so waiting for one is
-//! cancel-safe), the `SetupConnection` and `OpenExtendedMiningChannel` a mining client
-//! sends, and the bookkeeping that turns future jobs and `SetNewPrevHash` into the job
-//! to mine.
+//! The client side of Stratum V2, shared by the built-in miner and the load bench (over
+//! a [`Transport`](super::noise::Transport)): the `SetupConnection` and
+//! `OpenExtendedMiningChannel` a mining client sends, and the bookkeeping that turns
+//! future jobs and `SetNewPrevHash` into the job to mine.
 
 use super::codec::{ExtendedJob, Message, OpenChannel, SetupConnection, setup_flags};
-use super::noise::{self, TransportError};
-use noise_sv2::NoiseEncryptor;
+use super::noise::{Transport, TransportError};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Largest message accepted from a pool: a job whose coinbase pays thousands of miners.
 const MAX_FRAME: usize = 1 << 20;
@@ -22,67 +16,17 @@ const INBOX: usize = 16;
 /// Future jobs kept while waiting for their prev hash.
 const MAX_FUTURE: usize = 16;
 
-/// An encrypted connection to a pool.
-pub struct Connection {
-    inbox: mpsc::Receiver<Result<Message, TransportError>>,
-    writer: OwnedWriteHalf,
-    enc: NoiseEncryptor,
-    reader: JoinHandle<()>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
-impl Connection {
-    /// Makes the handshake on `stream`, pinning `authority` (`None` accepts any key), in
-    /// `limit`, and starts reading messages.
-    ///
-    /// # Errors
-    /// As [`noise::connect`].
-    pub async fn open(
-        mut stream: TcpStream,
-        authority: Option<[u8; 32]>,
-        limit: Duration,
-    ) -> Result<Self, TransportError> {
-        let (enc, mut dec) = noise::connect(&mut stream, authority, limit).await?;
-        let (mut rd, writer) = stream.into_split();
-        let (tx, inbox) = mpsc::channel(INBOX);
-        let reader = tokio::spawn(async move {
-            loop {
-                let r = noise::read_message(&mut rd, &mut dec, MAX_FRAME).await;
-                let failed = r.is_err();
-                if tx.send(r).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(Self {
-            inbox,
-            writer,
-            enc,
-            reader,
-        })
-    }
-
-    /// Sends `m`, within `limit`.
-    ///
-    /// # Errors
-    /// The socket fails or makes no progress in time.
-    pub async fn send(&mut self, m: &Message, limit: Duration) -> Result<(), TransportError> {
-        let bytes = noise::seal(&mut self.enc, m)?;
-        tokio::time::timeout(limit, self.writer.write_all(&bytes))
-            .await
-            .map_err(|_| TransportError::Io(std::io::ErrorKind::TimedOut.into()))??;
-        Ok(())
-    }
-
-    /// The next message; `None` once the connection is gone. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Result<Message, TransportError>> {
-        self.inbox.recv().await
-    }
+/// Makes the handshake with a pool on `stream`, pinning `authority` (`None` accepts any
+/// key), within `limit`.
+///
+/// # Errors
+/// As [`Transport::connect`].
+pub async fn connect(
+    stream: TcpStream,
+    authority: Option<[u8; 32]>,
+    limit: Duration,
+) -> Result<Transport, TransportError> {
+    Transport::connect(stream, authority, limit, MAX_FRAME, INBOX).await
 }
 
 /// The `SetupConnection` of a mining client that rolls version bits.

@@ -7,7 +7,7 @@
 //! - `noise`: the NX handshake and the encrypted transport (SRI's `noise_sv2`), and the
 //!   pool's authority key.
 //! - `session`: one connection's setup, channels, jobs, targets and shares.
-//! - `client`: the mining client's side (connection, setup, extended channel, jobs),
+//! - `client`: the mining client's side (handshake, setup, extended channel, jobs),
 //!   for the built-in miner and the load bench.
 
 pub mod client;

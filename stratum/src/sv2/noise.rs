@@ -288,3 +288,115 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     let (header, payload) = read_frame(io, dec, max_payload).await?;
     Ok(Message::decode(&header, &payload)?)
 }
+
+/// An encrypted connection after its handshake, for either side. A reader task decodes
+/// the peer's frames into a small channel (the frame reader is not cancel-safe, so it
+/// runs on its own), which makes waiting for a message cancel-safe; the task ends with
+/// the transport. A frame that decrypts but does not decode is handed on as
+/// [`TransportError::Decode`] and reading goes on; any other error ends the reading.
+pub struct Transport {
+    inbox: tokio::sync::mpsc::Receiver<Result<Message, TransportError>>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    enc: NoiseEncryptor,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Transport {
+    /// The pool's side: [`accept`] on `stream`, then frames of at most `max_frame`
+    /// payload bytes, `queue` decoded messages buffered.
+    ///
+    /// # Errors
+    /// As [`accept`].
+    pub async fn accept(
+        mut stream: tokio::net::TcpStream,
+        key: &AuthorityKey,
+        cert_validity: Duration,
+        limit: Duration,
+        max_frame: usize,
+        queue: usize,
+    ) -> Result<Self, TransportError> {
+        let (enc, dec) = accept(&mut stream, key, cert_validity, limit).await?;
+        Ok(Self::start(stream, enc, dec, max_frame, queue))
+    }
+
+    /// The client's side: [`connect`] on `stream`, pinning `authority` (`None` accepts
+    /// any key), then as [`Transport::accept`].
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn connect(
+        mut stream: tokio::net::TcpStream,
+        authority: Option<[u8; 32]>,
+        limit: Duration,
+        max_frame: usize,
+        queue: usize,
+    ) -> Result<Self, TransportError> {
+        let (enc, dec) = connect(&mut stream, authority, limit).await?;
+        Ok(Self::start(stream, enc, dec, max_frame, queue))
+    }
+
+    fn start(
+        stream: tokio::net::TcpStream,
+        enc: NoiseEncryptor,
+        mut dec: NoiseDecryptor,
+        max_frame: usize,
+        queue: usize,
+    ) -> Self {
+        let (mut rd, writer) = stream.into_split();
+        let (tx, inbox) = tokio::sync::mpsc::channel(queue);
+        let reader = tokio::spawn(async move {
+            loop {
+                let r = read_message(&mut rd, &mut dec, max_frame).await;
+                let stop = matches!(&r, Err(e) if !matches!(e, TransportError::Decode(_)));
+                if tx.send(r).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Self {
+            inbox,
+            writer,
+            enc,
+            reader,
+        }
+    }
+
+    /// Seals and sends `m`; the write must make progress within `limit`.
+    ///
+    /// # Errors
+    /// The message cannot be sealed, or the socket fails or stalls.
+    pub async fn send(&mut self, m: &Message, limit: Duration) -> Result<(), TransportError> {
+        let bytes = seal(&mut self.enc, m)?;
+        tokio::time::timeout(limit, self.writer.write_all(&bytes))
+            .await
+            .map_err(|_| {
+                TransportError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no write progress within {limit:?}"),
+                ))
+            })??;
+        Ok(())
+    }
+
+    /// The next message; `None` once reading has ended. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Result<Message, TransportError>> {
+        self.inbox.recv().await
+    }
+
+    /// Closes the sending side (the peer reads end of stream).
+    pub async fn shutdown(&mut self) {
+        let _ = self.writer.shutdown().await;
+    }
+}

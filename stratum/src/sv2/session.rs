@@ -12,7 +12,7 @@ use super::codec::{
     ExtendedJob, Message, OpenChannel, SubmitShares, U256, setup_flags, target_from_le,
     target_to_le,
 };
-use super::noise::{self, TransportError};
+use super::noise::{Transport, TransportError};
 use crate::error::BanReason;
 use crate::extranonce::{Extranonces, Lease};
 use crate::handlers::SERVER_VERSION_MASK;
@@ -22,7 +22,6 @@ use crate::session::{Context, Payout, TARGET};
 use crate::stats::bump;
 use crate::vardiff::{Bounds, Vardiff};
 use crate::work::{Submission, Work};
-use noise_sv2::NoiseEncryptor;
 use otedama_sharechain::{
     BlockHeader, Difficulty, PowAlgorithm, ShareTemplate, Target, Work as Hashes, parse_address,
 };
@@ -30,10 +29,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 /// The only protocol version there is.
@@ -101,15 +98,12 @@ struct Channel {
     wanted: f64,
     vardiff: Vardiff,
     jobs: VecDeque<ChannelJob>,
-    /// Jobs below this id were dropped by a new prev hash.
-    valid_from: u32,
 }
 
 struct Sv2Session {
     ctx: Arc<Context>,
     peer: SocketAddr,
-    out: OwnedWriteHalf,
-    enc: NoiseEncryptor,
+    transport: Transport,
     setup: bool,
     channels: BTreeMap<u32, Channel>,
     next_channel: u32,
@@ -131,7 +125,7 @@ enum End {
 /// Runs one SV2 connection until it closes; returns the ban it earned, if any.
 pub(crate) async fn run(
     ctx: Arc<Context>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     work: watch::Receiver<Option<Work>>,
     shutdown: watch::Receiver<bool>,
@@ -139,15 +133,17 @@ pub(crate) async fn run(
     let span = info_span!(target: TARGET, "sv2", %peer);
     async move {
         let sv2 = ctx.config.sv2.clone()?;
-        let (enc, mut dec) = match noise::accept(
-            &mut stream,
+        let transport = match Transport::accept(
+            stream,
             &sv2.authority,
             sv2.cert_validity,
             ctx.config.auth_timeout,
+            MAX_INCOMING,
+            INBOX,
         )
         .await
         {
-            Ok(c) => c,
+            Ok(t) => t,
             Err(error) => {
                 debug!(target: TARGET, %error, "sv2 handshake failed");
                 bump(&ctx.stats.sv2_handshake_failures);
@@ -155,28 +151,11 @@ pub(crate) async fn run(
             }
         };
         bump(&ctx.stats.sv2_handshakes);
-        let (mut rd, out) = stream.into_split();
-        let (tx, rx) = mpsc::channel(INBOX);
-        let reader = tokio::spawn(async move {
-            loop {
-                let r = noise::read_message(&mut rd, &mut dec, MAX_INCOMING).await;
-                let stop = matches!(
-                    r,
-                    Err(TransportError::Io(_)
-                        | TransportError::Decrypt
-                        | TransportError::FrameTooLarge { .. })
-                );
-                if tx.send(r).await.is_err() || stop {
-                    break;
-                }
-            }
-        });
         let now = Instant::now();
         let mut s = Sv2Session {
             ctx,
             peer,
-            out,
-            enc,
+            transport,
             setup: false,
             channels: BTreeMap::new(),
             next_channel: 1,
@@ -187,9 +166,8 @@ pub(crate) async fn run(
             malformed: 0,
             invalid: (now, 0, 0),
         };
-        let end = s.serve(rx, work, shutdown).await;
-        reader.abort();
-        let _ = s.out.shutdown().await;
+        let end = s.serve(work, shutdown).await;
+        s.transport.shutdown().await;
         match end {
             End::Closed => None,
             End::Error(error) => {
@@ -209,7 +187,6 @@ pub(crate) async fn run(
 impl Sv2Session {
     async fn serve(
         &mut self,
-        mut rx: mpsc::Receiver<Result<Message, TransportError>>,
         mut work: watch::Receiver<Option<Work>>,
         mut shutdown: watch::Receiver<bool>,
     ) -> End {
@@ -229,7 +206,7 @@ impl Sv2Session {
             let step = tokio::select! {
                 biased;
                 _ = shutdown.changed() => return End::Closed,
-                msg = rx.recv() => match msg {
+                msg = self.transport.recv() => match msg {
                     None => return End::Closed,
                     Some(Ok(m)) => self.on_message(m).await,
                     Some(Err(TransportError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => return End::Closed,
@@ -265,13 +242,11 @@ impl Sv2Session {
     }
 
     async fn send(&mut self, msg: &Message) -> Result<(), End> {
-        let bytes = noise::seal(&mut self.enc, msg).map_err(|e| End::Error(e.to_string()))?;
         let limit = self.ctx.config.send_timeout;
-        match tokio::time::timeout(limit, self.out.write_all(&bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(End::Error(e.to_string())),
-            Err(_) => Err(End::Error(format!("no write progress within {limit:?}"))),
-        }
+        self.transport
+            .send(msg, limit)
+            .await
+            .map_err(|e| End::Error(e.to_string()))
     }
 
     async fn on_message(&mut self, msg: Message) -> Result<(), End> {
@@ -416,7 +391,6 @@ impl Sv2Session {
             wanted,
             vardiff: Vardiff::new(now),
             jobs: VecDeque::new(),
-            valid_from: 0,
         };
         // The first target comes from the first template (a session is never harder
         // than a share); without work yet, from the wish alone.
@@ -594,7 +568,6 @@ impl Sv2Session {
             if let Some(ch) = self.channels.get_mut(&id) {
                 if clean {
                     ch.jobs.clear();
-                    ch.valid_from = job_id;
                 }
                 if ch.jobs.len() >= MAX_JOBS {
                     ch.jobs.pop_front();
@@ -723,7 +696,9 @@ impl Sv2Session {
             _ => return Err(code::INVALID),
         };
         let Some(job) = ch.jobs.iter_mut().find(|j| j.id == s.job_id) else {
-            return Err(if s.job_id < ch.valid_from || s.job_id < self.next_job {
+            // Every id below the next one was sent on some channel of this connection,
+            // and is gone: dropped by a new prev hash or past the job book's bound.
+            return Err(if s.job_id < self.next_job {
                 code::STALE
             } else {
                 code::INVALID_JOB

@@ -3,17 +3,15 @@
 //! shares; the server's answers and the shares the node gets are checked.
 
 use crate::harness::{Harness, WAIT, address};
-use noise_sv2::{NoiseDecryptor, NoiseEncryptor};
 use otedama_sharechain::{PowAlgorithm, Target, sha256d, sha256d_pair};
 use otedama_stratum::StratumConfig;
 use otedama_stratum::sv2::Sv2Config;
 use otedama_stratum::sv2::codec::{
     ExtendedJob, Message, OpenChannel, SetupConnection, SubmitShares, target_from_le,
 };
-use otedama_stratum::sv2::noise::{self, AuthorityKey, TransportError};
+use otedama_stratum::sv2::noise::{self, AuthorityKey, Transport, TransportError};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -35,9 +33,7 @@ async fn server(key: &AuthorityKey) -> Harness {
 }
 
 struct Sv2Client {
-    stream: TcpStream,
-    enc: NoiseEncryptor,
-    dec: NoiseDecryptor,
+    t: Transport,
 }
 
 impl Sv2Client {
@@ -45,24 +41,21 @@ impl Sv2Client {
         addr: SocketAddr,
         authority: Option<[u8; 32]>,
     ) -> Result<Self, TransportError> {
-        let mut stream = TcpStream::connect(addr).await?;
-        let (enc, dec) = noise::connect(&mut stream, authority, WAIT).await?;
-        Ok(Self { stream, enc, dec })
+        let stream = TcpStream::connect(addr).await?;
+        let t = Transport::connect(stream, authority, WAIT, 1 << 20, 16).await?;
+        Ok(Self { t })
     }
 
     async fn send(&mut self, m: &Message) {
-        let bytes = noise::seal(&mut self.enc, m).expect("seal");
-        self.stream.write_all(&bytes).await.expect("write");
+        self.t.send(m, WAIT).await.expect("send");
     }
 
     async fn recv(&mut self) -> Message {
-        timeout(
-            WAIT,
-            noise::read_message(&mut self.stream, &mut self.dec, 1 << 20),
-        )
-        .await
-        .expect("a message in time")
-        .expect("a valid message")
+        timeout(WAIT, self.t.recv())
+            .await
+            .expect("a message in time")
+            .expect("the connection open")
+            .expect("a valid message")
     }
 
     async fn setup(&mut self, flags: u32) -> Message {
