@@ -135,28 +135,12 @@ impl StratumServer {
                         error!(target: TARGET, error = %e, "session task panicked");
                     }
                 }
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        if let Some(permit) = admit(&ctx, &conns, &stream, peer) {
-                            sessions.spawn(serve(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
-                        }
-                    }
-                    Err(error) => {
-                        warn!(target: TARGET, %error, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
-                },
-                accepted = accept_on(sv2.as_ref()) => match accepted {
-                    Ok((stream, peer)) => {
-                        if let Some(permit) = admit(&ctx, &conns, &stream, peer) {
-                            sessions.spawn(serve_sv2(ctx.clone(), stream, peer, permit, work.clone(), shutdown.clone()));
-                        }
-                    }
-                    Err(error) => {
-                        warn!(target: TARGET, %error, "sv2 accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
-                },
+                accepted = listener.accept() => {
+                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V1, &work, &shutdown).await;
+                }
+                accepted = accept_on(sv2.as_ref()) => {
+                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V2, &work, &shutdown).await;
+                }
             }
         }
         drop(listener);
@@ -194,50 +178,75 @@ async fn accept_on(listener: Option<&TcpListener>) -> io::Result<(TcpStream, Soc
     }
 }
 
-/// Applies bans and connection caps, shared by both protocols, to a new connection.
-fn admit(
-    ctx: &Context,
+/// The protocol a listener speaks.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    /// Stratum v1: JSON lines.
+    V1,
+    /// Stratum V2: Noise-encrypted binary frames.
+    V2,
+}
+
+/// Takes an accepted connection: bans and connection caps, shared by both protocols,
+/// then a session task. A failed accept (out of descriptors) pauses instead of spinning.
+async fn on_accept(
+    ctx: &Arc<Context>,
     conns: &Arc<ConnTable>,
-    stream: &TcpStream,
-    peer: SocketAddr,
-) -> Option<ConnPermit> {
+    sessions: &mut JoinSet<()>,
+    accepted: io::Result<(TcpStream, SocketAddr)>,
+    protocol: Protocol,
+    work: &watch::Receiver<Option<Work>>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let (stream, peer) = match accepted {
+        Ok(a) => a,
+        Err(error) => {
+            warn!(target: TARGET, %error, ?protocol, "accept failed");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            return;
+        }
+    };
     if ctx.guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
         debug!(target: TARGET, %peer, "banned address refused");
-        return None;
+        return;
     }
-    let permit = ConnTable::admit(conns, peer.ip())?;
+    let Some(permit) = ConnTable::admit(conns, peer.ip()) else {
+        return;
+    };
     // Small messages: send them at once instead of batching.
     if let Err(error) = stream.set_nodelay(true) {
         debug!(target: TARGET, %peer, %error, "set_nodelay failed");
     }
-    Some(permit)
+    sessions.spawn(serve(
+        ctx.clone(),
+        stream,
+        peer,
+        permit,
+        protocol,
+        work.clone(),
+        shutdown.clone(),
+    ));
 }
 
-async fn serve_sv2(
-    ctx: Arc<Context>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    permit: ConnPermit,
-    work: watch::Receiver<Option<Work>>,
-    shutdown: watch::Receiver<bool>,
-) {
-    if let Some(reason) = crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await
-    {
-        ctx.guard.ban(peer.ip(), reason, Instant::now());
-    }
-    drop(permit);
-}
-
+/// Runs one session of `protocol`, bans its address if it earned a ban, and gives its
+/// connection slot back.
 async fn serve(
     ctx: Arc<Context>,
     stream: TcpStream,
     peer: SocketAddr,
     permit: ConnPermit,
+    protocol: Protocol,
     work: watch::Receiver<Option<Work>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let lease: Lease = Extranonces::take(&ctx.extranonces);
-    if let Some(reason) = session::run(ctx.clone(), stream, peer, lease, work, shutdown).await {
+    let ban = match protocol {
+        Protocol::V1 => {
+            let lease: Lease = Extranonces::take(&ctx.extranonces);
+            session::run(ctx.clone(), stream, peer, lease, work, shutdown).await
+        }
+        Protocol::V2 => crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await,
+    };
+    if let Some(reason) = ban {
         ctx.guard.ban(peer.ip(), reason, Instant::now());
     }
     drop(permit);
