@@ -164,6 +164,26 @@ pub(crate) async fn post_json(
     Ok(reply.get("result").cloned().unwrap_or(Value::Null))
 }
 
+/// Calls each endpoint in failover order until one answers; [`ParentError::AllFailed`]
+/// with every endpoint's error when none does.
+pub(crate) async fn first_answer<'a, E, F, Fut>(
+    endpoints: &'a [E],
+    mut call: F,
+) -> Result<Value, ParentError>
+where
+    F: FnMut(&'a E) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, ParentError>>,
+{
+    let mut errors = Vec::new();
+    for ep in endpoints {
+        match call(ep).await {
+            Ok(v) => return Ok(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(ParentError::AllFailed(errors))
+}
+
 /// Returns the `(code, message)` of a JSON-RPC reply's non-null `error` object.
 pub fn rpc_error(reply: &Value) -> Option<(i64, String)> {
     let err = reply.get("error").filter(|e| !e.is_null())?;
@@ -295,14 +315,10 @@ impl ParentClient {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, ParentError> {
-        let mut errors = Vec::new();
-        for ep in &self.endpoints {
-            match self.call_one(ep, method, &params, timeout).await {
-                Ok(v) => return Ok(v),
-                Err(e) => errors.push(e),
-            }
-        }
-        Err(ParentError::AllFailed(errors))
+        first_answer(&self.endpoints, |ep| {
+            self.call_one(ep, method, &params, timeout)
+        })
+        .await
     }
 
     /// Fetches a block template with the chain's rules (litecoind insists on both

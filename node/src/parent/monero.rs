@@ -8,7 +8,7 @@
 //! some methods answer with a `status` other than `OK` (`BUSY` while syncing), which is
 //! an error here too.
 
-use super::{ParentError, post_json};
+use super::{ParentError, first_answer, post_json};
 use hyper::HeaderMap;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
@@ -143,14 +143,10 @@ impl MonerodClient {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, ParentError> {
-        let mut errors = Vec::new();
-        for base in &self.endpoints {
-            match self.call_one(base, method, &params, timeout).await {
-                Ok(v) => return Ok(v),
-                Err(e) => errors.push(e),
-            }
-        }
-        Err(ParentError::AllFailed(errors))
+        first_answer(&self.endpoints, |base| {
+            self.call_one(base, method, &params, timeout)
+        })
+        .await
     }
 
     async fn typed<T: DeserializeOwned>(
