@@ -293,35 +293,14 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::test_server::{After, serve_once};
     use std::time::Instant;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    /// Serves one connection: reads the request, then writes `head` and, if `endless`,
-    /// chunks of a JSON-looking body until the client hangs up.
-    async fn serve_once(head: &'static str, endless: bool) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request).await;
-            if stream.write_all(head.as_bytes()).await.is_err() || !endless {
-                return;
-            }
-            let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
-            while stream.write_all(chunk.as_bytes()).await.is_ok() {}
-        });
-        format!("http://{addr}")
-    }
 
     #[tokio::test]
     async fn an_endless_answer_stops_at_the_limit() {
         let url = serve_once(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-            true,
+            After::EndlessBody,
         )
         .await;
         let started = Instant::now();
@@ -362,7 +341,7 @@ mod tests {
     async fn an_announced_oversized_answer_is_refused_before_reading() {
         let url = serve_once(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
-            false,
+            After::Close,
         )
         .await;
         let err = ApiClient::new(&url)

@@ -213,8 +213,54 @@ pub fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {token}")
 }
 
+/// A one-connection HTTP server for the clients' tests.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// What the server does once it has written the response head.
+    pub(crate) enum After {
+        /// Closes the connection.
+        Close,
+        /// Holds the connection open, writing nothing more.
+        Stall,
+        /// Writes chunks of a JSON-looking body until the client hangs up.
+        EndlessBody,
+    }
+
+    /// Serves one connection on 127.0.0.1: reads the request, writes `head`, then does
+    /// `after`. Returns the server's base URL, `http://127.0.0.1:PORT`.
+    pub(crate) async fn serve_once(head: &'static str, after: After) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            match after {
+                After::Close => {}
+                After::Stall => tokio::time::sleep(Duration::from_secs(30)).await,
+                After::EndlessBody => {
+                    let chunk = format!("10000\r\n{}\r\n", "[".repeat(0x10000));
+                    while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_server::{After, serve_once};
     use super::*;
 
     #[test]
@@ -242,29 +288,9 @@ mod tests {
         );
     }
 
-    /// Serves one connection: reads the request, writes `head`, then holds the
-    /// connection open without writing more.
-    async fn serve_and_stall(head: &'static str) -> String {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request).await;
-            let _ = stream.write_all(head.as_bytes()).await;
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        });
-        format!("http://{addr}/")
-    }
-
     #[tokio::test]
     async fn a_silent_server_times_out_at_the_deadline() {
-        let url = serve_and_stall("").await;
+        let url = serve_once("", After::Stall).await;
         let started = Instant::now();
         let err = HttpClient::new(1)
             .request(
@@ -282,7 +308,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_body_is_given_up_at_the_deadline() {
-        let url = serve_and_stall("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst").await;
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst",
+            After::Stall,
+        )
+        .await;
         let deadline = Instant::now() + Duration::from_millis(300);
         let resp = HttpClient::new(1)
             .request(Method::GET, &url, HeaderMap::new(), Bytes::new(), deadline)
