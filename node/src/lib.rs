@@ -24,6 +24,7 @@ pub mod devnet;
 pub mod history;
 pub mod logfile;
 pub mod mining;
+pub mod monero;
 pub mod p2p;
 pub mod parent;
 pub mod proof;

@@ -9,100 +9,18 @@ use otedama_node::parent::monero::MonerodClient;
 use otedama_node::parent::monero_zmq::{self, MoneroEvent};
 use otedama_sharechain::monero::hash::keccak256;
 use otedama_sharechain::monero::varint::write_varint;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/monerod.rs"]
+mod monerod;
 #[path = "../../testnet/src/skip.rs"]
 #[allow(dead_code)]
 mod skip;
 
+use monerod::{Monerod, free_port, monerod_path};
+
 /// A mainnet-form address (regtest uses mainnet prefixes) generated offline.
 const WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn monerod_path() -> Result<PathBuf, String> {
-    std::env::var_os("MONEROD")
-        .map(PathBuf::from)
-        .or_else(|| Some(PathBuf::from("/usr/bin/monerod")))
-        .filter(|p| p.exists())
-        .ok_or_else(|| "monerod not found".to_owned())
-}
-
-/// monerod on regtest in a temporary directory, killed on drop.
-struct Monerod {
-    child: Child,
-    url: String,
-    zmq: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Monerod {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Monerod {
-    fn start(bin: &PathBuf) -> Monerod {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (rpc, p2p, zmq, publish) = (free_port(), free_port(), free_port(), free_port());
-        let child = Command::new(bin)
-            .args([
-                "--regtest",
-                "--offline",
-                "--fixed-difficulty",
-                "1",
-                "--non-interactive",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args([
-                "--rpc-bind-ip",
-                "127.0.0.1",
-                "--rpc-bind-port",
-                &rpc.to_string(),
-            ])
-            .args([
-                "--p2p-bind-ip",
-                "127.0.0.1",
-                "--p2p-bind-port",
-                &p2p.to_string(),
-            ])
-            .args([
-                "--zmq-rpc-bind-ip",
-                "127.0.0.1",
-                "--zmq-rpc-bind-port",
-                &zmq.to_string(),
-            ])
-            .args(["--zmq-pub", &format!("tcp://127.0.0.1:{publish}")])
-            .args([
-                "--no-igd",
-                "--disable-dns-checkpoints",
-                "--check-updates",
-                "disabled",
-            ])
-            .args(["--log-level", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("monerod starts");
-        Monerod {
-            child,
-            url: format!("http://127.0.0.1:{rpc}"),
-            zmq: format!("tcp://127.0.0.1:{publish}"),
-            _dir: dir,
-        }
-    }
-}
 
 /// The Monero block id of a hashing blob: `keccak(varint len || blob)`.
 fn block_id(hashing_blob: &[u8]) -> String {
@@ -122,7 +40,7 @@ async fn monerod_templates_blocks_headers_failover_and_errors() {
     ) else {
         return;
     };
-    let daemon = Monerod::start(&bin);
+    let daemon = Monerod::start(&bin, 1);
     let dead = format!("http://127.0.0.1:{}", free_port());
     // The dead daemon first: every call fails over to the live one.
     let client = MonerodClient::new(vec![dead.clone(), daemon.url.clone()]);

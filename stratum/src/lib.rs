@@ -13,6 +13,7 @@
 //! - `fee`: the operator's fee on other miners' jobs ([`OperatorFee`]).
 //! - [`StratumServer`]: the accept loop and connection caps.
 //! - [`StratumStats`]: server-wide counters.
+//! - [`xmrig`]: xmrig's JSON-RPC dialect for RandomX miners of a Monero sidechain.
 //! - [`sv2`]: Stratum V2 (Noise, binary frames, standard and extended channels) on a
 //!   second port, sharing the work, the share path, the caps, bans and counters.
 //!
@@ -40,6 +41,7 @@ mod submit;
 pub mod sv2;
 mod vardiff;
 mod work;
+pub mod xmrig;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

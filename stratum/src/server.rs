@@ -156,7 +156,7 @@ impl StratumServer {
 }
 
 /// Binds a listening socket.
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -188,7 +188,7 @@ enum Protocol {
 }
 
 /// Takes an accepted connection: bans and connection caps, shared by both protocols,
-/// then a session task. A failed accept (out of descriptors) pauses instead of spinning.
+/// then a session task.
 async fn on_accept(
     ctx: &Arc<Context>,
     conns: &Arc<ConnTable>,
@@ -198,25 +198,13 @@ async fn on_accept(
     work: &watch::Receiver<Option<Work>>,
     shutdown: &watch::Receiver<bool>,
 ) {
-    let (stream, peer) = match accepted {
-        Ok(a) => a,
-        Err(error) => {
-            warn!(target: TARGET, %error, ?protocol, "accept failed");
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
-            return;
-        }
+    let label = match protocol {
+        Protocol::V1 => "v1",
+        Protocol::V2 => "v2",
     };
-    if ctx.guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
-        debug!(target: TARGET, %peer, "banned address refused");
-        return;
-    }
-    let Some(permit) = ConnTable::admit(conns, peer.ip()) else {
+    let Some((stream, peer, permit)) = admit(&ctx.guard, conns, accepted, label).await else {
         return;
     };
-    // Small messages: send them at once instead of batching.
-    if let Err(error) = stream.set_nodelay(true) {
-        debug!(target: TARGET, %peer, %error, "set_nodelay failed");
-    }
     sessions.spawn(serve(
         ctx.clone(),
         stream,
@@ -226,6 +214,35 @@ async fn on_accept(
         work.clone(),
         shutdown.clone(),
     ));
+}
+
+/// Admits an accepted connection of any dialect: refuses banned addresses and
+/// connections past a cap, and sets `TCP_NODELAY`. A failed accept (out of descriptors)
+/// pauses instead of spinning.
+pub(crate) async fn admit(
+    guard: &Guard,
+    conns: &Arc<ConnTable>,
+    accepted: io::Result<(TcpStream, SocketAddr)>,
+    label: &'static str,
+) -> Option<(TcpStream, SocketAddr, ConnPermit)> {
+    let (stream, peer) = match accepted {
+        Ok(a) => a,
+        Err(error) => {
+            warn!(target: TARGET, %error, protocol = label, "accept failed");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            return None;
+        }
+    };
+    if guard.admit(peer.ip(), Instant::now()) == Admission::Banned {
+        debug!(target: TARGET, %peer, "banned address refused");
+        return None;
+    }
+    let permit = ConnTable::admit(conns, peer.ip())?;
+    // Small messages: send them at once instead of batching.
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(target: TARGET, %peer, %error, "set_nodelay failed");
+    }
+    Some((stream, peer, permit))
 }
 
 /// Runs one session of `protocol`, bans its address if it earned a ban, and gives its
@@ -253,7 +270,7 @@ async fn serve(
 }
 
 /// Open connections, in total and per IP.
-struct ConnTable {
+pub(crate) struct ConnTable {
     inner: Mutex<ConnInner>,
     max_total: usize,
     max_per_ip: usize,
@@ -266,13 +283,13 @@ struct ConnInner {
 }
 
 /// A slot in the [`ConnTable`], given back when dropped.
-struct ConnPermit {
+pub(crate) struct ConnPermit {
     table: Arc<ConnTable>,
     ip: IpAddr,
 }
 
 impl ConnTable {
-    fn new(config: &StratumConfig, stats: Arc<StratumStats>) -> Self {
+    pub(crate) fn new(config: &StratumConfig, stats: Arc<StratumStats>) -> Self {
         Self {
             inner: Mutex::new(ConnInner {
                 open: 0,
@@ -285,7 +302,7 @@ impl ConnTable {
     }
 
     /// Takes a slot for a connection from `ip`, or returns `None` when a cap is reached.
-    fn admit(table: &Arc<Self>, ip: IpAddr) -> Option<ConnPermit> {
+    pub(crate) fn admit(table: &Arc<Self>, ip: IpAddr) -> Option<ConnPermit> {
         let ip = ip.to_canonical();
         let mut t = table.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let from_ip = t.per_ip.get(&ip).copied().unwrap_or(0);

@@ -79,6 +79,9 @@ pub struct BlockHeader {
     pub major_version: u8,
     /// Header timestamp.
     pub timestamp: u64,
+    /// The block's difficulty (its low 64 bits; regtest and today's mainnet fit).
+    #[serde(default)]
+    pub difficulty: u64,
 }
 
 /// A client of one or more monerod daemons.

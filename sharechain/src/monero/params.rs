@@ -27,6 +27,10 @@ pub struct SidechainParams {
     pub window: u64,
     /// Percent of an uncle's difficulty credited to the share that includes it.
     pub uncle_penalty: u64,
+    /// Whether the PPLNS window stops at twice the Monero difficulty of the seed block, as
+    /// P2Pool's does. Off only on `xmr-regtest`, whose seed block is the genesis block of
+    /// difficulty 1, which would pay one share per block.
+    pub monero_difficulty_cap: bool,
 }
 
 /// Deepest an uncle may be below the share that includes it.
@@ -90,6 +94,7 @@ impl SidechainParams {
             min_difficulty: 100_000,
             window: 2160,
             uncle_penalty: 20,
+            monero_difficulty_cap: true,
         }
     }
 
@@ -126,18 +131,22 @@ impl SidechainParams {
     /// Otedama's own sidechain on a monerod `--regtest` parent (mainnet address prefixes,
     /// v16 from height 1). P2Pool cannot run on regtest, so there is nothing to stay
     /// compatible with: the consensus id is `keccak("otedama/xmr-regtest/1" || config
-    /// string)` instead of P2Pool's RandomX-based derivation, and the minimum difficulty is
-    /// low enough for CPU miners on a development network.
+    /// string)` instead of P2Pool's RandomX-based derivation. Shares come every 2 s at a
+    /// minimum difficulty of 20, so one CPU thread hashing RandomX in light mode keeps the
+    /// chain moving, and the window has no Monero-difficulty cap (see
+    /// [`SidechainParams::monero_difficulty_cap`]).
     pub fn regtest() -> Self {
         let mut p = Self {
             name: "xmr-regtest".into(),
             pool_name: "otedama-regtest".into(),
             hard_forks: REGTEST_HARD_FORKS,
             consensus_id: Hash::ZERO,
-            min_difficulty: 1_000,
+            block_time: 2,
+            min_difficulty: 20,
+            monero_difficulty_cap: false,
             ..Self::main()
         };
-        let mut preimage = b"otedama/xmr-regtest/1".to_vec();
+        let mut preimage = b"otedama/xmr-regtest/2".to_vec();
         preimage.extend_from_slice(&p.config_string());
         p.consensus_id = Hash::keccak(&preimage);
         p
@@ -228,6 +237,7 @@ impl SidechainParams {
             min_difficulty: u128::from(min_difficulty),
             window,
             uncle_penalty,
+            monero_difficulty_cap: true,
         };
         let config = p.config_string();
         p.consensus_id = [Self::main(), Self::mini(), Self::nano()]

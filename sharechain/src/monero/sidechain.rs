@@ -411,6 +411,8 @@ impl SideChain {
     ) -> Result<Vec<PplnsShare>, PayeeFailure> {
         let max_weight = if tip.parent.is_zero() && tip.height == 0 {
             0
+        } else if !self.params.monero_difficulty_cap {
+            u128::MAX
         } else {
             let h = seed_height(monero_height);
             self.monero

@@ -2,6 +2,7 @@
 //! hashing blob and Monero block id.
 
 use super::super::hash::{Hash, keccak256, keccak256_parts, tree_hash};
+use super::super::merkle::{aux_slot, root_from_proof};
 use super::super::varint::write_varint;
 use super::PoolShare;
 
@@ -24,6 +25,26 @@ impl PoolShare {
         blob[l.nonce..l.nonce + 4].fill(0);
         blob[l.extra_nonce..l.extra_nonce + 4].fill(0);
         Hash::from_bytes(keccak256_parts(&[b"tx_key_seed\0", &blob]))
+    }
+
+    /// Returns this share with extra nonce `n`, written where P2Pool writes it (the
+    /// coinbase's extra nonce and the last word of the sidechain extra), and its
+    /// merge-mining root recomputed: what a Stratum server hands each connection so that
+    /// no two miners hash the same blob.
+    pub fn with_extra_nonce(&self, n: u32, consensus_id: &Hash) -> PoolShare {
+        let mut share = self.clone();
+        share.extra_nonce = n;
+        share.sidechain_extra[3] = n;
+        share.merkle_root = share.merge_mining_root(consensus_id);
+        share
+    }
+
+    /// Returns the merge-mining root this share's sidechain id and proof give.
+    pub fn merge_mining_root(&self, consensus_id: &Hash) -> Hash {
+        let id = self.sidechain_id(consensus_id);
+        let (count, nonce) = self.merge_mining_params();
+        let slot = aux_slot(consensus_id, nonce, count);
+        root_from_proof(id, &self.merkle_proof, slot, count).unwrap_or(id)
     }
 
     /// Returns the 40-byte full id: sidechain id, nonce and extra nonce. Two shares with

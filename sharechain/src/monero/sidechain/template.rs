@@ -2,7 +2,7 @@
 
 use super::super::hash::Hash;
 use super::super::keys::{deterministic_tx_keys, output_key};
-use super::super::merkle::{aux_slot, encode_tree_data, root_from_proof};
+use super::super::merkle::encode_tree_data;
 use super::super::pplns::{WindowTip, split_reward};
 use super::super::share::{EXTRA_NONCE_MIN, PoolShare, TxOutput};
 use super::super::wallet::Wallet;
@@ -144,9 +144,7 @@ impl SideChain {
             sidechain_extra: [SOFTWARE_ID, 0, 0, 0],
         };
         // With P2Pool as the only chain the merkle root is the sidechain id itself.
-        let id = share.sidechain_id(&p.consensus_id);
-        let slot = aux_slot(&p.consensus_id, 0, 1);
-        share.merkle_root = root_from_proof(id, &[], slot, 1).unwrap_or(id);
+        share.merkle_root = share.merge_mining_root(&p.consensus_id);
         Ok(share)
     }
 }

@@ -1,0 +1,312 @@
+//! A Monero sidechain node: P2Pool's consensus (`otedama_sharechain::monero`) on a
+//! monerod parent, mined through the xmrig Stratum dialect.
+//!
+//! Three tasks, one owner:
+//! - `follow`: reads monerod (`get_miner_data`, then `get_block_template` for the reward
+//!   and the transactions), woken by ZMQ `json-full-miner_data` when configured and by
+//!   polling otherwise, and submits blocks to every daemon;
+//! - `owner`: a thread that owns the [`SideChain`](otedama_sharechain::monero::SideChain)
+//!   and its sled store. It builds each wallet's next share, takes solved shares from
+//!   Stratum, persists them, and hands the ones that meet Monero's difficulty to `follow`
+//!   as blocks. Nothing else touches the chain; the rest hold a [`MoneroStatus`] snapshot;
+//! - the [`XmrigServer`](otedama_stratum::xmrig::XmrigServer), whose sessions check each
+//!   result with the RandomX light-mode verifier before the owner sees a share.
+//!
+//! Shares and blocks are checked with RandomX in light mode (a 256 MiB cache per seed).
+
+mod follow;
+mod owner;
+
+use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
+use otedama_sharechain::monero::{Hash, MoneroAddress, MoneroNetwork, SidechainParams, Wallet};
+use otedama_stratum::StratumConfig;
+use otedama_stratum::xmrig::{RandomxHash, XmrigServer};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Solved shares and template requests waiting for the owner at most.
+const REQUEST_QUEUE: usize = 1024;
+/// Parent updates waiting for the owner at most.
+const PARENT_QUEUE: usize = 16;
+/// Blocks waiting for submission at most.
+const BLOCK_QUEUE: usize = 64;
+
+/// What a Monero sidechain node needs.
+#[derive(Clone, Debug)]
+pub struct MoneroSettings {
+    /// The sidechain (`xmr-main`, `xmr-mini`, `xmr-nano`, `xmr-regtest`).
+    pub params: SidechainParams,
+    /// monerod RPC URLs, in failover order.
+    pub daemons: Vec<String>,
+    /// monerod's ZMQ publisher (`tcp://127.0.0.1:18083`), if any; polling is the fallback.
+    pub zmq: Option<String>,
+    /// How often monerod is polled.
+    pub poll_interval: Duration,
+    /// Where the sidechain is stored (a sled database).
+    pub store: PathBuf,
+    /// The node's own wallet: templates for the work published are built for it.
+    pub wallet: Wallet,
+    /// The xmrig Stratum listener.
+    pub stratum: StratumConfig,
+}
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MoneroError {
+    /// The store could not be opened.
+    #[error("sidechain store {}: {source}", path.display())]
+    Store {
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        source: sled::Error,
+    },
+    /// The RandomX verifier could not start.
+    #[error(transparent)]
+    Randomx(#[from] RandomxError),
+    /// The Stratum listener could not bind.
+    #[error("stratum listener {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The ZMQ endpoint is malformed.
+    #[error(transparent)]
+    Zmq(#[from] crate::parent::monero_zmq::ZmqError),
+}
+
+/// Parses a payout address for a Monero sidechain: a primary mainnet address (regtest
+/// uses mainnet prefixes).
+///
+/// # Errors
+/// A text saying why it cannot be paid.
+pub fn parse_wallet(address: &str) -> Result<Wallet, String> {
+    let a = MoneroAddress::from_str(address.trim()).map_err(|e| e.to_string())?;
+    if a.network != MoneroNetwork::Mainnet {
+        return Err("not a mainnet address (regtest uses mainnet addresses)".into());
+    }
+    if a.subaddress {
+        return Err("a subaddress cannot receive P2Pool outputs; use a primary address".into());
+    }
+    Ok(a.keys)
+}
+
+/// What the node knows of Monero, shared by the owner (which writes it) and the RandomX
+/// verifier (which reads seed ids). Bounded: only recent heights are kept.
+#[derive(Debug, Default)]
+pub(crate) struct MoneroFacts {
+    /// Block difficulty by height.
+    pub difficulty: BTreeMap<u64, u128>,
+    /// Block id by height (seed blocks among them).
+    pub ids: BTreeMap<u64, Hash>,
+    /// Height and timestamp by block id.
+    pub headers: BTreeMap<Hash, otedama_sharechain::monero::MoneroHeader>,
+    /// Height of the block being mined.
+    pub current_height: Option<u64>,
+}
+
+/// Heights kept in [`MoneroFacts`] below the current one (a seed epoch and some).
+const FACTS_KEPT: u64 = 4096;
+
+impl MoneroFacts {
+    /// Forgets heights far below `height`.
+    pub(crate) fn prune(&mut self, height: u64) {
+        let low = height.saturating_sub(FACTS_KEPT);
+        // Seed blocks are at multiples of 2048 and stay while in use.
+        self.difficulty = self.difficulty.split_off(&low);
+        let seeds_low =
+            otedama_sharechain::monero::params::seed_height(height).saturating_sub(2048);
+        self.ids = self.ids.split_off(&seeds_low.min(low));
+        self.headers.retain(|_, h| h.height >= low);
+    }
+}
+
+/// The sidechain as the owner last reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MoneroStatus {
+    /// Shares held.
+    pub shares: usize,
+    /// Sidechain height of the tip.
+    pub tip_height: Option<u64>,
+    /// Sidechain id of the tip, hex.
+    pub tip: Option<String>,
+    /// Monero height being mined.
+    pub monero_height: Option<u64>,
+    /// The next share's difficulty.
+    pub share_difficulty: Option<u64>,
+    /// Shares accepted from this node's Stratum.
+    pub accepted: u64,
+    /// Shares refused by the sidechain rules.
+    pub rejected: u64,
+    /// Blocks submitted to monerod, with each daemon's answer.
+    pub blocks: Vec<BlockRecord>,
+}
+
+/// A block this node submitted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BlockRecord {
+    /// Monero height.
+    pub height: u64,
+    /// Monero block id, hex.
+    pub id: String,
+    /// The share's sidechain id, hex.
+    pub share: String,
+    /// Whether a daemon accepted it.
+    pub accepted: bool,
+}
+
+/// RandomX hashing for Stratum result checks, through the shared light-mode verifier.
+struct Hasher(Arc<RandomxVerifier>);
+
+impl RandomxHash for Hasher {
+    fn hash(&self, seed: &Hash, blob: &[u8]) -> Result<Hash, String> {
+        self.0
+            .hash(seed.as_bytes(), blob)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A running Monero sidechain node.
+pub struct MoneroNode {
+    stratum_addr: SocketAddr,
+    status: watch::Receiver<MoneroStatus>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    owner: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl MoneroNode {
+    /// Opens the store, binds Stratum and starts following monerod. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`MoneroError`] when the store, the verifier, the listener or ZMQ cannot start.
+    pub async fn start(settings: MoneroSettings) -> Result<Self, MoneroError> {
+        let db = sled::open(&settings.store).map_err(|source| MoneroError::Store {
+            path: settings.store.clone(),
+            source,
+        })?;
+        let tree = db
+            .open_tree("shares")
+            .map_err(|source| MoneroError::Store {
+                path: settings.store.clone(),
+                source,
+            })?;
+        let facts = Arc::new(RwLock::new(MoneroFacts::default()));
+        let seeds = {
+            let facts = Arc::clone(&facts);
+            move |h: u64| {
+                let f = facts.read().unwrap_or_else(PoisonError::into_inner);
+                f.ids.get(&h).copied()
+            }
+        };
+        let verifier = Arc::new(RandomxVerifier::new(seeds, 2)?);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (work_tx, work_rx) = watch::channel(None);
+        let (req_tx, mut req_rx) = mpsc::channel(REQUEST_QUEUE);
+        let (cmd_tx, cmd_rx) = mpsc::channel(REQUEST_QUEUE + PARENT_QUEUE);
+        let (block_tx, block_rx) = mpsc::channel(BLOCK_QUEUE);
+        let (status_tx, status_rx) = watch::channel(MoneroStatus::default());
+        let listen = settings.stratum.listen;
+        let server = XmrigServer::bind(
+            settings.stratum.clone(),
+            work_rx,
+            req_tx,
+            Arc::new(Hasher(Arc::clone(&verifier))),
+        )
+        .map_err(|source| MoneroError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let stratum_addr = server.local_addr();
+        let zmq = match &settings.zmq {
+            Some(endpoint) => Some(crate::parent::monero_zmq::subscribe(endpoint)?),
+            None => None,
+        };
+        let (params, wallet) = (settings.params.clone(), settings.wallet);
+        let owner_facts = Arc::clone(&facts);
+        // The sidechain is built on its thread: its views are not `Send`.
+        let owner = std::thread::Builder::new()
+            .name("xmr-sidechain".into())
+            .spawn(move || {
+                owner::Owner::new(
+                    params,
+                    wallet,
+                    tree,
+                    owner_facts,
+                    verifier,
+                    work_tx,
+                    block_tx,
+                    status_tx,
+                )
+                .run(cmd_rx);
+            })
+            .map_err(|source| MoneroError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let client = crate::parent::monero::MonerodClient::new(settings.daemons.clone());
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
+        // Stratum's requests join the owner's one queue.
+        let forward = cmd_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(r) = req_rx.recv().await {
+                if forward.send(owner::Cmd::Xmr(r)).await.is_err() {
+                    break;
+                }
+            }
+        }));
+        tasks.push(tokio::spawn(follow::run(
+            client,
+            settings.wallet,
+            settings.poll_interval,
+            zmq,
+            cmd_tx,
+            block_rx,
+            shutdown_rx,
+        )));
+        Ok(Self {
+            stratum_addr,
+            status: status_rx,
+            shutdown,
+            tasks,
+            owner: Mutex::new(Some(owner)),
+        })
+    }
+
+    /// Returns the xmrig Stratum address.
+    pub fn stratum_addr(&self) -> SocketAddr {
+        self.stratum_addr
+    }
+
+    /// Returns a receiver of the owner's status snapshots.
+    pub fn status(&self) -> watch::Receiver<MoneroStatus> {
+        self.status.clone()
+    }
+
+    /// Stops every task and waits for them; the owner flushes the store.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        // The owner ends when its channels close (the server and follower are gone).
+        let owner = self
+            .owner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(owner) = owner {
+            let _ = tokio::task::spawn_blocking(move || owner.join()).await;
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The owner of the sidechain: one thread, one `SideChain`, one sled tree. It takes
+//! Monero jobs from the follower and template requests and solved shares from Stratum,
+//! in the order they come.
+
+use super::follow::BlockSubmission;
+use super::{BlockRecord, MoneroFacts, MoneroStatus};
+use otedama_sharechain::monero::randomx::RandomxVerifier;
+use otedama_sharechain::monero::{
+    AddError, Hash, MoneroHeader, MoneroJob, MoneroView, PowCheck, PowVerdict, ShareState,
+    SideChain, SidechainParams, Wallet, check_pow,
+};
+use otedama_stratum::xmrig::{ShareOutcome, XmrRequest, XmrTemplate, XmrWork};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+const TARGET: &str = "otedama::monero";
+/// Templates cached per generation (one per wallet mining); beyond it the cache restarts.
+const TEMPLATES_KEPT: usize = 1024;
+/// Blocks listed in the status.
+const BLOCKS_LISTED: usize = 100;
+
+/// What the follower read from monerod.
+#[derive(Clone, Debug)]
+pub(crate) struct ParentJob {
+    /// The Monero side of the next share.
+    pub job: MoneroJob,
+    /// The seed height of `job.height`.
+    pub seed_height: u64,
+    /// The id of the block at the seed height.
+    pub seed_hash: Hash,
+    /// That block's difficulty.
+    pub seed_difficulty: u128,
+    /// The difficulty of the block being mined.
+    pub difficulty: u128,
+    /// The timestamp of the block mined on.
+    pub prev_timestamp: u64,
+}
+
+/// What the owner is asked.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A new Monero job.
+    Parent(Box<ParentJob>),
+    /// A Stratum request.
+    Xmr(XmrRequest),
+    /// What monerod answered to a block (by Monero block id).
+    BlockResult {
+        /// The block id.
+        id: Hash,
+        /// Whether a daemon accepted it.
+        accepted: bool,
+    },
+}
+
+/// The sidechain's view of Monero: the facts the owner records.
+struct View(Arc<RwLock<MoneroFacts>>);
+
+impl MoneroView for View {
+    fn difficulty_at(&self, height: u64) -> Option<u128> {
+        let f = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        f.difficulty.get(&height).copied()
+    }
+
+    fn header(&self, id: &Hash) -> Option<MoneroHeader> {
+        let f = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        f.headers.get(id).copied()
+    }
+
+    fn current_height(&self) -> Option<u64> {
+        let f = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        f.current_height
+    }
+}
+
+/// The RandomX verifier behind the sidechain's PoW seam.
+struct Pow(Arc<RandomxVerifier>);
+
+impl PowCheck for Pow {
+    fn check(
+        &self,
+        share: &otedama_sharechain::monero::PoolShare,
+        hashing_blob: &[u8],
+        seed_height: u64,
+    ) -> PowVerdict {
+        self.0.check(share, hashing_blob, seed_height)
+    }
+}
+
+pub(crate) struct Owner {
+    chain: SideChain,
+    params: SidechainParams,
+    wallet: Wallet,
+    tree: sled::Tree,
+    facts: Arc<RwLock<MoneroFacts>>,
+    parent: Option<ParentJob>,
+    generation: u64,
+    templates: HashMap<Wallet, Arc<XmrTemplate>>,
+    work: watch::Sender<Option<XmrWork>>,
+    blocks: mpsc::Sender<BlockSubmission>,
+    status_tx: watch::Sender<MoneroStatus>,
+    status: MoneroStatus,
+}
+
+impl Owner {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        params: SidechainParams,
+        wallet: Wallet,
+        tree: sled::Tree,
+        facts: Arc<RwLock<MoneroFacts>>,
+        verifier: Arc<RandomxVerifier>,
+        work: watch::Sender<Option<XmrWork>>,
+        blocks: mpsc::Sender<BlockSubmission>,
+        status_tx: watch::Sender<MoneroStatus>,
+    ) -> Self {
+        let chain = SideChain::new(
+            params.clone(),
+            Box::new(View(Arc::clone(&facts))),
+            Box::new(Pow(verifier)),
+        );
+        Self {
+            chain,
+            params,
+            wallet,
+            tree,
+            facts,
+            parent: None,
+            generation: 0,
+            templates: HashMap::new(),
+            work,
+            blocks,
+            status_tx,
+            status: MoneroStatus::default(),
+        }
+    }
+
+    /// Loads the stored shares, then serves commands until every sender is gone.
+    pub(crate) fn run(mut self, mut cmds: mpsc::Receiver<Cmd>) {
+        let mut loaded = 0usize;
+        for item in self.tree.iter() {
+            match item {
+                Ok((_, blob)) => {
+                    if self.chain.add_blob(&blob).is_ok() {
+                        loaded += 1;
+                    }
+                }
+                Err(e) => warn!(target: TARGET, error = %e, "reading the sidechain store"),
+            }
+        }
+        info!(target: TARGET, shares = loaded, chain = %self.params.name, "sidechain loaded");
+        self.publish_status();
+        while let Some(cmd) = cmds.blocking_recv() {
+            match cmd {
+                Cmd::Parent(job) => self.on_parent(*job),
+                Cmd::Xmr(XmrRequest::Template { wallet, reply }) => {
+                    let _ = reply.send(self.template(wallet));
+                }
+                Cmd::Xmr(XmrRequest::Share {
+                    share,
+                    pow,
+                    worker,
+                    reply,
+                }) => {
+                    let outcome = self.on_share(*share, &pow, &worker);
+                    let _ = reply.send(outcome);
+                }
+                Cmd::BlockResult { id, accepted } => {
+                    let id = id.to_string();
+                    if let Some(b) = self.status.blocks.iter_mut().find(|b| b.id == id) {
+                        b.accepted = accepted;
+                    }
+                    self.publish_status();
+                }
+            }
+        }
+        if let Err(e) = self.tree.flush() {
+            warn!(target: TARGET, error = %e, "flushing the sidechain store");
+        }
+    }
+
+    fn on_parent(&mut self, p: ParentJob) {
+        {
+            let mut f = self.facts.write().unwrap_or_else(PoisonError::into_inner);
+            let prev_height = p.job.height.saturating_sub(1);
+            f.difficulty.insert(p.seed_height, p.seed_difficulty);
+            f.difficulty.insert(p.job.height, p.difficulty);
+            f.ids.insert(p.seed_height, p.seed_hash);
+            f.ids.insert(prev_height, p.job.prev_id);
+            f.headers.insert(
+                p.job.prev_id,
+                MoneroHeader {
+                    height: prev_height,
+                    timestamp: p.prev_timestamp,
+                },
+            );
+            f.current_height = Some(p.job.height);
+            f.prune(p.job.height);
+        }
+        self.parent = Some(p);
+        self.new_generation();
+    }
+
+    /// Drops the templates and publishes new work (a new tip or a new Monero job).
+    fn new_generation(&mut self) {
+        self.generation += 1;
+        self.templates.clear();
+        let Some(p) = &self.parent else {
+            return;
+        };
+        let (height, seed_hash) = (p.job.height, p.seed_hash);
+        let share_difficulty = self
+            .template(self.wallet)
+            .map(|t| u64::try_from(t.share.difficulty).unwrap_or(u64::MAX));
+        self.status.monero_height = Some(height);
+        self.status.share_difficulty = share_difficulty;
+        self.publish_status();
+        let work = share_difficulty.map(|d| XmrWork {
+            generation: self.generation,
+            height,
+            seed_hash,
+            share_difficulty: d,
+        });
+        self.work.send_replace(work);
+    }
+
+    /// The share `wallet` mines next on the tip, built once per generation.
+    fn template(&mut self, wallet: Wallet) -> Option<Arc<XmrTemplate>> {
+        if let Some(t) = self.templates.get(&wallet) {
+            return Some(Arc::clone(t));
+        }
+        let p = self.parent.as_ref()?;
+        let share = match self.chain.build_share(wallet, &p.job) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(target: TARGET, error = %e, "no share template");
+                return None;
+            }
+        };
+        let t = Arc::new(XmrTemplate {
+            generation: self.generation,
+            share,
+            consensus_id: self.params.consensus_id,
+            seed_hash: p.seed_hash,
+        });
+        if self.templates.len() >= TEMPLATES_KEPT {
+            self.templates.clear();
+        }
+        self.templates.insert(wallet, Arc::clone(&t));
+        Some(t)
+    }
+
+    fn on_share(
+        &mut self,
+        share: otedama_sharechain::monero::PoolShare,
+        pow: &Hash,
+        worker: &str,
+    ) -> ShareOutcome {
+        let tip_before = self.chain.tip().map(|(id, _)| *id);
+        let block = self
+            .parent
+            .as_ref()
+            .is_some_and(|p| p.job.prev_id == share.prev_id && check_pow(pow, p.difficulty));
+        let (height, monero_id, blob) = (share.height, share.monero_block_id(), share.serialize());
+        let mainchain = share.mainchain_blob();
+        let id = match self.chain.add(share) {
+            Ok(id) => id,
+            Err(AddError::Duplicate(_)) => return ShareOutcome::Known,
+            Err(AddError::Rejected(rule)) => {
+                self.status.rejected += 1;
+                warn!(target: TARGET, %worker, %rule, "share refused");
+                return ShareOutcome::Rejected(format!("Invalid share: {rule}"));
+            }
+        };
+        if let Some(ShareState::Invalid(rule)) = self.chain.state(&id) {
+            let rule = rule.to_string();
+            self.status.rejected += 1;
+            warn!(target: TARGET, %worker, %rule, "share invalid");
+            return ShareOutcome::Rejected(format!("Invalid share: {rule}"));
+        }
+        if let Err(e) = self.tree.insert(id.as_bytes(), blob) {
+            warn!(target: TARGET, error = %e, "storing a share");
+        }
+        self.status.accepted += 1;
+        info!(target: TARGET, %worker, share = %id, height, block, "share accepted");
+        if block {
+            let submission = BlockSubmission {
+                hex: hex::encode(&mainchain),
+                id: monero_id,
+            };
+            // The follower answers with a `BlockResult`; a full queue loses only the
+            // submission, which the log says.
+            if let Err(e) = self.blocks.try_send(submission) {
+                warn!(target: TARGET, error = %e, "block not submitted");
+            }
+            info!(target: TARGET, height, block = %monero_id, "block found");
+            if self.status.blocks.len() == BLOCKS_LISTED {
+                self.status.blocks.remove(0);
+            }
+            self.status.blocks.push(BlockRecord {
+                height,
+                id: monero_id.to_string(),
+                share: id.to_string(),
+                accepted: false,
+            });
+        }
+        if self.chain.tip().map(|(id, _)| *id) != tip_before {
+            self.new_generation();
+        } else {
+            self.publish_status();
+        }
+        ShareOutcome::Accepted { id, block }
+    }
+
+    fn publish_status(&mut self) {
+        self.status.shares = self.chain.len();
+        if let Some((id, tip)) = self.chain.tip() {
+            self.status.tip = Some(id.to_string());
+            self.status.tip_height = Some(tip.sidechain_height);
+        }
+        self.status_tx.send_replace(self.status.clone());
+    }
+}

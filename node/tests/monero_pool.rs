@@ -1,0 +1,351 @@
+//! A Monero sidechain node on a real monerod (regtest, offline, loopback only), mined by
+//! two xmrig-dialect miners that hash RandomX in light mode: shares are accepted, blocks
+//! reach monerod's main chain, and each block's coinbase carries the whole reward in the
+//! sidechain's outputs. A stale job, a duplicate, a wrong result and a low-difficulty
+//! share get the errors xmrig prints.
+
+use otedama_node::monero::{MoneroNode, MoneroSettings, MoneroStatus, parse_wallet};
+use otedama_node::parent::monero::MonerodClient;
+use otedama_sharechain::monero::SidechainParams;
+use otedama_stratum::StratumConfig;
+use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[path = "support/monerod.rs"]
+mod monerod;
+#[path = "../../testnet/src/skip.rs"]
+#[allow(dead_code)]
+mod skip;
+
+use monerod::{Monerod, monerod_path};
+
+/// Mainnet-form addresses (regtest uses mainnet prefixes) generated offline.
+const NODE_WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
+const MINER_A: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+const MINER_B: &str = "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg";
+
+/// monerod's block difficulty: above the share difficulty, so not every share is a block.
+const MONERO_DIFFICULTY: u64 = 150;
+/// Blocks the pool must find.
+const BLOCKS: usize = 3;
+
+/// One line-oriented xmrig-dialect connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    next_id: u64,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let writer = TcpStream::connect(addr).expect("connect");
+        writer
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let reader = BufReader::new(writer.try_clone().expect("clone"));
+        Client {
+            reader,
+            writer,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
+        writeln!(self.writer, "{line}").expect("write");
+        id
+    }
+
+    fn read(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(serde_json::from_str(&line).expect("json line")),
+            Err(_) => None,
+        }
+    }
+
+    /// Reads until the reply to `id`, keeping the newest job pushed meanwhile.
+    fn reply(&mut self, id: u64, job: &mut Value) -> Value {
+        loop {
+            let v = self.read().expect("a reply");
+            if v.get("method").and_then(Value::as_str) == Some("job") {
+                *job = v["params"].clone();
+            } else if v["id"].as_u64() == Some(id) {
+                return v;
+            }
+        }
+    }
+}
+
+/// A RandomX light-mode hasher keyed by seed.
+struct Hasher {
+    seed: String,
+    vm: RandomXVM,
+}
+
+impl Hasher {
+    fn new(seed_hex: &str) -> Hasher {
+        let flags = RandomXFlag::get_recommended_flags();
+        let key = hex::decode(seed_hex).expect("seed hex");
+        let cache = RandomXCache::new(flags, &key).expect("cache");
+        Hasher {
+            seed: seed_hex.to_owned(),
+            vm: RandomXVM::new(flags, Some(cache), None).expect("vm"),
+        }
+    }
+
+    fn hash(&self, blob: &[u8]) -> [u8; 32] {
+        self.vm
+            .calculate_hash(blob)
+            .expect("hash")
+            .try_into()
+            .expect("32 bytes")
+    }
+}
+
+/// The offset of the header nonce in a hashing blob: after two version bytes, the
+/// timestamp varint and the previous block id.
+fn nonce_offset(blob: &[u8]) -> usize {
+    let varint = blob[2..]
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .expect("varint")
+        + 1;
+    2 + varint + 32
+}
+
+fn target_of(job: &Value) -> u64 {
+    let bytes = hex::decode(job["target"].as_str().expect("target")).expect("hex");
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// A solved nonce of `job` at or after `from`: its nonce hex and result hex.
+fn solve(h: &Hasher, job: &Value, from: u32, stop: &AtomicBool) -> Option<(u32, String, String)> {
+    let blob = hex::decode(job["blob"].as_str().expect("blob")).expect("hex");
+    let at = nonce_offset(&blob);
+    let target = target_of(job);
+    let mut b = blob.clone();
+    for nonce in from..from.saturating_add(1_000_000) {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        b[at..at + 4].copy_from_slice(&nonce.to_le_bytes());
+        let hash = h.hash(&b);
+        let top = u64::from_le_bytes(hash[24..32].try_into().expect("8 bytes"));
+        if top < target {
+            return Some((nonce, hex::encode(nonce.to_le_bytes()), hex::encode(hash)));
+        }
+    }
+    None
+}
+
+/// Mines for `login` until `stop`; returns (accepted, errors seen).
+fn mine(addr: SocketAddr, login: &str, stop: &AtomicBool) -> (u64, Vec<String>) {
+    let mut c = Client::connect(addr);
+    let id = c.send(
+        "login",
+        json!({"login": login, "pass": "x", "agent": "XMRig/6.21.0", "algo": ["rx/0"]}),
+    );
+    let mut job = Value::Null;
+    let reply = c.reply(id, &mut job);
+    assert_eq!(reply["result"]["status"], "OK", "{reply}");
+    let sid = reply["result"]["id"].as_str().expect("sid").to_owned();
+    job = reply["result"]["job"].clone();
+    let mut hasher = Hasher::new(job["seed_hash"].as_str().expect("seed"));
+    let (mut accepted, mut errors) = (0u64, Vec::new());
+    let mut from = 0u32;
+    let mut last_job = job["job_id"].clone();
+    while !stop.load(Ordering::Relaxed) {
+        if job["job_id"] != last_job {
+            last_job = job["job_id"].clone();
+            from = 0;
+        }
+        if hasher.seed != job["seed_hash"].as_str().expect("seed") {
+            hasher = Hasher::new(job["seed_hash"].as_str().expect("seed"));
+        }
+        let Some((nonce, nonce_hex, result)) = solve(&hasher, &job, from, stop) else {
+            break;
+        };
+        from = nonce + 1;
+        let id = c.send(
+            "submit",
+            json!({"id": sid, "job_id": job["job_id"], "nonce": nonce_hex, "result": result, "algo": "rx/0"}),
+        );
+        let reply = c.reply(id, &mut job);
+        if reply["result"]["status"] == "OK" {
+            accepted += 1;
+        } else {
+            errors.push(reply["error"]["message"].as_str().unwrap_or("?").to_owned());
+        }
+    }
+    (accepted, errors)
+}
+
+fn wait_status(node: &MoneroNode, what: &str, f: impl Fn(&MoneroStatus) -> bool) -> MoneroStatus {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let s = node.status().borrow().clone();
+        if f(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what} within 240 s: {s:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_miners_find_blocks_that_monerod_accepts() {
+    let Some(bin) = skip::or_skip(
+        skip::MONERO,
+        "two_miners_find_blocks_that_monerod_accepts",
+        monerod_path(),
+        "install it with: sudo apt-get install monero (or set MONEROD)",
+    ) else {
+        return;
+    };
+    let daemon = Monerod::start(&bin, MONERO_DIFFICULTY);
+    let client = MonerodClient::new(vec![daemon.url.clone()]);
+    let started = Instant::now();
+    while client.miner_data().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "monerod answers within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = MoneroSettings {
+        params: SidechainParams::regtest(),
+        daemons: vec![daemon.url.clone()],
+        zmq: Some(daemon.zmq.clone()),
+        poll_interval: Duration::from_millis(500),
+        store: dir.path().join("sidechain"),
+        wallet: parse_wallet(NODE_WALLET).expect("wallet"),
+        stratum: StratumConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..StratumConfig::default()
+        },
+    };
+    let node = MoneroNode::start(settings).await.expect("node starts");
+    let addr = node.stratum_addr();
+    let node = Arc::new(node);
+    {
+        let node = Arc::clone(&node);
+        tokio::task::spawn_blocking(move || {
+            wait_status(&node, "work", |s| s.share_difficulty.is_some())
+        })
+        .await
+        .expect("status");
+    }
+
+    // Protocol errors first, on a connection of their own.
+    let errors = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        let mut job = Value::Null;
+        let id = c.send("submit", json!({"id": "x", "job_id": "0", "nonce": "00000000", "result": "00"}));
+        let unauth = c.reply(id, &mut job);
+        let id = c.send("login", json!({"login": "not-an-address", "pass": "x"}));
+        let bad_login = c.reply(id, &mut job);
+        let id = c.send("login", json!({"login": format!("{MINER_A}.probe"), "pass": "x", "algo": ["rx/0"]}));
+        let ok = c.reply(id, &mut job);
+        let sid = ok["result"]["id"].as_str().expect("sid").to_owned();
+        job = ok["result"]["job"].clone();
+        let id = c.send("submit", json!({"id": sid, "job_id": "ffff", "nonce": "00000000", "result": hex::encode([0u8; 32])}));
+        let unknown_job = c.reply(id, &mut job);
+        let id = c.send("submit", json!({"id": sid, "job_id": job["job_id"], "nonce": "01000000", "result": hex::encode([0u8; 32])}));
+        let wrong_result = c.reply(id, &mut job);
+        let id = c.send("submit", json!({"id": sid, "job_id": job["job_id"], "nonce": "01000000", "result": hex::encode([0u8; 32])}));
+        let duplicate = c.reply(id, &mut job);
+        let id = c.send("keepalived", json!({"id": sid}));
+        let keepalive = c.reply(id, &mut job);
+        [unauth, bad_login, unknown_job, wrong_result, duplicate, keepalive]
+    })
+    .await
+    .expect("probe");
+    let messages: Vec<&str> = errors
+        .iter()
+        .map(|e| e["error"]["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(messages[0], "Unauthenticated", "{errors:?}");
+    assert!(messages[1].starts_with("Invalid address"), "{errors:?}");
+    assert_eq!(messages[2], "Invalid job id", "{errors:?}");
+    assert!(messages[3].starts_with("Invalid result"), "{errors:?}");
+    assert_eq!(messages[4], "Duplicate share", "{errors:?}");
+    assert_eq!(errors[5]["result"]["status"], "KEEPALIVED", "{errors:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let miners: Vec<_> = [format!("{MINER_A}.rig1"), format!("{MINER_B}+20")]
+        .into_iter()
+        .map(|login| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || mine(addr, &login, &stop))
+        })
+        .collect();
+    let status = {
+        let node = Arc::clone(&node);
+        tokio::task::spawn_blocking(move || {
+            wait_status(&node, "blocks accepted by monerod", |s| {
+                s.blocks.iter().filter(|b| b.accepted).count() >= BLOCKS
+            })
+        })
+        .await
+        .expect("status")
+    };
+    stop.store(true, Ordering::Relaxed);
+    let reports: Vec<(u64, Vec<String>)> = miners
+        .into_iter()
+        .map(|m| m.join().expect("miner"))
+        .collect();
+    for (accepted, errors) in &reports {
+        assert!(*accepted > 0, "{reports:?}");
+        // This miner reads new jobs only between submissions, so it may submit for a job
+        // the Monero tip moved past, or one the session has forgotten; nothing else.
+        assert!(
+            errors
+                .iter()
+                .all(|e| e == "Stale share" || e == "Invalid job id"),
+            "{reports:?}"
+        );
+    }
+    // Every block the node found is on monerod's main chain, and its coinbase pays the
+    // full reward in one output per PPLNS payee.
+    for b in status.blocks.iter().filter(|b| b.accepted) {
+        let header = client
+            .call("get_block_header_by_hash", json!({"hash": b.id}))
+            .await
+            .expect("block known to monerod");
+        let h = &header["block_header"];
+        let main = client
+            .header_by_height(h["height"].as_u64().expect("height"))
+            .await
+            .expect("by height");
+        assert_eq!(main.hash, b.id, "block {} is on the main chain", b.id);
+        let block = client
+            .call("get_block", json!({"hash": b.id}))
+            .await
+            .expect("get_block");
+        let json: Value =
+            serde_json::from_str(block["json"].as_str().expect("json")).expect("block json");
+        let outs = json["miner_tx"]["vout"].as_array().expect("outputs");
+        let total: u64 = outs
+            .iter()
+            .map(|o| o["amount"].as_u64().expect("amount"))
+            .sum();
+        assert_eq!(total, h["reward"].as_u64().expect("reward"), "{json}");
+        assert!(
+            !outs.is_empty() && outs.len() <= 3,
+            "one output per payee: {json}"
+        );
+    }
+    let node = Arc::into_inner(node).expect("one owner");
+    node.stop().await;
+    drop(daemon);
+}
