@@ -1,17 +1,24 @@
 //! A Monero sidechain node on a real monerod (regtest, offline, loopback only), mined by
-//! two xmrig-dialect miners that hash RandomX in light mode: shares are accepted, blocks
-//! reach monerod's main chain, and each block's coinbase carries the whole reward in the
-//! sidechain's outputs. A stale job, a duplicate, a wrong result and a low-difficulty
-//! share get the errors xmrig prints.
+//! two xmrig-dialect miners that hash RandomX in light mode, each paying a wallet that a
+//! real monero-wallet-rpc created: blocks reach monerod's main chain, and for every block
+//! each wallet received, by its own view-key scan, exactly what the PPLNS split of that
+//! block's share gives it. An unknown job, a wrong result, a duplicate and a request
+//! before login get the errors xmrig prints.
 
 use otedama_node::monero::{MoneroNode, MoneroSettings, MoneroStatus, parse_wallet};
 use otedama_node::parent::monero::MonerodClient;
-use otedama_sharechain::monero::SidechainParams;
+use otedama_sharechain::monero::pplns::{ShareLookup, WindowTip, shuffle, window_weights};
+use otedama_sharechain::monero::sidechain::payouts;
+use otedama_sharechain::monero::{
+    FixedDifficulty, Hash, MoneroNetwork, NoPowCheck, SideChain, SidechainParams,
+};
 use otedama_stratum::StratumConfig;
 use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,13 +33,113 @@ use monerod::{Monerod, monerod_path};
 
 /// Mainnet-form addresses (regtest uses mainnet prefixes) generated offline.
 const NODE_WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
-const MINER_A: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
-const MINER_B: &str = "44MnN1f3Eto8DZYUWuE5XZNUtE3vcRzt2j6PzqWpPau34e6Cf4fAxt6X2MBmrm6F9YMEiMNjN6W4Shn4pLcfNAja621jwyg";
+const PROBE: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
 
 /// monerod's block difficulty: above the share difficulty, so not every share is a block.
 const MONERO_DIFFICULTY: u64 = 150;
 /// Blocks the pool must find.
 const BLOCKS: usize = 3;
+
+/// monero-wallet-rpc over a wallet directory, killed on drop.
+struct WalletRpc {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for WalletRpc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl WalletRpc {
+    fn start(daemon_url: &str) -> WalletRpc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = monerod::free_port();
+        let daemon = daemon_url.trim_start_matches("http://");
+        let child = Command::new(
+            std::env::var_os("MONERO_WALLET_RPC").unwrap_or_else(|| "monero-wallet-rpc".into()),
+        )
+        .args(["--daemon-address", daemon, "--trusted-daemon"])
+        .args([
+            "--rpc-bind-ip",
+            "127.0.0.1",
+            "--rpc-bind-port",
+            &port.to_string(),
+        ])
+        .args([
+            "--disable-rpc-login",
+            "--non-interactive",
+            "--log-level",
+            "0",
+        ])
+        .arg("--wallet-dir")
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("monero-wallet-rpc starts (sudo apt-get install monero)");
+        WalletRpc {
+            child,
+            url: format!("http://127.0.0.1:{port}/json_rpc"),
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params});
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let answer = reqwest::Client::new()
+                .post(&self.url)
+                .json(&body)
+                .timeout(Duration::from_secs(120))
+                .send()
+                .await;
+            match answer {
+                Ok(r) => {
+                    let v: Value = r.json().await.expect("json");
+                    assert!(v.get("error").is_none(), "{method}: {v}");
+                    return v["result"].clone();
+                }
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "{method}: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
+    /// Creates wallet `name` and returns its address.
+    async fn create(&self, name: &str) -> String {
+        self.call(
+            "create_wallet",
+            json!({"filename": name, "password": "", "language": "English"}),
+        )
+        .await;
+        let a = self.call("get_address", json!({})).await;
+        a["address"].as_str().expect("address").to_owned()
+    }
+
+    /// Opens wallet `name`, scans the chain, and returns its coinbase income by height.
+    async fn income(&self, name: &str) -> BTreeMap<u64, u64> {
+        self.call("open_wallet", json!({"filename": name, "password": ""}))
+            .await;
+        self.call("refresh", json!({})).await;
+        let t = self.call("get_transfers", json!({"in": true})).await;
+        let mut by_height = BTreeMap::new();
+        for tx in t["in"].as_array().into_iter().flatten() {
+            if tx["type"] == "block" {
+                let h = tx["height"].as_u64().expect("height");
+                *by_height.entry(h).or_default() += tx["amount"].as_u64().expect("amount");
+            }
+        }
+        by_height
+    }
+}
 
 /// One line-oriented xmrig-dialect connection.
 struct Client {
@@ -221,6 +328,9 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let wallets = WalletRpc::start(&daemon.url);
+    let miner_a = wallets.create("a").await;
+    let miner_b = wallets.create("b").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = MoneroSettings {
         params: SidechainParams::regtest(),
@@ -254,7 +364,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         let unauth = c.reply(id, &mut job);
         let id = c.send("login", json!({"login": "not-an-address", "pass": "x"}));
         let bad_login = c.reply(id, &mut job);
-        let id = c.send("login", json!({"login": format!("{MINER_A}.probe"), "pass": "x", "algo": ["rx/0"]}));
+        let id = c.send("login", json!({"login": format!("{PROBE}.probe"), "pass": "x", "algo": ["rx/0"]}));
         let ok = c.reply(id, &mut job);
         let sid = ok["result"]["id"].as_str().expect("sid").to_owned();
         job = ok["result"]["job"].clone();
@@ -282,7 +392,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     assert_eq!(errors[5]["result"]["status"], "KEEPALIVED", "{errors:?}");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let miners: Vec<_> = [format!("{MINER_A}.rig1"), format!("{MINER_B}+20")]
+    let miners: Vec<_> = [format!("{miner_a}.rig1"), format!("{miner_b}+20")]
         .into_iter()
         .map(|login| {
             let stop = Arc::clone(&stop);
@@ -347,5 +457,61 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     }
     let node = Arc::into_inner(node).expect("one owner");
     node.stop().await;
+
+    // What PPLNS gives each wallet in each block, from the shares the node stored.
+    let params = SidechainParams::regtest();
+    let db = sled::open(dir.path().join("sidechain")).expect("store");
+    let mut chain = SideChain::new(
+        params.clone(),
+        Box::new(FixedDifficulty(1)),
+        Box::new(NoPowCheck),
+    );
+    for item in db.open_tree("shares").expect("tree").iter() {
+        let (_, blob) = item.expect("read");
+        chain.add_blob(&blob).expect("stored share");
+    }
+    let (income_a, income_b) = (wallets.income("a").await, wallets.income("b").await);
+    let mut checked = 0;
+    for b in status.blocks.iter().filter(|b| b.accepted) {
+        let id = Hash::from_hex(&b.share).expect("id");
+        let share = chain
+            .share(&id)
+            .expect("the block's share is stored")
+            .clone();
+        let tip = WindowTip {
+            height: share.sidechain_height,
+            difficulty: share.difficulty,
+            wallet: share.wallet,
+            uncles: share.uncles.clone(),
+            parent: share.parent,
+        };
+        let mut weights =
+            window_weights(&chain, &tip, u128::MAX, params.window, params.uncle_penalty)
+                .expect("window");
+        shuffle(&mut weights, &share.tx_key_seed);
+        let split = payouts(&weights, share.total_reward()).expect("split");
+        let expected = |address: &str| -> u64 {
+            split
+                .iter()
+                .filter(|(w, _)| w.address(MoneroNetwork::Mainnet) == address)
+                .map(|(_, a)| *a)
+                .sum()
+        };
+        let got_a = income_a.get(&share.height).copied().unwrap_or(0);
+        let got_b = income_b.get(&share.height).copied().unwrap_or(0);
+        assert_eq!(
+            (got_a, got_b),
+            (expected(&miner_a), expected(&miner_b)),
+            "block at height {}: {split:?}",
+            share.height
+        );
+        assert_eq!(
+            got_a + got_b,
+            share.total_reward(),
+            "the two miners share the whole reward"
+        );
+        checked += 1;
+    }
+    assert!(checked >= BLOCKS);
     drop(daemon);
 }
