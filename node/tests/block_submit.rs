@@ -170,6 +170,7 @@ fn a_hung_daemon_delays_neither_the_block_to_the_other_nor_the_node() {
             cookie_file: Some(daemon.cookie_path().to_path_buf()),
             user: None,
             password: None,
+            zmq: None,
         };
         // The hung daemon first: a node that submits in turn waits out its timeout.
         config.chains = vec![ChainConfig {

@@ -44,6 +44,9 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         tracing::warn!(target: "otedama::mining", "{warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if let Some(params) = config.chains.first().and_then(|c| c.monero_params()) {
+        return runtime.block_on(serve_monero(config, params));
+    }
     runtime.block_on(async {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         // The node starts the built-in miner itself when `mining` enables it.
@@ -75,6 +78,24 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         node.stop().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs a Monero sidechain node: monerod, the sidechain and xmrig-dialect Stratum. The
+/// API, the dashboard and the mesh serve Bitcoin-family chains only so far.
+async fn serve_monero(
+    config: &Config,
+    params: otedama_sharechain::monero::SidechainParams,
+) -> anyhow::Result<ExitCode> {
+    let settings =
+        crate::monero::MoneroSettings::from_config(config, params).map_err(anyhow::Error::msg)?;
+    let chain = settings.params.name.clone();
+    let node = crate::monero::MoneroNode::start(settings).await?;
+    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(),
+        "serving a Monero sidechain (xmrig Stratum; no API, dashboard or mesh for Monero yet)");
+    wait_for_signal().await;
+    tracing::info!(target: "otedama::node", "shutting down");
+    node.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Returns one warning for each device kind the config enables that the machine lacks

@@ -21,6 +21,12 @@ impl ChainConfig {
     pub fn chain_spec(&self) -> Option<&'static otedama_sharechain::ChainSpec> {
         otedama_sharechain::ChainSpec::by_name(&self.spec)
     }
+
+    /// Returns the Monero sidechain named by `spec` (`xmr-main`, `xmr-mini`, `xmr-nano`,
+    /// `xmr-regtest`), if it is one.
+    pub fn monero_params(&self) -> Option<otedama_sharechain::monero::SidechainParams> {
+        otedama_sharechain::monero::SidechainParams::by_name(&self.spec)
+    }
 }
 
 /// The RPC endpoint of one parent-chain daemon.
@@ -37,6 +43,9 @@ pub struct DaemonConfig {
     pub user: Option<String>,
     /// RPC password (with `user`).
     pub password: Option<Secret>,
+    /// monerod's ZMQ publisher (`tcp://127.0.0.1:18083`, monerod's `--zmq-pub`): new
+    /// templates arrive at once instead of at the next poll. Monero chains only.
+    pub zmq: Option<String>,
 }
 
 impl DaemonConfig {
@@ -61,6 +70,7 @@ pub(super) fn default_chains() -> Vec<ChainConfig> {
             cookie_file: Some(PathBuf::from("~/.litecoin/.cookie")),
             user: None,
             password: None,
+            zmq: None,
         }],
     }]
 }

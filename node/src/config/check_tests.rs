@@ -293,3 +293,52 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
         assert_eq!(lines(&idle.issues), Vec::<String>::new());
     }
 }
+
+#[test]
+fn a_monero_chain_needs_a_primary_address_runs_alone_and_may_name_zmq() {
+    const XMR: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
+    let monero = |address: &str, extra: &str| {
+        format!(
+            "mining:\n  algorithm: randomx\n  enable_cpu: false\n  payout_address: {address}\n\
+             chains:\n  - spec: xmr-regtest\n    daemons:\n      - url: http://127.0.0.1:18081\n        \
+             zmq: tcp://127.0.0.1:18083\n{extra}"
+        )
+    };
+    let ok = check(&monero(XMR, ""));
+    assert_eq!(lines(&ok.issues), Vec::<String>::new());
+    assert_eq!(
+        ok.config.chains[0]
+            .monero_params()
+            .map(|p| p.name)
+            .as_deref(),
+        Some("xmr-regtest")
+    );
+    let bitcoin = check(&monero("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", ""));
+    assert!(
+        lines(&bitcoin.issues)
+            .iter()
+            .any(|l| l.starts_with("mining.payout_address") && l.contains("Monero chain")),
+        "{:?}",
+        bitcoin.issues
+    );
+    let two = check(&monero(
+        XMR,
+        "  - spec: ltc-regtest\n    daemons:\n      - url: http://127.0.0.1:19443\n        user: u\n        password: p\n",
+    ));
+    assert!(
+        lines(&two.issues).iter().any(|l| l.contains("runs alone")),
+        "{:?}",
+        two.issues
+    );
+    let zmq_on_litecoin = check(
+        "chains:\n  - spec: ltc-regtest\n    daemons:\n      - url: http://127.0.0.1:19443\n        \
+         user: u\n        password: p\n        zmq: tcp://127.0.0.1:1\n",
+    );
+    assert!(
+        lines(&zmq_on_litecoin.issues)
+            .iter()
+            .any(|l| l.contains("only Monero chains")),
+        "{:?}",
+        zmq_on_litecoin.issues
+    );
+}

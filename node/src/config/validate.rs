@@ -588,10 +588,29 @@ fn check_chains(config: &Config, issues: &mut Issues) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, chain) in config.chains.iter().enumerate() {
         let path = format!("chains[{i}]");
+        let monero = chain.monero_params().is_some();
+        if monero && config.chains.len() > 1 {
+            issues.push(
+                format!("{path}.spec"),
+                "a Monero sidechain runs alone: one node process per Monero chain",
+            );
+        }
+        if monero && let Err(e) = crate::monero::parse_wallet(&config.mining.payout_address) {
+            issues.push(
+                "mining.payout_address",
+                format!("a Monero chain needs the node's own primary address: {e}"),
+            );
+        }
         if issues.text(format!("{path}.spec"), &chain.spec, MAX_NAME_BYTES)
             && chain.chain_spec().is_none()
+            && !monero
         {
-            let known: Vec<&str> = ChainSpec::all().iter().map(|s| s.name).collect();
+            let monero_names = otedama_sharechain::monero::SidechainParams::all().map(|p| p.name);
+            let known: Vec<&str> = ChainSpec::all()
+                .iter()
+                .map(|s| s.name)
+                .chain(monero_names.iter().map(String::as_str))
+                .collect();
             issues.push(
                 format!("{path}.spec"),
                 format!(
@@ -633,7 +652,25 @@ fn check_chains(config: &Config, issues: &mut Issues) {
             if let Some(password) = &daemon.password {
                 issues.secret(format!("{path}.password"), password);
             }
+            if let Some(zmq) = &daemon.zmq
+                && issues.text(format!("{path}.zmq"), zmq, MAX_TEXT_BYTES)
+            {
+                if !monero {
+                    issues.push(
+                        format!("{path}.zmq"),
+                        "only Monero chains read a ZMQ publisher",
+                    );
+                } else if !zmq.starts_with("tcp://")
+                    || zmq["tcp://".len()..].rsplit_once(':').is_none()
+                {
+                    issues.push(format!("{path}.zmq"), "expected tcp://host:port");
+                }
+            }
+            // monerod's RPC has no login by default; an unrestricted local one needs none.
             let has_cookie = daemon.cookie_file.is_some();
+            if monero && !has_cookie && daemon.user.is_none() && daemon.password.is_none() {
+                continue;
+            }
             match (has_cookie, &daemon.user, &daemon.password) {
                 (true, None, None) | (false, Some(_), Some(_)) => {}
                 (true, _, _) => {

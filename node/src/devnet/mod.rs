@@ -149,6 +149,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             cookie_file: Some(daemon.cookie_path().to_path_buf()),
             user: None,
             password: None,
+            zmq: None,
         }],
     }];
     let node = Node::start(&config, None).await?;

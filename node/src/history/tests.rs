@@ -317,6 +317,7 @@ fn config(data_dir: &std::path::Path) -> Config {
             cookie_file: None,
             user: Some("u".into()),
             password: Some(Secret::new("p")),
+            zmq: None,
         }],
     }];
     c

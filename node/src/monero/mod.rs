@@ -56,6 +56,46 @@ pub struct MoneroSettings {
     pub stratum: StratumConfig,
 }
 
+impl MoneroSettings {
+    /// The settings of `config`'s Monero chain `params` (its first chain): the daemons and
+    /// ZMQ publisher of that chain, `mining.payout_address` as the node's wallet, the store
+    /// in `<data_dir>/<chain>/sidechain`, and Stratum on `pool.address` (loopback only when
+    /// `pool.enable` is off).
+    ///
+    /// # Errors
+    /// A text when the payout address is not a primary mainnet address.
+    pub fn from_config(
+        config: &crate::config::Config,
+        params: SidechainParams,
+    ) -> Result<Self, String> {
+        let chain = config.chains.first();
+        let daemons = chain.map_or_else(Vec::new, |c| {
+            c.daemons.iter().map(|d| d.url.clone()).collect()
+        });
+        let zmq = chain.and_then(|c| c.daemons.iter().find_map(|d| d.zmq.clone()));
+        let wallet = parse_wallet(&config.mining.payout_address)
+            .map_err(|e| format!("mining.payout_address: {e}"))?;
+        let mut listen = config.pool.address;
+        if !config.pool.enable {
+            listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        Ok(Self {
+            store: config.app.data_dir.join(&params.name).join("sidechain"),
+            params,
+            daemons,
+            zmq,
+            poll_interval: Duration::from_secs(1),
+            wallet,
+            stratum: StratumConfig {
+                listen,
+                max_connections: config.pool.max_connections as usize,
+                max_connections_per_ip: config.pool.max_connections_per_ip as usize,
+                ..StratumConfig::default()
+            },
+        })
+    }
+}
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MoneroError {

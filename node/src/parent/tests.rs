@@ -34,6 +34,7 @@ fn chain(url: String, cookie_file: Option<PathBuf>) -> ChainConfig {
             user: password.as_ref().map(|_| "user".to_owned()),
             password,
             cookie_file,
+            zmq: None,
         }],
     }
 }

@@ -244,6 +244,7 @@ fn client(url: String) -> ParentClient {
             user: Some("user".into()),
             password: Some(Secret::new("pass")),
             cookie_file: None,
+            zmq: None,
         }],
     };
     ParentClient::new(&chain, None).expect("client")

@@ -462,6 +462,7 @@ mod fee_tests {
                 cookie_file: None,
                 user: Some("u".into()),
                 password: Some(crate::config::Secret::new("p")),
+                zmq: None,
             }],
         }];
         let node = Node::start(&c, None).await.expect("starts");

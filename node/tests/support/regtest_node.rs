@@ -18,6 +18,7 @@ pub fn config(daemon: &LitecoinRegtest, data_dir: &Path) -> Config {
             cookie_file: Some(daemon.cookie_path().to_path_buf()),
             user: None,
             password: None,
+            zmq: None,
         }],
     }];
     config
