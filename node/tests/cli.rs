@@ -170,6 +170,18 @@ fn chains_json_lists_the_specs() {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{id}"
     );
+    // P2Pool's main sidechain, with the consensus id P2Pool hard-codes.
+    let main = chains
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"] == "xmr-main")
+        .expect("xmr-main listed");
+    assert_eq!(main["algorithm"], "randomx");
+    assert_eq!(
+        main["consensus_id"],
+        "22af7ee7b50b6892e399da6b2c6c4427b25104d4a9048e00b16e9df04407f918"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde::Serialize;
 /// One row of `chains --json`.
 #[derive(Serialize)]
 struct ChainRow {
-    name: &'static str,
+    name: String,
     algorithm: String,
     share_period_secs: u64,
     window_max_shares: u32,
@@ -22,12 +22,24 @@ pub fn chains(json: bool) -> anyhow::Result<()> {
     let rows: Vec<ChainRow> = ChainSpec::all()
         .iter()
         .map(|spec| ChainRow {
-            name: spec.name,
+            name: spec.name.to_owned(),
             algorithm: spec.algorithm.to_string(),
             share_period_secs: spec.share_period_secs,
             window_max_shares: spec.window_max_shares,
             consensus_id: spec.consensus_id().to_string(),
         })
+        // Monero sidechains: P2Pool's parameters (and consensus ids) and Otedama's regtest.
+        .chain(
+            otedama_sharechain::monero::SidechainParams::all()
+                .into_iter()
+                .map(|p| ChainRow {
+                    algorithm: "randomx".into(),
+                    share_period_secs: p.block_time,
+                    window_max_shares: u32::try_from(p.window).unwrap_or(u32::MAX),
+                    consensus_id: p.consensus_id.to_string(),
+                    name: p.name,
+                }),
+        )
         .collect();
     if json {
         println!(
