@@ -77,6 +77,8 @@ mod test_support;
 pub mod thermal;
 // Hashing threads and the work board they read.
 mod worker;
+// A RandomX miner speaking xmrig's dialect (Monero sidechains).
+pub mod xmrig;
 
 pub use backend::{HashBackend, ScanResult, next_rolled_version};
 pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};

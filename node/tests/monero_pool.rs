@@ -391,14 +391,25 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     assert_eq!(messages[4], "Duplicate share", "{errors:?}");
     assert_eq!(errors[5]["result"]["status"], "KEEPALIVED", "{errors:?}");
 
+    // Miner A is this test's own xmrig-dialect client; miner B is the node's built-in
+    // RandomX miner.
     let stop = Arc::new(AtomicBool::new(false));
-    let miners: Vec<_> = [format!("{miner_a}.rig1"), format!("{miner_b}+20")]
-        .into_iter()
-        .map(|login| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || mine(addr, &login, &stop))
-        })
-        .collect();
+    let miner = {
+        let (stop, login) = (Arc::clone(&stop), format!("{miner_a}.rig1"));
+        std::thread::spawn(move || mine(addr, &login, &stop))
+    };
+    let builtin_stats = Arc::new(otedama_miner::xmrig::XmrigMinerStats::default());
+    let (stop_builtin, stopped) = tokio::sync::watch::channel(false);
+    let builtin = tokio::spawn(otedama_miner::xmrig::run(
+        otedama_miner::xmrig::XmrigMinerConfig {
+            pool: addr.to_string(),
+            login: format!("{miner_b}.builtin"),
+            threads: 1,
+            priority: otedama_miner::ThreadPriority::Normal,
+        },
+        Arc::clone(&builtin_stats),
+        stopped,
+    ));
     let status = {
         let node = Arc::clone(&node);
         tokio::task::spawn_blocking(move || {
@@ -410,21 +421,25 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         .expect("status")
     };
     stop.store(true, Ordering::Relaxed);
-    let reports: Vec<(u64, Vec<String>)> = miners
-        .into_iter()
-        .map(|m| m.join().expect("miner"))
-        .collect();
-    for (accepted, errors) in &reports {
-        assert!(*accepted > 0, "{reports:?}");
-        // This miner reads new jobs only between submissions, so it may submit for a job
-        // the Monero tip moved past, or one the session has forgotten; nothing else.
-        assert!(
-            errors
-                .iter()
-                .all(|e| e == "Stale share" || e == "Invalid job id"),
-            "{reports:?}"
-        );
-    }
+    let _ = stop_builtin.send(true);
+    builtin.await.expect("built-in miner");
+    let (accepted, errors) = miner.join().expect("miner");
+    // This miner reads new jobs only between submissions, so it may submit for a job the
+    // Monero tip moved past, or one the session has forgotten; nothing else.
+    assert!(accepted > 0, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e == "Stale share" || e == "Invalid job id"),
+        "{errors:?}"
+    );
+    let builtin_accepted = builtin_stats.accepted.load(Ordering::Relaxed);
+    let builtin_rejected = builtin_stats.rejected.load(Ordering::Relaxed);
+    assert!(builtin_accepted > 0, "the built-in miner found shares");
+    assert!(
+        builtin_rejected * 4 <= builtin_accepted,
+        "built-in miner: {builtin_accepted} accepted, {builtin_rejected} refused"
+    );
     // Every block the node found is on monerod's main chain, and its coinbase pays the
     // full reward in one output per PPLNS payee.
     for b in status.blocks.iter().filter(|b| b.accepted) {

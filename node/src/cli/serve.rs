@@ -92,8 +92,35 @@ async fn serve_monero(
     let node = crate::monero::MoneroNode::start(settings).await?;
     tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(),
         "serving a Monero sidechain (xmrig Stratum; no API, dashboard or mesh for Monero yet)");
+    // The built-in miner mines RandomX through the node's own Stratum, for its address.
+    let (stop_miner, stopped) = tokio::sync::watch::channel(false);
+    let miner = config.mining.miner_enabled().then(|| {
+        let mut pool = node.stratum_addr();
+        if pool.ip().is_unspecified() {
+            pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let threads = match config.mining.cpu.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n as usize,
+        };
+        tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (light mode)");
+        tokio::spawn(otedama_miner::xmrig::run(
+            otedama_miner::xmrig::XmrigMinerConfig {
+                pool: pool.to_string(),
+                login: config.mining.payout_address.trim().to_owned(),
+                threads,
+                priority: config.mining.cpu.priority.thread_priority(),
+            },
+            std::sync::Arc::default(),
+            stopped,
+        ))
+    });
     wait_for_signal().await;
     tracing::info!(target: "otedama::node", "shutting down");
+    let _ = stop_miner.send(true);
+    if let Some(miner) = miner {
+        let _ = miner.await;
+    }
     node.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -259,6 +259,19 @@ pub enum CpuPriority {
     High,
 }
 
+impl CpuPriority {
+    /// The miner's thread priority for this setting.
+    pub fn thread_priority(self) -> otedama_miner::ThreadPriority {
+        use otedama_miner::ThreadPriority;
+        match self {
+            CpuPriority::Idle => ThreadPriority::Idle,
+            CpuPriority::Low => ThreadPriority::Low,
+            CpuPriority::Normal => ThreadPriority::Normal,
+            CpuPriority::High => ThreadPriority::High,
+        }
+    }
+}
+
 /// The GPU API the miner drives GPUs through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -180,7 +180,18 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         MAX_ADDRESS_BYTES,
     );
     // The algorithm matters only once the miner runs, which needs a payout address.
-    if mining.miner_enabled() && mining.algorithm.pow_algorithm().is_none() {
+    let monero = config.chains.iter().any(|c| c.monero_params().is_some());
+    if monero && mining.miner_enabled() && mining.algorithm != super::MiningAlgorithm::Randomx {
+        issues.push(
+            "mining.algorithm",
+            format!(
+                "{} cannot mine a Monero chain; set randomx",
+                mining.algorithm
+            ),
+        );
+    } else if monero {
+        // The built-in RandomX miner serves Monero chains.
+    } else if mining.miner_enabled() && mining.algorithm.pow_algorithm().is_none() {
         issues.push(
             "mining.algorithm",
             format!(

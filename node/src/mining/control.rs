@@ -5,8 +5,8 @@ use super::plan::{GpuPlan, Plan, asic_plan};
 use super::report::{fleet_device, rig_device};
 use super::rigs::{Running, start_rigs};
 use super::{LOG, MiningError, MiningStatus};
-use crate::config::{Config, CpuPriority};
-use otedama_miner::{MinerConfig, MinerStats, ThreadPriority};
+use crate::config::Config;
+use otedama_miner::{MinerConfig, MinerStats};
 use otedama_rpc::MiningDevice;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -49,12 +49,7 @@ impl MinerControl {
                     threads: m.cpu.threads as usize,
                     algorithm,
                     max_hashrate: (m.cpu.max_hashrate > 0).then_some(m.cpu.max_hashrate as f64),
-                    priority: match m.cpu.priority {
-                        CpuPriority::Idle => ThreadPriority::Idle,
-                        CpuPriority::Low => ThreadPriority::Low,
-                        CpuPriority::Normal => ThreadPriority::Normal,
-                        CpuPriority::High => ThreadPriority::High,
-                    },
+                    priority: m.cpu.priority.thread_priority(),
                 },
                 cpu: m.enable_cpu,
                 gpu: m.enable_gpu.then(|| GpuPlan {
