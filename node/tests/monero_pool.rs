@@ -530,3 +530,46 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     assert!(checked >= BLOCKS);
     drop(daemon);
 }
+
+/// `otedama-node devnet --chain xmr-regtest`: monerod, monero-wallet-rpc, the node and two
+/// built-in miners; its summary reports what each wallet's own scan found in each block.
+#[test]
+fn the_monero_devnet_pays_its_wallets() {
+    if skip::or_skip(
+        skip::MONERO,
+        "the_monero_devnet_pays_its_wallets",
+        monerod_path(),
+        "install it with: sudo apt-get install monero (or set MONEROD)",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .args([
+            "devnet",
+            "--chain",
+            "xmr-regtest",
+            "--blocks",
+            "2",
+            "--json",
+        ])
+        .args(["--stratum", "127.0.0.1:0"])
+        .output()
+        .expect("devnet runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("a JSON summary");
+    let blocks = summary["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks.len(), 2, "{summary}");
+    for b in blocks {
+        let paid: u64 = b["payouts"]
+            .as_object()
+            .expect("payouts")
+            .values()
+            .map(|v| v.as_u64().expect("amount"))
+            .sum();
+        // A regtest block reward is about 35 XMR; the wallets' scans found it all.
+        assert!(paid > 1_000_000_000_000, "{summary}");
+    }
+}

@@ -197,6 +197,10 @@ fn parse_algorithm(s: &str) -> Result<otedama_sharechain::PowAlgorithm, String> 
 /// Options of `devnet`.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
+    /// The chain: ltc-regtest (litecoind) or xmr-regtest (monerod, monero-wallet-rpc and
+    /// the RandomX miner).
+    #[arg(long, default_value = "ltc-regtest", value_parser = ["ltc-regtest", "xmr-regtest"])]
+    pub chain: String,
     /// Stop after this many blocks found by the pool, then print a summary.
     #[arg(long, value_name = "N")]
     pub blocks: Option<u64>,

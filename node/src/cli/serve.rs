@@ -195,7 +195,15 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         metrics: (!args.no_monitoring).then_some(args.metrics),
         health: (!args.no_monitoring).then_some(args.health),
     };
-    match runtime.block_on(crate::devnet::run(options)) {
+    let monero = args.chain == "xmr-regtest";
+    let run = async {
+        if monero {
+            crate::devnet::monero::run(options).await
+        } else {
+            crate::devnet::run(options).await
+        }
+    };
+    match runtime.block_on(run) {
         Ok(summary) => {
             if json {
                 println!(
@@ -208,11 +216,17 @@ pub fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                     summary.blocks.len(),
                     summary.shares
                 );
-                for (address, sat) in &summary.totals {
-                    println!(
-                        "  {address}: {}",
-                        otedama_sharechain::Amount::from_sat(*sat)
-                    );
+                for (address, units) in &summary.totals {
+                    if monero {
+                        // Atomic units: 10^12 per XMR.
+                        let (whole, frac) = (units / 1_000_000_000_000, units % 1_000_000_000_000);
+                        println!("  {address}: {whole}.{frac:012} XMR");
+                    } else {
+                        println!(
+                            "  {address}: {}",
+                            otedama_sharechain::Amount::from_sat(*units)
+                        );
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! block found and what each address got.
 
 mod litecoind;
+pub mod monero;
 mod process;
 mod rpc;
 

@@ -1,0 +1,334 @@
+//! `otedama-node devnet --chain xmr-regtest`: monerod on regtest (offline, loopback, a
+//! fixed difficulty above the share difficulty), monero-wallet-rpc with two new wallets,
+//! a Monero sidechain node, and two built-in RandomX miners paying the two wallets. When
+//! it stops, each wallet's own scan says what it received in every block the pool found.
+
+use super::process::Spawner;
+use super::{DevnetError, DevnetOptions, DevnetSummary, FoundBlock, say};
+use crate::monero::{MoneroNode, MoneroSettings, parse_wallet};
+use crate::parent::monero::MonerodClient;
+use otedama_sharechain::monero::SidechainParams;
+use otedama_stratum::StratumConfig;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// monerod's fixed block difficulty: above the sidechain's starting share difficulty,
+/// so a block takes several shares.
+pub const MONERO_DIFFICULTY: u64 = 150;
+/// What to do when monerod is missing.
+pub const MONERO_NOT_INSTALLED: &str =
+    "monerod and monero-wallet-rpc are not installed: sudo apt-get install monero";
+
+fn bin(env: &str, name: &str) -> Option<PathBuf> {
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/usr/bin").join(name)))
+        .filter(|p| p.exists())
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The daemons, killed when dropped (and with the process, through the spawner).
+struct Daemons {
+    children: Vec<Child>,
+    _spawner: Spawner,
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts monerod and monero-wallet-rpc under `root`; returns them with monerod's RPC
+/// URL, its ZMQ publisher and the wallet RPC's URL.
+fn start_daemons(root: &Path) -> Result<(Daemons, String, String, String), String> {
+    let monerod = bin("MONEROD", "monerod").ok_or(MONERO_NOT_INSTALLED)?;
+    let wallet_rpc = bin("MONERO_WALLET_RPC", "monero-wallet-rpc").ok_or(MONERO_NOT_INSTALLED)?;
+    let port = || free_port().map_err(|e| e.to_string());
+    let (rpc, p2p, zmq_rpc, zmq_pub, wallet) = (port()?, port()?, port()?, port()?, port()?);
+    let (chain_dir, wallet_dir) = (root.join("monerod"), root.join("wallets"));
+    for d in [&chain_dir, &wallet_dir] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let spawner = Spawner::start().map_err(|e| e.to_string())?;
+    let mut daemon = Command::new(monerod);
+    daemon
+        .args(["--regtest", "--offline", "--non-interactive", "--no-igd"])
+        .args(["--fixed-difficulty", &MONERO_DIFFICULTY.to_string()])
+        .arg("--data-dir")
+        .arg(&chain_dir)
+        .args([
+            "--rpc-bind-ip",
+            "127.0.0.1",
+            "--rpc-bind-port",
+            &rpc.to_string(),
+        ])
+        .args([
+            "--p2p-bind-ip",
+            "127.0.0.1",
+            "--p2p-bind-port",
+            &p2p.to_string(),
+        ])
+        .args([
+            "--zmq-rpc-bind-ip",
+            "127.0.0.1",
+            "--zmq-rpc-bind-port",
+            &zmq_rpc.to_string(),
+        ])
+        .args(["--zmq-pub", &format!("tcp://127.0.0.1:{zmq_pub}")])
+        .args(["--disable-dns-checkpoints", "--check-updates", "disabled"])
+        .args(["--log-level", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut children = vec![spawner.spawn(daemon).map_err(|e| format!("monerod: {e}"))?];
+    let mut wallets = Command::new(wallet_rpc);
+    wallets
+        .args([
+            "--daemon-address",
+            &format!("127.0.0.1:{rpc}"),
+            "--trusted-daemon",
+        ])
+        .args([
+            "--rpc-bind-ip",
+            "127.0.0.1",
+            "--rpc-bind-port",
+            &wallet.to_string(),
+        ])
+        .args([
+            "--disable-rpc-login",
+            "--non-interactive",
+            "--log-level",
+            "0",
+        ])
+        .arg("--wallet-dir")
+        .arg(&wallet_dir)
+        .current_dir(&wallet_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match spawner.spawn(wallets) {
+        Ok(c) => children.push(c),
+        Err(e) => {
+            drop(Daemons {
+                children,
+                _spawner: spawner,
+            });
+            return Err(format!("monero-wallet-rpc: {e}"));
+        }
+    }
+    Ok((
+        Daemons {
+            children,
+            _spawner: spawner,
+        },
+        format!("http://127.0.0.1:{rpc}"),
+        format!("tcp://127.0.0.1:{zmq_pub}"),
+        format!("http://127.0.0.1:{wallet}"),
+    ))
+}
+
+/// Calls `method` until it answers or `within` passes (daemons starting up).
+async fn call_until(
+    client: &MonerodClient,
+    method: &str,
+    params: Value,
+    within: Duration,
+) -> Result<Value, DevnetError> {
+    let started = Instant::now();
+    loop {
+        match client.call(method, params.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) if started.elapsed() >= within => {
+                return Err(DevnetError::Daemon(format!("{method}: {e}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// Opens wallet `name`, scans the chain and returns its coinbase income by height.
+async fn income(wallets: &MonerodClient, name: &str) -> Result<BTreeMap<u64, u64>, DevnetError> {
+    let long = Duration::from_secs(120);
+    call_until(
+        wallets,
+        "open_wallet",
+        json!({"filename": name, "password": ""}),
+        long,
+    )
+    .await?;
+    call_until(wallets, "refresh", json!({}), long).await?;
+    let t = call_until(wallets, "get_transfers", json!({"in": true}), long).await?;
+    let mut by_height = BTreeMap::new();
+    for tx in t["in"].as_array().into_iter().flatten() {
+        if tx["type"] == "block"
+            && let (Some(h), Some(a)) = (tx["height"].as_u64(), tx["amount"].as_u64())
+        {
+            *by_height.entry(h).or_default() += a;
+        }
+    }
+    Ok(by_height)
+}
+
+/// Runs the Monero devnet until `opts.blocks` blocks were accepted or Ctrl-C.
+///
+/// # Errors
+/// monerod or monero-wallet-rpc missing or failing, the node failing to start.
+pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
+    let temp = match &opts.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            None
+        }
+        None => Some(tempfile::tempdir()?),
+    };
+    let root = opts
+        .data_dir
+        .clone()
+        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
+        .unwrap_or_default();
+    say(&opts, "starting monerod (regtest) and monero-wallet-rpc");
+    let (daemons, monerod_url, zmq, wallet_url) =
+        start_daemons(&root).map_err(DevnetError::Daemon)?;
+    let monerod = MonerodClient::new(vec![monerod_url.clone()]);
+    let wallets = MonerodClient::new(vec![wallet_url]);
+    call_until(
+        &monerod,
+        "get_miner_data",
+        json!({}),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let mut addresses = Vec::new();
+    for name in ["miner-1", "miner-2"] {
+        let created = json!({"filename": name, "password": "", "language": "English"});
+        // A wallet of an earlier run in the same directory is opened instead.
+        if call_until(&wallets, "create_wallet", created, Duration::from_secs(60))
+            .await
+            .is_err()
+        {
+            call_until(
+                &wallets,
+                "open_wallet",
+                json!({"filename": name, "password": ""}),
+                Duration::from_secs(60),
+            )
+            .await?;
+        }
+        let a = call_until(&wallets, "get_address", json!({}), Duration::from_secs(60)).await?;
+        let address = a["address"].as_str().unwrap_or_default().to_owned();
+        say(&opts, &format!("wallet {name}: {address}"));
+        addresses.push(address);
+    }
+    let wallet = parse_wallet(&addresses[0]).map_err(DevnetError::Daemon)?;
+    let node = MoneroNode::start(MoneroSettings {
+        params: SidechainParams::regtest(),
+        daemons: vec![monerod_url],
+        zmq: Some(zmq),
+        poll_interval: Duration::from_secs(1),
+        store: root.join("node").join("sidechain"),
+        wallet,
+        stratum: StratumConfig {
+            listen: opts.stratum,
+            ..StratumConfig::default()
+        },
+    })
+    .await
+    .map_err(|e| DevnetError::Daemon(e.to_string()))?;
+    say(
+        &opts,
+        &format!("node up: xmrig stratum on {}", node.stratum_addr()),
+    );
+    // The miners start once the node has work (its first template from monerod).
+    let mut status = node.status();
+    let started = Instant::now();
+    while status.borrow_and_update().share_difficulty.is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(DevnetError::Daemon(
+                "no work from monerod within 60 s".into(),
+            ));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;
+    }
+    let (stop_miners, stopped) = tokio::sync::watch::channel(false);
+    let mut miners = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        miners.push(tokio::spawn(otedama_miner::xmrig::run(
+            otedama_miner::xmrig::XmrigMinerConfig {
+                pool: node.stratum_addr().to_string(),
+                login: format!("{address}.rig{}", i + 1),
+                threads: opts.threads,
+                priority: otedama_miner::ThreadPriority::Normal,
+            },
+            Arc::default(),
+            stopped.clone(),
+        )));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut reported = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+        let s = status.borrow_and_update().clone();
+        let accepted: Vec<_> = s.blocks.iter().filter(|b| b.accepted).collect();
+        for b in accepted.iter().skip(reported) {
+            say(
+                &opts,
+                &format!(
+                    "block {} at height {} accepted by monerod ({} shares)",
+                    b.id, b.height, s.shares
+                ),
+            );
+        }
+        reported = accepted.len();
+        if opts.blocks.is_some_and(|n| reported as u64 >= n) {
+            break;
+        }
+    }
+    let _ = stop_miners.send(true);
+    for m in miners {
+        let _ = m.await;
+    }
+    let last = node.status().borrow().clone();
+    node.stop().await;
+    // What each wallet saw, by its own scan: the proof that the split reached it.
+    let mut summary = DevnetSummary {
+        shares: last.accepted,
+        ..DevnetSummary::default()
+    };
+    let mut per_wallet = Vec::new();
+    for name in ["miner-1", "miner-2"] {
+        per_wallet.push(income(&wallets, name).await?);
+    }
+    for b in last.blocks.iter().filter(|b| b.accepted) {
+        let mut payouts = BTreeMap::new();
+        for (address, income) in addresses.iter().zip(&per_wallet) {
+            let got = income.get(&b.height).copied().unwrap_or(0);
+            payouts.insert(address.clone(), got);
+            *summary.totals.entry(address.clone()).or_default() += got;
+        }
+        summary.blocks.push(FoundBlock {
+            height: u32::try_from(b.height).unwrap_or(u32::MAX),
+            hash: b.id.clone(),
+            payouts,
+        });
+    }
+    drop(daemons);
+    Ok(summary)
+}
