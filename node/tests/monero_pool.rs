@@ -15,21 +15,21 @@ use otedama_sharechain::monero::{
 use otedama_stratum::StratumConfig;
 use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "support/monerod.rs"]
+#[allow(dead_code)]
 mod monerod;
 #[path = "../../testnet/src/skip.rs"]
 #[allow(dead_code)]
 mod skip;
 
-use monerod::{Monerod, monerod_path};
+use monerod::monerod_path;
+use otedama_node::devnet::monero::{create_wallet, wallet_income};
 
 /// Mainnet-form addresses (regtest uses mainnet prefixes) generated offline.
 const NODE_WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
@@ -39,107 +39,6 @@ const PROBE: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7S
 const MONERO_DIFFICULTY: u64 = 150;
 /// Blocks the pool must find.
 const BLOCKS: usize = 3;
-
-/// monero-wallet-rpc over a wallet directory, killed on drop.
-struct WalletRpc {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for WalletRpc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl WalletRpc {
-    fn start(daemon_url: &str) -> WalletRpc {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = monerod::free_port();
-        let daemon = daemon_url.trim_start_matches("http://");
-        let child = Command::new(
-            std::env::var_os("MONERO_WALLET_RPC").unwrap_or_else(|| "monero-wallet-rpc".into()),
-        )
-        .args(["--daemon-address", daemon, "--trusted-daemon"])
-        .args([
-            "--rpc-bind-ip",
-            "127.0.0.1",
-            "--rpc-bind-port",
-            &port.to_string(),
-        ])
-        .args([
-            "--disable-rpc-login",
-            "--non-interactive",
-            "--log-level",
-            "0",
-        ])
-        .arg("--wallet-dir")
-        .arg(dir.path())
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("monero-wallet-rpc starts (sudo apt-get install monero)");
-        WalletRpc {
-            child,
-            url: format!("http://127.0.0.1:{port}/json_rpc"),
-            _dir: dir,
-        }
-    }
-
-    async fn call(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params});
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let answer = reqwest::Client::new()
-                .post(&self.url)
-                .json(&body)
-                .timeout(Duration::from_secs(120))
-                .send()
-                .await;
-            match answer {
-                Ok(r) => {
-                    let v: Value = r.json().await.expect("json");
-                    assert!(v.get("error").is_none(), "{method}: {v}");
-                    return v["result"].clone();
-                }
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "{method}: {e}");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
-    }
-
-    /// Creates wallet `name` and returns its address.
-    async fn create(&self, name: &str) -> String {
-        self.call(
-            "create_wallet",
-            json!({"filename": name, "password": "", "language": "English"}),
-        )
-        .await;
-        let a = self.call("get_address", json!({})).await;
-        a["address"].as_str().expect("address").to_owned()
-    }
-
-    /// Opens wallet `name`, scans the chain, and returns its coinbase income by height.
-    async fn income(&self, name: &str) -> BTreeMap<u64, u64> {
-        self.call("open_wallet", json!({"filename": name, "password": ""}))
-            .await;
-        self.call("refresh", json!({})).await;
-        let t = self.call("get_transfers", json!({"in": true})).await;
-        let mut by_height = BTreeMap::new();
-        for tx in t["in"].as_array().into_iter().flatten() {
-            if tx["type"] == "block" {
-                let h = tx["height"].as_u64().expect("height");
-                *by_height.entry(h).or_default() += tx["amount"].as_u64().expect("amount");
-            }
-        }
-        by_height
-    }
-}
 
 /// One line-oriented xmrig-dialect connection.
 struct Client {
@@ -310,7 +209,7 @@ fn wait_status(node: &MoneroNode, what: &str, f: impl Fn(&MoneroStatus) -> bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_miners_find_blocks_that_monerod_accepts() {
-    let Some(bin) = skip::or_skip(
+    let Some(_bin) = skip::or_skip(
         skip::MONERO,
         "two_miners_find_blocks_that_monerod_accepts",
         monerod_path(),
@@ -318,8 +217,8 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     ) else {
         return;
     };
-    let daemon = Monerod::start(&bin, MONERO_DIFFICULTY);
-    let client = MonerodClient::new(vec![daemon.url.clone()]);
+    let (daemon, _daemon_dir) = monerod::start(MONERO_DIFFICULTY);
+    let client = MonerodClient::new(vec![daemon.monerod_url.clone()]);
     let started = Instant::now();
     while client.miner_data().await.is_err() {
         assert!(
@@ -328,13 +227,13 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let wallets = WalletRpc::start(&daemon.url);
-    let miner_a = wallets.create("a").await;
-    let miner_b = wallets.create("b").await;
+    let wallets = MonerodClient::new(vec![daemon.wallet_url.clone()]);
+    let miner_a = create_wallet(&wallets, "a").await.expect("wallet a");
+    let miner_b = create_wallet(&wallets, "b").await.expect("wallet b");
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = MoneroSettings {
         params: SidechainParams::regtest(),
-        daemons: vec![daemon.url.clone()],
+        daemons: vec![daemon.monerod_url.clone()],
         zmq: Some(daemon.zmq.clone()),
         poll_interval: Duration::from_millis(500),
         store: dir.path().join("sidechain"),
@@ -485,7 +384,8 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         let (_, blob) = item.expect("read");
         chain.add_blob(&blob).expect("stored share");
     }
-    let (income_a, income_b) = (wallets.income("a").await, wallets.income("b").await);
+    let income_a = wallet_income(&wallets, "a").await.expect("scan a");
+    let income_b = wallet_income(&wallets, "b").await.expect("scan b");
     let mut checked = 0;
     for b in status.blocks.iter().filter(|b| b.accepted) {
         let id = Hash::from_hex(&b.share).expect("id");

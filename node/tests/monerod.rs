@@ -17,7 +17,7 @@ mod monerod;
 #[allow(dead_code)]
 mod skip;
 
-use monerod::{Monerod, free_port, monerod_path};
+use monerod::{free_port, monerod_path};
 
 /// A mainnet-form address (regtest uses mainnet prefixes) generated offline.
 const WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
@@ -32,7 +32,7 @@ fn block_id(hashing_blob: &[u8]) -> String {
 
 #[tokio::test]
 async fn monerod_templates_blocks_headers_failover_and_errors() {
-    let Some(bin) = skip::or_skip(
+    let Some(_bin) = skip::or_skip(
         skip::MONERO,
         "monerod_templates_blocks_headers_failover_and_errors",
         monerod_path(),
@@ -40,10 +40,10 @@ async fn monerod_templates_blocks_headers_failover_and_errors() {
     ) else {
         return;
     };
-    let daemon = Monerod::start(&bin, 1);
+    let (daemon, _dir) = monerod::start(1);
     let dead = format!("http://127.0.0.1:{}", free_port());
     // The dead daemon first: every call fails over to the live one.
-    let client = MonerodClient::new(vec![dead.clone(), daemon.url.clone()]);
+    let client = MonerodClient::new(vec![dead.clone(), daemon.monerod_url.clone()]);
     let started = Instant::now();
     let data = loop {
         match client.miner_data().await {

@@ -108,18 +108,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     if litecoind_path().is_none() {
         return Err(DevnetError::Daemon(NOT_INSTALLED.into()));
     }
-    let temp = match &opts.data_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            None
-        }
-        None => Some(tempfile::tempdir()?),
-    };
-    let root = opts
-        .data_dir
-        .clone()
-        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
-        .unwrap_or_default();
+    let (_temp, root) = data_root(&opts)?;
     say(&opts, "starting litecoind (regtest)");
     // MWEB stays inactive: its activation block needs a wallet peg-in first.
     let root_for_daemon = root.clone();
@@ -278,6 +267,22 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     node.stop().await;
     drop(daemon);
     Ok(summary)
+}
+
+/// The devnet's data directory: `opts.data_dir` (created), or a temporary directory that
+/// lives as long as the returned guard.
+fn data_root(opts: &DevnetOptions) -> Result<(Option<tempfile::TempDir>, PathBuf), DevnetError> {
+    match &opts.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok((None, d.clone()))
+        }
+        None => {
+            let t = tempfile::tempdir()?;
+            let root = t.path().to_path_buf();
+            Ok((Some(t), root))
+        }
+    }
 }
 
 fn say(opts: &DevnetOptions, line: &str) {

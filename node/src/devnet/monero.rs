@@ -35,13 +35,20 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The daemons, killed when dropped (and with the process, through the spawner).
-struct Daemons {
+/// monerod on regtest and monero-wallet-rpc beside it, killed when dropped (and with the
+/// process, through the spawner).
+pub struct MoneroRegtest {
     children: Vec<Child>,
-    _spawner: Spawner,
+    spawner: Spawner,
+    /// monerod's RPC base URL.
+    pub monerod_url: String,
+    /// monerod's ZMQ publisher.
+    pub zmq: String,
+    /// monero-wallet-rpc's base URL.
+    pub wallet_url: String,
 }
 
-impl Drop for Daemons {
+impl Drop for MoneroRegtest {
     fn drop(&mut self) {
         for c in &mut self.children {
             let _ = c.kill();
@@ -50,95 +57,94 @@ impl Drop for Daemons {
     }
 }
 
-/// Starts monerod and monero-wallet-rpc under `root`; returns them with monerod's RPC
-/// URL, its ZMQ publisher and the wallet RPC's URL.
-fn start_daemons(root: &Path) -> Result<(Daemons, String, String, String), String> {
-    let monerod = bin("MONEROD", "monerod").ok_or(MONERO_NOT_INSTALLED)?;
-    let wallet_rpc = bin("MONERO_WALLET_RPC", "monero-wallet-rpc").ok_or(MONERO_NOT_INSTALLED)?;
-    let port = || free_port().map_err(|e| e.to_string());
-    let (rpc, p2p, zmq_rpc, zmq_pub, wallet) = (port()?, port()?, port()?, port()?, port()?);
-    let (chain_dir, wallet_dir) = (root.join("monerod"), root.join("wallets"));
-    for d in [&chain_dir, &wallet_dir] {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    let spawner = Spawner::start().map_err(|e| e.to_string())?;
-    let mut daemon = Command::new(monerod);
-    daemon
-        .args(["--regtest", "--offline", "--non-interactive", "--no-igd"])
-        .args(["--fixed-difficulty", &MONERO_DIFFICULTY.to_string()])
-        .arg("--data-dir")
-        .arg(&chain_dir)
-        .args([
-            "--rpc-bind-ip",
-            "127.0.0.1",
-            "--rpc-bind-port",
-            &rpc.to_string(),
-        ])
-        .args([
-            "--p2p-bind-ip",
-            "127.0.0.1",
-            "--p2p-bind-port",
-            &p2p.to_string(),
-        ])
-        .args([
-            "--zmq-rpc-bind-ip",
-            "127.0.0.1",
-            "--zmq-rpc-bind-port",
-            &zmq_rpc.to_string(),
-        ])
-        .args(["--zmq-pub", &format!("tcp://127.0.0.1:{zmq_pub}")])
-        .args(["--disable-dns-checkpoints", "--check-updates", "disabled"])
-        .args(["--log-level", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut children = vec![spawner.spawn(daemon).map_err(|e| format!("monerod: {e}"))?];
-    let mut wallets = Command::new(wallet_rpc);
-    wallets
-        .args([
-            "--daemon-address",
-            &format!("127.0.0.1:{rpc}"),
-            "--trusted-daemon",
-        ])
-        .args([
-            "--rpc-bind-ip",
-            "127.0.0.1",
-            "--rpc-bind-port",
-            &wallet.to_string(),
-        ])
-        .args([
-            "--disable-rpc-login",
-            "--non-interactive",
-            "--log-level",
-            "0",
-        ])
-        .arg("--wallet-dir")
-        .arg(&wallet_dir)
-        .current_dir(&wallet_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    match spawner.spawn(wallets) {
-        Ok(c) => children.push(c),
-        Err(e) => {
-            drop(Daemons {
-                children,
-                _spawner: spawner,
-            });
-            return Err(format!("monero-wallet-rpc: {e}"));
+impl MoneroRegtest {
+    /// Starts monerod (regtest, offline, loopback only, at a fixed `difficulty`, ZMQ
+    /// publisher on) and monero-wallet-rpc with data under `root`. Returns at once; the
+    /// RPCs answer a few seconds later ([`call_until`]).
+    ///
+    /// # Errors
+    /// A missing binary or a process that cannot be spawned.
+    pub fn start_in(root: &Path, difficulty: u64) -> Result<Self, String> {
+        let monerod = bin("MONEROD", "monerod").ok_or(MONERO_NOT_INSTALLED)?;
+        let wallet_rpc =
+            bin("MONERO_WALLET_RPC", "monero-wallet-rpc").ok_or(MONERO_NOT_INSTALLED)?;
+        let port = || free_port().map_err(|e| e.to_string());
+        let (rpc, p2p, zmq_rpc, zmq_pub, wallet) = (port()?, port()?, port()?, port()?, port()?);
+        let (chain_dir, wallet_dir) = (root.join("monerod"), root.join("wallets"));
+        for d in [&chain_dir, &wallet_dir] {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
+        let mut daemon = Command::new(monerod);
+        daemon
+            .args(["--regtest", "--offline", "--non-interactive", "--no-igd"])
+            .args(["--fixed-difficulty", &difficulty.to_string()])
+            .arg("--data-dir")
+            .arg(&chain_dir)
+            .args([
+                "--rpc-bind-ip",
+                "127.0.0.1",
+                "--rpc-bind-port",
+                &rpc.to_string(),
+            ])
+            .args([
+                "--p2p-bind-ip",
+                "127.0.0.1",
+                "--p2p-bind-port",
+                &p2p.to_string(),
+            ])
+            .args(["--zmq-rpc-bind-ip", "127.0.0.1"])
+            .args(["--zmq-rpc-bind-port", &zmq_rpc.to_string()])
+            .args(["--zmq-pub", &format!("tcp://127.0.0.1:{zmq_pub}")])
+            .args(["--disable-dns-checkpoints", "--check-updates", "disabled"])
+            .args(["--log-level", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut wallets = Command::new(wallet_rpc);
+        wallets
+            .args([
+                "--daemon-address",
+                &format!("127.0.0.1:{rpc}"),
+                "--trusted-daemon",
+            ])
+            .args([
+                "--rpc-bind-ip",
+                "127.0.0.1",
+                "--rpc-bind-port",
+                &wallet.to_string(),
+            ])
+            .args([
+                "--disable-rpc-login",
+                "--non-interactive",
+                "--log-level",
+                "0",
+            ])
+            .arg("--wallet-dir")
+            .arg(&wallet_dir)
+            .current_dir(&wallet_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut regtest = MoneroRegtest {
+            children: Vec::new(),
+            spawner: Spawner::start().map_err(|e| e.to_string())?,
+            monerod_url: format!("http://127.0.0.1:{rpc}"),
+            zmq: format!("tcp://127.0.0.1:{zmq_pub}"),
+            wallet_url: format!("http://127.0.0.1:{wallet}"),
+        };
+        // Each child joins `children` at once, so a failure below still kills it.
+        for (name, command) in [("monerod", daemon), ("monero-wallet-rpc", wallets)] {
+            let child = regtest
+                .spawner
+                .spawn(command)
+                .map_err(|e| format!("{name}: {e}"))?;
+            regtest.children.push(child);
+        }
+        Ok(regtest)
     }
-    Ok((
-        Daemons {
-            children,
-            _spawner: spawner,
-        },
-        format!("http://127.0.0.1:{rpc}"),
-        format!("tcp://127.0.0.1:{zmq_pub}"),
-        format!("http://127.0.0.1:{wallet}"),
-    ))
 }
 
-/// Calls `method` until it answers or `within` passes (daemons starting up).
-async fn call_until(
+/// Calls `method` until it answers or `within` passes (daemons starting up); one try may
+/// itself take up to `within` (a wallet RPC creating or scanning a wallet is slow).
+pub async fn call_until(
     client: &MonerodClient,
     method: &str,
     params: Value,
@@ -146,7 +152,7 @@ async fn call_until(
 ) -> Result<Value, DevnetError> {
     let started = Instant::now();
     loop {
-        match client.call(method, params.clone()).await {
+        match client.call_within(method, params.clone(), within).await {
             Ok(v) => return Ok(v),
             Err(e) if started.elapsed() >= within => {
                 return Err(DevnetError::Daemon(format!("{method}: {e}")));
@@ -156,8 +162,32 @@ async fn call_until(
     }
 }
 
+/// Creates wallet `name` (or opens it, left by an earlier run) and returns its address.
+///
+/// # Errors
+/// The wallet RPC does not answer within a minute.
+pub async fn create_wallet(wallets: &MonerodClient, name: &str) -> Result<String, DevnetError> {
+    let minute = Duration::from_secs(60);
+    let created = json!({"filename": name, "password": "", "language": "English"});
+    if call_until(wallets, "create_wallet", created, minute)
+        .await
+        .is_err()
+    {
+        let open = json!({"filename": name, "password": ""});
+        call_until(wallets, "open_wallet", open, minute).await?;
+    }
+    let a = call_until(wallets, "get_address", json!({}), minute).await?;
+    Ok(a["address"].as_str().unwrap_or_default().to_owned())
+}
+
 /// Opens wallet `name`, scans the chain and returns its coinbase income by height.
-async fn income(wallets: &MonerodClient, name: &str) -> Result<BTreeMap<u64, u64>, DevnetError> {
+///
+/// # Errors
+/// The wallet RPC does not answer within two minutes.
+pub async fn wallet_income(
+    wallets: &MonerodClient,
+    name: &str,
+) -> Result<BTreeMap<u64, u64>, DevnetError> {
     let long = Duration::from_secs(120);
     call_until(
         wallets,
@@ -184,23 +214,11 @@ async fn income(wallets: &MonerodClient, name: &str) -> Result<BTreeMap<u64, u64
 /// # Errors
 /// monerod or monero-wallet-rpc missing or failing, the node failing to start.
 pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
-    let temp = match &opts.data_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            None
-        }
-        None => Some(tempfile::tempdir()?),
-    };
-    let root = opts
-        .data_dir
-        .clone()
-        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
-        .unwrap_or_default();
+    let (_temp, root) = super::data_root(&opts)?;
     say(&opts, "starting monerod (regtest) and monero-wallet-rpc");
-    let (daemons, monerod_url, zmq, wallet_url) =
-        start_daemons(&root).map_err(DevnetError::Daemon)?;
-    let monerod = MonerodClient::new(vec![monerod_url.clone()]);
-    let wallets = MonerodClient::new(vec![wallet_url]);
+    let regtest = MoneroRegtest::start_in(&root, MONERO_DIFFICULTY).map_err(DevnetError::Daemon)?;
+    let monerod = MonerodClient::new(vec![regtest.monerod_url.clone()]);
+    let wallets = MonerodClient::new(vec![regtest.wallet_url.clone()]);
     call_until(
         &monerod,
         "get_miner_data",
@@ -210,30 +228,15 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     .await?;
     let mut addresses = Vec::new();
     for name in ["miner-1", "miner-2"] {
-        let created = json!({"filename": name, "password": "", "language": "English"});
-        // A wallet of an earlier run in the same directory is opened instead.
-        if call_until(&wallets, "create_wallet", created, Duration::from_secs(60))
-            .await
-            .is_err()
-        {
-            call_until(
-                &wallets,
-                "open_wallet",
-                json!({"filename": name, "password": ""}),
-                Duration::from_secs(60),
-            )
-            .await?;
-        }
-        let a = call_until(&wallets, "get_address", json!({}), Duration::from_secs(60)).await?;
-        let address = a["address"].as_str().unwrap_or_default().to_owned();
+        let address = create_wallet(&wallets, name).await?;
         say(&opts, &format!("wallet {name}: {address}"));
         addresses.push(address);
     }
     let wallet = parse_wallet(&addresses[0]).map_err(DevnetError::Daemon)?;
     let node = MoneroNode::start(MoneroSettings {
         params: SidechainParams::regtest(),
-        daemons: vec![monerod_url],
-        zmq: Some(zmq),
+        daemons: vec![regtest.monerod_url.clone()],
+        zmq: Some(regtest.zmq.clone()),
         poll_interval: Duration::from_secs(1),
         store: root.join("node").join("sidechain"),
         wallet,
@@ -314,7 +317,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     };
     let mut per_wallet = Vec::new();
     for name in ["miner-1", "miner-2"] {
-        per_wallet.push(income(&wallets, name).await?);
+        per_wallet.push(wallet_income(&wallets, name).await?);
     }
     for b in last.blocks.iter().filter(|b| b.accepted) {
         let mut payouts = BTreeMap::new();
@@ -329,6 +332,6 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             payouts,
         });
     }
-    drop(daemons);
+    drop(regtest);
     Ok(summary)
 }

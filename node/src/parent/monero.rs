@@ -140,7 +140,12 @@ impl MonerodClient {
         self.call_within(method, params, CALL_TIMEOUT).await
     }
 
-    async fn call_within(
+    /// [`MonerodClient::call`] with its own timeout per daemon (a wallet RPC creating or
+    /// scanning a wallet takes longer than a daemon call).
+    ///
+    /// # Errors
+    /// As [`MonerodClient::call`].
+    pub async fn call_within(
         &self,
         method: &str,
         params: Value,

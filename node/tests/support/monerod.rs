@@ -1,9 +1,9 @@
-//! monerod on regtest for tests: offline, loopback only, in a temporary directory, at a
-//! fixed difficulty.
+//! monerod and monero-wallet-rpc on regtest for tests, through the devnet's own
+//! `MoneroRegtest` (offline, loopback only, in a temporary directory).
 
+use otedama_node::devnet::monero::MoneroRegtest;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 /// Returns a free loopback port.
 pub fn free_port() -> u16 {
@@ -22,73 +22,10 @@ pub fn monerod_path() -> Result<PathBuf, String> {
         .ok_or_else(|| "monerod not found".to_owned())
 }
 
-/// monerod on regtest in a temporary directory, killed on drop.
-pub struct Monerod {
-    child: Child,
-    /// RPC base URL.
-    pub url: String,
-    /// ZMQ publisher endpoint.
-    pub zmq: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Monerod {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Monerod {
-    /// Starts monerod on regtest at a fixed difficulty.
-    pub fn start(bin: &PathBuf, difficulty: u64) -> Monerod {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (rpc, p2p, zmq, publish) = (free_port(), free_port(), free_port(), free_port());
-        let child = Command::new(bin)
-            .args([
-                "--regtest",
-                "--offline",
-                "--fixed-difficulty",
-                &difficulty.to_string(),
-                "--non-interactive",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args([
-                "--rpc-bind-ip",
-                "127.0.0.1",
-                "--rpc-bind-port",
-                &rpc.to_string(),
-            ])
-            .args([
-                "--p2p-bind-ip",
-                "127.0.0.1",
-                "--p2p-bind-port",
-                &p2p.to_string(),
-            ])
-            .args([
-                "--zmq-rpc-bind-ip",
-                "127.0.0.1",
-                "--zmq-rpc-bind-port",
-                &zmq.to_string(),
-            ])
-            .args(["--zmq-pub", &format!("tcp://127.0.0.1:{publish}")])
-            .args([
-                "--no-igd",
-                "--disable-dns-checkpoints",
-                "--check-updates",
-                "disabled",
-            ])
-            .args(["--log-level", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("monerod starts");
-        Monerod {
-            child,
-            url: format!("http://127.0.0.1:{rpc}"),
-            zmq: format!("tcp://127.0.0.1:{publish}"),
-            _dir: dir,
-        }
-    }
+/// Starts monerod at a fixed `difficulty` and monero-wallet-rpc in a temporary directory
+/// (removed when the returned guard drops, after the daemons).
+pub fn start(difficulty: u64) -> (MoneroRegtest, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let regtest = MoneroRegtest::start_in(dir.path(), difficulty).expect("monerod starts");
+    (regtest, dir)
 }
