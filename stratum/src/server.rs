@@ -102,7 +102,7 @@ impl StratumServer {
 
     /// Accepts miners until `shutdown` becomes true (or its sender is dropped), then
     /// closes the listener and every session, and returns.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let Self {
             listener,
             local_addr,
@@ -116,42 +116,82 @@ impl StratumServer {
             info!(target: TARGET, listen = %addr, "stratum v2 listening");
             l
         });
-        let mut sessions = JoinSet::new();
-        loop {
-            if *shutdown.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                biased;
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                Some(done) = sessions.join_next() => {
-                    if let Err(e) = done
-                        && e.is_panic()
-                    {
-                        error!(target: TARGET, error = %e, "session task panicked");
-                    }
-                }
-                accepted = listener.accept() => {
-                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V1, &work, &shutdown).await;
-                }
-                accepted = accept_on(sv2.as_ref()) => {
-                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V2, &work, &shutdown).await;
-                }
-            }
-        }
-        drop(listener);
-        info!(target: TARGET, sessions = sessions.len(), "stratum server stopping");
-        let drained = tokio::time::timeout(SESSION_DRAIN, async {
-            while sessions.join_next().await.is_some() {}
-        })
+        let stopping = shutdown.clone();
+        accept_loop(
+            listener,
+            sv2,
+            &ctx.guard,
+            &conns,
+            shutdown,
+            |second, stream, peer, permit| {
+                let protocol = if second { Protocol::V2 } else { Protocol::V1 };
+                serve(
+                    ctx.clone(),
+                    stream,
+                    peer,
+                    permit,
+                    protocol,
+                    work.clone(),
+                    stopping.clone(),
+                )
+            },
+        )
         .await;
-        if drained.is_err() {
-            sessions.shutdown().await;
+    }
+}
+
+/// Accepts on `first` (and `second`, when given) until `shutdown` becomes true (or its
+/// sender is dropped). Each connection that [`admit`] lets in runs `serve(from_second,
+/// stream, peer, permit)` as a task. Then the listeners close and sessions get
+/// [`SESSION_DRAIN`] to end before they are aborted. Every dialect's server runs on it.
+pub(crate) async fn accept_loop<F, Fut>(
+    first: TcpListener,
+    second: Option<TcpListener>,
+    guard: &Guard,
+    conns: &Arc<ConnTable>,
+    mut shutdown: watch::Receiver<bool>,
+    mut serve: F,
+) where
+    F: FnMut(bool, TcpStream, SocketAddr, ConnPermit) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut sessions = JoinSet::new();
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
         }
+        let (accepted, from_second) = tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Some(done) = sessions.join_next() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    error!(target: TARGET, error = %e, "session task panicked");
+                }
+                continue;
+            }
+            accepted = first.accept() => (accepted, false),
+            accepted = accept_on(second.as_ref()) => (accepted, true),
+        };
+        let label = if from_second { "second" } else { "first" };
+        if let Some((stream, peer, permit)) = admit(guard, conns, accepted, label).await {
+            sessions.spawn(serve(from_second, stream, peer, permit));
+        }
+    }
+    drop((first, second));
+    info!(target: TARGET, sessions = sessions.len(), "stratum server stopping");
+    let drained = tokio::time::timeout(SESSION_DRAIN, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        sessions.shutdown().await;
     }
 }
 
@@ -185,35 +225,6 @@ enum Protocol {
     V1,
     /// Stratum V2: Noise-encrypted binary frames.
     V2,
-}
-
-/// Takes an accepted connection: bans and connection caps, shared by both protocols,
-/// then a session task.
-async fn on_accept(
-    ctx: &Arc<Context>,
-    conns: &Arc<ConnTable>,
-    sessions: &mut JoinSet<()>,
-    accepted: io::Result<(TcpStream, SocketAddr)>,
-    protocol: Protocol,
-    work: &watch::Receiver<Option<Work>>,
-    shutdown: &watch::Receiver<bool>,
-) {
-    let label = match protocol {
-        Protocol::V1 => "v1",
-        Protocol::V2 => "v2",
-    };
-    let Some((stream, peer, permit)) = admit(&ctx.guard, conns, accepted, label).await else {
-        return;
-    };
-    sessions.spawn(serve(
-        ctx.clone(),
-        stream,
-        peer,
-        permit,
-        protocol,
-        work.clone(),
-        shutdown.clone(),
-    ));
 }
 
 /// Admits an accepted connection of any dialect: refuses banned addresses and

@@ -19,24 +19,20 @@ pub use login::{Login, LoginError, parse_login, target_for, target_hex};
 
 use crate::ban::Guard;
 use crate::config::StratumConfig;
-use crate::server::{ConnTable, admit, listen};
+use crate::server::{ConnTable, accept_loop, listen};
 use crate::stats::StratumStats;
 use otedama_sharechain::monero::{Hash, PoolShare, Wallet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
-use tracing::{error, info};
+use tracing::info;
 
 /// The algorithm name of Monero's RandomX in xmrig's `algo` fields.
 pub const ALGO: &str = "rx/0";
 const TARGET: &str = "otedama::stratum::xmrig";
-/// How long sessions get to close by themselves at shutdown before they are aborted.
-const SESSION_DRAIN: Duration = Duration::from_secs(2);
 
 /// What miners mine on now; a new value sends every session a new job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +174,7 @@ impl XmrigServer {
     }
 
     /// Accepts miners until `shutdown` becomes true, then closes every session.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let Self {
             listener,
             local_addr,
@@ -187,47 +183,26 @@ impl XmrigServer {
             work,
         } = self;
         info!(target: TARGET, listen = %local_addr, "xmrig stratum listening");
-        let mut sessions = JoinSet::new();
-        loop {
-            if *shutdown.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                biased;
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
+        let stopping = shutdown.clone();
+        accept_loop(
+            listener,
+            None,
+            &shared.guard,
+            &conns,
+            shutdown,
+            |_, stream, peer, permit| {
+                let (shared, work, shutdown) = (shared.clone(), work.clone(), stopping.clone());
+                async move {
+                    let ban = session::run(&shared, stream, peer, work, shutdown).await;
+                    if let Some(reason) = ban {
+                        shared
+                            .guard
+                            .ban(peer.ip(), reason, std::time::Instant::now());
                     }
+                    drop(permit);
                 }
-                Some(done) = sessions.join_next() => {
-                    if let Err(e) = done && e.is_panic() {
-                        error!(target: TARGET, error = %e, "session task panicked");
-                    }
-                }
-                accepted = listener.accept() => {
-                    let Some((stream, peer, permit)) =
-                        admit(&shared.guard, &conns, accepted, "xmrig").await
-                    else {
-                        continue;
-                    };
-                    let (shared, work, shutdown) = (shared.clone(), work.clone(), shutdown.clone());
-                    sessions.spawn(async move {
-                        let ban = session::run(&shared, stream, peer, work, shutdown).await;
-                        if let Some(reason) = ban {
-                            shared.guard.ban(peer.ip(), reason, std::time::Instant::now());
-                        }
-                        drop(permit);
-                    });
-                }
-            }
-        }
-        drop(listener);
-        let drained = tokio::time::timeout(SESSION_DRAIN, async {
-            while sessions.join_next().await.is_some() {}
-        })
+            },
+        )
         .await;
-        if drained.is_err() {
-            sessions.shutdown().await;
-        }
     }
 }
