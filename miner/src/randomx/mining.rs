@@ -289,9 +289,9 @@ impl Shared {
 /// The threads share one context; each has its own [`Vm`] and its own slice of the
 /// nonce space. A job whose seed differs from the context's waits until
 /// [`RandomxMiner::set_context`] brings the matching one; the old context is freed when
-/// the last thread drops its VM. Results go to the channel [`RandomxMiner::start`]
-/// returns; when the caller falls behind by [`RandomxMiner::dropped`] results, they are
-/// dropped, never queued without bound.
+/// the last thread drops its VM. Results go to the bounded channel
+/// [`RandomxMiner::start`] returns; those the caller does not take in time are dropped
+/// and counted ([`RandomxMiner::dropped`]).
 #[derive(Debug)]
 pub struct RandomxMiner {
     shared: Arc<Shared>,
@@ -551,5 +551,24 @@ fn hashing_thread(shared: &Shared, slice: Range<u32>, results: &mpsc::SyncSender
         shared.hashes.fetch_add(hashes, Ordering::Relaxed);
         // `hashes <= end - next`, so this stays in the slice.
         next = next.saturating_add(u32::try_from(hashes).unwrap_or(u32::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nonce_slice;
+
+    /// The threads' slices are disjoint, in order, and cover the nonces.
+    #[test]
+    fn nonce_slices_split_the_space() {
+        for threads in [1usize, 2, 3, 7, 64] {
+            let slices: Vec<_> = (0..threads).map(|i| nonce_slice(i, threads)).collect();
+            assert_eq!(slices[0].start, 0);
+            assert_eq!(slices[threads - 1].end, u32::MAX);
+            for pair in slices.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert!(pair[0].start < pair[0].end);
+            }
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! `randomx-rs` used directly (an independent path through the library's light mode).
 //!
 //! Light mode (256 MiB, under a second to build) runs in every `cargo test`. Fast mode
-//! allocates and computes the 2080 MiB dataset (about 10 s on two cores in a release
-//! build), so its tests are ignored by default; run them with
+//! allocates and computes the 2080 MiB dataset (tens of seconds on two cores), so its
+//! tests are ignored by default; run them with
 //! `cargo test --release -p otedama-miner randomx -- --ignored`.
 
 use super::*;
@@ -227,8 +227,6 @@ fn miner_threads_follow_jobs_and_seeds() {
         assert!(target.is_met_by(&found.hash));
         nonces.push(found.nonce);
     }
-    // Both threads' slices are used: thread 1 starts at 2^31.
-    // (Not asserted: which thread finds first is up to the scheduler.)
     nonces.sort_unstable();
     nonces.dedup();
     assert_eq!(nonces.len(), 4, "no nonce reported twice");
@@ -282,7 +280,7 @@ fn light_bench_reports_its_setup() {
 /// dataset item when it reads it) for many inputs: every item range of every thread is
 /// read by some of the 64 hashes (each reads 2048 random items).
 #[test]
-#[ignore = "allocates 2 GiB and takes ~10 s in release; run with --ignored"]
+#[ignore = "allocates 2 GiB and builds the RandomX dataset (tens of seconds); run with --ignored"]
 fn fast_mode_parallel_dataset_agrees() {
     let options = RandomxOptions {
         mode: RandomxMode::Fast,
