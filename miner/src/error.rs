@@ -234,3 +234,41 @@ impl std::fmt::Display for StratumError {
         }
     }
 }
+
+/// Errors of the RandomX engine (`otedama_miner::randomx`).
+#[derive(Debug, thiserror::Error)]
+pub enum RandomxError {
+    /// The RandomX cache could not be allocated.
+    #[error("cannot allocate the RandomX cache ({bytes} bytes)")]
+    CacheAlloc {
+        /// The cache's size.
+        bytes: u64,
+    },
+    /// The RandomX dataset could not be allocated (fast mode); light mode needs only
+    /// the cache.
+    #[error("cannot allocate the RandomX dataset ({bytes} bytes); light mode needs 256 MiB")]
+    DatasetAlloc {
+        /// The dataset's size.
+        bytes: u64,
+    },
+    /// The library refused to create a VM.
+    #[error("cannot create a RandomX {mode}-mode VM")]
+    VmCreate {
+        /// `fast` or `light`.
+        mode: &'static str,
+    },
+    /// The hashing blob has no room for the 4-byte nonce at the nonce offset.
+    #[error("hashing blob of {len} bytes has no 4-byte nonce at offset {offset}")]
+    NonceOffset {
+        /// The blob's length.
+        len: usize,
+        /// The nonce offset asked for.
+        offset: usize,
+    },
+    /// A thread that computes part of the dataset panicked.
+    #[error("a RandomX dataset thread panicked")]
+    InitPanicked,
+    /// The operating system refused to start a thread.
+    #[error("spawning a RandomX thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}

@@ -15,6 +15,9 @@
 //! - `cuda` (cargo feature `cuda`, on by default): [`CudaBackend`], the same kernels in
 //!   CUDA C for NVIDIA GPUs, compiled at run time by NVRTC; libcuda and libnvrtc are
 //!   loaded at run time, and their absence is an error, never a crash.
+//! - [`randomx`]: RandomX (Monero) on the CPU: a fast-mode dataset computed on every
+//!   core and shared by the hashing threads, huge pages, light mode, a pipelined nonce
+//!   scan, [`randomx::RandomxMiner`] and [`randomx::measure_randomx`].
 //! - [`measure_hashrate`]: the hash rate of a backend on N threads (`otedama-node bench`).
 //! - [`fleet`]: a client and poller of the cgminer API (TCP 4028) of network ASIC miners
 //!   (Antminer, Whatsminer, Avalon): hash rates, shares, pools, chains, fans, temperatures.
@@ -60,6 +63,8 @@ mod priority;
 pub mod opencl;
 // The Stratum v1 messages.
 mod protocol;
+// RandomX: a dataset built on every core, fast and light mode, huge pages, hashing threads.
+pub mod randomx;
 // Scrypt (N=1024) kernels.
 mod scrypt;
 // SHA256d kernels.
@@ -86,7 +91,7 @@ pub use config::{MinerConfig, check_pool_url};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
-pub use error::{DagError, MinerError, UrlError};
+pub use error::{DagError, MinerError, RandomxError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 pub use gpu::GpuRejects;
 pub use kernel::{CpuKernel, UnknownKernel};

@@ -165,14 +165,15 @@ pub struct JsonFlag {
 /// Options of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The algorithm to measure: sha256d or scrypt (both when omitted).
+    /// The algorithm to measure: sha256d, scrypt (both when omitted) or randomx (Monero's
+    /// proof of work; builds its dataset first and reports how long that took).
     #[arg(long, value_name = "ALGO", value_parser = parse_algorithm)]
-    pub algo: Option<otedama_sharechain::PowAlgorithm>,
+    pub algo: Option<BenchAlgorithm>,
     /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
     /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
     /// directly, as a baseline), all (the baseline and every kernel this CPU runs),
     /// opencl / opencl:N (OpenCL device N, default 0), or cuda / cuda:N (CUDA device N,
-    /// default 0).
+    /// default 0). RandomX runs on the CPU only.
     #[arg(long, default_value = "cpu", value_name = "BACKEND")]
     pub backend: String,
     /// Hashing threads; 0 means one per logical CPU.
@@ -181,17 +182,54 @@ pub struct BenchArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub seconds: f64,
+    /// RandomX only: fast (the 2 GiB dataset), light (the 256 MiB cache), or auto (fast
+    /// when the memory is there).
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    pub randomx_mode: otedama_miner::randomx::RandomxMode,
+    /// RandomX only: huge pages to try: auto (reserved 2 MiB pages, then transparent
+    /// ones, then normal pages), thp (transparent only) or off.
+    #[arg(long, default_value = "auto", value_name = "PAGES", value_parser = parse_huge_pages)]
+    pub huge_pages: otedama_miner::randomx::HugePages,
+    /// RandomX only: threads that build the dataset; 0 means one per logical CPU.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub init_threads: usize,
     /// Prints one JSON object per measurement.
     #[arg(long)]
     pub json: bool,
 }
 
-fn parse_algorithm(s: &str) -> Result<otedama_sharechain::PowAlgorithm, String> {
+/// What `bench --algo` measures: a Bitcoin-family proof of work, or RandomX (which the
+/// configuration's `mining.algorithm` does not take yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchAlgorithm {
+    /// SHA256d or Scrypt through the miner's backends.
+    Pow(otedama_sharechain::PowAlgorithm),
+    /// RandomX on the CPU.
+    RandomX,
+}
+
+fn parse_algorithm(s: &str) -> Result<BenchAlgorithm, String> {
     use otedama_sharechain::PowAlgorithm;
+    if s == "randomx" {
+        return Ok(BenchAlgorithm::RandomX);
+    }
     [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt]
         .into_iter()
         .find(|a| a.to_string() == s)
-        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d or scrypt)"))
+        .map(BenchAlgorithm::Pow)
+        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d, scrypt or randomx)"))
+}
+
+fn parse_huge_pages(s: &str) -> Result<otedama_miner::randomx::HugePages, String> {
+    use otedama_miner::randomx::HugePages;
+    match s {
+        "auto" => Ok(HugePages::Auto),
+        "thp" => Ok(HugePages::Transparent),
+        "off" => Ok(HugePages::Off),
+        _ => Err(format!(
+            "unknown huge-page setting {s:?} (expected auto, thp or off)"
+        )),
+    }
 }
 
 /// Options of `devnet`.

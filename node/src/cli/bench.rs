@@ -1,6 +1,7 @@
 //! `bench`: the built-in miner's hash rate per algorithm and backend.
 
 use super::BenchArgs;
+use super::args::BenchAlgorithm;
 use anyhow::Context as _;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -41,7 +42,8 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--seconds must be a positive number");
     }
     let algorithms = match args.algo {
-        Some(a) => vec![a],
+        Some(BenchAlgorithm::RandomX) => return bench_randomx(args),
+        Some(BenchAlgorithm::Pow(a)) => vec![a],
         None => vec![PowAlgorithm::Sha256d, PowAlgorithm::Scrypt],
     };
     let mut runs: Vec<Box<dyn otedama_miner::HashBackend>> = Vec::new();
@@ -132,6 +134,98 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 si_rate(row.per_thread)
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row of `bench --algo randomx --json`.
+#[derive(Serialize)]
+struct RandomxRow {
+    algorithm: &'static str,
+    mode: &'static str,
+    pages: &'static str,
+    jit: bool,
+    hard_aes: bool,
+    secure_jit: bool,
+    argon2: &'static str,
+    threads: usize,
+    init_threads: usize,
+    dataset_init_seconds: Option<f64>,
+    setup_seconds: f64,
+    seconds: f64,
+    hashes: u64,
+    hashes_per_second: f64,
+    per_thread: f64,
+}
+
+/// `bench --algo randomx`: builds the context (cache, and the dataset in fast mode),
+/// then hashes on the CPU.
+fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use otedama_miner::randomx::{self, PageMode, RandomxOptions};
+    if !matches!(args.backend.as_str(), "cpu" | "all") {
+        anyhow::bail!("--backend: RandomX runs on the CPU only (cpu)");
+    }
+    let options = RandomxOptions {
+        mode: args.randomx_mode,
+        huge_pages: args.huge_pages,
+        init_threads: args.init_threads,
+        ..RandomxOptions::default()
+    };
+    let duration = std::time::Duration::from_secs_f64(args.seconds);
+    let r = randomx::measure_randomx(&options, args.threads, duration)
+        .context("running the RandomX benchmark")?;
+    let row = RandomxRow {
+        algorithm: "randomx",
+        mode: r.mode.name(),
+        pages: r.pages.name(),
+        jit: r.flags.jit(),
+        hard_aes: r.flags.hard_aes(),
+        secure_jit: r.flags.secure_jit(),
+        argon2: r.flags.argon2(),
+        threads: r.threads,
+        init_threads: r.init_threads,
+        dataset_init_seconds: r.dataset_init.map(|d| d.as_secs_f64()),
+        setup_seconds: r.setup.as_secs_f64(),
+        seconds: r.elapsed.as_secs_f64(),
+        hashes: r.hashes,
+        hashes_per_second: r.hashrate(),
+        per_thread: r.per_thread(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&row).context("encoding the result")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let init = match r.dataset_init {
+        Some(d) => format!("{:.2} s on {} threads", d.as_secs_f64(), r.init_threads),
+        None => "none (light mode)".to_owned(),
+    };
+    println!(
+        "RandomX {} mode, pages {}, {}",
+        row.mode, row.pages, r.flags
+    );
+    println!("dataset init: {init}; setup {:.2} s", row.setup_seconds);
+    println!(
+        "{:<9} {:<13} {:>5} {:>7} {:>14} {:>14}",
+        "ALGORITHM", "BACKEND", "LANES", "THREADS", "HASHRATE", "PER THREAD"
+    );
+    println!(
+        "{:<9} {:<13} {:>5} {:>7} {:>14} {:>14}",
+        row.algorithm,
+        format!("cpu-{}", row.mode),
+        1,
+        row.threads,
+        si_rate(row.hashes_per_second),
+        si_rate(row.per_thread)
+    );
+    if r.pages != PageMode::HugeTlb && args.huge_pages == randomx::HugePages::Auto {
+        println!(
+            "note: no reserved huge pages ({} in use); {}",
+            row.pages,
+            randomx::huge_pages_hint(r.threads)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,9 +29,9 @@ mod sidechain;
 mod token;
 
 pub use args::{
-    BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, GenCli, GenerateCommand, HealthcheckArgs,
-    JsonFlag, KeygenArgs, PeerCommand, PeersArgs, RemoteArgs, SharesArgs, SidechainCommand,
-    SidechainVerifyArgs, StoreArgs, TokenCommand,
+    BenchAlgorithm, BenchArgs, Cli, Command, ConfigCommand, DevnetArgs, GenCli, GenerateCommand,
+    HealthcheckArgs, JsonFlag, KeygenArgs, PeerCommand, PeersArgs, RemoteArgs, SharesArgs,
+    SidechainCommand, SidechainVerifyArgs, StoreArgs, TokenCommand,
 };
 pub use bench::bench;
 pub use check::config_check;

@@ -1,0 +1,140 @@
+//! RandomX hash-rate measurement, for `otedama-node bench --algo randomx`.
+
+use super::{
+    PageMode, RandomxContext, RandomxFlags, RandomxJob, RandomxMode, RandomxOptions, RandomxTarget,
+};
+use crate::error::RandomxError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The key the benchmark hashes under (any key costs the same).
+const BENCH_KEY: &[u8] = b"otedama randomx bench";
+
+/// What [`measure_randomx`] set up and counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomxBenchReport {
+    /// Fast or light.
+    pub mode: RandomxMode,
+    /// The pages of the dataset (fast) or cache (light).
+    pub pages: PageMode,
+    /// The library's features in use.
+    pub flags: RandomxFlags,
+    /// Hashing threads that ran.
+    pub threads: usize,
+    /// Hashes of all threads together.
+    pub hashes: u64,
+    /// Wall time of the hashing, from the start of the threads until the last one
+    /// stopped.
+    pub elapsed: Duration,
+    /// Time to allocate and build the cache and, in fast mode, the dataset.
+    pub setup: Duration,
+    /// Time to allocate and compute the dataset alone (fast mode).
+    pub dataset_init: Option<Duration>,
+    /// Threads that computed the dataset.
+    pub init_threads: usize,
+}
+
+impl RandomxBenchReport {
+    /// Returns the hashes per second of all threads together.
+    pub fn hashrate(&self) -> f64 {
+        self.hashes as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// Returns the hashes per second per thread.
+    pub fn per_thread(&self) -> f64 {
+        self.hashrate() / self.threads.max(1) as f64
+    }
+}
+
+/// Builds a RandomX context as `options` say, then hashes on `threads` threads (0: one
+/// per logical CPU) for about `duration`, each thread scanning its own Monero-sized
+/// blob, and returns what it measured. VMs are created before the clock starts.
+///
+/// # Errors
+/// [`RandomxError`] when the context or a VM cannot be created or a thread cannot start.
+pub fn measure_randomx(
+    options: &RandomxOptions,
+    threads: usize,
+    duration: Duration,
+) -> Result<RandomxBenchReport, RandomxError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let options = RandomxOptions {
+        hashing_threads: threads,
+        ..*options
+    };
+    let setup_start = Instant::now();
+    let context = RandomxContext::build(BENCH_KEY, &options)?;
+    let setup = setup_start.elapsed();
+    let init_threads = match &context {
+        RandomxContext::Fast(d) => d.init_threads(),
+        RandomxContext::Light(_) => 0,
+    };
+    let mut vms = (0..threads)
+        .map(|_| context.vm())
+        .collect::<Result<Vec<_>, _>>()?;
+    let stop = AtomicBool::new(false);
+    let (hashes, elapsed) = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(threads);
+        for (index, vm) in vms.iter_mut().enumerate() {
+            let stop = &stop;
+            let spawned = std::thread::Builder::new()
+                .name(format!("otedama-rx-bench-{index}"))
+                .spawn_scoped(scope, move || {
+                    let _ = options.priority.apply_to_current_thread();
+                    // A 76-byte blob like a Monero block's, distinct per thread.
+                    let mut blob: Vec<u8> = (0..76u8)
+                        .map(|i| i.wrapping_mul(151).wrapping_add(7))
+                        .collect();
+                    blob[0] = index as u8;
+                    let job = RandomxJob::new(
+                        0,
+                        blob,
+                        super::MONERO_NONCE_OFFSET,
+                        RandomxTarget::from_u64(0),
+                        BENCH_KEY.to_vec(),
+                        0,
+                    );
+                    let Ok(job) = job else {
+                        return 0;
+                    };
+                    let mut total = 0u64;
+                    let mut next = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let end = next.saturating_add(1 << 16);
+                        total += vm.scan(&job, next..end, stop).hashes;
+                        next = if end == u32::MAX { 0 } else { end };
+                    }
+                    total
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(RandomxError::Spawn(e));
+                }
+            }
+        }
+        let start = Instant::now();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let hashes = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(0))
+            .sum::<u64>();
+        Ok((hashes, start.elapsed()))
+    })?;
+    Ok(RandomxBenchReport {
+        mode: context.mode(),
+        pages: context.pages(),
+        flags: context.flags(),
+        threads,
+        hashes,
+        elapsed,
+        setup,
+        dataset_init: context.dataset_init_time(),
+        init_threads,
+    })
+}

@@ -1,0 +1,597 @@
+//! Safe wrappers over the RandomX C API: [`RandomxFlags`], [`Cache`], [`Dataset`] and
+//! [`Vm`].
+//!
+//! Ownership follows the library's rules: a cache or a dataset is written once (when it
+//! is built) and only read afterwards, by any number of VMs on any threads, so both are
+//! `Send + Sync` and shared through `Arc`. A VM has mutable state (its scratchpad and
+//! registers) and belongs to one thread at a time: it is `Send`, not `Sync`, and holds
+//! an `Arc` of the memory it reads so that memory outlives it.
+
+#![allow(unsafe_code)]
+
+use super::ffi;
+use super::memory::{self, HugePages, PageMode};
+use crate::error::RandomxError;
+use crate::priority::ThreadPriority;
+use std::ffi::{c_int, c_ulong};
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The RandomX features the library found on this CPU (`randomx_get_flags`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RandomxFlags(c_int);
+
+impl RandomxFlags {
+    /// Returns the flags the library recommends for the running CPU.
+    pub fn detect() -> Self {
+        // SAFETY: a pure query without arguments; it reads CPUID.
+        let raw = unsafe { ffi::randomx_get_flags() };
+        Self(raw & !(ffi::FLAG_FULL_MEM | ffi::FLAG_LARGE_PAGES))
+    }
+
+    /// Returns the flags with the JIT turned off (the interpreter; for comparisons).
+    pub fn without_jit(self) -> Self {
+        Self(self.0 & !(ffi::FLAG_JIT | ffi::FLAG_SECURE))
+    }
+
+    /// Whether programs are compiled to machine code (otherwise interpreted, about 5x
+    /// slower).
+    pub fn jit(self) -> bool {
+        self.0 & ffi::FLAG_JIT != 0
+    }
+
+    /// Whether the CPU's AES instructions are used (otherwise software AES).
+    pub fn hard_aes(self) -> bool {
+        self.0 & ffi::FLAG_HARD_AES != 0
+    }
+
+    /// Whether the JIT keeps its code W^X (write and execute never at once), which some
+    /// systems require and which costs a little speed.
+    pub fn secure_jit(self) -> bool {
+        self.0 & ffi::FLAG_SECURE != 0
+    }
+
+    /// Returns the Argon2 implementation the cache is filled with: `avx2`, `ssse3` or
+    /// `portable`.
+    pub fn argon2(self) -> &'static str {
+        if self.0 & ffi::FLAG_ARGON2_AVX2 != 0 {
+            "avx2"
+        } else if self.0 & ffi::FLAG_ARGON2_SSSE3 != 0 {
+            "ssse3"
+        } else {
+            "portable"
+        }
+    }
+
+    /// The raw flags of a VM over these features.
+    fn vm(self, fast: bool, pages: PageMode) -> c_int {
+        let mut raw = self.0 & (ffi::FLAG_JIT | ffi::FLAG_HARD_AES | ffi::FLAG_SECURE);
+        if fast {
+            raw |= ffi::FLAG_FULL_MEM;
+        }
+        if pages == PageMode::HugeTlb {
+            raw |= ffi::FLAG_LARGE_PAGES;
+        }
+        raw
+    }
+}
+
+impl fmt::Display for RandomxFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let jit = match (self.jit(), self.secure_jit()) {
+            (true, true) => "jit (secure)",
+            (true, false) => "jit",
+            (false, _) => "interpreter",
+        };
+        let aes = if self.hard_aes() {
+            "hard-aes"
+        } else {
+            "soft-aes"
+        };
+        write!(f, "{jit}, {aes}, argon2-{}", self.argon2())
+    }
+}
+
+impl fmt::Debug for RandomxFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RandomxFlags({self})")
+    }
+}
+
+/// A RandomX cache (256 MiB): the Argon2d fill of one key. Light-mode VMs hash from it;
+/// a [`Dataset`] is computed from it.
+pub struct Cache {
+    ptr: NonNull<ffi::RandomxCache>,
+    key: Vec<u8>,
+    flags: RandomxFlags,
+    pages: PageMode,
+}
+
+// SAFETY: after `Cache::new` returns, the library only reads the cache (VM hashing and
+// `randomx_init_dataset` on disjoint ranges, which its own multi-threaded benchmark does
+// from many threads at once); the pointer is freed only in `Drop`, with no borrow left.
+unsafe impl Send for Cache {}
+// SAFETY: as above: shared use is read-only.
+unsafe impl Sync for Cache {}
+
+impl Cache {
+    /// Builds the cache of `key` (for Monero, the seed block id; about 0.3 s with AVX2
+    /// Argon2). `huge_pages` other than [`HugePages::Off`] tries reserved huge pages
+    /// first.
+    ///
+    /// # Errors
+    /// [`RandomxError::CacheAlloc`] when the memory cannot be allocated.
+    pub fn new(
+        key: &[u8],
+        flags: RandomxFlags,
+        huge_pages: HugePages,
+    ) -> Result<Self, RandomxError> {
+        let base = flags.0 & (ffi::FLAG_JIT | ffi::FLAG_ARGON2_AVX2 | ffi::FLAG_ARGON2_SSSE3);
+        let mut attempts = Vec::with_capacity(2);
+        if huge_pages == HugePages::Auto {
+            attempts.push((base | ffi::FLAG_LARGE_PAGES, PageMode::HugeTlb));
+        }
+        attempts.push((base, PageMode::Normal));
+        for (raw, pages) in attempts {
+            // SAFETY: any flag combination is accepted; NULL reports failure.
+            let Some(ptr) = NonNull::new(unsafe { ffi::randomx_alloc_cache(raw) }) else {
+                continue;
+            };
+            // SAFETY: `ptr` is a live cache; `key` is valid for `key.len()` bytes (an
+            // empty key is allowed with any pointer).
+            unsafe { ffi::randomx_init_cache(ptr.as_ptr(), key.as_ptr().cast(), key.len()) };
+            return Ok(Self {
+                ptr,
+                key: key.to_vec(),
+                flags,
+                pages,
+            });
+        }
+        Err(RandomxError::CacheAlloc {
+            bytes: memory::CACHE_BYTES,
+        })
+    }
+
+    /// Returns the key the cache was built from.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Returns the pages the cache lives on.
+    pub fn pages(&self) -> PageMode {
+        self.pages
+    }
+
+    /// Returns the features the cache was built with.
+    pub fn flags(&self) -> RandomxFlags {
+        self.flags
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `randomx_alloc_cache` and is released once; no VM
+        // or dataset build borrows it any more (they hold `&Cache` or `Arc<Cache>`).
+        unsafe { ffi::randomx_release_cache(self.ptr.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("key", &hex::encode(&self.key))
+            .field("pages", &self.pages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A RandomX dataset (2080 MiB), computed from a [`Cache`] on several threads at once.
+/// Fast-mode VMs read it; all mining threads share one through `Arc`.
+pub struct Dataset {
+    ptr: NonNull<ffi::RandomxDataset>,
+    key: Vec<u8>,
+    flags: RandomxFlags,
+    pages: PageMode,
+    init_time: Duration,
+    init_threads: usize,
+}
+
+// SAFETY: the dataset is written only inside `Dataset::build`, before the value exists;
+// afterwards VMs only read it. Freed only in `Drop`, when no VM holds it.
+unsafe impl Send for Dataset {}
+// SAFETY: as above: shared use is read-only.
+unsafe impl Sync for Dataset {}
+
+/// The dataset pointer handed to the init threads, each of which writes its own item
+/// range.
+#[derive(Clone, Copy)]
+struct InitTarget {
+    dataset: *mut ffi::RandomxDataset,
+    cache: *mut ffi::RandomxCache,
+}
+
+// SAFETY: the threads of `Dataset::build` write disjoint item ranges of one dataset and
+// only read the cache; `build` joins them all before it returns.
+unsafe impl Send for InitTarget {}
+
+impl Dataset {
+    /// Returns the number of 64-byte items of a dataset.
+    // `c_ulong` is 32 bits on Windows, 64 elsewhere.
+    #[allow(clippy::useless_conversion)]
+    pub fn item_count() -> u64 {
+        // SAFETY: a constant query.
+        u64::from(unsafe { ffi::randomx_dataset_item_count() })
+    }
+
+    /// Allocates a dataset and computes it from `cache` on `threads` threads (0: one per
+    /// logical CPU), each running at `priority`.
+    ///
+    /// The pages are, with [`HugePages::Auto`], reserved 2 MiB pages when the system has
+    /// enough of them, else memory advised to be backed by transparent huge pages (before
+    /// the threads first touch it), else normal pages; see [`Dataset::pages`].
+    ///
+    /// # Errors
+    /// [`RandomxError::DatasetAlloc`] when the memory cannot be allocated;
+    /// [`RandomxError::Spawn`] when a thread cannot be started.
+    pub fn build(
+        cache: &Cache,
+        threads: usize,
+        huge_pages: HugePages,
+        priority: ThreadPriority,
+    ) -> Result<Self, RandomxError> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let start = Instant::now();
+        let (ptr, pages) = Self::allocate(huge_pages)?;
+        let mut dataset = Self {
+            ptr,
+            key: cache.key.clone(),
+            flags: cache.flags,
+            pages,
+            init_time: Duration::ZERO,
+            init_threads: threads,
+        };
+        let items = Self::item_count();
+        let target = InitTarget {
+            dataset: dataset.ptr.as_ptr(),
+            cache: cache.ptr.as_ptr(),
+        };
+        std::thread::scope(|scope| {
+            let mut handles = Vec::with_capacity(threads);
+            for index in 0..threads as u64 {
+                let first = items * index / threads as u64;
+                let end = items * (index + 1) / threads as u64;
+                let spawned = std::thread::Builder::new()
+                    .name(format!("otedama-rx-init-{index}"))
+                    .spawn_scoped(scope, move || {
+                        // A refused priority only costs speed; mining threads report it.
+                        let _ = priority.apply_to_current_thread();
+                        let target = target;
+                        // SAFETY: `first..end` lies inside `0..items` and no other thread
+                        // writes it; the dataset and the cache outlive the scope.
+                        unsafe {
+                            ffi::randomx_init_dataset(
+                                target.dataset,
+                                target.cache,
+                                first as c_ulong,
+                                (end - first) as c_ulong,
+                            );
+                        }
+                    });
+                match spawned {
+                    Ok(handle) => handles.push(handle),
+                    // The scope joins the threads already started before `dataset` drops.
+                    Err(e) => return Err(RandomxError::Spawn(e)),
+                }
+            }
+            for handle in handles {
+                handle.join().map_err(|_| RandomxError::InitPanicked)?;
+            }
+            Ok(())
+        })?;
+        dataset.init_time = start.elapsed();
+        Ok(dataset)
+    }
+
+    /// Allocates the dataset's memory on the best pages `huge_pages` allows.
+    fn allocate(
+        huge_pages: HugePages,
+    ) -> Result<(NonNull<ffi::RandomxDataset>, PageMode), RandomxError> {
+        if huge_pages == HugePages::Auto {
+            // SAFETY: NULL reports failure (no reserved pages, or too few).
+            if let Some(ptr) =
+                NonNull::new(unsafe { ffi::randomx_alloc_dataset(ffi::FLAG_LARGE_PAGES) })
+            {
+                return Ok((ptr, PageMode::HugeTlb));
+            }
+        }
+        // SAFETY: as above.
+        let ptr = NonNull::new(unsafe { ffi::randomx_alloc_dataset(0) }).ok_or(
+            RandomxError::DatasetAlloc {
+                bytes: memory::DATASET_BYTES,
+            },
+        )?;
+        let mut pages = PageMode::Normal;
+        if huge_pages != HugePages::Off && !memory::transparent_huge_pages_off() {
+            // SAFETY: a live dataset's memory is `item_count() * 64` bytes; nothing has
+            // touched it yet, so the advice applies before the first fault.
+            let base = unsafe { ffi::randomx_get_dataset_memory(ptr.as_ptr()) };
+            let len = Self::item_count() as usize * ffi::DATASET_ITEM_SIZE;
+            if memory::advise_huge_pages(base.cast(), len) {
+                pages = PageMode::Transparent;
+            }
+        }
+        Ok((ptr, pages))
+    }
+
+    /// Returns the key of the cache the dataset was computed from.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Returns the pages the dataset lives on.
+    pub fn pages(&self) -> PageMode {
+        self.pages
+    }
+
+    /// Returns the features of the cache the dataset was computed with.
+    pub fn flags(&self) -> RandomxFlags {
+        self.flags
+    }
+
+    /// Returns the wall time of [`Dataset::build`]: allocation and computation.
+    pub fn init_time(&self) -> Duration {
+        self.init_time
+    }
+
+    /// Returns how many threads computed the dataset.
+    pub fn init_threads(&self) -> usize {
+        self.init_threads
+    }
+}
+
+impl Drop for Dataset {
+    fn drop(&mut self) {
+        // SAFETY: from `randomx_alloc_dataset`, released once; every VM that reads it
+        // holds an `Arc<Dataset>`, so none is left.
+        unsafe { ffi::randomx_release_dataset(self.ptr.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("key", &hex::encode(&self.key))
+            .field("pages", &self.pages)
+            .field("init_time", &self.init_time)
+            .field("init_threads", &self.init_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The memory a [`Vm`] reads, kept alive by the VM.
+#[derive(Debug)]
+enum Memory {
+    Fast(Arc<Dataset>),
+    Light(Arc<Cache>),
+}
+
+/// A RandomX virtual machine: hashes inputs, one thread at a time.
+pub struct Vm {
+    ptr: NonNull<ffi::RandomxVm>,
+    memory: Memory,
+    /// Whether a `calculate_hash_first` awaits its `next` or `last`.
+    pending: bool,
+}
+
+// SAFETY: a VM may move between threads; it is used by one at a time (`&mut self` for
+// every hash), and the memory it reads is `Sync`.
+unsafe impl Send for Vm {}
+
+impl Vm {
+    /// Creates a fast-mode VM over `dataset`. Its 2 MiB scratchpad goes on a reserved
+    /// huge page when the dataset is on them and one is free.
+    ///
+    /// # Errors
+    /// [`RandomxError::VmCreate`] when the library cannot create it.
+    pub fn fast(dataset: Arc<Dataset>) -> Result<Self, RandomxError> {
+        let flags = dataset.flags;
+        let pages = dataset.pages;
+        let raw_dataset = dataset.ptr.as_ptr();
+        Self::create(
+            flags,
+            true,
+            pages,
+            std::ptr::null_mut(),
+            raw_dataset,
+            Memory::Fast(dataset),
+        )
+    }
+
+    /// Creates a light-mode VM over `cache` (about 8x slower per hash than fast mode).
+    ///
+    /// # Errors
+    /// [`RandomxError::VmCreate`] when the library cannot create it.
+    pub fn light(cache: Arc<Cache>) -> Result<Self, RandomxError> {
+        let flags = cache.flags;
+        let pages = cache.pages;
+        let raw_cache = cache.ptr.as_ptr();
+        Self::create(
+            flags,
+            false,
+            pages,
+            raw_cache,
+            std::ptr::null_mut(),
+            Memory::Light(cache),
+        )
+    }
+
+    fn create(
+        flags: RandomxFlags,
+        fast: bool,
+        pages: PageMode,
+        cache: *mut ffi::RandomxCache,
+        dataset: *mut ffi::RandomxDataset,
+        memory: Memory,
+    ) -> Result<Self, RandomxError> {
+        let mut attempts = vec![flags.vm(fast, pages)];
+        if pages == PageMode::HugeTlb {
+            // The scratchpad alone may not find a free reserved page.
+            attempts.push(flags.vm(fast, PageMode::Normal));
+        }
+        for raw in attempts {
+            // SAFETY: fast mode passes a live dataset with FULL_MEM and no cache; light
+            // mode a live, initialised cache without FULL_MEM, as `randomx.h` requires.
+            // `memory` keeps both alive as long as the VM.
+            if let Some(ptr) = NonNull::new(unsafe { ffi::randomx_create_vm(raw, cache, dataset) })
+            {
+                return Ok(Self {
+                    ptr,
+                    memory,
+                    pending: false,
+                });
+            }
+        }
+        Err(RandomxError::VmCreate {
+            mode: if fast { "fast" } else { "light" },
+        })
+    }
+
+    /// Returns the key of the memory the VM reads.
+    pub fn key(&self) -> &[u8] {
+        match &self.memory {
+            Memory::Fast(d) => d.key(),
+            Memory::Light(c) => c.key(),
+        }
+    }
+
+    /// Whether the VM reads a dataset (fast mode).
+    pub fn is_fast(&self) -> bool {
+        matches!(self.memory, Memory::Fast(_))
+    }
+
+    /// Returns the RandomX hash of `input`. A running pipeline is abandoned (its
+    /// pending hash is lost).
+    pub fn hash(&mut self, input: &[u8]) -> [u8; 32] {
+        self.pending = false;
+        let mut out = [0u8; ffi::HASH_SIZE];
+        // SAFETY: a live VM used by this thread only; `input` is valid for its length and
+        // `out` has room for the 32-byte hash.
+        unsafe {
+            ffi::randomx_calculate_hash(
+                self.ptr.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+            );
+        }
+        out
+    }
+
+    /// Starts a hash pipeline with `input`: its hash comes from the following
+    /// [`Vm::hash_next`] or [`Vm::hash_last`], which overlap it with the next input.
+    /// A running pipeline is abandoned.
+    pub fn hash_first(&mut self, input: &[u8]) {
+        // SAFETY: as in `hash`.
+        unsafe {
+            ffi::randomx_calculate_hash_first(self.ptr.as_ptr(), input.as_ptr().cast(), input.len())
+        }
+        self.pending = true;
+    }
+
+    /// Returns the hash of the previous input of the pipeline and starts `input`;
+    /// `None` (and nothing started) when no pipeline is running.
+    pub fn hash_next(&mut self, input: &[u8]) -> Option<[u8; 32]> {
+        if !self.pending {
+            return None;
+        }
+        let mut out = [0u8; ffi::HASH_SIZE];
+        let _fp = FpState::save();
+        // SAFETY: as in `hash`; a pipeline was started, so the library's state holds the
+        // previous input's seed.
+        unsafe {
+            ffi::randomx_calculate_hash_next(
+                self.ptr.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+            );
+        }
+        Some(out)
+    }
+
+    /// Returns the hash of the last input of the pipeline and ends it; `None` when no
+    /// pipeline is running.
+    pub fn hash_last(&mut self) -> Option<[u8; 32]> {
+        if !self.pending {
+            return None;
+        }
+        let mut out = [0u8; ffi::HASH_SIZE];
+        let _fp = FpState::save();
+        // SAFETY: as in `hash_next`.
+        unsafe { ffi::randomx_calculate_hash_last(self.ptr.as_ptr(), out.as_mut_ptr().cast()) }
+        self.pending = false;
+        Some(out)
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // SAFETY: from `randomx_create_vm`, destroyed once, before `memory` drops.
+        unsafe { ffi::randomx_destroy_vm(self.ptr.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Vm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vm")
+            .field("memory", &self.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Restores the thread's floating-point control word when dropped.
+///
+/// A RandomX program sets the rounding mode of the thread it runs on;
+/// `randomx_calculate_hash` restores it, the pipelined calls do not. Hashing threads
+/// run Rust code between hashes, which must see the default mode.
+struct FpState {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    saved: u32,
+}
+
+impl FpState {
+    fn save() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE is part of x86_64; reading MXCSR has no other effect.
+            #[allow(deprecated)]
+            saved: unsafe { std::arch::x86_64::_mm_getcsr() },
+            #[cfg(target_arch = "x86")]
+            // SAFETY: RandomX's x86 builds require SSE2.
+            #[allow(deprecated)]
+            saved: unsafe { std::arch::x86::_mm_getcsr() },
+        }
+    }
+}
+
+impl Drop for FpState {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: writes back the value read from MXCSR on this thread.
+        #[allow(deprecated)]
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.saved);
+        }
+        #[cfg(target_arch = "x86")]
+        // SAFETY: as above.
+        #[allow(deprecated)]
+        unsafe {
+            std::arch::x86::_mm_setcsr(self.saved);
+        }
+    }
+}
