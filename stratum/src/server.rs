@@ -3,6 +3,8 @@
 
 use crate::ban::{Admission, Guard};
 use crate::config::StratumConfig;
+use crate::dag::session::DagContext;
+use crate::dag::{DagConfig, DagSubmission, DagWork};
 use crate::extranonce::{Extranonces, Lease};
 use crate::job::{JobIds, PartsCache};
 use crate::session::{self, Context, TARGET};
@@ -34,7 +36,15 @@ pub struct StratumServer {
     sv2: Option<(TcpListener, SocketAddr)>,
     ctx: Arc<Context>,
     conns: Arc<ConnTable>,
+    feeds: Feeds,
+    dag: Option<(TcpListener, SocketAddr)>,
+}
+
+/// What sessions are fed from: v1 and V2 work, and the DAG listener's.
+#[derive(Clone)]
+struct Feeds {
     work: watch::Receiver<Option<Work>>,
+    dag: Option<(Arc<DagContext>, watch::Receiver<Option<DagWork>>)>,
 }
 
 impl StratumServer {
@@ -81,8 +91,45 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            work,
+            feeds: Feeds { work, dag: None },
+            dag: None,
         })
+    }
+
+    /// Adds a listener for the DAG dialects (Ethash, Etchash, KawPow) on
+    /// `config.listen`, fed by `work`; shares meeting their template's share target go
+    /// to `submissions`. It shares the server's limits, timeouts, vardiff, bans,
+    /// connection caps and counters.
+    ///
+    /// # Errors
+    /// `InvalidInput` for difficulty bounds that are not positive numbers; the
+    /// socket's errors when the address cannot be bound.
+    pub fn with_dag(
+        mut self,
+        config: DagConfig,
+        work: watch::Receiver<Option<DagWork>>,
+        submissions: mpsc::Sender<DagSubmission>,
+    ) -> io::Result<Self> {
+        let positive = |d: f64| d.is_finite() && d > 0.0;
+        if !positive(config.start_difficulty)
+            || !positive(config.min_difficulty)
+            || config.max_difficulty.is_some_and(|d| !positive(d))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DAG difficulties must be positive finite numbers",
+            ));
+        }
+        let listener = listen(config.listen)?;
+        let addr = listener.local_addr()?;
+        self.dag = Some((listener, addr));
+        self.feeds.dag = Some((Arc::new(DagContext::new(config, submissions)), work));
+        Ok(self)
+    }
+
+    /// Returns the bound DAG address, when a DAG listener was added.
+    pub fn dag_addr(&self) -> Option<SocketAddr> {
+        self.dag.as_ref().map(|(_, a)| *a)
     }
 
     /// Returns the bound address (useful after binding port 0).
@@ -109,11 +156,16 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            work,
+            feeds,
+            dag,
         } = self;
         info!(target: TARGET, listen = %local_addr, chain = ctx.spec.name, "stratum server listening");
         let sv2 = sv2.map(|(l, addr)| {
             info!(target: TARGET, listen = %addr, "stratum v2 listening");
+            l
+        });
+        let dag = dag.map(|(l, addr)| {
+            info!(target: TARGET, listen = %addr, "stratum DAG dialects listening");
             l
         });
         let mut sessions = JoinSet::new();
@@ -136,10 +188,13 @@ impl StratumServer {
                     }
                 }
                 accepted = listener.accept() => {
-                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V1, &work, &shutdown).await;
+                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V1, &feeds, &shutdown).await;
                 }
                 accepted = accept_on(sv2.as_ref()) => {
-                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V2, &work, &shutdown).await;
+                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::V2, &feeds, &shutdown).await;
+                }
+                accepted = accept_on(dag.as_ref()) => {
+                    on_accept(&ctx, &conns, &mut sessions, accepted, Protocol::Dag, &feeds, &shutdown).await;
                 }
             }
         }
@@ -185,6 +240,8 @@ enum Protocol {
     V1,
     /// Stratum V2: Noise-encrypted binary frames.
     V2,
+    /// The DAG dialects: JSON lines.
+    Dag,
 }
 
 /// Takes an accepted connection: bans and connection caps, shared by both protocols,
@@ -195,7 +252,7 @@ async fn on_accept(
     sessions: &mut JoinSet<()>,
     accepted: io::Result<(TcpStream, SocketAddr)>,
     protocol: Protocol,
-    work: &watch::Receiver<Option<Work>>,
+    feeds: &Feeds,
     shutdown: &watch::Receiver<bool>,
 ) {
     let (stream, peer) = match accepted {
@@ -223,7 +280,7 @@ async fn on_accept(
         peer,
         permit,
         protocol,
-        work.clone(),
+        feeds.clone(),
         shutdown.clone(),
     ));
 }
@@ -236,15 +293,25 @@ async fn serve(
     peer: SocketAddr,
     permit: ConnPermit,
     protocol: Protocol,
-    work: watch::Receiver<Option<Work>>,
+    feeds: Feeds,
     shutdown: watch::Receiver<bool>,
 ) {
-    let ban = match protocol {
-        Protocol::V1 => {
+    let Feeds { work, dag } = feeds;
+    let ban = match (protocol, dag) {
+        (Protocol::V1, _) => {
             let lease: Lease = Extranonces::take(&ctx.extranonces);
             session::run(ctx.clone(), stream, peer, lease, work, shutdown).await
         }
-        Protocol::V2 => crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await,
+        (Protocol::V2, _) => {
+            crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await
+        }
+        (Protocol::Dag, Some((dag, dag_work))) => {
+            let lease: Lease = Extranonces::take(&ctx.extranonces);
+            crate::dag::session::run(ctx.clone(), dag, stream, peer, lease, dag_work, shutdown)
+                .await
+        }
+        // Only accepted where a DAG listener exists, which comes with its feed.
+        (Protocol::Dag, None) => None,
     };
     if let Some(reason) = ban {
         ctx.guard.ban(peer.ip(), reason, Instant::now());
