@@ -165,9 +165,10 @@ pub struct JsonFlag {
 /// Options of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The algorithm to measure: sha256d or scrypt (both when omitted).
+    /// The algorithm to measure: sha256d or scrypt (both when omitted), or ethash,
+    /// etchash, kawpow (backends cpu, opencl[:N], cuda[:N]).
     #[arg(long, value_name = "ALGO", value_parser = parse_algorithm)]
-    pub algo: Option<otedama_sharechain::PowAlgorithm>,
+    pub algo: Option<super::bench_dag::BenchAlgorithm>,
     /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
     /// cpu-avx512vl, cpu-avx512, cpu-sha-ni, reference (the hashing crates used
     /// directly, as a baseline), all (the baseline and every kernel this CPU runs),
@@ -184,14 +185,28 @@ pub struct BenchArgs {
     /// Prints one JSON object per measurement.
     #[arg(long)]
     pub json: bool,
+    /// DAG algorithms: the epoch measured.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub epoch: u32,
+    /// DAG algorithms: a 1 MiB cache and a dataset of this many MiB instead of the
+    /// epoch's (a figure from a CPU OpenCL device in seconds; not a miner's figure).
+    #[arg(long, value_name = "MIB")]
+    pub dataset_mib: Option<u64>,
 }
 
-fn parse_algorithm(s: &str) -> Result<otedama_sharechain::PowAlgorithm, String> {
+fn parse_algorithm(s: &str) -> Result<super::bench_dag::BenchAlgorithm, String> {
+    use super::bench_dag::BenchAlgorithm;
     use otedama_sharechain::PowAlgorithm;
+    if let Some(dag) = super::bench_dag::parse_dag(s) {
+        return Ok(BenchAlgorithm::Dag(dag));
+    }
     [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt]
         .into_iter()
         .find(|a| a.to_string() == s)
-        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d or scrypt)"))
+        .map(BenchAlgorithm::Pow)
+        .ok_or_else(|| {
+            format!("unknown algorithm {s:?} (expected sha256d, scrypt, ethash, etchash or kawpow)")
+        })
 }
 
 /// Options of `devnet`.

@@ -41,7 +41,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--seconds must be a positive number");
     }
     let algorithms = match args.algo {
-        Some(a) => vec![a],
+        Some(super::bench_dag::BenchAlgorithm::Dag(dag)) => {
+            return super::bench_dag::bench_dag(args, dag);
+        }
+        Some(super::bench_dag::BenchAlgorithm::Pow(a)) => vec![a],
         None => vec![PowAlgorithm::Sha256d, PowAlgorithm::Scrypt],
     };
     let mut runs: Vec<Box<dyn otedama_miner::HashBackend>> = Vec::new();
