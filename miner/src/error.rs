@@ -272,3 +272,31 @@ pub enum RandomxError {
     #[error("spawning a RandomX thread: {0}")]
     Spawn(#[source] std::io::Error),
 }
+
+/// Why a DAG pool session ([`DagClient`](crate::DagClient)) ended.
+#[derive(Debug, thiserror::Error)]
+pub enum DagClientError {
+    /// Connecting, reading or writing failed.
+    #[error("pool connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The pool closed the connection.
+    #[error("pool closed the connection")]
+    Closed,
+    /// The pool sent nothing (or did not answer the handshake) in time.
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    /// The pool refused the subscription or the credentials.
+    #[error("pool refused {what}: {reason}")]
+    Refused {
+        /// `mining.subscribe` or `mining.authorize`.
+        what: &'static str,
+        /// The pool's error, as sent.
+        reason: String,
+    },
+    /// A message this client cannot follow.
+    #[error("pool message: {0}")]
+    Protocol(&'static str),
+    /// A line longer than the client accepts.
+    #[error("pool line longer than {0} bytes")]
+    LineTooLong(usize),
+}

@@ -5,6 +5,8 @@
 //!   connection (`client`), one OS thread per hashing thread (`worker`) and a hashrate
 //!   ticker; [`Miner::stats`] reads the counters and [`Miner::stop`] ends everything.
 //! - `job`: from `mining.notify` to the 80-byte header; `protocol`: the Stratum v1 messages.
+//! - [`DagClient`]: EthereumStratum/1.0.0 and KawPow pools, mined with the CPU light
+//!   hasher (slow and exact; the GPU DAG kernels are not wired to it yet).
 //! - [`HashBackend`]: a device that scans nonce ranges. [`CpuBackend`] is the default and
 //!   the reference; every candidate of every backend is re-checked with
 //!   [`PowAlgorithm::hash`] before it is submitted. Its [`CpuKernel`] (portable, AVX2,
@@ -36,6 +38,8 @@ mod bench;
 mod client;
 // [`MinerConfig`] and pool URLs.
 mod config;
+// [`DagClient`]: the EthereumStratum/1.0.0 and KawPow client, hashing on the CPU.
+mod dag_client;
 // [`CpuBackend`]: the CPU kernels behind [`HashBackend`].
 mod cpu;
 // [`CudaBackend`]: NVIDIA GPUs through the driver API and NVRTC.
@@ -91,7 +95,8 @@ pub use config::{MinerConfig, check_pool_url};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
-pub use error::{DagError, MinerError, RandomxError, UrlError};
+pub use dag_client::{DagClient, DagClientConfig, DagClientStats};
+pub use error::{DagClientError, DagError, MinerError, RandomxError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 pub use gpu::GpuRejects;
 pub use kernel::{CpuKernel, UnknownKernel};

@@ -131,6 +131,36 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// [`DecodeError::Malformed`] for anything but a JSON object; otherwise
 /// [`DecodeError::Rejected`] with the request's id for a missing method or bad params.
 pub(crate) fn decode(line: &[u8]) -> Result<(RequestId, Request), DecodeError> {
+    match decode_call(line)? {
+        (id, Call::Response) => Ok((id, Request::ClientResponse)),
+        (id, Call::Method { method, params }) => match parse_method(&method, &params) {
+            Ok(req) => Ok((id, req)),
+            Err(reject) => Err(DecodeError::Rejected(id, reject)),
+        },
+    }
+}
+
+/// A JSON-RPC line before its method is interpreted: the envelope every Stratum dialect
+/// shares (v1 and the DAG dialects).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Call {
+    /// A request or notification: its method and positional parameters.
+    Method {
+        /// The method name as sent.
+        method: String,
+        /// The parameters (an absent or null `params` is empty).
+        params: Vec<Value>,
+    },
+    /// A line with `result` or `error` and no `method`: the client answering us.
+    Response,
+}
+
+/// Decodes one line into its id and [`Call`].
+///
+/// # Errors
+/// As [`decode`]: [`DecodeError::Malformed`] for anything but a JSON object, and
+/// [`DecodeError::Rejected`] for a missing method or non-array params.
+pub(crate) fn decode_call(line: &[u8]) -> Result<(RequestId, Call), DecodeError> {
     // serde would also read a struct from a JSON array; only objects are requests.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::Malformed);
@@ -140,7 +170,7 @@ pub(crate) fn decode(line: &[u8]) -> Result<(RequestId, Request), DecodeError> {
     let method = match env.method {
         Some(Value::String(m)) => m,
         None if env.result || env.error => {
-            return Ok((id, Request::ClientResponse));
+            return Ok((id, Call::Response));
         }
         _ => return Err(DecodeError::Rejected(id, Reject::Malformed)),
     };
@@ -157,10 +187,7 @@ pub(crate) fn decode(line: &[u8]) -> Result<(RequestId, Request), DecodeError> {
             ));
         }
     };
-    match parse_method(&method, &params) {
-        Ok(req) => Ok((id, req)),
-        Err(reject) => Err(DecodeError::Rejected(id, reject)),
-    }
+    Ok((id, Call::Method { method, params }))
 }
 
 fn parse_method(method: &str, p: &[Value]) -> Result<Request, Reject> {
@@ -217,12 +244,12 @@ fn parse_method(method: &str, p: &[Value]) -> Result<Request, Reject> {
 }
 
 /// Keeps at most 64 characters of client text that is only logged or matched.
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
 /// Reads a JSON number, or a string holding one (some firmware quotes it).
-fn number(v: &Value) -> Option<f64> {
+pub(crate) fn number(v: &Value) -> Option<f64> {
     let d = match v {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse().ok()?,

@@ -184,6 +184,15 @@ pub(crate) enum Reject {
     /// The job has taken as many shares as a session may send for one job.
     #[error("Too many shares for one job; mine the latest job")]
     JobFull,
+    /// A DAG share whose mix hash is not the one its nonce gives.
+    #[error("Invalid mix hash")]
+    BadMixHash,
+    /// A KawPow share for a header hash other than its job's.
+    #[error("Header hash does not match the job")]
+    HeaderMismatch,
+    /// A full 64-bit nonce that does not start with the session's extranonce.
+    #[error("Nonce does not start with the session extranonce")]
+    NonceOutsideExtranonce,
     /// Something went wrong on the server; details are only logged.
     #[error("Internal error")]
     Internal,
@@ -209,6 +218,9 @@ impl Reject {
             | Reject::NtimeOutOfRange
             | Reject::VersionBits
             | Reject::JobFull
+            | Reject::BadMixHash
+            | Reject::HeaderMismatch
+            | Reject::NonceOutsideExtranonce
             | Reject::Internal => ErrorCode::Other,
         }
     }

@@ -14,6 +14,9 @@
 //! - [`StratumServer`]: the accept loop and connection caps.
 //! - [`StratumStats`]: server-wide counters.
 //! - [`xmrig`]: xmrig's JSON-RPC dialect for RandomX miners of a Monero sidechain.
+//! - [`dag`]: the Ethash, Etchash and KawPow dialects (EthereumStratum/1.0.0, ETHPROXY,
+//!   KawPow) on a listener of their own ([`StratumServer::with_dag`]), every share
+//!   verified with the epoch's light cache.
 //! - [`sv2`]: Stratum V2 (Noise, binary frames, standard and extended channels) on a
 //!   second port, sharing the work, the share path, the caps, bans and counters.
 //!
@@ -27,6 +30,7 @@
 mod ban;
 mod codec;
 mod config;
+pub mod dag;
 mod error;
 mod extranonce;
 mod fee;

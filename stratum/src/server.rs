@@ -3,6 +3,8 @@
 
 use crate::ban::{Admission, Guard};
 use crate::config::StratumConfig;
+use crate::dag::session::DagContext;
+use crate::dag::{DagConfig, DagSubmission, DagWork};
 use crate::extranonce::{Extranonces, Lease};
 use crate::job::{JobIds, PartsCache};
 use crate::session::{self, Context, TARGET};
@@ -34,7 +36,15 @@ pub struct StratumServer {
     sv2: Option<(TcpListener, SocketAddr)>,
     ctx: Arc<Context>,
     conns: Arc<ConnTable>,
+    feeds: Feeds,
+    dag: Option<(TcpListener, SocketAddr)>,
+}
+
+/// What sessions are fed from: v1 and V2 work, and the DAG listener's.
+#[derive(Clone)]
+struct Feeds {
     work: watch::Receiver<Option<Work>>,
+    dag: Option<(Arc<DagContext>, watch::Receiver<Option<DagWork>>)>,
 }
 
 impl StratumServer {
@@ -81,8 +91,45 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            work,
+            feeds: Feeds { work, dag: None },
+            dag: None,
         })
+    }
+
+    /// Adds a listener for the DAG dialects (Ethash, Etchash, KawPow) on
+    /// `config.listen`, fed by `work`; shares meeting their template's share target go
+    /// to `submissions`. It shares the server's limits, timeouts, vardiff, bans,
+    /// connection caps and counters.
+    ///
+    /// # Errors
+    /// `InvalidInput` for difficulty bounds that are not positive numbers; the
+    /// socket's errors when the address cannot be bound.
+    pub fn with_dag(
+        mut self,
+        config: DagConfig,
+        work: watch::Receiver<Option<DagWork>>,
+        submissions: mpsc::Sender<DagSubmission>,
+    ) -> io::Result<Self> {
+        let positive = |d: f64| d.is_finite() && d > 0.0;
+        if !positive(config.start_difficulty)
+            || !positive(config.min_difficulty)
+            || config.max_difficulty.is_some_and(|d| !positive(d))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DAG difficulties must be positive finite numbers",
+            ));
+        }
+        let listener = listen(config.listen)?;
+        let addr = listener.local_addr()?;
+        self.dag = Some((listener, addr));
+        self.feeds.dag = Some((Arc::new(DagContext::new(config, submissions)), work));
+        Ok(self)
+    }
+
+    /// Returns the bound DAG address, when a DAG listener was added.
+    pub fn dag_addr(&self) -> Option<SocketAddr> {
+        self.dag.as_ref().map(|(_, a)| *a)
     }
 
     /// Returns the bound address (useful after binding port 0).
@@ -109,29 +156,37 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            work,
+            feeds,
+            dag,
         } = self;
         info!(target: TARGET, listen = %local_addr, chain = ctx.spec.name, "stratum server listening");
         let sv2 = sv2.map(|(l, addr)| {
             info!(target: TARGET, listen = %addr, "stratum v2 listening");
             l
         });
+        let dag = dag.map(|(l, addr)| {
+            info!(target: TARGET, listen = %addr, "stratum DAG dialects listening");
+            l
+        });
         let stopping = shutdown.clone();
+        let listeners = [
+            (Some(listener), Protocol::V1),
+            (sv2, Protocol::V2),
+            (dag, Protocol::Dag),
+        ];
         accept_loop(
-            listener,
-            sv2,
+            listeners,
             &ctx.guard,
             &conns,
             shutdown,
-            |second, stream, peer, permit| {
-                let protocol = if second { Protocol::V2 } else { Protocol::V1 };
+            |protocol, stream, peer, permit| {
                 serve(
                     ctx.clone(),
                     stream,
                     peer,
                     permit,
                     protocol,
-                    work.clone(),
+                    feeds.clone(),
                     stopping.clone(),
                 )
             },
@@ -140,27 +195,29 @@ impl StratumServer {
     }
 }
 
-/// Accepts on `first` (and `second`, when given) until `shutdown` becomes true (or its
-/// sender is dropped). Each connection that [`admit`] lets in runs `serve(from_second,
-/// stream, peer, permit)` as a task. Then the listeners close and sessions get
-/// [`SESSION_DRAIN`] to end before they are aborted. Every dialect's server runs on it.
-pub(crate) async fn accept_loop<F, Fut>(
-    first: TcpListener,
-    second: Option<TcpListener>,
+/// Accepts on every listener given (up to three, each with the protocol it speaks)
+/// until `shutdown` becomes true (or its sender is dropped). Each connection that
+/// [`admit`] lets in runs `serve(protocol, stream, peer, permit)` as a task. Then the
+/// listeners close and sessions get [`SESSION_DRAIN`] to end before they are aborted.
+/// Every dialect's server runs on it.
+pub(crate) async fn accept_loop<P, F, Fut>(
+    listeners: [(Option<TcpListener>, P); 3],
     guard: &Guard,
     conns: &Arc<ConnTable>,
     mut shutdown: watch::Receiver<bool>,
     mut serve: F,
 ) where
-    F: FnMut(bool, TcpStream, SocketAddr, ConnPermit) -> Fut,
+    P: Copy + std::fmt::Debug,
+    F: FnMut(P, TcpStream, SocketAddr, ConnPermit) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let [(a, pa), (b, pb), (c, pc)] = listeners;
     let mut sessions = JoinSet::new();
     loop {
         if *shutdown.borrow_and_update() {
             break;
         }
-        let (accepted, from_second) = tokio::select! {
+        let (accepted, protocol) = tokio::select! {
             biased;
             changed = shutdown.changed() => {
                 if changed.is_err() {
@@ -176,15 +233,15 @@ pub(crate) async fn accept_loop<F, Fut>(
                 }
                 continue;
             }
-            accepted = first.accept() => (accepted, false),
-            accepted = accept_on(second.as_ref()) => (accepted, true),
+            accepted = accept_on(a.as_ref()) => (accepted, pa),
+            accepted = accept_on(b.as_ref()) => (accepted, pb),
+            accepted = accept_on(c.as_ref()) => (accepted, pc),
         };
-        let label = if from_second { "second" } else { "first" };
-        if let Some((stream, peer, permit)) = admit(guard, conns, accepted, label).await {
-            sessions.spawn(serve(from_second, stream, peer, permit));
+        if let Some((stream, peer, permit)) = admit(guard, conns, accepted, protocol).await {
+            sessions.spawn(serve(protocol, stream, peer, permit));
         }
     }
-    drop((first, second));
+    drop((a, b, c));
     info!(target: TARGET, sessions = sessions.len(), "stratum server stopping");
     let drained = tokio::time::timeout(SESSION_DRAIN, async {
         while sessions.join_next().await.is_some() {}
@@ -225,6 +282,8 @@ enum Protocol {
     V1,
     /// Stratum V2: Noise-encrypted binary frames.
     V2,
+    /// The DAG dialects: JSON lines.
+    Dag,
 }
 
 /// Admits an accepted connection of any dialect: refuses banned addresses and
@@ -234,12 +293,12 @@ pub(crate) async fn admit(
     guard: &Guard,
     conns: &Arc<ConnTable>,
     accepted: io::Result<(TcpStream, SocketAddr)>,
-    label: &'static str,
+    protocol: impl std::fmt::Debug,
 ) -> Option<(TcpStream, SocketAddr, ConnPermit)> {
     let (stream, peer) = match accepted {
         Ok(a) => a,
         Err(error) => {
-            warn!(target: TARGET, %error, protocol = label, "accept failed");
+            warn!(target: TARGET, %error, ?protocol, "accept failed");
             tokio::time::sleep(ACCEPT_BACKOFF).await;
             return None;
         }
@@ -264,15 +323,25 @@ async fn serve(
     peer: SocketAddr,
     permit: ConnPermit,
     protocol: Protocol,
-    work: watch::Receiver<Option<Work>>,
+    feeds: Feeds,
     shutdown: watch::Receiver<bool>,
 ) {
-    let ban = match protocol {
-        Protocol::V1 => {
+    let Feeds { work, dag } = feeds;
+    let ban = match (protocol, dag) {
+        (Protocol::V1, _) => {
             let lease: Lease = Extranonces::take(&ctx.extranonces);
             session::run(ctx.clone(), stream, peer, lease, work, shutdown).await
         }
-        Protocol::V2 => crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await,
+        (Protocol::V2, _) => {
+            crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await
+        }
+        (Protocol::Dag, Some((dag, dag_work))) => {
+            let lease: Lease = Extranonces::take(&ctx.extranonces);
+            crate::dag::session::run(ctx.clone(), dag, stream, peer, lease, dag_work, shutdown)
+                .await
+        }
+        // Only accepted where a DAG listener exists, which comes with its feed.
+        (Protocol::Dag, None) => None,
     };
     if let Some(reason) = ban {
         ctx.guard.ban(peer.ip(), reason, Instant::now());

@@ -65,6 +65,7 @@ fn main() {
                 cookie_file: None,
                 user: Some("bench".into()),
                 password: Some(otedama_node::config::Secret::new("bench")),
+                zmq: None,
             }],
         }];
         let node = Node::start(&config, None).await.expect("node starts");

@@ -191,6 +191,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
             cookie_file: Some(daemon.cookie_path().to_path_buf()),
             user: None,
             password: None,
+            zmq: None,
         }],
     }];
     let [(addr_a, script_a), (addr_b, script_b)] = devnet_payouts(spec);

@@ -40,6 +40,7 @@ fn cookie(d: &LitecoinRegtest) -> DaemonConfig {
         cookie_file: Some(d.cookie_path().to_path_buf()),
         user: None,
         password: None,
+        zmq: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn failover_and_errors_name_the_endpoint() {
             cookie_file: None,
             user: Some("__cookie__".into()),
             password: Some(Secret::new("wrong".to_string())),
+            zmq: None,
         };
         let client = ParentClient::new(&chain(vec![wrong]), None).expect("client");
         let e = client.block_template(None).await.expect_err("bad credentials");

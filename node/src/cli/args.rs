@@ -165,8 +165,9 @@ pub struct JsonFlag {
 /// Options of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The algorithm to measure: sha256d, scrypt (both when omitted) or randomx (Monero's
-    /// proof of work; builds its dataset first and reports how long that took).
+    /// The algorithm to measure: sha256d or scrypt (both when omitted); randomx (Monero's
+    /// proof of work; builds its dataset first and reports how long that took); or ethash,
+    /// etchash, kawpow (backends cpu, opencl[:N], cuda[:N]).
     #[arg(long, value_name = "ALGO", value_parser = parse_algorithm)]
     pub algo: Option<BenchAlgorithm>,
     /// The backend: cpu (the fastest kernel of this CPU), cpu-portable, cpu-avx2,
@@ -196,16 +197,26 @@ pub struct BenchArgs {
     /// Prints one JSON object per measurement.
     #[arg(long)]
     pub json: bool,
+    /// DAG algorithms: the epoch measured.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub epoch: u32,
+    /// DAG algorithms: a 1 MiB cache and a dataset of this many MiB instead of the
+    /// epoch's (a figure from a CPU OpenCL device in seconds; not a miner's figure).
+    #[arg(long, value_name = "MIB")]
+    pub dataset_mib: Option<u64>,
 }
 
-/// What `bench --algo` measures: a Bitcoin-family proof of work, or RandomX (which the
-/// configuration's `mining.algorithm` does not take yet).
+/// What `bench --algo` measures: a Bitcoin-family proof of work, RandomX, or a DAG
+/// algorithm (a bench-level choice; the sharechain's `PowAlgorithm` stays as consensus
+/// has it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchAlgorithm {
     /// SHA256d or Scrypt through the miner's backends.
     Pow(otedama_sharechain::PowAlgorithm),
     /// RandomX on the CPU.
     RandomX,
+    /// Ethash, Etchash or KawPow.
+    Dag(otedama_stratum::dag::DagAlgorithm),
 }
 
 fn parse_algorithm(s: &str) -> Result<BenchAlgorithm, String> {
@@ -213,11 +224,18 @@ fn parse_algorithm(s: &str) -> Result<BenchAlgorithm, String> {
     if s == "randomx" {
         return Ok(BenchAlgorithm::RandomX);
     }
+    if let Some(dag) = super::bench_dag::parse_dag(s) {
+        return Ok(BenchAlgorithm::Dag(dag));
+    }
     [PowAlgorithm::Sha256d, PowAlgorithm::Scrypt]
         .into_iter()
         .find(|a| a.to_string() == s)
         .map(BenchAlgorithm::Pow)
-        .ok_or_else(|| format!("unknown algorithm {s:?} (expected sha256d, scrypt or randomx)"))
+        .ok_or_else(|| {
+            format!(
+                "unknown algorithm {s:?} (expected sha256d, scrypt, randomx, ethash, etchash or kawpow)"
+            )
+        })
 }
 
 fn parse_huge_pages(s: &str) -> Result<otedama_miner::randomx::HugePages, String> {

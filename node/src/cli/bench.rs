@@ -43,6 +43,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let algorithms = match args.algo {
         Some(BenchAlgorithm::RandomX) => return bench_randomx(args),
+        Some(BenchAlgorithm::Dag(dag)) => return super::bench_dag::bench_dag(args, dag),
         Some(BenchAlgorithm::Pow(a)) => vec![a],
         None => vec![PowAlgorithm::Sha256d, PowAlgorithm::Scrypt],
     };

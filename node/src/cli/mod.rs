@@ -17,6 +17,7 @@
 
 mod args;
 mod bench;
+mod bench_dag;
 mod check;
 mod format;
 mod generate;

@@ -184,9 +184,9 @@ impl XmrigServer {
         } = self;
         info!(target: TARGET, listen = %local_addr, "xmrig stratum listening");
         let stopping = shutdown.clone();
+        let listeners = [(Some(listener), "xmrig"), (None, "xmrig"), (None, "xmrig")];
         accept_loop(
-            listener,
-            None,
+            listeners,
             &shared.guard,
             &conns,
             shutdown,

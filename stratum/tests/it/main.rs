@@ -1,6 +1,7 @@
 //! Integration tests: a real `StratumServer` on 127.0.0.1:0 and raw line clients.
 
 mod conversations;
+mod dag;
 mod defenses;
 mod difficulty;
 mod fee;

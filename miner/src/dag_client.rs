@@ -1,0 +1,537 @@
+//! A pool client for the DAG dialects: EthereumStratum/1.0.0 (Ethash, Etchash) and
+//! the KawPow dialect, mining with the CPU light hasher (every dataset item computed
+//! from the epoch's light cache: slow, exact, enough at low difficulty and for tests).
+//!
+//! One session, no failover: it subscribes, authorizes, follows `set_difficulty` /
+//! `set_target` and `notify`, hashes nonce batches on the blocking pool under its
+//! extranonce, and submits what meets the target. The epoch's hasher is built on the
+//! blocking pool when a job of a new epoch arrives.
+
+use crate::error::DagClientError;
+use otedama_sharechain::ethash::{Epoch, keccak256};
+use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_boundary, meets};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::{debug, info, trace, warn};
+
+const LOG: &str = "otedama::miner";
+const USER_AGENT: &str = "otedama-miner/0.1";
+/// TCP connect limit.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pool silent for this long is presumed dead.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Limit on one write.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest line accepted from the pool.
+const MAX_LINE: usize = 64 * 1024;
+/// Submits awaiting an answer; beyond this the oldest are forgotten.
+const MAX_PENDING: usize = 1024;
+/// Most extranonce bytes a pool may fix (kawpowminer and xmrig take at most 4).
+const MAX_EXTRANONCE: usize = 4;
+/// Seeds searched for an EthereumStratum job's epoch (Keccak-256 steps from zero).
+const MAX_SEED_ROUNDS: u32 = 2 * otedama_sharechain::ethash::MAX_EPOCH + 1;
+/// Ethash's seed step, in blocks.
+const SEED_STEP: u64 = 30_000;
+
+/// A DAG pool to mine on.
+#[derive(Debug, Clone)]
+pub struct DagClientConfig {
+    /// The pool's host name or address.
+    pub host: String,
+    /// The pool's port.
+    pub port: u16,
+    /// `ADDRESS[.worker]`.
+    pub user: String,
+    /// The password (`x`, or `d=N` for a fixed difficulty).
+    pub password: String,
+    /// The proof of work (EthereumStratum/1.0.0 for Ethash and Etchash, the KawPow
+    /// dialect for KawPow).
+    pub algorithm: DagAlgorithm,
+    /// Nonces hashed between looks at new work.
+    pub batch: u64,
+}
+
+/// The counters of a [`DagClient`].
+#[derive(Debug, Default)]
+pub struct DagClientStats {
+    /// Nonces hashed.
+    pub hashes: AtomicU64,
+    /// Shares found and submitted.
+    pub submitted: AtomicU64,
+    /// Shares the pool accepted.
+    pub accepted: AtomicU64,
+    /// Shares the pool rejected.
+    pub rejected: AtomicU64,
+}
+
+/// The built-in miner's client for the DAG dialects, hashing on the CPU.
+#[derive(Debug)]
+pub struct DagClient {
+    config: DagClientConfig,
+    stats: Arc<DagClientStats>,
+}
+
+/// A job as the pool sent it.
+#[derive(Debug, Clone)]
+struct DagJob {
+    id: String,
+    header: [u8; 32],
+    height: u64,
+    epoch: Epoch,
+    target: [u8; 32],
+}
+
+/// What a request was.
+#[derive(Debug)]
+enum Pending {
+    Subscribe,
+    Authorize,
+    Submit,
+}
+
+/// A nonce batch being hashed: its job, and the shares found.
+type Search = JoinHandle<(DagJob, Vec<(u64, DagHash)>)>;
+
+impl DagClient {
+    /// Returns a client for `config`.
+    pub fn new(config: DagClientConfig) -> Self {
+        Self {
+            config,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Returns the client's counters.
+    pub fn stats(&self) -> Arc<DagClientStats> {
+        self.stats.clone()
+    }
+
+    /// Mines on the pool until `shutdown` becomes true (then `Ok`), or the session
+    /// fails.
+    ///
+    /// # Errors
+    /// [`DagClientError`] when the connection fails or closes, the pool refuses the
+    /// subscription or credentials, stays silent, or sends what this client cannot
+    /// follow.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), DagClientError> {
+        let c = &self.config;
+        let stream = timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((c.host.as_str(), c.port)),
+        )
+        .await
+        .map_err(|_| DagClientError::Timeout("connecting"))??;
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        let mut s = Session {
+            config: c.clone(),
+            stats: self.stats.clone(),
+            reader: BufReader::new(r),
+            writer: w,
+            line: Vec::new(),
+            next_id: 1,
+            pending: BTreeMap::new(),
+            extranonce: Vec::new(),
+            target: difficulty_to_boundary(1.0),
+            job: None,
+            hasher: None,
+            next_nonce: 0,
+            seeds: None,
+        };
+        info!(target: LOG, pool = %format!("{}:{}", c.host, c.port), algo = c.algorithm.name(), "DAG pool session starting");
+        s.run(&mut shutdown).await
+    }
+}
+
+struct Session {
+    config: DagClientConfig,
+    stats: Arc<DagClientStats>,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    line: Vec<u8>,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    extranonce: Vec<u8>,
+    /// The target of the next job (EthereumStratum: from `set_difficulty`).
+    target: [u8; 32],
+    job: Option<DagJob>,
+    hasher: Option<(Epoch, Arc<DagHasher>)>,
+    /// The next nonce counter (below the extranonce).
+    next_nonce: u64,
+    /// The last seed looked up, and its epoch.
+    seeds: Option<([u8; 32], Epoch)>,
+}
+
+impl Session {
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), DagClientError> {
+        let params = match self.config.algorithm {
+            DagAlgorithm::Kawpow => json!([USER_AGENT]),
+            _ => json!([USER_AGENT, "EthereumStratum/1.0.0"]),
+        };
+        self.request(Pending::Subscribe, "mining.subscribe", params)
+            .await?;
+        let auth = json!([self.config.user, self.config.password]);
+        self.request(Pending::Authorize, "mining.authorize", auth)
+            .await?;
+        let mut build: Option<JoinHandle<(Epoch, DagHasher)>> = None;
+        let mut search: Option<Search> = None;
+        let mut idle = Instant::now() + IDLE_TIMEOUT;
+        loop {
+            if build.is_none()
+                && let Some(job) = &self.job
+                && self.hasher.as_ref().is_none_or(|(e, _)| *e != job.epoch)
+            {
+                let (algorithm, epoch) = (self.config.algorithm, job.epoch);
+                debug!(target: LOG, epoch = epoch.number, "building the epoch's light cache");
+                build = Some(tokio::task::spawn_blocking(move || {
+                    (epoch, DagHasher::new(algorithm, epoch))
+                }));
+            }
+            if search.is_none() {
+                search = self.start_search();
+            }
+            tokio::select! {
+                biased;
+                () = crate::client::shutdown_signal(shutdown) => return Ok(()),
+                read = read_line(&mut self.reader, &mut self.line) => {
+                    read?;
+                    idle = Instant::now() + IDLE_TIMEOUT;
+                    let line = std::mem::take(&mut self.line);
+                    self.on_line(&line).await?;
+                }
+                built = async { build.as_mut().expect("guarded by is_some").await }, if build.is_some() => {
+                    build = None;
+                    if let Ok((epoch, hasher)) = built {
+                        self.hasher = Some((epoch, Arc::new(hasher)));
+                    }
+                }
+                found = async { search.as_mut().expect("guarded by is_some").await }, if search.is_some() => {
+                    search = None;
+                    if let Ok((job, shares)) = found {
+                        for (nonce, hash) in shares {
+                            self.submit(&job, nonce, &hash).await?;
+                        }
+                    }
+                }
+                () = sleep_until(idle) => return Err(DagClientError::Timeout("waiting for the pool")),
+            }
+        }
+    }
+
+    /// Starts hashing the next batch of the current job, when its hasher is ready.
+    fn start_search(&mut self) -> Option<Search> {
+        let job = self.job.clone()?;
+        let hasher = self
+            .hasher
+            .as_ref()
+            .filter(|(e, _)| *e == job.epoch)?
+            .1
+            .clone();
+        let free_bits = 8 * (8 - self.extranonce.len() as u32);
+        let prefix = self
+            .extranonce
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let mask = if free_bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << free_bits) - 1
+        };
+        let prefix = if free_bits == 64 {
+            0
+        } else {
+            prefix << free_bits
+        };
+        let start = self.next_nonce;
+        let batch = self.config.batch.max(1);
+        self.next_nonce = (start + batch) & mask;
+        let stats = self.stats.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            for i in 0..batch {
+                let nonce = prefix | ((start + i) & mask);
+                let hash = hasher.hash(job.height, &job.header, nonce);
+                if meets(&hash.result, &job.target) {
+                    found.push((nonce, hash));
+                }
+            }
+            stats.hashes.fetch_add(batch, Ordering::Relaxed);
+            (job, found)
+        }))
+    }
+
+    async fn submit(
+        &mut self,
+        job: &DagJob,
+        nonce: u64,
+        hash: &DagHash,
+    ) -> Result<(), DagClientError> {
+        let user = self.config.user.clone();
+        let params = match self.config.algorithm {
+            DagAlgorithm::Kawpow => json!([
+                user,
+                job.id,
+                format!("0x{nonce:016x}"),
+                format!("0x{}", hex::encode(job.header)),
+                format!("0x{}", hex::encode(hash.mix)),
+            ]),
+            _ => {
+                // The nonce after the extranonce, as many digits as the pool left us.
+                let digits = 2 * (8 - self.extranonce.len());
+                let free = match digits {
+                    16 => nonce,
+                    d => nonce & ((1u64 << (4 * d)) - 1),
+                };
+                json!([user, job.id, format!("{free:0digits$x}")])
+            }
+        };
+        self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+        debug!(target: LOG, job = %job.id, nonce = %format!("{nonce:016x}"), "DAG share found");
+        self.request(Pending::Submit, "mining.submit", params).await
+    }
+
+    async fn request(
+        &mut self,
+        pending: Pending,
+        method: &str,
+        params: Value,
+    ) -> Result<(), DagClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_first();
+        }
+        self.pending.insert(id, pending);
+        let line = format!(
+            "{}\n",
+            json!({"id": id, "method": method, "params": params})
+        );
+        trace!(target: LOG, line = line.trim_end(), "send");
+        timeout(WRITE_TIMEOUT, self.writer.write_all(line.as_bytes()))
+            .await
+            .map_err(|_| DagClientError::Timeout("writing to the pool"))??;
+        Ok(())
+    }
+
+    async fn on_line(&mut self, line: &[u8]) -> Result<(), DagClientError> {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        trace!(target: LOG, line = text, "received");
+        let v: Value =
+            serde_json::from_str(text).map_err(|_| DagClientError::Protocol("not JSON"))?;
+        let params = &v["params"];
+        match v["method"].as_str() {
+            None => self.on_response(&v),
+            Some("mining.set_difficulty") => {
+                let d = params[0]
+                    .as_f64()
+                    .filter(|d| *d > 0.0)
+                    .ok_or(DagClientError::Protocol(
+                        "set_difficulty without a difficulty",
+                    ))?;
+                self.target = difficulty_to_boundary(d);
+                Ok(())
+            }
+            Some("mining.set_target") => {
+                self.target = params[0]
+                    .as_str()
+                    .and_then(hash_hex)
+                    .ok_or(DagClientError::Protocol("set_target without a target"))?;
+                Ok(())
+            }
+            Some("mining.set_extranonce") => {
+                self.extranonce = params[0]
+                    .as_str()
+                    .and_then(extranonce_hex)
+                    .ok_or(DagClientError::Protocol("bad extranonce"))?;
+                Ok(())
+            }
+            Some("mining.notify") => self.on_notify(params),
+            Some(other) => {
+                debug!(target: LOG, method = other, "unknown pool method ignored");
+                if !v["id"].is_null() {
+                    let reply = json!({"id": v["id"], "result": null, "error": [20, "Not supported.", null]});
+                    timeout(
+                        WRITE_TIMEOUT,
+                        self.writer.write_all(format!("{reply}\n").as_bytes()),
+                    )
+                    .await
+                    .map_err(|_| DagClientError::Timeout("writing to the pool"))??;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_response(&mut self, v: &Value) -> Result<(), DagClientError> {
+        let Some(pending) = v["id"].as_u64().and_then(|id| self.pending.remove(&id)) else {
+            return Ok(());
+        };
+        let ok = v["error"].is_null() && !v["result"].is_null() && v["result"] != false;
+        match pending {
+            Pending::Subscribe if !ok => Err(DagClientError::Refused {
+                what: "mining.subscribe",
+                reason: v["error"].to_string(),
+            }),
+            Pending::Subscribe => {
+                self.extranonce = v["result"][1].as_str().and_then(extranonce_hex).ok_or(
+                    DagClientError::Protocol("subscribe result without an extranonce"),
+                )?;
+                Ok(())
+            }
+            Pending::Authorize if !ok => Err(DagClientError::Refused {
+                what: "mining.authorize",
+                reason: v["error"].to_string(),
+            }),
+            Pending::Authorize => Ok(()),
+            Pending::Submit => {
+                let counter = if ok {
+                    &self.stats.accepted
+                } else {
+                    warn!(target: LOG, error = %v["error"], "DAG share rejected");
+                    &self.stats.rejected
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_notify(&mut self, p: &Value) -> Result<(), DagClientError> {
+        let bad = DagClientError::Protocol("notify params");
+        let id = p[0].as_str().ok_or(bad)?.to_owned();
+        let algorithm = self.config.algorithm;
+        let job = match algorithm {
+            DagAlgorithm::Kawpow => {
+                let header = p[1].as_str().and_then(hash_hex);
+                let target = p[3].as_str().and_then(hash_hex);
+                let height = p[5].as_u64();
+                let (Some(header), Some(target), Some(height)) = (header, target, height) else {
+                    return Err(DagClientError::Protocol("KawPow notify params"));
+                };
+                let epoch = algorithm
+                    .epoch(height)
+                    .map_err(|_| DagClientError::Protocol("height past the last epoch"))?;
+                self.target = target;
+                DagJob {
+                    id,
+                    header,
+                    height,
+                    epoch,
+                    target,
+                }
+            }
+            DagAlgorithm::Ethash | DagAlgorithm::Etchash => {
+                let seed = p[1].as_str().and_then(hash_hex);
+                let header = p[2].as_str().and_then(hash_hex);
+                let (Some(seed), Some(header)) = (seed, header) else {
+                    return Err(DagClientError::Protocol("EthereumStratum notify params"));
+                };
+                let (height, epoch) = self.epoch_of_seed(&seed)?;
+                DagJob {
+                    id,
+                    header,
+                    height,
+                    epoch,
+                    target: self.target,
+                }
+            }
+        };
+        debug!(target: LOG, job = %job.id, epoch = job.epoch.number, "new DAG job");
+        self.job = Some(job);
+        Ok(())
+    }
+
+    /// Finds the epoch whose seed an EthereumStratum job names (its first block
+    /// stands in for the height, which the dialect does not send).
+    fn epoch_of_seed(&mut self, seed: &[u8; 32]) -> Result<(u64, Epoch), DagClientError> {
+        if let Some((known, epoch)) = self.seeds
+            && known == *seed
+        {
+            return Ok((u64::from(epoch.seed_rounds) * SEED_STEP, epoch));
+        }
+        let mut s = [0u8; 32];
+        for rounds in 0..=MAX_SEED_ROUNDS {
+            if s == *seed {
+                let height = u64::from(rounds) * SEED_STEP;
+                let epoch = self
+                    .config
+                    .algorithm
+                    .epoch(height)
+                    .map_err(|_| DagClientError::Protocol("seed past the last epoch"))?;
+                self.seeds = Some((*seed, epoch));
+                return Ok((height, epoch));
+            }
+            s = keccak256(&s);
+        }
+        Err(DagClientError::Protocol("seed hash of no known epoch"))
+    }
+}
+
+/// Reads one line into `line` (without the newline); cancel-safe, since bytes move from
+/// the buffer to `line` with no await in between.
+async fn read_line(
+    reader: &mut BufReader<OwnedReadHalf>,
+    line: &mut Vec<u8>,
+) -> Result<(), DagClientError> {
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Err(DagClientError::Closed);
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        line.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        if line.len() > MAX_LINE {
+            return Err(DagClientError::LineTooLong(MAX_LINE));
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads 64 hex digits, with or without `0x`.
+fn hash_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out).ok()?;
+    Some(out)
+}
+
+/// Reads an extranonce of at most [`MAX_EXTRANONCE`] bytes.
+fn extranonce_hex(s: &str) -> Option<Vec<u8>> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .ok()
+        .filter(|e| e.len() <= MAX_EXTRANONCE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_fields() {
+        assert_eq!(
+            hash_hex(&format!("0x{}", "ab".repeat(32))),
+            Some([0xab; 32])
+        );
+        assert_eq!(hash_hex("abcd"), None);
+        assert_eq!(extranonce_hex("0a1b"), Some(vec![0x0a, 0x1b]));
+        assert_eq!(extranonce_hex("0102030405"), None);
+    }
+}

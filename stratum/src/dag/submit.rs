@@ -1,0 +1,260 @@
+//! DAG shares: `mining.submit` (EthereumStratum/1.0.0, KawPow) and `eth_submitWork`
+//! (ETHPROXY). Checks, in order: subscribed, authorized worker, known job, the nonce's
+//! extranonce, the header hash, duplicate, then the hash on the CPU from the epoch's
+//! light cache: the mix hash the miner sent, then the job's target. Shares meeting the
+//! template's share target go to the node.
+
+use super::codec::{DagSubmit, NonceHex};
+use super::session::{DagSession, EXTRANONCE_BYTES, MAX_SOLUTIONS};
+use super::{DagHash, DagSubmission, Dialect, meets};
+use crate::codec::RequestId;
+use crate::error::{ErrorCode, Reject, SessionError};
+use crate::job::parse_job_id;
+use crate::session::{InvalidWindow, TARGET};
+use crate::stats::bump;
+use otedama_sharechain::ethash::Epoch;
+use std::time::Instant;
+use tokio::sync::mpsc::error::TrySendError;
+use tracing::{debug, warn};
+
+/// What a share is checked against.
+struct Candidate {
+    /// The user name the share is for.
+    worker: String,
+    /// Index of the job in the session's book.
+    job: usize,
+    nonce: u64,
+    mix: Option<[u8; 32]>,
+}
+
+impl DagSession {
+    /// `mining.submit` of EthereumStratum/1.0.0 or KawPow.
+    pub(crate) async fn on_submit(
+        &mut self,
+        id: RequestId,
+        s: DagSubmit,
+    ) -> Result<(), SessionError> {
+        let outcome = match self.locate_submit(&s) {
+            Ok(c) => self.check(c).await,
+            Err(r) => Err(r),
+        };
+        self.settle(&id, &s.worker, &s.job_id, outcome)
+    }
+
+    /// `eth_submitWork [nonce, header_hash, mix]`: the job is the newest with that
+    /// header hash.
+    pub(crate) async fn on_submit_work(
+        &mut self,
+        id: RequestId,
+        nonce: u64,
+        header_hash: [u8; 32],
+        mix: [u8; 32],
+    ) -> Result<(), SessionError> {
+        let outcome = match self.payout.is_some() {
+            false => Err(Reject::UnauthorizedWorker),
+            true => match self
+                .jobs
+                .iter()
+                .rposition(|j| j.template.header_hash == header_hash)
+            {
+                None => Err(Reject::JobNotFound),
+                Some(job) => {
+                    self.check(Candidate {
+                        worker: self.workers.first().cloned().unwrap_or_default(),
+                        job,
+                        nonce,
+                        mix: Some(mix),
+                    })
+                    .await
+                }
+            },
+        };
+        let worker = self.workers.first().cloned().unwrap_or_default();
+        self.settle(&id, &worker, &hex::encode(&header_hash[..4]), outcome)
+    }
+
+    fn locate_submit(&self, s: &DagSubmit) -> Result<Candidate, Reject> {
+        if !self.subscribed {
+            return Err(Reject::NotSubscribed);
+        }
+        if !self.workers.contains(&s.worker) {
+            return Err(Reject::UnauthorizedWorker);
+        }
+        let job_id = parse_job_id(&s.job_id).ok_or(Reject::JobNotFound)?;
+        let job = self
+            .jobs
+            .iter()
+            .position(|j| j.id == job_id)
+            .ok_or(Reject::JobNotFound)?;
+        let nonce = self.full_nonce(s.nonce)?;
+        if let Some(h) = s.header_hash
+            && h != self.jobs[job].template.header_hash
+        {
+            return Err(Reject::HeaderMismatch);
+        }
+        Ok(Candidate {
+            worker: s.worker.clone(),
+            job,
+            nonce,
+            mix: s.mix,
+        })
+    }
+
+    /// The 64-bit nonce of a submission: the session's extranonce then the miner's
+    /// bytes (EthereumStratum/1.0.0 miners send only theirs), or all eight bytes, which
+    /// must then start with the extranonce.
+    fn full_nonce(&self, n: NonceHex) -> Result<u64, Reject> {
+        let prefix = u64::from(u16::from_be_bytes(self.extranonce));
+        let shift = 8 * (8 - EXTRANONCE_BYTES as u32);
+        match n.bytes {
+            8 if n.value >> shift == prefix => Ok(n.value),
+            8 => Err(Reject::NonceOutsideExtranonce),
+            b if b == 8 - EXTRANONCE_BYTES && self.dialect == Some(Dialect::EthereumStratum) => {
+                Ok(prefix << shift | n.value)
+            }
+            _ => Err(Reject::InvalidParams {
+                method: "mining.submit",
+                reason: "nonce must be 16 hex digits, or 12 after the extranonce",
+            }),
+        }
+    }
+
+    async fn check(&mut self, c: Candidate) -> Result<(), Reject> {
+        let job = &self.jobs[c.job];
+        let template = job.template.clone();
+        let key = (template.header_hash, c.nonce);
+        if self.solutions.contains(&key) {
+            return Err(Reject::Duplicate);
+        }
+        if self.solutions.len() >= MAX_SOLUTIONS {
+            return Err(Reject::JobFull);
+        }
+        let (target, difficulty, epoch) = (job.target, job.difficulty, job.epoch);
+        let hash = self
+            .hash(epoch, template.height, template.header_hash, c.nonce)
+            .await?;
+        if c.mix.is_some_and(|m| m != hash.mix) {
+            return Err(Reject::BadMixHash);
+        }
+        if !meets(&hash.result, &target) {
+            return Err(Reject::LowDifficulty);
+        }
+        self.solutions.insert(key);
+        self.vardiff.record(difficulty);
+        let is_share = meets(&hash.result, &template.share_target);
+        let is_block = meets(&hash.result, &template.block_target);
+        debug!(target: TARGET, nonce = %format!("{:016x}", c.nonce), is_share, is_block, "share accepted");
+        if is_share && let Some(payout) = &self.payout {
+            let submission = DagSubmission {
+                worker: c.worker,
+                payout: payout.clone(),
+                template,
+                nonce: c.nonce,
+                mix: hash.mix,
+                result: hash.result,
+                is_block,
+            };
+            self.forward(submission);
+        }
+        Ok(())
+    }
+
+    /// Hashes on the blocking pool (the epoch's cache is built there on first use).
+    async fn hash(
+        &self,
+        epoch: Epoch,
+        height: u64,
+        header: [u8; 32],
+        nonce: u64,
+    ) -> Result<DagHash, Reject> {
+        let caches = self.dag.caches.clone();
+        tokio::task::spawn_blocking(move || caches.get_blocking(epoch).hash(height, &header, nonce))
+            .await
+            .map_err(|error| {
+                warn!(target: TARGET, %error, "DAG hash task failed");
+                Reject::Internal
+            })
+    }
+
+    /// Answers a share and updates the counters, the ban window and vardiff.
+    fn settle(
+        &mut self,
+        id: &RequestId,
+        worker: &str,
+        job: &str,
+        outcome: Result<(), Reject>,
+    ) -> Result<(), SessionError> {
+        let now = Instant::now();
+        let stats = self.ctx.stats.clone();
+        match &outcome {
+            Ok(()) => {
+                self.accepted += 1;
+                bump(&stats.accepted);
+                self.count_share(now, true)?;
+            }
+            Err(reject) => {
+                self.rejected += 1;
+                bump(match reject.code() {
+                    ErrorCode::Stale => &stats.rejected_stale,
+                    ErrorCode::Duplicate => &stats.rejected_duplicate,
+                    ErrorCode::LowDifficulty => &stats.rejected_low_difficulty,
+                    _ => &stats.rejected_other,
+                });
+                debug!(target: TARGET, worker = ?worker, job = ?job, %reject, "share rejected");
+                if matches!(reject, Reject::LowDifficulty | Reject::BadMixHash) {
+                    self.count_share(now, false)?;
+                }
+            }
+        }
+        self.reply_share(id, &outcome)?;
+        let cfg = &self.ctx.config.vardiff;
+        if outcome.is_ok() && cfg.enabled && self.vardiff.is_due(now, cfg) {
+            self.retarget(now)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a share for the invalid-PoW ban, as v1 sessions do.
+    fn count_share(&mut self, now: Instant, valid: bool) -> Result<(), SessionError> {
+        let cfg = &self.ctx.config.bans;
+        if now.saturating_duration_since(self.invalid.started) > cfg.invalid_window {
+            self.invalid = InvalidWindow {
+                started: now,
+                invalid: 0,
+                valid: 0,
+            };
+        }
+        if valid {
+            self.invalid.valid = self.invalid.valid.saturating_add(1);
+            return Ok(());
+        }
+        if self
+            .changed_at
+            .is_some_and(|t| now.saturating_duration_since(t) < cfg.retarget_grace)
+        {
+            return Ok(());
+        }
+        let w = &mut self.invalid;
+        w.invalid = w.invalid.saturating_add(1);
+        if w.invalid >= cfg.invalid_shares && w.invalid >= w.valid.saturating_mul(9) {
+            return Err(SessionError::InvalidShareFlood {
+                invalid: w.invalid,
+                valid: w.valid,
+                window: cfg.invalid_window,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands a share to the node without waiting.
+    fn forward(&self, submission: DagSubmission) {
+        let stats = &self.ctx.stats;
+        match self.dag.submissions.try_send(submission) {
+            Ok(()) => bump(&stats.shares_forwarded),
+            Err(TrySendError::Full(s) | TrySendError::Closed(s)) => {
+                bump(&stats.shares_dropped);
+                warn!(target: TARGET, worker = %s.worker, "DAG submission channel full or closed: share dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! The DAG dialects, replayed message by message as each miner sends them (shapes from
+//! their public documentation and sources: ethminer, lolMiner, T-Rex, NBMiner,
+//! TeamRedMiner on EthereumStratum/1.0.0; ethminer's `stratum1+tcp` and Claymore on
+//! ETHPROXY; kawpowminer, T-Rex, NBMiner and TeamRedMiner on KawPow) against a real
+//! server on epoch 0, every share hashed here with the project's light hasher.
+
+use otedama_sharechain::ethash::kawpow::KawpowContext;
+use otedama_sharechain::ethash::{Epoch, LightCache};
+use otedama_stratum::dag::{
+    DagAlgorithm, DagConfig, DagHash, DagHasher, DagSubmission, DagTemplate, DagWork, DagWorkError,
+    DagWorkSource, difficulty_to_boundary, meets,
+};
+use otedama_stratum::{StratumConfig, StratumServer, StratumStats, VardiffConfig};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+
+/// Replies that need the server's first light cache (built on a blocking thread, in a
+/// debug build) may take this long; everything else is immediate.
+const WAIT: Duration = Duration::from_secs(60);
+/// A quarter of all hashes meet the session difficulty, one in 32 the block target.
+const SESSION_DIFFICULTY: f64 = 1.0 / (1u64 << 30) as f64;
+const BLOCK_DIFFICULTY: f64 = 1.0 / (1u64 << 27) as f64;
+const HEADER: [u8; 32] = [0x5a; 32];
+const HEIGHT: u64 = 1_234;
+
+/// Epoch 0's light cache, built once for every test (Ethash and KawPow share it).
+fn cache() -> &'static LightCache {
+    static CACHE: OnceLock<LightCache> = OnceLock::new();
+    CACHE.get_or_init(|| LightCache::new(Epoch::ethash(0)))
+}
+
+fn hasher(algorithm: DagAlgorithm) -> &'static DagHasher {
+    static ETHASH: OnceLock<DagHasher> = OnceLock::new();
+    static KAWPOW: OnceLock<DagHasher> = OnceLock::new();
+    match algorithm {
+        DagAlgorithm::Kawpow => {
+            KAWPOW.get_or_init(|| DagHasher::Kawpow(KawpowContext::from_cache(cache().clone())))
+        }
+        _ => ETHASH.get_or_init(|| DagHasher::Ethash(cache().clone())),
+    }
+}
+
+/// A job source with one template for everyone; logins starting with `bad` fail.
+struct Source {
+    template: Arc<DagTemplate>,
+}
+
+impl Source {
+    fn new(header: [u8; 32]) -> Arc<Self> {
+        Arc::new(Self {
+            template: Arc::new(DagTemplate {
+                height: HEIGHT,
+                header_hash: header,
+                share_target: difficulty_to_boundary(SESSION_DIFFICULTY),
+                block_target: difficulty_to_boundary(BLOCK_DIFFICULTY),
+                bits: 0x1d00_ffff,
+            }),
+        })
+    }
+}
+
+impl DagWorkSource for Source {
+    fn payout(&self, address: &str) -> Result<String, DagWorkError> {
+        if address.starts_with("bad") {
+            return Err(DagWorkError::BadAddress(address.into()));
+        }
+        Ok(address.to_ascii_lowercase())
+    }
+
+    fn template_for(&self, _payout: &str) -> Result<Arc<DagTemplate>, DagWorkError> {
+        Ok(self.template.clone())
+    }
+}
+
+struct Pool {
+    addr: SocketAddr,
+    work: watch::Sender<Option<DagWork>>,
+    submissions: mpsc::Receiver<DagSubmission>,
+    stats: Arc<StratumStats>,
+    _shutdown: watch::Sender<bool>,
+}
+
+impl Pool {
+    async fn start(algorithm: DagAlgorithm) -> Self {
+        let config = StratumConfig {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            vardiff: VardiffConfig {
+                enabled: false,
+                ..VardiffConfig::default()
+            },
+            ..StratumConfig::default()
+        };
+        let spec = otedama_sharechain::ChainSpec::by_name("btc-regtest").expect("spec");
+        let (_v1, v1_rx) = watch::channel(None);
+        let (v1_tx, _v1_subs) = mpsc::channel(1);
+        let (work, work_rx) = watch::channel(Some(DagWork {
+            generation: 1,
+            source: Source::new(HEADER),
+            clean: true,
+        }));
+        let (tx, submissions) = mpsc::channel(64);
+        let mut dag = DagConfig::new("127.0.0.1:0".parse().expect("valid"), algorithm);
+        dag.start_difficulty = SESSION_DIFFICULTY;
+        let server = StratumServer::bind(config, spec, v1_rx, v1_tx)
+            .await
+            .expect("binds")
+            .with_dag(dag, work_rx, tx)
+            .expect("DAG listener");
+        let addr = server.dag_addr().expect("DAG address");
+        let stats = server.stats();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        tokio::spawn(server.run(shutdown_rx));
+        Self {
+            addr,
+            work,
+            submissions,
+            stats,
+            _shutdown: shutdown,
+        }
+    }
+
+    fn publish(&self, header: [u8; 32], generation: u64) {
+        self.work.send_replace(Some(DagWork {
+            generation,
+            source: Source::new(header),
+            clean: true,
+        }));
+    }
+
+    async fn next_submission(&mut self) -> DagSubmission {
+        timeout(WAIT, self.submissions.recv())
+            .await
+            .expect("a submission in time")
+            .expect("channel open")
+    }
+}
+
+/// A raw line client.
+struct Line {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Line {
+    async fn connect(addr: SocketAddr) -> Self {
+        let (r, w) = TcpStream::connect(addr)
+            .await
+            .expect("connects")
+            .into_split();
+        Self {
+            reader: BufReader::new(r),
+            writer: w,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write");
+    }
+
+    async fn read(&mut self) -> Value {
+        let mut line = String::new();
+        let n = timeout(WAIT, self.reader.read_line(&mut line))
+            .await
+            .expect("a line in time")
+            .expect("read");
+        assert!(n > 0, "connection closed");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON: {line}"))
+    }
+
+    /// Sends `line` and returns the reply to it.
+    async fn ask(&mut self, line: &str) -> Value {
+        self.send(line).await;
+        self.read().await
+    }
+}
+
+/// The first nonce from `start` (under `prefix`, in the top 16 bits) whose result does
+/// or does not meet `target`.
+fn find(
+    algorithm: DagAlgorithm,
+    header: &[u8; 32],
+    prefix: u16,
+    start: u64,
+    target: &[u8; 32],
+    meeting: bool,
+) -> (u64, DagHash) {
+    (start..start + 10_000)
+        .map(|i| (u64::from(prefix) << 48) | i)
+        .map(|n| (n, hasher(algorithm).hash(HEIGHT, header, n)))
+        .find(|(_, h)| meets(&h.result, target) == meeting)
+        .expect("found within 10 000 nonces")
+}
+
+fn session_target() -> [u8; 32] {
+    difficulty_to_boundary(SESSION_DIFFICULTY)
+}
+
+fn assert_rejected(reply: &Value, code: u64, message: &str) {
+    assert_eq!(reply["result"], false, "{reply}");
+    assert_eq!(reply["error"][0], code, "{reply}");
+    assert_eq!(reply["error"][1], message, "{reply}");
+}
+
+/// Subscribes and authorizes as EthereumStratum/1.0.0; returns the extranonce and the
+/// first job id after checking set_difficulty and notify.
+async fn ethereum_stratum_setup(c: &mut Line, agent: &str, user: &str) -> (u16, String) {
+    let r = c
+        .ask(&format!(
+            r#"{{"id":1,"method":"mining.subscribe","params":["{agent}","EthereumStratum/1.0.0"]}}"#
+        ))
+        .await;
+    assert_eq!(r["error"], Value::Null);
+    assert_eq!(r["result"][0][0], "mining.notify");
+    assert_eq!(r["result"][0][2], "EthereumStratum/1.0.0");
+    let en = r["result"][1].as_str().expect("extranonce").to_owned();
+    assert_eq!(en.len(), 4, "two bytes of extranonce");
+    let prefix = u16::from_str_radix(&en, 16).expect("hex");
+    let r = c
+        .ask(r#"{"id":2,"method":"mining.extranonce.subscribe","params":[]}"#)
+        .await;
+    assert_eq!(r["result"], true);
+    let r = c
+        .ask(&format!(
+            r#"{{"id":3,"method":"mining.authorize","params":["{user}","x"]}}"#
+        ))
+        .await;
+    assert_eq!(r["result"], true, "{r}");
+    let d = c.read().await;
+    assert_eq!(d["method"], "mining.set_difficulty");
+    assert_eq!(d["params"][0].as_f64(), Some(SESSION_DIFFICULTY));
+    let n = c.read().await;
+    assert_eq!(n["method"], "mining.notify");
+    let p = &n["params"];
+    // Epoch 0's seed is 32 zero bytes; plain hex, no 0x.
+    assert_eq!(p[1], "0".repeat(64));
+    assert_eq!(p[2], hex::encode(HEADER));
+    assert_eq!(p[3], true);
+    (prefix, p[0].as_str().expect("job id").to_owned())
+}
+
+#[tokio::test]
+async fn ethereum_stratum_miners_get_their_shares_checked() {
+    let algo = DagAlgorithm::Ethash;
+    let mut pool = Pool::start(algo).await;
+    let target = session_target();
+
+    // ethminer 0.19: subscribe, extranonce.subscribe, authorize; shares as 12 hex digits.
+    let mut c = Line::connect(pool.addr).await;
+    let (en, job) = ethereum_stratum_setup(&mut c, "ethminer 0.19.0", "0xAbC.rig1").await;
+    let (nonce, hash) = find(algo, &HEADER, en, 0, &target, true);
+    let suffix = format!("{:012x}", nonce & 0xffff_ffff_ffff);
+    let submit = format!(
+        r#"{{"id":4,"method":"mining.submit","params":["0xAbC.rig1","{job}","{suffix}"]}}"#
+    );
+    let r = c.ask(&submit).await;
+    assert_eq!(r["result"], true, "{r}");
+    let s = pool.next_submission().await;
+    assert_eq!((s.nonce, s.mix, s.result), (nonce, hash.mix, hash.result));
+    assert_eq!(
+        (s.worker.as_str(), s.payout.as_str()),
+        ("0xAbC.rig1", "0xabc")
+    );
+    assert_eq!(
+        s.is_block,
+        meets(&hash.result, &difficulty_to_boundary(BLOCK_DIFFICULTY))
+    );
+    assert_rejected(&c.ask(&submit).await, 22, "Duplicate share");
+    let (low, _) = find(algo, &HEADER, en, 0, &target, false);
+    let r = c
+        .ask(&format!(
+            r#"{{"id":5,"method":"mining.submit","params":["0xAbC.rig1","{job}","{:012x}"]}}"#,
+            low & 0xffff_ffff_ffff
+        ))
+        .await;
+    assert_rejected(&r, 23, "Low difficulty share");
+    let r = c
+        .ask(r#"{"id":6,"method":"mining.submit","params":["0xAbC.rig1","ffffff","000000000001"]}"#)
+        .await;
+    assert_rejected(&r, 21, "Job not found");
+    let r = c
+        .ask(&format!(
+            r#"{{"id":7,"method":"mining.submit","params":["other.rig","{job}","000000000001"]}}"#
+        ))
+        .await;
+    assert_rejected(&r, 24, "Unauthorized worker");
+    // A full nonce outside the session's extranonce.
+    let r = c
+        .ask(&format!(
+            r#"{{"id":8,"method":"mining.submit","params":["0xAbC.rig1","{job}","{:016x}"]}}"#,
+            (u64::from(en ^ 1) << 48) | 5
+        ))
+        .await;
+    assert_rejected(&r, 20, "Nonce does not start with the session extranonce");
+
+    // lolMiner and T-Rex pipeline the same requests; NBMiner and TeamRedMiner too, with
+    // their own agents. A new block makes the old job stale.
+    let mut l = Line::connect(pool.addr).await;
+    let (en2, job2) = ethereum_stratum_setup(&mut l, "lolMiner 1.88", "0xdef").await;
+    assert_ne!(en, en2, "sessions get distinct extranonces");
+    let mut header2 = HEADER;
+    header2[0] = 1;
+    pool.publish(header2, 2);
+    for client in [&mut c, &mut l] {
+        let n = client.read().await;
+        assert_eq!(n["method"], "mining.notify");
+        assert_eq!(n["params"][2], hex::encode(header2));
+        assert_eq!(n["params"][3], true);
+    }
+    let (stale, _) = find(algo, &HEADER, en2, 0, &target, true);
+    let r = l
+        .ask(&format!(
+            r#"{{"id":4,"method":"mining.submit","params":["0xdef","{job2}","{:012x}"]}}"#,
+            stale & 0xffff_ffff_ffff
+        ))
+        .await;
+    assert_rejected(&r, 21, "Job not found");
+    // An unknown method is "Not supported." with code 20, and the session stays.
+    let r = l
+        .ask(r#"{"id":9,"method":"mining.hashrate","params":["0x1"]}"#)
+        .await;
+    assert_eq!(r["error"][0], 20);
+    assert_eq!(r["error"][1], "Not supported.");
+    let r = l
+        .ask(r#"{"id":10,"method":"mining.authorize","params":["bad.rig","x"]}"#)
+        .await;
+    assert_eq!(r["error"][0], 24, "{r}");
+
+    let s = pool.stats.snapshot();
+    assert_eq!(s.accepted, 1);
+    assert_eq!(
+        (
+            s.rejected_duplicate,
+            s.rejected_low_difficulty,
+            s.rejected_stale
+        ),
+        (1, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn ethproxy_miners_log_in_get_work_and_submit() {
+    let algo = DagAlgorithm::Ethash;
+    let mut pool = Pool::start(algo).await;
+    let target = session_target();
+    // ethminer's stratum1+tcp and Claymore: login with the worker beside the params,
+    // then getWork, then submitWork with 0x-prefixed nonce, header and mix.
+    let mut c = Line::connect(pool.addr).await;
+    let r = c
+        .ask(r#"{"id":1,"jsonrpc":"2.0","method":"eth_submitLogin","worker":"rig","params":["0x1234","x"]}"#)
+        .await;
+    assert_eq!(
+        (r["id"].clone(), r["result"].clone()),
+        (json!(1), json!(true))
+    );
+    let r = c
+        .ask(r#"{"id":2,"jsonrpc":"2.0","method":"eth_getWork","params":[]}"#)
+        .await;
+    let work = r["result"].as_array().expect("work").clone();
+    assert_eq!(work[0], format!("0x{}", hex::encode(HEADER)));
+    assert_eq!(work[1], format!("0x{}", "0".repeat(64)));
+    assert_eq!(work[2], format!("0x{}", hex::encode(target)));
+    assert_eq!(work[3], format!("0x{HEIGHT:x}"));
+    let r = c
+        .ask(r#"{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","params":["0x1dcd6500","0x59daa26581d0acd1fce254fb7e85952f4c09d0915afd33d3886cd914bc7d283c"]}"#)
+        .await;
+    assert_eq!(r["result"], true);
+    let (nonce, hash) = find(algo, &HEADER, 0x0bad, 7, &target, true);
+    let submit = |nonce: u64, mix: [u8; 32]| {
+        format!(
+            r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["0x{nonce:016x}","0x{}","0x{}"]}}"#,
+            hex::encode(HEADER),
+            hex::encode(mix)
+        )
+    };
+    assert_eq!(c.ask(&submit(nonce, hash.mix)).await["result"], true);
+    assert_eq!(pool.next_submission().await.nonce, nonce);
+    let r = c.ask(&submit(nonce, hash.mix)).await;
+    assert_eq!(
+        (r["result"].clone(), r["error"]["message"].clone()),
+        (json!(false), json!("Duplicate share"))
+    );
+    let (other, other_hash) = find(algo, &HEADER, 0x0bad, nonce + 1, &target, true);
+    let mut wrong = other_hash.mix;
+    wrong[0] ^= 1;
+    let r = c.ask(&submit(other, wrong)).await;
+    assert_eq!(r["error"]["message"], "Invalid mix hash");
+    let (low, low_hash) = find(algo, &HEADER, 0x0bad, 7, &target, false);
+    let r = c.ask(&submit(low, low_hash.mix)).await;
+    assert_eq!(r["error"]["message"], "Low difficulty share");
+    // New work is pushed as a response with id 0; the old header is then unknown.
+    let mut header2 = HEADER;
+    header2[31] = 2;
+    pool.publish(header2, 2);
+    let push = c.read().await;
+    assert_eq!(push["id"], 0);
+    assert_eq!(push["result"][0], format!("0x{}", hex::encode(header2)));
+    let r = c.ask(&submit(other, other_hash.mix)).await;
+    assert_eq!(r["error"]["message"], "Job not found");
+    // A mining.* request on an ETHPROXY session is not supported.
+    let r = c
+        .ask(r#"{"id":9,"method":"mining.subscribe","params":[]}"#)
+        .await;
+    assert_eq!(r["error"]["code"], -20);
+}
+
+#[tokio::test]
+async fn kawpow_miners_get_their_shares_checked() {
+    let algo = DagAlgorithm::Kawpow;
+    let mut pool = Pool::start(algo).await;
+    let target = session_target();
+    // kawpowminer, T-Rex, NBMiner, TeamRedMiner: subscribe (agent only), authorize,
+    // then set_target and a 7-parameter notify.
+    for (i, (agent, user)) in [
+        ("kawpowminer/1.2.4", "RXaddr.rig"),
+        ("T-Rex/0.26.8", "RTrex"),
+        ("NBMiner/42.3", "RNb.1"),
+        ("TeamRedMiner/0.10.21", "RTrm.x"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = Line::connect(pool.addr).await;
+        let r = c
+            .ask(&format!(
+                r#"{{"id":1,"method":"mining.subscribe","params":["{agent}"]}}"#
+            ))
+            .await;
+        assert_eq!(r["result"][0], Value::Null, "{r}");
+        let en = u16::from_str_radix(r["result"][1].as_str().expect("en"), 16).expect("hex");
+        let r = c
+            .ask(&format!(
+                r#"{{"id":2,"method":"mining.authorize","params":["{user}","x"]}}"#
+            ))
+            .await;
+        assert_eq!(r["result"], true);
+        let t = c.read().await;
+        assert_eq!(t["method"], "mining.set_target");
+        assert_eq!(t["params"][0], hex::encode(target));
+        let n = c.read().await;
+        let p = n["params"].as_array().expect("params").clone();
+        assert_eq!(p.len(), 7);
+        assert_eq!(
+            (p[1].clone(), p[2].clone()),
+            (json!(hex::encode(HEADER)), json!("0".repeat(64)))
+        );
+        assert_eq!(
+            (p[3].clone(), p[4].clone(), p[5].clone(), p[6].clone()),
+            (
+                json!(hex::encode(target)),
+                json!(true),
+                json!(HEIGHT),
+                json!("1d00ffff")
+            )
+        );
+        let job = p[0].as_str().expect("job").to_owned();
+        let (nonce, hash) = find(algo, &HEADER, en, 100 * i as u64, &target, true);
+        let submit = |id: u64, nonce: u64, header: [u8; 32], mix: [u8; 32]| {
+            format!(
+                r#"{{"id":{id},"method":"mining.submit","params":["{user}","{job}","0x{nonce:016x}","0x{}","0x{}"]}}"#,
+                hex::encode(header),
+                hex::encode(mix)
+            )
+        };
+        let r = c.ask(&submit(40, nonce, HEADER, hash.mix)).await;
+        assert_eq!(r["result"], true, "{agent}: {r}");
+        let s = pool.next_submission().await;
+        assert_eq!((s.nonce, s.mix), (nonce, hash.mix));
+        if agent.starts_with("kawpowminer") {
+            assert_rejected(
+                &c.ask(&submit(41, nonce, HEADER, hash.mix)).await,
+                22,
+                "Duplicate share",
+            );
+            let mut wrong = hash.mix;
+            wrong[5] ^= 0x80;
+            let (other, _) = find(
+                algo,
+                &HEADER,
+                en,
+                nonce + 1 - (u64::from(en) << 48),
+                &target,
+                true,
+            );
+            assert_rejected(
+                &c.ask(&submit(42, other, HEADER, wrong)).await,
+                20,
+                "Invalid mix hash",
+            );
+            let (low, low_hash) = find(algo, &HEADER, en, 0, &target, false);
+            assert_rejected(
+                &c.ask(&submit(43, low, HEADER, low_hash.mix)).await,
+                23,
+                "Low difficulty share",
+            );
+            assert_rejected(
+                &c.ask(&submit(44, other, [9; 32], wrong)).await,
+                20,
+                "Header hash does not match the job",
+            );
+            assert_rejected(
+                &c.ask(&submit(45, other ^ (1 << 63), HEADER, wrong)).await,
+                20,
+                "Nonce does not start with the session extranonce",
+            );
+        }
+    }
+    assert_eq!(pool.stats.snapshot().accepted, 4);
+}
