@@ -89,6 +89,13 @@ async fn mine(algorithm: DagAlgorithm, height: u64) {
         assert_eq!(s.worker, "miner.rig");
         assert!(meets(&s.result, &template.share_target));
     }
+    // The pool forwards a share before the client reads its answer: wait for both.
+    let answered = tokio::time::Instant::now() + WAIT;
+    while client_stats.accepted.load(Ordering::Relaxed) < 2
+        && tokio::time::Instant::now() < answered
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     stop.send_replace(true);
     timeout(WAIT, mining)
         .await
