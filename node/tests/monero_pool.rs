@@ -312,8 +312,16 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     let status = {
         let node = Arc::clone(&node);
         tokio::task::spawn_blocking(move || {
+            // Two shares of one template may both meet Monero's difficulty: monerod takes
+            // both, and only one stays on the main chain. Count heights, not blocks.
             wait_status(&node, "blocks accepted by monerod", |s| {
-                s.blocks.iter().filter(|b| b.accepted).count() >= BLOCKS
+                let heights: std::collections::BTreeSet<u64> = s
+                    .blocks
+                    .iter()
+                    .filter(|b| b.accepted)
+                    .map(|b| b.height)
+                    .collect();
+                heights.len() >= BLOCKS
             })
         })
         .await
@@ -339,9 +347,27 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
         builtin_rejected * 4 <= builtin_accepted,
         "built-in miner: {builtin_accepted} accepted, {builtin_rejected} refused"
     );
-    // Every block the node found is on monerod's main chain, and its coinbase pays the
+    // At every height the node found a block, one of its blocks is on monerod's main
+    // chain (a second one of the same height is a lost race), and its coinbase pays the
     // full reward in one output per PPLNS payee.
+    let mut main_blocks = Vec::new();
     for b in status.blocks.iter().filter(|b| b.accepted) {
+        let main = client.header_by_height(b.height).await.expect("by height");
+        if main.hash == b.id {
+            main_blocks.push(b.clone());
+        } else {
+            assert!(
+                status
+                    .blocks
+                    .iter()
+                    .any(|o| o.height == b.height && o.id == main.hash),
+                "height {}: the main-chain block is not the node's",
+                b.height
+            );
+        }
+    }
+    assert!(main_blocks.len() >= BLOCKS, "{status:?}");
+    for b in &main_blocks {
         let header = client
             .call("get_block_header_by_hash", json!({"hash": b.id}))
             .await
@@ -387,7 +413,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     let income_a = wallet_income(&wallets, "a").await.expect("scan a");
     let income_b = wallet_income(&wallets, "b").await.expect("scan b");
     let mut checked = 0;
-    for b in status.blocks.iter().filter(|b| b.accepted) {
+    for b in &main_blocks {
         let id = Hash::from_hex(&b.share).expect("id");
         let share = chain
             .share(&id)

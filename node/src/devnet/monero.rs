@@ -319,7 +319,13 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     for name in ["miner-1", "miner-2"] {
         per_wallet.push(wallet_income(&wallets, name).await?);
     }
+    // A wallet's income is by height; two blocks of one height (a lost race) are listed
+    // once, as the one whose height came first.
+    let mut heights = std::collections::BTreeSet::new();
     for b in last.blocks.iter().filter(|b| b.accepted) {
+        if !heights.insert(b.height) {
+            continue;
+        }
         let mut payouts = BTreeMap::new();
         for (address, income) in addresses.iter().zip(&per_wallet) {
             let got = income.get(&b.height).copied().unwrap_or(0);
