@@ -7,11 +7,7 @@
 
 use otedama_node::monero::{MoneroNode, MoneroSettings, MoneroStatus, parse_wallet};
 use otedama_node::parent::monero::MonerodClient;
-use otedama_sharechain::monero::pplns::{ShareLookup, WindowTip, shuffle, window_weights};
-use otedama_sharechain::monero::sidechain::payouts;
-use otedama_sharechain::monero::{
-    FixedDifficulty, Hash, MoneroNetwork, NoPowCheck, SideChain, SidechainParams,
-};
+use otedama_sharechain::monero::SidechainParams;
 use otedama_stratum::StratumConfig;
 use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 use serde_json::{Value, json};
@@ -242,6 +238,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             listen: "127.0.0.1:0".parse().expect("addr"),
             ..StratumConfig::default()
         },
+        p2p: None,
     };
     let node = MoneroNode::start(settings).await.expect("node starts");
     let addr = node.stratum_addr();
@@ -399,56 +396,23 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     node.stop().await;
 
     // What PPLNS gives each wallet in each block, from the shares the node stored.
-    let params = SidechainParams::regtest();
-    let db = sled::open(dir.path().join("sidechain")).expect("store");
-    let mut chain = SideChain::new(
-        params.clone(),
-        Box::new(FixedDifficulty(1)),
-        Box::new(NoPowCheck),
-    );
-    for item in db.open_tree("shares").expect("tree").iter() {
-        let (_, blob) = item.expect("read");
-        chain.add_blob(&blob).expect("stored share");
-    }
+    let chain = monerod::StoredChain::open(&dir.path().join("sidechain"));
     let income_a = wallet_income(&wallets, "a").await.expect("scan a");
     let income_b = wallet_income(&wallets, "b").await.expect("scan b");
     let mut checked = 0;
     for b in &main_blocks {
-        let id = Hash::from_hex(&b.share).expect("id");
-        let share = chain
-            .share(&id)
-            .expect("the block's share is stored")
-            .clone();
-        let tip = WindowTip {
-            height: share.sidechain_height,
-            difficulty: share.difficulty,
-            wallet: share.wallet,
-            uncles: share.uncles.clone(),
-            parent: share.parent,
-        };
-        let mut weights =
-            window_weights(&chain, &tip, u128::MAX, params.window, params.uncle_penalty)
-                .expect("window");
-        shuffle(&mut weights, &share.tx_key_seed);
-        let split = payouts(&weights, share.total_reward()).expect("split");
-        let expected = |address: &str| -> u64 {
-            split
-                .iter()
-                .filter(|(w, _)| w.address(MoneroNetwork::Mainnet) == address)
-                .map(|(_, a)| *a)
-                .sum()
-        };
-        let got_a = income_a.get(&share.height).copied().unwrap_or(0);
-        let got_b = income_b.get(&share.height).copied().unwrap_or(0);
+        let (height, reward, split) = chain.split(&b.share);
+        let expected = |address: &str| split.get(address).copied().unwrap_or(0);
+        let got_a = income_a.get(&height).copied().unwrap_or(0);
+        let got_b = income_b.get(&height).copied().unwrap_or(0);
         assert_eq!(
             (got_a, got_b),
             (expected(&miner_a), expected(&miner_b)),
-            "block at height {}: {split:?}",
-            share.height
+            "block at height {height}: {split:?}"
         );
         assert_eq!(
             got_a + got_b,
-            share.total_reward(),
+            reward,
             "the two miners share the whole reward"
         );
         checked += 1;

@@ -12,6 +12,7 @@ use otedama_sharechain::monero::varint::write_varint;
 use std::time::{Duration, Instant};
 
 #[path = "support/monerod.rs"]
+#[allow(dead_code)]
 mod monerod;
 #[path = "../../testnet/src/skip.rs"]
 #[allow(dead_code)]

@@ -75,7 +75,7 @@ impl Adversary {
         let mesh = otedama_node::p2p::start(
             settings,
             key,
-            spec,
+            &spec.into(),
             ServeSource::empty(spec),
             &mut registry,
             rx,

@@ -80,18 +80,38 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs a Monero sidechain node: monerod, the sidechain and xmrig-dialect Stratum. The
-/// API, the dashboard and the mesh serve Bitcoin-family chains only so far.
+/// Runs a Monero sidechain node: monerod, the sidechain, the mesh and xmrig-dialect
+/// Stratum. The API and the dashboard serve Bitcoin-family chains only so far.
 async fn serve_monero(
     config: &Config,
     params: otedama_sharechain::monero::SidechainParams,
 ) -> anyhow::Result<ExitCode> {
-    let settings =
+    let mut settings =
         crate::monero::MoneroSettings::from_config(config, params).map_err(anyhow::Error::msg)?;
     let chain = settings.params.name.clone();
+    let chain_dir = config.app.data_dir.join(&chain);
+    std::fs::create_dir_all(&chain_dir)
+        .with_context(|| format!("creating {}", chain_dir.display()))?;
+    let (key, created) = crate::p2p::key::load_or_create(&config.app.data_dir)?;
+    if created {
+        tracing::info!(target: "otedama::p2p", peer_id = %key.public().to_peer_id(), "created a node key");
+    }
+    settings.p2p = Some(crate::monero::MoneroP2p {
+        settings: crate::service::p2p_settings(config, &chain_dir)?,
+        key,
+    });
     let node = crate::monero::MoneroNode::start(settings).await?;
-    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(),
-        "serving a Monero sidechain (xmrig Stratum; no API, dashboard or mesh for Monero yet)");
+    let p2p: Vec<String> = match node.p2p() {
+        Some(mesh) if !config.p2p.listen.is_empty() => mesh
+            .wait_listening(std::time::Duration::from_secs(2))
+            .await
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(), ?p2p,
+        "serving a Monero sidechain (xmrig Stratum and the mesh; no API or dashboard for Monero yet)");
     // The built-in miner mines RandomX through the node's own Stratum, for its address.
     let (stop_miner, stopped) = tokio::sync::watch::channel(false);
     let miner = config.mining.miner_enabled().then(|| {

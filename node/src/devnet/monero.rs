@@ -244,6 +244,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             listen: opts.stratum,
             ..StratumConfig::default()
         },
+        p2p: None,
     })
     .await
     .map_err(|e| DevnetError::Daemon(e.to_string()))?;

@@ -15,6 +15,7 @@
 //! Shares and blocks are checked with RandomX in light mode (a 256 MiB cache per seed).
 
 mod follow;
+mod mesh;
 mod owner;
 
 use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
@@ -54,6 +55,17 @@ pub struct MoneroSettings {
     pub wallet: Wallet,
     /// The xmrig Stratum listener.
     pub stratum: StratumConfig,
+    /// The mesh (`None`: the node runs alone).
+    pub p2p: Option<MoneroP2p>,
+}
+
+/// How a Monero sidechain node joins the mesh.
+#[derive(Clone, Debug)]
+pub struct MoneroP2p {
+    /// Listen addresses, bootstrap peers and the swarm's options.
+    pub settings: crate::p2p::P2pSettings,
+    /// The node key.
+    pub key: libp2p::identity::Keypair,
 }
 
 impl MoneroSettings {
@@ -92,6 +104,7 @@ impl MoneroSettings {
                 max_connections_per_ip: config.pool.max_connections_per_ip as usize,
                 ..StratumConfig::default()
             },
+            p2p: None,
         })
     }
 }
@@ -121,6 +134,12 @@ pub enum MoneroError {
     /// The ZMQ endpoint is malformed.
     #[error(transparent)]
     Zmq(#[from] crate::parent::monero_zmq::ZmqError),
+    /// The mesh could not start.
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::P2pError),
+    /// The sidechain's thread could not be spawned.
+    #[error("spawning the sidechain thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Parses a payout address for a Monero sidechain: a primary mainnet address (regtest
@@ -217,6 +236,7 @@ impl RandomxHash for Hasher {
 /// A running Monero sidechain node.
 pub struct MoneroNode {
     stratum_addr: SocketAddr,
+    mesh: Option<crate::p2p::P2pHandle>,
     status: watch::Receiver<MoneroStatus>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -255,6 +275,7 @@ impl MoneroNode {
         let (cmd_tx, cmd_rx) = mpsc::channel(REQUEST_QUEUE + PARENT_QUEUE);
         let (block_tx, block_rx) = mpsc::channel(BLOCK_QUEUE);
         let (status_tx, status_rx) = watch::channel(MoneroStatus::default());
+        let (tip_tx, tip_rx) = watch::channel(None);
         let listen = settings.stratum.listen;
         let server = XmrigServer::bind(
             settings.stratum.clone(),
@@ -271,30 +292,52 @@ impl MoneroNode {
             Some(endpoint) => Some(crate::parent::monero_zmq::subscribe(endpoint)?),
             None => None,
         };
+        let mut tasks = Vec::new();
+        let mesh = match settings.p2p.clone() {
+            Some(p2p) => {
+                let served = mesh::Served {
+                    tree: tree.clone(),
+                    tip: tip_rx,
+                };
+                let mut registry = prometheus_client::registry::Registry::with_prefix("otedama");
+                let started = crate::p2p::start(
+                    p2p.settings,
+                    p2p.key,
+                    &mesh::mesh_chain(&settings.params),
+                    crate::p2p::ServeSource::blobs(Arc::new(served)),
+                    &mut registry,
+                    shutdown_rx.clone(),
+                )?;
+                tasks.extend(started.tasks);
+                tasks.push(tokio::spawn(mesh::run(
+                    started.handle.clone(),
+                    started.events,
+                    cmd_tx.clone(),
+                    tree.clone(),
+                    settings.params.clone(),
+                    shutdown_rx.clone(),
+                )));
+                Some(started.handle)
+            }
+            None => None,
+        };
+        let outputs = owner::Outputs {
+            work: work_tx,
+            blocks: block_tx,
+            status: status_tx,
+            tip: tip_tx,
+            mesh: mesh.clone(),
+        };
         let (params, wallet) = (settings.params.clone(), settings.wallet);
         let owner_facts = Arc::clone(&facts);
         // The sidechain is built on its thread: its views are not `Send`.
         let owner = std::thread::Builder::new()
             .name("xmr-sidechain".into())
             .spawn(move || {
-                owner::Owner::new(
-                    params,
-                    wallet,
-                    tree,
-                    owner_facts,
-                    verifier,
-                    work_tx,
-                    block_tx,
-                    status_tx,
-                )
-                .run(cmd_rx);
+                owner::Owner::new(params, wallet, tree, owner_facts, verifier, outputs).run(cmd_rx);
             })
-            .map_err(|source| MoneroError::Bind {
-                addr: listen,
-                source,
-            })?;
+            .map_err(MoneroError::Thread)?;
         let client = crate::parent::monero::MonerodClient::new(settings.daemons.clone());
-        let mut tasks = Vec::new();
         tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
         // Stratum's requests join the owner's one queue.
         let forward = cmd_tx.clone();
@@ -316,6 +359,7 @@ impl MoneroNode {
         )));
         Ok(Self {
             stratum_addr,
+            mesh,
             status: status_rx,
             shutdown,
             tasks,
@@ -326,6 +370,11 @@ impl MoneroNode {
     /// Returns the xmrig Stratum address.
     pub fn stratum_addr(&self) -> SocketAddr {
         self.stratum_addr
+    }
+
+    /// Returns the handle on the mesh, when the node joined one.
+    pub fn p2p(&self) -> Option<&crate::p2p::P2pHandle> {
+        self.mesh.as_ref()
     }
 
     /// Returns a receiver of the owner's status snapshots.

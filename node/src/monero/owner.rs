@@ -4,6 +4,9 @@
 
 use super::follow::BlockSubmission;
 use super::{BlockRecord, MoneroFacts, MoneroStatus};
+use crate::p2p::P2pHandle;
+use crate::p2p::protocol::TipInfo;
+use otedama_sharechain::monero::pplns::ShareLookup;
 use otedama_sharechain::monero::randomx::RandomxVerifier;
 use otedama_sharechain::monero::{
     AddError, Hash, MoneroHeader, MoneroJob, MoneroView, PowCheck, PowVerdict, ShareState,
@@ -12,7 +15,7 @@ use otedama_sharechain::monero::{
 use otedama_stratum::xmrig::{ShareOutcome, XmrRequest, XmrTemplate, XmrWork};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 const TARGET: &str = "otedama::monero";
@@ -45,6 +48,15 @@ pub(crate) enum Cmd {
     Parent(Box<ParentJob>),
     /// A Stratum request.
     Xmr(XmrRequest),
+    /// A share a peer announced; the verdict decides whether the mesh relays it.
+    Peer {
+        /// The share blob.
+        blob: Vec<u8>,
+        /// The verdict.
+        reply: oneshot::Sender<PeerVerdict>,
+    },
+    /// Shares fetched from a peer, oldest first.
+    Synced(Vec<Vec<u8>>),
     /// What monerod answered to a block (by Monero block id).
     BlockResult {
         /// The block id.
@@ -52,6 +64,20 @@ pub(crate) enum Cmd {
         /// Whether a daemon accepted it.
         accepted: bool,
     },
+}
+
+/// What the owner made of a share from a peer.
+#[derive(Debug)]
+pub(crate) enum PeerVerdict {
+    /// Verified and valid: relay it.
+    Valid,
+    /// Already held.
+    Known,
+    /// Stored but waiting for these shares (its missing parent or uncles, or the first
+    /// missing ancestor of its window).
+    Pending(Vec<Hash>),
+    /// Refused, with the rule it breaks.
+    Invalid(String),
 }
 
 /// The sidechain's view of Monero: the facts the owner records.
@@ -101,19 +127,28 @@ pub(crate) struct Owner {
     blocks: mpsc::Sender<BlockSubmission>,
     status_tx: watch::Sender<MoneroStatus>,
     status: MoneroStatus,
+    /// The tip peers are told, and the mesh shares are announced on (if any).
+    tip_tx: watch::Sender<Option<TipInfo>>,
+    mesh: Option<P2pHandle>,
+}
+
+/// Where the owner reports to: Stratum's work, monerod's blocks, the status, the mesh.
+pub(crate) struct Outputs {
+    pub work: watch::Sender<Option<XmrWork>>,
+    pub blocks: mpsc::Sender<BlockSubmission>,
+    pub status: watch::Sender<MoneroStatus>,
+    pub tip: watch::Sender<Option<TipInfo>>,
+    pub mesh: Option<P2pHandle>,
 }
 
 impl Owner {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         params: SidechainParams,
         wallet: Wallet,
         tree: sled::Tree,
         facts: Arc<RwLock<MoneroFacts>>,
         verifier: Arc<RandomxVerifier>,
-        work: watch::Sender<Option<XmrWork>>,
-        blocks: mpsc::Sender<BlockSubmission>,
-        status_tx: watch::Sender<MoneroStatus>,
+        out: Outputs,
     ) -> Self {
         let chain = SideChain::new(
             params.clone(),
@@ -129,10 +164,12 @@ impl Owner {
             parent: None,
             generation: 0,
             templates: HashMap::new(),
-            work,
-            blocks,
-            status_tx,
+            work: out.work,
+            blocks: out.blocks,
+            status_tx: out.status,
             status: MoneroStatus::default(),
+            tip_tx: out.tip,
+            mesh: out.mesh,
         }
     }
 
@@ -166,6 +203,11 @@ impl Owner {
                     let outcome = self.on_share(*share, &pow, &worker);
                     let _ = reply.send(outcome);
                 }
+                Cmd::Peer { blob, reply } => {
+                    let verdict = self.on_peer_share(&blob);
+                    let _ = reply.send(verdict);
+                }
+                Cmd::Synced(blobs) => self.on_synced(&blobs),
                 Cmd::BlockResult { id, accepted } => {
                     let id = id.to_string();
                     if let Some(b) = self.status.blocks.iter_mut().find(|b| b.id == id) {
@@ -279,9 +321,10 @@ impl Owner {
             warn!(target: TARGET, %worker, %rule, "share invalid");
             return ShareOutcome::Rejected(format!("Invalid share: {rule}"));
         }
-        if let Err(e) = self.tree.insert(id.as_bytes(), blob) {
-            warn!(target: TARGET, error = %e, "storing a share");
+        if let Some(mesh) = &self.mesh {
+            mesh.publish(super::mesh::announcement(&blob));
         }
+        self.store(&id, blob);
         self.status.accepted += 1;
         info!(target: TARGET, %worker, share = %id, height, block, "share accepted");
         if block {
@@ -313,11 +356,107 @@ impl Owner {
         ShareOutcome::Accepted { id, block }
     }
 
+    fn store(&self, id: &Hash, blob: Vec<u8>) {
+        if let Err(e) = self.tree.insert(id.as_bytes(), blob) {
+            warn!(target: TARGET, error = %e, "storing a share");
+        }
+    }
+
+    /// Adds a share from a peer; stores it unless it is invalid.
+    fn add_from_peer(&mut self, blob: &[u8]) -> PeerVerdict {
+        let id = match self.chain.add_blob(blob) {
+            Ok(id) => id,
+            Err(AddError::Duplicate(_)) => return PeerVerdict::Known,
+            Err(AddError::Rejected(rule)) => return PeerVerdict::Invalid(rule.to_string()),
+        };
+        match self.chain.state(&id) {
+            Some(ShareState::Invalid(rule)) => PeerVerdict::Invalid(rule.to_string()),
+            Some(ShareState::Valid) => {
+                self.store(&id, blob.to_vec());
+                PeerVerdict::Valid
+            }
+            _ => {
+                self.store(&id, blob.to_vec());
+                PeerVerdict::Pending(self.missing(&id))
+            }
+        }
+    }
+
+    /// The shares `id` waits for: its missing uncles, and the first missing share on its
+    /// line of parents (bounded by three windows).
+    fn missing(&self, id: &Hash) -> Vec<Hash> {
+        let mut out = Vec::new();
+        let Some(share) = self.chain.share(id) else {
+            return out;
+        };
+        out.extend(
+            share
+                .uncles
+                .iter()
+                .filter(|u| self.chain.share(u).is_none())
+                .copied(),
+        );
+        let mut parent = share.parent;
+        for _ in 0..self.params.window.saturating_mul(3) {
+            if parent == Hash::ZERO {
+                break;
+            }
+            match self.chain.share(&parent) {
+                Some(s) => parent = s.parent,
+                None => {
+                    out.push(parent);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn on_peer_share(&mut self, blob: &[u8]) -> PeerVerdict {
+        let tip_before = self.chain.tip().map(|(id, _)| *id);
+        let verdict = self.add_from_peer(blob);
+        self.after_peer_shares(tip_before);
+        verdict
+    }
+
+    fn on_synced(&mut self, blobs: &[Vec<u8>]) {
+        let tip_before = self.chain.tip().map(|(id, _)| *id);
+        let (mut valid, mut invalid) = (0usize, 0usize);
+        for blob in blobs {
+            match self.add_from_peer(blob) {
+                PeerVerdict::Invalid(rule) => {
+                    invalid += 1;
+                    if invalid == 1 {
+                        warn!(target: TARGET, %rule, "invalid share in a sync");
+                    }
+                }
+                PeerVerdict::Known => {}
+                _ => valid += 1,
+            }
+        }
+        info!(target: TARGET, fetched = blobs.len(), added = valid, invalid, shares = self.chain.len(), "sync applied");
+        self.after_peer_shares(tip_before);
+    }
+
+    /// A new tip from peers' shares is new work; otherwise only the status changes.
+    fn after_peer_shares(&mut self, tip_before: Option<Hash>) {
+        if self.chain.tip().map(|(id, _)| *id) != tip_before {
+            self.new_generation();
+        } else {
+            self.publish_status();
+        }
+    }
+
     fn publish_status(&mut self) {
         self.status.shares = self.chain.len();
         if let Some((id, tip)) = self.chain.tip() {
             self.status.tip = Some(id.to_string());
             self.status.tip_height = Some(tip.sidechain_height);
+            self.tip_tx.send_replace(Some(TipInfo {
+                hash: *id.as_bytes(),
+                height: tip.sidechain_height,
+                chain_work: tip.cumulative_difficulty,
+            }));
         }
         self.status_tx.send_replace(self.status.clone());
     }

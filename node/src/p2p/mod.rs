@@ -24,7 +24,8 @@ pub mod sync;
 pub use behaviour::{BehaviourError, P2pError, REQUEST_TIMEOUT};
 pub(crate) use handle::Command;
 pub use handle::{DialError, P2pHandle};
-pub use serving::ServeSource;
+pub use protocol::MeshChain;
+pub use serving::{BlobSource, ServeSource};
 pub use swarm::start;
 pub use swarm::{P2pSettings, P2pStarted};
 

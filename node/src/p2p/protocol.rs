@@ -4,7 +4,7 @@
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
-use otedama_sharechain::{ChainSpec, ConsensusId};
+use otedama_sharechain::ChainSpec;
 use std::io;
 
 /// Version byte in front of every gossip payload and request-response frame.
@@ -26,17 +26,44 @@ pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
 /// longest payout script and every uncle).
 pub const MAX_HEADER_BYTES: usize = 1024;
 
-/// Largest response frame for `spec`: a full batch of the largest shares, or a full
-/// page of the largest headers, whichever is bigger, plus framing.
-pub fn max_response_bytes(spec: &ChainSpec) -> usize {
-    let shares = MAX_SHARES_PER_REQUEST * (spec.max_share_size as usize + 64);
-    let headers = MAX_HEADERS as usize * (MAX_HEADER_BYTES + 8);
-    shares.max(headers) + 64
+/// What the mesh needs to know of a chain, whatever its parent family: the consensus id
+/// that every protocol name carries, and the size of its largest share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshChain {
+    /// The consensus id, hex.
+    pub id: String,
+    /// The largest valid share, in bytes.
+    pub max_share_size: usize,
 }
 
-/// Largest gossip payload for `spec`: the version byte and the largest valid share.
-pub fn max_gossip_bytes(spec: &ChainSpec) -> usize {
-    spec.max_share_size as usize + 1
+impl MeshChain {
+    /// The mesh of a chain with consensus id `id` and shares of at most `max_share_size`
+    /// bytes (a Monero sidechain: its P2Pool consensus id and 128 KiB).
+    pub fn new(id: impl std::fmt::Display, max_share_size: usize) -> Self {
+        Self {
+            id: id.to_string(),
+            max_share_size,
+        }
+    }
+
+    /// Largest response frame: a full batch of the largest shares, or a full page of the
+    /// largest headers, whichever is bigger, plus framing.
+    pub fn max_response_bytes(&self) -> usize {
+        let shares = MAX_SHARES_PER_REQUEST * (self.max_share_size + 64);
+        let headers = MAX_HEADERS as usize * (MAX_HEADER_BYTES + 8);
+        shares.max(headers) + 64
+    }
+
+    /// Largest gossip payload: the version byte and the largest valid share.
+    pub fn max_gossip_bytes(&self) -> usize {
+        self.max_share_size + 1
+    }
+}
+
+impl From<&ChainSpec> for MeshChain {
+    fn from(spec: &ChainSpec) -> Self {
+        Self::new(spec.consensus_id(), spec.max_share_size as usize)
+    }
 }
 
 /// The protocol names of one chain spec. Every name carries the consensus id, so nodes
@@ -60,9 +87,8 @@ pub struct ProtocolNames {
 }
 
 impl ProtocolNames {
-    /// The names for `id`.
-    pub fn new(id: &ConsensusId) -> Self {
-        let id = id.to_string();
+    /// The names for the consensus id `id` (hex).
+    pub fn new(id: &str) -> Self {
         // Both are valid protocol names: they start with '/' and are ASCII.
         let kad = StreamProtocol::try_from_owned(format!("/otedama/{id}/kad/1.0.0"))
             .unwrap_or(StreamProtocol::new("/otedama/kad/1.0.0"));
@@ -75,7 +101,7 @@ impl ProtocolNames {
             noise_prologue: format!("otedama/{id}").into_bytes(),
             kad,
             sync,
-            id,
+            id: id.to_owned(),
         }
     }
 }
@@ -335,8 +361,8 @@ mod tests {
     #[test]
     fn names_carry_the_consensus_id() {
         let spec = ChainSpec::by_name("ltc-regtest").expect("built-in spec");
-        let names = ProtocolNames::new(&spec.consensus_id());
         let id = spec.consensus_id().to_string();
+        let names = ProtocolNames::new(&id);
         for name in [
             names.shares_topic.as_str(),
             names.gossipsub_prefix.as_str(),
@@ -346,6 +372,8 @@ mod tests {
         ] {
             assert!(name.contains(&id), "{name}");
         }
-        assert!(max_response_bytes(spec) >= MAX_SHARES_PER_REQUEST * spec.max_share_size as usize);
+        let mesh = MeshChain::from(spec);
+        assert_eq!(mesh.id, id);
+        assert!(mesh.max_response_bytes() >= MAX_SHARES_PER_REQUEST * mesh.max_share_size);
     }
 }

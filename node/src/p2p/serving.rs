@@ -11,6 +11,7 @@ use crate::coordinator::handle::ChainHandle;
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 use otedama_sharechain::{ChainSpec, ShareChain, ShareHash, StoreReader};
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -27,15 +28,33 @@ pub(super) struct Inbound {
     pub channel: ResponseChannel<Response>,
 }
 
+/// A chain whose shares the mesh moves as opaque blobs by id (a Monero sidechain): it
+/// reports its tip and hands out stored shares. Headers are not served for it.
+pub trait BlobSource: std::fmt::Debug + Send + Sync + 'static {
+    /// The best tip, if any.
+    fn tip(&self) -> Option<TipInfo>;
+    /// The stored shares among `ids`, in the order asked; unknown ids are left out. It may
+    /// read the disk: it is called on the blocking pool.
+    fn blobs(&self, ids: &[WireHash]) -> Vec<Vec<u8>>;
+}
+
 /// What serving reads from.
 #[derive(Clone, Debug)]
-pub struct ServeSource {
-    /// Which shares to send (the coordinator answers from memory).
-    chain: ChainHandle,
-    /// The shares' bytes (`None`: a peer that holds no chain).
-    store: Option<StoreReader>,
-    /// The tip, without a round trip.
-    snapshot: watch::Receiver<ChainSnapshot>,
+pub struct ServeSource(Backend);
+
+#[derive(Clone, Debug)]
+enum Backend {
+    /// A Bitcoin-family chain: the coordinator and its share store.
+    Chain {
+        /// Which shares to send (the coordinator answers from memory).
+        chain: ChainHandle,
+        /// The shares' bytes (`None`: a peer that holds no chain).
+        store: Option<StoreReader>,
+        /// The tip, without a round trip.
+        snapshot: watch::Receiver<ChainSnapshot>,
+    },
+    /// A chain served as blobs by id.
+    Blobs(Arc<dyn BlobSource>),
 }
 
 impl ServeSource {
@@ -45,11 +64,16 @@ impl ServeSource {
         store: StoreReader,
         snapshot: watch::Receiver<ChainSnapshot>,
     ) -> Self {
-        Self {
+        Self(Backend::Chain {
             chain,
             store: Some(store),
             snapshot,
-        }
+        })
+    }
+
+    /// Serving a chain that moves shares as blobs by id.
+    pub fn blobs(source: Arc<dyn BlobSource>) -> Self {
+        Self(Backend::Blobs(source))
     }
 
     /// Serving for a mesh member that holds no chain (test peers, tools): its tip is
@@ -57,11 +81,11 @@ impl ServeSource {
     pub fn empty(spec: &ChainSpec) -> Self {
         let (tx, _) = mpsc::channel(1);
         let (_, snapshot) = watch::channel(ChainSnapshot::initial(&ShareChain::new(spec.clone())));
-        Self {
+        Self(Backend::Chain {
             chain: ChainHandle::new(tx),
             store: None,
             snapshot,
-        }
+        })
     }
 }
 
@@ -105,18 +129,58 @@ fn busy() -> Response {
 
 /// The response to one request. Disk reads run on the blocking pool.
 async fn answer(source: &ServeSource, request: Request) -> Response {
+    match &source.0 {
+        Backend::Chain {
+            chain,
+            store,
+            snapshot,
+        } => answer_chain(chain, store.as_ref(), snapshot, request).await,
+        Backend::Blobs(blobs) => answer_blobs(blobs, request).await,
+    }
+}
+
+/// A request to a blob chain: its tip and shares by id.
+async fn answer_blobs(source: &Arc<dyn BlobSource>, request: Request) -> Response {
     match request {
-        Request::Tip => Response::Tip(source.snapshot.borrow().tip.as_ref().map(|t| TipInfo {
+        Request::Tip => Response::Tip(source.tip()),
+        Request::Headers { .. } => Response::Refused("no headers on this chain".into()),
+        Request::Shares { hashes } => {
+            let source = Arc::clone(source);
+            match tokio::task::spawn_blocking(move || source.blobs(&hashes)).await {
+                Ok(blobs) => Response::Shares(
+                    blobs
+                        .into_iter()
+                        .map(|share| SyncedShare {
+                            share,
+                            chain_work: 0,
+                            anchor_time: 0,
+                        })
+                        .collect(),
+                ),
+                Err(_) => busy(),
+            }
+        }
+    }
+}
+
+async fn answer_chain(
+    chain: &ChainHandle,
+    store: Option<&StoreReader>,
+    snapshot: &watch::Receiver<ChainSnapshot>,
+    request: Request,
+) -> Response {
+    match request {
+        Request::Tip => Response::Tip(snapshot.borrow().tip.as_ref().map(|t| TipInfo {
             hash: *t.hash.as_bytes(),
             height: t.height,
             chain_work: t.chain_work,
         })),
         Request::Headers { locator, max } => {
             let max = max.min(MAX_HEADERS) as usize;
-            let Ok(wanted) = source.chain.headers_after(hashes(&locator), max).await else {
+            let Ok(wanted) = chain.headers_after(hashes(&locator), max).await else {
                 return busy();
             };
-            let Some(store) = source.store.clone() else {
+            let Some(store) = store.cloned() else {
                 return busy();
             };
             match tokio::task::spawn_blocking(move || store.encoded_headers(&wanted)).await {
@@ -125,10 +189,10 @@ async fn answer(source: &ServeSource, request: Request) -> Response {
             }
         }
         Request::Shares { hashes: wire } => {
-            let Ok(metas) = source.chain.sync_metas(hashes(&wire)).await else {
+            let Ok(metas) = chain.sync_metas(hashes(&wire)).await else {
                 return busy();
             };
-            let Some(store) = source.store.clone() else {
+            let Some(store) = store.cloned() else {
                 return busy();
             };
             let held: Vec<ShareHash> = metas.iter().map(|m| m.hash).collect();

@@ -236,7 +236,7 @@ impl Node {
         let mesh = crate::p2p::start(
             settings,
             key,
-            spec,
+            &spec.into(),
             serve,
             &mut registry,
             shutdown_rx.clone(),
@@ -354,7 +354,7 @@ impl Drop for Node {
 
 /// The swarm's settings from the config: addresses parsed, the peer list kept beside
 /// the share store.
-fn p2p_settings(config: &Config, chain_dir: &Path) -> Result<P2pSettings, NodeError> {
+pub(crate) fn p2p_settings(config: &Config, chain_dir: &Path) -> Result<P2pSettings, NodeError> {
     let parse = |list: &[String]| -> Result<Vec<Multiaddr>, NodeError> {
         list.iter()
             .map(|a| {

@@ -29,3 +29,59 @@ pub fn start(difficulty: u64) -> (MoneroRegtest, tempfile::TempDir) {
     let regtest = MoneroRegtest::start_in(dir.path(), difficulty).expect("monerod starts");
     (regtest, dir)
 }
+
+/// A node's stored sidechain, read back after the node stopped: what PPLNS pays in the
+/// block of each share, computed here from the shares alone.
+pub struct StoredChain(otedama_sharechain::monero::SideChain);
+
+impl StoredChain {
+    /// Loads every share of the sled database at `path` (a stopped node's store).
+    pub fn open(path: &std::path::Path) -> Self {
+        use otedama_sharechain::monero::{FixedDifficulty, NoPowCheck, SideChain, SidechainParams};
+        let mut chain = SideChain::new(
+            SidechainParams::regtest(),
+            Box::new(FixedDifficulty(1)),
+            Box::new(NoPowCheck),
+        );
+        let db = sled::open(path).expect("store");
+        for item in db.open_tree("shares").expect("tree").iter() {
+            let (_, blob) = item.expect("read");
+            chain.add_blob(&blob).expect("stored share");
+        }
+        Self(chain)
+    }
+
+    /// The Monero height of share `id` (hex), its total reward, and what its block pays
+    /// each address by the PPLNS window, the shuffle and the split.
+    pub fn split(&self, id: &str) -> (u64, u64, std::collections::BTreeMap<String, u64>) {
+        use otedama_sharechain::monero::pplns::{ShareLookup, WindowTip, shuffle, window_weights};
+        use otedama_sharechain::monero::sidechain::payouts;
+        use otedama_sharechain::monero::{Hash, MoneroNetwork};
+        let params = self.0.params();
+        let id = Hash::from_hex(id).expect("id");
+        let share = self.0.share(&id).expect("the block's share is stored");
+        let tip = WindowTip {
+            height: share.sidechain_height,
+            difficulty: share.difficulty,
+            wallet: share.wallet,
+            uncles: share.uncles.clone(),
+            parent: share.parent,
+        };
+        let mut weights = window_weights(
+            &self.0,
+            &tip,
+            u128::MAX,
+            params.window,
+            params.uncle_penalty,
+        )
+        .expect("window");
+        shuffle(&mut weights, &share.tx_key_seed);
+        let mut split = std::collections::BTreeMap::new();
+        for (wallet, amount) in payouts(&weights, share.total_reward()).expect("split") {
+            *split
+                .entry(wallet.address(MoneroNetwork::Mainnet))
+                .or_default() += amount;
+        }
+        (share.height, share.total_reward(), split)
+    }
+}

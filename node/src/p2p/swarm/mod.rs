@@ -10,14 +10,13 @@ mod events;
 use super::behaviour::{Behaviour, Limits, P2pError, build_swarm};
 use super::handle::COMMAND_QUEUE;
 use super::peers::{PeerTable, load_peers, peer_of};
-use super::protocol::{self, ProtocolNames, Response};
+use super::protocol::{MeshChain, ProtocolNames, Response};
 use super::serving::{self, Inbound, SERVE_QUEUE, ServeSource};
 use super::{BAN_DURATION, Command, NetEvent, P2pHandle, PeerEvent, PeerInfo, Verdict};
 use libp2p::futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, kad};
-use otedama_sharechain::ChainSpec;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,16 +79,16 @@ pub struct P2pStarted {
 pub fn start(
     settings: P2pSettings,
     key: Keypair,
-    spec: &'static ChainSpec,
+    chain: &MeshChain,
     source: ServeSource,
     registry: &mut prometheus_client::registry::Registry,
     shutdown: watch::Receiver<bool>,
 ) -> Result<P2pStarted, P2pError> {
-    let names = ProtocolNames::new(&spec.consensus_id());
+    let names = ProtocolNames::new(&chain.id);
     let local_peer_id = key.public().to_peer_id();
     let limits = Limits {
-        max_response: protocol::max_response_bytes(spec),
-        max_gossip: protocol::max_gossip_bytes(spec),
+        max_response: chain.max_response_bytes(),
+        max_gossip: chain.max_gossip_bytes(),
     };
     let mut swarm = build_swarm(key, &settings, &names, &limits, registry)?;
 

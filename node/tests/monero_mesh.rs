@@ -1,0 +1,258 @@
+//! Three Monero sidechain nodes on one monerod (regtest, offline, loopback only), joined
+//! in a libp2p mesh on the sidechain's consensus id. Each runs the built-in RandomX miner
+//! for a wallet of its own that a real monero-wallet-rpc created; the third joins after the
+//! first block and syncs the chain it missed. Shares reach every node by gossip and sync,
+//! the three converge on one tip, and every block on monerod's main
+//! chain pays each wallet, by its own view-key scan, exactly what PPLNS over the common
+//! chain gives it: the miners of every node are paid.
+
+use libp2p::multiaddr::Protocol;
+use otedama_node::monero::{MoneroNode, MoneroP2p, MoneroSettings, MoneroStatus, parse_wallet};
+use otedama_node::p2p::P2pSettings;
+use otedama_node::parent::monero::MonerodClient;
+use otedama_sharechain::monero::SidechainParams;
+use otedama_stratum::StratumConfig;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[path = "support/monerod.rs"]
+#[allow(dead_code)]
+mod monerod;
+#[path = "../../testnet/src/skip.rs"]
+#[allow(dead_code)]
+mod skip;
+
+use monerod::monerod_path;
+use otedama_node::devnet::monero::{create_wallet, wallet_income};
+
+/// monerod's block difficulty: above the share difficulty, so not every share is a block.
+const MONERO_DIFFICULTY: u64 = 150;
+/// Main-chain blocks the mesh must find.
+const BLOCKS: usize = 3;
+const NODES: usize = 3;
+
+/// Waits until `f` holds for the statuses of all nodes.
+async fn wait_all(
+    nodes: &[MoneroNode],
+    what: &str,
+    within: Duration,
+    f: impl Fn(&[MoneroStatus]) -> bool,
+) -> Vec<MoneroStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        let all: Vec<MoneroStatus> = nodes.iter().map(|n| n.status().borrow().clone()).collect();
+        if f(&all) {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {within:?}: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until `node` has `peers` connected peers.
+async fn wait_connected(node: &MoneroNode, peers: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.p2p().map_or(0, |m| m.connected()) < peers {
+        assert!(Instant::now() < deadline, "{peers} peers connect to node 0");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn mesh_settings(bootstrap: Vec<libp2p::Multiaddr>) -> MoneroP2p {
+    MoneroP2p {
+        settings: P2pSettings {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
+            external: Vec::new(),
+            bootstrap,
+            max_peers: 8,
+            mdns: false,
+            upnp: false,
+            autonat: false,
+            relay: false,
+            peers_file: None,
+            agent: "otedama-test".into(),
+        },
+        key: libp2p::identity::Keypair::generate_ed25519(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
+    let Some(_bin) = skip::or_skip(
+        skip::MONERO,
+        "three_nodes_converge_and_pay_the_miners_of_every_node",
+        monerod_path(),
+        "install it with: sudo apt-get install monero (or set MONEROD)",
+    ) else {
+        return;
+    };
+    let (daemon, _daemon_dir) = monerod::start(MONERO_DIFFICULTY);
+    let client = MonerodClient::new(vec![daemon.monerod_url.clone()]);
+    let started = Instant::now();
+    while client.miner_data().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "monerod answers within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let wallets = MonerodClient::new(vec![daemon.wallet_url.clone()]);
+    let mut addresses = Vec::new();
+    for i in 0..NODES {
+        addresses.push(
+            create_wallet(&wallets, &format!("w{i}"))
+                .await
+                .expect("wallet"),
+        );
+    }
+
+    // Nodes 0 and 1 mine from the start; node 2 joins after a block and must sync the
+    // chain it missed. Nodes 1 and 2 bootstrap from node 0.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = |i: usize, bootstrap: Vec<libp2p::Multiaddr>| MoneroSettings {
+        params: SidechainParams::regtest(),
+        daemons: vec![daemon.monerod_url.clone()],
+        zmq: Some(daemon.zmq.clone()),
+        poll_interval: Duration::from_millis(500),
+        store: dir.path().join(format!("n{i}")).join("sidechain"),
+        wallet: parse_wallet(&addresses[i]).expect("wallet"),
+        stratum: StratumConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..StratumConfig::default()
+        },
+        p2p: Some(mesh_settings(bootstrap)),
+    };
+    let (stop_miners, stopped) = tokio::sync::watch::channel(false);
+    let mut miners = Vec::new();
+    let mut stats = Vec::new();
+    let mut start_miner = |node: &MoneroNode, address: &str| {
+        let s = Arc::new(otedama_miner::xmrig::XmrigMinerStats::default());
+        miners.push(tokio::spawn(otedama_miner::xmrig::run(
+            otedama_miner::xmrig::XmrigMinerConfig {
+                pool: node.stratum_addr().to_string(),
+                login: address.to_owned(),
+                threads: 1,
+                priority: otedama_miner::ThreadPriority::Normal,
+            },
+            Arc::clone(&s),
+            stopped.clone(),
+        )));
+        stats.push(s);
+    };
+    let first = MoneroNode::start(settings(0, Vec::new()))
+        .await
+        .expect("node starts");
+    let bootstrap = {
+        let mesh = first.p2p().expect("the node joined the mesh");
+        let listening = mesh.wait_listening(Duration::from_secs(10)).await;
+        let addr = listening.first().expect("listening").clone();
+        vec![addr.with(Protocol::P2p(mesh.local_peer_id()))]
+    };
+    let second = MoneroNode::start(settings(1, bootstrap.clone()))
+        .await
+        .expect("node starts");
+    let mut nodes = vec![first, second];
+    wait_connected(&nodes[0], 1).await;
+    start_miner(&nodes[0], &addresses[0]);
+    start_miner(&nodes[1], &addresses[1]);
+    let before = wait_all(&nodes, "a first block", Duration::from_secs(300), |all| {
+        all.iter().any(|s| s.blocks.iter().any(|b| b.accepted))
+    })
+    .await;
+    nodes.push(
+        MoneroNode::start(settings(2, bootstrap))
+            .await
+            .expect("node starts"),
+    );
+    wait_connected(&nodes[0], 2).await;
+    start_miner(&nodes[2], &addresses[2]);
+    // The late node takes the chain it missed from its peer's tip.
+    wait_all(
+        &nodes,
+        "the late node synced",
+        Duration::from_secs(120),
+        |all| all[2].shares >= before[0].shares && all[2].tip.is_some(),
+    )
+    .await;
+
+    // Blocks from any node count; two of one height are a lost race, so heights count.
+    wait_all(
+        &nodes,
+        "blocks accepted by monerod, shares from every node",
+        Duration::from_secs(300),
+        |all| {
+            let heights: BTreeSet<u64> = all
+                .iter()
+                .flat_map(|s| s.blocks.iter().filter(|b| b.accepted).map(|b| b.height))
+                .collect();
+            heights.len() >= BLOCKS && all.iter().all(|s| s.accepted >= 2)
+        },
+    )
+    .await;
+    let _ = stop_miners.send(true);
+    for m in miners {
+        m.await.expect("miner");
+    }
+    for (i, s) in stats.iter().enumerate() {
+        assert!(
+            s.accepted.load(Ordering::Relaxed) > 0,
+            "node {i}'s miner found shares"
+        );
+    }
+    // With the miners stopped, the last announcements settle and every node holds the
+    // same tip, built from the shares of all three.
+    let settled = wait_all(
+        &nodes,
+        "one tip on every node",
+        Duration::from_secs(60),
+        |all| all[0].tip.is_some() && all.iter().all(|s| s.tip == all[0].tip),
+    )
+    .await;
+    let found: Vec<_> = settled.iter().flat_map(|s| s.blocks.clone()).collect();
+    for node in nodes {
+        node.stop().await;
+    }
+
+    // Every block of the nodes that monerod keeps on its main chain pays each wallet
+    // exactly the PPLNS split over node 0's chain, which holds every node's shares.
+    let chain = monerod::StoredChain::open(&dir.path().join("n0").join("sidechain"));
+    let mut income = Vec::new();
+    for i in 0..NODES {
+        income.push(
+            wallet_income(&wallets, &format!("w{i}"))
+                .await
+                .expect("wallet scan"),
+        );
+    }
+    let mut paid: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut checked = BTreeSet::new();
+    for b in found.iter().filter(|b| b.accepted) {
+        let main = client.header_by_height(b.height).await.expect("by height");
+        if main.hash != b.id || !checked.insert(b.height) {
+            continue;
+        }
+        let (height, reward, split) = chain.split(&b.share);
+        let mut total = 0;
+        for (i, address) in addresses.iter().enumerate() {
+            let got = income[i].get(&height).copied().unwrap_or(0);
+            let expected = split.get(address).copied().unwrap_or(0);
+            assert_eq!(got, expected, "wallet {i} at height {height}: {split:?}");
+            *paid.entry(i).or_default() += got;
+            total += got;
+        }
+        assert_eq!(total, reward, "the three miners share the whole reward");
+    }
+    assert!(checked.len() >= BLOCKS, "main-chain blocks: {checked:?}");
+    for i in 0..NODES {
+        assert!(
+            paid.get(&i).copied().unwrap_or(0) > 0,
+            "node {i}'s miner was paid: {paid:?}"
+        );
+    }
+    drop(daemon);
+}
