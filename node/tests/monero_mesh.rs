@@ -63,6 +63,95 @@ async fn wait_connected(node: &MoneroNode, peers: usize) {
     }
 }
 
+/// Joins node's mesh as a bare peer, takes the node's tip share through sync, moves one
+/// atomic unit between two of its outputs, re-seals it (merge-mining root, then proof of
+/// work at the share's difficulty), announces it, and returns the node's score of the
+/// peer once it fell below zero.
+async fn announce_wrong_output(node: &MoneroNode, monerod: &MonerodClient) -> i32 {
+    use otedama_node::p2p::protocol::{Request, Response};
+    use otedama_sharechain::monero::{Hash, PoolShare, check_pow, params::seed_height};
+    let params = SidechainParams::regtest();
+    let mesh = node.p2p().expect("mesh");
+    let target = mesh.local_peer_id();
+    let listening = mesh.wait_listening(Duration::from_secs(10)).await;
+    let addr = listening.first().expect("listening").clone();
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let peer_settings = mesh_settings(vec![addr.with(Protocol::P2p(target))]);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let peer = otedama_node::p2p::start(
+        peer_settings.settings,
+        peer_settings.key,
+        &otedama_node::p2p::MeshChain::new(
+            params.consensus_id,
+            otedama_sharechain::monero::share::MAX_SHARE_SIZE,
+        ),
+        otedama_node::p2p::ServeSource::empty(
+            otedama_sharechain::ChainSpec::by_name("ltc-regtest").expect("spec"),
+        ),
+        &mut registry,
+        shutdown,
+    )
+    .expect("the peer joins");
+    let (handle, mut events) = (peer.handle, peer.events);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let me = handle.local_peer_id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.connected() == 0 {
+        assert!(Instant::now() < deadline, "the peer connects");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tip = node.status().borrow().tip.clone().expect("a tip");
+    let tip = *Hash::from_hex(&tip).expect("hex").as_bytes();
+    let Ok(Response::Shares(shares)) = handle
+        .request(target, Request::Shares { hashes: vec![tip] })
+        .await
+    else {
+        panic!("the node serves its tip share");
+    };
+    let mut share = PoolShare::parse(&shares.first().expect("one share").share).expect("blob");
+    assert!(share.outputs.len() >= 2, "the tip pays several miners");
+    share.outputs[0].amount += 1;
+    share.outputs[1].amount -= 1;
+    let seed = monerod
+        .header_by_height(seed_height(share.height))
+        .await
+        .expect("seed block")
+        .hash;
+    let flags = randomx_rs::RandomXFlag::get_recommended_flags();
+    let cache =
+        randomx_rs::RandomXCache::new(flags, &hex::decode(seed).expect("hex")).expect("cache");
+    let vm = randomx_rs::RandomXVM::new(flags, Some(cache), None).expect("vm");
+    let sealed = (0..100_000u32).any(|nonce| {
+        share.nonce = nonce;
+        share.merkle_root = share.merge_mining_root(&params.consensus_id);
+        let hash: [u8; 32] = vm
+            .calculate_hash(&share.hashing_blob())
+            .expect("hash")
+            .try_into()
+            .expect("32 bytes");
+        check_pow(&Hash::from_bytes(hash), share.difficulty)
+    });
+    assert!(sealed, "a nonce meets the share's difficulty");
+    let mut payload = vec![1u8];
+    payload.extend_from_slice(&share.serialize());
+    // Gossipsub needs the node's subscription first: announce until the node judges it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        handle.publish(payload.clone());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let score = mesh
+            .peers()
+            .await
+            .into_iter()
+            .find(|p| p.id == me)
+            .map_or(0, |p| p.score);
+        if score < 0 {
+            return score;
+        }
+        assert!(Instant::now() < deadline, "the node judges the share");
+    }
+}
+
 fn mesh_settings(bootstrap: Vec<libp2p::Multiaddr>) -> MoneroP2p {
     MoneroP2p {
         settings: P2pSettings {
@@ -214,6 +303,11 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
     )
     .await;
     let found: Vec<_> = settled.iter().flat_map(|s| s.blocks.clone()).collect();
+    // A peer announcing a share that pays the wrong amounts is refused and loses score,
+    // and the share changes nothing.
+    let score = announce_wrong_output(&nodes[0], &client).await;
+    assert!(score <= -50, "the announcing peer's score: {score}");
+    assert_eq!(nodes[0].status().borrow().tip, settled[0].tip);
     for node in nodes {
         node.stop().await;
     }
