@@ -93,11 +93,7 @@ fn init_serve_tracing(
     let app = &config.app;
     let filter = level.unwrap_or(&app.log_level);
     check_log_filter(filter).context("log filter")?;
-    let env_filter = || {
-        tracing_subscriber::EnvFilter::builder()
-            .parse(filter)
-            .with_context(|| format!("invalid log filter {filter:?}"))
-    };
+    let env_filter = || parse_filter(filter);
     let json = app.effective_log_format() == LogFormat::Json;
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -138,16 +134,21 @@ fn init_serve_tracing(
 /// Installs the global subscriber, writing to stderr so that stdout stays for command output.
 fn init_tracing(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     check_log_filter(filter).context("log filter")?;
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(filter)
-        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    let filter = parse_filter(filter)?;
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.finish().with(filter).try_init(),
+        LogFormat::Json => builder.json().finish().with(filter).try_init(),
     };
     installed.map_err(|err| anyhow::anyhow!("cannot install the log subscriber: {err}"))
+}
+
+/// A log filter: a level, or comma-separated `target=level` directives (checked first by
+/// `check_log_filter`).
+fn parse_filter(filter: &str) -> anyhow::Result<tracing_subscriber::filter::Targets> {
+    filter
+        .parse()
+        .with_context(|| format!("invalid log filter {filter:?}"))
 }

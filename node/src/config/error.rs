@@ -156,6 +156,17 @@ pub enum LogFilterError {
         /// The whole filter.
         filter: String,
     },
+    /// A span or field filter (`target[span{field=value}]=level`), which the node's log
+    /// filters do not take.
+    #[error(
+        "{} filters by span or field, which log filters do not support; use target=level \
+         directives",
+        super::quote(.directive)
+    )]
+    Span {
+        /// The directive.
+        directive: String,
+    },
     /// `tracing_subscriber` cannot parse the filter.
     #[error("invalid filter {}: {source}", super::quote(.filter))]
     Invalid {

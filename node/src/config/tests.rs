@@ -319,6 +319,8 @@ fn log_level_accepts_directives() {
     for bad in ["", "otedama::p2p=loud", "info,verbose"] {
         assert!(check_log_filter(bad).is_err(), "{bad}");
     }
+    let span = check_log_filter("info,otedama[conn{peer=x}]=debug").expect_err("span filter");
+    assert!(span.to_string().contains("use target=level"), "{span}");
 }
 
 #[test]

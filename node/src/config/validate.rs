@@ -138,8 +138,8 @@ fn check_app(config: &Config, issues: &mut Issues) {
 
 /// Checks a `tracing` filter: a level, or comma-separated `target=level` directives.
 ///
-/// It is stricter than `EnvFilter`, which reads a misspelt level (`verbose`) as a target
-/// name and then silently logs nothing useful.
+/// It is stricter than the parser of `tracing_subscriber`'s `Targets`, which reads a
+/// misspelt level (`verbose`) as a target name and then silently logs nothing useful.
 ///
 /// # Errors
 ///
@@ -149,9 +149,10 @@ pub fn check_log_filter(filter: &str) -> Result<(), LogFilterError> {
         return Err(LogFilterError::Empty);
     }
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        // Span filters (`target[span{field=value}]=level`) are left to `EnvFilter` below.
-        if directive.contains('[') {
-            continue;
+        if directive.contains(['[', '{']) {
+            return Err(LogFilterError::Span {
+                directive: directive.to_owned(),
+            });
         }
         let level = directive
             .rsplit_once('=')
@@ -163,8 +164,8 @@ pub fn check_log_filter(filter: &str) -> Result<(), LogFilterError> {
             });
         }
     }
-    tracing_subscriber::EnvFilter::builder()
-        .parse(filter)
+    filter
+        .parse::<tracing_subscriber::filter::Targets>()
         .map(drop)
         .map_err(|source| LogFilterError::Invalid {
             filter: filter.to_owned(),
