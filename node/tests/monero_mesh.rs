@@ -154,18 +154,7 @@ async fn announce_wrong_output(node: &MoneroNode, monerod: &MonerodClient) -> i3
 
 fn mesh_settings(bootstrap: Vec<libp2p::Multiaddr>) -> MoneroP2p {
     MoneroP2p {
-        settings: P2pSettings {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
-            external: Vec::new(),
-            bootstrap,
-            max_peers: 8,
-            mdns: false,
-            upnp: false,
-            autonat: false,
-            relay: false,
-            peers_file: None,
-            agent: "otedama-test".into(),
-        },
+        settings: P2pSettings::loopback(bootstrap, "otedama-test"),
         key: libp2p::identity::Keypair::generate_ed25519(),
     }
 }
@@ -180,16 +169,7 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
     ) else {
         return;
     };
-    let (daemon, _daemon_dir) = monerod::start(MONERO_DIFFICULTY);
-    let client = MonerodClient::new(vec![daemon.monerod_url.clone()]);
-    let started = Instant::now();
-    while client.miner_data().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "monerod answers within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let (daemon, _daemon_dir, client) = monerod::start_ready(MONERO_DIFFICULTY).await;
     let wallets = MonerodClient::new(vec![daemon.wallet_url.clone()]);
     let mut addresses = Vec::new();
     for i in 0..NODES {

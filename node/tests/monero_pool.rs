@@ -213,16 +213,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     ) else {
         return;
     };
-    let (daemon, _daemon_dir) = monerod::start(MONERO_DIFFICULTY);
-    let client = MonerodClient::new(vec![daemon.monerod_url.clone()]);
-    let started = Instant::now();
-    while client.miner_data().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "monerod answers within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let (daemon, _daemon_dir, client) = monerod::start_ready(MONERO_DIFFICULTY).await;
     let wallets = MonerodClient::new(vec![daemon.wallet_url.clone()]);
     let miner_a = create_wallet(&wallets, "a").await.expect("wallet a");
     let miner_b = create_wallet(&wallets, "b").await.expect("wallet b");

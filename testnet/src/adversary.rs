@@ -55,21 +55,11 @@ impl Adversary {
         payout: PayoutScript,
     ) -> Result<Self, String> {
         let (key, _) = otedama_node::p2p::key::load_or_create(dir).map_err(|e| e.to_string())?;
-        let settings = P2pSettings {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| format!("{e}"))?],
-            external: Vec::new(),
-            bootstrap: bootstrap
-                .iter()
-                .map(|a| a.parse().map_err(|e| format!("{a}: {e}")))
-                .collect::<Result<_, _>>()?,
-            max_peers: 8,
-            mdns: false,
-            upnp: false,
-            autonat: false,
-            relay: false,
-            peers_file: None,
-            agent: "adversary/0".into(),
-        };
+        let bootstrap = bootstrap
+            .iter()
+            .map(|a| a.parse().map_err(|e| format!("{a}: {e}")))
+            .collect::<Result<_, _>>()?;
+        let settings = P2pSettings::loopback(bootstrap, "adversary/0");
         let (shutdown, rx) = watch::channel(false);
         let mut registry = prometheus_client::registry::Registry::default();
         let mesh = otedama_node::p2p::start(

@@ -30,6 +30,29 @@ pub fn start(difficulty: u64) -> (MoneroRegtest, tempfile::TempDir) {
     (regtest, dir)
 }
 
+/// Starts monerod and monero-wallet-rpc (as [`start`]) and waits until monerod answers
+/// `get_miner_data`; returns them with a client of monerod.
+pub async fn start_ready(
+    difficulty: u64,
+) -> (
+    MoneroRegtest,
+    tempfile::TempDir,
+    otedama_node::parent::monero::MonerodClient,
+) {
+    let (regtest, dir) = start(difficulty);
+    let client =
+        otedama_node::parent::monero::MonerodClient::new(vec![regtest.monerod_url.clone()]);
+    let started = std::time::Instant::now();
+    while client.miner_data().await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "monerod answers within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    (regtest, dir, client)
+}
+
 /// A node's stored sidechain, read back after the node stopped: what PPLNS pays in the
 /// block of each share, computed here from the shares alone.
 pub struct StoredChain(otedama_sharechain::monero::SideChain);

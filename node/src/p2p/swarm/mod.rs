@@ -60,6 +60,31 @@ pub struct P2pSettings {
     pub agent: String,
 }
 
+impl P2pSettings {
+    /// A peer on an ephemeral loopback TCP port that dials `bootstrap`, with no discovery,
+    /// NAT traversal or saved peer list: test peers, benches and tools.
+    pub fn loopback(bootstrap: Vec<Multiaddr>, agent: &str) -> Self {
+        Self {
+            listen: vec![
+                Multiaddr::empty()
+                    .with(libp2p::multiaddr::Protocol::Ip4(
+                        std::net::Ipv4Addr::LOCALHOST,
+                    ))
+                    .with(libp2p::multiaddr::Protocol::Tcp(0)),
+            ],
+            external: Vec::new(),
+            bootstrap,
+            max_peers: 8,
+            mdns: false,
+            upnp: false,
+            autonat: false,
+            relay: false,
+            peers_file: None,
+            agent: agent.to_owned(),
+        }
+    }
+}
+
 /// The mesh's running parts: the handle, the syncer's event stream, and the tasks
 /// (swarm and serving) to await at shutdown.
 pub struct P2pStarted {
