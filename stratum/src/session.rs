@@ -97,6 +97,93 @@ pub(crate) struct InvalidWindow {
     pub valid: u32,
 }
 
+impl InvalidWindow {
+    /// An empty window opening at `now`.
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            started: now,
+            invalid: 0,
+            valid: 0,
+        }
+    }
+
+    /// Counts a share for the invalid-PoW ban. Low shares within the retarget grace
+    /// period after a difficulty change at `changed_at` are not counted: the miner may not
+    /// have seen the new difficulty yet.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidShareFlood`] when invalid shares reach the ban's threshold.
+    pub(crate) fn count(
+        &mut self,
+        now: Instant,
+        valid: bool,
+        changed_at: Option<Instant>,
+        cfg: &crate::config::BanConfig,
+    ) -> Result<(), SessionError> {
+        if now.saturating_duration_since(self.started) > cfg.invalid_window {
+            *self = Self::new(now);
+        }
+        if valid {
+            self.valid = self.valid.saturating_add(1);
+            return Ok(());
+        }
+        if changed_at.is_some_and(|t| now.saturating_duration_since(t) < cfg.retarget_grace) {
+            return Ok(());
+        }
+        self.invalid = self.invalid.saturating_add(1);
+        if self.invalid >= cfg.invalid_shares && self.invalid >= self.valid.saturating_mul(9) {
+            return Err(SessionError::InvalidShareFlood {
+                invalid: self.invalid,
+                valid: self.valid,
+                window: cfg.invalid_window,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a session's end reports: logged, counted, and the ban it earned.
+pub(crate) struct SessionEnd<'a> {
+    pub worker: &'a str,
+    pub agent: &'a str,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub started: Instant,
+}
+
+impl SessionEnd<'_> {
+    /// Logs the end of the session, counts it in `stats`, and returns the ban it earned.
+    pub(crate) fn report(
+        &self,
+        stats: &StratumStats,
+        end: Result<&'static str, SessionError>,
+    ) -> Option<BanReason> {
+        let (worker, agent) = (self.worker, self.agent);
+        let (accepted, rejected) = (self.accepted, self.rejected);
+        let secs = self.started.elapsed().as_secs();
+        match end {
+            Ok(reason) => {
+                info!(target: TARGET, %worker, agent, accepted, rejected, secs, reason, "miner disconnected");
+                None
+            }
+            Err(error) => {
+                match &error {
+                    SessionError::AuthTimeout(_) => bump(&stats.auth_timeouts),
+                    SessionError::LineTooLong { .. } | SessionError::TooManyMalformed(_) => {
+                        bump(&stats.malformed_closes)
+                    }
+                    SessionError::SlowClient | SessionError::SendTimeout(_) => {
+                        bump(&stats.slow_client_closes)
+                    }
+                    _ => {}
+                }
+                info!(target: TARGET, %worker, agent, accepted, rejected, secs, %error, "miner dropped");
+                error.ban_reason()
+            }
+        }
+    }
+}
+
 /// The state of one connection.
 pub(crate) struct Session {
     pub(crate) ctx: Arc<Context>,
@@ -196,11 +283,7 @@ impl Session {
             },
             next_refresh: None,
             malformed: 0,
-            invalid: InvalidWindow {
-                started: now,
-                invalid: 0,
-                valid: 0,
-            },
+            invalid: InvalidWindow::new(now),
             accepted: 0,
             rejected: 0,
         }
@@ -390,30 +473,12 @@ impl Session {
 
     /// Logs the end of the session, counts it, and returns the ban it earned.
     fn finish(&self, end: Result<&'static str, SessionError>) -> Option<BanReason> {
-        let stats = &self.ctx.stats;
-        let worker = self.workers.first().map(String::as_str).unwrap_or_default();
-        let agent = self.user_agent.as_deref().unwrap_or_default();
-        let (accepted, rejected) = (self.accepted, self.rejected);
-        let secs = self.started.elapsed().as_secs();
-        match end {
-            Ok(reason) => {
-                info!(target: TARGET, %worker, agent, accepted, rejected, secs, reason, "miner disconnected");
-                None
-            }
-            Err(error) => {
-                match &error {
-                    SessionError::AuthTimeout(_) => bump(&stats.auth_timeouts),
-                    SessionError::LineTooLong { .. } | SessionError::TooManyMalformed(_) => {
-                        bump(&stats.malformed_closes)
-                    }
-                    SessionError::SlowClient | SessionError::SendTimeout(_) => {
-                        bump(&stats.slow_client_closes)
-                    }
-                    _ => {}
-                }
-                info!(target: TARGET, %worker, agent, accepted, rejected, secs, %error, "miner dropped");
-                error.ban_reason()
-            }
+        SessionEnd {
+            worker: self.workers.first().map(String::as_str).unwrap_or_default(),
+            agent: self.user_agent.as_deref().unwrap_or_default(),
+            accepted: self.accepted,
+            rejected: self.rejected,
+            started: self.started,
         }
-    }
-}
+        .report(&self.ctx.stats, end)
+    }}

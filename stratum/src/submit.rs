@@ -6,7 +6,7 @@ use crate::error::{ErrorCode, Reject, SessionError};
 use crate::handlers::SERVER_VERSION_MASK;
 use crate::job::{SolutionKey, parse_job_id};
 use crate::notify::NTIME_MAX_AHEAD;
-use crate::session::{InvalidWindow, Session, TARGET};
+use crate::session::{Session, TARGET};
 use crate::stats::bump;
 use crate::work::Submission;
 use otedama_sharechain::{BlockHeader, PowAlgorithm, PowHash};
@@ -55,40 +55,11 @@ impl Session {
         }
     }
 
-    /// Counts a share for the invalid-PoW ban. Low shares within the retarget grace
-    /// period are not counted: the miner may not have seen the new difficulty yet.
+    /// Counts a share for the invalid-PoW ban.
     fn count_share(&mut self, now: Instant, valid: bool) -> Result<(), SessionError> {
         let cfg = &self.ctx.config.bans;
-        if now.saturating_duration_since(self.invalid.started) > cfg.invalid_window {
-            self.invalid = InvalidWindow {
-                started: now,
-                invalid: 0,
-                valid: 0,
-            };
-        }
-        let w = &mut self.invalid;
-        if valid {
-            w.valid = w.valid.saturating_add(1);
-            return Ok(());
-        }
-        if self
-            .diff
-            .changed_at
-            .is_some_and(|t| now.saturating_duration_since(t) < cfg.retarget_grace)
-        {
-            return Ok(());
-        }
-        w.invalid = w.invalid.saturating_add(1);
-        if w.invalid >= cfg.invalid_shares && w.invalid >= w.valid.saturating_mul(9) {
-            return Err(SessionError::InvalidShareFlood {
-                invalid: w.invalid,
-                valid: w.valid,
-                window: cfg.invalid_window,
-            });
-        }
-        Ok(())
+        self.invalid.count(now, valid, self.diff.changed_at, cfg)
     }
-
     /// Runs the checks in the documented order: subscribed, authorized, job known,
     /// extranonce2 size, ntime window, version bits, duplicate, proof of work.
     async fn check_submit(&mut self, p: &SubmitParams) -> Result<(), Reject> {

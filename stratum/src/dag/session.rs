@@ -17,7 +17,7 @@ use crate::config::Quirks;
 use crate::error::{BanReason, Reject, SessionError};
 use crate::extranonce::Lease;
 use crate::framing::LineFramer;
-use crate::session::{Context, InvalidWindow, TARGET};
+use crate::session::{Context, InvalidWindow, SessionEnd, TARGET};
 use crate::stats::bump;
 use crate::vardiff::{Bounds, Vardiff};
 use otedama_sharechain::AddressError;
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout};
-use tracing::{Instrument, debug, info, info_span, trace, warn};
+use tracing::{Instrument, debug, info_span, trace, warn};
 
 /// Unsent output a session may hold: a burst of replies and a job or two.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
@@ -170,11 +170,7 @@ impl DagSession {
             sent: None,
             changed_at: None,
             vardiff: Vardiff::new(now),
-            invalid: InvalidWindow {
-                started: now,
-                invalid: 0,
-                valid: 0,
-            },
+            invalid: InvalidWindow::new(now),
             out: Vec::new(),
             started: now,
             malformed: 0,
@@ -664,30 +660,12 @@ impl DagSession {
     }
 
     fn finish(&self, end: Result<&'static str, SessionError>) -> Option<BanReason> {
-        let stats = &self.ctx.stats;
-        let worker = self.workers.first().map(String::as_str).unwrap_or_default();
-        let agent = self.user_agent.as_deref().unwrap_or_default();
-        let (accepted, rejected) = (self.accepted, self.rejected);
-        let secs = self.started.elapsed().as_secs();
-        match end {
-            Ok(reason) => {
-                info!(target: TARGET, %worker, agent, accepted, rejected, secs, reason, "miner disconnected");
-                None
-            }
-            Err(error) => {
-                match &error {
-                    SessionError::AuthTimeout(_) => bump(&stats.auth_timeouts),
-                    SessionError::LineTooLong { .. } | SessionError::TooManyMalformed(_) => {
-                        bump(&stats.malformed_closes)
-                    }
-                    SessionError::SlowClient | SessionError::SendTimeout(_) => {
-                        bump(&stats.slow_client_closes)
-                    }
-                    _ => {}
-                }
-                info!(target: TARGET, %worker, agent, accepted, rejected, secs, %error, "miner dropped");
-                error.ban_reason()
-            }
+        SessionEnd {
+            worker: self.workers.first().map(String::as_str).unwrap_or_default(),
+            agent: self.user_agent.as_deref().unwrap_or_default(),
+            accepted: self.accepted,
+            rejected: self.rejected,
+            started: self.started,
         }
-    }
-}
+        .report(&self.ctx.stats, end)
+    }}

@@ -10,7 +10,7 @@ use super::{DagHash, DagSubmission, Dialect, meets};
 use crate::codec::RequestId;
 use crate::error::{ErrorCode, Reject, SessionError};
 use crate::job::parse_job_id;
-use crate::session::{InvalidWindow, TARGET};
+use crate::session::TARGET;
 use crate::stats::bump;
 use otedama_sharechain::ethash::Epoch;
 use std::time::Instant;
@@ -217,35 +217,8 @@ impl DagSession {
     /// Counts a share for the invalid-PoW ban, as v1 sessions do.
     fn count_share(&mut self, now: Instant, valid: bool) -> Result<(), SessionError> {
         let cfg = &self.ctx.config.bans;
-        if now.saturating_duration_since(self.invalid.started) > cfg.invalid_window {
-            self.invalid = InvalidWindow {
-                started: now,
-                invalid: 0,
-                valid: 0,
-            };
-        }
-        if valid {
-            self.invalid.valid = self.invalid.valid.saturating_add(1);
-            return Ok(());
-        }
-        if self
-            .changed_at
-            .is_some_and(|t| now.saturating_duration_since(t) < cfg.retarget_grace)
-        {
-            return Ok(());
-        }
-        let w = &mut self.invalid;
-        w.invalid = w.invalid.saturating_add(1);
-        if w.invalid >= cfg.invalid_shares && w.invalid >= w.valid.saturating_mul(9) {
-            return Err(SessionError::InvalidShareFlood {
-                invalid: w.invalid,
-                valid: w.valid,
-                window: cfg.invalid_window,
-            });
-        }
-        Ok(())
+        self.invalid.count(now, valid, self.changed_at, cfg)
     }
-
     /// Hands a share to the node without waiting.
     fn forward(&self, submission: DagSubmission) {
         let stats = &self.ctx.stats;
