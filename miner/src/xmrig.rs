@@ -2,15 +2,19 @@
 //! notifications, `submit` and `keepalived`. The built-in miner of a Monero sidechain
 //! node uses it against the node's own Stratum server.
 //!
-//! Hashing is RandomX light mode (a 256 MiB cache shared by the threads, one VM each):
-//! slow but correct, and enough for regtest and devnets. Each thread scans its own slice
-//! of the 32-bit nonce space and a result is submitted when the hash's top 8 bytes are
-//! below the job's 64-bit target, exactly as xmrig checks it.
+//! Hashing is the RandomX engine ([`RandomxMiner`]): fast mode (the 2080 MiB dataset)
+//! where `mode` and the machine's memory allow it, else light mode (the 256 MiB cache).
+//! The threads share the context of the job's seed; each scans its own slice of the
+//! 32-bit nonce space, and a result is submitted when the hash's top 8 bytes meet the
+//! job's 64-bit target, as xmrig checks it. A new seed is built before its first job is
+//! hashed.
 
 use crate::priority::ThreadPriority;
-use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
+use crate::randomx::{
+    RandomxFound, RandomxJob, RandomxMiner, RandomxMode, RandomxOptions, RandomxTarget,
+};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -23,8 +27,6 @@ const TARGET: &str = "otedama::miner::xmrig";
 const MAX_LINE: usize = 64 * 1024;
 /// How long to wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(2);
-/// Nonces a thread hashes between looks at the current job.
-const BATCH: u32 = 16;
 /// Solutions waiting to be sent at most.
 const FOUND_QUEUE: usize = 64;
 
@@ -39,6 +41,8 @@ pub struct XmrigMinerConfig {
     pub threads: usize,
     /// Scheduling priority of the hashing threads.
     pub priority: ThreadPriority,
+    /// RandomX mode: fast (dataset), light (cache only), or chosen by free memory.
+    pub mode: RandomxMode,
 }
 
 /// Counters of a running RandomX miner.
@@ -60,13 +64,6 @@ struct Job {
     nonce_at: usize,
     target: u64,
     seed: Vec<u8>,
-}
-
-/// A result to submit.
-struct Found {
-    job_id: String,
-    nonce: u32,
-    hash: [u8; 32],
 }
 
 /// Parses a `job` object; `None` when a field is missing or malformed.
@@ -100,10 +97,63 @@ fn parse_job(v: &Value) -> Option<Job> {
     })
 }
 
-/// The job board the threads read: the job and a generation that changes with it.
+/// The engine and the job it hashes: the pool's job id of each local job id.
 struct Board {
-    job: Mutex<Option<Job>>,
-    generation: AtomicU64,
+    miner: Arc<RandomxMiner>,
+    options: RandomxOptions,
+    /// The local id of the job being hashed, and the pool's id of it.
+    current: Mutex<Option<(u64, String)>>,
+    next_id: AtomicU64,
+}
+
+impl Board {
+    /// Hands `job` to the threads, first building its seed's context when it is new
+    /// (on the blocking pool: a dataset takes seconds).
+    async fn set_job(self: &Arc<Self>, job: Job) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let engine = RandomxJob::new(
+            id,
+            job.blob,
+            job.nonce_at,
+            RandomxTarget::from_u64(job.target),
+            job.seed.clone(),
+            0,
+        );
+        let engine = match engine {
+            Ok(e) => e,
+            Err(e) => return warn!(target: TARGET, error = %e, "job not hashed"),
+        };
+        if self.miner.context_key().as_deref() != Some(job.seed.as_slice()) {
+            self.clear();
+            let board = Arc::clone(self);
+            let built = tokio::task::spawn_blocking(move || {
+                board.miner.switch_seed(&job.seed, &board.options)
+            })
+            .await;
+            match built {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return warn!(target: TARGET, error = %e, "RandomX seed not built"),
+                Err(e) => return warn!(target: TARGET, error = %e, "RandomX seed not built"),
+            }
+        }
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, job.id));
+        self.miner.set_job(engine);
+    }
+
+    /// Stops hashing until the next job.
+    fn clear(&self) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.miner.clear_job();
+    }
+
+    /// The pool's id of local job `id`, while it is the current job.
+    fn pool_job(&self, id: u64) -> Option<String> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|(c, _)| *c == id)
+            .map(|(_, pool)| pool.clone())
+    }
 }
 
 /// Runs the miner until `shutdown`: connects, logs in, hashes, submits, and reconnects
@@ -113,62 +163,64 @@ pub async fn run(
     stats: Arc<XmrigMinerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (miner, results) = match RandomxMiner::start(config.threads.max(1), config.priority) {
+        Ok(started) => started,
+        Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
+    };
+    let options = RandomxOptions {
+        mode: config.mode,
+        hashing_threads: miner.threads(),
+        priority: config.priority,
+        ..RandomxOptions::default()
+    };
     let board = Arc::new(Board {
-        job: Mutex::new(None),
-        generation: AtomicU64::new(0),
+        miner: Arc::new(miner),
+        options,
+        current: Mutex::new(None),
+        next_id: AtomicU64::new(0),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let (found_tx, mut found_rx) = mpsc::channel::<Found>(FOUND_QUEUE);
-    let threads = config.threads.max(1);
-    let mut handles = Vec::new();
-    for i in 0..threads {
-        let (board, stop, found, stats) = (
-            Arc::clone(&board),
-            Arc::clone(&stop),
-            found_tx.clone(),
-            Arc::clone(&stats),
-        );
-        let priority = config.priority;
-        let start = (u64::from(u32::MAX) * i as u64 / threads as u64) as u32;
-        let spawned = std::thread::Builder::new()
-            .name(format!("randomx-{i}"))
-            .spawn(move || {
-                if let Err(e) = priority.apply_to_current_thread() {
-                    warn!(target: TARGET, error = %e, "thread priority not applied");
+    // Results cross from the engine's channel to the session's; the bridge ends when the
+    // engine's threads have stopped.
+    let (found_tx, mut found_rx) = mpsc::channel::<RandomxFound>(FOUND_QUEUE);
+    let bridge = std::thread::Builder::new()
+        .name("randomx-results".into())
+        .spawn(move || {
+            while let Ok(found) = results.recv() {
+                if found_tx.blocking_send(found).is_err() {
+                    break;
                 }
-                hash_loop(&board, &stop, &found, &stats, start);
-            });
-        match spawned {
-            Ok(h) => handles.push(h),
-            Err(e) => warn!(target: TARGET, error = %e, "hashing thread not started"),
-        }
-    }
-    drop(found_tx);
+            }
+        });
     // A dropped sender means shutdown too.
     while !*shutdown.borrow() && shutdown.has_changed().is_ok() {
         let session = session(&config, &board, &stats, &mut found_rx, &mut shutdown);
         if let Err(e) = session.await {
             warn!(target: TARGET, pool = %config.pool, error = %e, "pool connection lost");
         }
-        *board.job.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        board.generation.fetch_add(1, Ordering::Relaxed);
+        board.clear();
         tokio::select! {
             _ = shutdown.changed() => {}
             () = tokio::time::sleep(RETRY) => {}
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        let _ = tokio::task::spawn_blocking(move || h.join()).await;
-    }
+    stats.hashes.store(board.miner.hashes(), Ordering::Relaxed);
+    // The last handle on the engine stops and joins its threads, which ends the bridge.
+    drop(found_rx);
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(board);
+        if let Ok(bridge) = bridge {
+            let _ = bridge.join();
+        }
+    })
+    .await;
 }
 
 /// One pool connection: login, then jobs in and results out.
 async fn session(
     config: &XmrigMinerConfig,
-    board: &Board,
+    board: &Arc<Board>,
     stats: &XmrigMinerStats,
-    found: &mut mpsc::Receiver<Found>,
+    found: &mut mpsc::Receiver<RandomxFound>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let stream = TcpStream::connect(&config.pool)
@@ -209,9 +261,9 @@ async fn session(
 /// Logs in, then moves jobs in and results out until the connection or `shutdown` ends.
 async fn exchange(
     config: &XmrigMinerConfig,
-    board: &Board,
+    board: &Arc<Board>,
     stats: &XmrigMinerStats,
-    found: &mut mpsc::Receiver<Found>,
+    found: &mut mpsc::Receiver<RandomxFound>,
     shutdown: &mut watch::Receiver<bool>,
     lines: &mut mpsc::Receiver<Result<String, String>>,
     write: &mut tokio::net::tcp::OwnedWriteHalf,
@@ -225,16 +277,17 @@ async fn exchange(
         .map_err(|e| e.to_string())?;
     let mut sid = String::new();
     let mut next_id = 2u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return Ok(()),
+            _ = tick.tick() => stats.hashes.store(board.miner.hashes(), Ordering::Relaxed),
             Some(f) = found.recv() => {
-                let current = board.job.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|j| j.id.clone());
-                if current.as_deref() != Some(f.job_id.as_str()) || sid.is_empty() {
+                let Some(job_id) = board.pool_job(f.job_id).filter(|_| !sid.is_empty()) else {
                     continue;
-                }
+                };
                 let submit = json!({"id": next_id, "jsonrpc": "2.0", "method": "submit", "params": {
-                    "id": sid, "job_id": f.job_id, "nonce": hex::encode(f.nonce.to_le_bytes()),
+                    "id": sid, "job_id": job_id, "nonce": hex::encode(f.nonce.to_le_bytes()),
                     "result": hex::encode(f.hash), "algo": "rx/0"}});
                 next_id += 1;
                 write.write_all(format!("{submit}\n").as_bytes()).await.map_err(|e| e.to_string())?;
@@ -243,13 +296,13 @@ async fn exchange(
                 let line = line.ok_or("the reader stopped")??;
                 let v: Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
                 if v.get("method").and_then(Value::as_str) == Some("job") {
-                    set_job(board, &v["params"]);
+                    set_job(board, &v["params"]).await;
                 } else if v["id"] == 1 {
                     if !v["error"].is_null() {
                         return Err(format!("login refused: {}", v["error"]));
                     }
                     sid = v["result"]["id"].as_str().unwrap_or_default().to_owned();
-                    set_job(board, &v["result"]["job"]);
+                    set_job(board, &v["result"]["job"]).await;
                     info!(target: TARGET, pool = %config.pool, "logged in");
                 } else if v["result"]["status"] == "OK" {
                     stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -262,76 +315,10 @@ async fn exchange(
     }
 }
 
-fn set_job(board: &Board, v: &Value) {
+async fn set_job(board: &Arc<Board>, v: &Value) {
     match parse_job(v) {
-        Some(job) => {
-            *board.job.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
-            board.generation.fetch_add(1, Ordering::Relaxed);
-        }
+        Some(job) => board.set_job(job).await,
         None => warn!(target: TARGET, "malformed job ignored"),
-    }
-}
-
-/// One hashing thread: follows the board, hashes its nonce slice, reports results.
-fn hash_loop(
-    board: &Board,
-    stop: &AtomicBool,
-    found: &mpsc::Sender<Found>,
-    stats: &XmrigMinerStats,
-    start: u32,
-) {
-    let flags = RandomXFlag::get_recommended_flags();
-    let mut vm: Option<(Vec<u8>, RandomXVM)> = None;
-    let mut seen = u64::MAX;
-    let mut job: Option<Job> = None;
-    let mut nonce = start;
-    while !stop.load(Ordering::Relaxed) {
-        let generation = board.generation.load(Ordering::Relaxed);
-        if generation != seen {
-            seen = generation;
-            job = board
-                .job
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            nonce = start;
-        }
-        let Some(j) = &mut job else {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        if vm.as_ref().is_none_or(|(seed, _)| *seed != j.seed) {
-            let made = RandomXCache::new(flags, &j.seed)
-                .and_then(|cache| RandomXVM::new(flags, Some(cache), None));
-            match made {
-                Ok(v) => vm = Some((j.seed.clone(), v)),
-                Err(e) => {
-                    warn!(target: TARGET, error = %e, "RandomX VM not created");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            }
-        }
-        let Some((_, v)) = &vm else { continue };
-        for _ in 0..BATCH {
-            j.blob[j.nonce_at..j.nonce_at + 4].copy_from_slice(&nonce.to_le_bytes());
-            let Ok(out) = v.calculate_hash(&j.blob) else {
-                break;
-            };
-            stats.hashes.fetch_add(1, Ordering::Relaxed);
-            let Ok(hash) = <[u8; 32]>::try_from(out.as_slice()) else {
-                break;
-            };
-            let top = u64::from_le_bytes(hash[24..].try_into().unwrap_or([0xff; 8]));
-            if top < j.target {
-                let _ = found.blocking_send(Found {
-                    job_id: j.id.clone(),
-                    nonce,
-                    hash,
-                });
-            }
-            nonce = nonce.wrapping_add(1);
-        }
     }
 }
 

@@ -293,6 +293,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             login: format!("{miner_b}.builtin"),
             threads: 1,
             priority: otedama_miner::ThreadPriority::Normal,
+            mode: otedama_miner::randomx::RandomxMode::Light,
         },
         Arc::clone(&builtin_stats),
         stopped,

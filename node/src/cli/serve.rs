@@ -123,13 +123,14 @@ async fn serve_monero(
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             n => n as usize,
         };
-        tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (light mode)");
+        tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (fast mode where the memory allows, else light)");
         tokio::spawn(otedama_miner::xmrig::run(
             otedama_miner::xmrig::XmrigMinerConfig {
                 pool: pool.to_string(),
                 login: config.mining.payout_address.trim().to_owned(),
                 threads,
                 priority: config.mining.cpu.priority.thread_priority(),
+                mode: otedama_miner::randomx::RandomxMode::Auto,
             },
             std::sync::Arc::default(),
             stopped,

@@ -272,6 +272,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
                 login: format!("{address}.rig{}", i + 1),
                 threads: opts.threads,
                 priority: otedama_miner::ThreadPriority::Normal,
+                mode: otedama_miner::randomx::RandomxMode::Light,
             },
             Arc::default(),
             stopped.clone(),
