@@ -1,8 +1,8 @@
 //! Monero sidechain sync between two nodes on loopback. A serving peer holds P2Pool's real
 //! 4 543-share mainnet dump (`sharechain/tests/data/monero/`, more than two 2 160-share
 //! windows of `xmr-main`); a Monero node of `xmr-main` with an empty store joins it, asks
-//! its tip and fetches every share by id, parents and uncles breadth first, 64 per
-//! request, over the real swarm (TCP, Noise, Yamux, the sync protocol). Timed: from the
+//! its tip and fetches the chain below it, 64 shares per `Chain` request (parents and
+//! uncles breadth first), over the real swarm (TCP, Noise, Yamux, the sync protocol). Timed: from the
 //! node's start until its store holds every share. The node has no monerod here, so each
 //! share gets its standalone checks (ids, deterministic tx key, merge-mining proof) but
 //! neither PoW (no seed block) nor its window (no Monero difficulty for the cap): their
@@ -40,10 +40,12 @@ impl BlobSource for Dump {
         Some(self.tip)
     }
 
-    fn blobs(&self, ids: &[WireHash]) -> Vec<Vec<u8>> {
-        ids.iter()
-            .filter_map(|id| self.blobs.get(id).cloned())
-            .collect()
+    fn blob(&self, id: &WireHash) -> Option<Vec<u8>> {
+        self.blobs.get(id).cloned()
+    }
+
+    fn links(&self, blob: &[u8]) -> Vec<WireHash> {
+        otedama_node::monero::share_links(blob)
     }
 }
 
@@ -67,6 +69,18 @@ fn rss_kib() -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `OTEDAMA_LOG_LEVEL=otedama=info` shows the sync's progress.
+    if let Ok(filter) = std::env::var("OTEDAMA_LOG_LEVEL") {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        if let Ok(targets) = filter.parse::<tracing_subscriber::filter::Targets>() {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .finish()
+                .with(targets)
+                .try_init();
+        }
+    }
     let xz = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../sharechain/tests/data/monero/sidechain_dump.dat.xz"
@@ -138,8 +152,13 @@ async fn main() {
         .expect("the node starts");
         let status = node.status();
         let deadline = started + Duration::from_secs(600);
+        let mut report = Instant::now();
         while status.borrow().shares < total {
             assert!(Instant::now() < deadline, "synced within 600 s");
+            if report.elapsed() > Duration::from_secs(10) {
+                report = Instant::now();
+                println!("  {} of {total} shares after {:.0} s", status.borrow().shares, started.elapsed().as_secs_f64());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let took = started.elapsed();

@@ -481,4 +481,5 @@ impl Session {
             started: self.started,
         }
         .report(&self.ctx.stats, end)
-    }}
+    }
+}

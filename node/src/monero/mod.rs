@@ -18,6 +18,8 @@ mod follow;
 mod mesh;
 mod owner;
 
+pub use mesh::share_links;
+
 use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
 use otedama_sharechain::monero::{Hash, MoneroAddress, MoneroNetwork, SidechainParams, Wallet};
 use otedama_stratum::StratumConfig;

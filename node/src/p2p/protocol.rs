@@ -138,6 +138,14 @@ pub enum Request {
         /// At most [`MAX_SHARES_PER_REQUEST`] hashes.
         hashes: Vec<WireHash>,
     },
+    /// A share and what it refers to, breadth first (parent, then uncles, then theirs),
+    /// at most `max` of them: chains whose shares carry no compact header (Monero).
+    Chain {
+        /// The newest share wanted.
+        from: WireHash,
+        /// Most shares wanted, at most [`MAX_SHARES_PER_REQUEST`].
+        max: u32,
+    },
 }
 
 /// One share of a `Shares` response, with the fields that need its ancestors: a

@@ -29,13 +29,39 @@ pub(super) struct Inbound {
 }
 
 /// A chain whose shares the mesh moves as opaque blobs by id (a Monero sidechain): it
-/// reports its tip and hands out stored shares. Headers are not served for it.
+/// reports its tip, hands out stored shares and names the shares each one refers to.
+/// Headers are not served for it; `Chain` requests are.
 pub trait BlobSource: std::fmt::Debug + Send + Sync + 'static {
     /// The best tip, if any.
     fn tip(&self) -> Option<TipInfo>;
-    /// The stored shares among `ids`, in the order asked; unknown ids are left out. It may
-    /// read the disk: it is called on the blocking pool.
-    fn blobs(&self, ids: &[WireHash]) -> Vec<Vec<u8>>;
+    /// The stored share `id`. It may read the disk: it is called on the blocking pool.
+    fn blob(&self, id: &WireHash) -> Option<Vec<u8>>;
+    /// The ids `blob` refers to: its parent, then its uncles (none if it does not parse).
+    fn links(&self, blob: &[u8]) -> Vec<WireHash>;
+}
+
+/// The stored shares among `ids`, in the order asked.
+fn blobs_by_id(source: &dyn BlobSource, ids: &[WireHash]) -> Vec<Vec<u8>> {
+    ids.iter().filter_map(|id| source.blob(id)).collect()
+}
+
+/// Share `from` and what it refers to, breadth first, at most `max` of them.
+fn chain_from(source: &dyn BlobSource, from: WireHash, max: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    // Lookups only; nothing is iterated.
+    let mut seen = std::collections::HashSet::new();
+    while out.len() < max {
+        let Some(id) = queue.pop_front() else { break };
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(blob) = source.blob(&id) {
+            queue.extend(source.links(&blob));
+            out.push(blob);
+        }
+    }
+    out
 }
 
 /// What serving reads from.
@@ -139,27 +165,32 @@ async fn answer(source: &ServeSource, request: Request) -> Response {
     }
 }
 
-/// A request to a blob chain: its tip and shares by id.
+/// A request to a blob chain: its tip, shares by id, and chains of shares.
 async fn answer_blobs(source: &Arc<dyn BlobSource>, request: Request) -> Response {
-    match request {
-        Request::Tip => Response::Tip(source.tip()),
-        Request::Headers { .. } => Response::Refused("no headers on this chain".into()),
+    let source = Arc::clone(source);
+    let read = match request {
+        Request::Tip => return Response::Tip(source.tip()),
+        Request::Headers { .. } => return Response::Refused("no headers on this chain".into()),
         Request::Shares { hashes } => {
-            let source = Arc::clone(source);
-            match tokio::task::spawn_blocking(move || source.blobs(&hashes)).await {
-                Ok(blobs) => Response::Shares(
-                    blobs
-                        .into_iter()
-                        .map(|share| SyncedShare {
-                            share,
-                            chain_work: 0,
-                            anchor_time: 0,
-                        })
-                        .collect(),
-                ),
-                Err(_) => busy(),
-            }
+            tokio::task::spawn_blocking(move || blobs_by_id(source.as_ref(), &hashes)).await
         }
+        Request::Chain { from, max } => {
+            let max = (max as usize).min(super::protocol::MAX_SHARES_PER_REQUEST);
+            tokio::task::spawn_blocking(move || chain_from(source.as_ref(), from, max)).await
+        }
+    };
+    match read {
+        Ok(blobs) => Response::Shares(
+            blobs
+                .into_iter()
+                .map(|share| SyncedShare {
+                    share,
+                    chain_work: 0,
+                    anchor_time: 0,
+                })
+                .collect(),
+        ),
+        Err(_) => busy(),
     }
 }
 
@@ -170,6 +201,7 @@ async fn answer_chain(
     request: Request,
 ) -> Response {
     match request {
+        Request::Chain { .. } => Response::Refused("no chain requests on this chain".into()),
         Request::Tip => Response::Tip(snapshot.borrow().tip.as_ref().map(|t| TipInfo {
             hash: *t.hash.as_bytes(),
             height: t.height,

@@ -668,4 +668,5 @@ impl DagSession {
             started: self.started,
         }
         .report(&self.ctx.stats, end)
-    }}
+    }
+}

@@ -232,6 +232,7 @@ impl Task {
             Request::Tip => false,
             Request::Headers { locator, .. } => locator.len() > MAX_LOCATOR,
             Request::Shares { hashes } => hashes.len() > MAX_SHARES_PER_REQUEST,
+            Request::Chain { max, .. } => *max as usize > MAX_SHARES_PER_REQUEST,
         };
         let refusal = if !allowed {
             self.adjust(peer, -5, "request rate");
