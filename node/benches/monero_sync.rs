@@ -157,7 +157,11 @@ async fn main() {
             assert!(Instant::now() < deadline, "synced within 600 s");
             if report.elapsed() > Duration::from_secs(10) {
                 report = Instant::now();
-                println!("  {} of {total} shares after {:.0} s", status.borrow().shares, started.elapsed().as_secs_f64());
+                println!(
+                    "  {} of {total} shares after {:.0} s",
+                    status.borrow().shares,
+                    started.elapsed().as_secs_f64()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
