@@ -13,3 +13,4 @@ mod shares;
 mod sv2;
 mod sv2_conformance;
 mod view;
+mod xmrig;

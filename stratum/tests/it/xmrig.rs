@@ -1,0 +1,248 @@
+//! The xmrig dialect against a real `XmrigServer` with a scripted node: templates come
+//! from a real regtest `SideChain`, and the RandomX hasher is a stand-in whose hash
+//! follows the nonce (even: zero, meeting any target; odd: all ones, meeting none), so
+//! every rejection string xmrig and its proxies parse can be forced in turn.
+
+use otedama_sharechain::monero::{
+    FixedDifficulty, Hash, MoneroJob, NoPowCheck, SideChain, SidechainParams,
+};
+use otedama_stratum::StratumConfig;
+use otedama_stratum::xmrig::{
+    RandomxHash, ShareOutcome, XmrRequest, XmrTemplate, XmrWork, XmrigServer,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+
+/// A mainnet-form address generated offline.
+const WALLET: &str = "48HfMc3JNky1399DpLdNH1BcUse1eTWGseX94a9UjV2BdfkM2cx3WZthQmgjGhfW8wVnPbvtyHXGTbeExuZFywfH9jwCyPF";
+const HEIGHT: u64 = 100;
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The stand-in hash: zero for an even nonce, all ones for an odd one.
+struct ByNonce;
+
+/// The offset of the nonce in a hashing blob: two version bytes, the timestamp varint,
+/// the previous id.
+fn nonce_at(blob: &[u8]) -> usize {
+    2 + blob[2..].iter().position(|b| b & 0x80 == 0).unwrap_or(0) + 1 + 32
+}
+
+impl RandomxHash for ByNonce {
+    fn hash(&self, _seed: &Hash, blob: &[u8]) -> Result<Hash, String> {
+        let odd = blob[nonce_at(blob)] & 1 == 1;
+        Ok(Hash::from_bytes(if odd { [0xff; 32] } else { [0; 32] }))
+    }
+}
+
+fn job(height: u64) -> MoneroJob {
+    MoneroJob {
+        major_version: SidechainParams::regtest().major_version_at(height),
+        timestamp: 1_700_000_000 + height,
+        prev_id: Hash::from_bytes([height as u8; 32]),
+        height,
+        reward: 600_000_000_000,
+        tx_hashes: Vec::new(),
+    }
+}
+
+/// Answers template requests from a fresh sidechain at the work's height, and takes
+/// every share.
+async fn node(mut requests: mpsc::Receiver<XmrRequest>, work: watch::Receiver<Option<XmrWork>>) {
+    let params = SidechainParams::regtest();
+    while let Some(request) = requests.recv().await {
+        match request {
+            XmrRequest::Template { wallet, reply } => {
+                let Some(w) = work.borrow().clone() else {
+                    let _ = reply.send(None);
+                    continue;
+                };
+                let mut chain = SideChain::new(
+                    params.clone(),
+                    Box::new(FixedDifficulty(1)),
+                    Box::new(NoPowCheck),
+                );
+                let share = chain.build_share(wallet, &job(w.height)).expect("template");
+                let _ = reply.send(Some(Arc::new(XmrTemplate {
+                    generation: w.generation,
+                    share,
+                    consensus_id: params.consensus_id,
+                    seed_hash: w.seed_hash,
+                })));
+            }
+            XmrRequest::Share { reply, .. } => {
+                let _ = reply.send(ShareOutcome::Accepted {
+                    id: Hash::ZERO,
+                    block: false,
+                });
+            }
+        }
+    }
+}
+
+struct Client {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl Client {
+    async fn send(&mut self, method: &str, params: Value) -> u64 {
+        self.next_id += 1;
+        let line =
+            json!({"id": self.next_id, "jsonrpc": "2.0", "method": method, "params": params});
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write");
+        self.next_id
+    }
+
+    async fn read(&mut self) -> Value {
+        let mut line = String::new();
+        timeout(WAIT, self.reader.read_line(&mut line))
+            .await
+            .expect("a line in time")
+            .expect("read");
+        serde_json::from_str(&line).expect("json")
+    }
+
+    /// The reply to request `id`; pushed jobs on the way go to `jobs`.
+    async fn reply(&mut self, id: u64, jobs: &mut Vec<Value>) -> Value {
+        loop {
+            let v = self.read().await;
+            if v["method"] == "job" {
+                jobs.push(v["params"].clone());
+            } else if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    async fn submit(&mut self, sid: &str, job: &Value, nonce: u32, jobs: &mut Vec<Value>) -> Value {
+        let result = hex::encode(if nonce & 1 == 1 { [0xff; 32] } else { [0; 32] });
+        let id = self
+            .send(
+                "submit",
+                json!({"id": sid, "job_id": job["job_id"], "nonce": hex::encode(nonce.to_le_bytes()), "result": result}),
+            )
+            .await;
+        self.reply(id, jobs).await
+    }
+}
+
+fn error(v: &Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn every_rejection_string_xmrig_parses() {
+    let seed = Hash::from_bytes([9; 32]);
+    let (work_tx, work_rx) = watch::channel(Some(XmrWork {
+        generation: 1,
+        height: HEIGHT,
+        seed_hash: seed,
+        share_difficulty: 1_000,
+    }));
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let server = XmrigServer::bind(
+        StratumConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..StratumConfig::default()
+        },
+        work_rx.clone(),
+        req_tx,
+        Arc::new(ByNonce),
+    )
+    .expect("bind");
+    let addr = server.local_addr();
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(server.run(shutdown));
+    tokio::spawn(node(req_rx, work_rx));
+
+    let (read, writer) = TcpStream::connect(addr)
+        .await
+        .expect("connect")
+        .into_split();
+    let mut c = Client {
+        reader: BufReader::new(read),
+        writer,
+        next_id: 0,
+    };
+    let mut jobs = Vec::new();
+    let id = c
+        .send(
+            "submit",
+            json!({"id": "x", "job_id": "0", "nonce": "00000000", "result": "00"}),
+        )
+        .await;
+    assert_eq!(error(&c.reply(id, &mut jobs).await), "Unauthenticated");
+    let id = c
+        .send("login", json!({"login": format!("{WALLET}.rig1"), "pass": "x", "agent": "XMRig/6.22.2", "algo": ["rx/0", "cn/r"]}))
+        .await;
+    let login = c.reply(id, &mut jobs).await;
+    let sid = login["result"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let first = login["result"]["job"].clone();
+    assert_eq!(first["algo"], "rx/0");
+    assert_eq!(first["height"], HEIGHT);
+    assert_eq!(first["seed_hash"], seed.to_string());
+
+    // Accepted, then the same nonce again, a hash that meets nothing, a result that is not
+    // the hash, and an unknown job.
+    let ok = c.submit(&sid, &first, 2, &mut jobs).await;
+    assert_eq!(ok["result"]["status"], "OK", "{ok}");
+    assert_eq!(
+        error(&c.submit(&sid, &first, 2, &mut jobs).await),
+        "Duplicate share"
+    );
+    assert_eq!(
+        error(&c.submit(&sid, &first, 3, &mut jobs).await),
+        "Low difficulty share"
+    );
+    let id = c
+        .send("submit", json!({"id": sid, "job_id": first["job_id"], "nonce": "04000000", "result": hex::encode([0xff; 32])}))
+        .await;
+    assert!(error(&c.reply(id, &mut jobs).await).starts_with("Invalid result"));
+    let unknown = json!({"job_id": "ffff"});
+    assert_eq!(
+        error(&c.submit(&sid, &unknown, 6, &mut jobs).await),
+        "Invalid job id"
+    );
+
+    // Monero moves on: a new job is pushed, and a share of the old height is stale.
+    work_tx.send_replace(Some(XmrWork {
+        generation: 2,
+        height: HEIGHT + 1,
+        seed_hash: seed,
+        share_difficulty: 1_000,
+    }));
+    while jobs.is_empty() {
+        let v = c.read().await;
+        if v["method"] == "job" {
+            jobs.push(v["params"].clone());
+        }
+    }
+    assert_eq!(jobs[0]["height"], HEIGHT + 1);
+    assert_eq!(
+        error(&c.submit(&sid, &first, 8, &mut jobs).await),
+        "Stale share"
+    );
+    let fresh = jobs[0].clone();
+    let ok = c.submit(&sid, &fresh, 8, &mut jobs).await;
+    assert_eq!(ok["result"]["status"], "OK", "{ok}");
+    let id = c.send("keepalived", json!({"id": sid})).await;
+    assert_eq!(
+        c.reply(id, &mut jobs).await["result"]["status"],
+        "KEEPALIVED"
+    );
+
+    let _ = stop.send(true);
+    let _ = timeout(WAIT, running).await;
+}
