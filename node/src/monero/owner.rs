@@ -16,13 +16,16 @@ use otedama_stratum::xmrig::{ShareOutcome, XmrRequest, XmrTemplate, XmrWork};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 const TARGET: &str = "otedama::monero";
 /// Templates cached per generation (one per wallet mining); beyond it the cache restarts.
 const TEMPLATES_KEPT: usize = 1024;
 /// Blocks listed in the status.
 const BLOCKS_LISTED: usize = 100;
+/// Shares held beyond the kept heights before the chain and store are pruned: pruning
+/// rebuilds the chain's index, so it runs once per this many shares, not per share.
+const PRUNE_SLACK: usize = 256;
 
 /// What the follower read from monerod.
 #[derive(Clone, Debug)]
@@ -447,7 +450,28 @@ impl Owner {
         }
     }
 
+    /// Forgets shares more than two windows and a margin below the tip, in the chain
+    /// and in the store, so that neither grows without bound.
+    fn prune(&mut self) {
+        let keep = self.params.window.saturating_mul(2).saturating_add(32);
+        let kept = usize::try_from(keep).unwrap_or(usize::MAX);
+        if self.chain.len() <= kept.saturating_add(PRUNE_SLACK) {
+            return;
+        }
+        let dropped = self.chain.prune(keep);
+        for id in &dropped {
+            if let Err(e) = self.tree.remove(id.as_bytes()) {
+                warn!(target: TARGET, error = %e, "pruning the sidechain store");
+                break;
+            }
+        }
+        if !dropped.is_empty() {
+            debug!(target: TARGET, dropped = dropped.len(), kept = self.chain.len(), "sidechain pruned");
+        }
+    }
+
     fn publish_status(&mut self) {
+        self.prune();
         self.status.shares = self.chain.len();
         if let Some((id, tip)) = self.chain.tip() {
             self.status.tip = Some(id.to_string());

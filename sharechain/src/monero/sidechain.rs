@@ -240,6 +240,44 @@ impl SideChain {
         self.entries.is_empty()
     }
 
+    /// Forgets every share more than `keep` sidechain heights below the tip, so memory
+    /// stays bounded on a long-running node (P2Pool prunes the same way; `keep` should be
+    /// at least two windows: deeper shares are no longer needed to verify new ones).
+    /// Returns the ids forgotten, in the order they were added, for the caller's store.
+    pub fn prune(&mut self, keep: u64) -> Vec<Hash> {
+        let Some(tip) = self.tip else {
+            return Vec::new();
+        };
+        let floor = self.entries[tip]
+            .share
+            .sidechain_height
+            .saturating_sub(keep);
+        if self
+            .by_height
+            .first_key_value()
+            .is_none_or(|(&lowest, _)| lowest >= floor)
+        {
+            return Vec::new();
+        }
+        let tip_id = self.entries[tip].id;
+        let mut dropped = Vec::new();
+        self.index.clear();
+        self.by_height.clear();
+        for entry in std::mem::take(&mut self.entries) {
+            let height = entry.share.sidechain_height;
+            if height < floor {
+                dropped.push(entry.id);
+                continue;
+            }
+            let i = self.entries.len();
+            self.by_height.entry(height).or_default().push(i);
+            self.index.insert(entry.id, i);
+            self.entries.push(entry);
+        }
+        self.tip = self.index.get(&tip_id).copied();
+        dropped
+    }
+
     /// Returns the tip's id and share.
     pub fn tip(&self) -> Option<(&Hash, &PoolShare)> {
         self.tip

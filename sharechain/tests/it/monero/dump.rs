@@ -66,6 +66,33 @@ fn assert_all_valid_and_tip(c: &mut SideChain) {
 }
 
 #[test]
+fn pruning_keeps_the_tip_and_the_next_block() {
+    let mut c = load(blobs());
+    let (tip_id, before) = {
+        let (id, tip) = c.tip().expect("tip");
+        (*id, tip.sidechain_height)
+    };
+    let miner: MoneroAddress = MINER.parse().expect("address");
+    let next = c.next_block(miner.keys, 3_456_189).expect("next block");
+    // The dump spans fewer heights than the two windows a node keeps; one window and a
+    // margin is the least that keeps the next block's window whole.
+    let keep = SidechainParams::main().window + 64;
+    let dropped = c.prune(keep);
+    assert!(!dropped.is_empty());
+    assert_eq!(c.len() + dropped.len(), 4543);
+    assert!(c.states().all(|(id, _)| !dropped.contains(id)));
+    assert_eq!(c.tip().map(|(id, _)| *id), Some(tip_id));
+    assert!(c.states().all(|(id, _)| {
+        otedama_sharechain::monero::pplns::ShareLookup::share(&c, id)
+            .is_some_and(|s| s.sidechain_height + keep >= before)
+    }));
+    // The window below the tip is whole: the next block pays the same wallets the same.
+    let after = c.next_block(miner.keys, 3_456_189).expect("next block");
+    assert_eq!(after.payees, next.payees);
+    assert!(c.prune(keep).is_empty(), "a second prune finds nothing");
+}
+
+#[test]
 fn every_share_round_trips_byte_for_byte() {
     let blobs = blobs();
     assert_eq!(blobs.len(), 4543);
