@@ -22,6 +22,24 @@ pub(crate) struct BlockSubmission {
     pub id: Hash,
 }
 
+/// What [`read_job`] says when a block arrived between its calls: not an outage, a race
+/// that an immediate retry wins.
+const MOVED_ON: &str = "monerod moved on between two calls";
+/// Reads tried at once when monerod moves on between calls.
+const RACE_RETRIES: usize = 3;
+
+/// Reads the next job, again at once when a block arrived between the calls.
+async fn read_job_retrying(client: &MonerodClient, address: &str) -> Result<ParentJob, String> {
+    let mut read = read_job(client, address).await;
+    for _ in 1..RACE_RETRIES {
+        match &read {
+            Err(e) if e == MOVED_ON => read = read_job(client, address).await,
+            _ => break,
+        }
+    }
+    read
+}
+
 /// Reads the next job from monerod: miner data, the template for the reward and the
 /// transactions, and the seed block's id and difficulty.
 async fn read_job(client: &MonerodClient, address: &str) -> Result<ParentJob, String> {
@@ -31,7 +49,7 @@ async fn read_job(client: &MonerodClient, address: &str) -> Result<ParentJob, St
         .await
         .map_err(|e| e.to_string())?;
     if template.height != data.height {
-        return Err("monerod moved on between two calls".into());
+        return Err(MOVED_ON.into());
     }
     let blob = hex::decode(&template.blocktemplate_blob).map_err(|e| e.to_string())?;
     let block: monero::Block =
@@ -113,7 +131,7 @@ pub(crate) async fn run(
                 }
             }
         }
-        match read_job(&client, &address).await {
+        match read_job_retrying(&client, &address).await {
             Ok(job) => {
                 reachable = true;
                 let key = (job.job.prev_id, job.job.height, job.job.reward);
@@ -125,6 +143,9 @@ pub(crate) async fn run(
                 if owner.send(Cmd::Parent(Box::new(job))).await.is_err() {
                     break;
                 }
+            }
+            Err(e) if e == MOVED_ON => {
+                debug!(target: TARGET, "monerod moved on while the job was read; the next poll reads it");
             }
             Err(e) => {
                 if reachable {
