@@ -64,6 +64,8 @@ struct Job {
     nonce_at: usize,
     target: u64,
     seed: Vec<u8>,
+    /// The next epoch's seed, when the pool sends it (`next_seed_hash`).
+    next_seed: Option<Vec<u8>>,
 }
 
 /// Parses a `job` object; `None` when a field is missing or malformed.
@@ -94,6 +96,11 @@ fn parse_job(v: &Value) -> Option<Job> {
         nonce_at,
         target,
         seed: hex::decode(v.get("seed_hash")?.as_str()?).ok()?,
+        next_seed: v
+            .get("next_seed_hash")
+            .and_then(Value::as_str)
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|h| h.len() == 32),
     })
 }
 
@@ -125,11 +132,10 @@ impl Board {
         };
         if self.miner.context_key().as_deref() != Some(job.seed.as_slice()) {
             self.clear();
-            let board = Arc::clone(self);
-            let built = tokio::task::spawn_blocking(move || {
-                board.miner.switch_seed(&job.seed, &board.options)
-            })
-            .await;
+            let (board, seed) = (Arc::clone(self), job.seed.clone());
+            let built =
+                tokio::task::spawn_blocking(move || board.miner.switch_seed(&seed, &board.options))
+                    .await;
             match built {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return warn!(target: TARGET, error = %e, "RandomX seed not built"),
@@ -138,6 +144,13 @@ impl Board {
         }
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, job.id));
         self.miner.set_job(engine);
+        // The next epoch's context is built in the background (when the memory allows a
+        // second one), so that the switch does not wait for it.
+        if let Some(next) = job.next_seed.filter(|n| *n != job.seed)
+            && let Err(e) = self.miner.prepare_seed(&next, &self.options)
+        {
+            warn!(target: TARGET, error = %e, "next RandomX seed not prepared");
+        }
     }
 
     /// Stops hashing until the next job.
@@ -331,6 +344,9 @@ mod tests {
         let blob = format!("1010{}{}{}", "80c0b5e605", "11".repeat(32), "00".repeat(40));
         let long = parse_job(&json!({"blob": blob, "job_id": "a", "target": hex::encode((u64::MAX / 1000).to_le_bytes()), "seed_hash": "00"})).expect("job");
         assert_eq!((long.nonce_at, long.target), (39, u64::MAX / 1000));
+        assert_eq!(long.next_seed, None);
+        let next = parse_job(&json!({"blob": blob, "job_id": "a", "target": "b88d0600", "seed_hash": "00", "next_seed_hash": "22".repeat(32)})).expect("job");
+        assert_eq!(next.next_seed, Some(vec![0x22; 32]));
         let short = parse_job(
             &json!({"blob": blob, "job_id": "a", "target": "b88d0600", "seed_hash": "00"}),
         )

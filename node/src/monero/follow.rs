@@ -82,6 +82,10 @@ async fn read_job(client: &MonerodClient, address: &str) -> Result<ParentJob, St
         },
         seed_height: seed,
         seed_hash,
+        // Empty until the next epoch's seed block exists; the same seed is no news.
+        next_seed_hash: Hash::from_hex(&template.next_seed_hash)
+            .ok()
+            .filter(|next| *next != seed_hash),
         seed_difficulty: u128::from(seed_header.difficulty.max(1)),
         difficulty,
         prev_timestamp: prev.timestamp,

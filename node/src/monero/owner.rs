@@ -36,6 +36,8 @@ pub(crate) struct ParentJob {
     pub seed_height: u64,
     /// The id of the block at the seed height.
     pub seed_hash: Hash,
+    /// The next epoch's seed, once monerod knows it.
+    pub next_seed_hash: Option<Hash>,
     /// That block's difficulty.
     pub seed_difficulty: u128,
     /// The difficulty of the block being mined.
@@ -254,7 +256,7 @@ impl Owner {
         let Some(p) = &self.parent else {
             return;
         };
-        let (height, seed_hash) = (p.job.height, p.seed_hash);
+        let (height, seed_hash, next_seed_hash) = (p.job.height, p.seed_hash, p.next_seed_hash);
         let share_difficulty = self
             .template(self.wallet)
             .map(|t| u64::try_from(t.share.difficulty).unwrap_or(u64::MAX));
@@ -265,6 +267,7 @@ impl Owner {
             generation: self.generation,
             height,
             seed_hash,
+            next_seed_hash,
             share_difficulty: d,
         });
         self.work.send_replace(work);

@@ -58,6 +58,10 @@ pub struct BlockTemplate {
     pub reserved_offset: u64,
     /// RandomX seed, hex.
     pub seed_hash: String,
+    /// The seed of the next epoch, hex, once its block exists (64 blocks before the
+    /// switch); empty before.
+    #[serde(default)]
+    pub next_seed_hash: String,
     /// The coinbase amount, atomic units.
     pub expected_reward: u64,
 }

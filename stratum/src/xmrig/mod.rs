@@ -43,6 +43,9 @@ pub struct XmrWork {
     pub height: u64,
     /// The RandomX seed of that block (the id of the block at its seed height).
     pub seed_hash: Hash,
+    /// The next epoch's seed, once known (sent as `next_seed_hash`, so that miners build
+    /// its dataset before the switch).
+    pub next_seed_hash: Option<Hash>,
     /// The sidechain's share difficulty.
     pub share_difficulty: u64,
 }

@@ -306,7 +306,7 @@ impl Session<'_> {
             share,
             nonces: HashSet::new(),
         };
-        let value = json!({
+        let mut value = json!({
             "blob": hex::encode(&blob),
             "job_id": format!("{:x}", job.id),
             "target": target_hex(job.difficulty),
@@ -314,6 +314,9 @@ impl Session<'_> {
             "height": job.height,
             "seed_hash": job.seed.to_string(),
         });
+        if let Some(next) = w.next_seed_hash {
+            value["next_seed_hash"] = Value::String(next.to_string());
+        }
         if self.jobs.len() == JOBS_KEPT {
             self.jobs.pop_front();
         }

@@ -146,6 +146,7 @@ async fn every_rejection_string_xmrig_parses() {
         generation: 1,
         height: HEIGHT,
         seed_hash: seed,
+        next_seed_hash: None,
         share_difficulty: 1_000,
     }));
     let (req_tx, req_rx) = mpsc::channel(16);
@@ -193,6 +194,7 @@ async fn every_rejection_string_xmrig_parses() {
     assert_eq!(first["algo"], "rx/0");
     assert_eq!(first["height"], HEIGHT);
     assert_eq!(first["seed_hash"], seed.to_string());
+    assert!(first.get("next_seed_hash").is_none());
 
     // Accepted, then the same nonce again, a hash that meets nothing, a result that is not
     // the hash, and an unknown job.
@@ -217,10 +219,12 @@ async fn every_rejection_string_xmrig_parses() {
     );
 
     // Monero moves on: a new job is pushed, and a share of the old height is stale.
+    let next_seed = Hash::from_bytes([10; 32]);
     work_tx.send_replace(Some(XmrWork {
         generation: 2,
         height: HEIGHT + 1,
         seed_hash: seed,
+        next_seed_hash: Some(next_seed),
         share_difficulty: 1_000,
     }));
     while jobs.is_empty() {
@@ -230,6 +234,7 @@ async fn every_rejection_string_xmrig_parses() {
         }
     }
     assert_eq!(jobs[0]["height"], HEIGHT + 1);
+    assert_eq!(jobs[0]["next_seed_hash"], next_seed.to_string());
     assert_eq!(
         error(&c.submit(&sid, &first, 8, &mut jobs).await),
         "Stale share"
