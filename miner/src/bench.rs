@@ -127,10 +127,7 @@ pub fn measure_hashrate(
     threads: usize,
     duration: Duration,
 ) -> Result<BenchReport, MinerError> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
+    let threads = crate::hashing_threads(threads);
     // Large enough that the call overhead does not count; the stop flag ends a call early.
     let chunk: u32 = match backend.algorithm() {
         PowAlgorithm::Sha256d => 1 << 24,

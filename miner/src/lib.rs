@@ -105,4 +105,12 @@ pub use miner::{MAX_THREADS, Miner};
 pub use opencl::{OpenClBackend, OpenClDevice};
 pub use otedama_sharechain::PowAlgorithm;
 pub use priority::ThreadPriority;
+
+/// Hashing threads for a request of `requested`: itself, or one per logical CPU for 0.
+pub fn hashing_threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
 pub use stats::MinerStats;

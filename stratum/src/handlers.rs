@@ -15,6 +15,18 @@ use tracing::{debug, trace};
 const MAX_WORKERS: usize = 64;
 /// Longest user name (an address is at most 120 characters).
 const MAX_USERNAME: usize = 256;
+
+/// The payout address of a login `ADDRESS[.worker]`, after the checks every dialect makes
+/// of a username (not empty, at most 256 bytes, not starting with `.` or `_`).
+///
+/// # Errors
+/// [`Reject::BadUsername`].
+pub(crate) fn username_address(username: &str) -> Result<&str, Reject> {
+    if username.is_empty() || username.len() > MAX_USERNAME || username.starts_with(['.', '_']) {
+        return Err(Reject::BadUsername);
+    }
+    Ok(username.split_once('.').map_or(username, |(a, _)| a))
+}
 /// BIP310 bits a miner may roll: BIP320's general-purpose bits 13-28.
 pub(crate) const SERVER_VERSION_MASK: u32 = 0x1fff_e000;
 
@@ -152,11 +164,7 @@ impl Session {
 
     /// Authorizes `username`; returns whether it fixed the session's payout.
     fn authorize(&mut self, username: &str) -> Result<bool, Reject> {
-        if username.is_empty() || username.len() > MAX_USERNAME || username.starts_with(['.', '_'])
-        {
-            return Err(Reject::BadUsername);
-        }
-        let address = username.split_once('.').map_or(username, |(a, _)| a);
+        let address = username_address(username)?;
         let script = parse_address(address, self.ctx.spec).map_err(Reject::BadAddress)?;
         let first = match &self.payout {
             None => true,

@@ -97,6 +97,24 @@ pub(crate) struct InvalidWindow {
     pub valid: u32,
 }
 
+/// Counts a request that did not parse; too many close the session.
+///
+/// # Errors
+/// [`SessionError::TooManyMalformed`] past `max`.
+pub(crate) fn count_malformed(
+    malformed: &mut u32,
+    reject: &Reject,
+    max: u32,
+) -> Result<(), SessionError> {
+    if *reject == Reject::Malformed {
+        *malformed += 1;
+        if *malformed > max {
+            return Err(SessionError::TooManyMalformed(*malformed));
+        }
+    }
+    Ok(())
+}
+
 impl InvalidWindow {
     /// An empty window opening at `now`.
     pub(crate) fn new(now: Instant) -> Self {
@@ -461,12 +479,11 @@ impl Session {
             Err(DecodeError::Malformed) => (RequestId::NULL, Reject::Malformed),
             Err(DecodeError::Rejected(id, reject)) => (id, reject),
         };
-        if reject == Reject::Malformed {
-            self.malformed += 1;
-            if self.malformed > self.ctx.config.bans.max_malformed {
-                return Err(SessionError::TooManyMalformed(self.malformed));
-            }
-        }
+        count_malformed(
+            &mut self.malformed,
+            &reject,
+            self.ctx.config.bans.max_malformed,
+        )?;
         trace!(target: TARGET, %reject, "bad request");
         self.reply(&id, Err(reject))
     }

@@ -35,14 +35,23 @@ pub struct RandomxBenchReport {
 }
 
 impl RandomxBenchReport {
+    /// Returns the count alone, as every other algorithm's bench reports it.
+    pub fn counts(&self) -> crate::BenchReport {
+        crate::BenchReport {
+            threads: self.threads,
+            hashes: self.hashes,
+            elapsed: self.elapsed,
+        }
+    }
+
     /// Returns the hashes per second of all threads together.
     pub fn hashrate(&self) -> f64 {
-        self.hashes as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+        self.counts().hashrate()
     }
 
     /// Returns the hashes per second per thread.
     pub fn per_thread(&self) -> f64 {
-        self.hashrate() / self.threads.max(1) as f64
+        self.counts().per_thread()
     }
 }
 
@@ -57,10 +66,7 @@ pub fn measure_randomx(
     threads: usize,
     duration: Duration,
 ) -> Result<RandomxBenchReport, RandomxError> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
+    let threads = crate::hashing_threads(threads);
     let options = RandomxOptions {
         hashing_threads: threads,
         ..*options

@@ -241,10 +241,7 @@ impl Dataset {
         huge_pages: HugePages,
         priority: ThreadPriority,
     ) -> Result<Self, RandomxError> {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = crate::hashing_threads(threads);
         let start = Instant::now();
         let (ptr, pages) = Self::allocate(huge_pages)?;
         let mut dataset = Self {

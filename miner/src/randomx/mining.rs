@@ -311,10 +311,7 @@ impl RandomxMiner {
         threads: usize,
         priority: ThreadPriority,
     ) -> Result<(Self, mpsc::Receiver<RandomxFound>), RandomxError> {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = crate::hashing_threads(threads);
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::sync_channel(RESULT_QUEUE);
         let mut miner = Self {

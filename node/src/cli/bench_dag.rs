@@ -85,10 +85,7 @@ pub(super) fn bench_dag(args: &BenchArgs, algorithm: DagAlgorithm) -> anyhow::Re
     let duration = Duration::from_secs_f64(args.seconds);
     let backend = args.backend.as_str();
     let (hashes, elapsed) = if backend == "cpu" {
-        let threads = match args.threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = otedama_miner::hashing_threads(args.threads);
         row.threads = threads;
         cpu(algorithm, cache, block, threads, duration)
     } else if let Some(device) = device_index(backend, "opencl")? {
@@ -200,6 +197,17 @@ fn cpu(
     (hashes.into_inner(), started.elapsed())
 }
 
+/// Generates a device's DAG with `generate` and records its time in `row`.
+fn timed_dag<E: std::error::Error + Send + Sync + 'static>(
+    row: &mut DagRow,
+    generate: impl FnOnce() -> Result<(), E>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    generate().context("generating the DAG")?;
+    row.dag_seconds = Some(started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// Runs `search` over batches of nonces with a boundary no hash meets, until the time
 /// is up.
 fn search_loop<E: std::fmt::Display>(
@@ -229,17 +237,13 @@ fn opencl(
         let k = OpenClKawpow::new(device, KawpowContext::from_cache(cache), INTENSITY)
             .context("--backend opencl")?;
         k.prepare(block).context("building the period's kernel")?;
-        let started = Instant::now();
-        k.generate_dag().context("generating the DAG")?;
-        row.dag_seconds = Some(started.elapsed().as_secs_f64());
+        timed_dag(row, || k.generate_dag())?;
         search_loop(duration, |r| {
             k.search(block, &h, r, &zero, &stop).map(|(_, n)| n)
         })
     } else {
         let e = OpenClEthash::new(device, cache, INTENSITY).context("--backend opencl")?;
-        let started = Instant::now();
-        e.generate_dag().context("generating the DAG")?;
-        row.dag_seconds = Some(started.elapsed().as_secs_f64());
+        timed_dag(row, || e.generate_dag())?;
         search_loop(duration, |r| e.search(&h, r, &zero, &stop).map(|(_, n)| n))
     }
 }
@@ -257,17 +261,13 @@ fn cuda(
     if algorithm == DagAlgorithm::Kawpow {
         let k = CudaKawpow::new(device, KawpowContext::from_cache(cache), INTENSITY)
             .context("--backend cuda")?;
-        let started = Instant::now();
-        k.generate_dag().context("generating the DAG")?;
-        row.dag_seconds = Some(started.elapsed().as_secs_f64());
+        timed_dag(row, || k.generate_dag())?;
         search_loop(duration, |r| {
             k.search(block, &h, r, &zero, &stop).map(|(_, n)| n)
         })
     } else {
         let e = CudaEthash::new(device, cache, INTENSITY).context("--backend cuda")?;
-        let started = Instant::now();
-        e.generate_dag().context("generating the DAG")?;
-        row.dag_seconds = Some(started.elapsed().as_secs_f64());
+        timed_dag(row, || e.generate_dag())?;
         search_loop(duration, |r| e.search(&h, r, &zero, &stop).map(|(_, n)| n))
     }
 }

@@ -119,10 +119,7 @@ async fn serve_monero(
         if pool.ip().is_unspecified() {
             pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let threads = match config.mining.cpu.threads {
-            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            n => n as usize,
-        };
+        let threads = otedama_miner::hashing_threads(config.mining.cpu.threads as usize);
         tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (fast mode where the memory allows, else light)");
         tokio::spawn(otedama_miner::xmrig::run(
             otedama_miner::xmrig::XmrigMinerConfig {

@@ -48,8 +48,6 @@ pub(crate) const MAX_JOBS: usize = 8;
 pub(crate) const MAX_SOLUTIONS: usize = 1 << 16;
 /// Distinct authorized user names per connection.
 const MAX_WORKERS: usize = 64;
-/// Longest user name.
-const MAX_USERNAME: usize = 256;
 /// Bytes of the nonce the server fixes per session (NiceHash's specification allows at
 /// most 3; kawpowminer and xmrig take at most 4).
 pub(crate) const EXTRANONCE_BYTES: usize = 2;
@@ -300,12 +298,11 @@ impl DagSession {
             Err(DecodeError::Malformed) => (RequestId::NULL, Reject::Malformed),
             Err(DecodeError::Rejected(id, reject)) => (id, reject),
         };
-        if reject == Reject::Malformed {
-            self.malformed += 1;
-            if self.malformed > self.ctx.config.bans.max_malformed {
-                return Err(SessionError::TooManyMalformed(self.malformed));
-            }
-        }
+        crate::session::count_malformed(
+            &mut self.malformed,
+            &reject,
+            self.ctx.config.bans.max_malformed,
+        )?;
         trace!(target: TARGET, %reject, "bad request");
         self.reply(&id, Err(reject))
     }
@@ -438,11 +435,7 @@ impl DagSession {
 
     /// Authorizes `username`; returns whether it fixed the session's payout.
     fn authorize(&mut self, username: &str) -> Result<bool, Reject> {
-        if username.is_empty() || username.len() > MAX_USERNAME || username.starts_with(['.', '_'])
-        {
-            return Err(Reject::BadUsername);
-        }
-        let address = username.split_once('.').map_or(username, |(a, _)| a);
+        let address = crate::handlers::username_address(username)?;
         let Some(work) = &self.work else {
             debug!(target: TARGET, "no DAG work yet: cannot check a login");
             return Err(Reject::Internal);
