@@ -368,8 +368,10 @@ impl Owner {
         }
     }
 
-    /// Adds a share from a peer; stores it unless it is invalid.
-    fn add_from_peer(&mut self, blob: &[u8]) -> PeerVerdict {
+    /// Adds a share from a peer; stores it unless it is invalid. A pending share names
+    /// the shares it waits for only when `name_missing` (an announcement; a sync brings
+    /// its ancestors itself, and the walk would cost a window per share).
+    fn add_from_peer(&mut self, blob: &[u8], name_missing: bool) -> PeerVerdict {
         let id = match self.chain.add_blob(blob) {
             Ok(id) => id,
             Err(AddError::Duplicate(_)) => return PeerVerdict::Known,
@@ -383,7 +385,11 @@ impl Owner {
             }
             _ => {
                 self.store(&id, blob.to_vec());
-                PeerVerdict::Pending(self.missing(&id))
+                PeerVerdict::Pending(if name_missing {
+                    self.missing(&id)
+                } else {
+                    Vec::new()
+                })
             }
         }
     }
@@ -420,7 +426,7 @@ impl Owner {
 
     fn on_peer_share(&mut self, blob: &[u8]) -> PeerVerdict {
         let tip_before = self.chain.tip().map(|(id, _)| *id);
-        let verdict = self.add_from_peer(blob);
+        let verdict = self.add_from_peer(blob, true);
         self.after_peer_shares(tip_before);
         verdict
     }
@@ -429,7 +435,7 @@ impl Owner {
         let tip_before = self.chain.tip().map(|(id, _)| *id);
         let (mut valid, mut invalid) = (0usize, 0usize);
         for blob in blobs {
-            match self.add_from_peer(blob) {
+            match self.add_from_peer(blob, false) {
                 PeerVerdict::Invalid(rule) => {
                     invalid += 1;
                     if invalid == 1 {
