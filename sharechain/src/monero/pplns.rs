@@ -28,6 +28,8 @@ pub struct WindowTip {
     pub uncles: Vec<Hash>,
     /// Parent id.
     pub parent: Hash,
+    /// Timestamp (reported to walk visitors; the weights do not depend on it).
+    pub timestamp: u64,
 }
 
 impl WindowTip {
@@ -39,6 +41,7 @@ impl WindowTip {
             wallet: share.wallet,
             uncles: share.uncles.clone(),
             parent: share.parent,
+            timestamp: share.timestamp,
         }
     }
 }
@@ -50,6 +53,22 @@ pub struct PplnsShare {
     pub wallet: Wallet,
     /// Its summed weight.
     pub weight: u128,
+}
+
+/// One credit of a PPLNS window walk: a share of the window, or an uncle it includes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credit {
+    /// The wallet credited.
+    pub wallet: Wallet,
+    /// The weight credited: a share's difficulty plus the penalties of the uncles it
+    /// includes, an uncle's difficulty less its penalty.
+    pub weight: u128,
+    /// The share's own difficulty (its work).
+    pub difficulty: u128,
+    /// Whether it is an uncle (credited through the share that includes it).
+    pub uncle: bool,
+    /// The timestamp of the window share (for an uncle, of the share including it).
+    pub timestamp: u64,
 }
 
 /// Walks the PPLNS window back from `tip` and returns the payees sorted by wallet.
@@ -70,10 +89,38 @@ pub fn window_weights(
     penalty: u64,
 ) -> Result<Vec<PplnsShare>, Hash> {
     let mut weights: BTreeMap<Wallet, u128> = BTreeMap::new();
+    walk_window(chain, tip, max_weight, window, penalty, |c| {
+        let w = weights.entry(c.wallet).or_default();
+        *w = w.wrapping_add(c.weight);
+    })?;
+    Ok(weights
+        .into_iter()
+        .map(|(wallet, weight)| PplnsShare { wallet, weight })
+        .collect())
+}
+
+/// The walk behind [`window_weights`]: calls `visit` with every credit in walk order
+/// (each share's uncles before the share, newest share first).
+///
+/// # Errors
+/// As [`window_weights`].
+pub fn walk_window(
+    chain: &impl ShareLookup,
+    tip: &WindowTip,
+    max_weight: u128,
+    window: u64,
+    penalty: u64,
+    mut visit: impl FnMut(&Credit),
+) -> Result<(), Hash> {
     let mut total: u128 = 0;
     let mut depth: u64 = 0;
-    let (mut height, mut difficulty, mut wallet, mut parent) =
-        (tip.height, tip.difficulty, tip.wallet, tip.parent);
+    let (mut height, mut difficulty, mut wallet, mut parent, mut timestamp) = (
+        tip.height,
+        tip.difficulty,
+        tip.wallet,
+        tip.parent,
+        tip.timestamp,
+    );
     let mut uncles: &[Hash] = &tip.uncles;
     loop {
         let mut cur_weight = difficulty;
@@ -89,12 +136,22 @@ pub fn window_weights(
                 continue;
             }
             cur_weight = cur_weight.wrapping_add(cut);
-            let w = weights.entry(uncle.wallet).or_default();
-            *w = w.wrapping_add(uncle_weight);
+            visit(&Credit {
+                wallet: uncle.wallet,
+                weight: uncle_weight,
+                difficulty: uncle.difficulty,
+                uncle: true,
+                timestamp,
+            });
             total = new_total;
         }
-        let w = weights.entry(wallet).or_default();
-        *w = w.wrapping_add(cur_weight);
+        visit(&Credit {
+            wallet,
+            weight: cur_weight,
+            difficulty,
+            uncle: false,
+            timestamp,
+        });
         total = total.wrapping_add(cur_weight);
         if total > max_weight {
             break;
@@ -104,14 +161,16 @@ pub fn window_weights(
             break;
         }
         let p = chain.share(&parent).ok_or(parent)?;
-        (height, difficulty, wallet, parent) =
-            (p.sidechain_height, p.difficulty, p.wallet, p.parent);
+        (height, difficulty, wallet, parent, timestamp) = (
+            p.sidechain_height,
+            p.difficulty,
+            p.wallet,
+            p.parent,
+            p.timestamp,
+        );
         uncles = &p.uncles;
     }
-    Ok(weights
-        .into_iter()
-        .map(|(wallet, weight)| PplnsShare { wallet, weight })
-        .collect())
+    Ok(())
 }
 
 fn xorshift64star(mut x: u64) -> u64 {

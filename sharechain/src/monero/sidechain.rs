@@ -284,6 +284,13 @@ impl SideChain {
             .map(|i| (&self.entries[i].id, &self.entries[i].share))
     }
 
+    /// Returns the main chain from the tip back to the oldest share held on it, newest
+    /// first.
+    pub fn main_chain(&self) -> impl Iterator<Item = (&Hash, &PoolShare)> + '_ {
+        std::iter::successors(self.tip, |&i| self.parent_of(i))
+            .map(|i| (&self.entries[i].id, &self.entries[i].share))
+    }
+
     fn get(&self, id: &Hash) -> Option<usize> {
         self.index.get(id).copied()
     }
@@ -447,27 +454,33 @@ impl SideChain {
         monero_height: u64,
         seed: &Hash,
     ) -> Result<Vec<PplnsShare>, PayeeFailure> {
-        let max_weight = if tip.parent.is_zero() && tip.height == 0 {
-            0
-        } else if !self.params.monero_difficulty_cap {
-            u128::MAX
-        } else {
-            let h = seed_height(monero_height);
-            self.monero
-                .difficulty_at(h)
-                .ok_or(PayeeFailure::MoneroDifficulty(h))?
-                .wrapping_mul(2)
-        };
         let mut shares = window_weights(
             self,
             tip,
-            max_weight,
+            self.max_weight(tip, monero_height)?,
             self.params.window,
             self.params.uncle_penalty,
         )
         .map_err(PayeeFailure::Missing)?;
         shuffle(&mut shares, seed);
         Ok(shares)
+    }
+
+    /// The PPLNS cap of a window ending at `tip` on Monero height `monero_height`: twice
+    /// the Monero difficulty at its seed height, when the chain caps.
+    fn max_weight(&self, tip: &WindowTip, monero_height: u64) -> Result<u128, PayeeFailure> {
+        if tip.parent.is_zero() && tip.height == 0 {
+            Ok(0)
+        } else if !self.params.monero_difficulty_cap {
+            Ok(u128::MAX)
+        } else {
+            let h = seed_height(monero_height);
+            Ok(self
+                .monero
+                .difficulty_at(h)
+                .ok_or(PayeeFailure::MoneroDifficulty(h))?
+                .wrapping_mul(2))
+        }
     }
 }
 

@@ -99,6 +99,7 @@ impl SideChain {
             wallet: miner,
             uncles: uncles.clone(),
             parent,
+            timestamp: job.timestamp,
         };
         let payees = self
             .payees(&window_tip, job.height, &seed)

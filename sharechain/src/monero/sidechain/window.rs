@@ -2,7 +2,7 @@
 
 use super::super::hash::Hash;
 use super::super::params::UNCLE_DEPTH;
-use super::super::pplns::{PplnsShare, WindowTip};
+use super::super::pplns::{Credit, PplnsShare, WindowTip, walk_window};
 use super::super::wallet::Wallet;
 use super::{PayeeFailure, ShareState, SideChain};
 
@@ -63,6 +63,7 @@ impl SideChain {
             wallet: miner,
             uncles: uncles.clone(),
             parent: self.entries[t].id,
+            timestamp: self.entries[t].share.timestamp,
         };
         let seed = self.entries[t].share.child_tx_key_seed();
         match self.payees(&window_tip, monero_height, &seed) {
@@ -74,6 +75,46 @@ impl SideChain {
             }),
             Err(PayeeFailure::Missing(_) | PayeeFailure::MoneroDifficulty(_)) => None,
         }
+    }
+
+    /// Returns the PPLNS window ending at the tip (the window its block pays), credit by
+    /// credit in walk order, or `None` without a tip or when a share or the Monero
+    /// difficulty is missing.
+    pub fn tip_window(&self) -> Option<Vec<Credit>> {
+        let (_, tip) = self.tip()?;
+        let window_tip = WindowTip::of(tip);
+        let max_weight = self.max_weight(&window_tip, tip.height).ok()?;
+        let mut credits = Vec::new();
+        walk_window(
+            self,
+            &window_tip,
+            max_weight,
+            self.params.window,
+            self.params.uncle_penalty,
+            |c| credits.push(*c),
+        )
+        .ok()?;
+        Some(credits)
+    }
+
+    /// Returns what the valid share `id` pays, in output order: each payee with its
+    /// output's amount. `None` for a share that is not held or not valid.
+    pub fn payouts_of(&self, id: &Hash) -> Option<Vec<(Wallet, u64)>> {
+        let i = self.get(id)?;
+        if !self.valid(i) {
+            return None;
+        }
+        let s = &self.entries[i].share;
+        let payees = self
+            .payees(&WindowTip::of(s), s.height, &s.tx_key_seed)
+            .ok()?;
+        Some(
+            payees
+                .iter()
+                .zip(&s.outputs)
+                .map(|(p, o)| (p.wallet, o.amount))
+                .collect(),
+        )
     }
 
     /// Returns true when `uncle` can be an uncle of a share at `height` built on `tip`.

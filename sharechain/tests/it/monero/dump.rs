@@ -228,3 +228,36 @@ fn standalone_rules_reject_bad_shares() {
     ));
     assert!(c.is_empty());
 }
+
+#[test]
+fn the_tip_window_and_payouts_agree_with_the_tip_outputs() {
+    let c = load(blobs());
+    let (tip_id, tip) = c.tip().map(|(id, s)| (*id, s.clone())).expect("tip");
+    // What the tip's block pays: its own outputs, each matched with its payee.
+    let paid = c.payouts_of(&tip_id).expect("a valid share");
+    assert_eq!(paid.len(), tip.outputs.len());
+    for ((_, amount), out) in paid.iter().zip(&tip.outputs) {
+        assert_eq!(*amount, out.amount);
+    }
+    // The window walk credits exactly those wallets, and the split of its weights is
+    // the tip's outputs.
+    let credits = c.tip_window().expect("whole window");
+    let mut weights = std::collections::BTreeMap::new();
+    for credit in &credits {
+        *weights.entry(credit.wallet).or_insert(0u128) += credit.weight;
+    }
+    assert_eq!(weights.len(), paid.len());
+    for (wallet, _) in &paid {
+        assert!(weights.contains_key(wallet), "a payee is credited");
+    }
+    assert!(!credits[0].uncle, "the walk starts at the tip");
+    assert_eq!(credits[0].timestamp, tip.timestamp);
+    // The main chain runs from the tip down every height the dump holds, one share each.
+    let heights: Vec<u64> = c.main_chain().map(|(_, s)| s.sidechain_height).collect();
+    assert_eq!(c.main_chain().next().map(|(id, _)| *id), Some(tip_id));
+    assert_eq!(heights.len() as u64, 11_704_382 - 11_700_047 + 1);
+    assert!(heights.windows(2).all(|w| w[0] == w[1] + 1));
+    // The window holds every main share it credits, newest first, up to the PPLNS cap.
+    let main_credits = credits.iter().filter(|c| !c.uncle).count();
+    assert!(main_credits > 1 && main_credits as u64 <= SidechainParams::main().window);
+}
