@@ -24,6 +24,17 @@ pub struct Login {
     pub fixed_difficulty: Option<u64>,
 }
 
+impl Login {
+    /// The worker's full name: `ADDRESS.worker`, or `ADDRESS` without a worker.
+    pub fn worker_name(&self) -> String {
+        if self.worker.is_empty() {
+            self.address.clone()
+        } else {
+            format!("{}.{}", self.address, self.worker)
+        }
+    }
+}
+
 /// Why a login was refused; the message is what the client sees.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {

@@ -103,6 +103,16 @@ pub enum XmrRequest {
     },
 }
 
+/// Told of every `submit` a session judged, pseudo-shares included (most never reach the
+/// node): what a node needs to track its workers' hashrates. Called on the session's
+/// task; implementations must not block.
+pub trait SubmitObserver: Send + Sync + 'static {
+    /// `worker` (`ADDRESS` or `ADDRESS.worker`) sent a result meeting `difficulty`.
+    fn accepted(&self, worker: &str, difficulty: u64);
+    /// `worker` sent a result that was refused.
+    fn rejected(&self, worker: &str);
+}
+
 /// RandomX hashing for result checks: `hash(seed, blob)`. Blocking; sessions call it on
 /// the blocking pool.
 pub trait RandomxHash: Send + Sync + 'static {
@@ -122,6 +132,8 @@ pub(crate) struct Shared {
     pub hasher: Arc<dyn RandomxHash>,
     /// Extra nonces handed out so far; each connection takes the next.
     pub extra_nonces: AtomicU32,
+    /// Told of each judged submission, if set.
+    pub observer: Option<Arc<dyn SubmitObserver>>,
 }
 
 /// The xmrig-dialect server of a Monero sidechain.
@@ -156,6 +168,7 @@ impl XmrigServer {
             requests,
             hasher,
             extra_nonces: AtomicU32::new(0),
+            observer: None,
         });
         Ok(Self {
             listener,
@@ -169,6 +182,17 @@ impl XmrigServer {
     /// Returns the bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Tells `observer` of every submission judged from now on. Call before [`run`].
+    ///
+    /// [`run`]: XmrigServer::run
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn SubmitObserver>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.observer = Some(observer);
+        }
+        self
     }
 
     /// Returns the server's counters.

@@ -195,7 +195,11 @@ impl Session<'_> {
                     }
                 }
             },
-            "submit" => self.on_submit(&params, work).await,
+            "submit" => {
+                let judged = self.on_submit(&params, work).await;
+                self.observe(judged.as_ref().map(|(_, d)| *d));
+                judged.map(|(result, _)| result)
+            }
             "keepalived" => Ok(json!({"status": "KEEPALIVED"})),
             _ => Err(format!(
                 "Unsupported method {}",
@@ -335,20 +339,28 @@ impl Session<'_> {
         }
     }
 
+    /// Tells the observer how a logged-in worker's submission was judged.
+    fn observe(&self, judged: Result<u64, &String>) {
+        let (Some(observer), Some(login)) = (&self.shared.observer, &self.login) else {
+            return;
+        };
+        match judged {
+            Ok(difficulty) => observer.accepted(&login.worker_name(), difficulty),
+            Err(_) => observer.rejected(&login.worker_name()),
+        }
+    }
+
+    /// Judges a `submit`: the answer, and the difficulty the result met.
     async fn on_submit(
         &mut self,
         params: &Value,
         work: &watch::Receiver<Option<XmrWork>>,
-    ) -> Result<Value, String> {
+    ) -> Result<(Value, u64), String> {
         let stats = &self.shared.stats;
         let Some(login) = &self.login else {
             return Err("Unauthenticated".to_owned());
         };
-        let worker = if login.worker.is_empty() {
-            login.address.clone()
-        } else {
-            format!("{}.{}", login.address, login.worker)
-        };
+        let worker = login.worker_name();
         let job_id = u64::from_str_radix(str_param(params, "job_id"), 16).ok();
         let Some(job) = job_id.and_then(|j| self.jobs.iter_mut().find(|x| x.id == j)) else {
             bump(&stats.rejected_stale);
@@ -411,7 +423,7 @@ impl Session<'_> {
                 _ => return Err("Node unavailable".to_owned()),
             }
         }
-        Ok(json!({"status": "OK"}))
+        Ok((json!({"status": "OK"}), difficulty))
     }
 
     /// Runs vardiff when due; true when the difficulty changed.
