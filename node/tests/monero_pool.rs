@@ -5,12 +5,15 @@
 //! block's share gives it. An unknown job, a wrong result, a duplicate and a request
 //! before login get the errors xmrig prints.
 
-use otedama_node::monero::{MoneroNode, MoneroSettings, MoneroStatus, parse_wallet};
+use otedama_node::api::{MetricSources, MoneroApiAdapter, ServiceSet, Services};
+use otedama_node::monero::{BlockRecord, MoneroNode, MoneroSettings, MoneroStatus, parse_wallet};
 use otedama_node::parent::monero::MonerodClient;
+use otedama_rpc::{FoundBlock, MinerView, OnChainState, Payouts, SharePage, Status, Worker};
 use otedama_sharechain::monero::SidechainParams;
 use otedama_stratum::StratumConfig;
 use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -203,6 +206,141 @@ fn wait_status(node: &MoneroNode, what: &str, f: impl Fn(&MoneroStatus) -> bool)
     }
 }
 
+async fn get<T: serde::de::DeserializeOwned>(api: &str, path: &str) -> T {
+    let answer = reqwest::get(format!("{api}{path}"))
+        .await
+        .expect("api answers");
+    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    answer.json().await.expect("api JSON")
+}
+
+/// Polls `/api/payouts` until block `id` satisfies `want`.
+async fn wait_block(
+    api: &str,
+    id: &str,
+    what: &str,
+    want: impl Fn(&FoundBlock) -> bool,
+) -> FoundBlock {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < Duration::from_secs(90) {
+        let p: Payouts = get(api, "/api/payouts").await;
+        if let Some(b) = p.blocks.into_iter().find(|b| b.hash == id) {
+            if want(&b) {
+                return b;
+            }
+            last = Some(b);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("block {id}: {what} within 90 s; last seen {last:?}");
+}
+
+/// The API tells what the wallets' own scans found: each main-chain block's payouts as
+/// each wallet received them, proven on chain with a miner transaction that matches;
+/// each miner's page lists what it was paid; the status, the shares and the workers
+/// are this node's.
+async fn check_api(
+    api: &str,
+    node: &MoneroNode,
+    main_blocks: &[BlockRecord],
+    wallets: [(&String, &BTreeMap<u64, u64>); 2],
+) {
+    let local = node.status().borrow().clone();
+    let status: Status = get(api, "/api/status").await;
+    assert_eq!(status.chain, "xmr-regtest");
+    assert!(status.parent.reachable);
+    assert!(status.sharechain.height.is_some() && status.sharechain.shares > 0);
+    assert!(status.hashrate.local > 0.0, "{status:?}");
+    let page: SharePage = get(api, "/api/shares?per_page=5").await;
+    assert!(page.total >= 2 && page.shares.len() >= 2, "{page:?}");
+    assert_eq!(page.shares[0].height, page.shares[1].height + 1);
+    let payouts: Payouts = get(api, "/api/payouts").await;
+    let expected: u64 = payouts.expected.iter().map(|p| p.amount_sat).sum();
+    assert_eq!(
+        expected, payouts.reward_sat,
+        "a block found now pays its whole reward"
+    );
+    for b in main_blocks {
+        let found = wait_block(api, &b.id, "confirmed with a matching miner tx", |f| {
+            f.chain.state == OnChainState::Confirmed && f.chain.coinbase_matches == Some(true)
+        })
+        .await;
+        assert!(found.chain.confirmations >= 1);
+        for (address, income) in wallets {
+            let api_amount: u64 = found
+                .payouts
+                .iter()
+                .filter(|p| p.address.as_deref() == Some(address.as_str()))
+                .map(|p| p.amount_sat)
+                .sum();
+            let scanned = income.get(&b.height).copied().unwrap_or(0);
+            assert_eq!(api_amount, scanned, "block {} pays {address}", b.height);
+        }
+    }
+    for (address, income) in wallets {
+        let view: MinerView = get(api, &format!("/api/miner/{address}")).await;
+        for b in main_blocks {
+            let scanned = income.get(&b.height).copied().unwrap_or(0);
+            let listed = view
+                .payouts
+                .iter()
+                .find(|p| p.hash == b.id)
+                .map_or(0, |p| p.amount_sat);
+            assert_eq!(listed, scanned, "{address}'s page, block {}", b.height);
+        }
+        assert!(view.expected.reward_sat > 0);
+    }
+    let workers: Vec<Worker> = get(api, "/api/workers").await;
+    let rig = format!("{}.rig1", wallets[0].0);
+    assert!(
+        workers.iter().any(|w| w.name == rig && w.accepted > 0),
+        "{workers:?}"
+    );
+    assert!(local.accepted > 0);
+}
+
+/// Pops the node's top block off monerod and mines seven others in its place: the API
+/// turns it `orphaned`.
+async fn orphan_the_top_block(api: &str, client: &MonerodClient, monerod_url: &str) {
+    let top = client
+        .call("get_last_block_header", json!({}))
+        .await
+        .expect("last header");
+    let id = top["block_header"]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    wait_block(api, &id, "confirmed", |f| {
+        f.chain.state == OnChainState::Confirmed
+    })
+    .await;
+    let popped: Value = reqwest::Client::new()
+        .post(format!("{monerod_url}/pop_blocks"))
+        .json(&json!({"nblocks": 1}))
+        .send()
+        .await
+        .expect("pop_blocks")
+        .json()
+        .await
+        .expect("pop_blocks JSON");
+    assert_eq!(popped["status"], "OK", "{popped}");
+    // monerod mines them itself: slow on its first call (it sets up RandomX).
+    client
+        .call_within(
+            "generateblocks",
+            json!({"amount_of_blocks": 7, "wallet_address": NODE_WALLET}),
+            Duration::from_secs(180),
+        )
+        .await
+        .expect("generateblocks");
+    let orphaned = wait_block(api, &id, "orphaned", |f| {
+        f.chain.state == OnChainState::Orphaned
+    })
+    .await;
+    assert_eq!(orphaned.chain.confirmations, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_miners_find_blocks_that_monerod_accepts() {
     let Some(_bin) = skip::or_skip(
@@ -233,6 +371,21 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
     };
     let node = MoneroNode::start(settings).await.expect("node starts");
     let addr = node.stratum_addr();
+    // The API and dashboard over this node, as `serve` runs them.
+    let mut api_config = otedama_node::config::Config::default();
+    api_config.app.data_dir = dir.path().join("api");
+    let services = Services::start_with(
+        MoneroApiAdapter::new(node.handle().clone(), "pool-test".into(), None),
+        MetricSources::default(),
+        &api_config,
+        &ServiceSet {
+            api: Some("127.0.0.1:0".parse().expect("addr")),
+            ..ServiceSet::default()
+        },
+    )
+    .await
+    .expect("api starts");
+    let api = format!("http://{}", services.api_addr().expect("api address"));
     let node = Arc::new(node);
     {
         let node = Arc::clone(&node);
@@ -384,13 +537,22 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             "one output per payee: {json}"
         );
     }
+    let income_a = wallet_income(&wallets, "a").await.expect("scan a");
+    let income_b = wallet_income(&wallets, "b").await.expect("scan b");
+    check_api(
+        &api,
+        &node,
+        &main_blocks,
+        [(&miner_a, &income_a), (&miner_b, &income_b)],
+    )
+    .await;
+    orphan_the_top_block(&api, &client, &daemon.monerod_url).await;
+    services.stop().await;
     let node = Arc::into_inner(node).expect("one owner");
     node.stop().await;
 
     // What PPLNS gives each wallet in each block, from the shares the node stored.
     let chain = monerod::StoredChain::open(&dir.path().join("sidechain"));
-    let income_a = wallet_income(&wallets, "a").await.expect("scan a");
-    let income_b = wallet_income(&wallets, "b").await.expect("scan b");
     let mut checked = 0;
     for b in &main_blocks {
         let (height, reward, split) = chain.split(&b.share);

@@ -12,7 +12,12 @@ function fmtHashrate(h) {
   while (h >= 1000 && i < units.length - 1) { h /= 1000; i += 1; }
   return h.toFixed(h < 10 ? 2 : h < 100 ? 1 : 0) + " " + units[i];
 }
-function fmtCoins(sat) { return (sat / 1e8).toFixed(8); }
+// Decimal places of the chain's coin (8 for BTC and LTC, 12 for XMR), from /api/status.
+let coinDecimals = 8;
+function setCoin(coin) {
+  if (coin && Number.isInteger(coin.decimals) && coin.decimals >= 0 && coin.decimals <= 18) coinDecimals = coin.decimals;
+}
+function fmtCoins(sat) { return (sat / 10 ** coinDecimals).toFixed(coinDecimals); }
 function fmtTime(unix) {
   if (!unix) return "-";
   return new Date(unix * 1000).toLocaleTimeString();

@@ -21,6 +21,7 @@ function showSync(s) {
 }
 
 function showStatus(s) {
+  setCoin(s.coin);
   setText("node-name", s.name);
   setText("chain", s.chain);
   setText("version", "v" + s.version);
@@ -214,7 +215,8 @@ $("chart-range").addEventListener("change", (e) => {
 });
 // History first, so the chart opens filled; the live ticks continue it.
 loadHistory().then(connect);
-refresh();
+// The status first: it names the coin the amounts are in.
+refresh(["status"]).then(() => refresh());
 setInterval(() => refresh(["status", "stats", "workers", "peers"]), 15000);
 // New minute (or hour) points arrive once a minute.
 setInterval(loadHistory, 60000);

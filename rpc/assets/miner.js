@@ -57,6 +57,7 @@ function draw() {
 
 async function load() {
   try {
+    setCoin((await api(root + "api/status")).coin);
     show(await api(root + "api/miner/" + encodeURIComponent(address)));
   } catch (e) {
     setText("error", "Cannot show " + address + ": " + e.message);

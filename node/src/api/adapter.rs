@@ -10,7 +10,7 @@ use crate::service::{NodeHandle, QueryError};
 use crate::tracker::{BlockRecord, WorkerRow};
 use crate::unix_now;
 use otedama_rpc::{
-    ApiError, ApiFuture, BlockCounters, ChainInfo, Event, FoundBlock, Hashrate, History,
+    ApiError, ApiFuture, BlockCounters, ChainInfo, Coin, Event, FoundBlock, Hashrate, History,
     HistoryRequest, MetricsSnapshot, MinerInfo, MinerPayout, MinerView, MiningState, NodeApi,
     P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, PoolFee, Readiness,
     ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status, StratumCounters,
@@ -41,7 +41,7 @@ impl Drop for NodeApiAdapter {
     }
 }
 
-fn worker_dto(r: WorkerRow) -> Worker {
+pub(super) fn worker_dto(r: WorkerRow) -> Worker {
     Worker {
         address: r.name.split('.').next().unwrap_or_default().to_owned(),
         name: r.name,
@@ -52,7 +52,23 @@ fn worker_dto(r: WorkerRow) -> Worker {
     }
 }
 
-fn query_error(e: QueryError) -> ApiError {
+/// The API's form of a Stratum server's counters.
+pub(super) fn stratum_counters(s: otedama_stratum::StatsSnapshot) -> StratumCounters {
+    StratumCounters {
+        connections: s.connections,
+        total_connections: s.total_connections,
+        refused_connections: s.refused_connections,
+        accepted: s.accepted,
+        rejected_stale: s.rejected_stale,
+        rejected_duplicate: s.rejected_duplicate,
+        rejected_low_difficulty: s.rejected_low_difficulty,
+        rejected_other: s.rejected_other,
+        shares_forwarded: s.shares_forwarded,
+        shares_dropped: s.shares_dropped,
+    }
+}
+
+pub(super) fn query_error(e: QueryError) -> ApiError {
     match e {
         QueryError::Busy => ApiError::unavailable("node_busy", e.to_string()),
         QueryError::Stopped => ApiError::unavailable("node_stopping", e.to_string()),
@@ -133,19 +149,7 @@ impl NodeApiAdapter {
     }
 
     fn stratum_counters(&self) -> StratumCounters {
-        let s = self.handle.stratum().snapshot();
-        StratumCounters {
-            connections: s.connections,
-            total_connections: s.total_connections,
-            refused_connections: s.refused_connections,
-            accepted: s.accepted,
-            rejected_stale: s.rejected_stale,
-            rejected_duplicate: s.rejected_duplicate,
-            rejected_low_difficulty: s.rejected_low_difficulty,
-            rejected_other: s.rejected_other,
-            shares_forwarded: s.shares_forwarded,
-            shares_dropped: s.shares_dropped,
-        }
+        stratum_counters(self.handle.stratum().snapshot())
     }
 
     fn counters(&self) -> (ShareCounters, BlockCounters) {
@@ -181,6 +185,14 @@ impl NodeApiAdapter {
             chain: spec.name.to_owned(),
             consensus_id: spec.consensus_id().to_string(),
             uptime_secs: self.handle.uptime().as_secs(),
+            coin: Coin {
+                ticker: match spec.parent {
+                    otedama_sharechain::ParentCoin::Bitcoin => "BTC",
+                    otedama_sharechain::ParentCoin::Litecoin => "LTC",
+                }
+                .to_owned(),
+                decimals: 8,
+            },
             sharechain: SharechainStatus {
                 height: snapshot.tip.as_ref().map(|t| t.height),
                 tip: snapshot.tip.as_ref().map(|t| t.hash.to_string()),
@@ -220,6 +232,57 @@ impl NodeApiAdapter {
 fn parse_peer(peer: &str) -> Result<libp2p::PeerId, ApiError> {
     peer.parse()
         .map_err(|e| ApiError::bad_request("invalid_peer_id", format!("{peer:?}: {e}")))
+}
+
+/// Answers a history query from `history`.
+pub(super) async fn history(
+    history: &crate::history::HistoryHandle,
+    request: HistoryRequest,
+) -> Result<History, ApiError> {
+    let (series, resolution_secs) = history
+        .query(request.series, request.range.secs())
+        .await
+        .map_err(|e| match e {
+            HistoryError::Query(e) => query_error(e),
+            HistoryError::Unknown(UnknownSeries(name)) => {
+                ApiError::bad_request("invalid_query", unknown_series_message(&name))
+            }
+        })?;
+    Ok(History {
+        series,
+        resolution_secs,
+    })
+}
+
+/// Dials `address` (a multiaddr) on `p2p`.
+pub(super) async fn dial(p2p: &crate::p2p::P2pHandle, address: String) -> Result<(), ApiError> {
+    let addr: libp2p::Multiaddr = address
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid_address", format!("{address:?}: {e}")))?;
+    p2p.dial(addr).await.map_err(|e| match e {
+        crate::p2p::DialError::Unavailable => ApiError::unavailable("node_stopping", e.to_string()),
+        crate::p2p::DialError::Refused(_) => ApiError::conflict("dial_failed", e.to_string()),
+    })
+}
+
+fn network_busy() -> ApiError {
+    ApiError::unavailable("node_busy", "the network task is not available")
+}
+
+/// Bans `peer` (a peer id) on `p2p` for `duration`.
+pub(super) fn ban(
+    p2p: &crate::p2p::P2pHandle,
+    peer: &str,
+    duration: Duration,
+) -> Result<(), ApiError> {
+    let id = parse_peer(peer)?;
+    p2p.ban(id, duration).then_some(()).ok_or_else(network_busy)
+}
+
+/// Lifts a ban of `peer` on `p2p`.
+pub(super) fn unban(p2p: &crate::p2p::P2pHandle, peer: &str) -> Result<(), ApiError> {
+    let id = parse_peer(peer)?;
+    p2p.unban(id).then_some(()).ok_or_else(network_busy)
 }
 
 impl NodeApi for NodeApiAdapter {
@@ -402,9 +465,16 @@ impl NodeApi for NodeApiAdapter {
                 })
                 .collect();
             Ok(super::miner::view(super::miner::Inputs {
-                spec,
+                shape: super::miner::ChainShape::of(spec),
                 address,
-                data,
+                data: super::miner::MinerData {
+                    tip: data.tip.map(|t| t.to_string()),
+                    window: data.window,
+                    block_height: data.block_height,
+                    reward: data.reward.to_sat(),
+                    amount: data.amount.to_sat(),
+                    parent_work: data.parent_work,
+                },
                 workers,
                 payouts,
                 pool_hashrate: self.handle.snapshot().pool_hashrate(unix_now()),
@@ -413,23 +483,7 @@ impl NodeApi for NodeApiAdapter {
     }
 
     fn history(&self, request: HistoryRequest) -> ApiFuture<'_, History> {
-        Box::pin(async move {
-            let (series, resolution_secs) = self
-                .handle
-                .history()
-                .query(request.series, request.range.secs())
-                .await
-                .map_err(|e| match e {
-                    HistoryError::Query(e) => query_error(e),
-                    HistoryError::Unknown(UnknownSeries(name)) => {
-                        ApiError::bad_request("invalid_query", unknown_series_message(&name))
-                    }
-                })?;
-            Ok(History {
-                series,
-                resolution_secs,
-            })
-        })
+        Box::pin(history(self.handle.history(), request))
     }
 
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
@@ -456,47 +510,15 @@ impl NodeApi for NodeApiAdapter {
     }
 
     fn dial_peer(&self, address: String) -> ApiFuture<'_, ()> {
-        Box::pin(async move {
-            let addr: libp2p::Multiaddr = address.parse().map_err(|e| {
-                ApiError::bad_request("invalid_address", format!("{address:?}: {e}"))
-            })?;
-            self.handle.p2p().dial(addr).await.map_err(|e| match e {
-                crate::p2p::DialError::Unavailable => {
-                    ApiError::unavailable("node_stopping", e.to_string())
-                }
-                crate::p2p::DialError::Refused(_) => {
-                    ApiError::conflict("dial_failed", e.to_string())
-                }
-            })
-        })
+        Box::pin(dial(self.handle.p2p(), address))
     }
 
     fn ban_peer(&self, peer: String, duration: Duration) -> ApiFuture<'_, ()> {
-        Box::pin(async move {
-            let id = parse_peer(&peer)?;
-            if self.handle.p2p().ban(id, duration) {
-                Ok(())
-            } else {
-                Err(ApiError::unavailable(
-                    "node_busy",
-                    "the network task is not available",
-                ))
-            }
-        })
+        Box::pin(async move { ban(self.handle.p2p(), &peer, duration) })
     }
 
     fn unban_peer(&self, peer: String) -> ApiFuture<'_, ()> {
-        Box::pin(async move {
-            let id = parse_peer(&peer)?;
-            if self.handle.p2p().unban(id) {
-                Ok(())
-            } else {
-                Err(ApiError::unavailable(
-                    "node_busy",
-                    "the network task is not available",
-                ))
-            }
-        })
+        Box::pin(async move { unban(self.handle.p2p(), &peer) })
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

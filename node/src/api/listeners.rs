@@ -31,6 +31,15 @@ impl ServiceSet {
     }
 }
 
+/// What the metrics listener exports besides the API's values.
+#[derive(Debug, Default)]
+pub struct MetricSources {
+    /// A registry already holding the node's own metrics (libp2p's), if any.
+    pub base: Option<prometheus_client::registry::Registry>,
+    /// The parent daemons' RPC latency and errors.
+    pub parent: otedama_rpc::ParentRpcMetrics,
+}
+
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} listener {address}: {source}")]
@@ -64,6 +73,24 @@ impl Services {
     ) -> Result<Self, ServiceError> {
         let handle = node.handle();
         let adapter: Arc<dyn NodeApi> = NodeApiAdapter::new(handle.clone());
+        let metrics = MetricSources {
+            base: handle.take_metrics_registry(),
+            parent: handle.parent_metrics().clone(),
+        };
+        Self::start_with(adapter, metrics, config, set).await
+    }
+
+    /// Starts the listeners of `set` over any node behind `adapter` (a Bitcoin-family
+    /// node, a Monero sidechain node), with its metric sources.
+    ///
+    /// # Errors
+    /// A listener that cannot bind.
+    pub async fn start_with(
+        adapter: Arc<dyn NodeApi>,
+        metrics: MetricSources,
+        config: &Config,
+        set: &ServiceSet,
+    ) -> Result<Self, ServiceError> {
         let mut services = Services::default();
         if let Some(address) = set.api {
             let data_dir = &config.app.data_dir;
@@ -88,11 +115,11 @@ impl Services {
             );
         }
         if let Some(address) = set.metrics {
-            let registry = match handle.take_metrics_registry() {
+            let registry = match metrics.base {
                 Some(base) => {
-                    otedama_rpc::registry_with(base, Arc::clone(&adapter), handle.parent_metrics())
+                    otedama_rpc::registry_with(base, Arc::clone(&adapter), &metrics.parent)
                 }
-                None => otedama_rpc::registry(Arc::clone(&adapter), handle.parent_metrics()),
+                None => otedama_rpc::registry(Arc::clone(&adapter), &metrics.parent),
             };
             services.metrics = Some(
                 otedama_rpc::serve_metrics(

@@ -1,21 +1,59 @@
-//! `GET /api/miner/{address}`: one payout address's view, assembled from the
-//! coordinator's answer (its part of the window and of a block found now), the Stratum
-//! workers and the found blocks. The arithmetic (hashrate buckets, variance) is pure and
-//! tested here.
+//! `GET /api/miner/{address}`: one payout address's view, assembled from the sharechain
+//! owner's answer (its part of the window and of a block found now), the Stratum workers
+//! and the found blocks, for a chain of either family. The arithmetic (hashrate buckets,
+//! variance) is pure and tested here.
 
-use crate::coordinator::MinerData;
 use otedama_rpc::{
     HashratePoint, MinerExpected, MinerHashrate, MinerPayout, MinerVariance, MinerView,
     MinerWindowView, OnChainState, Worker,
 };
-use otedama_sharechain::ChainSpec;
+use otedama_sharechain::pplns::MinerWindow;
 
 /// Most buckets of a miner's sharechain hashrate series.
 const SERIES_BUCKETS: u64 = 24;
 
-/// What the adapter gathers besides the coordinator's answer.
-pub(super) struct Inputs {
-    pub spec: &'static ChainSpec,
+/// The sharechain's shape, as the view's arithmetic needs it.
+#[derive(Clone, Debug)]
+pub(crate) struct ChainShape {
+    /// The chain spec's name.
+    pub name: String,
+    /// Target seconds between shares.
+    pub share_period_secs: u64,
+    /// The window's cap in shares.
+    pub window_max_shares: u32,
+}
+
+/// The miner's part of the chain, as the sharechain's owner answers it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MinerData {
+    /// The tip it is computed at.
+    pub tip: Option<String>,
+    /// The miner's part of the PPLNS window ending at the tip.
+    pub window: MinerWindow,
+    /// The height a block found now would have.
+    pub block_height: Option<u32>,
+    /// The template's coinbase value, base units.
+    pub reward: u64,
+    /// The miner's output in a block found now (zero when it has none).
+    pub amount: u64,
+    /// Work of the parent block the template builds (0 without a template).
+    pub parent_work: u128,
+}
+
+impl ChainShape {
+    /// The shape of a Bitcoin-family chain.
+    pub(crate) fn of(spec: &otedama_sharechain::ChainSpec) -> Self {
+        Self {
+            name: spec.name.to_owned(),
+            share_period_secs: spec.share_period_secs,
+            window_max_shares: spec.window_max_shares,
+        }
+    }
+}
+
+/// What the adapter gathers besides the owner's answer.
+pub(crate) struct Inputs {
+    pub shape: ChainShape,
     pub address: String,
     pub data: MinerData,
     pub workers: Vec<Worker>,
@@ -25,9 +63,9 @@ pub(super) struct Inputs {
 }
 
 /// Assembles the view.
-pub(super) fn view(i: Inputs) -> MinerView {
+pub(crate) fn view(i: Inputs) -> MinerView {
     let w = &i.data.window;
-    let span = window_span(&i.data, i.spec);
+    let span = window_span(&i.data, &i.shape);
     let found_work: u128 = w.found.iter().map(|f| f.1).fold(0, u128::saturating_add);
     let sharechain = if span > 0 {
         found_work as f64 / span as f64
@@ -50,7 +88,7 @@ pub(super) fn view(i: Inputs) -> MinerView {
     };
     MinerView {
         address: i.address,
-        chain: i.spec.name.to_owned(),
+        chain: i.shape.name.clone(),
         window: MinerWindowView {
             shares: w.shares,
             uncles: w.uncles,
@@ -66,15 +104,15 @@ pub(super) fn view(i: Inputs) -> MinerView {
             newest_time: (w.window_shares > 0).then_some(u64::from(w.newest_time)),
         },
         expected: MinerExpected {
-            tip: i.data.tip.map(|t| t.to_string()),
+            tip: i.data.tip.clone(),
             block_height: i.data.block_height,
-            reward_sat: i.data.reward.to_sat(),
-            amount_sat: i.data.amount.to_sat(),
+            reward_sat: i.data.reward,
+            amount_sat: i.data.amount,
         },
         hashrate: MinerHashrate {
             sharechain,
             workers: workers_rate,
-            series: series(&i.data, i.spec),
+            series: series(&i.data, &i.shape),
         },
         workers: i.workers,
         paid_sat,
@@ -82,7 +120,7 @@ pub(super) fn view(i: Inputs) -> MinerView {
         payouts: i.payouts,
         variance: variance(
             &i.data,
-            i.spec,
+            &i.shape,
             i.pool_hashrate,
             miner_hashrate,
             share_work(&i.data),
@@ -92,7 +130,7 @@ pub(super) fn view(i: Inputs) -> MinerView {
 
 /// Seconds the window covers: from its oldest share to its newest, plus one share
 /// period (the oldest share's own time to be found). 0 for an empty window.
-fn window_span(data: &MinerData, spec: &ChainSpec) -> u64 {
+fn window_span(data: &MinerData, spec: &ChainShape) -> u64 {
     let w = &data.window;
     if w.window_shares == 0 {
         return 0;
@@ -110,7 +148,7 @@ fn share_work(data: &MinerData) -> f64 {
 }
 
 /// The miner's found work over the window in equal buckets, oldest first.
-fn series(data: &MinerData, spec: &ChainSpec) -> Vec<HashratePoint> {
+fn series(data: &MinerData, spec: &ChainShape) -> Vec<HashratePoint> {
     let w = &data.window;
     let span = window_span(data, spec);
     if span == 0 {
@@ -138,7 +176,7 @@ fn series(data: &MinerData, spec: &ChainSpec) -> Vec<HashratePoint> {
 /// Poisson spread.
 fn variance(
     data: &MinerData,
-    spec: &ChainSpec,
+    spec: &ChainShape,
     pool_hashrate: f64,
     miner_hashrate: f64,
     share_work: f64,
@@ -171,10 +209,9 @@ fn variance(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use otedama_sharechain::pplns::MinerWindow;
 
-    fn spec() -> &'static ChainSpec {
-        ChainSpec::by_name("btc-regtest").expect("built in")
+    fn spec() -> ChainShape {
+        ChainShape::of(otedama_sharechain::ChainSpec::by_name("btc-regtest").expect("built in"))
     }
 
     fn data(found: Vec<(u32, u128)>, oldest: u32, newest: u32, shares: u32) -> MinerData {
@@ -198,7 +235,7 @@ mod tests {
     fn the_series_spreads_found_work_over_the_window() {
         // 48 s of window (46 s between shares + one 2 s period): 24 buckets of 2 s.
         let d = data(vec![(1046, 100), (1000, 100), (1001, 50)], 1000, 1046, 10);
-        let s = series(&d, spec());
+        let s = series(&d, &spec());
         assert_eq!(s.len(), 24);
         assert_eq!(s[0].time, 1000);
         assert_eq!(s[0].hashrate, 150.0 / 2.0);
@@ -206,7 +243,7 @@ mod tests {
         assert_eq!(s[23].hashrate, 100.0 / 2.0);
         let total: f64 = s.iter().map(|p| p.hashrate * 2.0).sum();
         assert_eq!(total, 250.0, "every unit of work lands in one bucket");
-        assert!(series(&data(vec![], 0, 0, 0), spec()).is_empty());
+        assert!(series(&data(vec![], 0, 0, 0), &spec()).is_empty());
     }
 
     #[test]
@@ -214,13 +251,13 @@ mod tests {
         let d = data(vec![(1000, 100)], 1000, 1018, 10);
         // Pool 100 H/s, miner 25 H/s: a block in 60 s, a 100-work share every 4 s, and a
         // quarter of the 10-share window: 2.5 ± 1.58 shares.
-        let v = variance(&d, spec(), 100.0, 25.0, 100.0);
+        let v = variance(&d, &spec(), 100.0, 25.0, 100.0);
         assert_eq!(v.expected_block_secs, Some(60.0));
         assert_eq!(v.expected_share_secs, Some(4.0));
         assert_eq!(v.expected_window_shares, 2.5);
         assert!((v.window_shares_stddev - 2.5f64.sqrt()).abs() < 1e-12);
         // Unknown rates give no figure, never a NaN or an infinity.
-        let v = variance(&d, spec(), 0.0, 0.0, 100.0);
+        let v = variance(&d, &spec(), 0.0, 0.0, 100.0);
         assert_eq!((v.expected_block_secs, v.expected_share_secs), (None, None));
         assert_eq!(v.expected_window_shares, 0.0);
     }

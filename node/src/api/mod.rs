@@ -3,6 +3,7 @@
 //! - `adapter`: [`NodeApiAdapter`] implements [`otedama_rpc::NodeApi`] over a
 //!   [`NodeHandle`](crate::NodeHandle), turning node types into the API's JSON types.
 //! - `events`: node events forwarded to the API's live event hub.
+//! - `monero`: [`MoneroApiAdapter`], the same API over a Monero sidechain node.
 //! - `listeners`: [`Services`] starts the API, metrics and health listeners a config asks
 //!   for ([`ServiceSet`]) and stops them.
 
@@ -10,9 +11,12 @@ mod adapter;
 mod events;
 mod listeners;
 mod miner;
+mod monero;
 
 pub use adapter::NodeApiAdapter;
-pub use listeners::{ServiceError, ServiceSet, Services};
+pub use listeners::{MetricSources, ServiceError, ServiceSet, Services};
+pub use monero::MoneroApiAdapter;
+pub(crate) use monero::monero_found_block;
 
 use std::time::Duration;
 

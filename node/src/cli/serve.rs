@@ -80,8 +80,8 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs a Monero sidechain node: monerod, the sidechain, the mesh and xmrig-dialect
-/// Stratum. The API and the dashboard serve Bitcoin-family chains only so far.
+/// Runs a Monero sidechain node: monerod, the sidechain, the mesh, xmrig-dialect Stratum,
+/// and the API, dashboard, metrics and health listeners the config enables.
 async fn serve_monero(
     config: &Config,
     params: otedama_sharechain::monero::SidechainParams,
@@ -110,35 +110,48 @@ async fn serve_monero(
             .collect(),
         _ => Vec::new(),
     };
-    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(), ?p2p,
-        "serving a Monero sidechain (xmrig Stratum and the mesh; no API or dashboard for Monero yet)");
     // The built-in miner mines RandomX through the node's own Stratum, for its address.
-    let (stop_miner, stopped) = tokio::sync::watch::channel(false);
-    let miner = config.mining.miner_enabled().then(|| {
-        let mut pool = node.stratum_addr();
-        if pool.ip().is_unspecified() {
-            pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let threads = otedama_miner::hashing_threads(config.mining.cpu.threads as usize);
+    let mut pool = node.stratum_addr();
+    if pool.ip().is_unspecified() {
+        pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let threads = otedama_miner::hashing_threads(config.mining.cpu.threads as usize);
+    let miner = std::sync::Arc::new(crate::monero::MoneroMiner::new(
+        otedama_miner::xmrig::XmrigMinerConfig {
+            pool: pool.to_string(),
+            login: config.mining.payout_address.trim().to_owned(),
+            threads,
+            priority: config.mining.cpu.priority.thread_priority(),
+            mode: otedama_miner::randomx::RandomxMode::Auto,
+        },
+    ));
+    let handle = node.handle();
+    let adapter = crate::api::MoneroApiAdapter::new(
+        handle.clone(),
+        config.app.name.clone(),
+        Some(std::sync::Arc::clone(&miner)),
+    );
+    let metrics = crate::api::MetricSources {
+        base: handle.take_metrics_registry(),
+        parent: handle.parent_metrics().clone(),
+    };
+    let services = crate::api::Services::start_with(
+        adapter,
+        metrics,
+        config,
+        &crate::api::ServiceSet::from_config(config),
+    )
+    .await?;
+    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(), api = ?services.api_addr(),
+        metrics = ?services.metrics_addr(), health = ?services.health_addr(), ?p2p, "serving a Monero sidechain");
+    if config.mining.miner_enabled() {
         tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (fast mode where the memory allows, else light)");
-        tokio::spawn(otedama_miner::xmrig::run(
-            otedama_miner::xmrig::XmrigMinerConfig {
-                pool: pool.to_string(),
-                login: config.mining.payout_address.trim().to_owned(),
-                threads,
-                priority: config.mining.cpu.priority.thread_priority(),
-                mode: otedama_miner::randomx::RandomxMode::Auto,
-            },
-            std::sync::Arc::default(),
-            stopped,
-        ))
-    });
+        miner.start();
+    }
     wait_for_signal().await;
     tracing::info!(target: "otedama::node", "shutting down");
-    let _ = stop_miner.send(true);
-    if let Some(miner) = miner {
-        let _ = miner.await;
-    }
+    services.stop().await;
+    miner.stop().await;
     node.stop().await;
     Ok(ExitCode::SUCCESS)
 }

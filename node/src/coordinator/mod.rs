@@ -17,6 +17,7 @@ mod work;
 
 pub use snapshot::{
     ChainSnapshot, ExpectedPayouts, MinerData, NodeCounters, SharePageData, ShareRow, TipSummary,
+    pool_hashrate,
 };
 
 use crate::p2p::P2pHandle;

@@ -89,24 +89,29 @@ impl ChainSnapshot {
         self.recent_work = Arc::from(recent);
     }
 
-    /// Returns the pool hashrate at `now`: the work of the main-chain shares of the last
-    /// ten minutes (or since the chain's oldest known share) per second. The oldest share
-    /// counted as the start is not counted itself: its work was done before its time.
+    /// Returns the pool hashrate at `now` (see [`pool_hashrate`]).
     pub fn pool_hashrate(&self, now: u64) -> f64 {
-        let Some(&(oldest, _)) = self.recent_work.last() else {
-            return 0.0;
-        };
-        let start = now
-            .saturating_sub(HASHRATE_WINDOW_SECS)
-            .max(u64::from(oldest));
-        let work: u128 = self
-            .recent_work
-            .iter()
-            .filter(|(t, _)| u64::from(*t) > start)
-            .map(|(_, w)| *w)
-            .fold(0, u128::saturating_add);
-        work as f64 / now.saturating_sub(start).max(1) as f64
+        pool_hashrate(&self.recent_work, now)
     }
+}
+
+/// Returns the pool hashrate at `now` from `(time, work)` of the newest main-chain shares,
+/// newest first: the work of the shares of the last ten minutes (or since the oldest one
+/// listed) per second. The oldest share counted as the start is not counted itself: its
+/// work was done before its time.
+pub fn pool_hashrate(recent_work: &[(u32, u128)], now: u64) -> f64 {
+    let Some(&(oldest, _)) = recent_work.last() else {
+        return 0.0;
+    };
+    let start = now
+        .saturating_sub(HASHRATE_WINDOW_SECS)
+        .max(u64::from(oldest));
+    let work: u128 = recent_work
+        .iter()
+        .filter(|(t, _)| u64::from(*t) > start)
+        .map(|(_, w)| *w)
+        .fold(0, u128::saturating_add);
+    work as f64 / now.saturating_sub(start).max(1) as f64
 }
 
 /// Counters the coordinator keeps since start.

@@ -98,6 +98,22 @@ pub fn devnet_payouts(spec: &ChainSpec) -> [(String, PayoutScript); 2] {
     ]
 }
 
+/// Says where the API, metrics and health listeners are.
+fn announce_services(opts: &DevnetOptions, services: &crate::api::Services) {
+    if let Some(addr) = services.api_addr() {
+        say(opts, &format!("api and dashboard on http://{addr}/"));
+    }
+    if let Some(addr) = services.metrics_addr() {
+        say(opts, &format!("metrics on http://{addr}/metrics"));
+    }
+    if let Some(addr) = services.health_addr() {
+        say(
+            opts,
+            &format!("health on http://{addr}/healthz (ready: http://{addr}/readyz)"),
+        );
+    }
+}
+
 /// Runs the devnet until `opts.blocks` blocks were found or Ctrl-C.
 ///
 /// # Errors
@@ -166,18 +182,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         },
     )
     .await?;
-    if let Some(addr) = services.api_addr() {
-        say(&opts, &format!("api and dashboard on http://{addr}/"));
-    }
-    if let Some(addr) = services.metrics_addr() {
-        say(&opts, &format!("metrics on http://{addr}/metrics"));
-    }
-    if let Some(addr) = services.health_addr() {
-        say(
-            &opts,
-            &format!("health on http://{addr}/healthz (ready: http://{addr}/readyz)"),
-        );
-    }
+    announce_services(&opts, &services);
 
     say(
         &opts,

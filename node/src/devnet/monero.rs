@@ -252,6 +252,24 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         &opts,
         &format!("node up: xmrig stratum on {}", node.stratum_addr()),
     );
+    let mut config = crate::config::Config::default();
+    config.app.data_dir = root.join("node");
+    let handle = node.handle();
+    let services = crate::api::Services::start_with(
+        crate::api::MoneroApiAdapter::new(handle.clone(), config.app.name.clone(), None),
+        crate::api::MetricSources {
+            base: handle.take_metrics_registry(),
+            parent: handle.parent_metrics().clone(),
+        },
+        &config,
+        &crate::api::ServiceSet {
+            api: opts.api,
+            metrics: opts.metrics,
+            health: opts.health,
+        },
+    )
+    .await?;
+    super::announce_services(&opts, &services);
     // The miners start once the node has work (its first template from monerod).
     let mut status = node.status();
     let started = Instant::now();
@@ -311,6 +329,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         let _ = m.await;
     }
     let last = node.status().borrow().clone();
+    services.stop().await;
     node.stop().await;
     // What each wallet saw, by its own scan: the proof that the split reached it.
     let mut summary = DevnetSummary {

@@ -37,10 +37,10 @@ pub use store::{
     MAX_WORKER_SERIES, MINER_PREFIX, MINER_TTL_SECS, MINUTE_POINTS, MINUTE_SECS, MinerSample,
     Points, Sample, UnknownSeries, WORKERS_PREFIX,
 };
-#[cfg(test)]
-use task::tally;
-pub(crate) use task::{HISTORY_QUEUE, run};
+pub(crate) use task::{HISTORY_QUEUE, MinedShare, PageFuture, Source, run};
 pub use task::{HistoryError, HistoryHandle};
+#[cfg(test)]
+use task::{mined, tally};
 
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,10 @@ use super::file;
 use super::store::{HistoryStore, MINUTE_SECS, MinerSample, Points, Sample, UnknownSeries};
 use crate::coordinator::ShareRow;
 use crate::service::{NodeHandle, QueryError};
+use crate::tracker::Workers;
 use crate::unix_now;
 use otedama_sharechain::{ChainSpec, Target, script_to_address};
+use otedama_stratum::StatsSnapshot;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -91,6 +93,70 @@ impl HistoryHandle {
     }
 }
 
+/// One main-chain share as the sampler counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MinedShare {
+    /// The finder's payout address; `None` for a script without one.
+    pub address: Option<String>,
+    /// The share's time.
+    pub time: u64,
+    /// Its work (hashes).
+    pub work: u128,
+}
+
+/// The future of [`Source::share_page`].
+pub(crate) type PageFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<MinedShare>>> + Send + 'a>>;
+
+/// What the history task samples: a node of either parent family.
+pub(crate) trait Source: Send + Sync + 'static {
+    /// The Stratum server's counters.
+    fn stratum(&self) -> StatsSnapshot;
+    /// The sharechain's hashrate estimate at `now`.
+    fn pool_hashrate(&self, now: u64) -> f64;
+    /// This node's Stratum workers.
+    fn workers(&self) -> &Workers;
+    /// Sharechain peers connected.
+    fn peers(&self) -> u64;
+    /// Page `index` of the main chain, newest first; `None` when the chain cannot be
+    /// read now.
+    fn share_page(&self, index: u64, per_page: u64) -> PageFuture<'_>;
+}
+
+impl Source for NodeHandle {
+    fn stratum(&self) -> StatsSnapshot {
+        NodeHandle::stratum(self).snapshot()
+    }
+
+    fn pool_hashrate(&self, now: u64) -> f64 {
+        self.snapshot().pool_hashrate(now)
+    }
+
+    fn workers(&self) -> &Workers {
+        NodeHandle::workers(self)
+    }
+
+    fn peers(&self) -> u64 {
+        self.p2p().connected() as u64
+    }
+
+    fn share_page(&self, index: u64, per_page: u64) -> PageFuture<'_> {
+        Box::pin(async move {
+            let page = self.shares(index, per_page).await.ok()?;
+            Some(page.rows.iter().map(|r| mined(r, self.spec())).collect())
+        })
+    }
+}
+
+/// A Bitcoin-family share row as the sampler counts it.
+pub(super) fn mined(row: &ShareRow, spec: &ChainSpec) -> MinedShare {
+    MinedShare {
+        address: script_to_address(&row.payout, spec),
+        time: u64::from(row.time),
+        work: Target::from_compact(row.share_target).map_or(0, |t| t.to_work().to_u128()),
+    }
+}
+
 /// Counters read at the previous sample, to turn totals into counts per minute.
 #[derive(Default)]
 struct Totals {
@@ -99,14 +165,14 @@ struct Totals {
     stale: u64,
 }
 
-struct Sampler {
-    node: NodeHandle,
+struct Sampler<S> {
+    node: S,
     last: Totals,
 }
 
-impl Sampler {
+impl<S: Source> Sampler<S> {
     fn totals(&self) -> Totals {
-        let s = self.node.stratum().snapshot();
+        let s = self.node.stratum();
         Totals {
             accepted: s.accepted,
             rejected: s
@@ -120,13 +186,13 @@ impl Sampler {
     async fn sample(&mut self, now: u64) -> Sample {
         let totals = self.totals();
         let sample = Sample {
-            pool_hashrate: self.node.snapshot().pool_hashrate(now),
+            pool_hashrate: self.node.pool_hashrate(now),
             local_hashrate: self.node.workers().total_hashrate(Instant::now()),
             shares_accepted: totals.accepted.saturating_sub(self.last.accepted),
             shares_rejected: totals.rejected.saturating_sub(self.last.rejected),
             shares_stale: totals.stale.saturating_sub(self.last.stale),
-            stratum_connections: self.node.stratum().snapshot().connections,
-            peers: self.node.p2p().connected() as u64,
+            stratum_connections: self.node.stratum().connections,
+            peers: self.node.peers(),
             miners: self.miners(now).await,
         };
         self.last = totals;
@@ -134,15 +200,14 @@ impl Sampler {
     }
 
     /// The work of each payout address's main-chain shares in the window, per second;
-    /// `None` when the coordinator does not answer.
+    /// `None` when the chain cannot be read.
     async fn miners(&self, now: u64) -> Option<Vec<MinerSample>> {
         let start = now.saturating_sub(MINER_WINDOW_SECS);
-        let spec = self.node.spec();
         let mut work: BTreeMap<String, (u128, u64)> = BTreeMap::new();
         for index in 0..SCAN_PAGES {
-            let page = self.node.shares(index, SCAN_PAGE).await.ok()?;
-            let older = tally(&page.rows, spec, start, &mut work);
-            if older || (page.rows.len() as u64) < SCAN_PAGE {
+            let page = self.node.share_page(index, SCAN_PAGE).await?;
+            let older = tally(&page, start, &mut work);
+            if older || (page.len() as u64) < SCAN_PAGE {
                 break;
             }
         }
@@ -179,29 +244,26 @@ impl Sampler {
     }
 }
 
-/// Adds the work of each row newer than `start` to its payout address's total and
-/// newest share time; returns whether a row was at or before `start` (the scan is done).
-/// Rows whose script has no address (non-standard scripts) are skipped.
+/// Adds the work of each share newer than `start` to its payout address's total and
+/// newest share time; returns whether a share was at or before `start` (the scan is
+/// done). Shares without an address (non-standard scripts) are skipped.
 pub(super) fn tally(
-    rows: &[ShareRow],
-    spec: &ChainSpec,
+    rows: &[MinedShare],
     start: u64,
     work: &mut BTreeMap<String, (u128, u64)>,
 ) -> bool {
     let mut older = false;
     for row in rows {
-        let time = u64::from(row.time);
-        if time <= start {
+        if row.time <= start {
             older = true;
             continue;
         }
-        let Some(address) = script_to_address(&row.payout, spec) else {
+        let Some(address) = &row.address else {
             continue;
         };
-        let w = Target::from_compact(row.share_target).map_or(0, |t| t.to_work().to_u128());
-        let e = work.entry(address).or_insert((0, 0));
-        e.0 = e.0.saturating_add(w);
-        e.1 = e.1.max(time);
+        let e = work.entry(address.clone()).or_insert((0, 0));
+        e.0 = e.0.saturating_add(row.work);
+        e.1 = e.1.max(row.time);
     }
     older
 }
@@ -216,7 +278,7 @@ fn until_next_minute(now: u64) -> u64 {
 pub(crate) async fn run(
     mut store: HistoryStore,
     path: Option<PathBuf>,
-    node: NodeHandle,
+    node: impl Source,
     mut commands: mpsc::Receiver<Command>,
     mut shutdown: watch::Receiver<bool>,
 ) {

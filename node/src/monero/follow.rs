@@ -7,6 +7,8 @@ use crate::parent::monero::MonerodClient;
 use crate::parent::monero_zmq::MoneroEvent;
 use otedama_sharechain::monero::params::seed_height;
 use otedama_sharechain::monero::{Hash, MoneroJob, Wallet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -92,16 +94,32 @@ async fn read_job(client: &MonerodClient, address: &str) -> Result<ParentJob, St
     })
 }
 
+/// What the follower reads monerod with.
+pub(crate) struct Follower {
+    /// The daemons.
+    pub client: MonerodClient,
+    /// The node's wallet (templates are asked for it).
+    pub wallet: Wallet,
+    /// How often monerod is polled.
+    pub poll: Duration,
+    /// Set while the last read succeeded.
+    pub reachable: Arc<AtomicBool>,
+}
+
 /// Follows monerod until `shutdown`, sending jobs to the owner and submitting blocks.
 pub(crate) async fn run(
-    client: MonerodClient,
-    wallet: Wallet,
-    poll: Duration,
+    follower: Follower,
     mut zmq: Option<mpsc::Receiver<MoneroEvent>>,
     owner: mpsc::Sender<Cmd>,
     mut blocks: mpsc::Receiver<BlockSubmission>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Follower {
+        client,
+        wallet,
+        poll,
+        reachable: reachable_flag,
+    } = follower;
     let address = wallet.address(otedama_sharechain::monero::MoneroNetwork::Mainnet);
     let mut last: Option<(Hash, u64, u64)> = None;
     let mut reachable = true;
@@ -138,6 +156,7 @@ pub(crate) async fn run(
         match read_job_retrying(&client, &address).await {
             Ok(job) => {
                 reachable = true;
+                reachable_flag.store(true, Ordering::Relaxed);
                 let key = (job.job.prev_id, job.job.height, job.job.reward);
                 if last == Some(key) {
                     continue;
@@ -156,6 +175,7 @@ pub(crate) async fn run(
                     warn!(target: TARGET, error = %e, "monerod unavailable");
                 }
                 reachable = false;
+                reachable_flag.store(false, Ordering::Relaxed);
             }
         }
     }

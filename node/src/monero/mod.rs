@@ -16,9 +16,14 @@
 
 mod follow;
 mod mesh;
+mod mining;
 mod owner;
+mod proof;
+pub(crate) mod query;
 
 pub use mesh::share_links;
+pub use mining::{MinerState, MoneroMiner};
+pub use proof::MONERO_MATURITY;
 
 use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
 use otedama_sharechain::monero::{Hash, MoneroAddress, MoneroNetwork, SidechainParams, Wallet};
@@ -191,7 +196,7 @@ impl MoneroFacts {
 }
 
 /// The sidechain as the owner last reported it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MoneroStatus {
     /// Shares held.
     pub shares: usize,
@@ -199,20 +204,37 @@ pub struct MoneroStatus {
     pub tip_height: Option<u64>,
     /// Sidechain id of the tip, hex.
     pub tip: Option<String>,
+    /// The tip's timestamp.
+    pub tip_timestamp: Option<u64>,
+    /// Cumulative difficulty of the chain ending at the tip.
+    pub chain_work: Option<u128>,
     /// Monero height being mined.
     pub monero_height: Option<u64>,
+    /// Difficulty of the Monero block being mined.
+    pub monero_difficulty: Option<u128>,
+    /// Its coinbase reward, atomic units.
+    pub reward: Option<u64>,
+    /// When the last Monero job arrived.
+    pub job_at: Option<std::time::Instant>,
     /// The next share's difficulty.
     pub share_difficulty: Option<u64>,
     /// Shares accepted from this node's Stratum.
     pub accepted: u64,
     /// Shares refused by the sidechain rules.
     pub rejected: u64,
-    /// Blocks submitted to monerod, with each daemon's answer.
+    /// Shares peers announced that were valid.
+    pub from_peers: u64,
+    /// Shares fetched by sync that were added.
+    pub synced: u64,
+    /// `(timestamp, difficulty)` of the newest main-chain shares, newest first: the pool
+    /// hashrate.
+    pub recent_work: Arc<[(u32, u128)]>,
+    /// Blocks submitted to monerod, oldest first, with each daemon's answer.
     pub blocks: Vec<BlockRecord>,
 }
 
-/// A block this node submitted.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// A block this node submitted, kept in the store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockRecord {
     /// Monero height.
     pub height: u64,
@@ -222,6 +244,18 @@ pub struct BlockRecord {
     pub share: String,
     /// Whether a daemon accepted it.
     pub accepted: bool,
+    /// Unix time it was found.
+    #[serde(default)]
+    pub time: u64,
+    /// What its miner transaction pays, in output order: each payee's address and amount.
+    #[serde(default)]
+    pub payouts: Vec<(String, u64)>,
+    /// Its outputs as the share holds them: one-time key (hex) and amount.
+    #[serde(default)]
+    pub outputs: Vec<(String, u64)>,
+    /// What monerod holds of it, once read back.
+    #[serde(default)]
+    pub chain: Option<crate::proof::ChainProof>,
 }
 
 /// RandomX hashing for Stratum result checks, through the shared light-mode verifier.
@@ -235,14 +269,146 @@ impl RandomxHash for Hasher {
     }
 }
 
+/// Live events buffered for the API.
+const EVENT_QUEUE: usize = 1024;
+/// Longest an API query waits for the owner (it may be verifying a sync's shares).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the owner could not answer a query.
+pub use crate::service::QueryError;
+
 /// A running Monero sidechain node.
 pub struct MoneroNode {
-    stratum_addr: SocketAddr,
-    mesh: Option<crate::p2p::P2pHandle>,
-    status: watch::Receiver<MoneroStatus>,
+    handle: MoneroHandle,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     owner: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A cheap, cloneable view of a running Monero node: its snapshots, counters and a
+/// queue to its owner. What the API and the history read.
+#[derive(Clone)]
+pub struct MoneroHandle {
+    pub(crate) params: SidechainParams,
+    pub(crate) started: std::time::Instant,
+    pub(crate) stratum_addr: SocketAddr,
+    pub(crate) stratum: Arc<otedama_stratum::StratumStats>,
+    pub(crate) workers: Arc<crate::tracker::Workers>,
+    pub(crate) status: watch::Receiver<MoneroStatus>,
+    pub(crate) mesh: Option<crate::p2p::P2pHandle>,
+    pub(crate) reachable: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) events: tokio::sync::broadcast::Sender<otedama_rpc::Event>,
+    pub(crate) parent_metrics: otedama_rpc::ParentRpcMetrics,
+    pub(crate) registry: Arc<Mutex<Option<prometheus_client::registry::Registry>>>,
+    pub(crate) history: crate::history::HistoryHandle,
+    cmds: mpsc::Sender<owner::Cmd>,
+}
+
+impl MoneroHandle {
+    /// Asks the owner `make`'s question; busy when its queue is full or it takes too long.
+    pub(crate) async fn ask<T>(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> query::Query,
+    ) -> Result<T, QueryError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cmds
+            .try_send(owner::Cmd::Query(make(tx)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => QueryError::Busy,
+                mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
+            })?;
+        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(QueryError::Stopped),
+            Err(_) => Err(QueryError::Busy),
+        }
+    }
+
+    /// Returns the owner's last status.
+    pub fn status(&self) -> MoneroStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Returns the sidechain's parameters.
+    pub fn params(&self) -> &SidechainParams {
+        &self.params
+    }
+
+    /// Returns the parent daemons' RPC latency and errors.
+    pub fn parent_metrics(&self) -> &otedama_rpc::ParentRpcMetrics {
+        &self.parent_metrics
+    }
+
+    /// Takes the registry holding the mesh's metrics (once), for the metrics listener.
+    pub fn take_metrics_registry(&self) -> Option<prometheus_client::registry::Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Returns the pool hashrate at `now`: the work of the main-chain shares of the last
+    /// ten minutes per second.
+    pub fn pool_hashrate(&self, now: u64) -> f64 {
+        crate::coordinator::pool_hashrate(&self.status.borrow().recent_work, now)
+    }
+}
+
+impl otedama_stratum::xmrig::SubmitObserver for crate::tracker::Workers {
+    fn accepted(&self, worker: &str, difficulty: u64) {
+        // A RandomX difficulty is the expected number of hashes.
+        self.on_accepted(
+            worker,
+            u128::from(difficulty),
+            std::time::Instant::now(),
+            crate::unix_now(),
+        );
+    }
+
+    fn rejected(&self, worker: &str) {
+        self.on_rejected(worker, std::time::Instant::now(), crate::unix_now());
+    }
+}
+
+impl crate::history::Source for MoneroHandle {
+    fn stratum(&self) -> otedama_stratum::StatsSnapshot {
+        self.stratum.snapshot()
+    }
+
+    fn pool_hashrate(&self, now: u64) -> f64 {
+        MoneroHandle::pool_hashrate(self, now)
+    }
+
+    fn workers(&self) -> &crate::tracker::Workers {
+        &self.workers
+    }
+
+    fn peers(&self) -> u64 {
+        self.mesh.as_ref().map_or(0, |m| m.connected() as u64)
+    }
+
+    fn share_page(&self, index: u64, per_page: u64) -> crate::history::PageFuture<'_> {
+        Box::pin(async move {
+            let page = self
+                .ask(|reply| query::Query::Shares {
+                    index,
+                    per_page,
+                    reply,
+                })
+                .await
+                .ok()?;
+            Some(
+                page.rows
+                    .iter()
+                    .map(|r| crate::history::MinedShare {
+                        address: Some(query::address(&r.wallet)),
+                        time: r.timestamp,
+                        work: r.difficulty,
+                    })
+                    .collect(),
+            )
+        })
+    }
 }
 
 impl MoneroNode {
@@ -256,12 +422,13 @@ impl MoneroNode {
             path: settings.store.clone(),
             source,
         })?;
-        let tree = db
-            .open_tree("shares")
-            .map_err(|source| MoneroError::Store {
+        let open = |name: &str| {
+            db.open_tree(name).map_err(|source| MoneroError::Store {
                 path: settings.store.clone(),
                 source,
-            })?;
+            })
+        };
+        let (tree, blocks_tree) = (open("shares")?, open("blocks")?);
         let facts = Arc::new(RwLock::new(MoneroFacts::default()));
         let seeds = {
             let facts = Arc::clone(&facts);
@@ -279,6 +446,7 @@ impl MoneroNode {
         let (status_tx, status_rx) = watch::channel(MoneroStatus::default());
         let (tip_tx, tip_rx) = watch::channel(None);
         let listen = settings.stratum.listen;
+        let workers = Arc::new(crate::tracker::Workers::default());
         let server = XmrigServer::bind(
             settings.stratum.clone(),
             work_rx,
@@ -288,8 +456,12 @@ impl MoneroNode {
         .map_err(|source| MoneroError::Bind {
             addr: listen,
             source,
-        })?;
+        })?
+        .with_observer(workers.clone());
         let stratum_addr = server.local_addr();
+        let stratum = server.stats();
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_QUEUE);
+        let mut registry = prometheus_client::registry::Registry::with_prefix("otedama");
         let zmq = match &settings.zmq {
             Some(endpoint) => Some(crate::parent::monero_zmq::subscribe(endpoint)?),
             None => None,
@@ -301,7 +473,6 @@ impl MoneroNode {
                     tree: tree.clone(),
                     tip: tip_rx,
                 };
-                let mut registry = prometheus_client::registry::Registry::with_prefix("otedama");
                 let started = crate::p2p::start(
                     p2p.settings,
                     p2p.key,
@@ -329,6 +500,11 @@ impl MoneroNode {
             status: status_tx,
             tip: tip_tx,
             mesh: mesh.clone(),
+            events: events.clone(),
+        };
+        let trees = owner::Trees {
+            shares: tree,
+            blocks: blocks_tree,
         };
         let (params, wallet) = (settings.params.clone(), settings.wallet);
         let owner_facts = Arc::clone(&facts);
@@ -336,11 +512,21 @@ impl MoneroNode {
         let owner = std::thread::Builder::new()
             .name("xmr-sidechain".into())
             .spawn(move || {
-                owner::Owner::new(params, wallet, tree, owner_facts, verifier, outputs).run(cmd_rx);
+                owner::Owner::new(params, wallet, trees, owner_facts, verifier, outputs)
+                    .run(cmd_rx);
             })
             .map_err(MoneroError::Thread)?;
-        let client = crate::parent::monero::MonerodClient::new(settings.daemons.clone());
+        let parent_metrics = otedama_rpc::ParentRpcMetrics::default();
+        let client = crate::parent::monero::MonerodClient::new(settings.daemons.clone())
+            .with_metrics(parent_metrics.clone());
+        let reachable = Arc::new(std::sync::atomic::AtomicBool::new(true));
         tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(proof::run(
+            client.clone(),
+            status_rx.clone(),
+            cmd_tx.clone(),
+            shutdown_rx.clone(),
+        )));
         // Stratum's requests join the owner's one queue.
         let forward = cmd_tx.clone();
         tasks.push(tokio::spawn(async move {
@@ -351,37 +537,76 @@ impl MoneroNode {
             }
         }));
         tasks.push(tokio::spawn(follow::run(
-            client,
-            settings.wallet,
-            settings.poll_interval,
+            follow::Follower {
+                client,
+                wallet: settings.wallet,
+                poll: settings.poll_interval,
+                reachable: Arc::clone(&reachable),
+            },
             zmq,
-            cmd_tx,
+            cmd_tx.clone(),
             block_rx,
+            shutdown_rx.clone(),
+        )));
+        let (history_tx, history_rx) = mpsc::channel(crate::history::HISTORY_QUEUE);
+        let handle = MoneroHandle {
+            history: crate::history::HistoryHandle::new(history_tx),
+            params: settings.params.clone(),
+            started: std::time::Instant::now(),
+            stratum_addr,
+            stratum,
+            workers,
+            status: status_rx,
+            mesh,
+            reachable,
+            events,
+            parent_metrics,
+            registry: Arc::new(Mutex::new(Some(registry))),
+            cmds: cmd_tx,
+        };
+        // The history lives beside the store (`<data_dir>/<chain>/history.bin`).
+        let history_path = settings
+            .store
+            .parent()
+            .map(|dir| dir.join(crate::history::HISTORY_FILE));
+        let history = history_path
+            .as_deref()
+            .map_or_else(crate::history::HistoryStore::default, |p| {
+                crate::history::load(p, crate::unix_now())
+            });
+        tasks.push(tokio::spawn(crate::history::run(
+            history,
+            history_path,
+            handle.clone(),
+            history_rx,
             shutdown_rx,
         )));
         Ok(Self {
-            stratum_addr,
-            mesh,
-            status: status_rx,
+            handle,
             shutdown,
             tasks,
             owner: Mutex::new(Some(owner)),
         })
     }
 
+    /// Returns a handle on the node, for the API.
+    pub fn handle(&self) -> &MoneroHandle {
+        &self.handle
+    }
+
     /// Returns the xmrig Stratum address.
     pub fn stratum_addr(&self) -> SocketAddr {
-        self.stratum_addr
+        self.handle.stratum_addr
     }
 
     /// Returns the handle on the mesh, when the node joined one.
     pub fn p2p(&self) -> Option<&crate::p2p::P2pHandle> {
-        self.mesh.as_ref()
+        self.handle.mesh.as_ref()
     }
 
     /// Returns a receiver of the owner's status snapshots.
     pub fn status(&self) -> watch::Receiver<MoneroStatus> {
-        self.status.clone()
+        self.handle.status.clone()
     }
 
     /// Stops every task and waits for them; the owner flushes the store.
@@ -390,7 +615,8 @@ impl MoneroNode {
         for t in self.tasks {
             let _ = t.await;
         }
-        // The owner ends when its channels close (the server and follower are gone).
+        // Handles (the API's among them) may outlive the node: the owner is told to end.
+        let _ = self.handle.cmds.send(owner::Cmd::Stop).await;
         let owner = self
             .owner
             .lock()

@@ -3,9 +3,13 @@
 //! in the order they come.
 
 use super::follow::BlockSubmission;
+use super::query::{self, Query};
 use super::{BlockRecord, MoneroFacts, MoneroStatus};
 use crate::p2p::P2pHandle;
 use crate::p2p::protocol::TipInfo;
+use crate::proof::ChainProof;
+use crate::unix_now;
+use otedama_rpc::{Event, PeerShareAccepted, ShareAccepted, ShareRejected};
 use otedama_sharechain::monero::pplns::ShareLookup;
 use otedama_sharechain::monero::randomx::RandomxVerifier;
 use otedama_sharechain::monero::{
@@ -15,7 +19,7 @@ use otedama_sharechain::monero::{
 use otedama_stratum::xmrig::{ShareOutcome, XmrRequest, XmrTemplate, XmrWork};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 const TARGET: &str = "otedama::monero";
@@ -26,6 +30,8 @@ const BLOCKS_LISTED: usize = 100;
 /// Shares held beyond the kept heights before the chain and store are pruned: pruning
 /// rebuilds the chain's index, so it runs once per this many shares, not per share.
 const PRUNE_SLACK: usize = 256;
+/// Main-chain shares kept in the status for the pool hashrate.
+const RECENT_SHARES: usize = 256;
 
 /// What the follower read from monerod.
 #[derive(Clone, Debug)]
@@ -62,6 +68,17 @@ pub(crate) enum Cmd {
     },
     /// Shares fetched from a peer, oldest first.
     Synced(Vec<Vec<u8>>),
+    /// A question from the API.
+    Query(Query),
+    /// Flush the store and end.
+    Stop,
+    /// What monerod holds of a found block now.
+    BlockProof {
+        /// The block id, hex.
+        id: String,
+        /// The proof.
+        proof: ChainProof,
+    },
     /// What monerod answered to a block (by Monero block id).
     BlockResult {
         /// The block id.
@@ -124,6 +141,7 @@ pub(crate) struct Owner {
     params: SidechainParams,
     wallet: Wallet,
     tree: sled::Tree,
+    blocks_tree: sled::Tree,
     facts: Arc<RwLock<MoneroFacts>>,
     parent: Option<ParentJob>,
     generation: u64,
@@ -135,22 +153,31 @@ pub(crate) struct Owner {
     /// The tip peers are told, and the mesh shares are announced on (if any).
     tip_tx: watch::Sender<Option<TipInfo>>,
     mesh: Option<P2pHandle>,
+    events: broadcast::Sender<Event>,
 }
 
-/// Where the owner reports to: Stratum's work, monerod's blocks, the status, the mesh.
+/// Where the owner reports to: Stratum's work, monerod's blocks, the status, the mesh,
+/// the API's live events.
 pub(crate) struct Outputs {
     pub work: watch::Sender<Option<XmrWork>>,
     pub blocks: mpsc::Sender<BlockSubmission>,
     pub status: watch::Sender<MoneroStatus>,
     pub tip: watch::Sender<Option<TipInfo>>,
     pub mesh: Option<P2pHandle>,
+    pub events: broadcast::Sender<Event>,
+}
+
+/// The store's trees: shares by id, found blocks by height and id.
+pub(crate) struct Trees {
+    pub shares: sled::Tree,
+    pub blocks: sled::Tree,
 }
 
 impl Owner {
     pub(crate) fn new(
         params: SidechainParams,
         wallet: Wallet,
-        tree: sled::Tree,
+        trees: Trees,
         facts: Arc<RwLock<MoneroFacts>>,
         verifier: Arc<RandomxVerifier>,
         out: Outputs,
@@ -164,7 +191,8 @@ impl Owner {
             chain,
             params,
             wallet,
-            tree,
+            tree: trees.shares,
+            blocks_tree: trees.blocks,
             facts,
             parent: None,
             generation: 0,
@@ -175,6 +203,7 @@ impl Owner {
             status: MoneroStatus::default(),
             tip_tx: out.tip,
             mesh: out.mesh,
+            events: out.events,
         }
     }
 
@@ -191,7 +220,8 @@ impl Owner {
                 Err(e) => warn!(target: TARGET, error = %e, "reading the sidechain store"),
             }
         }
-        info!(target: TARGET, shares = loaded, chain = %self.params.name, "sidechain loaded");
+        self.status.blocks = self.load_blocks();
+        info!(target: TARGET, shares = loaded, blocks = self.status.blocks.len(), chain = %self.params.name, "sidechain loaded");
         self.publish_status();
         while let Some(cmd) = cmds.blocking_recv() {
             match cmd {
@@ -213,10 +243,15 @@ impl Owner {
                     let _ = reply.send(verdict);
                 }
                 Cmd::Synced(blobs) => self.on_synced(&blobs),
+                Cmd::Query(q) => self.answer(q),
+                Cmd::Stop => break,
+                Cmd::BlockProof { id, proof } => self.on_block_proof(&id, proof),
                 Cmd::BlockResult { id, accepted } => {
                     let id = id.to_string();
                     if let Some(b) = self.status.blocks.iter_mut().find(|b| b.id == id) {
                         b.accepted = accepted;
+                        let b = b.clone();
+                        self.store_block(&b);
                     }
                     self.publish_status();
                 }
@@ -245,6 +280,9 @@ impl Owner {
             f.current_height = Some(p.job.height);
             f.prune(p.job.height);
         }
+        self.status.monero_difficulty = Some(p.difficulty);
+        self.status.reward = Some(p.job.reward);
+        self.status.job_at = Some(std::time::Instant::now());
         self.parent = Some(p);
         self.new_generation();
     }
@@ -316,22 +354,27 @@ impl Owner {
             Ok(id) => id,
             Err(AddError::Duplicate(_)) => return ShareOutcome::Known,
             Err(AddError::Rejected(rule)) => {
-                self.status.rejected += 1;
                 warn!(target: TARGET, %worker, %rule, "share refused");
-                return ShareOutcome::Rejected(format!("Invalid share: {rule}"));
+                return self.rejected(worker, rule.to_string());
             }
         };
         if let Some(ShareState::Invalid(rule)) = self.chain.state(&id) {
             let rule = rule.to_string();
-            self.status.rejected += 1;
             warn!(target: TARGET, %worker, %rule, "share invalid");
-            return ShareOutcome::Rejected(format!("Invalid share: {rule}"));
+            return self.rejected(worker, rule);
         }
         if let Some(mesh) = &self.mesh {
             mesh.publish(super::mesh::announcement(&blob));
         }
         self.store(&id, blob);
         self.status.accepted += 1;
+        let sidechain_height = self.chain.share(&id).map_or(0, |s| s.sidechain_height);
+        let _ = self.events.send(Event::ShareAccepted(ShareAccepted {
+            hash: id.to_string(),
+            height: sidechain_height,
+            worker: worker.to_owned(),
+            time: unix_now(),
+        }));
         info!(target: TARGET, %worker, share = %id, height, block, "share accepted");
         if block {
             let submission = BlockSubmission {
@@ -344,15 +387,7 @@ impl Owner {
                 warn!(target: TARGET, error = %e, "block not submitted");
             }
             info!(target: TARGET, height, block = %monero_id, "block found");
-            if self.status.blocks.len() == BLOCKS_LISTED {
-                self.status.blocks.remove(0);
-            }
-            self.status.blocks.push(BlockRecord {
-                height,
-                id: monero_id.to_string(),
-                share: id.to_string(),
-                accepted: false,
-            });
+            self.on_block_found(height, monero_id, id);
         }
         if self.chain.tip().map(|(id, _)| *id) != tip_before {
             self.new_generation();
@@ -360,6 +395,125 @@ impl Owner {
             self.publish_status();
         }
         ShareOutcome::Accepted { id, block }
+    }
+
+    fn rejected(&mut self, worker: &str, rule: String) -> ShareOutcome {
+        self.status.rejected += 1;
+        let _ = self.events.send(Event::ShareRejected(ShareRejected {
+            worker: worker.to_owned(),
+            reason: rule.clone(),
+            time: unix_now(),
+        }));
+        ShareOutcome::Rejected(format!("Invalid share: {rule}"))
+    }
+
+    /// Records a block found by share `share`: what it pays (the share's outputs, each
+    /// with its payee), in the status and the store, and tells the API.
+    fn on_block_found(&mut self, height: u64, id: Hash, share: Hash) {
+        let Some(s) = self.chain.share(&share) else {
+            return;
+        };
+        let outputs = s
+            .outputs
+            .iter()
+            .map(|o| (o.key.to_string(), o.amount))
+            .collect();
+        let payouts = self
+            .chain
+            .payouts_of(&share)
+            .unwrap_or_default()
+            .iter()
+            .map(|(w, a)| (query::address(w), *a))
+            .collect();
+        let record = BlockRecord {
+            height,
+            id: id.to_string(),
+            share: share.to_string(),
+            accepted: false,
+            time: unix_now(),
+            payouts,
+            outputs,
+            chain: None,
+        };
+        if self.status.blocks.len() >= BLOCKS_LISTED {
+            let old = self.status.blocks.remove(0);
+            if let Err(e) = self.blocks_tree.remove(block_key(&old)) {
+                warn!(target: TARGET, error = %e, "forgetting a block");
+            }
+        }
+        self.store_block(&record);
+        let _ = self
+            .events
+            .send(Event::BlockFound(crate::api::monero_found_block(&record)));
+        self.status.blocks.push(record);
+    }
+
+    fn on_block_proof(&mut self, id: &str, proof: ChainProof) {
+        let Some(b) = self.status.blocks.iter_mut().find(|b| b.id == id) else {
+            return;
+        };
+        let persist = proof.worth_persisting(b.chain.as_ref());
+        if b.chain.as_ref() != Some(&proof) {
+            b.chain = Some(proof);
+            let b = b.clone();
+            if persist {
+                self.store_block(&b);
+            }
+            self.publish_status();
+        }
+    }
+
+    fn store_block(&self, b: &BlockRecord) {
+        match serde_json::to_vec(b) {
+            Ok(v) => {
+                if let Err(e) = self.blocks_tree.insert(block_key(b), v) {
+                    warn!(target: TARGET, error = %e, "storing a block");
+                }
+            }
+            Err(e) => warn!(target: TARGET, error = %e, "encoding a block"),
+        }
+    }
+
+    /// The stored blocks, oldest first (the newest [`BLOCKS_LISTED`]).
+    fn load_blocks(&self) -> Vec<BlockRecord> {
+        let mut blocks: Vec<BlockRecord> = self
+            .blocks_tree
+            .iter()
+            .filter_map(|item| match item {
+                Ok((_, v)) => serde_json::from_slice(&v).ok(),
+                Err(e) => {
+                    warn!(target: TARGET, error = %e, "reading a stored block");
+                    None
+                }
+            })
+            .collect();
+        blocks.sort_by_key(|b| (b.time, b.height));
+        let excess = blocks.len().saturating_sub(BLOCKS_LISTED);
+        blocks.drain(..excess);
+        blocks
+    }
+
+    fn answer(&mut self, q: Query) {
+        let job = self.parent.as_ref().map(|p| &p.job);
+        match q {
+            Query::Shares {
+                index,
+                per_page,
+                reply,
+            } => {
+                let _ = reply.send(query::shares(&self.chain, index, per_page));
+            }
+            Query::Expected { finder, reply } => {
+                let finder = finder.unwrap_or(self.wallet);
+                let _ = reply.send(query::expected(&mut self.chain, job, finder));
+            }
+            Query::Miner { wallet, reply } => {
+                let difficulty = self.parent.as_ref().map_or(0, |p| p.difficulty);
+                let job = self.parent.as_ref().map(|p| &p.job);
+                let facts = query::miner(&mut self.chain, job, self.wallet, wallet, difficulty);
+                let _ = reply.send(facts);
+            }
+        }
     }
 
     fn store(&self, id: &Hash, blob: Vec<u8>) {
@@ -427,6 +581,18 @@ impl Owner {
     fn on_peer_share(&mut self, blob: &[u8]) -> PeerVerdict {
         let tip_before = self.chain.tip().map(|(id, _)| *id);
         let verdict = self.add_from_peer(blob, true);
+        if matches!(verdict, PeerVerdict::Valid) {
+            self.status.from_peers += 1;
+            if let Ok(share) = otedama_sharechain::monero::PoolShare::parse(blob) {
+                let _ = self
+                    .events
+                    .send(Event::PeerShareAccepted(PeerShareAccepted {
+                        hash: share.sidechain_id(&self.params.consensus_id).to_string(),
+                        height: share.sidechain_height,
+                        time: unix_now(),
+                    }));
+            }
+        }
         self.after_peer_shares(tip_before);
         verdict
     }
@@ -446,6 +612,7 @@ impl Owner {
                 _ => valid += 1,
             }
         }
+        self.status.synced += valid as u64;
         info!(target: TARGET, fetched = blobs.len(), added = valid, invalid, shares = self.chain.len(), "sync applied");
         self.after_peer_shares(tip_before);
     }
@@ -485,12 +652,27 @@ impl Owner {
         if let Some((id, tip)) = self.chain.tip() {
             self.status.tip = Some(id.to_string());
             self.status.tip_height = Some(tip.sidechain_height);
+            self.status.tip_timestamp = Some(tip.timestamp);
+            self.status.chain_work = Some(tip.cumulative_difficulty);
             self.tip_tx.send_replace(Some(TipInfo {
                 hash: *id.as_bytes(),
                 height: tip.sidechain_height,
                 chain_work: tip.cumulative_difficulty,
             }));
         }
+        self.status.recent_work = self
+            .chain
+            .main_chain()
+            .take(RECENT_SHARES)
+            .map(|(_, s)| (u32::try_from(s.timestamp).unwrap_or(u32::MAX), s.difficulty))
+            .collect();
         self.status_tx.send_replace(self.status.clone());
     }
+}
+
+/// A block's key in the store: its height (big-endian, so keys sort by height) and id.
+fn block_key(b: &BlockRecord) -> Vec<u8> {
+    let mut k = b.height.to_be_bytes().to_vec();
+    k.extend_from_slice(b.id.as_bytes());
+    k
 }

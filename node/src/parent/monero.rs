@@ -94,6 +94,7 @@ pub struct MonerodClient {
     /// RPC base URLs (`http://host:port`), in failover order.
     endpoints: Vec<String>,
     http: otedama_rpc::HttpClient,
+    metrics: Option<otedama_rpc::ParentRpcMetrics>,
 }
 
 impl MonerodClient {
@@ -105,7 +106,15 @@ impl MonerodClient {
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .collect(),
             http: otedama_rpc::HttpClient::new(4),
+            metrics: None,
         }
+    }
+
+    /// Records the latency and failures of every call in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: otedama_rpc::ParentRpcMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Returns the daemons' URLs, in failover order.
@@ -114,6 +123,21 @@ impl MonerodClient {
     }
 
     async fn call_one(
+        &self,
+        base: &str,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ParentError> {
+        let started = std::time::Instant::now();
+        let result = self.call_one_unmetered(base, method, params, timeout).await;
+        if let Some(m) = &self.metrics {
+            m.observe(method, started.elapsed(), result.is_ok());
+        }
+        result
+    }
+
+    async fn call_one_unmetered(
         &self,
         base: &str,
         method: &str,

@@ -183,7 +183,7 @@ impl ProofError {
 /// `getblock` and `getblockheader` answer for an unknown block.
 const RPC_NOT_FOUND: i64 = -5;
 
-fn not_found(e: &ParentError) -> bool {
+pub(crate) fn not_found(e: &ParentError) -> bool {
     match e {
         ParentError::Daemon { code, .. } => *code == RPC_NOT_FOUND,
         ParentError::AllFailed(errors) => errors.iter().any(not_found),

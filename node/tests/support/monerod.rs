@@ -89,6 +89,7 @@ impl StoredChain {
             wallet: share.wallet,
             uncles: share.uncles.clone(),
             parent: share.parent,
+            timestamp: share.timestamp,
         };
         let mut weights = window_weights(
             &self.0,

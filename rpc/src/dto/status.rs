@@ -17,6 +17,9 @@ pub struct Status {
     pub consensus_id: String,
     /// Seconds since the node started.
     pub uptime_secs: u64,
+    /// The coin the parent chain pays: every `_sat` amount is in its base units.
+    #[serde(default)]
+    pub coin: Coin,
     /// The local sharechain.
     pub sharechain: SharechainStatus,
     /// The parent chain as the node's daemons report it.
@@ -33,6 +36,24 @@ pub struct Status {
     pub p2p: P2pStatus,
     /// Sharechain sync progress.
     pub sync: SyncState,
+}
+
+/// The coin a chain pays, in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Coin {
+    /// Its ticker: `BTC`, `LTC`, `XMR`.
+    pub ticker: String,
+    /// Decimal places of one coin in base units (8 for satoshis, 12 for piconero).
+    pub decimals: u32,
+}
+
+impl Default for Coin {
+    fn default() -> Self {
+        Self {
+            ticker: String::new(),
+            decimals: 8,
+        }
+    }
 }
 
 /// This node on the sharechain network, in [`Status`].

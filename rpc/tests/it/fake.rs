@@ -66,6 +66,10 @@ impl NodeApi for Fake {
                 chain: "ltc-regtest".into(),
                 consensus_id: "ab".repeat(32),
                 uptime_secs: 5,
+                coin: Coin {
+                    ticker: "LTC".into(),
+                    decimals: 8,
+                },
                 sharechain: SharechainStatus {
                     height: Some(41),
                     tip: Some("cd".repeat(32)),
