@@ -115,6 +115,58 @@ fn browser_tools(suite: &Path) -> Result<PathBuf, String> {
     Ok(chromium)
 }
 
+/// Starts `otedama-node devnet ARGS --api ADDR` in `data` and waits for its API.
+fn start_devnet(data: &Path, args: &[&str]) -> (Devnet, SocketAddr) {
+    let api = free_port();
+    let log = std::fs::File::create(data.join("devnet.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
+        .arg("devnet")
+        .args(args)
+        .args(["--stratum", "127.0.0.1:0", "--api", &api.to_string()])
+        .arg("--data-dir")
+        .arg(data.join("devnet"))
+        .env_remove("OTEDAMA_LOG_LEVEL")
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("devnet starts");
+    let devnet = Devnet(child);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !api_up(api) {
+        assert!(
+            Instant::now() < deadline,
+            "the devnet's API never answered; log:\n{}",
+            devnet_log(data)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (devnet, api)
+}
+
+fn devnet_log(data: &Path) -> String {
+    std::fs::read_to_string(data.join("devnet.log")).unwrap_or_default()
+}
+
+/// Runs the browser test files `tests` against the API at `api`; the screenshots go to
+/// `screenshots` (the first to OTEDAMA_SCREENSHOT, the second to OTEDAMA_MINER_SCREENSHOT).
+fn run_browser(
+    chromium: &Path,
+    api: SocketAddr,
+    tests: &[&str],
+    screenshots: [&Path; 2],
+) -> std::process::Output {
+    Command::new("node")
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(tests)
+        .current_dir(root().join("rpc/tests/dashboard"))
+        .env("OTEDAMA_DASHBOARD_URL", format!("http://{api}/"))
+        .env("OTEDAMA_SCREENSHOT", screenshots[0])
+        .env("OTEDAMA_MINER_SCREENSHOT", screenshots[1])
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("node runs")
+}
+
 #[test]
 fn dashboard_shows_live_pool_data_in_headless_chromium() {
     let suite = root().join("rpc/tests/dashboard");
@@ -141,61 +193,78 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
     }
 
     let data = tempfile::tempdir().expect("tempdir");
-    let api = free_port();
-    let log = std::fs::File::create(data.path().join("devnet.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_otedama-node"))
-        .args([
-            "devnet",
-            "--stratum",
-            "127.0.0.1:0",
-            "--api",
-            &api.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data.path().join("devnet"))
-        .env_remove("OTEDAMA_LOG_LEVEL")
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("devnet starts");
-    let devnet = Devnet(child);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !api_up(api) {
-        assert!(
-            Instant::now() < deadline,
-            "the devnet's API never answered; log:\n{}",
-            std::fs::read_to_string(data.path().join("devnet.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
+    let (devnet, api) = start_devnet(data.path(), &[]);
     let screenshot = root().join("target/dashboard/dashboard.png");
     let miner_screenshot = root().join("target/dashboard/miner.png");
-    let out = Command::new("node")
-        .args([
-            "--test",
-            "--test-concurrency=1",
-            "--test-reporter=spec",
-            "dashboard.test.mjs",
-            "miner.test.mjs",
-        ])
-        .current_dir(&suite)
-        .env("OTEDAMA_DASHBOARD_URL", format!("http://{api}/"))
-        .env("OTEDAMA_SCREENSHOT", &screenshot)
-        .env("OTEDAMA_MINER_SCREENSHOT", &miner_screenshot)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
+    let out = run_browser(
+        &chromium,
+        api,
+        &["dashboard.test.mjs", "miner.test.mjs"],
+        [&screenshot, &miner_screenshot],
+    );
     drop(devnet);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
-        std::fs::read_to_string(data.path().join("devnet.log")).unwrap_or_default()
+        devnet_log(data.path())
     );
     let docs_screenshot = root().join("target/dashboard/miner-docs.png");
     for shot in [&screenshot, &miner_screenshot, &docs_screenshot] {
+        assert!(shot.exists(), "screenshot at {}", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
+}
+
+/// The same pages on a Monero sidechain node: `devnet --chain xmr-regtest` (real monerod
+/// and monero-wallet-rpc on regtest, two built-in RandomX miners) driven by
+/// `rpc/tests/dashboard/monero.test.mjs`. Screenshots: `target/dashboard/monero.png` and
+/// `monero-miner.png`.
+#[test]
+fn the_monero_dashboard_shows_the_sidechain_in_headless_chromium() {
+    const NAME: &str = "the_monero_dashboard_shows_the_sidechain_in_headless_chromium";
+    let suite = root().join("rpc/tests/dashboard");
+    let Some(chromium) = skip::or_skip(
+        skip::BROWSER,
+        NAME,
+        browser_tools(&suite),
+        "install `apt-get install chromium nodejs npm` (Node.js >= 20), then run \
+         `npm ci` in rpc/tests/dashboard (scripts/test.sh does)",
+    ) else {
+        return;
+    };
+    let monerod = otedama_node::devnet::monero::monerod_path()
+        .ok_or_else(|| otedama_node::devnet::monero::MONERO_NOT_INSTALLED.to_owned());
+    if skip::or_skip(
+        skip::MONERO,
+        NAME,
+        monerod,
+        "the Monero devnet starts monerod and monero-wallet-rpc",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let (devnet, api) = start_devnet(data.path(), &["--chain", "xmr-regtest"]);
+    let screenshot = root().join("target/dashboard/monero.png");
+    let miner_screenshot = root().join("target/dashboard/monero-miner.png");
+    let out = run_browser(
+        &chromium,
+        api,
+        &["monero.test.mjs"],
+        [&screenshot, &miner_screenshot],
+    );
+    drop(devnet);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Monero dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
+        devnet_log(data.path())
+    );
+    for shot in [&screenshot, &miner_screenshot] {
         assert!(shot.exists(), "screenshot at {}", shot.display());
         eprintln!("screenshot: {}", shot.display());
     }

@@ -24,6 +24,11 @@ pub const MONERO_DIFFICULTY: u64 = 150;
 pub const MONERO_NOT_INSTALLED: &str =
     "monerod and monero-wallet-rpc are not installed: sudo apt-get install monero";
 
+/// Returns monerod's path (`$MONEROD`, else `/usr/bin/monerod`) when it exists.
+pub fn monerod_path() -> Option<PathBuf> {
+    bin("MONEROD", "monerod")
+}
+
 fn bin(env: &str, name: &str) -> Option<PathBuf> {
     std::env::var_os(env)
         .map(PathBuf::from)
