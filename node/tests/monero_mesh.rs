@@ -316,7 +316,15 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
         for (i, address) in addresses.iter().enumerate() {
             let got = income[i].get(&height).copied().unwrap_or(0);
             let expected = split.get(address).copied().unwrap_or(0);
-            assert_eq!(got, expected, "wallet {i} at height {height}: {split:?}");
+            assert_eq!(
+                got,
+                expected,
+                "wallet {i} at height {height}, block {} of share {}: PPLNS {split:?}; blocks \
+                 at this height {:?}; each wallet's income {income:?}",
+                b.id,
+                b.share,
+                found.iter().filter(|f| f.height == b.height).collect::<Vec<_>>(),
+            );
             *paid.entry(i).or_default() += got;
             total += got;
         }
