@@ -167,16 +167,36 @@ fn run_browser(
         .expect("node runs")
 }
 
-#[test]
-fn dashboard_shows_live_pool_data_in_headless_chromium() {
-    let suite = root().join("rpc/tests/dashboard");
-    let Some(chromium) = skip::or_skip(
+/// Chromium's path, or `None` when test `name` is to be skipped (failing under CI).
+fn chromium_or_skip(name: &str) -> Option<PathBuf> {
+    skip::or_skip(
         skip::BROWSER,
-        TEST,
-        browser_tools(&suite),
+        name,
+        browser_tools(&root().join("rpc/tests/dashboard")),
         "install `apt-get install chromium nodejs npm` (Node.js >= 20), then run \
          `npm ci` in rpc/tests/dashboard (scripts/test.sh does)",
-    ) else {
+    )
+}
+
+/// Asserts that the browser run `out` passed (showing its output and the devnet's log in
+/// `data` otherwise) and left the `screenshots`.
+fn passed(out: &std::process::Output, data: &Path, screenshots: &[&Path]) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
+        devnet_log(data)
+    );
+    for shot in screenshots {
+        assert!(shot.exists(), "screenshot at {}", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
+}
+
+#[test]
+fn dashboard_shows_live_pool_data_in_headless_chromium() {
+    let Some(chromium) = chromium_or_skip(TEST) else {
         return;
     };
     let litecoind = otedama_node::devnet::litecoind_path()
@@ -203,18 +223,12 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
         [&screenshot, &miner_screenshot],
     );
     drop(devnet);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
-        devnet_log(data.path())
-    );
     let docs_screenshot = root().join("target/dashboard/miner-docs.png");
-    for shot in [&screenshot, &miner_screenshot, &docs_screenshot] {
-        assert!(shot.exists(), "screenshot at {}", shot.display());
-        eprintln!("screenshot: {}", shot.display());
-    }
+    passed(
+        &out,
+        data.path(),
+        &[&screenshot, &miner_screenshot, &docs_screenshot],
+    );
 }
 
 /// The same pages on a Monero sidechain node: `devnet --chain xmr-regtest` (real monerod
@@ -224,14 +238,7 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
 #[test]
 fn the_monero_dashboard_shows_the_sidechain_in_headless_chromium() {
     const NAME: &str = "the_monero_dashboard_shows_the_sidechain_in_headless_chromium";
-    let suite = root().join("rpc/tests/dashboard");
-    let Some(chromium) = skip::or_skip(
-        skip::BROWSER,
-        NAME,
-        browser_tools(&suite),
-        "install `apt-get install chromium nodejs npm` (Node.js >= 20), then run \
-         `npm ci` in rpc/tests/dashboard (scripts/test.sh does)",
-    ) else {
+    let Some(chromium) = chromium_or_skip(NAME) else {
         return;
     };
     let monerod = otedama_node::devnet::monero::monerod_path()
@@ -257,15 +264,5 @@ fn the_monero_dashboard_shows_the_sidechain_in_headless_chromium() {
         [&screenshot, &miner_screenshot],
     );
     drop(devnet);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "Monero dashboard test failed:\n{stdout}\n{stderr}\ndevnet log:\n{}",
-        devnet_log(data.path())
-    );
-    for shot in [&screenshot, &miner_screenshot] {
-        assert!(shot.exists(), "screenshot at {}", shot.display());
-        eprintln!("screenshot: {}", shot.display());
-    }
+    passed(&out, data.path(), &[&screenshot, &miner_screenshot]);
 }

@@ -323,7 +323,10 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
                  at this height {:?}; each wallet's income {income:?}",
                 b.id,
                 b.share,
-                found.iter().filter(|f| f.height == b.height).collect::<Vec<_>>(),
+                found
+                    .iter()
+                    .filter(|f| f.height == b.height)
+                    .collect::<Vec<_>>(),
             );
             *paid.entry(i).or_default() += got;
             total += got;

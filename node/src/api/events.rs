@@ -24,6 +24,21 @@ pub(super) fn payout_entry(spec: &ChainSpec, script: &PayoutScript, amount: Amou
 
 /// Returns the API form of a block's proof; `None` (never checked) is pending.
 pub(super) fn on_chain(spec: &ChainSpec, proof: Option<&ChainProof>) -> OnChain {
+    on_chain_with(proof, crate::proof::COINBASE_MATURITY, |script| {
+        let parsed = hex::decode(script)
+            .ok()
+            .and_then(|b| PayoutScript::new(b).ok());
+        parsed.and_then(|s| script_to_address(&s, spec))
+    })
+}
+
+/// The API form of a block's proof on a chain whose coinbase matures after `maturity`
+/// confirmations; `address` names the payee of an output as the proof lists it.
+pub(super) fn on_chain_with(
+    proof: Option<&ChainProof>,
+    maturity: u32,
+    address: impl Fn(&str) -> Option<String>,
+) -> OnChain {
     let Some(p) = proof else {
         return OnChain::default();
     };
@@ -34,21 +49,16 @@ pub(super) fn on_chain(spec: &ChainSpec, proof: Option<&ChainProof>) -> OnChain 
             ChainState::Orphaned => OnChainState::Orphaned,
         },
         confirmations: p.confirmations,
-        mature: p.mature(),
+        mature: p.state == ChainState::Confirmed && p.confirmations >= maturity,
         checked_at: Some(p.checked_at),
         coinbase_matches: p.coinbase_matches,
         coinbase_onchain: p
             .coinbase_onchain
             .iter()
-            .map(|(script, sat)| {
-                let parsed = hex::decode(script)
-                    .ok()
-                    .and_then(|b| PayoutScript::new(b).ok());
-                PayoutEntry {
-                    address: parsed.and_then(|s| script_to_address(&s, spec)),
-                    script: script.clone(),
-                    amount_sat: *sat,
-                }
+            .map(|(output, amount)| PayoutEntry {
+                address: address(output),
+                script: output.clone(),
+                amount_sat: *amount,
             })
             .collect(),
     }

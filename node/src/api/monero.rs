@@ -3,17 +3,16 @@
 //! (the `_sat` fields hold base units of whichever coin the chain pays).
 
 use super::adapter::{ban, dial, history, query_error, stratum_counters, unban, worker_dto};
-use super::events::peer_dto;
+use super::events::{on_chain_with, peer_dto};
 use crate::monero::query::{self, Query};
 use crate::monero::{BlockRecord, MoneroHandle, MoneroMiner, MoneroStatus};
-use crate::proof::ChainState;
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, BlockStatus, ChainInfo, Coin, Event, FoundBlock, Hashrate,
     History, HistoryRequest, MetricsSnapshot, MinerInfo, MinerPayout, MinerView, MiningState,
-    NodeApi, OnChain, OnChainState, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts,
-    Peer, Readiness, ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status,
-    StratumStatus, SyncState, Worker,
+    NodeApi, OnChain, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, Readiness,
+    ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status, StratumStatus,
+    SyncState, Worker,
 };
 use otedama_sharechain::monero::Wallet;
 use std::sync::Arc;
@@ -139,32 +138,10 @@ pub(crate) fn monero_found_block(r: &BlockRecord) -> FoundBlock {
     }
 }
 
-/// Where a Monero block stands; its miner transaction unlocks after 60 blocks.
+/// Where a Monero block stands; its miner transaction unlocks after 60 blocks. Its
+/// outputs are one-time keys: no address is read from them.
 fn on_chain(r: &BlockRecord) -> OnChain {
-    let Some(p) = &r.chain else {
-        return OnChain::default();
-    };
-    OnChain {
-        state: match p.state {
-            ChainState::Pending => OnChainState::Pending,
-            ChainState::Confirmed => OnChainState::Confirmed,
-            ChainState::Orphaned => OnChainState::Orphaned,
-        },
-        confirmations: p.confirmations,
-        mature: p.state == ChainState::Confirmed
-            && p.confirmations >= crate::monero::MONERO_MATURITY,
-        checked_at: Some(p.checked_at),
-        coinbase_matches: p.coinbase_matches,
-        coinbase_onchain: p
-            .coinbase_onchain
-            .iter()
-            .map(|(key, amount)| PayoutEntry {
-                address: None,
-                script: key.clone(),
-                amount_sat: *amount,
-            })
-            .collect(),
-    }
+    on_chain_with(r.chain.as_ref(), crate::monero::MONERO_MATURITY, |_| None)
 }
 
 impl NodeApi for MoneroApiAdapter {

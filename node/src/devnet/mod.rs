@@ -98,6 +98,17 @@ pub fn devnet_payouts(spec: &ChainSpec) -> [(String, PayoutScript); 2] {
     ]
 }
 
+impl DevnetOptions {
+    /// The listeners the options ask for.
+    fn services(&self) -> crate::api::ServiceSet {
+        crate::api::ServiceSet {
+            api: self.api,
+            metrics: self.metrics,
+            health: self.health,
+        }
+    }
+}
+
 /// Says where the API, metrics and health listeners are.
 fn announce_services(opts: &DevnetOptions, services: &crate::api::Services) {
     if let Some(addr) = services.api_addr() {
@@ -172,16 +183,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
     for address in p2p {
         say(&opts, &format!("p2p listening on {address}"));
     }
-    let services = crate::api::Services::start(
-        &node,
-        &config,
-        &crate::api::ServiceSet {
-            api: opts.api,
-            metrics: opts.metrics,
-            health: opts.health,
-        },
-    )
-    .await?;
+    let services = crate::api::Services::start(&node, &config, &opts.services()).await?;
     announce_services(&opts, &services);
 
     say(

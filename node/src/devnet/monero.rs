@@ -267,11 +267,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             parent: handle.parent_metrics().clone(),
         },
         &config,
-        &crate::api::ServiceSet {
-            api: opts.api,
-            metrics: opts.metrics,
-            health: opts.health,
-        },
+        &opts.services(),
     )
     .await?;
     super::announce_services(&opts, &services);

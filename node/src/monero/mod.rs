@@ -310,18 +310,12 @@ impl MoneroHandle {
         &self,
         make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> query::Query,
     ) -> Result<T, QueryError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.cmds
-            .try_send(owner::Cmd::Query(make(tx)))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => QueryError::Busy,
-                mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
-            })?;
-        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(QueryError::Stopped),
-            Err(_) => Err(QueryError::Busy),
-        }
+        crate::service::ask_owner(
+            &self.cmds,
+            |reply| owner::Cmd::Query(make(reply)),
+            QUERY_TIMEOUT,
+        )
+        .await
     }
 
     /// Returns the owner's last status.

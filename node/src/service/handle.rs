@@ -35,6 +35,26 @@ pub enum QueryError {
     Stopped,
 }
 
+/// Queues `make`'s question for a state owner on `queue` and waits up to `timeout` for
+/// the answer: busy when the queue is full or the answer is late, stopped when the owner
+/// is gone.
+pub(crate) async fn ask_owner<C, T>(
+    queue: &mpsc::Sender<C>,
+    make: impl FnOnce(oneshot::Sender<T>) -> C,
+    timeout: Duration,
+) -> Result<T, QueryError> {
+    let (tx, rx) = oneshot::channel();
+    queue.try_send(make(tx)).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => QueryError::Busy,
+        mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
+    })?;
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(QueryError::Stopped),
+        Err(_) => Err(QueryError::Busy),
+    }
+}
+
 /// A cheap, cloneable view of a running node.
 #[derive(Clone, Debug)]
 pub struct NodeHandle {
@@ -155,16 +175,7 @@ impl NodeHandle {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Query,
     ) -> Result<T, QueryError> {
-        let (tx, rx) = oneshot::channel();
-        self.queries.try_send(make(tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => QueryError::Busy,
-            mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
-        })?;
-        match tokio::time::timeout(QUERY_TIMEOUT, rx).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(QueryError::Stopped),
-            Err(_) => Err(QueryError::Busy),
-        }
+        ask_owner(&self.queries, make, QUERY_TIMEOUT).await
     }
 
     /// Returns page `index` (from 0) of main-chain shares, newest first.

@@ -12,6 +12,7 @@ mod handle;
 mod templates;
 
 pub use event::NodeEvent;
+pub(crate) use handle::ask_owner;
 pub use handle::{NodeHandle, QueryError};
 
 use crate::config::{ChainConfig, Config};
