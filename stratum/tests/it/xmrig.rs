@@ -8,7 +8,8 @@ use otedama_sharechain::monero::{
 };
 use otedama_stratum::StratumConfig;
 use otedama_stratum::xmrig::{
-    RandomxHash, ShareOutcome, XmrRequest, XmrTemplate, XmrWork, XmrigServer,
+    RandomxHash, ShareOutcome, SubmitObserver, XmrRequest, XmrTemplate, XmrWork, XmrigServer,
+    target_hex,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -84,6 +85,69 @@ async fn node(mut requests: mpsc::Receiver<XmrRequest>, work: watch::Receiver<Op
     }
 }
 
+/// A server at share difficulty 1 000 on height [`HEIGHT`], with the scripted node.
+struct Fixture {
+    addr: std::net::SocketAddr,
+    work: watch::Sender<Option<XmrWork>>,
+    stop: watch::Sender<bool>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl Fixture {
+    async fn start(seed: Hash, observer: Arc<Workers>) -> Self {
+        let (work, work_rx) = watch::channel(Some(XmrWork {
+            generation: 1,
+            height: HEIGHT,
+            seed_hash: seed,
+            next_seed_hash: None,
+            share_difficulty: 1_000,
+        }));
+        let (req_tx, req_rx) = mpsc::channel(16);
+        let server = XmrigServer::bind(
+            StratumConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                ..StratumConfig::default()
+            },
+            work_rx.clone(),
+            req_tx,
+            Arc::new(ByNonce),
+        )
+        .expect("bind")
+        .with_observer(observer);
+        let addr = server.local_addr();
+        let (stop, shutdown) = watch::channel(false);
+        let running = tokio::spawn(server.run(shutdown));
+        tokio::spawn(node(req_rx, work_rx));
+        Self {
+            addr,
+            work,
+            stop,
+            running,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = timeout(WAIT, self.running).await;
+    }
+}
+
+/// What the server told its observer: each worker's accepted difficulties and refusals.
+#[derive(Default)]
+struct Workers(std::sync::Mutex<std::collections::BTreeMap<String, (Vec<u64>, u32)>>);
+
+impl SubmitObserver for Workers {
+    fn accepted(&self, worker: &str, difficulty: u64) {
+        let mut w = self.0.lock().expect("lock");
+        w.entry(worker.to_owned()).or_default().0.push(difficulty);
+    }
+
+    fn rejected(&self, worker: &str) {
+        let mut w = self.0.lock().expect("lock");
+        w.entry(worker.to_owned()).or_default().1 += 1;
+    }
+}
+
 struct Client {
     reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
     writer: tokio::net::tcp::OwnedWriteHalf,
@@ -91,6 +155,18 @@ struct Client {
 }
 
 impl Client {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        let (read, writer) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        Self {
+            reader: BufReader::new(read),
+            writer,
+            next_id: 0,
+        }
+    }
+
     async fn send(&mut self, method: &str, params: Value) -> u64 {
         self.next_id += 1;
         let line =
@@ -142,38 +218,9 @@ fn error(v: &Value) -> &str {
 #[tokio::test]
 async fn every_rejection_string_xmrig_parses() {
     let seed = Hash::from_bytes([9; 32]);
-    let (work_tx, work_rx) = watch::channel(Some(XmrWork {
-        generation: 1,
-        height: HEIGHT,
-        seed_hash: seed,
-        next_seed_hash: None,
-        share_difficulty: 1_000,
-    }));
-    let (req_tx, req_rx) = mpsc::channel(16);
-    let server = XmrigServer::bind(
-        StratumConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            ..StratumConfig::default()
-        },
-        work_rx.clone(),
-        req_tx,
-        Arc::new(ByNonce),
-    )
-    .expect("bind");
-    let addr = server.local_addr();
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(server.run(shutdown));
-    tokio::spawn(node(req_rx, work_rx));
-
-    let (read, writer) = TcpStream::connect(addr)
-        .await
-        .expect("connect")
-        .into_split();
-    let mut c = Client {
-        reader: BufReader::new(read),
-        writer,
-        next_id: 0,
-    };
+    let f = Fixture::start(seed, Arc::new(Workers::default())).await;
+    let work_tx = &f.work;
+    let mut c = Client::connect(f.addr).await;
     let mut jobs = Vec::new();
     let id = c
         .send(
@@ -248,6 +295,72 @@ async fn every_rejection_string_xmrig_parses() {
         "KEEPALIVED"
     );
 
-    let _ = stop.send(true);
-    let _ = timeout(WAIT, running).await;
+    f.stop().await;
+}
+
+/// xmrig-proxy in NiceHash mode: one connection carries many workers, each with its own
+/// top nonce byte on the same job, and the proxy's `submit` names the algorithm. Then a
+/// rental-service rig: a bare login (no `algo` list, no agent), its worker name from
+/// `rigid`, and a fixed difficulty asked for with `+DIFF`.
+#[tokio::test]
+async fn xmrig_proxy_and_rental_rigs_mine_unmodified() {
+    let workers = Arc::new(Workers::default());
+    let f = Fixture::start(Hash::from_bytes([9; 32]), Arc::clone(&workers)).await;
+    let mut jobs = Vec::new();
+
+    let mut proxy = Client::connect(f.addr).await;
+    let id = proxy
+        .send("login", json!({"login": WALLET, "pass": "x", "agent": "xmrig-proxy/6.22.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0", "algo": ["rx/0"]}))
+        .await;
+    let login = proxy.reply(id, &mut jobs).await;
+    let sid = login["result"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let job = login["result"]["job"].clone();
+    // The blob's nonce is zero: the proxy may put each worker in the top byte.
+    let blob = hex::decode(job["blob"].as_str().expect("blob")).expect("hex");
+    let at = nonce_at(&blob);
+    assert_eq!(blob[at..at + 4], [0, 0, 0, 0]);
+    for worker in 0u32..4 {
+        for n in [2u32, 4] {
+            let nonce = (worker << 24) | n;
+            let id = proxy
+                .send("submit", json!({"id": sid, "job_id": job["job_id"], "nonce": hex::encode(nonce.to_le_bytes()), "result": hex::encode([0u8; 32]), "algo": "rx/0"}))
+                .await;
+            let ok = proxy.reply(id, &mut jobs).await;
+            assert_eq!(
+                ok["result"]["status"], "OK",
+                "worker {worker}, nonce {nonce:#x}: {ok}"
+            );
+        }
+    }
+    // A worker's nonce sent twice (two proxied miners on one prefix) is a duplicate.
+    let again = proxy.submit(&sid, &job, (2 << 24) | 4, &mut jobs).await;
+    assert_eq!(error(&again), "Duplicate share");
+
+    let mut rig = Client::connect(f.addr).await;
+    let id = rig
+        .send(
+            "login",
+            json!({"login": format!("{WALLET}+500"), "pass": "x", "rigid": "rental7"}),
+        )
+        .await;
+    let login = rig.reply(id, &mut jobs).await;
+    let rig_sid = login["result"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let rig_job = login["result"]["job"].clone();
+    assert_eq!(rig_job["algo"], "rx/0");
+    assert_eq!(rig_job["target"], target_hex(500));
+    let ok = rig.submit(&rig_sid, &rig_job, 10, &mut jobs).await;
+    assert_eq!(ok["result"]["status"], "OK", "{ok}");
+
+    let seen = workers.0.lock().expect("lock").clone();
+    let proxied = &seen[WALLET];
+    assert_eq!((proxied.0.len(), proxied.1), (8, 1), "{seen:?}");
+    let rental = &seen[&format!("{WALLET}.rental7")];
+    assert_eq!((rental.0.clone(), rental.1), (vec![500], 0), "{seen:?}");
+    f.stop().await;
 }
