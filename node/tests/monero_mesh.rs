@@ -274,13 +274,20 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
             "node {i}'s miner found shares"
         );
     }
-    // With the miners stopped, the last announcements settle and every node holds the
-    // same tip, built from the shares of all three.
+    // With the miners stopped, the last announcements settle: every node holds the same
+    // shares and a tip of the same cumulative difficulty. Two shares of one height that
+    // met at once may stay split, each node keeping the one it saw first, until a next
+    // share builds on one of them (P2Pool's rule); with the miners stopped none comes.
     let settled = wait_all(
         &nodes,
-        "one tip on every node",
+        "the same shares and the same chain work on every node",
         Duration::from_secs(60),
-        |all| all[0].tip.is_some() && all.iter().all(|s| s.tip == all[0].tip),
+        |all| {
+            all[0].tip.is_some()
+                && all
+                    .iter()
+                    .all(|s| s.shares == all[0].shares && s.chain_work == all[0].chain_work)
+        },
     )
     .await;
     let found: Vec<_> = settled.iter().flat_map(|s| s.blocks.clone()).collect();

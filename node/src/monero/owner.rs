@@ -509,7 +509,6 @@ impl Owner {
             }
             Query::Miner { wallet, reply } => {
                 let difficulty = self.parent.as_ref().map_or(0, |p| p.difficulty);
-                let job = self.parent.as_ref().map(|p| &p.job);
                 let facts = query::miner(&mut self.chain, job, self.wallet, wallet, difficulty);
                 let _ = reply.send(facts);
             }
