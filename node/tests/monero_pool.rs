@@ -598,7 +598,8 @@ fn the_monero_devnet_pays_its_wallets() {
             "2",
             "--json",
         ])
-        .args(["--stratum", "127.0.0.1:0"])
+        // Free ports: the API and Stratum defaults may be taken on a developer's machine.
+        .args(["--stratum", "127.0.0.1:0", "--api", "127.0.0.1:0"])
         .output()
         .expect("devnet runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
