@@ -606,7 +606,8 @@ fn the_monero_devnet_pays_its_wallets() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let summary: Value = serde_json::from_slice(&out.stdout).expect("a JSON summary");
     let blocks = summary["blocks"].as_array().expect("blocks");
-    assert_eq!(blocks.len(), 2, "{summary}");
+    // The miners stop after the second height; a block in flight may make a third.
+    assert!(blocks.len() >= 2, "{summary}");
     for b in blocks {
         let paid: u64 = b["payouts"]
             .as_object()
