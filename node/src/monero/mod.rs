@@ -210,10 +210,6 @@ pub struct MoneroStatus {
     pub chain_work: Option<u128>,
     /// Monero height being mined.
     pub monero_height: Option<u64>,
-    /// Difficulty of the Monero block being mined.
-    pub monero_difficulty: Option<u128>,
-    /// Its coinbase reward, atomic units.
-    pub reward: Option<u64>,
     /// When the last Monero job arrived.
     pub job_at: Option<std::time::Instant>,
     /// The next share's difficulty.

@@ -280,8 +280,6 @@ impl Owner {
             f.current_height = Some(p.job.height);
             f.prune(p.job.height);
         }
-        self.status.monero_difficulty = Some(p.difficulty);
-        self.status.reward = Some(p.job.reward);
         self.status.job_at = Some(std::time::Instant::now());
         self.parent = Some(p);
         self.new_generation();
@@ -348,7 +346,8 @@ impl Owner {
             .parent
             .as_ref()
             .is_some_and(|p| p.job.prev_id == share.prev_id && check_pow(pow, p.difficulty));
-        let (height, monero_id, blob) = (share.height, share.monero_block_id(), share.serialize());
+        let (height, sidechain_height) = (share.height, share.sidechain_height);
+        let (monero_id, blob) = (share.monero_block_id(), share.serialize());
         let mainchain = share.mainchain_blob();
         let id = match self.chain.add(share) {
             Ok(id) => id,
@@ -368,7 +367,6 @@ impl Owner {
         }
         self.store(&id, blob);
         self.status.accepted += 1;
-        let sidechain_height = self.chain.share(&id).map_or(0, |s| s.sidechain_height);
         let _ = self.events.send(Event::ShareAccepted(ShareAccepted {
             hash: id.to_string(),
             height: sidechain_height,
@@ -525,12 +523,19 @@ impl Owner {
     /// the shares it waits for only when `name_missing` (an announcement; a sync brings
     /// its ancestors itself, and the walk would cost a window per share).
     fn add_from_peer(&mut self, blob: &[u8], name_missing: bool) -> PeerVerdict {
+        self.add_peer_blob(blob, name_missing).0
+    }
+
+    /// [`Owner::add_from_peer`], with the share's id when the chain took it.
+    fn add_peer_blob(&mut self, blob: &[u8], name_missing: bool) -> (PeerVerdict, Option<Hash>) {
         let id = match self.chain.add_blob(blob) {
             Ok(id) => id,
-            Err(AddError::Duplicate(_)) => return PeerVerdict::Known,
-            Err(AddError::Rejected(rule)) => return PeerVerdict::Invalid(rule.to_string()),
+            Err(AddError::Duplicate(_)) => return (PeerVerdict::Known, None),
+            Err(AddError::Rejected(rule)) => {
+                return (PeerVerdict::Invalid(rule.to_string()), None);
+            }
         };
-        match self.chain.state(&id) {
+        let verdict = match self.chain.state(&id) {
             Some(ShareState::Invalid(rule)) => PeerVerdict::Invalid(rule.to_string()),
             Some(ShareState::Valid) => {
                 self.store(&id, blob.to_vec());
@@ -544,7 +549,8 @@ impl Owner {
                     Vec::new()
                 })
             }
-        }
+        };
+        (verdict, Some(id))
     }
 
     /// The shares `id` waits for: its missing uncles, and the first missing share on its
@@ -579,18 +585,17 @@ impl Owner {
 
     fn on_peer_share(&mut self, blob: &[u8]) -> PeerVerdict {
         let tip_before = self.chain.tip().map(|(id, _)| *id);
-        let verdict = self.add_from_peer(blob, true);
-        if matches!(verdict, PeerVerdict::Valid) {
+        let (verdict, id) = self.add_peer_blob(blob, true);
+        if let (PeerVerdict::Valid, Some(id)) = (&verdict, id) {
             self.status.from_peers += 1;
-            if let Ok(share) = otedama_sharechain::monero::PoolShare::parse(blob) {
-                let _ = self
-                    .events
-                    .send(Event::PeerShareAccepted(PeerShareAccepted {
-                        hash: share.sidechain_id(&self.params.consensus_id).to_string(),
-                        height: share.sidechain_height,
-                        time: unix_now(),
-                    }));
-            }
+            let height = self.chain.share(&id).map_or(0, |s| s.sidechain_height);
+            let _ = self
+                .events
+                .send(Event::PeerShareAccepted(PeerShareAccepted {
+                    hash: id.to_string(),
+                    height,
+                    time: unix_now(),
+                }));
         }
         self.after_peer_shares(tip_before);
         verdict

@@ -145,14 +145,19 @@ pub(crate) async fn run(
 ) {
     let mut checked_at: Option<(u64, usize)> = None;
     loop {
+        // Once per Monero height, and again when a block was added; the status changes
+        // with every share, so the blocks are copied only when they are to be read.
         let (height, blocks) = {
             let s = status.borrow_and_update();
-            (s.monero_height, s.blocks.clone())
+            let key = s.monero_height.map(|h| (h, s.blocks.len()));
+            if key.is_some() && key != checked_at {
+                checked_at = key;
+                (s.monero_height, s.blocks.clone())
+            } else {
+                (None, Vec::new())
+            }
         };
-        // Once per Monero height, and again when a block was added.
-        let key = height.map(|h| (h, blocks.len()));
-        if key.is_some() && key != checked_at {
-            checked_at = key;
+        if height.is_some() {
             let tip = height.map(|h| h.saturating_sub(1));
             for b in blocks.iter().filter(|b| due(b.chain.as_ref())) {
                 match check(&client, &b.id, b.height, &b.outputs, tip).await {
