@@ -110,6 +110,17 @@ impl DagClient {
         }
     }
 
+    /// Returns a client for `config` counting into `stats` (a reconnecting caller keeps
+    /// one set of counters across sessions).
+    pub fn with_stats(config: DagClientConfig, stats: Arc<DagClientStats>) -> Self {
+        Self { config, stats }
+    }
+
+    /// Returns the client's config.
+    pub fn config(&self) -> &DagClientConfig {
+        &self.config
+    }
+
     /// Returns the client's counters.
     pub fn stats(&self) -> Arc<DagClientStats> {
         self.stats.clone()

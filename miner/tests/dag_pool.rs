@@ -3,12 +3,11 @@
 //! has accepted and forwarded its shares (EthereumStratum/1.0.0 on Ethash, and KawPow).
 
 use otedama_miner::{DagClient, DagClientConfig};
-use otedama_sharechain::ChainSpec;
+use otedama_stratum::StratumConfig;
 use otedama_stratum::dag::{
-    DagAlgorithm, DagConfig, DagTemplate, DagWork, DagWorkError, DagWorkSource,
+    DagAlgorithm, DagConfig, DagServer, DagTemplate, DagWork, DagWorkError, DagWorkSource,
     difficulty_to_boundary, meets,
 };
-use otedama_stratum::{StratumConfig, StratumServer};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -46,21 +45,14 @@ async fn mine(algorithm: DagAlgorithm, height: u64) {
         clean: true,
     }));
     let (tx, mut submissions) = mpsc::channel(64);
-    let mut dag = DagConfig::new("127.0.0.1:0".parse().expect("valid"), algorithm);
+    let mut dag = DagConfig::new(algorithm);
     dag.start_difficulty = DIFFICULTY;
     let config = StratumConfig {
         listen: "127.0.0.1:0".parse().expect("valid"),
         ..StratumConfig::default()
     };
-    let (_v1, v1_rx) = watch::channel(None);
-    let (v1_tx, _v1_subs) = mpsc::channel(1);
-    let spec = ChainSpec::by_name("btc-regtest").expect("spec");
-    let server = StratumServer::bind(config, spec, v1_rx, v1_tx)
-        .await
-        .expect("binds")
-        .with_dag(dag, work_rx, tx)
-        .expect("DAG listener");
-    let addr = server.dag_addr().expect("DAG address");
+    let server = DagServer::bind(config, dag, work_rx, tx).expect("binds");
+    let addr = server.local_addr();
     let stats = server.stats();
     let (stop, stop_rx) = watch::channel(false);
     let served = tokio::spawn(server.run(stop_rx.clone()));

@@ -6,6 +6,7 @@
 //! - [`coordinator`]: the task that owns the share chain and store and answers queries.
 //! - [`devices`]: the mining hardware of this machine (`otedama-node devices`).
 //! - [`devnet`]: the one-command local network (litecoind regtest + node + miners).
+//! - [`etc`]: Ethereum Classic, solo: Etchash Stratum over core-geth's work API.
 //! - [`history`]: the node's time series, kept across restarts for `/api/history`.
 //! - [`logfile`]: the log file, rotated by size or day.
 //! - [`mining`]: the built-in miner the API can start and stop.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod coordinator;
 pub mod devices;
 pub mod devnet;
+pub mod etc;
 pub mod history;
 pub mod logfile;
 pub mod mining;

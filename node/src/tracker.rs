@@ -64,6 +64,16 @@ impl WorkerEntry {
     }
 }
 
+impl otedama_stratum::SubmitObserver for Workers {
+    fn accepted(&self, worker: &str, work: u64) {
+        self.on_accepted(worker, u128::from(work), Instant::now(), unix_now());
+    }
+
+    fn rejected(&self, worker: &str) {
+        self.on_rejected(worker, Instant::now(), unix_now());
+    }
+}
+
 /// One worker as the API shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerRow {

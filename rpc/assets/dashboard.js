@@ -34,6 +34,12 @@ function showStatus(s) {
   setText("pool-fee", fee ? "operator fee " + fee.percentage + "% to " + fee.address : "no fee");
   const m = s.mining;
   setText("mining-state", m.running ? "running" : m.configured ? "stopped" : "not configured");
+  const solo = $("solo-note");
+  solo.hidden = !s.solo;
+  if (s.solo) {
+    solo.textContent = "Solo mining, no sharechain: every block pays " +
+      (s.solo.beneficiary || "the parent node's beneficiary (not reported yet)") + ". " + s.solo.reason;
+  }
   showHashrate(s.hashrate);
   showSync(s.sync);
 }

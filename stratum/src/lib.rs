@@ -15,7 +15,7 @@
 //! - [`StratumStats`]: server-wide counters.
 //! - [`xmrig`]: xmrig's JSON-RPC dialect for RandomX miners of a Monero sidechain.
 //! - [`dag`]: the Ethash, Etchash and KawPow dialects (EthereumStratum/1.0.0, ETHPROXY,
-//!   KawPow) on a listener of their own ([`StratumServer::with_dag`]), every share
+//!   KawPow) on a server of their own ([`dag::DagServer`]), every share
 //!   verified with the epoch's light cache.
 //! - [`sv2`]: Stratum V2 (Noise, binary frames, standard and extended channels) on a
 //!   second port, sharing the work, the share path, the caps, bans and counters.
@@ -38,6 +38,7 @@ mod framing;
 mod handlers;
 mod job;
 mod notify;
+mod observer;
 mod server;
 mod session;
 mod stats;
@@ -56,6 +57,7 @@ mod fuzzing;
 pub use config::{BanConfig, StratumConfig, VardiffConfig};
 pub use error::ConfigError;
 pub use fee::{FeeError, MAX_FEE_PERCENT, OperatorFee};
+pub use observer::SubmitObserver;
 pub use server::StratumServer;
 pub use stats::{StatsSnapshot, StratumStats};
 pub use work::{Submission, Work, WorkError, WorkSource};

@@ -3,8 +3,6 @@
 
 use crate::ban::{Admission, Guard};
 use crate::config::StratumConfig;
-use crate::dag::session::DagContext;
-use crate::dag::{DagConfig, DagSubmission, DagWork};
 use crate::extranonce::{Extranonces, Lease};
 use crate::job::{JobIds, PartsCache};
 use crate::session::{self, Context, TARGET};
@@ -36,15 +34,7 @@ pub struct StratumServer {
     sv2: Option<(TcpListener, SocketAddr)>,
     ctx: Arc<Context>,
     conns: Arc<ConnTable>,
-    feeds: Feeds,
-    dag: Option<(TcpListener, SocketAddr)>,
-}
-
-/// What sessions are fed from: v1 and V2 work, and the DAG listener's.
-#[derive(Clone)]
-struct Feeds {
     work: watch::Receiver<Option<Work>>,
-    dag: Option<(Arc<DagContext>, watch::Receiver<Option<DagWork>>)>,
 }
 
 impl StratumServer {
@@ -91,45 +81,8 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            feeds: Feeds { work, dag: None },
-            dag: None,
+            work,
         })
-    }
-
-    /// Adds a listener for the DAG dialects (Ethash, Etchash, KawPow) on
-    /// `config.listen`, fed by `work`; shares meeting their template's share target go
-    /// to `submissions`. It shares the server's limits, timeouts, vardiff, bans,
-    /// connection caps and counters.
-    ///
-    /// # Errors
-    /// `InvalidInput` for difficulty bounds that are not positive numbers; the
-    /// socket's errors when the address cannot be bound.
-    pub fn with_dag(
-        mut self,
-        config: DagConfig,
-        work: watch::Receiver<Option<DagWork>>,
-        submissions: mpsc::Sender<DagSubmission>,
-    ) -> io::Result<Self> {
-        let positive = |d: f64| d.is_finite() && d > 0.0;
-        if !positive(config.start_difficulty)
-            || !positive(config.min_difficulty)
-            || config.max_difficulty.is_some_and(|d| !positive(d))
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "DAG difficulties must be positive finite numbers",
-            ));
-        }
-        let listener = listen(config.listen)?;
-        let addr = listener.local_addr()?;
-        self.dag = Some((listener, addr));
-        self.feeds.dag = Some((Arc::new(DagContext::new(config, submissions)), work));
-        Ok(self)
-    }
-
-    /// Returns the bound DAG address, when a DAG listener was added.
-    pub fn dag_addr(&self) -> Option<SocketAddr> {
-        self.dag.as_ref().map(|(_, a)| *a)
     }
 
     /// Returns the bound address (useful after binding port 0).
@@ -156,23 +109,18 @@ impl StratumServer {
             sv2,
             ctx,
             conns,
-            feeds,
-            dag,
+            work,
         } = self;
         info!(target: TARGET, listen = %local_addr, chain = ctx.spec.name, "stratum server listening");
         let sv2 = sv2.map(|(l, addr)| {
             info!(target: TARGET, listen = %addr, "stratum v2 listening");
             l
         });
-        let dag = dag.map(|(l, addr)| {
-            info!(target: TARGET, listen = %addr, "stratum DAG dialects listening");
-            l
-        });
         let stopping = shutdown.clone();
         let listeners = [
             (Some(listener), Protocol::V1),
             (sv2, Protocol::V2),
-            (dag, Protocol::Dag),
+            (None, Protocol::V2),
         ];
         accept_loop(
             listeners,
@@ -186,7 +134,7 @@ impl StratumServer {
                     peer,
                     permit,
                     protocol,
-                    feeds.clone(),
+                    work.clone(),
                     stopping.clone(),
                 )
             },
@@ -282,8 +230,6 @@ enum Protocol {
     V1,
     /// Stratum V2: Noise-encrypted binary frames.
     V2,
-    /// The DAG dialects: JSON lines.
-    Dag,
 }
 
 /// Admits an accepted connection of any dialect: refuses banned addresses and
@@ -323,25 +269,15 @@ async fn serve(
     peer: SocketAddr,
     permit: ConnPermit,
     protocol: Protocol,
-    feeds: Feeds,
+    work: watch::Receiver<Option<Work>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Feeds { work, dag } = feeds;
-    let ban = match (protocol, dag) {
-        (Protocol::V1, _) => {
+    let ban = match protocol {
+        Protocol::V1 => {
             let lease: Lease = Extranonces::take(&ctx.extranonces);
             session::run(ctx.clone(), stream, peer, lease, work, shutdown).await
         }
-        (Protocol::V2, _) => {
-            crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await
-        }
-        (Protocol::Dag, Some((dag, dag_work))) => {
-            let lease: Lease = Extranonces::take(&ctx.extranonces);
-            crate::dag::session::run(ctx.clone(), dag, stream, peer, lease, dag_work, shutdown)
-                .await
-        }
-        // Only accepted where a DAG listener exists, which comes with its feed.
-        (Protocol::Dag, None) => None,
+        Protocol::V2 => crate::sv2::session::run(ctx.clone(), stream, peer, work, shutdown).await,
     };
     if let Some(reason) = ban {
         ctx.guard.ban(peer.ip(), reason, Instant::now());

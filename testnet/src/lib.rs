@@ -6,6 +6,8 @@
 //! - [`RpcClient`]: a minimal blocking JSON-RPC client for the daemons.
 //! - [`standin::ParentStandIn`]: a deterministic in-process parent-chain stand-in for
 //!   large, fast runs (not a parent chain; see its docs).
+//! - [`geth::GethStandIn`]: core-geth's work API for solo Ethereum Classic mining, with
+//!   Etchash verified for real (no Ethereum Classic daemon is packaged here).
 //! - [`adversary::Adversary`]: a dishonest peer that announces forged shares.
 //! - [`cluster::TestNode`]: an `otedama-node serve` process with its own ports, data dir,
 //!   node key and built-in miner.
@@ -17,6 +19,7 @@
 pub mod adversary;
 pub mod client;
 pub mod cluster;
+pub mod geth;
 pub mod skip;
 pub mod standin;
 

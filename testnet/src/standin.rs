@@ -163,9 +163,81 @@ fn template(height: u32, bits: &str) -> Value {
 
 async fn serve(
     stream: tokio::net::TcpStream,
-    mut height: watch::Receiver<u32>,
+    height: watch::Receiver<u32>,
     chain: Chain,
 ) -> std::io::Result<()> {
+    serve_json_rpc(stream, |req, arrived| {
+        let (mut height, chain) = (height.clone(), chain.clone());
+        async move { answer(&req, arrived, &mut height, &chain).await }
+    })
+    .await
+}
+
+/// Answers one bitcoind request.
+async fn answer(
+    req: &Value,
+    arrived: Instant,
+    height: &mut watch::Receiver<u32>,
+    chain: &Chain,
+) -> Value {
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let params = req.get("params").cloned().unwrap_or(Value::Null);
+    match req.get("method").and_then(Value::as_str) {
+        Some("getblocktemplate") => {
+            let wait_for = params
+                .get(0)
+                .and_then(|p| p.get("longpollid"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u32>().ok());
+            if let Some(seen) = wait_for
+                && *height.borrow() == seen
+            {
+                let _ = tokio::time::timeout(LONGPOLL, height.changed()).await;
+            }
+            let h = *height.borrow();
+            json!({"result": template(h, chain.bits), "error": null, "id": id})
+        }
+        Some("submitblock") => {
+            chain.submitted.fetch_add(1, Ordering::Relaxed);
+            match &chain.arrivals {
+                Some(arrivals) => {
+                    // The header's nonce (bytes 76..80) names the block.
+                    let nonce = params
+                        .get(0)
+                        .and_then(Value::as_str)
+                        .and_then(|h| h.get(152..160))
+                        .and_then(|h| hex::decode(h).ok())
+                        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                        .map(u32::from_le_bytes);
+                    let mut a = arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(nonce) = nonce
+                        && a.len() < MAX_ARRIVALS
+                    {
+                        a.push((arrived, nonce));
+                    }
+                    json!({"result": null, "error": null, "id": id})
+                }
+                // The target is out of reach: anything submitted is "high-hash".
+                None => json!({"result": "high-hash", "error": null, "id": id}),
+            }
+        }
+        _ => {
+            json!({"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": id})
+        }
+    }
+}
+
+/// Serves JSON-RPC over HTTP/1.1 on `stream` until the client closes it: each request
+/// body (at most [`MAX_BODY`] bytes) goes to `answer` with its arrival time, and its
+/// reply is written back. What both stand-ins share.
+pub(crate) async fn serve_json_rpc<F, Fut>(
+    stream: tokio::net::TcpStream,
+    mut answer: F,
+) -> std::io::Result<()>
+where
+    F: FnMut(Value, Instant) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = None;
@@ -192,51 +264,7 @@ async fn serve(
         reader.read_exact(&mut body).await?;
         let arrived = Instant::now();
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let id = req.get("id").cloned().unwrap_or(Value::Null);
-        let params = req.get("params").cloned().unwrap_or(Value::Null);
-        let result = match req.get("method").and_then(Value::as_str) {
-            Some("getblocktemplate") => {
-                let wait_for = params
-                    .get(0)
-                    .and_then(|p| p.get("longpollid"))
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<u32>().ok());
-                if let Some(seen) = wait_for
-                    && *height.borrow() == seen
-                {
-                    let _ = tokio::time::timeout(LONGPOLL, height.changed()).await;
-                }
-                let h = *height.borrow();
-                json!({"result": template(h, chain.bits), "error": null, "id": id})
-            }
-            Some("submitblock") => {
-                chain.submitted.fetch_add(1, Ordering::Relaxed);
-                match &chain.arrivals {
-                    Some(arrivals) => {
-                        // The header's nonce (bytes 76..80) names the block.
-                        let nonce = params
-                            .get(0)
-                            .and_then(Value::as_str)
-                            .and_then(|h| h.get(152..160))
-                            .and_then(|h| hex::decode(h).ok())
-                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                            .map(u32::from_le_bytes);
-                        let mut a = arrivals.lock().unwrap_or_else(PoisonError::into_inner);
-                        if let Some(nonce) = nonce
-                            && a.len() < MAX_ARRIVALS
-                        {
-                            a.push((arrived, nonce));
-                        }
-                        json!({"result": null, "error": null, "id": id})
-                    }
-                    // The target is out of reach: anything submitted is "high-hash".
-                    None => json!({"result": "high-hash", "error": null, "id": id}),
-                }
-            }
-            _ => {
-                json!({"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": id})
-            }
-        };
+        let result = answer(req, arrived).await;
         let out = serde_json::to_vec(&result).unwrap_or_default();
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",

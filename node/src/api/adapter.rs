@@ -225,6 +225,7 @@ impl NodeApiAdapter {
                     .collect(),
             },
             sync: self.sync(&snapshot),
+            solo: None,
         }
     }
 }

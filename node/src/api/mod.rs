@@ -4,16 +4,20 @@
 //!   [`NodeHandle`](crate::NodeHandle), turning node types into the API's JSON types.
 //! - `events`: node events forwarded to the API's live event hub.
 //! - `monero`: [`MoneroApiAdapter`], the same API over a Monero sidechain node.
+//! - `etc`: [`EtcApiAdapter`], the same API over a solo Ethereum Classic node.
 //! - `listeners`: [`Services`] starts the API, metrics and health listeners a config asks
 //!   for ([`ServiceSet`]) and stops them.
 
 mod adapter;
+mod etc;
 mod events;
 mod listeners;
 mod miner;
 mod monero;
 
 pub use adapter::NodeApiAdapter;
+pub(crate) use etc::etc_found_block;
+pub use etc::{EtcApiAdapter, SOLO_REASON};
 pub use listeners::{MetricSources, ServiceError, ServiceSet, Services};
 pub use monero::MoneroApiAdapter;
 pub(crate) use monero::monero_found_block;
@@ -23,3 +27,13 @@ use std::time::Duration;
 /// A template older than this makes the node not ready: longpolls return at least this
 /// often (they time out after 90 s and are retried at once).
 pub const READY_TEMPLATE_AGE: Duration = Duration::from_secs(180);
+
+/// The mining state of a node without a built-in miner.
+pub(crate) fn no_miner() -> otedama_rpc::MiningState {
+    otedama_rpc::MiningState {
+        running: false,
+        configured: false,
+        payout_address: None,
+        detail: Some("no built-in miner is configured for this node".to_owned()),
+    }
+}

@@ -4,13 +4,14 @@
 
 use super::adapter::{ban, dial, history, query_error, stratum_counters, unban, worker_dto};
 use super::events::{on_chain_with, peer_dto};
+use crate::mining::PoolMiner;
 use crate::monero::query::{self, Query};
-use crate::monero::{BlockRecord, MoneroHandle, MoneroMiner, MoneroStatus};
+use crate::monero::{BlockRecord, MoneroHandle, MoneroStatus};
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, BlockStatus, ChainInfo, Coin, Event, FoundBlock, Hashrate,
-    History, HistoryRequest, MetricsSnapshot, MinerInfo, MinerPayout, MinerView, MiningState,
-    NodeApi, OnChain, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, Readiness,
+    History, HistoryRequest, MetricsSnapshot, MinerPayout, MinerView, MiningState, NodeApi,
+    OnChain, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, Readiness,
     ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status, StratumStatus,
     SyncState, Worker,
 };
@@ -28,13 +29,13 @@ const ALGORITHM: &str = "randomx";
 pub struct MoneroApiAdapter {
     node: MoneroHandle,
     name: String,
-    miner: Option<Arc<MoneroMiner>>,
+    miner: Option<Arc<PoolMiner>>,
 }
 
 impl MoneroApiAdapter {
     /// Wraps `node`, named `name`; `miner` is the built-in miner the API may start and
     /// stop (`None`: no miner is configured).
-    pub fn new(node: MoneroHandle, name: String, miner: Option<Arc<MoneroMiner>>) -> Arc<Self> {
+    pub fn new(node: MoneroHandle, name: String, miner: Option<Arc<PoolMiner>>) -> Arc<Self> {
         Arc::new(Self { node, name, miner })
     }
 
@@ -57,21 +58,8 @@ impl MoneroApiAdapter {
 
     fn mining_state(&self) -> MiningState {
         match &self.miner {
-            Some(m) => {
-                let s = m.state();
-                MiningState {
-                    running: s.running,
-                    configured: true,
-                    payout_address: Some(s.payout_address),
-                    detail: None,
-                }
-            }
-            None => MiningState {
-                running: false,
-                configured: false,
-                payout_address: None,
-                detail: Some("no built-in miner is configured for this node".to_owned()),
-            },
+            Some(m) => m.state().mining_state(),
+            None => super::no_miner(),
         }
     }
 
@@ -189,6 +177,7 @@ impl NodeApi for MoneroApiAdapter {
                     })
                     .unwrap_or_default(),
                 sync: Self::sync(&s),
+                solo: None,
             })
         })
     }
@@ -203,21 +192,10 @@ impl NodeApi for MoneroApiAdapter {
                 shares,
                 blocks,
                 hashrate: self.hashrate_now(),
-                miner: self.miner.as_ref().map(|m| {
-                    let st = m.state();
-                    MinerInfo {
-                        hashrate: st.hashrate,
-                        hashes: st.hashes,
-                        accepted: st.accepted,
-                        rejected: st.rejected,
-                        stale: 0,
-                        pool: Some(st.pool),
-                        connected: st.running,
-                        difficulty: s.share_difficulty.unwrap_or(0) as f64,
-                        hardware_errors: 0,
-                        devices: Vec::new(),
-                    }
-                }),
+                miner: self
+                    .miner
+                    .as_ref()
+                    .map(|m| m.state().miner_info(s.share_difficulty.unwrap_or(0) as f64)),
             })
         })
     }

@@ -40,6 +40,14 @@ pub fn chains(json: bool) -> anyhow::Result<()> {
                     name: p.name,
                 }),
         )
+        // Ethereum Classic, solo: no sharechain, so no window and no consensus id.
+        .chain(crate::etc::EtcChain::all().iter().map(|c| ChainRow {
+            name: c.name.to_owned(),
+            algorithm: "etchash".into(),
+            share_period_secs: c.block_time,
+            window_max_shares: 0,
+            consensus_id: "solo".into(),
+        }))
         .collect();
     if json {
         println!(

@@ -47,6 +47,9 @@ pub fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(params) = config.chains.first().and_then(|c| c.monero_params()) {
         return runtime.block_on(serve_monero(config, params));
     }
+    if let Some(chain) = config.chains.first().and_then(|c| c.etc_chain()) {
+        return runtime.block_on(serve_etc(config, chain));
+    }
     runtime.block_on(async {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         // The node starts the built-in miner itself when `mining` enables it.
@@ -116,14 +119,14 @@ async fn serve_monero(
         pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let threads = otedama_miner::hashing_threads(config.mining.cpu.threads as usize);
-    let miner = std::sync::Arc::new(crate::monero::MoneroMiner::new(
-        otedama_miner::xmrig::XmrigMinerConfig {
+    let miner = std::sync::Arc::new(crate::mining::PoolMiner::new(
+        crate::mining::PoolClient::Xmrig(otedama_miner::xmrig::XmrigMinerConfig {
             pool: pool.to_string(),
             login: config.mining.payout_address.trim().to_owned(),
             threads,
             priority: config.mining.cpu.priority.thread_priority(),
             mode: otedama_miner::randomx::RandomxMode::Auto,
-        },
+        }),
     ));
     let handle = node.handle();
     let adapter = crate::api::MoneroApiAdapter::new(
@@ -146,6 +149,63 @@ async fn serve_monero(
         metrics = ?services.metrics_addr(), health = ?services.health_addr(), ?p2p, "serving a Monero sidechain");
     if config.mining.miner_enabled() {
         tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (fast mode where the memory allows, else light)");
+        miner.start();
+    }
+    wait_for_signal().await;
+    tracing::info!(target: "otedama::node", "shutting down");
+    services.stop().await;
+    miner.stop().await;
+    node.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a solo Ethereum Classic node: core-geth's work API, Etchash Stratum, and the
+/// API, dashboard, metrics and health listeners the config enables.
+async fn serve_etc(
+    config: &Config,
+    chain: &'static crate::etc::EtcChain,
+) -> anyhow::Result<ExitCode> {
+    let node =
+        crate::etc::EtcNode::start(crate::etc::EtcSettings::from_config(config, chain)).await?;
+    let mut pool = node.stratum_addr();
+    if pool.ip().is_unspecified() {
+        pool.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    // The built-in miner hashes Etchash on the CPU with the epoch's light cache.
+    let miner = std::sync::Arc::new(crate::mining::PoolMiner::new(
+        crate::mining::PoolClient::Dag(otedama_miner::DagClientConfig {
+            host: pool.ip().to_string(),
+            port: pool.port(),
+            user: config.mining.payout_address.trim().to_owned(),
+            password: "x".to_owned(),
+            algorithm: otedama_stratum::dag::DagAlgorithm::Etchash,
+            batch: 64,
+        }),
+    ));
+    let handle = node.handle().clone();
+    let adapter = crate::api::EtcApiAdapter::new(
+        handle.clone(),
+        config.app.name.clone(),
+        config
+            .mining
+            .miner_enabled()
+            .then(|| std::sync::Arc::clone(&miner)),
+    );
+    let metrics = crate::api::MetricSources {
+        base: None,
+        parent: handle.parent_metrics().clone(),
+    };
+    let services = crate::api::Services::start_with(
+        adapter,
+        metrics,
+        config,
+        &crate::api::ServiceSet::from_config(config),
+    )
+    .await?;
+    tracing::info!(target: "otedama::node", chain = chain.name, stratum = %node.stratum_addr(), api = ?services.api_addr(),
+        metrics = ?services.metrics_addr(), health = ?services.health_addr(), "serving Ethereum Classic solo: every block pays core-geth's etherbase");
+    if config.mining.miner_enabled() {
+        tracing::info!(target: "otedama::mining", "built-in Etchash miner started (CPU, light cache)");
         miner.start();
     }
     wait_for_signal().await;

@@ -27,6 +27,12 @@ impl ChainConfig {
     pub fn monero_params(&self) -> Option<otedama_sharechain::monero::SidechainParams> {
         otedama_sharechain::monero::SidechainParams::by_name(&self.spec)
     }
+
+    /// Returns the Ethereum Classic network named by `spec` (`etc-main`, `etc-regtest`),
+    /// mined solo, if it is one.
+    pub fn etc_chain(&self) -> Option<&'static crate::etc::EtcChain> {
+        crate::etc::EtcChain::by_name(&self.spec)
+    }
 }
 
 /// The RPC endpoint of one parent-chain daemon.

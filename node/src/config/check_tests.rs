@@ -275,7 +275,7 @@ fn the_example_file_checks_clean() {
 
 #[test]
 fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
-    for algorithm in ["ethash", "kawpow", "randomx"] {
+    for algorithm in ["ethash", "etchash", "kawpow", "randomx"] {
         let running = check(&format!(
             "mining:\n  algorithm: {algorithm}\n  payout_address: mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA\n"
         ));
@@ -283,7 +283,7 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(
             got[0].starts_with(&format!(
-                "mining.algorithm (line 2): {algorithm} has no built-in miner backend yet"
+                "mining.algorithm (line 2): {algorithm} mines no chain of this config"
             )),
             "{}",
             got[0]
@@ -292,6 +292,54 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
         let idle = check(&format!("mining:\n  algorithm: {algorithm}\n"));
         assert_eq!(lines(&idle.issues), Vec::<String>::new());
     }
+}
+
+#[test]
+fn an_etc_chain_is_solo_and_the_config_says_so() {
+    const LOGIN: &str = "0x2222222222222222222222222222222222222222";
+    let etc = |mining: &str, extra: &str| {
+        check(&format!(
+            "{mining}{extra}chains:\n  - spec: etc-regtest\n    daemons:\n      - url: http://127.0.0.1:8545\n"
+        ))
+    };
+    let mining = format!("mining:\n  algorithm: etchash\n  payout_address: \"{LOGIN}\"\n");
+    let ok = etc(&mining, "");
+    assert_eq!(lines(&ok.issues), Vec::<String>::new());
+    let warned = lines(&ok.warnings);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("mined solo") && warned[0].contains("etherbase"),
+        "{}",
+        warned[0]
+    );
+    // Nothing may promise what a solo chain cannot do.
+    let bad = etc(
+        "mining:\n  algorithm: scrypt\n  payout_address: LTC1\n",
+        "pool:\n  fee_percentage: 1\n  rewards:\n    window: 100\n",
+    );
+    let got = lines(&bad.issues);
+    for want in [
+        "mining.algorithm (line 2): scrypt cannot mine an Ethereum Classic chain; set etchash",
+        "pool.fee_percentage (line 5): a solo Ethereum Classic node cannot take a fee",
+        "pool.rewards.window (line 7): a solo Ethereum Classic node has no PPLNS window",
+        "mining.payout_address (line 3): the built-in miner logs in with it, so it must be an Ethereum Classic address",
+    ] {
+        assert!(
+            got.iter().any(|g| g.starts_with(want)),
+            "{want:?} not in {got:?}"
+        );
+    }
+    // One chain per process.
+    let two = check(&format!(
+        "{mining}chains:\n  - spec: etc-regtest\n    daemons:\n      - url: http://127.0.0.1:8545\n  - spec: ltc-regtest\n    daemons:\n      - url: http://127.0.0.1:19443\n        user: u\n        password: p\n"
+    ));
+    assert!(
+        lines(&two.issues)
+            .iter()
+            .any(|l| l.contains("an Ethereum Classic chain runs alone")),
+        "{:?}",
+        lines(&two.issues)
+    );
 }
 
 #[test]

@@ -204,6 +204,8 @@ pub enum MiningAlgorithm {
     Randomx,
     /// Ethash.
     Ethash,
+    /// Etchash (Ethereum Classic, ECIP-1099).
+    Etchash,
     /// KawPoW (Ravencoin).
     Kawpow,
 }
@@ -214,7 +216,10 @@ impl MiningAlgorithm {
         match self {
             MiningAlgorithm::Sha256d => Some(PowAlgorithm::Sha256d),
             MiningAlgorithm::Scrypt => Some(PowAlgorithm::Scrypt),
-            MiningAlgorithm::Randomx | MiningAlgorithm::Ethash | MiningAlgorithm::Kawpow => None,
+            MiningAlgorithm::Randomx
+            | MiningAlgorithm::Ethash
+            | MiningAlgorithm::Etchash
+            | MiningAlgorithm::Kawpow => None,
         }
     }
 }
@@ -226,6 +231,7 @@ impl fmt::Display for MiningAlgorithm {
             MiningAlgorithm::Scrypt => "scrypt",
             MiningAlgorithm::Randomx => "randomx",
             MiningAlgorithm::Ethash => "ethash",
+            MiningAlgorithm::Etchash => "etchash",
             MiningAlgorithm::Kawpow => "kawpow",
         })
     }

@@ -182,7 +182,21 @@ fn check_mining(config: &Config, issues: &mut Issues) {
     );
     // The algorithm matters only once the miner runs, which needs a payout address.
     let monero = config.chains.iter().any(|c| c.monero_params().is_some());
-    if monero && mining.miner_enabled() && mining.algorithm != super::MiningAlgorithm::Randomx {
+    let etc = config.chains.iter().any(|c| c.etc_chain().is_some());
+    if etc && mining.miner_enabled() && mining.algorithm != super::MiningAlgorithm::Etchash {
+        issues.push(
+            "mining.algorithm",
+            format!(
+                "{} cannot mine an Ethereum Classic chain; set etchash",
+                mining.algorithm
+            ),
+        );
+    } else if etc {
+        // The built-in Etchash miner serves Ethereum Classic chains.
+    } else if monero
+        && mining.miner_enabled()
+        && mining.algorithm != super::MiningAlgorithm::Randomx
+    {
         issues.push(
             "mining.algorithm",
             format!(
@@ -196,9 +210,10 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         issues.push(
             "mining.algorithm",
             format!(
-                "{} has no built-in miner backend yet (the built-in miner mines sha256d and \
-                 scrypt); its hashing exists for validation only, see docs/ethash.md and \
-                 docs/monero.md",
+                "{} mines no chain of this config: the built-in miner mines sha256d and scrypt \
+                 on their chains, randomx on Monero's and etchash on Ethereum Classic's; \
+                 ethash and kawpow are measured by `otedama-node bench` only (see \
+                 docs/ethash.md)",
                 mining.algorithm
             ),
         );
@@ -607,6 +622,10 @@ fn check_chains(config: &Config, issues: &mut Issues) {
                 "a Monero sidechain runs alone: one node process per Monero chain",
             );
         }
+        let etc = chain.etc_chain().is_some();
+        if etc {
+            check_etc(config, &path, issues);
+        }
         if monero && let Err(e) = crate::monero::parse_wallet(&config.mining.payout_address) {
             issues.push(
                 "mining.payout_address",
@@ -616,12 +635,14 @@ fn check_chains(config: &Config, issues: &mut Issues) {
         if issues.text(format!("{path}.spec"), &chain.spec, MAX_NAME_BYTES)
             && chain.chain_spec().is_none()
             && !monero
+            && !etc
         {
             let monero_names = otedama_sharechain::monero::SidechainParams::all().map(|p| p.name);
             let known: Vec<&str> = ChainSpec::all()
                 .iter()
                 .map(|s| s.name)
                 .chain(monero_names.iter().map(String::as_str))
+                .chain(crate::etc::EtcChain::all().iter().map(|c| c.name))
                 .collect();
             issues.push(
                 format!("{path}.spec"),
@@ -668,6 +689,7 @@ fn check_chains(config: &Config, issues: &mut Issues) {
                 && issues.text(format!("{path}.zmq"), zmq, MAX_TEXT_BYTES)
             {
                 if !monero {
+                    // Only monerod publishes templates over ZMQ.
                     issues.push(
                         format!("{path}.zmq"),
                         "only Monero chains read a ZMQ publisher",
@@ -678,9 +700,10 @@ fn check_chains(config: &Config, issues: &mut Issues) {
                     issues.push(format!("{path}.zmq"), "expected tcp://host:port");
                 }
             }
-            // monerod's RPC has no login by default; an unrestricted local one needs none.
+            // monerod's and core-geth's RPC have no login by default; a local one needs none.
             let has_cookie = daemon.cookie_file.is_some();
-            if monero && !has_cookie && daemon.user.is_none() && daemon.password.is_none() {
+            if (monero || etc) && !has_cookie && daemon.user.is_none() && daemon.password.is_none()
+            {
                 continue;
             }
             match (has_cookie, &daemon.user, &daemon.password) {
@@ -696,6 +719,56 @@ fn check_chains(config: &Config, issues: &mut Issues) {
                     issues.push(format!("{path}.user"), "required with password")
                 }
             }
+        }
+    }
+}
+
+/// The checks of a solo Ethereum Classic chain (`chains[i]` at `path`): it runs alone, and
+/// nothing in the config may promise what a solo chain cannot do.
+fn check_etc(config: &Config, path: &str, issues: &mut Issues) {
+    if config.chains.len() > 1 {
+        issues.push(
+            format!("{path}.spec"),
+            "an Ethereum Classic chain runs alone: one node process per chain",
+        );
+    }
+    issues.warn(
+        format!("{path}.spec"),
+        "Ethereum Classic is mined solo: an ETC block has one beneficiary, so there is no \
+         sharechain and no PPLNS split; every block pays the etherbase of the core-geth node \
+         in chains[0].daemons (its --miner.etherbase), whoever's miner seals it",
+    );
+    if config.pool.fee_percentage > 0.0 {
+        issues.push(
+            "pool.fee_percentage",
+            "a solo Ethereum Classic node cannot take a fee: every block pays core-geth's \
+             etherbase alone; set it to 0",
+        );
+    }
+    if config.pool.rewards.window.is_some() {
+        issues.push(
+            "pool.rewards.window",
+            "a solo Ethereum Classic node has no PPLNS window; leave it out",
+        );
+    }
+    let mining = &config.mining;
+    if mining.miner_enabled() {
+        if crate::parent::geth::normalize_address(&mining.payout_address).is_none() {
+            issues.push(
+                "mining.payout_address",
+                format!(
+                    "the built-in miner logs in with it, so it must be an Ethereum Classic \
+                     address (0x and 40 hex digits), got {}",
+                    quote(&mining.payout_address)
+                ),
+            );
+        }
+        if mining.enable_gpu || mining.enable_asic {
+            issues.push(
+                "mining.enable_gpu",
+                "the built-in Etchash miner hashes on the CPU only; point GPU miners at the \
+                 Stratum port instead",
+            );
         }
     }
 }

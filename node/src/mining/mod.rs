@@ -7,16 +7,19 @@
 //! their cgminer API.
 //!
 //! - `control`: [`MinerControl`], starting and stopping the rigs as one set.
+//! - `pool`: [`PoolMiner`], the one-client miner of a Monero or DAG node.
 //! - `plan`: what the `mining` section asks for.
 //! - `rigs`: building a rig per device, with its thermal governor.
 //! - `report`: the API's view of each rig and network miner.
 
 mod control;
 mod plan;
+mod pool;
 mod report;
 mod rigs;
 
 pub use control::MinerControl;
+pub use pool::{MinerState, PoolClient, PoolMiner};
 
 use otedama_miner::MinerError;
 

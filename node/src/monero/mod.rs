@@ -16,13 +16,11 @@
 
 mod follow;
 mod mesh;
-mod mining;
 mod owner;
 mod proof;
 pub(crate) mod query;
 
 pub use mesh::share_links;
-pub use mining::{MinerState, MoneroMiner};
 pub use proof::MONERO_MATURITY;
 
 use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
@@ -341,22 +339,6 @@ impl MoneroHandle {
     /// ten minutes per second.
     pub fn pool_hashrate(&self, now: u64) -> f64 {
         crate::coordinator::pool_hashrate(&self.status.borrow().recent_work, now)
-    }
-}
-
-impl otedama_stratum::xmrig::SubmitObserver for crate::tracker::Workers {
-    fn accepted(&self, worker: &str, difficulty: u64) {
-        // A RandomX difficulty is the expected number of hashes.
-        self.on_accepted(
-            worker,
-            u128::from(difficulty),
-            std::time::Instant::now(),
-            crate::unix_now(),
-        );
-    }
-
-    fn rejected(&self, worker: &str) {
-        self.on_rejected(worker, std::time::Instant::now(), crate::unix_now());
     }
 }
 

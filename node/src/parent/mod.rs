@@ -3,6 +3,7 @@
 //! `getblocktemplate` with longpoll, and `submitblock` to every endpoint.
 
 mod error;
+pub mod geth;
 pub mod monero;
 pub mod monero_zmq;
 

@@ -36,6 +36,20 @@ pub struct Status {
     pub p2p: P2pStatus,
     /// Sharechain sync progress.
     pub sync: SyncState,
+    /// Set when the node mines solo (a chain whose blocks cannot pay a split): who
+    /// every block pays, and why there is no sharechain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solo: Option<Solo>,
+}
+
+/// A solo node's statement, in [`Status`]: there is no sharechain, no PPLNS split and
+/// no mesh; every block pays one beneficiary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Solo {
+    /// The address every block pays, once the parent node has told it.
+    pub beneficiary: Option<String>,
+    /// Why this chain is mined solo, in a sentence for people.
+    pub reason: String,
 }
 
 /// The coin a chain pays, in [`Status`].

@@ -93,6 +93,7 @@ impl NodeApi for Fake {
                     listen: vec!["/ip4/127.0.0.1/tcp/9333/p2p/12D3KooWfake".into()],
                 },
                 sync: sync(),
+                solo: None,
             })
         })
     }

@@ -1,5 +1,5 @@
-//! The Stratum dialects of the DAG proofs of work (Ethash, Etchash, KawPow), served on
-//! their own listener of [`StratumServer`](crate::StratumServer):
+//! The Stratum dialects of the DAG proofs of work (Ethash, Etchash, KawPow), served by a
+//! [`DagServer`] of their own (a chain of these algorithms has no v1 miners):
 //!
 //! - **EthereumStratum/1.0.0** (NiceHash's specification; ethminer, lolMiner, T-Rex,
 //!   NBMiner, TeamRedMiner on Ethash and Etchash): `mining.subscribe` naming the
@@ -14,9 +14,9 @@
 //!   `mining.set_target`, `mining.notify [job, header, seed, target, clean, height,
 //!   bits]` and `mining.submit [worker, job, nonce, header, mix]`.
 //!
-//! The listener's [`DagAlgorithm`] picks the dialects: Ethash and Etchash listeners
+//! The server's [`DagAlgorithm`] picks the dialects: Ethash and Etchash servers
 //! speak EthereumStratum/1.0.0 or ETHPROXY, told apart by the client's first request;
-//! KawPow listeners speak the KawPow dialect. Every share is checked on the CPU with the
+//! KawPow servers speak the KawPow dialect. Every share is checked on the CPU with the
 //! epoch's light cache (`verify`, a few epochs kept), and those meeting the share target
 //! go to the node as [`DagSubmission`]s. Work comes from a [`DagWorkSource`] published
 //! as [`DagWork`] on a `watch` channel, as v1 work does.
@@ -26,18 +26,19 @@
 //! `d * 2^32` hashes; [`difficulty_to_boundary`] and [`boundary_to_difficulty`] convert.
 
 mod codec;
+mod server;
 pub(crate) mod session;
 mod submit;
 mod verify;
 
+pub use server::DagServer;
 pub use verify::{DagHash, DagHasher};
 
 use otedama_sharechain::ethash::{Epoch, EthashError, Schedule, kawpow};
 use ruint::aliases::U256;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A DAG proof of work served by a listener (a bench- and Stratum-level choice; the
+/// A DAG proof of work served by a server (a bench- and Stratum-level choice; the
 /// sharechain's consensus ids are not involved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DagAlgorithm {
@@ -83,13 +84,11 @@ pub enum Dialect {
     Kawpow,
 }
 
-/// A DAG listener: where it listens, what it serves, and its difficulty bounds (in the
-/// DAG dialects' units, see the module documentation). Limits, timeouts, bans and
-/// vardiff come from the server's [`StratumConfig`](crate::StratumConfig).
+/// What a [`DagServer`] serves, and its difficulty bounds (in the DAG dialects' units,
+/// see the module documentation). The address, limits, timeouts, bans and vardiff come
+/// from its [`StratumConfig`](crate::StratumConfig).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DagConfig {
-    /// Listening address.
-    pub listen: SocketAddr,
     /// The proof of work served.
     pub algorithm: DagAlgorithm,
     /// The first difficulty of each session.
@@ -101,11 +100,10 @@ pub struct DagConfig {
 }
 
 impl DagConfig {
-    /// A listener for `algorithm` on `listen` starting at difficulty 1 (about 4.3 G
-    /// hashes a share) with no lower bound to speak of.
-    pub fn new(listen: SocketAddr, algorithm: DagAlgorithm) -> Self {
+    /// Serves `algorithm` starting at difficulty 1 (about 4.3 G hashes a share) with no
+    /// lower bound to speak of.
+    pub fn new(algorithm: DagAlgorithm) -> Self {
         Self {
-            listen,
             algorithm,
             start_difficulty: 1.0,
             min_difficulty: 1e-9,

@@ -12,13 +12,15 @@ use super::{
     DagAlgorithm, DagConfig, DagSubmission, DagTemplate, DagWork, Dialect, boundary_to_difficulty,
     difficulty_to_boundary,
 };
+use crate::ban::Guard;
 use crate::codec::{DecodeError, RequestId};
-use crate::config::Quirks;
+use crate::config::{Quirks, StratumConfig};
 use crate::error::{BanReason, Reject, SessionError};
-use crate::extranonce::Lease;
+use crate::extranonce::{Extranonces, Lease};
 use crate::framing::LineFramer;
-use crate::session::{Context, InvalidWindow, SessionEnd, TARGET};
-use crate::stats::bump;
+use crate::job::JobIds;
+use crate::session::{InvalidWindow, SessionEnd, TARGET};
+use crate::stats::{StratumStats, bump};
 use crate::vardiff::{Bounds, Vardiff};
 use otedama_sharechain::AddressError;
 use otedama_sharechain::ethash::Epoch;
@@ -52,25 +54,26 @@ const MAX_WORKERS: usize = 64;
 /// most 3; kawpowminer and xmrig take at most 4).
 pub(crate) const EXTRANONCE_BYTES: usize = 2;
 
-/// What the DAG sessions of one listener share.
+/// What the DAG sessions of one server share.
 pub(crate) struct DagContext {
-    /// The listener's config.
-    pub config: DagConfig,
+    /// Limits, timeouts, vardiff and bans.
+    pub stratum: StratumConfig,
+    /// The proof of work served and its difficulty bounds.
+    pub dag: DagConfig,
     /// Light caches by epoch.
     pub caches: Arc<EpochCaches>,
     /// Shares go to the node here.
     pub submissions: mpsc::Sender<DagSubmission>,
-}
-
-impl DagContext {
-    /// Returns the shared state of a listener.
-    pub(crate) fn new(config: DagConfig, submissions: mpsc::Sender<DagSubmission>) -> Self {
-        Self {
-            caches: Arc::new(EpochCaches::new(config.algorithm)),
-            config,
-            submissions,
-        }
-    }
+    /// Server counters.
+    pub stats: Arc<StratumStats>,
+    /// Job id allocator.
+    pub job_ids: JobIds,
+    /// Nonce prefix allocator.
+    pub extranonces: Arc<Extranonces>,
+    /// Bans and connection rates.
+    pub guard: Guard,
+    /// Told of each judged share, if set.
+    pub observer: Option<Arc<dyn crate::SubmitObserver>>,
 }
 
 /// A job sent to the miner.
@@ -85,8 +88,7 @@ pub(crate) struct DagJob {
 
 /// The state of one DAG connection.
 pub(crate) struct DagSession {
-    pub(crate) ctx: Arc<Context>,
-    pub(crate) dag: Arc<DagContext>,
+    pub(crate) ctx: Arc<DagContext>,
     _lease: Lease,
     pub(crate) extranonce: [u8; EXTRANONCE_BYTES],
     pub(crate) dialect: Option<Dialect>,
@@ -117,8 +119,7 @@ pub(crate) struct DagSession {
 /// down. Returns the ban the session earned, if any.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S>(
-    ctx: Arc<Context>,
-    dag: Arc<DagContext>,
+    ctx: Arc<DagContext>,
     mut stream: S,
     peer: SocketAddr,
     lease: Lease,
@@ -128,11 +129,11 @@ pub(crate) async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let algo = dag.config.algorithm.name();
+    let algo = ctx.dag.algorithm.name();
     let span = info_span!(target: TARGET, "dag_session", %peer, algo);
     async move {
         debug!(target: TARGET, "miner connected");
-        let mut session = DagSession::new(ctx, dag, lease);
+        let mut session = DagSession::new(ctx, lease);
         let end = session.drive(&mut stream, work, shutdown).await;
         let _ = timeout(FINAL_DRAIN, session.write_out(&mut stream)).await;
         // Ignored: the peer may already be gone.
@@ -144,13 +145,12 @@ where
 }
 
 impl DagSession {
-    fn new(ctx: Arc<Context>, dag: Arc<DagContext>, lease: Lease) -> Self {
+    fn new(ctx: Arc<DagContext>, lease: Lease) -> Self {
         let now = Instant::now();
         let v = lease.value().to_be_bytes();
-        let wanted = dag.config.start_difficulty;
+        let wanted = ctx.dag.start_difficulty;
         Self {
             ctx,
-            dag,
             extranonce: [v[2], v[3]],
             _lease: lease,
             dialect: None,
@@ -188,7 +188,7 @@ impl DagSession {
     {
         self.work = work.borrow_and_update().clone();
         self.seen_generation = self.work.as_ref().map(|w| w.generation);
-        let mut framer = LineFramer::new(self.ctx.config.max_line_bytes);
+        let mut framer = LineFramer::new(self.ctx.stratum.max_line_bytes);
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut work_open = true;
         loop {
@@ -231,7 +231,7 @@ impl DagSession {
         if self.out.is_empty() {
             return Ok(());
         }
-        let limit = self.ctx.config.send_timeout;
+        let limit = self.ctx.stratum.send_timeout;
         match timeout(limit, stream.write_all(&self.out)).await {
             Ok(written) => written?,
             Err(_) => return Err(SessionError::SendTimeout(limit)),
@@ -301,7 +301,7 @@ impl DagSession {
         crate::session::count_malformed(
             &mut self.malformed,
             &reject,
-            self.ctx.config.bans.max_malformed,
+            self.ctx.stratum.bans.max_malformed,
         )?;
         trace!(target: TARGET, %reject, "bad request");
         self.reply(&id, Err(reject))
@@ -309,7 +309,7 @@ impl DagSession {
 
     /// The dialect a listener of this algorithm speaks for `mining.*` requests.
     fn mining_dialect(&self) -> Dialect {
-        match self.dag.config.algorithm {
+        match self.ctx.dag.algorithm {
             DagAlgorithm::Kawpow => Dialect::Kawpow,
             DagAlgorithm::Ethash | DagAlgorithm::Etchash => Dialect::EthereumStratum,
         }
@@ -329,7 +329,7 @@ impl DagSession {
 
     async fn handle(&mut self, id: RequestId, request: DagRequest) -> Result<(), SessionError> {
         let mining = self.mining_dialect();
-        let proxy_ok = self.dag.config.algorithm != DagAlgorithm::Kawpow;
+        let proxy_ok = self.ctx.dag.algorithm != DagAlgorithm::Kawpow;
         match request {
             DagRequest::Subscribe {
                 user_agent,
@@ -478,8 +478,8 @@ impl DagSession {
 
     fn bounds(&self) -> Bounds {
         Bounds {
-            min: self.dag.config.min_difficulty,
-            max: self.dag.config.max_difficulty,
+            min: self.ctx.dag.min_difficulty,
+            max: self.ctx.dag.max_difficulty,
             floor: self.floor,
             quirks: Quirks::default(),
         }
@@ -498,7 +498,7 @@ impl DagSession {
                 return Ok(());
             }
         };
-        let epoch = match self.dag.config.algorithm.epoch(template.height) {
+        let epoch = match self.ctx.dag.algorithm.epoch(template.height) {
             Ok(e) => e,
             Err(error) => {
                 warn!(target: TARGET, height = template.height, %error, "template height has no epoch");
@@ -584,7 +584,7 @@ impl DagSession {
             return;
         }
         self.warmed = Some(epoch);
-        let caches = self.dag.caches.clone();
+        let caches = self.ctx.caches.clone();
         drop(tokio::task::spawn_blocking(move || {
             caches.get_blocking(epoch);
         }));
@@ -607,7 +607,7 @@ impl DagSession {
     }
 
     fn next_deadline(&self) -> Instant {
-        let cfg = &self.ctx.config;
+        let cfg = &self.ctx.stratum;
         let mut at = Instant::now() + FAR;
         if !self.ready() {
             at = at.min(self.started + cfg.auth_timeout);
@@ -619,7 +619,7 @@ impl DagSession {
     }
 
     fn on_timer(&mut self, now: Instant) -> Result<(), SessionError> {
-        let cfg = &self.ctx.config;
+        let cfg = &self.ctx.stratum;
         if !self.ready() && now >= self.started + cfg.auth_timeout {
             return Err(SessionError::AuthTimeout(cfg.auth_timeout));
         }
@@ -637,7 +637,7 @@ impl DagSession {
             self.vardiff = Vardiff::new(now);
             return Ok(());
         };
-        let Some(wanted) = self.vardiff.retarget(current, now, &ctx.config.vardiff) else {
+        let Some(wanted) = self.vardiff.retarget(current, now, &ctx.stratum.vardiff) else {
             return Ok(());
         };
         self.wanted = wanted;

@@ -119,7 +119,8 @@ impl DagSession {
         }
     }
 
-    async fn check(&mut self, c: Candidate) -> Result<(), Reject> {
+    /// Checks a share; returns the difficulty it met.
+    async fn check(&mut self, c: Candidate) -> Result<f64, Reject> {
         let job = &self.jobs[c.job];
         let template = job.template.clone();
         let key = (template.header_hash, c.nonce);
@@ -156,7 +157,7 @@ impl DagSession {
             };
             self.forward(submission);
         }
-        Ok(())
+        Ok(difficulty)
     }
 
     /// Hashes on the blocking pool (the epoch's cache is built there on first use).
@@ -167,7 +168,7 @@ impl DagSession {
         header: [u8; 32],
         nonce: u64,
     ) -> Result<DagHash, Reject> {
-        let caches = self.dag.caches.clone();
+        let caches = self.ctx.caches.clone();
         tokio::task::spawn_blocking(move || caches.get_blocking(epoch).hash(height, &header, nonce))
             .await
             .map_err(|error| {
@@ -182,17 +183,24 @@ impl DagSession {
         id: &RequestId,
         worker: &str,
         job: &str,
-        outcome: Result<(), Reject>,
+        outcome: Result<f64, Reject>,
     ) -> Result<(), SessionError> {
         let now = Instant::now();
         let stats = self.ctx.stats.clone();
         match &outcome {
-            Ok(()) => {
+            Ok(difficulty) => {
                 self.accepted += 1;
                 bump(&stats.accepted);
+                if let Some(o) = &self.ctx.observer {
+                    // Difficulty 1 takes about 2^32 hashes.
+                    o.accepted(worker, (difficulty * 4_294_967_296.0) as u64);
+                }
                 self.count_share(now, true)?;
             }
             Err(reject) => {
+                if let Some(o) = &self.ctx.observer {
+                    o.rejected(worker);
+                }
                 self.rejected += 1;
                 bump(match reject.code() {
                     ErrorCode::Stale => &stats.rejected_stale,
@@ -206,8 +214,9 @@ impl DagSession {
                 }
             }
         }
+        let outcome = outcome.map(|_| ());
         self.reply_share(id, &outcome)?;
-        let cfg = &self.ctx.config.vardiff;
+        let cfg = &self.ctx.stratum.vardiff;
         if outcome.is_ok() && cfg.enabled && self.vardiff.is_due(now, cfg) {
             self.retarget(now)?;
         }
@@ -216,13 +225,13 @@ impl DagSession {
 
     /// Counts a share for the invalid-PoW ban, as v1 sessions do.
     fn count_share(&mut self, now: Instant, valid: bool) -> Result<(), SessionError> {
-        let cfg = &self.ctx.config.bans;
+        let cfg = &self.ctx.stratum.bans;
         self.invalid.count(now, valid, self.changed_at, cfg)
     }
     /// Hands a share to the node without waiting.
     fn forward(&self, submission: DagSubmission) {
         let stats = &self.ctx.stats;
-        match self.dag.submissions.try_send(submission) {
+        match self.ctx.submissions.try_send(submission) {
             Ok(()) => bump(&stats.shares_forwarded),
             Err(TrySendError::Full(s) | TrySendError::Closed(s)) => {
                 bump(&stats.shares_dropped);

@@ -103,15 +103,7 @@ pub enum XmrRequest {
     },
 }
 
-/// Told of every `submit` a session judged, pseudo-shares included (most never reach the
-/// node): what a node needs to track its workers' hashrates. Called on the session's
-/// task; implementations must not block.
-pub trait SubmitObserver: Send + Sync + 'static {
-    /// `worker` (`ADDRESS` or `ADDRESS.worker`) sent a result meeting `difficulty`.
-    fn accepted(&self, worker: &str, difficulty: u64);
-    /// `worker` sent a result that was refused.
-    fn rejected(&self, worker: &str);
-}
+pub use crate::SubmitObserver;
 
 /// RandomX hashing for result checks: `hash(seed, blob)`. Blocking; sessions call it on
 /// the blocking pool.

@@ -7,10 +7,10 @@
 use otedama_sharechain::ethash::kawpow::KawpowContext;
 use otedama_sharechain::ethash::{Epoch, LightCache};
 use otedama_stratum::dag::{
-    DagAlgorithm, DagConfig, DagHash, DagHasher, DagSubmission, DagTemplate, DagWork, DagWorkError,
-    DagWorkSource, difficulty_to_boundary, meets,
+    DagAlgorithm, DagConfig, DagHash, DagHasher, DagServer, DagSubmission, DagTemplate, DagWork,
+    DagWorkError, DagWorkSource, difficulty_to_boundary, meets,
 };
-use otedama_stratum::{StratumConfig, StratumServer, StratumStats, VardiffConfig};
+use otedama_stratum::{StratumConfig, StratumStats, VardiffConfig};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -97,23 +97,16 @@ impl Pool {
             },
             ..StratumConfig::default()
         };
-        let spec = otedama_sharechain::ChainSpec::by_name("btc-regtest").expect("spec");
-        let (_v1, v1_rx) = watch::channel(None);
-        let (v1_tx, _v1_subs) = mpsc::channel(1);
         let (work, work_rx) = watch::channel(Some(DagWork {
             generation: 1,
             source: Source::new(HEADER),
             clean: true,
         }));
         let (tx, submissions) = mpsc::channel(64);
-        let mut dag = DagConfig::new("127.0.0.1:0".parse().expect("valid"), algorithm);
+        let mut dag = DagConfig::new(algorithm);
         dag.start_difficulty = SESSION_DIFFICULTY;
-        let server = StratumServer::bind(config, spec, v1_rx, v1_tx)
-            .await
-            .expect("binds")
-            .with_dag(dag, work_rx, tx)
-            .expect("DAG listener");
-        let addr = server.dag_addr().expect("DAG address");
+        let server = DagServer::bind(config, dag, work_rx, tx).expect("binds");
+        let addr = server.local_addr();
         let stats = server.stats();
         let (shutdown, shutdown_rx) = watch::channel(false);
         tokio::spawn(server.run(shutdown_rx));
