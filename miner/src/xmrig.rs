@@ -43,6 +43,8 @@ pub struct XmrigMinerConfig {
     pub priority: ThreadPriority,
     /// RandomX mode: fast (dataset), light (cache only), or chosen by free memory.
     pub mode: RandomxMode,
+    /// Where the fast-mode dataset is published for the node's share verifier, if set.
+    pub dataset: Option<Arc<crate::randomx::DatasetSlot>>,
 }
 
 /// Counters of a running RandomX miner.
@@ -176,10 +178,13 @@ pub async fn run(
     stats: Arc<XmrigMinerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (miner, results) = match RandomxMiner::start(config.threads.max(1), config.priority) {
+    let (mut miner, results) = match RandomxMiner::start(config.threads.max(1), config.priority) {
         Ok(started) => started,
         Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
     };
+    if let Some(slot) = &config.dataset {
+        miner.publish_to(Arc::clone(slot));
+    }
     let options = RandomxOptions {
         mode: config.mode,
         hashing_threads: miner.threads(),

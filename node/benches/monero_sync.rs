@@ -147,6 +147,7 @@ async fn main() {
                 ..StratumConfig::default()
             },
             p2p: Some(p2p(vec![addr.clone()])),
+            dataset: None,
         })
         .await
         .expect("the node starts");

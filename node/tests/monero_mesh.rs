@@ -195,6 +195,7 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
             ..StratumConfig::default()
         },
         p2p: Some(mesh_settings(bootstrap)),
+        dataset: None,
     };
     let (stop_miners, stopped) = tokio::sync::watch::channel(false);
     let mut miners = Vec::new();
@@ -208,6 +209,7 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
                 threads: 1,
                 priority: otedama_miner::ThreadPriority::Normal,
                 mode: otedama_miner::randomx::RandomxMode::Light,
+                dataset: None,
             },
             Arc::clone(&s),
             stopped.clone(),

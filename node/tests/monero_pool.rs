@@ -368,6 +368,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             ..StratumConfig::default()
         },
         p2p: None,
+        dataset: None,
     };
     let node = MoneroNode::start(settings).await.expect("node starts");
     let addr = node.stratum_addr();
@@ -447,6 +448,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             threads: 1,
             priority: otedama_miner::ThreadPriority::Normal,
             mode: otedama_miner::randomx::RandomxMode::Light,
+            dataset: None,
         },
         Arc::clone(&builtin_stats),
         stopped,

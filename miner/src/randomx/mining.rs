@@ -298,7 +298,43 @@ pub struct RandomxMiner {
     handles: Vec<JoinHandle<()>>,
     threads: usize,
     prepared: Mutex<Option<PendingContext>>,
+    slot: Option<Arc<DatasetSlot>>,
 }
+
+/// Where a [`RandomxMiner`] publishes its fast-mode dataset, so that another part of the
+/// process (a node's share verifier) hashes with it instead of building a RandomX cache
+/// of its own: one dataset per seed, for mining and for validation. The slot holds a
+/// weak reference, so the dataset is still freed when the miner lets go of it.
+#[derive(Debug, Default)]
+pub struct DatasetSlot(Mutex<Option<std::sync::Weak<super::Dataset>>>);
+
+impl DatasetSlot {
+    pub(crate) fn publish(&self, context: Option<&RandomxContext>) {
+        let weak = match context {
+            Some(RandomxContext::Fast(dataset)) => Some(Arc::downgrade(dataset)),
+            _ => None,
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = weak;
+    }
+
+    /// Hashes `input` under `key` on the published dataset, when there is one and it is
+    /// `key`'s; `None` otherwise (the caller falls back to a light cache). Each call makes
+    /// a VM of its own (its 2 MiB scratchpad), which it frees before returning.
+    pub fn hash(&self, key: &[u8], input: &[u8]) -> Option<[u8; 32]> {
+        let dataset = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()?
+            .upgrade()?;
+        if dataset.key() != key {
+            return None;
+        }
+        let mut vm = super::Vm::fast(dataset).ok()?;
+        Some(vm.hash(input))
+    }
+}
+
 
 impl RandomxMiner {
     /// Starts `threads` hashing threads (0: one per logical CPU) at `priority`, idle until
@@ -319,6 +355,7 @@ impl RandomxMiner {
             handles: Vec::with_capacity(threads),
             threads,
             prepared: Mutex::new(None),
+            slot: None,
         };
         for index in 0..threads {
             let (shared, tx) = (Arc::clone(&shared), tx.clone());
@@ -343,6 +380,12 @@ impl RandomxMiner {
         Ok((miner, rx))
     }
 
+    /// Publishes every fast-mode dataset the threads hash with in `slot` from now on.
+    pub fn publish_to(&mut self, slot: Arc<DatasetSlot>) {
+        slot.publish(self.shared.lock().context.as_ref());
+        self.slot = Some(slot);
+    }
+
     /// Returns the number of hashing threads.
     pub fn threads(&self) -> usize {
         self.threads
@@ -361,6 +404,9 @@ impl RandomxMiner {
     /// Replaces the context the threads hash with; each thread drops its VM over the old
     /// one first, so the old dataset is freed once no thread reads it.
     pub fn set_context(&self, context: RandomxContext) {
+        if let Some(slot) = &self.slot {
+            slot.publish(Some(&context));
+        }
         self.shared.update(|s| {
             s.context = Some(context);
             s.context_id += 1;
@@ -420,6 +466,9 @@ impl RandomxMiner {
             return Ok(());
         }
         // No prepared context: free the current one before building a second.
+        if let Some(slot) = &self.slot {
+            slot.publish(None);
+        }
         self.shared.update(|s| {
             s.context = None;
             s.context_id += 1;

@@ -29,7 +29,7 @@ pub use memory::{
     CACHE_BYTES, DATASET_BYTES, HugePages, PageMode, SCRATCHPAD_BYTES, fast_mode_bytes,
     huge_pages_hint, huge_pages_needed, mem_available, parse_mem_available,
 };
-pub use mining::{RandomxFound, RandomxJob, RandomxMiner, RandomxScan, RandomxTarget};
+pub use mining::{DatasetSlot, RandomxFound, RandomxJob, RandomxMiner, RandomxScan, RandomxTarget};
 
 use crate::error::RandomxError;
 use crate::priority::ThreadPriority;

@@ -264,6 +264,23 @@ fn miner_threads_follow_jobs_and_seeds() {
 }
 
 #[test]
+fn a_dataset_slot_answers_only_for_a_live_fast_dataset() {
+    let slot = DatasetSlot::default();
+    assert_eq!(
+        slot.hash(VECTOR_KEY, VECTOR_INPUT),
+        None,
+        "nothing published"
+    );
+    let context = RandomxContext::build(VECTOR_KEY, &light()).expect("light context");
+    slot.publish(Some(&context));
+    assert_eq!(
+        slot.hash(VECTOR_KEY, VECTOR_INPUT),
+        None,
+        "a cache is no dataset"
+    );
+}
+
+#[test]
 fn light_bench_reports_its_setup() {
     let r = measure_randomx(&light(), 1, Duration::from_millis(300)).expect("bench");
     assert_eq!(
@@ -298,6 +315,14 @@ fn fast_mode_parallel_dataset_agrees() {
     let mut vm = context.vm().expect("fast vm");
     assert!(vm.is_fast());
     assert_eq!(hex::encode(vm.hash(VECTOR_INPUT)), VECTOR_HASH);
+    // Published for a verifier: the same hash for its key, nothing for another key.
+    let slot = DatasetSlot::default();
+    slot.publish(Some(&context));
+    let shared = slot
+        .hash(VECTOR_KEY, VECTOR_INPUT)
+        .expect("the dataset's key");
+    assert_eq!(hex::encode(shared), VECTOR_HASH);
+    assert_eq!(slot.hash(b"another key", VECTOR_INPUT), None);
     let reference = Reference::new(VECTOR_KEY);
     let job = RandomxJob::new(
         9,

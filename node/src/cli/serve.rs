@@ -103,6 +103,13 @@ async fn serve_monero(
         settings: crate::service::p2p_settings(config, &chain_dir)?,
         key,
     });
+    // One dataset per seed: the verifier hashes on the built-in miner's while it mines.
+    let dataset = std::sync::Arc::new(otedama_miner::randomx::DatasetSlot::default());
+    if config.mining.miner_enabled() {
+        settings.dataset = Some(std::sync::Arc::new(crate::monero::MinerDataset(
+            std::sync::Arc::clone(&dataset),
+        )));
+    }
     let node = crate::monero::MoneroNode::start(settings).await?;
     let p2p: Vec<String> = match node.p2p() {
         Some(mesh) if !config.p2p.listen.is_empty() => mesh
@@ -126,6 +133,7 @@ async fn serve_monero(
             threads,
             priority: config.mining.cpu.priority.thread_priority(),
             mode: otedama_miner::randomx::RandomxMode::Auto,
+            dataset: Some(dataset),
         }),
     ));
     let handle = node.handle();

@@ -250,6 +250,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
             ..StratumConfig::default()
         },
         p2p: None,
+        dataset: None,
     })
     .await
     .map_err(|e| DevnetError::Daemon(e.to_string()))?;
@@ -292,6 +293,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
                 threads: opts.threads,
                 priority: otedama_miner::ThreadPriority::Normal,
                 mode: otedama_miner::randomx::RandomxMode::Light,
+                dataset: None,
             },
             Arc::default(),
             stopped.clone(),

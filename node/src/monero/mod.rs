@@ -62,6 +62,19 @@ pub struct MoneroSettings {
     pub stratum: StratumConfig,
     /// The mesh (`None`: the node runs alone).
     pub p2p: Option<MoneroP2p>,
+    /// The built-in miner's fast-mode dataset, which the verifier hashes with while it
+    /// holds the share's seed (`None`: light mode only).
+    pub dataset: Option<Arc<dyn otedama_sharechain::monero::randomx::SharedDataset>>,
+}
+
+/// The built-in miner's dataset slot, as the verifier sees it.
+#[derive(Debug)]
+pub struct MinerDataset(pub Arc<otedama_miner::randomx::DatasetSlot>);
+
+impl otedama_sharechain::monero::randomx::SharedDataset for MinerDataset {
+    fn hash(&self, key: &[u8], input: &[u8]) -> Option<[u8; 32]> {
+        self.0.hash(key, input)
+    }
 }
 
 /// How a Monero sidechain node joins the mesh.
@@ -110,6 +123,7 @@ impl MoneroSettings {
                 ..StratumConfig::default()
             },
             p2p: None,
+            dataset: None,
         })
     }
 }
@@ -409,7 +423,10 @@ impl MoneroNode {
                 f.ids.get(&h).copied()
             }
         };
-        let verifier = Arc::new(RandomxVerifier::new(seeds, 2)?);
+        let verifier = Arc::new(match settings.dataset.clone() {
+            Some(dataset) => RandomxVerifier::with_dataset(seeds, 2, dataset)?,
+            None => RandomxVerifier::new(seeds, 2)?,
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (work_tx, work_rx) = watch::channel(None);
         let (req_tx, mut req_rx) = mpsc::channel(REQUEST_QUEUE);

@@ -5,6 +5,11 @@
 //! stay warm. The RandomX objects live on one worker thread that owns them; callers send
 //! it work through a channel, which makes the verifier `Send + Sync` without sharing the
 //! library's raw pointers between threads.
+//!
+//! Where the process mines in fast mode, the miner's dataset is shared
+//! ([`SharedDataset`], [`RandomxVerifier::with_dataset`]): a key the dataset holds is
+//! hashed on it, and the verifier's own cache of that key is freed. One dataset per seed
+//! then serves mining and validation, and a mining node holds no cache beside it.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -53,6 +58,13 @@ impl<F: Fn(u64) -> Option<Hash> + Send + Sync> SeedSource for F {
     }
 }
 
+/// A fast-mode dataset owned elsewhere in the process (the built-in miner's), which the
+/// verifier hashes with for the key it holds.
+pub trait SharedDataset: Send + Sync + std::fmt::Debug {
+    /// Hashes `input` under `key` when a dataset of `key` is ready; `None` otherwise.
+    fn hash(&self, key: &[u8], input: &[u8]) -> Option<[u8; 32]>;
+}
+
 struct Job {
     key: Vec<u8>,
     input: Vec<u8>,
@@ -68,6 +80,15 @@ pub struct RandomxVerifier {
     seeds: Box<dyn SeedSource>,
 }
 
+/// The verifier worker's state: its light VMs, most recently used last, and the shared
+/// dataset if any.
+struct Worker {
+    vms: VecDeque<(Vec<u8>, RandomXVM)>,
+    flags: RandomXFlag,
+    capacity: usize,
+    shared: Option<std::sync::Arc<dyn SharedDataset>>,
+}
+
 impl std::fmt::Debug for RandomxVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RandomxVerifier").finish_non_exhaustive()
@@ -81,11 +102,45 @@ impl RandomxVerifier {
     /// # Errors
     /// [`RandomxError::WorkerGone`] when the worker thread cannot be started.
     pub fn new(seeds: impl SeedSource + 'static, caches: usize) -> Result<Self, RandomxError> {
+        Self::start(seeds, caches, None)
+    }
+
+    /// As [`RandomxVerifier::new`], hashing on `dataset` whenever it holds the key asked
+    /// for (and then freeing the verifier's own cache of that key).
+    ///
+    /// # Errors
+    /// As [`RandomxVerifier::new`].
+    pub fn with_dataset(
+        seeds: impl SeedSource + 'static,
+        caches: usize,
+        dataset: std::sync::Arc<dyn SharedDataset>,
+    ) -> Result<Self, RandomxError> {
+        Self::start(seeds, caches, Some(dataset))
+    }
+
+    fn start(
+        seeds: impl SeedSource + 'static,
+        caches: usize,
+        shared: Option<std::sync::Arc<dyn SharedDataset>>,
+    ) -> Result<Self, RandomxError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let capacity = caches.max(1);
         thread::Builder::new()
             .name("randomx-verify".into())
-            .spawn(move || worker(&rx, capacity))
+            .spawn(move || {
+                // The library's objects are made and used on this thread alone.
+                let mut worker = Worker {
+                    vms: VecDeque::new(),
+                    flags: RandomXFlag::get_recommended_flags(),
+                    capacity,
+                    shared,
+                };
+                while let Ok(job) = rx.recv() {
+                    let result = worker.hash(&job.key, &job.input);
+                    // The caller may have gone away; nothing to do then.
+                    let _ = job.reply.send(result);
+                }
+            })
             .map_err(|_| RandomxError::WorkerGone)?;
         Ok(Self {
             jobs,
@@ -141,46 +196,39 @@ impl PowCheck for RandomxVerifier {
     }
 }
 
-/// Owns the caches and their VMs, most recently used last.
-fn worker(jobs: &mpsc::Receiver<Job>, capacity: usize) {
-    let flags = RandomXFlag::get_recommended_flags();
-    let mut vms: VecDeque<(Vec<u8>, RandomXVM)> = VecDeque::new();
-    while let Ok(job) = jobs.recv() {
-        let result = hash_on(&mut vms, flags, capacity, &job.key, &job.input);
-        // The caller may have gone away; nothing to do then.
-        let _ = job.reply.send(result);
-    }
-}
-
-fn hash_on(
-    vms: &mut VecDeque<(Vec<u8>, RandomXVM)>,
-    flags: RandomXFlag,
-    capacity: usize,
-    key: &[u8],
-    input: &[u8],
-) -> Result<Hash, RandomxError> {
-    if let Some(pos) = vms.iter().position(|(k, _)| k == key) {
-        if let Some(entry) = vms.remove(pos) {
-            vms.push_back(entry);
+impl Worker {
+    /// Hashes on the shared dataset when it holds `key` (freeing the light VM of that
+    /// key), else on the light VM of `key`, built if missing.
+    fn hash(&mut self, key: &[u8], input: &[u8]) -> Result<Hash, RandomxError> {
+        if let Some(h) = self.shared.as_ref().and_then(|d| d.hash(key, input)) {
+            self.vms.retain(|(k, _)| k != key);
+            return Ok(Hash::from_bytes(h));
         }
-    } else {
-        let cache = RandomXCache::new(flags, key).map_err(|e| RandomxError::Init(e.to_string()))?;
-        let vm = RandomXVM::new(flags, Some(cache), None)
-            .map_err(|e| RandomxError::Init(e.to_string()))?;
-        while vms.len() >= capacity {
-            vms.pop_front();
+        let vms = &mut self.vms;
+        if let Some(pos) = vms.iter().position(|(k, _)| k == key) {
+            if let Some(entry) = vms.remove(pos) {
+                vms.push_back(entry);
+            }
+        } else {
+            let cache = RandomXCache::new(self.flags, key)
+                .map_err(|e| RandomxError::Init(e.to_string()))?;
+            let vm = RandomXVM::new(self.flags, Some(cache), None)
+                .map_err(|e| RandomxError::Init(e.to_string()))?;
+            while vms.len() >= self.capacity {
+                vms.pop_front();
+            }
+            vms.push_back((key.to_vec(), vm));
         }
-        vms.push_back((key.to_vec(), vm));
+        let (_, vm) = vms.back().ok_or(RandomxError::WorkerGone)?;
+        let out = vm
+            .calculate_hash(input)
+            .map_err(|e| RandomxError::Hash(e.to_string()))?;
+        let bytes: [u8; 32] = out
+            .as_slice()
+            .try_into()
+            .map_err(|_| RandomxError::HashLength(out.len()))?;
+        Ok(Hash::from_bytes(bytes))
     }
-    let (_, vm) = vms.back().ok_or(RandomxError::WorkerGone)?;
-    let out = vm
-        .calculate_hash(input)
-        .map_err(|e| RandomxError::Hash(e.to_string()))?;
-    let bytes: [u8; 32] = out
-        .as_slice()
-        .try_into()
-        .map_err(|_| RandomxError::HashLength(out.len()))?;
-    Ok(Hash::from_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -203,6 +251,26 @@ mod tests {
         let other = v.hash(b"test key 001", b"This is a test").expect("hash");
         assert_ne!(other, got);
         assert_eq!(v.hash(b"test key 000", b"This is a test"), Ok(got));
+    }
+
+    /// A dataset that holds one key and answers a marker instead of a RandomX hash.
+    #[derive(Debug)]
+    struct OneKey;
+
+    impl SharedDataset for OneKey {
+        fn hash(&self, key: &[u8], _input: &[u8]) -> Option<[u8; 32]> {
+            (key == b"mined key").then_some([0xd5; 32])
+        }
+    }
+
+    #[test]
+    fn the_shared_dataset_answers_for_its_key_and_light_mode_for_others() {
+        let v =
+            RandomxVerifier::with_dataset(no_seeds, 1, std::sync::Arc::new(OneKey)).expect("start");
+        assert_eq!(v.hash(b"mined key", b"x"), Ok(Hash::from_bytes([0xd5; 32])));
+        let want = "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f";
+        let got = v.hash(b"test key 000", b"This is a test").expect("hash");
+        assert_eq!(hex::encode(got.as_bytes()), want);
     }
 
     #[test]
