@@ -200,6 +200,41 @@ pub(crate) async fn accept_loop<P, F, Fut>(
     }
 }
 
+/// Runs [`accept_loop`] on one `listener` of a dialect's own server: each admitted
+/// connection runs `session(stream, peer, shutdown)`, its address is banned if the
+/// session earned a ban, and its slot is given back.
+pub(crate) async fn serve_one<F, Fut>(
+    listener: TcpListener,
+    guard: Arc<Guard>,
+    conns: &Arc<ConnTable>,
+    shutdown: watch::Receiver<bool>,
+    session: F,
+) where
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Option<crate::error::BanReason>> + Send + 'static,
+{
+    let stopping = shutdown.clone();
+    let listeners = [(Some(listener), ()), (None, ()), (None, ())];
+    let banning = Arc::clone(&guard);
+    accept_loop(
+        listeners,
+        &banning,
+        conns,
+        shutdown,
+        |_, stream, peer, permit| {
+            let run = session(stream, peer, stopping.clone());
+            let guard = Arc::clone(&guard);
+            async move {
+                if let Some(reason) = run.await {
+                    guard.ban(peer.ip(), reason, Instant::now());
+                }
+                drop(permit);
+            }
+        },
+    )
+    .await;
+}
+
 /// Binds a listening socket.
 pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {

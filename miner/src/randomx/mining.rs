@@ -335,7 +335,6 @@ impl DatasetSlot {
     }
 }
 
-
 impl RandomxMiner {
     /// Starts `threads` hashing threads (0: one per logical CPU) at `priority`, idle until
     /// a job and its context are set, and returns the miner with the receiver of its

@@ -52,6 +52,15 @@ pub(super) fn worker_dto(r: WorkerRow) -> Worker {
     }
 }
 
+/// Every Stratum worker of `workers`, in the API's form.
+pub(super) fn worker_list(workers: &crate::tracker::Workers) -> Vec<Worker> {
+    workers
+        .rows(std::time::Instant::now())
+        .into_iter()
+        .map(worker_dto)
+        .collect()
+}
+
 /// The API's form of a Stratum server's counters.
 pub(super) fn stratum_counters(s: otedama_stratum::StatsSnapshot) -> StratumCounters {
     StratumCounters {

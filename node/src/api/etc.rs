@@ -3,16 +3,16 @@
 //! beneficiary, the share and peer lists are empty, and peer actions are refused.
 //! Amounts are wei (the `_sat` fields hold base units of whichever coin the chain pays).
 
-use super::adapter::{history, stratum_counters, worker_dto};
+use super::adapter::{history, stratum_counters};
 use super::events::{block_status, on_chain_with};
 use crate::etc::{EtcHandle, block_reward};
 use crate::mining::PoolMiner;
 use crate::tracker::BlockRecord;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, ChainInfo, Coin, Event, FoundBlock, Hashrate, History,
-    HistoryRequest, MetricsSnapshot, MinerPayout, MinerView, MiningState, NodeApi, PageRequest,
-    ParentStatus, PayoutEntry, Payouts, Peer, Readiness, ShareCounters, SharePage,
-    SharechainStatus, Solo, Stats, Status, StratumStatus, SyncState, Worker,
+    HistoryRequest, MetricsSnapshot, MinerView, MiningState, NodeApi, PageRequest, ParentStatus,
+    PayoutEntry, Payouts, Peer, Readiness, ShareCounters, SharePage, SharechainStatus, Solo, Stats,
+    Status, StratumStatus, SyncState, Worker,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -73,10 +73,7 @@ impl EtcApiAdapter {
     }
 
     fn mining_state(&self) -> MiningState {
-        match &self.miner {
-            Some(m) => m.state().mining_state(),
-            None => super::no_miner(),
-        }
+        super::pool_mining_state(self.miner.as_ref())
     }
 
     fn sync(&self) -> SyncState {
@@ -186,15 +183,7 @@ impl NodeApi for EtcApiAdapter {
     }
 
     fn workers(&self) -> ApiFuture<'_, Vec<Worker>> {
-        Box::pin(async move {
-            Ok(self
-                .node
-                .workers
-                .rows(Instant::now())
-                .into_iter()
-                .map(worker_dto)
-                .collect())
-        })
+        Box::pin(async move { Ok(super::adapter::worker_list(&self.node.workers)) })
     }
 
     fn peers(&self) -> ApiFuture<'_, Vec<Peer>> {
@@ -266,37 +255,12 @@ impl NodeApi for EtcApiAdapter {
                     format!("{address:?} is not an Ethereum Classic address"),
                 )
             })?;
-            let workers = self
-                .node
-                .workers
-                .rows(Instant::now())
-                .into_iter()
-                .map(worker_dto)
-                .filter(|w| w.address.eq_ignore_ascii_case(&address))
-                .collect();
+            let workers = super::miner::workers_of(&self.node.workers, &address);
             let payouts = self
                 .node
                 .blocks()
                 .iter()
-                .filter_map(|b| {
-                    let wei: u64 = b
-                        .payouts
-                        .iter()
-                        .filter(|(a, _)| *a == address)
-                        .map(|(_, v)| *v)
-                        .sum();
-                    (wei > 0).then(|| {
-                        let block = etc_found_block(b);
-                        MinerPayout {
-                            height: block.height,
-                            hash: block.hash,
-                            time: block.time,
-                            status: block.status,
-                            chain: block.chain,
-                            amount_sat: wei,
-                        }
-                    })
-                })
+                .filter_map(|b| super::miner::paid_to(etc_found_block(b), &address))
                 .collect();
             let s = self.node.status();
             let height = s.work.map(|w| w.height);
@@ -330,26 +294,11 @@ impl NodeApi for EtcApiAdapter {
     }
 
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
-        Box::pin(async move {
-            let Some(m) = &self.miner else {
-                return Err(ApiError::conflict(
-                    "mining_not_configured",
-                    "no built-in miner is configured for this node",
-                ));
-            };
-            let changed = m.start();
-            Ok((self.mining_state(), changed))
-        })
+        Box::pin(async move { super::start_pool_miner(self.miner.as_ref()) })
     }
 
     fn stop_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
-        Box::pin(async move {
-            let changed = match &self.miner {
-                Some(m) => m.stop().await,
-                None => false,
-            };
-            Ok((self.mining_state(), changed))
-        })
+        Box::pin(async move { Ok(super::stop_pool_miner(self.miner.as_ref()).await) })
     }
 
     fn dial_peer(&self, _address: String) -> ApiFuture<'_, ()> {

@@ -51,6 +51,30 @@ impl ChainShape {
     }
 }
 
+/// What `block` paid `address`, as the miner page lists it; `None` when it paid nothing.
+pub(crate) fn paid_to(block: otedama_rpc::FoundBlock, address: &str) -> Option<MinerPayout> {
+    let amount = block
+        .payouts
+        .iter()
+        .filter(|p| p.address.as_deref() == Some(address))
+        .fold(0u64, |sum, p| sum.saturating_add(p.amount_sat));
+    (amount > 0).then_some(MinerPayout {
+        height: block.height,
+        hash: block.hash,
+        time: block.time,
+        status: block.status,
+        chain: block.chain,
+        amount_sat: amount,
+    })
+}
+
+/// The Stratum workers of `address` (user names `address` or `address.worker`).
+pub(crate) fn workers_of(workers: &crate::tracker::Workers, address: &str) -> Vec<Worker> {
+    let mut all = super::adapter::worker_list(workers);
+    all.retain(|w| w.address.eq_ignore_ascii_case(address));
+    all
+}
+
 /// What the adapter gathers besides the owner's answer.
 pub(crate) struct Inputs {
     pub shape: ChainShape,

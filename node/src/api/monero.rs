@@ -2,7 +2,7 @@
 //! dashboard, metrics and CLI serve both parent families. Amounts are atomic units
 //! (the `_sat` fields hold base units of whichever coin the chain pays).
 
-use super::adapter::{ban, dial, history, query_error, stratum_counters, unban, worker_dto};
+use super::adapter::{ban, dial, history, query_error, stratum_counters, unban};
 use super::events::{on_chain_with, peer_dto};
 use crate::mining::PoolMiner;
 use crate::monero::query::{self, Query};
@@ -10,10 +10,9 @@ use crate::monero::{BlockRecord, MoneroHandle, MoneroStatus};
 use crate::unix_now;
 use otedama_rpc::{
     ApiError, ApiFuture, BlockCounters, BlockStatus, ChainInfo, Coin, Event, FoundBlock, Hashrate,
-    History, HistoryRequest, MetricsSnapshot, MinerPayout, MinerView, MiningState, NodeApi,
-    OnChain, P2pStatus, PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, Readiness,
-    ShareCounters, ShareEntry, SharePage, SharechainStatus, Stats, Status, StratumStatus,
-    SyncState, Worker,
+    History, HistoryRequest, MetricsSnapshot, MinerView, MiningState, NodeApi, OnChain, P2pStatus,
+    PageRequest, ParentStatus, PayoutEntry, Payouts, Peer, Readiness, ShareCounters, ShareEntry,
+    SharePage, SharechainStatus, Stats, Status, StratumStatus, SyncState, Worker,
 };
 use otedama_sharechain::monero::Wallet;
 use std::sync::Arc;
@@ -57,10 +56,7 @@ impl MoneroApiAdapter {
     }
 
     fn mining_state(&self) -> MiningState {
-        match &self.miner {
-            Some(m) => m.state().mining_state(),
-            None => super::no_miner(),
-        }
+        super::pool_mining_state(self.miner.as_ref())
     }
 
     fn sync(status: &MoneroStatus) -> SyncState {
@@ -201,15 +197,7 @@ impl NodeApi for MoneroApiAdapter {
     }
 
     fn workers(&self) -> ApiFuture<'_, Vec<Worker>> {
-        Box::pin(async move {
-            Ok(self
-                .node
-                .workers
-                .rows(Instant::now())
-                .into_iter()
-                .map(worker_dto)
-                .collect())
-        })
+        Box::pin(async move { Ok(super::adapter::worker_list(&self.node.workers)) })
     }
 
     fn peers(&self) -> ApiFuture<'_, Vec<Peer>> {
@@ -319,38 +307,13 @@ impl NodeApi for MoneroApiAdapter {
                 .await
                 .map_err(query_error)?;
             let address = query::address(&wallet);
-            let workers = self
-                .node
-                .workers
-                .rows(Instant::now())
-                .into_iter()
-                .map(worker_dto)
-                .filter(|w| w.address == address)
-                .collect();
+            let workers = super::miner::workers_of(&self.node.workers, &address);
             let status = self.node.status();
             let payouts = status
                 .blocks
                 .iter()
                 .rev()
-                .filter_map(|b| {
-                    let amount: u64 = b
-                        .payouts
-                        .iter()
-                        .filter(|(a, _)| *a == address)
-                        .map(|(_, v)| *v)
-                        .sum();
-                    (amount > 0).then(|| {
-                        let block = monero_found_block(b);
-                        MinerPayout {
-                            height: block.height,
-                            hash: block.hash,
-                            time: block.time,
-                            status: block.status,
-                            chain: block.chain,
-                            amount_sat: amount,
-                        }
-                    })
-                })
+                .filter_map(|b| super::miner::paid_to(monero_found_block(b), &address))
                 .collect();
             let params = self.node.params();
             Ok(super::miner::view(super::miner::Inputs {
@@ -383,26 +346,11 @@ impl NodeApi for MoneroApiAdapter {
     }
 
     fn start_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
-        Box::pin(async move {
-            let Some(m) = &self.miner else {
-                return Err(ApiError::conflict(
-                    "mining_not_configured",
-                    "no built-in miner is configured for this node",
-                ));
-            };
-            let changed = m.start();
-            Ok((self.mining_state(), changed))
-        })
+        Box::pin(async move { super::start_pool_miner(self.miner.as_ref()) })
     }
 
     fn stop_mining(&self) -> ApiFuture<'_, (MiningState, bool)> {
-        Box::pin(async move {
-            let changed = match &self.miner {
-                Some(m) => m.stop().await,
-                None => false,
-            };
-            Ok((self.mining_state(), changed))
-        })
+        Box::pin(async move { Ok(super::stop_pool_miner(self.miner.as_ref()).await) })
     }
 
     fn dial_peer(&self, address: String) -> ApiFuture<'_, ()> {

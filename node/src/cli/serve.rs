@@ -146,6 +146,26 @@ async fn serve_monero(
         base: handle.take_metrics_registry(),
         parent: handle.parent_metrics().clone(),
     };
+    run_until_signal(adapter, metrics, config, &miner, |services| {
+        tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(), api = ?services.api_addr(),
+            metrics = ?services.metrics_addr(), health = ?services.health_addr(), ?p2p, "serving a Monero sidechain");
+        tracing::info!(target: "otedama::mining", threads, enabled = config.mining.miner_enabled(), "built-in RandomX miner (fast mode where the memory allows, else light)");
+    })
+    .await?;
+    node.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the API, metrics and health listeners over `adapter`, starts `miner` when the
+/// config enables it, and waits for Ctrl-C or SIGTERM; then stops the listeners and the
+/// miner (the caller stops its node). `announce` logs where everything listens.
+async fn run_until_signal(
+    adapter: std::sync::Arc<impl otedama_rpc::NodeApi>,
+    metrics: crate::api::MetricSources,
+    config: &Config,
+    miner: &crate::mining::PoolMiner,
+    announce: impl FnOnce(&crate::api::Services),
+) -> anyhow::Result<()> {
     let services = crate::api::Services::start_with(
         adapter,
         metrics,
@@ -153,18 +173,15 @@ async fn serve_monero(
         &crate::api::ServiceSet::from_config(config),
     )
     .await?;
-    tracing::info!(target: "otedama::node", %chain, stratum = %node.stratum_addr(), api = ?services.api_addr(),
-        metrics = ?services.metrics_addr(), health = ?services.health_addr(), ?p2p, "serving a Monero sidechain");
+    announce(&services);
     if config.mining.miner_enabled() {
-        tracing::info!(target: "otedama::mining", threads, "built-in RandomX miner started (fast mode where the memory allows, else light)");
         miner.start();
     }
     wait_for_signal().await;
     tracing::info!(target: "otedama::node", "shutting down");
     services.stop().await;
     miner.stop().await;
-    node.stop().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Runs a solo Ethereum Classic node: core-geth's work API, Etchash Stratum, and the
@@ -203,23 +220,12 @@ async fn serve_etc(
         base: None,
         parent: handle.parent_metrics().clone(),
     };
-    let services = crate::api::Services::start_with(
-        adapter,
-        metrics,
-        config,
-        &crate::api::ServiceSet::from_config(config),
-    )
+    run_until_signal(adapter, metrics, config, &miner, |services| {
+        tracing::info!(target: "otedama::node", chain = chain.name, stratum = %node.stratum_addr(), api = ?services.api_addr(),
+            metrics = ?services.metrics_addr(), health = ?services.health_addr(), "serving Ethereum Classic solo: every block pays core-geth's etherbase");
+        tracing::info!(target: "otedama::mining", enabled = config.mining.miner_enabled(), "built-in Etchash miner (CPU, light cache)");
+    })
     .await?;
-    tracing::info!(target: "otedama::node", chain = chain.name, stratum = %node.stratum_addr(), api = ?services.api_addr(),
-        metrics = ?services.metrics_addr(), health = ?services.health_addr(), "serving Ethereum Classic solo: every block pays core-geth's etherbase");
-    if config.mining.miner_enabled() {
-        tracing::info!(target: "otedama::mining", "built-in Etchash miner started (CPU, light cache)");
-        miner.start();
-    }
-    wait_for_signal().await;
-    tracing::info!(target: "otedama::node", "shutting down");
-    services.stop().await;
-    miner.stop().await;
     node.stop().await;
     Ok(ExitCode::SUCCESS)
 }

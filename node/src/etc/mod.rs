@@ -290,6 +290,11 @@ impl EtcNode {
         if settings.daemons.is_empty() {
             return Err(EtcError::NoDaemon);
         }
+        if let Some(dir) = &settings.data_dir
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            tracing::warn!(target: TARGET, dir = %dir.display(), error = %e, "cannot create the data directory; blocks and history stay in memory");
+        }
         let parent_metrics = otedama_rpc::ParentRpcMetrics::default();
         let client = GethClient::new(settings.daemons.clone()).with_metrics(parent_metrics.clone());
         let (work_tx, work_rx) = watch::channel(None);
@@ -341,27 +346,12 @@ impl EtcNode {
             handle.clone(),
             shutdown_rx.clone(),
         )));
-        let history_path = settings
-            .data_dir
-            .as_ref()
-            .map(|dir| dir.join(crate::history::HISTORY_FILE));
-        if let Some(dir) = &settings.data_dir
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            tracing::warn!(target: TARGET, dir = %dir.display(), error = %e, "cannot create the data directory; blocks and history stay in memory");
-        }
-        let history = history_path
-            .as_deref()
-            .map_or_else(crate::history::HistoryStore::default, |p| {
-                crate::history::load(p, crate::unix_now())
-            });
-        tasks.push(tokio::spawn(crate::history::run(
-            history,
-            history_path,
+        tasks.push(crate::history::spawn_in(
+            settings.data_dir.as_deref(),
             handle.clone(),
             history_rx,
             shutdown_rx,
-        )));
+        ));
         Ok(Self {
             handle,
             shutdown,

@@ -37,7 +37,7 @@ pub use store::{
     MAX_WORKER_SERIES, MINER_PREFIX, MINER_TTL_SECS, MINUTE_POINTS, MINUTE_SECS, MinerSample,
     Points, Sample, UnknownSeries, WORKERS_PREFIX,
 };
-pub(crate) use task::{HISTORY_QUEUE, MinedShare, PageFuture, Source, run};
+pub(crate) use task::{HISTORY_QUEUE, MinedShare, PageFuture, Source, run, spawn_in};
 pub use task::{HistoryError, HistoryHandle};
 #[cfg(test)]
 use task::{mined, tally};

@@ -275,6 +275,21 @@ fn until_next_minute(now: u64) -> u64 {
 
 /// Runs the history task until shutdown or [`HistoryHandle::close`]: a sample at the end
 /// of every minute (recorded for the minute that ended) and a save after it.
+/// Spawns the history task of `node`, its file in `dir` (`None`: memory only), loading
+/// what the file holds.
+pub(crate) fn spawn_in(
+    dir: Option<&std::path::Path>,
+    node: impl Source,
+    commands: mpsc::Receiver<Command>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let path = dir.map(|d| d.join(super::HISTORY_FILE));
+    let store = path
+        .as_deref()
+        .map_or_else(HistoryStore::default, |p| super::load(p, unix_now()));
+    tokio::spawn(run(store, path, node, commands, shutdown))
+}
+
 pub(crate) async fn run(
     mut store: HistoryStore,
     path: Option<PathBuf>,

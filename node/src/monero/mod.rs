@@ -554,22 +554,12 @@ impl MoneroNode {
             cmds: cmd_tx,
         };
         // The history lives beside the store (`<data_dir>/<chain>/history.bin`).
-        let history_path = settings
-            .store
-            .parent()
-            .map(|dir| dir.join(crate::history::HISTORY_FILE));
-        let history = history_path
-            .as_deref()
-            .map_or_else(crate::history::HistoryStore::default, |p| {
-                crate::history::load(p, crate::unix_now())
-            });
-        tasks.push(tokio::spawn(crate::history::run(
-            history,
-            history_path,
+        tasks.push(crate::history::spawn_in(
+            settings.store.parent(),
             handle.clone(),
             history_rx,
             shutdown_rx,
-        )));
+        ));
         Ok(Self {
             handle,
             shutdown,

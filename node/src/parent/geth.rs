@@ -2,9 +2,7 @@
 //! uses (`eth_getWork`, `eth_submitWork`), the etherbase the blocks pay, and the blocks
 //! by number that prove a found block is on the chain.
 
-use super::{ParentError, first_answer, post_json};
-use hyper::HeaderMap;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use super::{JsonRpcDaemons, ParentError, first_answer};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -40,51 +38,27 @@ pub struct GethBlock {
 /// A client of one or more core-geth nodes, in failover order.
 #[derive(Clone, Debug)]
 pub struct GethClient {
-    endpoints: Vec<String>,
-    http: otedama_rpc::HttpClient,
-    metrics: Option<otedama_rpc::ParentRpcMetrics>,
+    daemons: JsonRpcDaemons,
 }
 
 impl GethClient {
     /// A client of the nodes at `urls` (`http://host:port`), in failover order.
     pub fn new(urls: Vec<String>) -> Self {
         Self {
-            endpoints: urls
-                .into_iter()
-                .map(|u| u.trim_end_matches('/').to_owned())
-                .collect(),
-            http: otedama_rpc::HttpClient::new(4),
-            metrics: None,
+            daemons: JsonRpcDaemons::new(urls),
         }
     }
 
     /// Records the latency and failures of every call in `metrics`.
     #[must_use]
     pub fn with_metrics(mut self, metrics: otedama_rpc::ParentRpcMetrics) -> Self {
-        self.metrics = Some(metrics);
+        self.daemons.set_metrics(metrics);
         self
     }
 
     /// Returns the nodes' URLs, in failover order.
     pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
-    }
-
-    async fn call_one(
-        &self,
-        url: &str,
-        method: &str,
-        params: &Value,
-    ) -> Result<Value, ParentError> {
-        let started = std::time::Instant::now();
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let result = post_json(&self.http, url, headers, body, method, CALL_TIMEOUT).await;
-        if let Some(m) = &self.metrics {
-            m.observe(method, started.elapsed(), result.is_ok());
-        }
-        result
+        self.daemons.endpoints()
     }
 
     /// Calls `method` on the first node that answers.
@@ -92,14 +66,14 @@ impl GethClient {
     /// # Errors
     /// [`ParentError::AllFailed`] with each node's error.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ParentError> {
-        first_answer(&self.endpoints, |url| self.call_one(url, method, &params)).await
+        first_answer(self.daemons.endpoints(), |url| {
+            self.daemons.post(url, method, &params, CALL_TIMEOUT)
+        })
+        .await
     }
 
-    fn malformed(&self, method: &str, reason: impl Into<String>) -> ParentError {
-        ParentError::Malformed {
-            endpoint: self.endpoints.join(", "),
-            reason: format!("{method}: {}", reason.into()),
-        }
+    fn malformed(&self, method: &str, reason: impl std::fmt::Display) -> ParentError {
+        self.daemons.malformed(method, reason)
     }
 
     /// `eth_getWork`: the block to seal now.

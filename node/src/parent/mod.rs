@@ -165,6 +165,71 @@ pub(crate) async fn post_json(
     Ok(reply.get("result").cloned().unwrap_or(Value::Null))
 }
 
+/// The daemons of a client that speaks JSON-RPC 2.0 over plain HTTP without login
+/// (monerod, core-geth): their base URLs in failover order, the HTTP client, and the
+/// latency metrics every call is recorded in.
+#[derive(Clone, Debug)]
+pub(crate) struct JsonRpcDaemons {
+    endpoints: Vec<String>,
+    http: otedama_rpc::HttpClient,
+    metrics: Option<otedama_rpc::ParentRpcMetrics>,
+}
+
+impl JsonRpcDaemons {
+    /// The daemons at `urls` (`http://host:port`; a trailing `/` is dropped).
+    pub(crate) fn new(urls: Vec<String>) -> Self {
+        Self {
+            endpoints: urls
+                .into_iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect(),
+            http: otedama_rpc::HttpClient::new(4),
+            metrics: None,
+        }
+    }
+
+    /// Records every call's latency and failure in `metrics`.
+    pub(crate) fn set_metrics(&mut self, metrics: otedama_rpc::ParentRpcMetrics) {
+        self.metrics = Some(metrics);
+    }
+
+    /// The base URLs, in failover order.
+    pub(crate) fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// POSTs a JSON-RPC 2.0 request of `method` with `params` to `url` and returns its
+    /// `result`, recording the call in the metrics.
+    ///
+    /// # Errors
+    /// As [`post_json`].
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ParentError> {
+        let started = std::time::Instant::now();
+        let body = json!({"jsonrpc": "2.0", "id": "0", "method": method, "params": params});
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let result = post_json(&self.http, url, headers, body, method, timeout).await;
+        if let Some(m) = &self.metrics {
+            m.observe(method, started.elapsed(), result.is_ok());
+        }
+        result
+    }
+
+    /// A malformed-answer error naming every daemon.
+    pub(crate) fn malformed(&self, method: &str, reason: impl std::fmt::Display) -> ParentError {
+        ParentError::Malformed {
+            endpoint: self.endpoints.join(", "),
+            reason: format!("{method}: {reason}"),
+        }
+    }
+}
+
 /// Calls each endpoint in failover order until one answers; [`ParentError::AllFailed`]
 /// with every endpoint's error when none does.
 pub(crate) async fn first_answer<'a, E, F, Fut>(

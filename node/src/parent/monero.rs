@@ -8,9 +8,7 @@
 //! some methods answer with a `status` other than `OK` (`BUSY` while syncing), which is
 //! an error here too.
 
-use super::{ParentError, first_answer, post_json};
-use hyper::HeaderMap;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use super::{JsonRpcDaemons, ParentError, first_answer};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -91,35 +89,27 @@ pub struct BlockHeader {
 /// A client of one or more monerod daemons.
 #[derive(Clone, Debug)]
 pub struct MonerodClient {
-    /// RPC base URLs (`http://host:port`), in failover order.
-    endpoints: Vec<String>,
-    http: otedama_rpc::HttpClient,
-    metrics: Option<otedama_rpc::ParentRpcMetrics>,
+    daemons: JsonRpcDaemons,
 }
 
 impl MonerodClient {
     /// A client of the daemons at `urls` (`http://host:port`), in failover order.
     pub fn new(urls: Vec<String>) -> Self {
         Self {
-            endpoints: urls
-                .into_iter()
-                .map(|u| u.trim_end_matches('/').to_owned())
-                .collect(),
-            http: otedama_rpc::HttpClient::new(4),
-            metrics: None,
+            daemons: JsonRpcDaemons::new(urls),
         }
     }
 
     /// Records the latency and failures of every call in `metrics`.
     #[must_use]
     pub fn with_metrics(mut self, metrics: otedama_rpc::ParentRpcMetrics) -> Self {
-        self.metrics = Some(metrics);
+        self.daemons.set_metrics(metrics);
         self
     }
 
     /// Returns the daemons' URLs, in failover order.
     pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
+        self.daemons.endpoints()
     }
 
     async fn call_one(
@@ -129,26 +119,8 @@ impl MonerodClient {
         params: &Value,
         timeout: Duration,
     ) -> Result<Value, ParentError> {
-        let started = std::time::Instant::now();
-        let result = self.call_one_unmetered(base, method, params, timeout).await;
-        if let Some(m) = &self.metrics {
-            m.observe(method, started.elapsed(), result.is_ok());
-        }
-        result
-    }
-
-    async fn call_one_unmetered(
-        &self,
-        base: &str,
-        method: &str,
-        params: &Value,
-        timeout: Duration,
-    ) -> Result<Value, ParentError> {
-        let body = json!({"jsonrpc": "2.0", "id": "0", "method": method, "params": params});
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let url = format!("{base}/json_rpc");
-        let result = post_json(&self.http, &url, headers, body, method, timeout).await?;
+        let result = self.daemons.post(&url, method, params, timeout).await?;
         match result.get("status").and_then(Value::as_str) {
             None | Some("OK") => Ok(result),
             Some(status) => Err(ParentError::Daemon {
@@ -179,7 +151,7 @@ impl MonerodClient {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, ParentError> {
-        first_answer(&self.endpoints, |base| {
+        first_answer(self.daemons.endpoints(), |base| {
             self.call_one(base, method, &params, timeout)
         })
         .await
@@ -192,7 +164,7 @@ impl MonerodClient {
     ) -> Result<T, ParentError> {
         let v = self.call(method, params).await?;
         serde_json::from_value(v).map_err(|e| ParentError::Malformed {
-            endpoint: self.endpoints.join(", "),
+            endpoint: self.daemons.endpoints().join(", "),
             reason: format!("{method}: {e}"),
         })
     }
@@ -231,7 +203,7 @@ impl MonerodClient {
             .await?;
         let header = v.get("block_header").cloned().unwrap_or(Value::Null);
         serde_json::from_value(header).map_err(|e| ParentError::Malformed {
-            endpoint: self.endpoints.join(", "),
+            endpoint: self.daemons.endpoints().join(", "),
             reason: format!("get_block_header_by_height: {e}"),
         })
     }
@@ -242,7 +214,7 @@ impl MonerodClient {
     pub async fn submit_block(&self, block_hex: &str) -> Vec<Result<(), ParentError>> {
         let params = json!([block_hex]);
         let mut calls = tokio::task::JoinSet::new();
-        for (i, base) in self.endpoints.iter().enumerate() {
+        for (i, base) in self.daemons.endpoints().iter().enumerate() {
             let (client, base, params) = (self.clone(), base.clone(), params.clone());
             calls.spawn(async move {
                 let r = client
@@ -286,7 +258,7 @@ impl MonerodClient {
         v.as_str()
             .map(str::to_owned)
             .ok_or_else(|| ParentError::Malformed {
-                endpoint: self.endpoints.join(", "),
+                endpoint: self.daemons.endpoints().join(", "),
                 reason: format!("calc_pow: not a string: {v}"),
             })
     }

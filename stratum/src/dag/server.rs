@@ -9,7 +9,7 @@ use crate::ban::Guard;
 use crate::config::StratumConfig;
 use crate::extranonce::Extranonces;
 use crate::job::JobIds;
-use crate::server::{ConnTable, accept_loop, listen};
+use crate::server::{ConnTable, listen, serve_one};
 use crate::session::TARGET;
 use crate::stats::StratumStats;
 use std::io;
@@ -57,7 +57,7 @@ impl DagServer {
         let stats = Arc::new(StratumStats::default());
         let conns = Arc::new(ConnTable::new(&config, stats.clone()));
         let ctx = Arc::new(DagContext {
-            guard: Guard::new(config.bans.clone(), stats.clone()),
+            guard: Arc::new(Guard::new(config.bans.clone(), stats.clone())),
             caches: Arc::new(EpochCaches::new(dag.algorithm)),
             stratum: config,
             dag,
@@ -109,22 +109,17 @@ impl DagServer {
         } = self;
         let algorithm = ctx.dag.algorithm.name();
         info!(target: TARGET, listen = %local_addr, algorithm, "stratum DAG dialects listening");
-        let stopping = shutdown.clone();
-        let listeners = [(Some(listener), "dag"), (None, "dag"), (None, "dag")];
-        accept_loop(
-            listeners,
-            &ctx.guard,
+        let guard = Arc::clone(&ctx.guard);
+        serve_one(
+            listener,
+            guard,
             &conns,
             shutdown,
-            |_, stream, peer, permit| {
-                let (ctx, work, shutdown) = (ctx.clone(), work.clone(), stopping.clone());
+            |stream, peer, shutdown| {
+                let (ctx, work) = (ctx.clone(), work.clone());
                 async move {
                     let lease = Extranonces::take(&ctx.extranonces);
-                    let ban = session::run(ctx.clone(), stream, peer, lease, work, shutdown).await;
-                    if let Some(reason) = ban {
-                        ctx.guard.ban(peer.ip(), reason, std::time::Instant::now());
-                    }
-                    drop(permit);
+                    session::run(ctx, stream, peer, lease, work, shutdown).await
                 }
             },
         )

@@ -71,7 +71,7 @@ pub(crate) struct DagContext {
     /// Nonce prefix allocator.
     pub extranonces: Arc<Extranonces>,
     /// Bans and connection rates.
-    pub guard: Guard,
+    pub guard: Arc<Guard>,
     /// Told of each judged share, if set.
     pub observer: Option<Arc<dyn crate::SubmitObserver>>,
 }

@@ -19,7 +19,7 @@ pub use login::{Login, LoginError, parse_login, target_for, target_hex};
 
 use crate::ban::Guard;
 use crate::config::StratumConfig;
-use crate::server::{ConnTable, accept_loop, listen};
+use crate::server::{ConnTable, listen, serve_one};
 use crate::stats::StratumStats;
 use otedama_sharechain::monero::{Hash, PoolShare, Wallet};
 use std::io;
@@ -119,7 +119,7 @@ pub trait RandomxHash: Send + Sync + 'static {
 pub(crate) struct Shared {
     pub config: StratumConfig,
     pub stats: Arc<StratumStats>,
-    pub guard: Guard,
+    pub guard: Arc<Guard>,
     pub requests: mpsc::Sender<XmrRequest>,
     pub hasher: Arc<dyn RandomxHash>,
     /// Extra nonces handed out so far; each connection takes the next.
@@ -154,7 +154,7 @@ impl XmrigServer {
         let stats = Arc::new(StratumStats::default());
         let conns = Arc::new(ConnTable::new(&config, stats.clone()));
         let shared = Arc::new(Shared {
-            guard: Guard::new(config.bans.clone(), stats.clone()),
+            guard: Arc::new(Guard::new(config.bans.clone(), stats.clone())),
             config,
             stats,
             requests,
@@ -202,24 +202,15 @@ impl XmrigServer {
             work,
         } = self;
         info!(target: TARGET, listen = %local_addr, "xmrig stratum listening");
-        let stopping = shutdown.clone();
-        let listeners = [(Some(listener), "xmrig"), (None, "xmrig"), (None, "xmrig")];
-        accept_loop(
-            listeners,
-            &shared.guard,
+        let guard = Arc::clone(&shared.guard);
+        serve_one(
+            listener,
+            guard,
             &conns,
             shutdown,
-            |_, stream, peer, permit| {
-                let (shared, work, shutdown) = (shared.clone(), work.clone(), stopping.clone());
-                async move {
-                    let ban = session::run(&shared, stream, peer, work, shutdown).await;
-                    if let Some(reason) = ban {
-                        shared
-                            .guard
-                            .ban(peer.ip(), reason, std::time::Instant::now());
-                    }
-                    drop(permit);
-                }
+            |stream, peer, shutdown| {
+                let (shared, work) = (shared.clone(), work.clone());
+                async move { session::run(&shared, stream, peer, work, shutdown).await }
             },
         )
         .await;
