@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 #[path = "../../testnet/src/skip.rs"]
 mod skip;
 
+#[path = "../../testnet/src/browser.rs"]
+mod browser;
+
+use browser::{chromium_or_skip, run_browser};
+
 const TEST: &str = "dashboard_shows_live_pool_data_in_headless_chromium";
 
 fn root() -> PathBuf {
@@ -71,50 +76,6 @@ fn api_up(addr: SocketAddr) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
-/// The major version of `node` on PATH.
-fn node_major() -> Result<u32, String> {
-    let out = Command::new("node")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("no `node` on PATH ({e})"))?;
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if !out.status.success() {
-        return Err(format!("`node --version` failed: {}", out.status));
-    }
-    version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| format!("`node --version` said {version:?}"))
-}
-
-/// Chromium, Node.js >= 20 and the suite's node_modules, or what is missing.
-fn browser_tools(suite: &Path) -> Result<PathBuf, String> {
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if !chromium.exists() {
-        return Err(format!(
-            "no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
-            chromium.display()
-        ));
-    }
-    let major = node_major()?;
-    if major < 20 {
-        return Err(format!(
-            "Node.js {major} is too old: the test needs 20 or later"
-        ));
-    }
-    if !suite.join("node_modules/playwright-core").exists() {
-        return Err(format!(
-            "{} has no node_modules/playwright-core",
-            suite.display()
-        ));
-    }
-    Ok(chromium)
-}
-
 /// Starts `otedama-node devnet ARGS --api ADDR` in `data` and waits for its API.
 fn start_devnet(data: &Path, args: &[&str]) -> (Devnet, SocketAddr) {
     let api = free_port();
@@ -145,37 +106,6 @@ fn start_devnet(data: &Path, args: &[&str]) -> (Devnet, SocketAddr) {
 
 fn devnet_log(data: &Path) -> String {
     std::fs::read_to_string(data.join("devnet.log")).unwrap_or_default()
-}
-
-/// Runs the browser test files `tests` against the API at `api`; the screenshots go to
-/// `screenshots` (the first to OTEDAMA_SCREENSHOT, the second to OTEDAMA_MINER_SCREENSHOT).
-fn run_browser(
-    chromium: &Path,
-    api: SocketAddr,
-    tests: &[&str],
-    screenshots: [&Path; 2],
-) -> std::process::Output {
-    Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
-        .args(tests)
-        .current_dir(root().join("rpc/tests/dashboard"))
-        .env("OTEDAMA_DASHBOARD_URL", format!("http://{api}/"))
-        .env("OTEDAMA_SCREENSHOT", screenshots[0])
-        .env("OTEDAMA_MINER_SCREENSHOT", screenshots[1])
-        .env("CHROMIUM", chromium)
-        .output()
-        .expect("node runs")
-}
-
-/// Chromium's path, or `None` when test `name` is to be skipped (failing under CI).
-fn chromium_or_skip(name: &str) -> Option<PathBuf> {
-    skip::or_skip(
-        skip::BROWSER,
-        name,
-        browser_tools(&root().join("rpc/tests/dashboard")),
-        "install `apt-get install chromium nodejs npm` (Node.js >= 20), then run \
-         `npm ci` in rpc/tests/dashboard (scripts/test.sh does)",
-    )
 }
 
 /// Asserts that the browser run `out` passed (showing its output and the devnet's log in
@@ -218,7 +148,7 @@ fn dashboard_shows_live_pool_data_in_headless_chromium() {
     let miner_screenshot = root().join("target/dashboard/miner.png");
     let out = run_browser(
         &chromium,
-        api,
+        &format!("http://{api}/"),
         &["dashboard.test.mjs", "miner.test.mjs"],
         [&screenshot, &miner_screenshot],
     );
@@ -259,7 +189,7 @@ fn the_monero_dashboard_shows_the_sidechain_in_headless_chromium() {
     let miner_screenshot = root().join("target/dashboard/monero-miner.png");
     let out = run_browser(
         &chromium,
-        api,
+        &format!("http://{api}/"),
         &["monero.test.mjs"],
         [&screenshot, &miner_screenshot],
     );

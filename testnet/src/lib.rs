@@ -13,10 +13,12 @@
 //!   node key and built-in miner.
 //! - [`client`]: clients from chosen loopback addresses (Stratum, plain TCP) for abuse
 //!   tests.
+//! - [`browser`]: headless Chromium over the dashboard's browser suite.
 //! - [`skip`]: opt-in skips (a variable set to `1`) for tests that need litecoind, an
 //!   OpenCL device or a browser; without the tool and the opt-in, such a test fails.
 
 pub mod adversary;
+pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod geth;

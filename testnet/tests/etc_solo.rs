@@ -81,40 +81,66 @@ async fn wait_for(
     panic!("{what}: not within {limit:?}; last answer of {url}: {last}");
 }
 
+/// The stand-in, the node serving `etc-regtest` against it, its data dir and its API.
+struct Solo {
+    geth: GethStandIn,
+    _node: Node,
+    dir: tempfile::TempDir,
+    api: u16,
+}
+
+impl Solo {
+    /// Writes the config, checks that `config check` states the solo terms, and starts
+    /// the node.
+    async fn start() -> Self {
+        let geth = GethStandIn::start(ETHERBASE, 1337, BOUNDARY)
+            .await
+            .expect("stand-in");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (stratum, api) = (free_port(), free_port());
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, config(dir.path(), &geth.url(), stratum, api)).expect("config");
+
+        let check = Command::new(node_binary())
+            .args(["config", "check"])
+            .arg(&path)
+            .output()
+            .expect("config check runs");
+        let said = String::from_utf8_lossy(&check.stderr).to_string()
+            + &String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "config check failed: {said}");
+        assert!(
+            said.contains("mined solo") && said.contains("etherbase"),
+            "config check does not state the solo terms: {said}"
+        );
+
+        let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
+        let node = Node(
+            Command::new(node_binary())
+                .args(["serve", "--config"])
+                .arg(&path)
+                .stdout(Stdio::from(log.try_clone().expect("log")))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("node starts"),
+        );
+        Self {
+            geth,
+            _node: node,
+            dir,
+            api,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etc_regtest_is_mined_solo_and_every_block_pays_the_etherbase() {
-    let geth = GethStandIn::start(ETHERBASE, 1337, BOUNDARY)
-        .await
-        .expect("stand-in");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (stratum, api) = (free_port(), free_port());
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config(dir.path(), &geth.url(), stratum, api)).expect("config");
-
-    // The config check states the solo terms before anything runs.
-    let check = Command::new(node_binary())
-        .args(["config", "check"])
-        .arg(&path)
-        .output()
-        .expect("config check runs");
-    let said = String::from_utf8_lossy(&check.stderr).to_string()
-        + &String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "config check failed: {said}");
-    assert!(
-        said.contains("mined solo") && said.contains("etherbase"),
-        "config check does not state the solo terms: {said}"
-    );
-
-    let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
-    let _node = Node(
-        Command::new(node_binary())
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("node starts"),
-    );
+    let solo = Solo::start().await;
+    let (geth, api) = (&solo.geth, solo.api);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{api}/api");
 
@@ -231,5 +257,37 @@ async fn etc_regtest_is_mined_solo_and_every_block_pays_the_etherbase() {
     assert!(
         below,
         "the blocks below the reorganisation stay confirmed: {orphaned}"
+    );
+}
+
+/// The dashboard of a solo node says so, names the etherbase and shows ETC amounts, in
+/// headless Chromium (`rpc/tests/dashboard/etc.test.mjs`). Screenshot:
+/// `target/dashboard/etc.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_etc_dashboard_states_solo_mining_in_headless_chromium() {
+    const NAME: &str = "the_etc_dashboard_states_solo_mining_in_headless_chromium";
+    let Some(chromium) = otedama_testnet::browser::chromium_or_skip(NAME) else {
+        return;
+    };
+    let solo = Solo::start().await;
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard");
+    let (shot, miner_shot) = (target.join("etc.png"), target.join("etc-miner.png"));
+    let url = format!("http://127.0.0.1:{}/", solo.api);
+    let out = tokio::task::spawn_blocking(move || {
+        otedama_testnet::browser::run_browser(
+            &chromium,
+            &url,
+            &["etc.test.mjs"],
+            [&shot, &miner_shot],
+        )
+    })
+    .await
+    .expect("the browser run");
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}\n{}\nnode log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        solo.log()
     );
 }
