@@ -1,6 +1,8 @@
 //! A pool client for the DAG dialects: EthereumStratum/1.0.0 (Ethash, Etchash) and
 //! the KawPow dialect, mining with the CPU light hasher (every dataset item computed
-//! from the epoch's light cache: slow, exact, enough at low difficulty and for tests).
+//! from the epoch's light cache: slow, exact, enough at low difficulty and for tests)
+//! or on an OpenCL device holding the epoch's DAG ([`crate::DagDevice`]), every device
+//! result re-checked on the CPU.
 //!
 //! One session, no failover: it subscribes, authorizes, follows `set_difficulty` /
 //! `set_target` and `notify`, hashes nonce batches on the blocking pool under its
@@ -8,8 +10,9 @@
 //! blocking pool when a job of a new epoch arrives.
 
 use crate::error::DagClientError;
+use crate::{EpochSearcher, MinerError};
 use otedama_sharechain::ethash::{Epoch, keccak256};
-use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_boundary, meets};
+use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_boundary};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,6 +61,8 @@ pub struct DagClientConfig {
     pub algorithm: DagAlgorithm,
     /// Nonces hashed between looks at new work.
     pub batch: u64,
+    /// Where it hashes: the CPU light hasher, or a GPU with the epoch's DAG.
+    pub device: crate::DagDevice,
 }
 
 /// The counters of a [`DagClient`].
@@ -175,7 +180,7 @@ struct Session {
     /// The target of the next job (EthereumStratum: from `set_difficulty`).
     target: [u8; 32],
     job: Option<DagJob>,
-    hasher: Option<(Epoch, Arc<DagHasher>)>,
+    hasher: Option<(Epoch, Arc<EpochSearcher>)>,
     /// The next nonce counter (below the extranonce).
     next_nonce: u64,
     /// The last seed looked up, and its epoch.
@@ -193,7 +198,7 @@ impl Session {
         let auth = json!([self.config.user, self.config.password]);
         self.request(Pending::Authorize, "mining.authorize", auth)
             .await?;
-        let mut build: Option<JoinHandle<(Epoch, DagHasher)>> = None;
+        let mut build: Option<JoinHandle<(Epoch, Result<EpochSearcher, MinerError>)>> = None;
         let mut search: Option<Search> = None;
         let mut idle = Instant::now() + IDLE_TIMEOUT;
         loop {
@@ -201,10 +206,12 @@ impl Session {
                 && let Some(job) = &self.job
                 && self.hasher.as_ref().is_none_or(|(e, _)| *e != job.epoch)
             {
-                let (algorithm, epoch) = (self.config.algorithm, job.epoch);
-                debug!(target: LOG, epoch = epoch.number, "building the epoch's light cache");
+                let (algorithm, epoch, device) =
+                    (self.config.algorithm, job.epoch, self.config.device);
+                debug!(target: LOG, epoch = epoch.number, ?device, "building the epoch's light cache (and DAG on a GPU)");
                 build = Some(tokio::task::spawn_blocking(move || {
-                    (epoch, DagHasher::new(algorithm, epoch))
+                    let hasher = DagHasher::new(algorithm, epoch);
+                    (epoch, EpochSearcher::build(device, hasher))
                 }));
             }
             if search.is_none() {
@@ -221,8 +228,15 @@ impl Session {
                 }
                 built = async { build.as_mut().expect("guarded by is_some").await }, if build.is_some() => {
                     build = None;
-                    if let Ok((epoch, hasher)) = built {
-                        self.hasher = Some((epoch, Arc::new(hasher)));
+                    match built {
+                        Ok((epoch, Ok(searcher))) => self.hasher = Some((epoch, Arc::new(searcher))),
+                        Ok((epoch, Err(e))) => {
+                            // The device cannot hold or run this epoch: mine on the CPU.
+                            warn!(target: LOG, epoch = epoch.number, error = %e, "DAG device unavailable; hashing on the CPU");
+                            let hasher = DagHasher::new(self.config.algorithm, epoch);
+                            self.hasher = Some((epoch, Arc::new(EpochSearcher::Cpu(hasher))));
+                        }
+                        Err(_) => {}
                     }
                 }
                 found = async { search.as_mut().expect("guarded by is_some").await }, if search.is_some() => {
@@ -263,19 +277,28 @@ impl Session {
             prefix << free_bits
         };
         let start = self.next_nonce;
-        let batch = self.config.batch.max(1);
-        self.next_nonce = (start + batch) & mask;
+        // One contiguous run of nonces, stopping at the end of the free bits.
+        let count = self
+            .config
+            .batch
+            .max(1)
+            .min((mask - start).saturating_add(1));
+        self.next_nonce = start.wrapping_add(count) & mask;
+        let first = prefix | start;
         let stats = self.stats.clone();
         Some(tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            for i in 0..batch {
-                let nonce = prefix | ((start + i) & mask);
-                let hash = hasher.hash(job.height, &job.header, nonce);
-                if meets(&hash.result, &job.target) {
-                    found.push((nonce, hash));
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let nonces = first..first.saturating_add(count);
+            let found = match hasher.search(job.height, &job.header, nonces, &job.target, &stop) {
+                Ok((found, hashed)) => {
+                    stats.hashes.fetch_add(hashed, Ordering::Relaxed);
+                    found
                 }
-            }
-            stats.hashes.fetch_add(batch, Ordering::Relaxed);
+                Err(e) => {
+                    warn!(target: LOG, error = %e, "DAG search failed");
+                    Vec::new()
+                }
+            };
             (job, found)
         }))
     }

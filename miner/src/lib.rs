@@ -40,6 +40,7 @@ mod client;
 mod config;
 // [`DagClient`]: the EthereumStratum/1.0.0 and KawPow client, hashing on the CPU.
 mod dag_client;
+mod dag_search;
 // [`CpuBackend`]: the CPU kernels behind [`HashBackend`].
 mod cpu;
 // [`CudaBackend`]: NVIDIA GPUs through the driver API and NVRTC.
@@ -96,6 +97,7 @@ pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
 pub use dag_client::{DagClient, DagClientConfig, DagClientStats};
+pub use dag_search::{DagDevice, EpochSearcher};
 pub use error::{DagClientError, DagError, MinerError, RandomxError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 pub use gpu::GpuRejects;

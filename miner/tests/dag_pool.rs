@@ -64,6 +64,7 @@ async fn mine(algorithm: DagAlgorithm, height: u64) {
         password: "x".into(),
         algorithm,
         batch: 8,
+        device: otedama_miner::DagDevice::Cpu,
     });
     let client_stats = client.stats();
     let mining = tokio::spawn(client.run(stop_rx));

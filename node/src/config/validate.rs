@@ -763,11 +763,16 @@ fn check_etc(config: &Config, path: &str, issues: &mut Issues) {
                 ),
             );
         }
-        if mining.enable_gpu || mining.enable_asic {
+        if mining.enable_asic {
             issues.push(
-                "mining.enable_gpu",
-                "the built-in Etchash miner hashes on the CPU only; point GPU miners at the \
-                 Stratum port instead",
+                "mining.enable_asic",
+                "no ASIC mines Etchash here; point Etchash ASICs at the Stratum port instead",
+            );
+        }
+        if mining.enable_gpu && mining.gpu.backend != super::GpuBackendKind::Opencl {
+            issues.push(
+                "mining.gpu.backend",
+                "the built-in Etchash miner runs on OpenCL devices; set opencl",
             );
         }
     }
