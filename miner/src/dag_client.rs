@@ -83,7 +83,13 @@ pub struct DagClientStats {
 pub struct DagClient {
     config: DagClientConfig,
     stats: Arc<DagClientStats>,
+    /// The last epoch's searcher, kept for the next session (a GPU's DAG takes long to
+    /// generate again).
+    searcher: Arc<std::sync::Mutex<Option<Searcher>>>,
 }
+
+/// An epoch and its searcher.
+type Searcher = (Epoch, Arc<EpochSearcher>);
 
 /// A job as the pool sent it.
 #[derive(Debug, Clone)]
@@ -112,13 +118,18 @@ impl DagClient {
         Self {
             config,
             stats: Arc::default(),
+            searcher: Arc::default(),
         }
     }
 
-    /// Returns a client for `config` counting into `stats` (a reconnecting caller keeps
-    /// one set of counters across sessions).
-    pub fn with_stats(config: DagClientConfig, stats: Arc<DagClientStats>) -> Self {
-        Self { config, stats }
+    /// Returns a client for the next session after this one's: the same config and
+    /// counters, and the epoch's searcher it built.
+    pub fn successor(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            stats: Arc::clone(&self.stats),
+            searcher: Arc::clone(&self.searcher),
+        }
     }
 
     /// Returns the client's config.
@@ -159,7 +170,12 @@ impl DagClient {
             extranonce: Vec::new(),
             target: difficulty_to_boundary(1.0),
             job: None,
-            hasher: None,
+            hasher: self
+                .searcher
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            kept: Arc::clone(&self.searcher),
             next_nonce: 0,
             seeds: None,
         };
@@ -180,7 +196,9 @@ struct Session {
     /// The target of the next job (EthereumStratum: from `set_difficulty`).
     target: [u8; 32],
     job: Option<DagJob>,
-    hasher: Option<(Epoch, Arc<EpochSearcher>)>,
+    hasher: Option<Searcher>,
+    /// Where the searcher is kept for the next session.
+    kept: Arc<std::sync::Mutex<Option<Searcher>>>,
     /// The next nonce counter (below the extranonce).
     next_nonce: u64,
     /// The last seed looked up, and its epoch.
@@ -228,15 +246,21 @@ impl Session {
                 }
                 built = async { build.as_mut().expect("guarded by is_some").await }, if build.is_some() => {
                     build = None;
-                    match built {
-                        Ok((epoch, Ok(searcher))) => self.hasher = Some((epoch, Arc::new(searcher))),
+                    // The pool's silence while the epoch was built is no sign of its death.
+                    idle = Instant::now() + IDLE_TIMEOUT;
+                    let searcher = match built {
+                        Ok((epoch, Ok(searcher))) => Some((epoch, Arc::new(searcher))),
                         Ok((epoch, Err(e))) => {
                             // The device cannot hold or run this epoch: mine on the CPU.
                             warn!(target: LOG, epoch = epoch.number, error = %e, "DAG device unavailable; hashing on the CPU");
                             let hasher = DagHasher::new(self.config.algorithm, epoch);
-                            self.hasher = Some((epoch, Arc::new(EpochSearcher::Cpu(hasher))));
+                            Some((epoch, Arc::new(EpochSearcher::Cpu(hasher))))
                         }
-                        Err(_) => {}
+                        Err(_) => None,
+                    };
+                    if let Some(searcher) = searcher {
+                        *self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(searcher.clone());
+                        self.hasher = Some(searcher);
                     }
                 }
                 found = async { search.as_mut().expect("guarded by is_some").await }, if search.is_some() => {
@@ -247,7 +271,7 @@ impl Session {
                         }
                     }
                 }
-                () = sleep_until(idle) => return Err(DagClientError::Timeout("waiting for the pool")),
+                () = sleep_until(idle), if build.is_none() => return Err(DagClientError::Timeout("waiting for the pool")),
             }
         }
     }

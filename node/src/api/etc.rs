@@ -354,14 +354,11 @@ impl NodeApi for EtcApiAdapter {
         if let Some(why) = &s.refused {
             reasons.push(why.clone());
         }
-        match s.job_at {
-            None => reasons.push("no work from core-geth yet".to_owned()),
-            Some(at) if at.elapsed() > super::READY_TEMPLATE_AGE => {
-                reasons.push(format!("the last work is {} s old", at.elapsed().as_secs()))
-            }
-            Some(_) => {}
-        }
-        if !self.node.reachable.load(Ordering::Relaxed) && s.job_at.is_some() {
+        // Work changes only with new blocks and transactions: its age says nothing, the
+        // follower's last poll does (it clears `reachable` when a poll fails).
+        if s.job_at.is_none() {
+            reasons.push("no work from core-geth yet".to_owned());
+        } else if !self.node.reachable.load(Ordering::Relaxed) {
             reasons.push("core-geth does not answer".to_owned());
         }
         if s.etherbase.is_none() {

@@ -51,6 +51,8 @@ pub(super) async fn follow(
 ) {
     let mut generation = 0u64;
     let mut checked = false;
+    // Each trouble is logged when it starts, not at every poll.
+    let (mut down, mut no_etherbase) = (false, false);
     let mut tick = tokio::time::interval(super::POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -68,7 +70,7 @@ pub(super) async fn follow(
                     }
                 }
                 Err(e) => {
-                    unreachable_now(&handle, &e);
+                    unreachable_now(&handle, &e, &mut down);
                     continue;
                 }
             }
@@ -82,18 +84,21 @@ pub(super) async fn follow(
                     info!(target: TARGET, %etherbase, "every block this node seals pays core-geth's etherbase");
                     status.send_modify(|s| s.etherbase = Some(etherbase));
                 }
-                Err(e) => {
-                    warn!(target: TARGET, error = %e, "core-geth has no etherbase (start it with --miner.etherbase)")
+                Err(e) if !no_etherbase => {
+                    no_etherbase = true;
+                    warn!(target: TARGET, error = %e, "core-geth has no etherbase (start it with --miner.etherbase)");
                 }
+                Err(_) => {}
             }
         }
         let fresh = match client.work().await {
             Ok(w) => w,
             Err(e) => {
-                unreachable_now(&handle, &e);
+                unreachable_now(&handle, &e, &mut down);
                 continue;
             }
         };
+        down = false;
         if !handle.reachable.swap(true, Ordering::Relaxed) {
             info!(target: TARGET, height = fresh.height, "core-geth serves work");
         }
@@ -115,9 +120,11 @@ pub(super) async fn follow(
     }
 }
 
-/// Marks core-geth unreachable, logging and announcing the first failure of an outage.
-fn unreachable_now(handle: &EtcHandle, error: &crate::parent::ParentError) {
-    if handle.reachable.swap(false, Ordering::Relaxed) || handle.status.borrow().job_at.is_none() {
+/// Marks core-geth unreachable, logging and announcing the first failure of an outage
+/// (`down` tells whether it was announced).
+fn unreachable_now(handle: &EtcHandle, error: &crate::parent::ParentError, down: &mut bool) {
+    handle.reachable.store(false, Ordering::Relaxed);
+    if !std::mem::replace(down, true) {
         warn!(target: TARGET, %error, "core-geth unavailable; retrying");
         let _ = handle
             .events

@@ -218,13 +218,9 @@ impl PoolMiner {
 /// Stratum port restarts with the node, or refuses work until its daemon answers).
 async fn run_dag(client: DagClient, mut stop: watch::Receiver<bool>) {
     const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-    let config = client.config().clone();
-    let stats = client.stats();
-    let mut client = Some(client);
     loop {
-        let session = client
-            .take()
-            .unwrap_or_else(|| DagClient::with_stats(config.clone(), Arc::clone(&stats)));
+        // The next session keeps the counters and the epoch's DAG.
+        let session = client.successor();
         match session.run(stop.clone()).await {
             Ok(()) => return,
             Err(e) => {
