@@ -10,7 +10,7 @@
 //! blocking pool when a job of a new epoch arrives.
 
 use crate::error::DagClientError;
-use crate::{EpochSearcher, MinerError};
+use crate::{EpochSearcher, SearchError};
 use otedama_sharechain::ethash::{Epoch, keccak256};
 use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_boundary};
 use serde_json::{Value, json};
@@ -216,7 +216,7 @@ impl Session {
         let auth = json!([self.config.user, self.config.password]);
         self.request(Pending::Authorize, "mining.authorize", auth)
             .await?;
-        let mut build: Option<JoinHandle<(Epoch, Result<EpochSearcher, MinerError>)>> = None;
+        let mut build: Option<JoinHandle<(Epoch, Result<EpochSearcher, SearchError>)>> = None;
         let mut search: Option<Search> = None;
         let mut idle = Instant::now() + IDLE_TIMEOUT;
         loop {

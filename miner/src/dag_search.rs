@@ -1,7 +1,7 @@
 //! Where the DAG client hashes an epoch: the CPU light hasher (every dataset item
-//! computed from the cache), or an OpenCL device holding the epoch's full DAG. Every
-//! device result is re-checked on the CPU before it is returned (the OpenCL searches do
-//! it), so a pool only ever sees what the CPU confirms.
+//! computed from the cache), or an OpenCL or CUDA device holding the epoch's full DAG.
+//! Every device result is re-checked on the CPU before it is returned (the device
+//! searches do it), so a pool only ever sees what the CPU confirms.
 
 use crate::error::MinerError;
 use otedama_stratum::dag::{DagHash, DagHasher, meets};
@@ -23,6 +23,26 @@ pub enum DagDevice {
         /// Nonces an enqueue, as a power of two (8 to 31).
         intensity: u32,
     },
+    /// CUDA device `index`, `2^intensity` nonces a launch.
+    #[cfg(feature = "cuda")]
+    Cuda {
+        /// The device's index.
+        index: usize,
+        /// Nonces a launch, as a power of two.
+        intensity: u32,
+    },
+}
+
+/// Why a device cannot search.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// OpenCL (or no device at that index).
+    #[error(transparent)]
+    OpenCl(#[from] MinerError),
+    /// CUDA (or no device at that index).
+    #[cfg(feature = "cuda")]
+    #[error(transparent)]
+    Cuda(#[from] crate::cuda::CudaError),
 }
 
 /// One epoch's searcher on a device.
@@ -36,6 +56,12 @@ pub enum EpochSearcher {
     /// KawPow on an OpenCL device, its DAG generated.
     #[cfg(feature = "opencl")]
     OpenClKawpow(crate::opencl::OpenClKawpow),
+    /// Ethash or Etchash on a CUDA device, its DAG generated.
+    #[cfg(feature = "cuda")]
+    CudaEthash(crate::cuda::CudaEthash),
+    /// KawPow on a CUDA device, its DAG generated.
+    #[cfg(feature = "cuda")]
+    CudaKawpow(crate::cuda::CudaKawpow),
 }
 
 impl EpochSearcher {
@@ -44,7 +70,7 @@ impl EpochSearcher {
     ///
     /// # Errors
     /// The device is missing, its buffers cannot hold the DAG, or OpenCL fails.
-    pub fn build(device: DagDevice, hasher: DagHasher) -> Result<Self, MinerError> {
+    pub fn build(device: DagDevice, hasher: DagHasher) -> Result<Self, SearchError> {
         match device {
             DagDevice::Cpu => Ok(Self::Cpu(hasher)),
             #[cfg(feature = "opencl")]
@@ -58,6 +84,19 @@ impl EpochSearcher {
                     let gpu = crate::opencl::OpenClKawpow::new(index, context, intensity)?;
                     gpu.generate_dag()?;
                     Ok(Self::OpenClKawpow(gpu))
+                }
+            },
+            #[cfg(feature = "cuda")]
+            DagDevice::Cuda { index, intensity } => match hasher {
+                DagHasher::Ethash(cache) => {
+                    let gpu = crate::cuda::CudaEthash::new(index, cache, intensity)?;
+                    gpu.generate_dag()?;
+                    Ok(Self::CudaEthash(gpu))
+                }
+                DagHasher::Kawpow(context) => {
+                    let gpu = crate::cuda::CudaKawpow::new(index, context, intensity)?;
+                    gpu.generate_dag()?;
+                    Ok(Self::CudaKawpow(gpu))
                 }
             },
         }
@@ -76,7 +115,7 @@ impl EpochSearcher {
         nonces: Range<u64>,
         target: &[u8; 32],
         stop: &AtomicBool,
-    ) -> Result<(Vec<(u64, DagHash)>, u64), MinerError> {
+    ) -> Result<(Vec<(u64, DagHash)>, u64), SearchError> {
         match self {
             Self::Cpu(hasher) => {
                 let mut found = Vec::new();
@@ -104,6 +143,16 @@ impl EpochSearcher {
                 let (found, hashed) = gpu.search(height, header_hash, nonces, target, stop)?;
                 Ok((solutions(found), hashed))
             }
+            #[cfg(feature = "cuda")]
+            Self::CudaEthash(gpu) => {
+                let (found, hashed) = gpu.search(header_hash, nonces, target, stop)?;
+                Ok((solutions(found), hashed))
+            }
+            #[cfg(feature = "cuda")]
+            Self::CudaKawpow(gpu) => {
+                let (found, hashed) = gpu.search(height, header_hash, nonces, target, stop)?;
+                Ok((solutions(found), hashed))
+            }
         }
     }
 
@@ -115,12 +164,16 @@ impl EpochSearcher {
             Self::OpenClEthash(gpu) => gpu.hardware_errors(),
             #[cfg(feature = "opencl")]
             Self::OpenClKawpow(gpu) => gpu.hardware_errors(),
+            #[cfg(feature = "cuda")]
+            Self::CudaEthash(gpu) => gpu.hardware_errors(),
+            #[cfg(feature = "cuda")]
+            Self::CudaKawpow(gpu) => gpu.hardware_errors(),
         }
     }
 }
 
-#[cfg(feature = "opencl")]
-fn solutions(found: Vec<crate::opencl::DagSolution>) -> Vec<(u64, DagHash)> {
+#[cfg(any(feature = "opencl", feature = "cuda"))]
+fn solutions(found: Vec<crate::gpu::dag::DagSolution>) -> Vec<(u64, DagHash)> {
     found
         .into_iter()
         .map(|s| {
@@ -133,6 +186,28 @@ fn solutions(found: Vec<crate::opencl::DagSolution>) -> Vec<(u64, DagHash)> {
             )
         })
         .collect()
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    use super::*;
+    use otedama_sharechain::ethash::LightCache;
+
+    /// Without a CUDA device (as on machines without an NVIDIA GPU) the build says so,
+    /// and the client then mines on the CPU.
+    #[test]
+    fn a_missing_cuda_device_is_an_error_not_a_panic() {
+        if crate::cuda::is_available() {
+            return;
+        }
+        let cache = LightCache::with_sizes(&[1; 32], 64 * 101, 128 * 1031).expect("sizes");
+        let device = DagDevice::Cuda {
+            index: 0,
+            intensity: 10,
+        };
+        let err = EpochSearcher::build(device, DagHasher::Ethash(cache)).expect_err("no device");
+        assert!(matches!(err, SearchError::Cuda(_)), "{err}");
+    }
 }
 
 #[cfg(all(test, feature = "opencl"))]

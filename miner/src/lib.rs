@@ -97,7 +97,7 @@ pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
 pub use dag_client::{DagClient, DagClientConfig, DagClientStats};
-pub use dag_search::{DagDevice, EpochSearcher};
+pub use dag_search::{DagDevice, EpochSearcher, SearchError};
 pub use error::{DagClientError, DagError, MinerError, RandomxError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]
 pub use gpu::GpuRejects;

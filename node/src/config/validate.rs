@@ -769,11 +769,5 @@ fn check_etc(config: &Config, path: &str, issues: &mut Issues) {
                 "no ASIC mines Etchash here; point Etchash ASICs at the Stratum port instead",
             );
         }
-        if mining.enable_gpu && mining.gpu.backend != super::GpuBackendKind::Opencl {
-            issues.push(
-                "mining.gpu.backend",
-                "the built-in Etchash miner runs on OpenCL devices; set opencl",
-            );
-        }
     }
 }
