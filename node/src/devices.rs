@@ -1,6 +1,7 @@
 //! `otedama-node devices`: the mining hardware of this machine, as a node started here
-//! would find it: CPU kernels, OpenCL and CUDA devices (with the indices
-//! `mining.gpu.devices` takes, their PCI addresses and temperature sensors) and USB miners.
+//! would find it: CPU kernels, RandomX's features and pages, OpenCL and CUDA devices
+//! (with the indices `mining.gpu.devices` takes, their PCI addresses and temperature
+//! sensors) and USB miners.
 
 use otedama_miner::gpu_sensor::{PciAddress, gpu_sensor};
 use otedama_miner::{CpuKernel, PowAlgorithm};
@@ -12,6 +13,8 @@ use std::fmt::Write as _;
 pub struct DeviceReport {
     /// The CPU.
     pub cpu: CpuReport,
+    /// What a RandomX miner on every thread would get here.
+    pub randomx: RandomxReport,
     /// OpenCL devices, or why there are none.
     pub opencl: Listing<GpuEntry>,
     /// CUDA devices, or why there are none.
@@ -29,6 +32,50 @@ pub struct CpuReport {
     pub sha256d: Vec<&'static str>,
     /// Scrypt kernels.
     pub scrypt: Vec<&'static str>,
+}
+
+/// RandomX on this machine: the library's features, the mode and the pages a fast-mode
+/// miner on every thread would get.
+#[derive(Debug, Serialize)]
+pub struct RandomxReport {
+    /// Programs compiled to machine code.
+    pub jit: bool,
+    /// The CPU's AES instructions used.
+    pub hard_aes: bool,
+    /// The JIT keeps its code W^X.
+    pub secure_jit: bool,
+    /// The Argon2 implementation filling the cache: avx2, ssse3 or portable.
+    pub argon2: &'static str,
+    /// `fast` (the 2 GiB dataset) or `light` (too little memory: about 8x slower).
+    pub mode: &'static str,
+    /// `MemAvailable`, bytes.
+    pub mem_available: Option<u64>,
+    /// The bytes fast mode needs on every thread.
+    pub fast_mode_bytes: u64,
+    /// The pages, and the sysctl to reserve them when short.
+    #[serde(flatten)]
+    pub pages: otedama_miner::randomx::PagePlan,
+}
+
+pub(crate) fn randomx_report(threads: usize) -> RandomxReport {
+    use otedama_miner::randomx as rx;
+    let flags = rx::RandomxFlags::detect();
+    let mem_available = rx::mem_available();
+    let fast_mode_bytes = rx::fast_mode_bytes(threads);
+    RandomxReport {
+        jit: flags.jit(),
+        hard_aes: flags.hard_aes(),
+        secure_jit: flags.secure_jit(),
+        argon2: flags.argon2(),
+        mode: if mem_available.is_some_and(|m| m < fast_mode_bytes) {
+            "light"
+        } else {
+            "fast"
+        },
+        mem_available,
+        fast_mode_bytes,
+        pages: rx::PagePlan::detect(threads),
+    }
 }
 
 /// Devices of one API, or the reason the API is unavailable.
@@ -156,12 +203,14 @@ pub fn report() -> DeviceReport {
         k.sort_by_key(|&k| (k != best, k == CpuKernel::Portable));
         k.into_iter().map(CpuKernel::backend_name).collect()
     };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     DeviceReport {
         cpu: CpuReport {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads,
             sha256d: kernels(PowAlgorithm::Sha256d),
             scrypt: kernels(PowAlgorithm::Scrypt),
         },
+        randomx: randomx_report(threads),
         opencl: opencl(),
         cuda: cuda(),
         usb: usb(),
@@ -216,6 +265,37 @@ pub fn render(report: &DeviceReport) -> String {
         report.cpu.sha256d.join(", ")
     );
     let _ = writeln!(out, "  scrypt kernels:  {}", report.cpu.scrypt.join(", "));
+    let rx = &report.randomx;
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let _ = writeln!(
+        out,
+        "randomx: jit {}, hard aes {}, secure jit {}, argon2 {}",
+        yes(rx.jit),
+        yes(rx.hard_aes),
+        yes(rx.secure_jit),
+        rx.argon2
+    );
+    let _ = writeln!(
+        out,
+        "  mode on {} threads: {} ({} needed, {} available); dataset pages: {} \
+         (reserved 2 MiB pages free {} of {} needed; transparent huge pages {}; 1 GiB pages {})",
+        report.cpu.threads,
+        rx.mode,
+        gib(rx.fast_mode_bytes),
+        rx.mem_available.map_or_else(|| "unknown".to_owned(), gib),
+        rx.pages.pages,
+        rx.pages.hugetlb_free,
+        rx.pages.hugetlb_needed,
+        rx.pages.transparent.as_deref().unwrap_or("absent"),
+        if rx.pages.gigantic {
+            "in the kernel, unused: the library allocates the dataset"
+        } else {
+            "absent"
+        },
+    );
+    if let Some(hint) = &rx.pages.hint {
+        let _ = writeln!(out, "  hint: {hint}");
+    }
     gpu_table(
         &mut out,
         "opencl (mining.gpu.backend: opencl)",
@@ -256,6 +336,13 @@ mod tests {
         }
         let text = render(&report);
         assert!(text.starts_with("cpu: "), "{text}");
+        assert!(text.contains("\nrandomx: jit "), "{text}");
+        assert!(text.contains("dataset pages: "), "{text}");
+        assert!(
+            ["hugetlb", "thp", "4k"].contains(&report.randomx.pages.pages),
+            "{:?}",
+            report.randomx
+        );
         assert!(
             text.contains("opencl (mining.gpu.backend: opencl)"),
             "{text}"
@@ -263,5 +350,6 @@ mod tests {
         assert!(text.contains("cuda (mining.gpu.backend: cuda)"), "{text}");
         let json = serde_json::to_value(&report).expect("serialises");
         assert!(json["cpu"]["sha256d"].is_array());
+        assert!(json["randomx"]["jit"].is_boolean() && json["randomx"]["pages"].is_string());
     }
 }

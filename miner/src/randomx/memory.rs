@@ -98,6 +98,69 @@ pub fn fast_mode_bytes(threads: usize) -> u64 {
     DATASET_BYTES + 2 * CACHE_BYTES + SCRATCHPAD_BYTES * threads as u64
 }
 
+/// What this machine offers a fast-mode RandomX miner: the reserved pages, the
+/// transparent huge page setting, and the pages a dataset would get.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PagePlan {
+    /// Reserved 2 MiB pages free now (`HugePages_Free`).
+    pub hugetlb_free: u64,
+    /// Reserved 2 MiB pages the miner would take (dataset, cache, scratchpads).
+    pub hugetlb_needed: u64,
+    /// The kernel's transparent huge page setting (`always`, `madvise`, `never`), if any.
+    pub transparent: Option<String>,
+    /// Whether the kernel has 1 GiB pages (the library cannot use them; see ADR 0004).
+    pub gigantic: bool,
+    /// The pages a dataset would get now: `hugetlb`, `thp` or `4k`.
+    pub pages: &'static str,
+    /// The sysctl that reserves the pages, when too few are free.
+    pub hint: Option<String>,
+}
+
+impl PagePlan {
+    /// The plan from the texts of `/proc/meminfo` and
+    /// `/sys/kernel/mm/transparent_hugepage/enabled` (`None`: absent), for `threads`
+    /// hashing threads.
+    pub fn from_texts(meminfo: &str, thp: Option<&str>, gigantic: bool, threads: usize) -> Self {
+        let hugetlb_free = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("HugePages_Free:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let hugetlb_needed = huge_pages_needed(threads);
+        // The setting in effect is the bracketed word: "always [madvise] never".
+        let transparent = thp.and_then(|t| {
+            let open = t.find('[')?;
+            let close = t[open..].find(']')? + open;
+            Some(t[open + 1..close].to_owned())
+        });
+        let enough = hugetlb_free >= hugetlb_needed;
+        let pages = if enough {
+            PageMode::HugeTlb.name()
+        } else if transparent.as_deref().is_some_and(|t| t != "never") {
+            PageMode::Transparent.name()
+        } else {
+            PageMode::Normal.name()
+        };
+        Self {
+            hugetlb_free,
+            hugetlb_needed,
+            transparent,
+            gigantic,
+            pages,
+            hint: (!enough).then(|| huge_pages_hint(threads)),
+        }
+    }
+
+    /// The plan of this machine for `threads` hashing threads.
+    pub fn detect(threads: usize) -> Self {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok();
+        let gigantic =
+            std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-1048576kB").exists();
+        Self::from_texts(&meminfo, thp.as_deref(), gigantic, threads)
+    }
+}
+
 /// Whether the kernel's transparent huge pages are off altogether
 /// (`/sys/kernel/mm/transparent_hugepage/enabled` is `[never]`), when `madvise` asks in
 /// vain.
@@ -145,6 +208,25 @@ mod tests {
         assert_eq!(parse_mem_available("MemAvailable: lots kB\n"), None);
         assert_eq!(parse_mem_available("MemAvailable: 5 MB\n"), None);
         assert_eq!(parse_mem_available(""), None);
+    }
+
+    #[test]
+    fn page_plans_follow_what_the_kernel_offers() {
+        let reserved = "MemAvailable: 1 kB\nHugePages_Total:    1170\nHugePages_Free:     1170\n";
+        let plan = PagePlan::from_texts(reserved, Some("always [madvise] never\n"), true, 2);
+        assert_eq!((plan.pages, plan.hint.is_none()), ("hugetlb", true));
+        assert_eq!(plan.transparent.as_deref(), Some("madvise"));
+        let none = "HugePages_Free:        0\n";
+        let thp = PagePlan::from_texts(none, Some("[always] madvise never"), false, 2);
+        assert_eq!(thp.pages, "thp");
+        assert!(
+            thp.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("vm.nr_hugepages=1170"))
+        );
+        let off = PagePlan::from_texts(none, Some("always madvise [never]"), false, 2);
+        assert_eq!(off.pages, "4k");
+        assert_eq!(PagePlan::from_texts("", None, false, 1).pages, "4k");
     }
 
     /// The dataset takes 1040 pages, the cache 128, each scratchpad one.

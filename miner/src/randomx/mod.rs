@@ -26,7 +26,7 @@ mod mining;
 pub use bench::{RandomxBenchReport, measure_randomx};
 pub use engine::{Cache, Dataset, RandomxFlags, Vm};
 pub use memory::{
-    CACHE_BYTES, DATASET_BYTES, HugePages, PageMode, SCRATCHPAD_BYTES, fast_mode_bytes,
+    CACHE_BYTES, DATASET_BYTES, HugePages, PageMode, PagePlan, SCRATCHPAD_BYTES, fast_mode_bytes,
     huge_pages_hint, huge_pages_needed, mem_available, parse_mem_available,
 };
 pub use mining::{DatasetSlot, RandomxFound, RandomxJob, RandomxMiner, RandomxScan, RandomxTarget};

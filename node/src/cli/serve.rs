@@ -377,6 +377,7 @@ mod tests {
                 sha256d: Vec::new(),
                 scrypt: Vec::new(),
             },
+            randomx: crate::devices::randomx_report(1),
             opencl: Listing {
                 devices: Vec::new(),
                 unavailable: Some("no OpenCL driver".into()),
