@@ -1,5 +1,5 @@
-//! A pool client for the DAG dialects: EthereumStratum/1.0.0 (Ethash, Etchash) and
-//! the KawPow dialect, mining with the CPU light hasher (every dataset item computed
+//! A pool client for the DAG dialects: EthereumStratum/1.0.0 or ETHPROXY (Ethash,
+//! Etchash) and the KawPow dialect, mining with the CPU light hasher (every dataset item computed
 //! from the epoch's light cache: slow, exact, enough at low difficulty and for tests)
 //! or on an OpenCL device holding the epoch's DAG ([`crate::DagDevice`]), every device
 //! result re-checked on the CPU.
@@ -63,6 +63,20 @@ pub struct DagClientConfig {
     pub batch: u64,
     /// Where it hashes: the CPU light hasher, or a GPU with the epoch's DAG.
     pub device: crate::DagDevice,
+    /// The dialect: the `mining.*` one of the algorithm, or ETHPROXY's `eth_*` methods
+    /// (Ethash and Etchash only).
+    pub dialect: ClientDialect,
+}
+
+/// The dialect a [`DagClient`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientDialect {
+    /// EthereumStratum/1.0.0 (Ethash, Etchash) or the KawPow dialect.
+    #[default]
+    Stratum,
+    /// ETHPROXY: `eth_submitLogin`, `eth_getWork`, `eth_submitWork`, new work pushed with
+    /// id 0 (Claymore's and ethminer's `stratum1+tcp`).
+    EthProxy,
 }
 
 /// The counters of a [`DagClient`].
@@ -107,6 +121,8 @@ enum Pending {
     Subscribe,
     Authorize,
     Submit,
+    /// ETHPROXY's `eth_getWork`.
+    GetWork,
 }
 
 /// A nonce batch being hashed: its job, and the shares found.
@@ -207,15 +223,34 @@ struct Session {
 
 impl Session {
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), DagClientError> {
-        let params = match self.config.algorithm {
-            DagAlgorithm::Kawpow => json!([USER_AGENT]),
-            _ => json!([USER_AGENT, "EthereumStratum/1.0.0"]),
-        };
-        self.request(Pending::Subscribe, "mining.subscribe", params)
-            .await?;
-        let auth = json!([self.config.user, self.config.password]);
-        self.request(Pending::Authorize, "mining.authorize", auth)
-            .await?;
+        match self.config.dialect {
+            ClientDialect::EthProxy if self.config.algorithm == DagAlgorithm::Kawpow => {
+                return Err(DagClientError::Protocol("ETHPROXY carries no KawPow work"));
+            }
+            ClientDialect::EthProxy => {
+                // No extranonce: the whole nonce is ours, from a start of our own.
+                self.next_nonce = std::hash::BuildHasher::hash_one(
+                    &std::collections::hash_map::RandomState::new(),
+                    USER_AGENT,
+                );
+                let login = json!([self.config.user, self.config.password]);
+                self.request(Pending::Authorize, "eth_submitLogin", login)
+                    .await?;
+                self.request(Pending::GetWork, "eth_getWork", json!([]))
+                    .await?;
+            }
+            ClientDialect::Stratum => {
+                let params = match self.config.algorithm {
+                    DagAlgorithm::Kawpow => json!([USER_AGENT]),
+                    _ => json!([USER_AGENT, "EthereumStratum/1.0.0"]),
+                };
+                self.request(Pending::Subscribe, "mining.subscribe", params)
+                    .await?;
+                let auth = json!([self.config.user, self.config.password]);
+                self.request(Pending::Authorize, "mining.authorize", auth)
+                    .await?;
+            }
+        }
         let mut build: Option<JoinHandle<(Epoch, Result<EpochSearcher, SearchError>)>> = None;
         let mut search: Option<Search> = None;
         let mut idle = Instant::now() + IDLE_TIMEOUT;
@@ -334,6 +369,17 @@ impl Session {
         hash: &DagHash,
     ) -> Result<(), DagClientError> {
         let user = self.config.user.clone();
+        if self.config.dialect == ClientDialect::EthProxy {
+            let params = json!([
+                format!("0x{nonce:016x}"),
+                format!("0x{}", hex::encode(job.header)),
+                format!("0x{}", hex::encode(hash.mix)),
+            ]);
+            self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+            return self
+                .request(Pending::Submit, "eth_submitWork", params)
+                .await;
+        }
         let params = match self.config.algorithm {
             DagAlgorithm::Kawpow => json!([
                 user,
@@ -371,7 +417,7 @@ impl Session {
         self.pending.insert(id, pending);
         let line = format!(
             "{}\n",
-            json!({"id": id, "method": method, "params": params})
+            json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params})
         );
         trace!(target: LOG, line = line.trim_end(), "send");
         timeout(WRITE_TIMEOUT, self.writer.write_all(line.as_bytes()))
@@ -434,6 +480,10 @@ impl Session {
     }
 
     fn on_response(&mut self, v: &Value) -> Result<(), DagClientError> {
+        // ETHPROXY pushes new work as the answer to a request it never got, id 0.
+        if self.config.dialect == ClientDialect::EthProxy && v["id"].as_u64() == Some(0) {
+            return self.on_proxy_work(&v["result"]);
+        }
         let Some(pending) = v["id"].as_u64().and_then(|id| self.pending.remove(&id)) else {
             return Ok(());
         };
@@ -450,9 +500,14 @@ impl Session {
                 Ok(())
             }
             Pending::Authorize if !ok => Err(DagClientError::Refused {
-                what: "mining.authorize",
+                what: "the login",
                 reason: v["error"].to_string(),
             }),
+            Pending::GetWork if !ok => Err(DagClientError::Refused {
+                what: "eth_getWork",
+                reason: v["error"].to_string(),
+            }),
+            Pending::GetWork => self.on_proxy_work(&v["result"]),
             Pending::Authorize => Ok(()),
             Pending::Submit => {
                 let counter = if ok {
@@ -465,6 +520,30 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// ETHPROXY work: `[header hash, seed hash, boundary, height]` (the height optional,
+    /// as geth's own answer may lack it: the seed then names the epoch).
+    fn on_proxy_work(&mut self, w: &Value) -> Result<(), DagClientError> {
+        let field = |i: usize| w[i].as_str().and_then(hash_hex);
+        let (Some(header), Some(seed), Some(target)) = (field(0), field(1), field(2)) else {
+            return Err(DagClientError::Protocol("ETHPROXY work"));
+        };
+        let (seed_height, epoch) = self.epoch_of_seed(&seed)?;
+        let height = w[3]
+            .as_str()
+            .and_then(|h| u64::from_str_radix(h.strip_prefix("0x").unwrap_or(h), 16).ok())
+            .unwrap_or(seed_height);
+        self.target = target;
+        self.job = Some(DagJob {
+            id: hex::encode(&header[..4]),
+            header,
+            height,
+            epoch,
+            target,
+        });
+        debug!(target: LOG, epoch = epoch.number, height, "new ETHPROXY work");
+        Ok(())
     }
 
     fn on_notify(&mut self, p: &Value) -> Result<(), DagClientError> {

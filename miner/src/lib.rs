@@ -96,7 +96,7 @@ pub use config::{MinerConfig, check_pool_url};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};
-pub use dag_client::{DagClient, DagClientConfig, DagClientStats};
+pub use dag_client::{ClientDialect, DagClient, DagClientConfig, DagClientStats};
 pub use dag_search::{DagDevice, EpochSearcher, SearchError};
 pub use error::{DagClientError, DagError, MinerError, RandomxError, UrlError};
 #[cfg(any(feature = "cuda", feature = "opencl"))]

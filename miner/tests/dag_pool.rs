@@ -1,8 +1,9 @@
 //! The built-in DAG client against the real server: a DAG listener fed by a test job
 //! source on epoch 0, and `DagClient` mining with the CPU light hasher until the server
-//! has accepted and forwarded its shares (EthereumStratum/1.0.0 on Ethash, and KawPow).
+//! has accepted and forwarded its shares (EthereumStratum/1.0.0 and ETHPROXY on Ethash,
+//! and KawPow).
 
-use otedama_miner::{DagClient, DagClientConfig};
+use otedama_miner::{ClientDialect, DagClient, DagClientConfig};
 use otedama_stratum::StratumConfig;
 use otedama_stratum::dag::{
     DagAlgorithm, DagConfig, DagServer, DagTemplate, DagWork, DagWorkError, DagWorkSource,
@@ -31,7 +32,7 @@ impl DagWorkSource for Source {
     }
 }
 
-async fn mine(algorithm: DagAlgorithm, height: u64) {
+async fn mine(algorithm: DagAlgorithm, height: u64, dialect: ClientDialect) {
     let template = Arc::new(DagTemplate {
         height,
         header_hash: [0x77; 32],
@@ -65,6 +66,7 @@ async fn mine(algorithm: DagAlgorithm, height: u64) {
         algorithm,
         batch: 8,
         device: otedama_miner::DagDevice::Cpu,
+        dialect,
     });
     let client_stats = client.stats();
     let mining = tokio::spawn(client.run(stop_rx));
@@ -111,10 +113,15 @@ async fn mine(algorithm: DagAlgorithm, height: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereum_stratum_client_mines_accepted_shares() {
-    mine(DagAlgorithm::Ethash, 1_000).await;
+    mine(DagAlgorithm::Ethash, 1_000, ClientDialect::Stratum).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethproxy_client_mines_accepted_shares() {
+    mine(DagAlgorithm::Ethash, 1_000, ClientDialect::EthProxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kawpow_client_mines_accepted_shares() {
-    mine(DagAlgorithm::Kawpow, 2_000).await;
+    mine(DagAlgorithm::Kawpow, 2_000, ClientDialect::Stratum).await;
 }

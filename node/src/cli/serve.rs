@@ -208,6 +208,7 @@ async fn serve_etc(
             algorithm: otedama_stratum::dag::DagAlgorithm::Etchash,
             batch,
             device,
+            dialect: otedama_miner::ClientDialect::Stratum,
         }),
     ));
     let handle = node.handle().clone();
