@@ -9,8 +9,8 @@
 //! extranonce, and submits what meets the target. The epoch's hasher is built on the
 //! blocking pool when a job of a new epoch arrives.
 
+use crate::EpochSearcher;
 use crate::error::DagClientError;
-use crate::{EpochSearcher, SearchError};
 use otedama_sharechain::ethash::{Epoch, keccak256};
 use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_boundary};
 use serde_json::{Value, json};
@@ -42,6 +42,8 @@ const MAX_PENDING: usize = 1024;
 const MAX_EXTRANONCE: usize = 4;
 /// Seeds searched for an EthereumStratum job's epoch (Keccak-256 steps from zero).
 const MAX_SEED_ROUNDS: u32 = 2 * otedama_sharechain::ethash::MAX_EPOCH + 1;
+/// How often a session waiting for another session's build looks again.
+const BUILD_POLL: Duration = Duration::from_millis(500);
 /// Ethash's seed step, in blocks.
 const SEED_STEP: u64 = 30_000;
 
@@ -97,13 +99,57 @@ pub struct DagClientStats {
 pub struct DagClient {
     config: DagClientConfig,
     stats: Arc<DagClientStats>,
-    /// The last epoch's searcher, kept for the next session (a GPU's DAG takes long to
-    /// generate again).
-    searcher: Arc<std::sync::Mutex<Option<Searcher>>>,
+    /// The last epoch's searcher, and the epoch being built: kept for the next session
+    /// (a GPU's DAG takes long to generate again).
+    searcher: Arc<std::sync::Mutex<Kept>>,
 }
 
 /// An epoch and its searcher.
 type Searcher = (Epoch, Arc<EpochSearcher>);
+
+/// What the sessions of one client share: the searcher built last, and the epoch whose
+/// build is under way (a session that ends mid-build leaves it to finish for the next).
+#[derive(Debug, Default)]
+struct Kept {
+    ready: Option<Searcher>,
+    building: Option<Epoch>,
+}
+
+/// Clears [`Kept::building`] when a build ends, however it ends.
+struct Building(Arc<std::sync::Mutex<Kept>>);
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        lock(&self.0).building = None;
+    }
+}
+
+fn lock(kept: &std::sync::Mutex<Kept>) -> std::sync::MutexGuard<'_, Kept> {
+    kept.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Builds `epoch`'s searcher on `device`, or on the CPU when the device cannot hold it,
+/// and keeps it in `kept` for every session of the client.
+fn build_searcher(
+    algorithm: DagAlgorithm,
+    epoch: Epoch,
+    device: crate::DagDevice,
+    kept: Arc<std::sync::Mutex<Kept>>,
+) -> Searcher {
+    let _building = Building(Arc::clone(&kept));
+    let hasher = DagHasher::new(algorithm, epoch);
+    let searcher = match EpochSearcher::build(device, hasher.clone()) {
+        Ok(searcher) => searcher,
+        Err(e) => {
+            warn!(target: LOG, epoch = epoch.number, error = %e, "DAG device unavailable; hashing on the CPU");
+            EpochSearcher::Cpu(hasher)
+        }
+    };
+    let searcher = (epoch, Arc::new(searcher));
+    lock(&kept).ready = Some(searcher.clone());
+    searcher
+}
 
 /// A job as the pool sent it.
 #[derive(Debug, Clone)]
@@ -186,11 +232,7 @@ impl DagClient {
             extranonce: Vec::new(),
             target: difficulty_to_boundary(1.0),
             job: None,
-            hasher: self
-                .searcher
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+            hasher: None,
             kept: Arc::clone(&self.searcher),
             next_nonce: 0,
             seeds: None,
@@ -213,8 +255,8 @@ struct Session {
     target: [u8; 32],
     job: Option<DagJob>,
     hasher: Option<Searcher>,
-    /// Where the searcher is kept for the next session.
-    kept: Arc<std::sync::Mutex<Option<Searcher>>>,
+    /// Where searchers are kept for the next session.
+    kept: Arc<std::sync::Mutex<Kept>>,
     /// The next nonce counter (below the extranonce).
     next_nonce: u64,
     /// The last seed looked up, and its epoch.
@@ -251,21 +293,31 @@ impl Session {
                     .await?;
             }
         }
-        let mut build: Option<JoinHandle<(Epoch, Result<EpochSearcher, SearchError>)>> = None;
+        let mut build: Option<JoinHandle<Searcher>> = None;
         let mut search: Option<Search> = None;
         let mut idle = Instant::now() + IDLE_TIMEOUT;
         loop {
+            // Another session's build of the job's epoch is under way: look again shortly.
+            let mut waiting = false;
             if build.is_none()
                 && let Some(job) = &self.job
                 && self.hasher.as_ref().is_none_or(|(e, _)| *e != job.epoch)
             {
-                let (algorithm, epoch, device) =
-                    (self.config.algorithm, job.epoch, self.config.device);
-                debug!(target: LOG, epoch = epoch.number, ?device, "building the epoch's light cache (and DAG on a GPU)");
-                build = Some(tokio::task::spawn_blocking(move || {
-                    let hasher = DagHasher::new(algorithm, epoch);
-                    (epoch, EpochSearcher::build(device, hasher))
-                }));
+                let epoch = job.epoch;
+                let mut kept = lock(&self.kept);
+                if let Some(ready) = kept.ready.clone().filter(|(e, _)| *e == epoch) {
+                    self.hasher = Some(ready);
+                } else if kept.building == Some(epoch) {
+                    waiting = true;
+                } else {
+                    kept.building = Some(epoch);
+                    let (algorithm, device) = (self.config.algorithm, self.config.device);
+                    let shared = Arc::clone(&self.kept);
+                    debug!(target: LOG, epoch = epoch.number, ?device, "building the epoch's light cache (and DAG on a GPU)");
+                    build = Some(tokio::task::spawn_blocking(move || {
+                        build_searcher(algorithm, epoch, device, shared)
+                    }));
+                }
             }
             if search.is_none() {
                 search = self.start_search();
@@ -283,20 +335,12 @@ impl Session {
                     build = None;
                     // The pool's silence while the epoch was built is no sign of its death.
                     idle = Instant::now() + IDLE_TIMEOUT;
-                    let searcher = match built {
-                        Ok((epoch, Ok(searcher))) => Some((epoch, Arc::new(searcher))),
-                        Ok((epoch, Err(e))) => {
-                            // The device cannot hold or run this epoch: mine on the CPU.
-                            warn!(target: LOG, epoch = epoch.number, error = %e, "DAG device unavailable; hashing on the CPU");
-                            let hasher = DagHasher::new(self.config.algorithm, epoch);
-                            Some((epoch, Arc::new(EpochSearcher::Cpu(hasher))))
-                        }
-                        Err(_) => None,
-                    };
-                    if let Some(searcher) = searcher {
-                        *self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(searcher.clone());
+                    if let Ok(searcher) = built {
                         self.hasher = Some(searcher);
                     }
+                }
+                () = tokio::time::sleep(BUILD_POLL), if waiting => {
+                    idle = Instant::now() + IDLE_TIMEOUT;
                 }
                 found = async { search.as_mut().expect("guarded by is_some").await }, if search.is_some() => {
                     search = None;
@@ -306,7 +350,7 @@ impl Session {
                         }
                     }
                 }
-                () = sleep_until(idle), if build.is_none() => return Err(DagClientError::Timeout("waiting for the pool")),
+                () = sleep_until(idle), if build.is_none() && !waiting => return Err(DagClientError::Timeout("waiting for the pool")),
             }
         }
     }
@@ -660,6 +704,35 @@ fn extranonce_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A build leaves its searcher for every session of the client, and says it is done.
+    #[test]
+    fn a_built_searcher_outlives_its_session() {
+        let client = DagClient::new(DagClientConfig {
+            host: "127.0.0.1".into(),
+            port: 1,
+            user: "u".into(),
+            password: "x".into(),
+            algorithm: DagAlgorithm::Ethash,
+            batch: 1,
+            device: crate::DagDevice::Cpu,
+            dialect: ClientDialect::Stratum,
+        });
+        let next = client.successor();
+        assert!(Arc::ptr_eq(&client.searcher, &next.searcher));
+        let epoch = DagAlgorithm::Ethash.epoch(0).expect("epoch 0");
+        lock(&client.searcher).building = Some(epoch);
+        let (built, _) = build_searcher(
+            DagAlgorithm::Ethash,
+            epoch,
+            crate::DagDevice::Cpu,
+            Arc::clone(&client.searcher),
+        );
+        assert_eq!(built, epoch);
+        let kept = lock(&next.searcher);
+        assert_eq!(kept.building, None);
+        assert_eq!(kept.ready.as_ref().map(|(e, _)| *e), Some(epoch));
+    }
 
     #[test]
     fn parses_hex_fields() {
