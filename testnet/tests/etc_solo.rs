@@ -245,6 +245,18 @@ async fn mined_solo(solo: &Solo, limit: Duration) {
         status["hashrate"]["local"].as_f64() > Some(0.0),
         "the workers' shares count for the local hashrate: {status}"
     );
+    // `otedama-node status` says the same.
+    let cli = Command::new(node_binary())
+        .args(["status", "--api", &format!("http://127.0.0.1:{api}")])
+        .output()
+        .expect("status runs");
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("etc-regtest (solo: every block pays {ETHERBASE})"))
+            && text.contains("sharechain  none (solo mining)"),
+        "{text}"
+    );
     let workers = get(&http, &format!("{base}/workers"))
         .await
         .expect("workers");

@@ -74,11 +74,27 @@ pub fn status_text(s: &Status) -> String {
     let fee = s.stratum.fee.as_ref().map_or_else(String::new, |f| {
         format!(", operator fee {}% to {}", f.percentage, f.address)
     });
+    // A solo node has no sharechain and no consensus id: say who every block pays.
+    let (consensus, sharechain) = match &s.solo {
+        Some(solo) => (
+            format!(
+                "solo: every block pays {}",
+                solo.beneficiary
+                    .as_deref()
+                    .unwrap_or("the parent node's beneficiary")
+            ),
+            "none (solo mining)".to_owned(),
+        ),
+        None => (
+            format!("consensus {}", short(&s.consensus_id)),
+            format!("{height} {tip} ({} shares held)", s.sharechain.shares),
+        ),
+    };
     format!(
         "node        {} v{}\n\
-         chain       {} (consensus {})\n\
+         chain       {} ({consensus})\n\
          uptime      {}\n\
-         sharechain  {height} {tip} ({} shares held)\n\
+         sharechain  {sharechain}\n\
          parent      {parent}, {}{template}\n\
          stratum     {}, {} connections{fee}\n\
          hashrate    pool {}, local {}, miner {}\n\
@@ -89,9 +105,7 @@ pub fn status_text(s: &Status) -> String {
         s.name,
         s.version,
         s.chain,
-        short(&s.consensus_id),
         fmt_age(s.uptime_secs),
-        s.sharechain.shares,
         if s.parent.reachable {
             "reachable"
         } else {
