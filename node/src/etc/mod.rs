@@ -28,8 +28,8 @@ use otedama_stratum::dag::{
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -215,11 +215,6 @@ impl EtcHandle {
         self.status.borrow().clone()
     }
 
-    /// Returns the network.
-    pub fn chain(&self) -> &'static EtcChain {
-        self.chain
-    }
-
     /// Returns core-geth's RPC latency and errors.
     pub fn parent_metrics(&self) -> &otedama_rpc::ParentRpcMetrics {
         &self.parent_metrics
@@ -236,8 +231,7 @@ impl crate::history::Source for EtcHandle {
         self.stratum.snapshot()
     }
 
-    fn pool_hashrate(&self, now: u64) -> f64 {
-        let _ = now;
+    fn pool_hashrate(&self, _now: u64) -> f64 {
         // Solo: the pool is this node's miners.
         self.workers.total_hashrate(Instant::now())
     }
@@ -278,7 +272,7 @@ impl DagWorkSource for SoloWork {
 pub struct EtcNode {
     handle: EtcHandle,
     shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl EtcNode {
@@ -355,7 +349,7 @@ impl EtcNode {
         Ok(Self {
             handle,
             shutdown,
-            tasks: Mutex::new(tasks),
+            tasks,
         })
     }
 
@@ -372,8 +366,7 @@ impl EtcNode {
     /// Stops every task and waits for them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        for t in tasks {
+        for t in self.tasks {
             // The submitter ends when the server's sender goes with it.
             let _ = t.await;
         }
