@@ -58,6 +58,17 @@ fn params(parent: ParentCoin, network: ParentNetwork) -> Params {
             p2sh: &[196],
             hrp: "bcrt",
         },
+        // Ravencoin has no segwit addresses: no HRP matches a bech32 string.
+        (ParentCoin::Ravencoin, ParentNetwork::Main) => Params {
+            p2pkh: 60,
+            p2sh: &[122],
+            hrp: "",
+        },
+        (ParentCoin::Ravencoin, ParentNetwork::Testnet | ParentNetwork::Regtest) => Params {
+            p2pkh: 111,
+            p2sh: &[196],
+            hrp: "",
+        },
     }
 }
 
@@ -77,7 +88,7 @@ pub fn parse_address(address: &str, spec: &ChainSpec) -> Result<PayoutScript, Ad
         return Err(invalid());
     }
     if let Ok((hrp, version, program)) = bech32::segwit::decode(address) {
-        if !hrp.as_str().eq_ignore_ascii_case(p.hrp) {
+        if p.hrp.is_empty() || !hrp.as_str().eq_ignore_ascii_case(p.hrp) {
             return Err(wrong());
         }
         let v = version.to_u8();
@@ -195,5 +206,39 @@ mod tests {
             parse_address(&"x".repeat(500), ltc),
             Err(AddressError::Invalid(_))
         ));
+    }
+
+    /// Ravencoin: `R` addresses (P2PKH version 60) on the main network, testnet's
+    /// versions on regtest, and no segwit addresses at all.
+    #[test]
+    fn ravencoin_addresses() {
+        let main = spec("rvn-main");
+        // Ravencoin's asset-issuance burn address (base58check, P2PKH version 60).
+        let burn = parse_address("RXissueAssetXXXXXXXXXXXXXXXXXhhZGt", main).expect("valid");
+        assert_eq!(burn.as_bytes()[..3], [0x76, 0xa9, 0x14]);
+        assert_eq!(
+            script_to_address(&burn, main).as_deref(),
+            Some("RXissueAssetXXXXXXXXXXXXXXXXXhhZGt")
+        );
+        let p2sh =
+            PayoutScript::new([&[0xa9, 0x14][..], &[5; 20], &[0x87]].concat()).expect("p2sh");
+        let a = script_to_address(&p2sh, main).expect("standard");
+        assert!(a.starts_with('r'), "{a}");
+        assert_eq!(parse_address(&a, main).expect("parses"), p2sh);
+        let regtest = spec("rvn-regtest");
+        assert!(matches!(
+            parse_address("RXissueAssetXXXXXXXXXXXXXXXXXhhZGt", regtest),
+            Err(AddressError::WrongNetwork { .. })
+        ));
+        let test = script_to_address(&PayoutScript::p2pkh([4; 20]), regtest).expect("p2pkh");
+        assert_eq!(
+            parse_address(&test, regtest).expect("parses"),
+            PayoutScript::p2pkh([4; 20])
+        );
+        assert_eq!(
+            script_to_address(&PayoutScript::p2wpkh([3; 20]), main),
+            None
+        );
+        assert!(parse_address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", main).is_err());
     }
 }

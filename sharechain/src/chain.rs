@@ -3,7 +3,10 @@
 
 use crate::pplns::WindowTracker;
 use crate::retarget::Anchor;
-use crate::{BlockHash, ChainSpec, CompactTarget, PayoutScript, Share, ShareHash, Target, Work};
+use crate::{
+    BlockHash, ChainSpec, CompactTarget, KawpowVerifier, PayoutScript, Share, ShareHash, Target,
+    Work,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// What validation and PPLNS need to know about an accepted share.
@@ -94,6 +97,8 @@ pub struct ShareChain {
     by_height: BTreeMap<u64, Vec<ShareHash>>,
     tip: Option<ShareHash>,
     tracker: Option<WindowTracker>,
+    /// Proves KawPow seals (its light caches are built on a KawPow chain's first share).
+    kawpow: KawpowVerifier,
 }
 
 impl ShareSource for ShareChain {
@@ -112,7 +117,13 @@ impl ShareChain {
             by_height: BTreeMap::new(),
             tip: None,
             tracker: None,
+            kawpow: KawpowVerifier::new(),
         }
+    }
+
+    /// Returns the verifier of the chain's KawPow seals.
+    pub fn kawpow(&self) -> &KawpowVerifier {
+        &self.kawpow
     }
 
     /// Returns the chain spec.

@@ -4,7 +4,7 @@
 use crate::encode::{write_bytes, write_varint};
 use crate::error::BuildError;
 use crate::hash::{sha256d, sha256d_pair};
-use crate::{Amount, BlockHash, BlockHeader, CompactTarget, PayoutScript, Txid};
+use crate::{Amount, BlockHash, CompactTarget, PayoutScript, Txid};
 
 /// The tag after the extranonce in every Otedama coinbase scriptSig.
 pub const COINBASE_TAG: &[u8] = b"/otedama/";
@@ -350,17 +350,13 @@ pub fn merkle_root(txids: &[Txid]) -> [u8; 32] {
     level[0]
 }
 
-/// Assembles a complete block ready for `submitblock`: header, transaction count,
-/// coinbase (witness form when needed), the template's transactions in order, and for
-/// Litecoin MWEB blocks the `0x01` OptionalPtr flag followed by the extension block.
-pub fn assemble_block(
-    header: &BlockHeader,
-    coinbase: &Coinbase,
-    template: &BlockTemplate,
-) -> Vec<u8> {
+/// Assembles a complete block ready for `submitblock`: header (80 bytes, or 120 with a
+/// KawPow seal), transaction count, coinbase (witness form when needed), the template's
+/// transactions in order, and for Litecoin MWEB blocks the `0x01` OptionalPtr flag followed by the extension block.
+pub fn assemble_block(header: &[u8], coinbase: &Coinbase, template: &BlockTemplate) -> Vec<u8> {
     let tx_bytes: usize = template.transactions.iter().map(|t| t.data.len()).sum();
-    let mut block = Vec::with_capacity(80 + 9 + coinbase.stripped.len() + 40 + tx_bytes);
-    block.extend_from_slice(&header.to_bytes());
+    let mut block = Vec::with_capacity(header.len() + 9 + coinbase.stripped.len() + 40 + tx_bytes);
+    block.extend_from_slice(header);
     write_varint(&mut block, 1 + template.transactions.len() as u64);
     block.extend_from_slice(&coinbase.block_serialization());
     for tx in &template.transactions {

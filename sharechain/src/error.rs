@@ -119,6 +119,9 @@ pub enum ShareError {
     /// The share target's compact form is invalid.
     #[error("share target: {0}")]
     BadTarget(#[from] TargetError),
+    /// A KawPow seal proves nothing.
+    #[error("KawPow seal: {0}")]
+    Seal(#[from] crate::SealError),
     /// The proof of work does not meet the share target.
     #[error("pow {pow} above share target {target}")]
     AboveTarget {

@@ -10,6 +10,7 @@
 //! - `hash`: [`ShareHash`], [`BlockHash`], [`PowHash`], [`ConsensusId`], sha256d.
 //! - `header`: [`BlockHeader`] and [`PowAlgorithm`] (SHA256d, Scrypt).
 //! - `money`: [`Amount`] and [`PayoutScript`].
+//! - `seal`: KawPow's 120-byte headers ([`Seal`], [`KawpowSeal`], [`KawpowVerifier`]).
 //! - `spec`: [`ChainSpec`], the consensus parameters, and their [`ConsensusId`].
 //! - `target`: [`Target`], [`CompactTarget`], [`Work`], [`Difficulty`] (integer arithmetic).
 //! - `share`: [`Share`] (header with explicit encoding, body in bincode behind a version).
@@ -31,6 +32,7 @@ mod hash;
 mod header;
 pub mod monero;
 mod money;
+mod seal;
 mod spec;
 mod target;
 
@@ -40,6 +42,9 @@ pub use error::{BuildError, DecodeError, HexError, ShareError, StoreError, Targe
 pub use hash::{BlockHash, ConsensusId, PowHash, ShareHash, Txid, sha256d, sha256d_pair};
 pub use header::{BlockHeader, PowAlgorithm, scrypt_1024_1_1};
 pub use money::{Amount, PayoutScript, ScriptError};
+pub use seal::{
+    KawpowSeal, KawpowVerifier, Seal, SealError, kawpow_block_hash, kawpow_header_hash,
+};
 pub use spec::{ChainSpec, ParentCoin, ParentNetwork};
 pub use target::{CompactTarget, Difficulty, Target, Work};
 
@@ -55,7 +60,7 @@ mod validate;
 
 pub use chain::{ShareChain, ShareMeta, ShareSource, TipChange};
 pub use queries::SyncMeta;
-pub use share::{FORMAT_VERSION, Share, ShareBody, ShareHeader, ShareInfo};
+pub use share::{FORMAT_VERSION, SEALED_FORMAT_VERSION, Share, ShareBody, ShareHeader, ShareInfo};
 pub use store::{Store, StoreReader, StoreReport};
 #[cfg(feature = "test-utils")]
 pub use template::test_utils;

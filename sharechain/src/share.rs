@@ -1,17 +1,22 @@
 //! The share: a parent-chain header, the metadata its coinbase commits to, and what
 //! proves that commitment (extranonce, coinbase, merkle branch).
 //!
-//! Wire and storage form: `[FORMAT_VERSION] [varint len] [ShareHeader, explicit
-//! consensus encoding] [ShareBody, bincode 2.0.1 standard config]`. The header is what
-//! is hashed into the [`ShareHash`]; bincode never touches a hashed byte.
+//! Wire and storage form: `[version] [varint len] [ShareHeader, explicit consensus
+//! encoding] [ShareBody, bincode 2.0.1 standard config]`. The header is what is hashed
+//! into the [`ShareHash`]; bincode never touches a hashed byte. Version
+//! [`FORMAT_VERSION`] carries an 80-byte parent header, [`SEALED_FORMAT_VERSION`] a
+//! KawPow header (the 80 bytes and a [`KawpowSeal`]: Ravencoin's 120 bytes).
 
 use crate::encode::{Reader, write_bytes, write_varint};
 use crate::error::DecodeError;
 use crate::hash::sha256d;
-use crate::{Amount, BlockHeader, CompactTarget, ConsensusId, PayoutScript, ShareHash};
+use crate::seal::{KawpowSeal, Seal, kawpow_block_hash};
+use crate::{Amount, BlockHash, BlockHeader, CompactTarget, ConsensusId, PayoutScript, ShareHash};
 
-/// Version byte in front of every encoded share.
+/// Version byte in front of every encoded share whose parent header is 80 bytes.
 pub const FORMAT_VERSION: u8 = 1;
+/// Version byte in front of every encoded share with a KawPow seal.
+pub const SEALED_FORMAT_VERSION: u8 = 2;
 /// Hard decoding bound on uncles, above any chain spec's `max_uncles`.
 pub const MAX_UNCLES_DECODE: u64 = 16;
 /// Hard decoding bound on an encoded share (chain specs set tighter limits).
@@ -125,27 +130,54 @@ impl ShareInfo {
 /// The hashed part of a share: the parent block header and the committed metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShareHeader {
-    /// The parent-chain block header that was mined.
+    /// The parent-chain block header that was mined (for KawPow, the 80 bytes whose
+    /// last four are the block height).
     pub block: BlockHeader,
+    /// The rest of a KawPow header; `None` on chains whose header is 80 bytes.
+    pub seal: Option<KawpowSeal>,
     /// Metadata committed to by the coinbase.
     pub info: ShareInfo,
 }
 
 impl ShareHeader {
-    /// Appends the consensus encoding (80 header bytes, then the info).
+    /// Appends the consensus encoding (the parent header, 80 or 120 bytes, then the
+    /// info).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.block.to_bytes());
+        out.extend_from_slice(&self.parent_header_bytes());
         self.info.encode(out);
     }
 
-    /// Reads the consensus encoding.
+    /// Reads the consensus encoding of a chain whose headers are proven by `seal`.
     ///
     /// # Errors
     /// As [`ShareInfo::decode`].
-    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>, seal: Seal) -> Result<Self, DecodeError> {
         let block = BlockHeader::decode(r)?;
+        let seal = match seal {
+            Seal::Nonce => None,
+            Seal::Kawpow => Some(KawpowSeal::decode(r)?),
+        };
         let info = ShareInfo::decode(r)?;
-        Ok(Self { block, info })
+        Ok(Self { block, seal, info })
+    }
+
+    /// Returns the parent block's header as the parent chain serializes it.
+    pub fn parent_header_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BlockHeader::SIZE + KawpowSeal::SIZE);
+        out.extend_from_slice(&self.block.to_bytes());
+        if let Some(seal) = &self.seal {
+            out.extend_from_slice(&seal.to_bytes());
+        }
+        out
+    }
+
+    /// Returns the parent block's id: sha256d of the header, or a KawPow block's final
+    /// hash.
+    pub fn block_hash(&self) -> BlockHash {
+        match &self.seal {
+            None => self.block.block_hash(),
+            Some(seal) => kawpow_block_hash(&self.block, seal),
+        }
     }
 
     /// Returns the share's identity: sha256d of the consensus encoding.
@@ -191,7 +223,10 @@ impl Share {
         let mut header = Vec::with_capacity(200);
         self.header.encode(&mut header);
         let mut out = Vec::with_capacity(header.len() + self.body.coinbase.len() + 64);
-        out.push(FORMAT_VERSION);
+        out.push(match self.header.seal {
+            None => FORMAT_VERSION,
+            Some(_) => SEALED_FORMAT_VERSION,
+        });
         write_bytes(&mut out, &header);
         // Encoding plain Vec<u8>/arrays into a Vec cannot fail; the limit is far above
         // the sizes Share construction allows.
@@ -213,13 +248,14 @@ impl Share {
             });
         }
         let mut r = Reader::new(bytes);
-        let version = r.u8("share.version")?;
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
-        }
+        let seal = match r.u8("share.version")? {
+            FORMAT_VERSION => Seal::Nonce,
+            SEALED_FORMAT_VERSION => Seal::Kawpow,
+            version => return Err(DecodeError::UnknownVersion(version)),
+        };
         let header_bytes = r.bytes(4096, "share.header")?;
         let mut hr = Reader::new(header_bytes);
-        let header = ShareHeader::decode(&mut hr)?;
+        let header = ShareHeader::decode(&mut hr, seal)?;
         hr.finish()?;
         let (body, used): (ShareBody, usize) =
             bincode::decode_from_slice(r.rest(), bincode_config())

@@ -5,7 +5,7 @@
 
 use crate::encode::{write_bytes, write_varint};
 use crate::hash::sha256d;
-use crate::{Amount, CompactTarget, ConsensusId, PowAlgorithm};
+use crate::{Amount, CompactTarget, ConsensusId, PowAlgorithm, Seal};
 
 /// The parent coin a sharechain mines.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
@@ -15,6 +15,8 @@ pub enum ParentCoin {
     Bitcoin,
     /// Litecoin (Scrypt, MWEB).
     Litecoin,
+    /// Ravencoin (KawPow).
+    Ravencoin,
 }
 
 /// Which network of the parent coin.
@@ -38,8 +40,11 @@ pub struct ChainSpec {
     pub parent: ParentCoin,
     /// Parent network.
     pub network: ParentNetwork,
-    /// Proof-of-work function of the parent chain.
+    /// The hash of the 80-byte parent header: the proof of work itself, or with a
+    /// [`Seal::Kawpow`], the header hash KawPow starts from (SHA256d).
     pub algorithm: PowAlgorithm,
+    /// What proves the header's work: its nonce, or a KawPow seal after it.
+    pub seal: Seal,
     /// Share format version every share must carry.
     pub share_version: u32,
     /// Target time between shares, seconds.
@@ -111,7 +116,21 @@ impl ChainSpec {
         b.extend_from_slice(&self.max_share_size.to_le_bytes());
         b.push(self.extranonce_size);
         write_varint(&mut b, self.max_future_secs);
+        // Appended only where there is one, so the ids of unsealed chains never change.
+        if self.seal != Seal::Nonce {
+            b.push(self.seal.code());
+        }
         ConsensusId::from_bytes(sha256d(&b))
+    }
+
+    /// Returns the proof of work's name as miners and configs know it (`sha256d`,
+    /// `scrypt`, `kawpow`).
+    pub fn pow_name(&self) -> &'static str {
+        match (self.seal, self.algorithm) {
+            (Seal::Kawpow, _) => "kawpow",
+            (Seal::Nonce, PowAlgorithm::Sha256d) => "sha256d",
+            (Seal::Nonce, PowAlgorithm::Scrypt) => "scrypt",
+        }
     }
 
     /// Returns how many shares the store keeps before pruning (twice the window cap).
@@ -125,6 +144,7 @@ const MAIN_DEFAULTS: ChainSpec = ChainSpec {
     parent: ParentCoin::Litecoin,
     network: ParentNetwork::Main,
     algorithm: PowAlgorithm::Scrypt,
+    seal: Seal::Nonce,
     share_version: 1,
     share_period_secs: 15,
     asert_half_life_secs: 3600,
@@ -170,7 +190,18 @@ const MINI_DEFAULTS: ChainSpec = ChainSpec {
     ..MAIN_DEFAULTS
 };
 
-static ALL: [ChainSpec; 7] = [
+/// Ravencoin: KawPow headers, the SHA256d header hash under the seal, a one-minute
+/// parent block. Share difficulty 1 is Bitcoin's (about 2^32 hashes, as KawPow pools
+/// count); the easiest share asks for about 2^24, a second of one GPU.
+const RAVENCOIN_MAIN: ChainSpec = ChainSpec {
+    parent: ParentCoin::Ravencoin,
+    algorithm: PowAlgorithm::Sha256d,
+    seal: Seal::Kawpow,
+    max_share_target: CompactTarget::from_consensus(0x1e00_ffff),
+    ..MAIN_DEFAULTS
+};
+
+static ALL: [ChainSpec; 9] = [
     ChainSpec {
         name: "ltc-main",
         ..MAIN_DEFAULTS
@@ -211,6 +242,20 @@ static ALL: [ChainSpec; 7] = [
         parent: ParentCoin::Bitcoin,
         algorithm: PowAlgorithm::Sha256d,
         window_max_shares: 8640,
+        ..REGTEST_DEFAULTS
+    },
+    ChainSpec {
+        name: "rvn-main",
+        ..RAVENCOIN_MAIN
+    },
+    // Light KawPow hashes (the whole dataset is not built for a regtest) are slow, so
+    // the easiest share asks for about 16 of them.
+    ChainSpec {
+        name: "rvn-regtest",
+        parent: ParentCoin::Ravencoin,
+        algorithm: PowAlgorithm::Sha256d,
+        seal: Seal::Kawpow,
+        max_share_target: CompactTarget::from_consensus(0x200f_ffff),
         ..REGTEST_DEFAULTS
     },
 ];
@@ -261,6 +306,10 @@ mod tests {
                 algorithm: PowAlgorithm::Sha256d,
                 ..base.clone()
             },
+            ChainSpec {
+                seal: Seal::Kawpow,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.consensus_id(), id, "{v:?}");
@@ -278,7 +327,7 @@ mod tests {
         assert_eq!(got, want);
     }
 
-    const GOLDEN_IDS: [&str; 7] = [
+    const GOLDEN_IDS: [&str; 9] = [
         "ltc-main ab3aa2008a92563d47c653a981240f8a9b731d01ad6198434f4347d653bff08e",
         "ltc-mini bebd3811328c4ec92e0e536f5e014595401fb11863d1d19b0efccd69972394f8",
         "ltc-regtest 041cc3c7fbb984dd1044ce42e11957088750c0bfcdc920a6ea9bf3396bb2409a",
@@ -286,5 +335,7 @@ mod tests {
         "btc-mini 187f16e156f5e3bd353edd3f0157c0947b8a04f9c2e79fbab473be72e44c7955",
         "btc-regtest a3a5fb105d2197b32fb7c01bc8f1c5882f34ee47c4548c8d493428a456ea8e79",
         "btc-bench f0e937e52c1e4945720e9c84b31eaa89027cc4f403cede5cce6960085b626277",
+        "rvn-main 317f5e2d97bbb6a6914191ddb4575842d3f7cd6728483d1dc0d899f94fb8dad1",
+        "rvn-regtest 3b5c1a929a9ff267043a7ab10b5d4dae63f0d97f60fbd9d3efdae961de03fdac",
     ];
 }

@@ -204,11 +204,12 @@ impl ShareTemplate {
         }
     }
 
-    /// Turns a solved header into a share.
+    /// Turns a solved header into a share (a KawPow share then takes its seal).
     pub fn share(&self, header: BlockHeader, extranonce: &[u8], coinbase: &Coinbase) -> Share {
         Share {
             header: ShareHeader {
                 block: header,
+                seal: None,
                 info: self.info.clone(),
             },
             body: ShareBody {
@@ -219,9 +220,9 @@ impl ShareTemplate {
         }
     }
 
-    /// Assembles the full parent block for `submitblock`.
-    pub fn block_bytes(&self, header: &BlockHeader, coinbase: &Coinbase) -> Vec<u8> {
-        assemble_block(header, coinbase, &self.block)
+    /// Assembles the full parent block of a share's header for `submitblock`.
+    pub fn block_bytes(&self, header: &ShareHeader, coinbase: &Coinbase) -> Vec<u8> {
+        assemble_block(&header.parent_header_bytes(), coinbase, &self.block)
     }
 }
 
@@ -281,6 +282,36 @@ pub mod test_utils {
         panic!("no nonce meets the share target");
     }
 
+    /// Grinds a KawPow seal until it meets the share target: the header carries the
+    /// parent height where the nonce was.
+    ///
+    /// # Panics
+    /// If no nonce in 2^32 meets the target (impossible at regtest targets).
+    pub fn solve_kawpow(
+        t: &ShareTemplate,
+        verifier: &crate::KawpowVerifier,
+        time: u32,
+        extranonce: &[u8],
+    ) -> Share {
+        let cb = t.coinbase(extranonce).expect("test extranonce is valid");
+        let target = Target::from_compact(t.info.share_target).expect("template target is valid");
+        let header = t.header(&cb, time, t.info.parent_height, t.block.version);
+        let height = u64::from(t.info.parent_height);
+        let ctx = verifier.context(height).expect("a supported epoch");
+        let header_hash = crate::kawpow_header_hash(&header);
+        for nonce in 0..u64::from(u32::MAX) {
+            let h = ctx.hash(height, &header_hash, nonce);
+            let mut pow = h.result;
+            pow.reverse();
+            if target.is_met_by(&crate::PowHash::from_bytes(pow)) {
+                let mut share = t.share(header, extranonce, &cb);
+                share.header.seal = Some(crate::KawpowSeal { nonce, mix: h.mix });
+                return share;
+            }
+        }
+        panic!("no nonce meets the share target");
+    }
+
     /// Mines a share on the tip of `chain` paying `payout`, at the on-schedule time.
     pub fn mine_on_tip(chain: &mut ShareChain, payout: PayoutScript, extranonce: &[u8]) -> Share {
         let spec = chain.spec().clone();
@@ -290,6 +321,10 @@ pub mod test_utils {
         };
         let tpl = ShareTemplate::new(chain, regtest_template(100 + height as u32, 3), payout)
             .expect("template on a known tip");
-        solve(&tpl, spec.algorithm, time.max(tpl.min_time), extranonce)
+        let time = time.max(tpl.min_time);
+        match spec.seal {
+            crate::Seal::Nonce => solve(&tpl, spec.algorithm, time, extranonce),
+            crate::Seal::Kawpow => solve_kawpow(&tpl, chain.kawpow(), time, extranonce),
+        }
     }
 }

@@ -8,7 +8,8 @@ use crate::coinbase::{CoinbaseParts, build_coinbase, merkle_root_from_branch};
 use crate::pplns::{Payout, Weights, split_reward};
 use crate::retarget::{Anchor, next_share_target};
 use crate::{
-    BlockHash, ChainSpec, CompactTarget, Share, ShareError, ShareInfo, Target, Txid, Work, sha256d,
+    BlockHash, ChainSpec, CompactTarget, KawpowVerifier, PowHash, Seal, Share, ShareError,
+    ShareInfo, Target, Txid, Work, sha256d,
 };
 
 /// What validation needs from outside the chain: the clock and the parent daemon.
@@ -57,7 +58,7 @@ pub fn validate_share(
     let block = &share.header.block;
 
     // 1. Bounds; 2. proof of work against the claimed share target.
-    check_bounds_and_pow(&spec, share, encoded_len)?;
+    check_bounds_and_pow(&spec, chain.kawpow(), share, encoded_len)?;
 
     // 3. Parent share and height.
     let prev = if info.prev_share.is_zero() {
@@ -156,11 +157,11 @@ pub fn validate_share(
 /// Size, version and shape bounds, then the proof of work against the claimed target.
 fn check_bounds_and_pow(
     spec: &ChainSpec,
+    kawpow: &KawpowVerifier,
     share: &Share,
     encoded_len: usize,
 ) -> Result<(), ShareError> {
     let info = &share.header.info;
-    let block = &share.header.block;
     if encoded_len > spec.max_share_size as usize {
         return Err(ShareError::TooLarge {
             size: encoded_len,
@@ -183,11 +184,35 @@ fn check_bounds_and_pow(
     }
 
     let target = Target::from_compact(info.share_target)?;
-    let pow = spec.algorithm.hash(&block.to_bytes());
+    let pow = pow_hash(spec, kawpow, share)?;
     if !target.is_met_by(&pow) {
         return Err(ShareError::AboveTarget { pow, target });
     }
     Ok(())
+}
+
+/// The share's proof of work: the header's hash, or a KawPow seal's proven final hash.
+/// A KawPow header carries the block height where the nonce was: it must be the
+/// height the share commits to.
+fn pow_hash(
+    spec: &ChainSpec,
+    kawpow: &KawpowVerifier,
+    share: &Share,
+) -> Result<PowHash, ShareError> {
+    let block = &share.header.block;
+    match (spec.seal, &share.header.seal) {
+        (Seal::Nonce, None) => Ok(spec.algorithm.hash(&block.to_bytes())),
+        (Seal::Kawpow, Some(seal)) => {
+            if block.nonce != share.header.info.parent_height {
+                return Err(ShareError::Malformed(
+                    "the KawPow header's height is not the committed parent height",
+                ));
+            }
+            kawpow.pow(block, seal).map_err(ShareError::Seal)
+        }
+        (Seal::Nonce, Some(_)) => Err(ShareError::Malformed("a seal on a chain without one")),
+        (Seal::Kawpow, None) => Err(ShareError::Malformed("no KawPow seal")),
+    }
 }
 
 /// The coinbase must equal, byte for byte, the one built from `payouts`.
@@ -251,7 +276,7 @@ pub fn validate_base(
     if info.prev_share.is_zero() {
         return Err(ShareError::Malformed("a chain's first share is not a base"));
     }
-    check_bounds_and_pow(spec, share, encoded_len)?;
+    check_bounds_and_pow(spec, chain.kawpow(), share, encoded_len)?;
     let target = Target::from_compact(info.share_target)?;
     let easiest = Target::from_compact(spec.max_share_target)?;
     if target > easiest {

@@ -149,6 +149,7 @@ impl Session {
                 extranonce,
                 coinbase,
                 header,
+                seal: None,
                 pow,
             });
         }

@@ -4,7 +4,7 @@
 //! touches the sharechain itself.
 
 use otedama_sharechain::coinbase::Coinbase;
-use otedama_sharechain::{BlockHeader, PayoutScript, PowHash, ShareTemplate};
+use otedama_sharechain::{BlockHeader, KawpowSeal, PayoutScript, PowHash, ShareTemplate};
 use std::sync::Arc;
 
 /// Why the node could not produce a template.
@@ -59,6 +59,8 @@ pub struct Submission {
     pub coinbase: Coinbase,
     /// The solved header.
     pub header: BlockHeader,
+    /// The rest of a KawPow header (a DAG share); `None` for Stratum v1 shares.
+    pub seal: Option<KawpowSeal>,
     /// Its proof-of-work hash.
     pub pow: PowHash,
 }

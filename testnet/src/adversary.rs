@@ -108,7 +108,7 @@ impl Adversary {
         let mut hashes = Vec::with_capacity(headers.len());
         for bytes in &headers {
             let mut r = Reader::new(bytes);
-            let header = ShareHeader::decode(&mut r).map_err(|e| e.to_string())?;
+            let header = ShareHeader::decode(&mut r, self.spec.seal).map_err(|e| e.to_string())?;
             hashes.push(*header.hash().as_bytes());
         }
         for batch in hashes.chunks(MAX_SHARES_PER_REQUEST) {

@@ -43,7 +43,7 @@ fn mine_block(net: &LitecoinRegtest, chain: &mut ShareChain, payout: PayoutScrip
     chain.insert(meta);
 
     let cb = st.coinbase(&extranonce).expect("coinbase");
-    let bytes = st.block_bytes(&share.header.block, &cb);
+    let bytes = st.block_bytes(&share.header, &cb);
     assert_eq!(
         propose(net, &bytes).expect("proposal"),
         Value::Null,
@@ -133,7 +133,7 @@ fn otedama_blocks_are_accepted_by_litecoind_and_pay_pplns() {
     st.payouts[0].1 = otedama_sharechain::Amount::from_sat(st.payouts[0].1.to_sat() + 1);
     let share = solve(&st, chain.spec().algorithm, st.block.cur_time, &[9; 8]);
     let bad = st.block_bytes(
-        &share.header.block,
+        &share.header,
         &st.coinbase(&[9; 8]).expect("coinbase"),
     );
     assert_eq!(
@@ -177,7 +177,7 @@ fn otedama_blocks_are_accepted_by_litecoind_and_pay_pplns() {
     let mut no_mweb = st.block.clone();
     no_mweb.mweb = None;
     let bytes = otedama_sharechain::coinbase::assemble_block(
-        &share.header.block,
+        &share.header.block.to_bytes(),
         &st.coinbase(&[7; 8]).expect("cb"),
         &no_mweb,
     );

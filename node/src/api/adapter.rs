@@ -198,6 +198,7 @@ impl NodeApiAdapter {
                 ticker: match spec.parent {
                     otedama_sharechain::ParentCoin::Bitcoin => "BTC",
                     otedama_sharechain::ParentCoin::Litecoin => "LTC",
+                    otedama_sharechain::ParentCoin::Ravencoin => "RVN",
                 }
                 .to_owned(),
                 decimals: 8,

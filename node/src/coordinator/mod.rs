@@ -407,19 +407,22 @@ impl Coordinator {
     /// sharechain then makes of the share (a block on a stale tip still pays the window
     /// its coinbase commits to).
     fn on_submission(&mut self, sub: Submission) {
-        let share = sub
+        let mut share = sub
             .template
             .share(sub.header, &sub.extranonce, &sub.coinbase);
+        share.header.seal = sub.seal;
         let parent_target = Target::from_compact(sub.header.bits);
         if parent_target.is_ok_and(|t| t.is_met_by(&sub.pow)) {
             let found = FoundBlock {
                 height: sub.template.block.height,
-                hash: sub.header.block_hash(),
+                hash: share.header.block_hash(),
                 share: share.hash(),
                 payouts: sub.template.payouts.clone(),
             };
-            self.blocks
-                .submit(found, &sub.template.block_bytes(&sub.header, &sub.coinbase));
+            self.blocks.submit(
+                found,
+                &sub.template.block_bytes(&share.header, &sub.coinbase),
+            );
         }
         let bytes = share.to_bytes();
         match self.accept(&share, bytes.len(), Origin::Live, None) {

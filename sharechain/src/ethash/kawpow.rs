@@ -386,6 +386,13 @@ impl PeriodProgram {
     }
 }
 
+/// Returns the final hash of a claimed solution without recomputing its mix: cheap (two
+/// Keccak-f[800] permutations, no cache), and what a chain takes as the block id of a
+/// KawPow header. Only [`KawpowContext::verify`] proves the mix.
+pub fn final_hash_of(header_hash: &[u8; 32], nonce: u64, mix: &[u8; 32]) -> [u8; 32] {
+    final_hash(&seed_state(header_hash, nonce), &bytes_to_words(mix))
+}
+
 fn init_mix(seed_lo: u32, seed_hi: u32) -> Mix {
     let z = fnv1a(FNV_OFFSET, seed_lo);
     let w = fnv1a(z, seed_hi);
@@ -487,6 +494,8 @@ mod tests {
         let header = [9u8; 32];
         let h = ctx.hash(10, &header, 77);
         assert!(ctx.verify(10, &header, &h.mix, 77, &h.result));
+        assert_eq!(final_hash_of(&header, 77, &h.mix), h.result);
+        assert_ne!(final_hash_of(&header, 78, &h.mix), h.result);
         assert!(
             !ctx.verify(10, &header, &h.mix, 78, &[0xff; 32]),
             "other nonce"

@@ -766,6 +766,7 @@ impl Sv2Session {
                 extranonce: full,
                 coinbase,
                 header,
+                seal: None,
                 pow,
             };
             debug!(target: TARGET, worker = %submission.worker, %pow, "sv2 share meets the share target");
