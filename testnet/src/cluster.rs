@@ -1,7 +1,7 @@
 //! Nodes as separate `otedama-node serve` processes on loopback, each with its own data
 //! dir, ports, node key and built-in miner, for multi-node scenario tests.
 
-use otedama_sharechain::{ChainSpec, PayoutScript, script_to_address};
+use otedama_sharechain::{ChainSpec, PayoutScript, Seal, script_to_address};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,12 +45,15 @@ pub fn node_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("otedama-node"))
 }
 
-/// A distinct payout address per number on `spec`'s network.
+/// A distinct payout address per number on `spec`'s network: segwit where the network
+/// has it, else P2PKH (Ravencoin).
 pub fn address(spec: &ChainSpec, n: u32) -> String {
     let mut h = [0u8; 20];
     h[..4].copy_from_slice(&n.to_be_bytes());
     h[19] = 0x42;
-    script_to_address(&PayoutScript::p2wpkh(h), spec).unwrap_or_default()
+    script_to_address(&PayoutScript::p2wpkh(h), spec)
+        .or_else(|| script_to_address(&PayoutScript::p2pkh(h), spec))
+        .unwrap_or_default()
 }
 
 /// How to start one node.
@@ -143,17 +146,22 @@ impl TestNode {
         let peer_id = key.public().to_peer_id().to_string();
         let (p2p, stratum, api, metrics) = (free_port(), free_port(), free_port(), free_port());
         let p2p_addr = format!("/ip4/127.0.0.1/tcp/{p2p}/p2p/{peer_id}");
+        // A KawPow chain's built-in miner always mines on the node's own port.
+        let pool_urls = match options.spec.seal {
+            Seal::Nonce => format!("  pool_urls: [\"stratum+tcp://127.0.0.1:{stratum}\"]\n"),
+            Seal::Kawpow => String::new(),
+        };
         let mining = match (&options.mining, &options.payout) {
             (Some(section), _) => section.replace("{stratum}", &stratum.to_string()),
             (None, payout) => match payout {
                 Some(addr) => format!(
-                    "mining:\n  enable_cpu: true\n  algorithm: {algo}\n  payout_address: {addr}\n  pool_urls: [\"stratum+tcp://127.0.0.1:{stratum}\"]\n  cpu:\n    threads: 1\n    max_hashrate: {rate}\n",
-                    algo = options.spec.algorithm,
+                    "mining:\n  enable_cpu: true\n  algorithm: {algo}\n  payout_address: {addr}\n{pool_urls}  cpu:\n    threads: 1\n    max_hashrate: {rate}\n",
+                    algo = options.spec.pow_name(),
                     rate = options.max_hashrate
                 ),
                 None => format!(
                     "mining:\n  enable_cpu: false\n  algorithm: {}\n",
-                    options.spec.algorithm
+                    options.spec.pow_name()
                 ),
             },
         };

@@ -8,6 +8,8 @@
 //!   large, fast runs (not a parent chain; see its docs).
 //! - [`geth::GethStandIn`]: core-geth's work API for solo Ethereum Classic mining, with
 //!   Etchash verified for real (no Ethereum Classic daemon is packaged here).
+//! - [`ravend::RavendStandIn`]: ravend's regtest JSON-RPC with KawPow blocks, their proof
+//!   of work verified for real (no Ravencoin daemon is packaged here).
 //! - [`adversary::Adversary`]: a dishonest peer that announces forged shares.
 //! - [`cluster::TestNode`]: an `otedama-node serve` process with its own ports, data dir,
 //!   node key and built-in miner.
@@ -22,6 +24,7 @@ pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod geth;
+pub mod ravend;
 pub mod skip;
 pub mod standin;
 

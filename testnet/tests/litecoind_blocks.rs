@@ -132,10 +132,7 @@ fn otedama_blocks_are_accepted_by_litecoind_and_pay_pplns() {
     let mut st = ShareTemplate::new(&mut chain, template(&net), a.clone()).expect("template");
     st.payouts[0].1 = otedama_sharechain::Amount::from_sat(st.payouts[0].1.to_sat() + 1);
     let share = solve(&st, chain.spec().algorithm, st.block.cur_time, &[9; 8]);
-    let bad = st.block_bytes(
-        &share.header,
-        &st.coinbase(&[9; 8]).expect("coinbase"),
-    );
+    let bad = st.block_bytes(&share.header, &st.coinbase(&[9; 8]).expect("coinbase"));
     assert_eq!(
         propose(&net, &bad).expect("proposal"),
         json!("bad-cb-amount")

@@ -23,7 +23,7 @@ pub fn chains(json: bool) -> anyhow::Result<()> {
         .iter()
         .map(|spec| ChainRow {
             name: spec.name.to_owned(),
-            algorithm: spec.algorithm.to_string(),
+            algorithm: spec.pow_name().to_owned(),
             share_period_secs: spec.share_period_secs,
             window_max_shares: spec.window_max_shares,
             consensus_id: spec.consensus_id().to_string(),

@@ -198,7 +198,7 @@ async fn serve_etc(
     }
     // The built-in miner hashes Etchash on the CPU with the epoch's light cache, or on
     // the first configured OpenCL device with the epoch's DAG.
-    let (device, batch) = etc_device(&config.mining);
+    let (device, batch) = crate::mining::dag_device(&config.mining);
     let miner = std::sync::Arc::new(crate::mining::PoolMiner::new(
         crate::mining::PoolClient::Dag(otedama_miner::DagClientConfig {
             host: pool.ip().to_string(),
@@ -232,25 +232,6 @@ async fn serve_etc(
     .await?;
     node.stop().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where the built-in Etchash miner hashes, and how many nonces a search: the first
-/// device of `mining.gpu.devices` (or device 0) of `mining.gpu.backend` when
-/// `enable_gpu` is set, else the CPU.
-fn etc_device(mining: &crate::config::MiningConfig) -> (otedama_miner::DagDevice, u64) {
-    if !mining.enable_gpu {
-        return (otedama_miner::DagDevice::Cpu, 64);
-    }
-    let intensity = mining.gpu.intensity.clamp(8, 31);
-    let index = mining.gpu.devices.first().copied().unwrap_or(0) as usize;
-    let device = match mining.gpu.backend {
-        crate::config::GpuBackendKind::Opencl => {
-            otedama_miner::DagDevice::OpenCl { index, intensity }
-        }
-        crate::config::GpuBackendKind::Cuda => otedama_miner::DagDevice::Cuda { index, intensity },
-    };
-    // Four enqueues a search: a new job waits a fraction of a second at most.
-    (device, 4 << intensity)
 }
 
 /// Returns one warning for each device kind the config enables that the machine lacks

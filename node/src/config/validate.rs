@@ -206,28 +206,33 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         );
     } else if monero {
         // The built-in RandomX miner serves Monero chains.
-    } else if mining.miner_enabled() && mining.algorithm.pow_algorithm().is_none() {
+    } else if mining.miner_enabled()
+        && mining.algorithm.pow_algorithm().is_none()
+        && mining.algorithm != super::MiningAlgorithm::Kawpow
+    {
         issues.push(
             "mining.algorithm",
             format!(
                 "{} mines no chain of this config: the built-in miner mines sha256d and scrypt \
-                 on their chains, randomx on Monero's and etchash on Ethereum Classic's; \
-                 ethash and kawpow are measured by `otedama-node bench` only (see \
+                 on their chains, kawpow on Ravencoin's, randomx on Monero's and etchash on \
+                 Ethereum Classic's; ethash is measured by `otedama-node bench` only (see \
                  docs/ethash.md)",
                 mining.algorithm
             ),
         );
-    } else if mining.enable_cpu && mining.miner_enabled() {
+    } else if mining.miner_enabled() {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
                 continue;
             };
-            if mining.algorithm.pow_algorithm() != Some(spec.algorithm) {
+            if mining.algorithm.to_string() != spec.pow_name() {
                 issues.push(
                     "mining.algorithm",
                     format!(
                         "{} does not match chain {} (chains[{i}]), which uses {}",
-                        mining.algorithm, spec.name, spec.algorithm
+                        mining.algorithm,
+                        spec.name,
+                        spec.pow_name()
                     ),
                 );
             }
@@ -626,6 +631,12 @@ fn check_chains(config: &Config, issues: &mut Issues) {
         if etc {
             check_etc(config, &path, issues);
         }
+        if chain
+            .chain_spec()
+            .is_some_and(|s| s.seal == otedama_sharechain::Seal::Kawpow)
+        {
+            check_kawpow(config, issues);
+        }
         if monero && let Err(e) = crate::monero::parse_wallet(&config.mining.payout_address) {
             issues.push(
                 "mining.payout_address",
@@ -720,6 +731,38 @@ fn check_chains(config: &Config, issues: &mut Issues) {
                 }
             }
         }
+    }
+}
+
+/// The checks of a KawPow sharechain: its Stratum speaks the KawPow dialect alone, and
+/// its built-in miner is a KawPow client of that port.
+fn check_kawpow(config: &Config, issues: &mut Issues) {
+    if config.pool.fee_percentage > 0.0 {
+        issues.push(
+            "pool.fee_percentage",
+            "the KawPow Stratum takes no operator fee; set it to 0",
+        );
+    }
+    if config.pool.sv2.enable {
+        issues.push(
+            "pool.sv2.enable",
+            "Stratum V2 carries 80-byte headers only; KawPow miners use the KawPow dialect on \
+             pool.address",
+        );
+    }
+    let mining = &config.mining;
+    if mining.miner_enabled() && !mining.pool_urls.is_empty() {
+        issues.push(
+            "mining.pool_urls",
+            "on a KawPow chain the built-in miner mines on this node's own Stratum; leave \
+             mining.pool_urls empty",
+        );
+    }
+    if mining.miner_enabled() && mining.enable_asic {
+        issues.push(
+            "mining.enable_asic",
+            "no ASIC mines KawPow; point KawPow GPU miners at the Stratum port instead",
+        );
     }
 }
 

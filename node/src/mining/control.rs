@@ -1,10 +1,11 @@
 //! [`MinerControl`]: what the `mining` section allows, and starting and stopping the
-//! rigs as one set.
+//! rigs as one set. On a KawPow chain the built-in miner is one DAG client of the
+//! node's own Stratum port instead ([`PoolMiner`]), on the CPU or the first GPU.
 
 use super::plan::{GpuPlan, Plan, asic_plan};
 use super::report::{fleet_device, rig_device};
 use super::rigs::{Running, start_rigs};
-use super::{LOG, MiningError, MiningStatus};
+use super::{LOG, MiningError, MiningStatus, PoolClient, PoolMiner, dag_device};
 use crate::config::Config;
 use otedama_miner::{MinerConfig, MinerStats};
 use otedama_rpc::MiningDevice;
@@ -16,6 +17,8 @@ use tracing::info;
 #[derive(Debug)]
 pub struct MinerControl {
     plan: Result<Plan, String>,
+    /// A KawPow chain's miner (then `plan` is unused).
+    dag: Option<PoolMiner>,
     payout_address: Option<String>,
     running: Mutex<Option<Running>>,
     // Serialises start and stop, which await outside the `running` lock.
@@ -35,6 +38,15 @@ impl MinerControl {
         };
         let address = m.payout_address.trim();
         let payout_address = (!address.is_empty()).then(|| address.to_owned());
+        let kawpow = config
+            .chains
+            .first()
+            .and_then(|c| c.chain_spec())
+            .is_some_and(|s| s.seal == otedama_sharechain::Seal::Kawpow);
+        let dag = match (&payout_address, kawpow && m.pool_urls.is_empty()) {
+            (Some(user), true) => Some(kawpow_miner(config, user, own_pool)),
+            _ => None,
+        };
         let plan = match (payout_address.as_ref(), m.algorithm.pow_algorithm()) {
             (None, _) => Err("mining.payout_address is empty".to_owned()),
             (Some(_), None) => Err(format!(
@@ -63,6 +75,7 @@ impl MinerControl {
         };
         Self {
             plan,
+            dag,
             payout_address,
             running: Mutex::new(None),
             op: tokio::sync::Mutex::new(()),
@@ -70,22 +83,40 @@ impl MinerControl {
     }
 
     fn running(&self) -> bool {
+        if let Some(dag) = &self.dag {
+            return dag.state().running;
+        }
         self.running.lock().map(|m| m.is_some()).unwrap_or(false)
     }
 
     /// Returns the state.
     pub fn status(&self) -> MiningStatus {
+        let configured = self.dag.is_some() || self.plan.is_ok();
         MiningStatus {
             running: self.running(),
-            configured: self.plan.is_ok(),
+            configured,
             payout_address: self.payout_address.clone(),
-            detail: self.plan.as_ref().err().cloned(),
+            detail: (!configured)
+                .then(|| self.plan.as_ref().err().cloned())
+                .flatten(),
         }
     }
 
     /// Returns the counters of all rigs together (hashrates and shares summed; pool and
     /// difficulty of the first rig).
     pub fn stats(&self) -> Option<MinerStats> {
+        if let Some(dag) = &self.dag {
+            let state = dag.state();
+            return state.running.then(|| MinerStats {
+                hashrate: state.hashrate,
+                hashes: state.hashes,
+                accepted: state.accepted,
+                rejected: state.rejected,
+                pool: Some(state.pool),
+                connected: true,
+                ..MinerStats::default()
+            });
+        }
         let running = self.running.lock().ok()?;
         let rigs = &running.as_ref()?.rigs;
         let mut stats = rigs.first().map(|r| r.miner.stats()).unwrap_or_default();
@@ -125,6 +156,13 @@ impl MinerControl {
     /// Not configured, or no rig could start.
     pub async fn start(&self) -> Result<bool, MiningError> {
         let _op = self.op.lock().await;
+        if let Some(dag) = &self.dag {
+            let started = dag.start();
+            if started {
+                info!(target: LOG, "built-in KawPow miner started");
+            }
+            return Ok(started);
+        }
         let plan = self.plan.clone().map_err(MiningError::NotConfigured)?;
         if self.running() {
             return Ok(false);
@@ -143,6 +181,9 @@ impl MinerControl {
     /// Stops every rig and waits for them; returns whether any was running.
     pub async fn stop(&self) -> bool {
         let _op = self.op.lock().await;
+        if let Some(dag) = &self.dag {
+            return dag.stop().await;
+        }
         let running = self.running.lock().ok().and_then(|mut m| m.take());
         match running {
             Some(r) => {
@@ -163,6 +204,11 @@ impl MinerControl {
 /// The URL the built-in miner dials for this node's own pool: a server listening on every
 /// interface is reached over loopback.
 fn own_pool_url(listen: SocketAddr) -> String {
+    format!("stratum+tcp://{}", dialled(listen))
+}
+
+/// The address a client on this machine dials for a server listening on `listen`.
+fn dialled(listen: SocketAddr) -> SocketAddr {
     let mut addr = listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
@@ -170,7 +216,24 @@ fn own_pool_url(listen: SocketAddr) -> String {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("stratum+tcp://{addr}")
+    addr
+}
+
+/// A KawPow chain's built-in miner: the KawPow dialect on the node's own port, for
+/// `user`, on the device `mining` picks.
+fn kawpow_miner(config: &Config, user: &str, own_pool: SocketAddr) -> PoolMiner {
+    let pool = dialled(own_pool);
+    let (device, batch) = dag_device(&config.mining);
+    PoolMiner::new(PoolClient::Dag(otedama_miner::DagClientConfig {
+        host: pool.ip().to_string(),
+        port: pool.port(),
+        user: user.to_owned(),
+        password: "x".to_owned(),
+        algorithm: otedama_stratum::dag::DagAlgorithm::Kawpow,
+        batch,
+        device,
+        dialect: otedama_miner::ClientDialect::Stratum,
+    }))
 }
 
 #[cfg(test)]

@@ -25,6 +25,25 @@ use otedama_miner::MinerError;
 
 const LOG: &str = "otedama::node";
 
+/// Where a built-in DAG miner (Etchash, KawPow) hashes, and how many nonces a search:
+/// the first device of `mining.gpu.devices` (or device 0) of `mining.gpu.backend` when
+/// `enable_gpu` is set, else the CPU with the epoch's light cache.
+pub fn dag_device(mining: &crate::config::MiningConfig) -> (otedama_miner::DagDevice, u64) {
+    if !mining.enable_gpu {
+        return (otedama_miner::DagDevice::Cpu, 64);
+    }
+    let intensity = mining.gpu.intensity.clamp(8, 31);
+    let index = mining.gpu.devices.first().copied().unwrap_or(0) as usize;
+    let device = match mining.gpu.backend {
+        crate::config::GpuBackendKind::Opencl => {
+            otedama_miner::DagDevice::OpenCl { index, intensity }
+        }
+        crate::config::GpuBackendKind::Cuda => otedama_miner::DagDevice::Cuda { index, intensity },
+    };
+    // Four enqueues a search: a new job waits a fraction of a second at most.
+    (device, 4 << intensity)
+}
+
 /// The miner's state as the API reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MiningStatus {

@@ -4,11 +4,13 @@
 //!
 //! - `handle`: [`NodeHandle`], the cheap view everyone outside holds;
 //! - `event`: [`NodeEvent`], what the node reports;
-//! - `templates`: the task that polls the parent daemons for templates.
+//! - `templates`: the task that polls the parent daemons for templates;
+//! - `kawpow`: a KawPow chain's Stratum, the coordinator's work in the KawPow dialect.
 
 pub mod descriptors;
 mod event;
 mod handle;
+mod kawpow;
 mod templates;
 
 pub use event::NodeEvent;
@@ -27,11 +29,16 @@ use crate::parent::{ParentClient, ParentError, TemplateUpdate};
 use crate::tracker::{Blocks, Workers};
 use libp2p::Multiaddr;
 use otedama_rpc::ParentRpcMetrics;
-use otedama_sharechain::{ChainSpec, Store, StoreError, parse_address};
-use otedama_stratum::{StratumConfig, StratumServer, Submission, Work as StratumWork};
+use otedama_sharechain::{ChainSpec, Seal, Store, StoreError, parse_address, sha256d};
+use otedama_stratum::dag::{DagAlgorithm, DagConfig, DagServer};
+use otedama_stratum::{
+    StratumConfig, StratumServer, StratumStats, Submission, Work as StratumWork,
+};
 use prometheus_client::registry::Registry;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -47,6 +54,9 @@ const EVENT_QUEUE: usize = 1024;
 const SUBMISSION_QUEUE: usize = 1024;
 /// Parent templates waiting for the coordinator at most (the poller waits for room).
 const TEMPLATE_QUEUE: usize = 16;
+
+/// The accept loop of the node's Stratum server, whichever dialects it speaks.
+type StratumTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -187,14 +197,34 @@ impl Node {
             max_connections_per_ip: config.pool.max_connections_per_ip as usize,
             ..StratumConfig::default()
         };
-        let server = StratumServer::bind(stratum_config, spec, work_rx, sub_tx)
-            .await
-            .map_err(|source| NodeError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let stratum_addr = server.local_addr();
-        let stratum = server.stats();
+        let bind_error = |source| NodeError::Bind {
+            addr: listen,
+            source,
+        };
+        // A KawPow chain's miners speak the KawPow dialect; its shares come back through
+        // the bridge, spawned once the node key (which picks its extranonce) is loaded.
+        let mut dag_bridge = None;
+        let (stratum_addr, stratum, run_stratum): (SocketAddr, Arc<StratumStats>, StratumTask) =
+            match spec.seal {
+                Seal::Kawpow => {
+                    let (dag_tx, dag_rx) = watch::channel(None);
+                    let (share_tx, share_rx) = mpsc::channel(SUBMISSION_QUEUE);
+                    let dag = DagConfig::new(DagAlgorithm::Kawpow);
+                    let server = DagServer::bind(stratum_config, dag, dag_rx, share_tx)
+                        .map_err(bind_error)?;
+                    dag_bridge = Some((dag_tx, share_rx));
+                    let (addr, stats) = (server.local_addr(), server.stats());
+                    (addr, stats, Box::pin(server.run(shutdown_rx.clone())))
+                }
+                Seal::Nonce => {
+                    let server =
+                        StratumServer::bind(stratum_config, spec, work_rx.clone(), sub_tx.clone())
+                            .await
+                            .map_err(bind_error)?;
+                    let (addr, stats) = (server.local_addr(), server.stats());
+                    (addr, stats, Box::pin(server.run(shutdown_rx.clone())))
+                }
+            };
         if config.pool.enable {
             info!(target: "otedama::node", %stratum_addr, "stratum listening");
         } else {
@@ -216,7 +246,7 @@ impl Node {
             Arc::clone(&blocks),
             shutdown_rx.clone(),
         )));
-        tasks.push(tokio::spawn(server.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(run_stratum));
         tasks.push(tokio::spawn(templates::poll_templates(
             parent.clone(),
             tpl_tx,
@@ -228,6 +258,18 @@ impl Node {
         let (key, created) = crate::p2p::key::load_or_create(&config.app.data_dir)?;
         if created {
             info!(target: "otedama::p2p", peer_id = %key.public().to_peer_id(), "created a node key");
+        }
+        if let Some((dag_work, shares)) = dag_bridge {
+            let id = sha256d(&key.public().to_peer_id().to_bytes());
+            let bridge = kawpow::Bridge {
+                spec,
+                extranonce: id[..usize::from(spec.extranonce_size)].to_vec(),
+                work: work_rx,
+                dag_work,
+                shares,
+                submissions: sub_tx,
+            };
+            tasks.push(tokio::spawn(bridge.run(shutdown_rx.clone())));
         }
         let settings = p2p_settings(config, &chain_dir)?;
         let chain_handle = ChainHandle::new(net_tx);

@@ -2,8 +2,8 @@
 //! is no easier than the spec allows, and its proof of work meets it.
 
 use super::super::protocol::MAX_HEADER_BYTES;
-use otedama_sharechain::{PowHash, 
-    ChainSpec, DecodeError, Reader, ShareHash, ShareHeader, Target, TargetError,
+use otedama_sharechain::{
+    ChainSpec, DecodeError, PowHash, Reader, ShareHash, ShareHeader, Target, TargetError,
 };
 
 /// Why a peer's headers were refused.
