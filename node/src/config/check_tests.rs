@@ -275,7 +275,7 @@ fn the_example_file_checks_clean() {
 
 #[test]
 fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
-    for algorithm in ["ethash", "etchash", "kawpow", "randomx"] {
+    for algorithm in ["ethash", "etchash", "randomx"] {
         let running = check(&format!(
             "mining:\n  algorithm: {algorithm}\n  payout_address: mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA\n"
         ));
@@ -292,6 +292,32 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
         let idle = check(&format!("mining:\n  algorithm: {algorithm}\n"));
         assert_eq!(lines(&idle.issues), Vec::<String>::new());
     }
+}
+
+/// KawPow mines Ravencoin chains only, and a KawPow chain's Stratum promises nothing
+/// it cannot do (no fee, no SV2, the built-in miner on its own port).
+#[test]
+fn kawpow_mines_ravencoin_chains_on_their_own_terms() {
+    const RVN: &str =
+        "mining:\n  algorithm: kawpow\n  payout_address: mwopeMg7P6Kzkss6LMqwHq46uW7vazrcZA\n";
+    let on_ltc = lines(&check(RVN).issues);
+    assert_eq!(on_ltc.len(), 1, "{on_ltc:?}");
+    assert!(
+        on_ltc[0].contains("kawpow does not match chain ltc-main (chains[0]), which uses scrypt"),
+        "{}",
+        on_ltc[0]
+    );
+    let chain = "chains:\n  - spec: rvn-regtest\n    daemons:\n      - url: http://127.0.0.1:18766\n        user: u\n        password: p\n";
+    let clean = check(&format!("{RVN}{chain}"));
+    assert_eq!(lines(&clean.issues), Vec::<String>::new());
+    let promised = check(&format!(
+        "{RVN}  pool_urls: [\"stratum+tcp://127.0.0.1:3333\"]\npool:\n  fee_percentage: 1\n{chain}"
+    ));
+    let got = lines(&promised.issues).join("\n");
+    assert!(
+        got.contains("pool.fee_percentage") && got.contains("mining.pool_urls"),
+        "{got}"
+    );
 }
 
 #[test]

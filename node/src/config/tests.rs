@@ -207,7 +207,7 @@ chains:
         WINDOW_100,
         WINDOW_100,
         "chains[0].daemons[1]: set either cookie_file or user+password, not both",
-        "chains[1].spec: unknown chain spec \"foo\"; known: ltc-main, ltc-mini, ltc-regtest, btc-main, btc-mini, btc-regtest, btc-bench, xmr-main, xmr-mini, xmr-nano, xmr-regtest, etc-main, etc-regtest",
+        "chains[1].spec: unknown chain spec \"foo\"; known: ltc-main, ltc-mini, ltc-regtest, btc-main, btc-mini, btc-regtest, btc-bench, rvn-main, rvn-regtest, xmr-main, xmr-mini, xmr-nano, xmr-regtest, etc-main, etc-regtest",
         "chains[1].daemons: at least one daemon is required",
         "chains[2].spec: duplicate chain spec \"ltc-main\", already at chains[0]",
         "chains[2].daemons[0].url: unsupported scheme \"ftp\"; expected http or https",

@@ -220,7 +220,7 @@ fn check_mining(config: &Config, issues: &mut Issues) {
                 mining.algorithm
             ),
         );
-    } else if mining.miner_enabled() {
+    } else if mining.enable_cpu && mining.miner_enabled() {
         for (i, chain) in config.chains.iter().enumerate() {
             let Some(spec) = chain.chain_spec() else {
                 continue;
