@@ -45,7 +45,8 @@ test("a Monero node's dashboard and miner page show its sidechain in XMR", { tim
     await save(page, screenshot);
   });
 
-  // A rig's address: its page shows what a block found now pays it, to the piconero.
+  // A rig's address: its page shows what a block found now pays it, to the piconero,
+  // once its shares are in the window (they may all have been uncles, or have left it).
   const workers = await getJson("api/workers");
   const address = workers.find((w) => w.name.endsWith(".rig1")).address;
   await withPage(url, { width: 1280, height: 1200 }, async ({ page }) => {
@@ -53,11 +54,13 @@ test("a Monero node's dashboard and miner page show its sidechain in XMR", { tim
     await page.waitForFunction((a) => document.getElementById("address").textContent === a, address, { timeout: 10_000 });
     await page.waitForFunction(async (a) => {
       const v = await (await fetch("../api/miner/" + encodeURIComponent(a))).json();
-      return v.expected.amount_sat > 0
+      return v.window.shares + v.window.uncles > 0
+        && v.expected.amount_sat > 0
         && document.getElementById("expected").textContent === (v.expected.amount_sat / 1e12).toFixed(12);
-    }, address, { timeout: 30_000, polling: 1000 });
+    }, address, { timeout: 120_000, polling: 1000 });
     const view = await getJson("api/miner/" + encodeURIComponent(address));
-    assert.ok(view.window.shares > 0, "it has shares in the window");
+    assert.ok(view.window.shares + view.window.uncles > 0, "it has shares in the window");
+    assert.ok(view.window.window_shares >= view.window.shares, "its shares are part of the window");
     await save(page, screenshot.replace(/\.png$/, "-miner.png"));
   });
 });
