@@ -16,7 +16,7 @@ use otedama_stratum::dag::{DagAlgorithm, DagHash, DagHasher, difficulty_to_bound
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -92,6 +92,8 @@ pub struct DagClientStats {
     pub accepted: AtomicU64,
     /// Shares the pool rejected.
     pub rejected: AtomicU64,
+    /// Whether a session is logged in now.
+    pub connected: AtomicBool,
 }
 
 /// The built-in miner's client for the DAG dialects, hashing on the CPU.
@@ -238,7 +240,9 @@ impl DagClient {
             seeds: None,
         };
         info!(target: LOG, pool = %format!("{}:{}", c.host, c.port), algo = c.algorithm.name(), "DAG pool session starting");
-        s.run(&mut shutdown).await
+        let result = s.run(&mut shutdown).await;
+        self.stats.connected.store(false, Ordering::Relaxed);
+        result
     }
 }
 
@@ -552,7 +556,10 @@ impl Session {
                 reason: v["error"].to_string(),
             }),
             Pending::GetWork => self.on_proxy_work(&v["result"]),
-            Pending::Authorize => Ok(()),
+            Pending::Authorize => {
+                self.stats.connected.store(true, Ordering::Relaxed);
+                Ok(())
+            }
             Pending::Submit => {
                 let counter = if ok {
                     &self.stats.accepted

@@ -14,7 +14,7 @@ use crate::randomx::{
     RandomxFound, RandomxJob, RandomxMiner, RandomxMode, RandomxOptions, RandomxTarget,
 };
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -56,6 +56,8 @@ pub struct XmrigMinerStats {
     pub accepted: AtomicU64,
     /// Results the pool refused.
     pub rejected: AtomicU64,
+    /// Whether a session is logged in now.
+    pub connected: AtomicBool,
 }
 
 /// A job as the hashing threads see it.
@@ -272,6 +274,7 @@ async fn session(
         config, board, stats, found, shutdown, &mut lines, &mut write,
     )
     .await;
+    stats.connected.store(false, Ordering::Relaxed);
     reader.abort();
     result
 }
@@ -320,6 +323,7 @@ async fn exchange(
                         return Err(format!("login refused: {}", v["error"]));
                     }
                     sid = v["result"]["id"].as_str().unwrap_or_default().to_owned();
+                    stats.connected.store(true, Ordering::Relaxed);
                     set_job(board, &v["result"]["job"]).await;
                     info!(target: TARGET, pool = %config.pool, "logged in");
                 } else if v["result"]["status"] == "OK" {

@@ -63,6 +63,36 @@ async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
         status["sharechain"]["height"].as_u64() >= Some(BLOCKS as u64 - 1),
         "{status}"
     );
+    // The built-in miner reports its session with the node's KawPow Stratum.
+    let stats = node.get("/api/stats").await.expect("stats");
+    assert_eq!(stats["miner"]["connected"], true, "{stats}");
+    assert!(stats["miner"]["accepted"].as_u64() > Some(0), "{stats}");
+    // Proven on chain: a block confirmed, its coinbase read back (ravend's
+    // `getrawtransaction` takes no block hash) paying whom the node recorded.
+    let proven = wait_for(Duration::from_secs(60), || async {
+        let payouts = node.get("/api/payouts").await?;
+        payouts["blocks"]
+            .as_array()?
+            .iter()
+            .find(|b| {
+                b["chain"]["state"] == "confirmed" && !b["chain"]["coinbase_matches"].is_null()
+            })
+            .cloned()
+    })
+    .await;
+    let payouts = node.get("/api/payouts").await;
+    let proven = proven.unwrap_or_else(|| {
+        panic!(
+            "no block proven on chain\n{:?}\n{}",
+            payouts.map(|p| p["blocks"].as_array().map(|b| b
+                .iter()
+                .filter(|b| b["chain"]["state"] == "confirmed")
+                .cloned()
+                .collect::<Vec<_>>())),
+            logs(&[&node])
+        )
+    });
+    assert_eq!(proven["chain"]["coinbase_matches"], true, "{proven}");
 }
 
 /// Three nodes on one stand-in, each mining KawPow to its own address: blocks pay
@@ -110,9 +140,20 @@ async fn a_kawpow_mesh_converges_with_identical_coinbases() {
         "no convergence\n{}",
         logs(&all)
     );
-    let (coinbase, payees) = agreed_coinbase(&all, &address(spec, 0), Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|| panic!("the nodes build different coinbases\n{}", logs(&all)));
+    let finder = address(spec, 0);
+    let Some((coinbase, payees)) = agreed_coinbase(&all, &finder, Duration::from_secs(30)).await
+    else {
+        let mut views = String::new();
+        for n in &all {
+            let p = n.get(&format!("/api/payouts?finder={finder}")).await;
+            let p = p.as_ref().map(|p| {
+                serde_json::json!({"tip": p["tip"], "block_height": p["block_height"],
+                    "reward_sat": p["reward_sat"], "expected": p["expected"], "coinbase": p["coinbase"]})
+            });
+            views.push_str(&format!("{}: {p:?}\n", n.options.name));
+        }
+        panic!("the nodes build different coinbases\n{views}{}", logs(&all));
+    };
     assert!(!coinbase.is_empty());
     assert!(payees >= 2, "the window pays several miners: {payees}");
 }

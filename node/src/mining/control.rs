@@ -113,7 +113,7 @@ impl MinerControl {
                 accepted: state.accepted,
                 rejected: state.rejected,
                 pool: Some(state.pool),
-                connected: true,
+                connected: state.connected,
                 ..MinerStats::default()
             });
         }

@@ -30,6 +30,8 @@ pub struct MinerState {
     pub rejected: u64,
     /// The pool it mines on.
     pub pool: String,
+    /// Whether it is logged in to the pool now.
+    pub connected: bool,
 }
 
 /// The client a [`PoolMiner`] runs.
@@ -72,6 +74,14 @@ impl Counters {
             Counters::Dag(s) => (r(&s.hashes), r(&s.accepted), r(&s.rejected)),
         }
     }
+
+    /// Whether the session is logged in.
+    fn connected(&self) -> bool {
+        match self {
+            Counters::Xmrig(s) => s.connected.load(Ordering::Relaxed),
+            Counters::Dag(s) => s.connected.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl MinerState {
@@ -94,7 +104,7 @@ impl MinerState {
             rejected: self.rejected,
             stale: 0,
             pool: Some(self.pool.clone()),
-            connected: self.running,
+            connected: self.connected,
             difficulty,
             hardware_errors: 0,
             devices: Vec::new(),
@@ -195,6 +205,7 @@ impl PoolMiner {
             accepted: 0,
             rejected: 0,
             pool: self.config.pool(),
+            connected: false,
         };
         if let Some(r) = running.as_mut().filter(|r| !r.task.is_finished()) {
             let (hashes, accepted, rejected) = r.stats.read();
@@ -209,6 +220,7 @@ impl PoolMiner {
             state.hashes = hashes;
             state.accepted = accepted;
             state.rejected = rejected;
+            state.connected = r.stats.connected();
         }
         state
     }

@@ -182,6 +182,8 @@ impl ProofError {
 /// The JSON-RPC error code of Bitcoin Core's `RPC_INVALID_ADDRESS_OR_KEY`, which
 /// `getblock` and `getblockheader` answer for an unknown block.
 const RPC_NOT_FOUND: i64 = -5;
+/// Bitcoin Core's `RPC_MISC_ERROR`, which a wrong parameter count raises.
+const RPC_MISC_ERROR: i64 = -1;
 
 pub(crate) fn not_found(e: &ParentError) -> bool {
     match e {
@@ -222,6 +224,33 @@ pub fn coinbase_txid(block: &Value) -> Result<&str, ProofError> {
         .and_then(|txs| txs.first())
         .and_then(Value::as_str)
         .ok_or_else(|| ProofError::malformed("getblock", "no transaction ids in `tx`"))
+}
+
+/// Returns the coinbase (the first of `tx`, decoded) from the answer of
+/// `getblock <hash> 2`.
+///
+/// # Errors
+/// No `tx` list, an empty one, or a first entry that is not a decoded transaction.
+pub fn coinbase_tx(block: &Value) -> Result<&Value, ProofError> {
+    block
+        .get("tx")
+        .and_then(Value::as_array)
+        .and_then(|txs| txs.first())
+        .filter(|tx| tx.is_object())
+        .ok_or_else(|| ProofError::malformed("getblock", "no decoded transaction in `tx`"))
+}
+
+/// Returns whether the daemon refused a call's arguments: Bitcoin Core and its forks
+/// answer a wrong parameter count with the method's usage as error -1. Ravencoin, forked
+/// before `getrawtransaction` took a block hash, answers so for three parameters.
+pub(crate) fn refused_arguments(e: &ParentError) -> bool {
+    match e {
+        ParentError::Daemon { code, .. } => *code == RPC_MISC_ERROR,
+        ParentError::AllFailed(errors) => {
+            !errors.is_empty() && errors.iter().all(refused_arguments)
+        }
+        _ => false,
+    }
 }
 
 /// Returns the paying outputs of a transaction as `getrawtransaction <txid> true` decodes

@@ -5,7 +5,7 @@
 
 use super::{
     ChainProof, ChainState, DaemonView, MAX_KEPT_OUTPUTS, ProofError, coinbase_matches,
-    coinbase_txid, decide, paying_outputs, view_of,
+    coinbase_tx, coinbase_txid, decide, paying_outputs, refused_arguments, view_of,
 };
 use crate::parent::{ParentClient, ParentTip};
 use crate::tracker::{BlockRecord, Blocks};
@@ -224,12 +224,20 @@ impl Prover {
         hash: &str,
     ) -> Result<Vec<(String, u64)>, ProofError> {
         let txid = coinbase_txid(block)?;
-        // With the block hash the daemon finds the transaction without a txindex.
-        let tx = self
+        // With the block hash the daemon finds the transaction without a txindex. A
+        // daemon without that argument (Ravencoin) decodes it within the whole block.
+        match self
             .parent
             .call("getrawtransaction", json!([txid, true, hash]))
-            .await?;
-        paying_outputs(&tx)
+            .await
+        {
+            Ok(tx) => paying_outputs(&tx),
+            Err(e) if refused_arguments(&e) => {
+                let block = self.parent.call("getblock", json!([hash, 2])).await?;
+                paying_outputs(coinbase_tx(&block)?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn store(&self, record: &BlockRecord, proof: ChainProof) {

@@ -183,6 +183,44 @@ fn coinbase_outputs_decode_to_scripts_and_base_units() {
 }
 
 #[test]
+fn a_whole_decoded_block_yields_its_coinbase() {
+    let block = json!({"hash": "00", "confirmations": 1, "tx": [coinbase(), {"txid": "ff"}]});
+    let tx = coinbase_tx(&block).expect("coinbase");
+    assert_eq!(paying_outputs(tx).expect("outputs").len(), 2);
+    // `getblock <hash> 1` lists ids only: not a decoded transaction.
+    let ids = json!({"tx": ["cb00"]});
+    assert!(matches!(
+        coinbase_tx(&ids),
+        Err(ProofError::Malformed { .. })
+    ));
+    assert!(coinbase_tx(&json!({"tx": []})).is_err());
+}
+
+#[test]
+fn a_usage_answer_is_a_refused_argument_list() {
+    let daemon = |code| ParentError::Daemon {
+        endpoint: "http://127.0.0.1:1".into(),
+        method: "getrawtransaction".into(),
+        code,
+        message: "getrawtransaction \"txid\" ( verbose )".into(),
+    };
+    assert!(refused_arguments(&daemon(-1)));
+    assert!(
+        !refused_arguments(&daemon(-5)),
+        "not found is not a refusal"
+    );
+    assert!(refused_arguments(&ParentError::AllFailed(vec![
+        daemon(-1),
+        daemon(-1)
+    ])));
+    assert!(!refused_arguments(&ParentError::AllFailed(vec![
+        daemon(-1),
+        daemon(-5)
+    ])));
+    assert!(!refused_arguments(&ParentError::AllFailed(Vec::new())));
+}
+
+#[test]
 fn bad_coinbase_answers_are_errors_not_panics() {
     let out = |o: serde_json::Value| paying_outputs(&json!({"vout": [o]}));
     assert!(paying_outputs(&json!({})).is_err());
