@@ -80,18 +80,10 @@ async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
             .cloned()
     })
     .await;
-    let payouts = node.get("/api/payouts").await;
-    let proven = proven.unwrap_or_else(|| {
-        panic!(
-            "no block proven on chain\n{:?}\n{}",
-            payouts.map(|p| p["blocks"].as_array().map(|b| b
-                .iter()
-                .filter(|b| b["chain"]["state"] == "confirmed")
-                .cloned()
-                .collect::<Vec<_>>())),
-            logs(&[&node])
-        )
-    });
+    let Some(proven) = proven else {
+        let blocks = node.get("/api/payouts").await.map(|p| p["blocks"].clone());
+        panic!("no block proven on chain\n{blocks:?}\n{}", logs(&[&node]));
+    };
     assert_eq!(proven["chain"]["coinbase_matches"], true, "{proven}");
 }
 
@@ -146,10 +138,6 @@ async fn a_kawpow_mesh_converges_with_identical_coinbases() {
         let mut views = String::new();
         for n in &all {
             let p = n.get(&format!("/api/payouts?finder={finder}")).await;
-            let p = p.as_ref().map(|p| {
-                serde_json::json!({"tip": p["tip"], "block_height": p["block_height"],
-                    "reward_sat": p["reward_sat"], "expected": p["expected"], "coinbase": p["coinbase"]})
-            });
             views.push_str(&format!("{}: {p:?}\n", n.options.name));
         }
         panic!("the nodes build different coinbases\n{views}{}", logs(&all));

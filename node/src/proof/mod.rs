@@ -218,10 +218,7 @@ pub fn view_of(
 /// # Errors
 /// No `tx` list or an empty one.
 pub fn coinbase_txid(block: &Value) -> Result<&str, ProofError> {
-    block
-        .get("tx")
-        .and_then(Value::as_array)
-        .and_then(|txs| txs.first())
+    first_tx(block)
         .and_then(Value::as_str)
         .ok_or_else(|| ProofError::malformed("getblock", "no transaction ids in `tx`"))
 }
@@ -232,12 +229,14 @@ pub fn coinbase_txid(block: &Value) -> Result<&str, ProofError> {
 /// # Errors
 /// No `tx` list, an empty one, or a first entry that is not a decoded transaction.
 pub fn coinbase_tx(block: &Value) -> Result<&Value, ProofError> {
-    block
-        .get("tx")
-        .and_then(Value::as_array)
-        .and_then(|txs| txs.first())
+    first_tx(block)
         .filter(|tx| tx.is_object())
         .ok_or_else(|| ProofError::malformed("getblock", "no decoded transaction in `tx`"))
+}
+
+/// The first entry of a `getblock` answer's `tx` list: the coinbase, as an id or decoded.
+fn first_tx(block: &Value) -> Option<&Value> {
+    block.get("tx")?.as_array()?.first()
 }
 
 /// Returns whether the daemon refused a call's arguments: Bitcoin Core and its forks
