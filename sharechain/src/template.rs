@@ -109,6 +109,11 @@ impl WorkTemplate {
         self.prev
     }
 
+    /// Returns the uncles every share of the generation commits to.
+    pub fn uncles(&self) -> &[ShareHash] {
+        &self.uncles
+    }
+
     /// Returns the parent template.
     pub fn block(&self) -> &BlockTemplate {
         &self.block

@@ -382,6 +382,8 @@ impl Coordinator {
         self.refresh_snapshot(Some(last_stored));
         if moved {
             self.publish(true);
+        } else {
+            self.publish_new_uncles();
         }
         result
     }
@@ -400,6 +402,26 @@ impl Coordinator {
         if moved {
             // A new tip from the mesh: miners must switch to it at once.
             self.publish(true);
+        } else {
+            self.publish_new_uncles();
+        }
+    }
+
+    /// Republishes the work, without cleaning the miners' jobs, when a share that left
+    /// the tip alone changed the uncles the next share takes in. Otherwise the share
+    /// would be credited only after the next tip or template, and nodes on the same tip
+    /// would hand out different coinbases until then.
+    fn publish_new_uncles(&mut self) {
+        let Some(work) = &self.work else {
+            return;
+        };
+        let prev = work.prev();
+        if prev.is_zero() || self.chain.tip().map(|t| t.hash) != Some(prev) {
+            return;
+        }
+        if self.chain.uncle_candidates(prev) != work.uncles() {
+            debug!(target: "otedama::node", tip = %prev, "new uncle candidates: work republished");
+            self.publish(false);
         }
     }
 
@@ -454,7 +476,9 @@ impl Coordinator {
                     worker: sub.worker,
                     work: meta.work,
                 });
-                if change != TipChange::Unchanged {
+                if change == TipChange::Unchanged {
+                    self.publish_new_uncles();
+                } else {
                     self.publish(false);
                 }
             }
@@ -497,5 +521,100 @@ impl Coordinator {
             stale: stale && !accepted,
             errors,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ChainConfig;
+    use crate::parent::ParentClient;
+    use otedama_sharechain::test_utils::{mine_on_tip, regtest_template, script, solve};
+    use otedama_sharechain::{ChainSpec, ShareTemplate};
+    use std::path::Path;
+
+    fn coordinator(dir: &Path) -> (Coordinator, watch::Receiver<Option<Work>>) {
+        let spec = ChainSpec::by_name("ltc-regtest").expect("spec");
+        let (store, chain) = Store::open(dir, spec).expect("store");
+        let config = ChainConfig {
+            spec: spec.name.to_owned(),
+            daemons: Vec::new(),
+        };
+        let parent = ParentClient::new(&config, None).expect("client");
+        let (reports, _) = mpsc::channel(1);
+        let (work_tx, work_rx) = watch::channel(None);
+        let (snapshot, _) = watch::channel(ChainSnapshot::initial(&chain));
+        let coordinator = Coordinator::new(Parts {
+            chain,
+            store,
+            blocks: BlockSubmitter::new(parent, reports),
+            events: broadcast::channel(16).0,
+            work_tx,
+            snapshot,
+            counters: Arc::new(NodeCounters::default()),
+            local_payout: Some(script(1)),
+            p2p: None,
+        });
+        (coordinator, work_rx)
+    }
+
+    fn announce(c: &mut Coordinator, share: &Share) -> AnnounceOutcome {
+        c.on_announced(share, share.to_bytes().len())
+    }
+
+    /// A sibling of the tip that loses the tie-break is an uncle of the next share: the
+    /// work is republished at once (jobs kept), so every node on that tip hands out the
+    /// same coinbase, committing to it.
+    #[test]
+    fn a_new_uncle_candidate_republishes_the_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut c, work_rx) = coordinator(dir.path());
+        c.on_template(regtest_template(200, 2));
+        let s1 = mine_on_tip(&mut c.chain, script(1), &[1; 8]);
+        assert!(matches!(announce(&mut c, &s1), AnnounceOutcome::Accepted));
+        let s2 = mine_on_tip(&mut c.chain, script(2), &[2; 8]);
+        assert!(matches!(announce(&mut c, &s2), AnnounceOutcome::Accepted));
+        let before = work_rx.borrow().as_ref().expect("work").generation;
+        assert_eq!(c.work.as_ref().expect("work").prev(), s2.hash());
+        assert!(c.work.as_ref().expect("work").uncles().is_empty());
+        let coinbase = c.expected_payouts(None).coinbase;
+
+        // Equal work, larger hash: the sibling stays off the chain.
+        let t = ShareTemplate::on(
+            &mut c.chain,
+            regtest_template(200, 2),
+            script(9),
+            s1.hash(),
+            vec![],
+        )
+        .expect("template");
+        let sibling = (0u8..64)
+            .map(|e| solve(&t, c.chain.spec().algorithm, s2.header.block.time, &[e; 8]))
+            .find(|s| s.hash() > s2.hash())
+            .expect("a sibling losing the tie-break");
+        assert!(matches!(
+            announce(&mut c, &sibling),
+            AnnounceOutcome::Accepted
+        ));
+
+        let work = c.work.as_ref().expect("work");
+        assert_eq!(work.prev(), s2.hash(), "the tip stays");
+        assert_eq!(work.uncles(), [sibling.hash()]);
+        let published = work_rx.borrow();
+        let published = published.as_ref().expect("work");
+        assert_eq!(published.generation, before + 1);
+        assert!(!published.clean, "miners keep their jobs");
+        assert_ne!(
+            c.expected_payouts(None).coinbase,
+            coinbase,
+            "the coinbase commits to the uncle"
+        );
+
+        // The same share again changes nothing.
+        assert!(matches!(announce(&mut c, &sibling), AnnounceOutcome::Known));
+        assert_eq!(
+            work_rx.borrow().as_ref().expect("work").generation,
+            before + 1
+        );
     }
 }
