@@ -45,3 +45,26 @@ pub fn coinbase_outputs(
     }
     Some(out)
 }
+
+/// The coinbase split a block found by `share` must pay, recomputed from `chain` (the
+/// PPLNS window below the share, its parent work and committed reward): script (hex) to
+/// amount in base units, as [`coinbase_outputs`] reads a block.
+///
+/// # Errors
+/// The share's parent bits or window cannot be read from `chain`.
+pub fn predicted_split(
+    chain: &otedama_sharechain::ShareChain,
+    share: &otedama_sharechain::Share,
+) -> Result<std::collections::BTreeMap<String, u64>, otedama_sharechain::ShareError> {
+    use otedama_sharechain::pplns::{split_reward, window_weights};
+    let info = &share.header.info;
+    let spec = chain.spec();
+    let parent = otedama_sharechain::parent_work(share.header.block.bits)?;
+    let weights = window_weights(chain, info.prev_share, parent, spec)?;
+    Ok(
+        split_reward(&weights, info.coinbase_value, &info.payout_script, spec)
+            .iter()
+            .map(|(s, a)| (hex::encode(s.as_bytes()), a.to_sat()))
+            .collect(),
+    )
+}

@@ -5,15 +5,14 @@
 //! which pay several nodes' miners (which needs shares passed over the mesh), and every
 //! such block pays exactly what the sharechain predicts.
 
-use otedama_sharechain::pplns::{split_reward, window_weights};
-use otedama_sharechain::{ChainSpec, PayoutScript, Store, parent_work};
-use otedama_testnet::LitecoinRegtest;
+use otedama_sharechain::{ChainSpec, PayoutScript, Store};
 use otedama_testnet::cluster::{
     NodeOptions, TestNode, address, converged, fully_connected, logs, spawn_full_mesh, wait_for,
 };
+use otedama_testnet::{LitecoinRegtest, predicted_split};
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const SPEC: &str = "ltc-regtest";
@@ -208,18 +207,7 @@ fn a_mesh_on_litecoind_finds_blocks_that_pay_its_miners_by_pplns() {
             continue; // a stale block, not on litecoind's best chain
         }
         let info = &share.header.info;
-        let weights = window_weights(
-            &chain,
-            info.prev_share,
-            parent_work(share.header.block.bits).expect("bits"),
-            spec,
-        )
-        .expect("window");
-        let predicted: BTreeMap<String, u64> =
-            split_reward(&weights, info.coinbase_value, &info.payout_script, spec)
-                .iter()
-                .map(|(s, a)| (hex::encode(s.as_bytes()), a.to_sat()))
-                .collect();
+        let predicted = predicted_split(&chain, &share).expect("window");
         let paid = otedama_testnet::coinbase_outputs(&block).expect("a coinbase");
         assert_eq!(paid, predicted, "block {block_hash} (share {hash})");
         assert!(paid.keys().all(|s| scripts.contains(s)), "{paid:?}");

@@ -7,13 +7,10 @@ use otedama_miner::{Miner, MinerConfig};
 use otedama_node::config::{ChainConfig, Config, DaemonConfig, MiningAlgorithm};
 use otedama_node::devnet::devnet_payouts;
 use otedama_node::{Node, NodeEvent};
-use otedama_sharechain::pplns::{split_reward, window_weights};
 use otedama_sharechain::{
-    BlockHash, ChainSpec, Difficulty, PowAlgorithm, ShareHash, Store, Target, parent_work, sha256d,
-    sha256d_pair,
+    BlockHash, ChainSpec, Difficulty, PowAlgorithm, ShareHash, Store, Target, sha256d, sha256d_pair,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -301,19 +298,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
         Store::open(&dir.path().join("node").join(SPEC).join("shares"), spec).expect("store");
     for (block_hash, share_hash) in found {
         let share = store.get(&share_hash).expect("read").expect("share stored");
-        let info = &share.header.info;
-        let weights = window_weights(
-            &chain,
-            info.prev_share,
-            parent_work(share.header.block.bits).expect("bits"),
-            spec,
-        )
-        .expect("window");
-        let predicted: BTreeMap<String, u64> =
-            split_reward(&weights, info.coinbase_value, &info.payout_script, spec)
-                .iter()
-                .map(|(s, a)| (hex::encode(s.as_bytes()), a.to_sat()))
-                .collect();
+        let predicted = otedama_testnet::predicted_split(&chain, &share).expect("window");
         let block = daemon
             .rpc
             .call("getblock", json!([block_hash.to_string(), 2]))

@@ -4,9 +4,11 @@
 //! dialect; every share meets the regtest parent target, so shares become blocks that
 //! the stand-in takes, each paying the PPLNS window: here, the one miner.
 
-use otedama_sharechain::{ChainSpec, parse_address};
+use otedama_sharechain::{ChainSpec, ShareChain, ShareHash, Store, parse_address};
 use otedama_testnet::cluster::{NodeOptions, TestNode, address, logs, wait_for};
-use otedama_testnet::ravend::RavendStandIn;
+use otedama_testnet::predicted_split;
+use otedama_testnet::ravend::{RavendBlock, RavendStandIn};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Blocks the stand-in must take.
@@ -89,9 +91,9 @@ async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
 
 /// Three nodes on one stand-in, each mining KawPow to its own address: blocks pay
 /// several nodes' miners (shares crossed the mesh), and once mining stops the nodes
-/// agree on the tip and build the same coinbase byte for byte.
+/// agree on the tip and build the same coinbase byte for byte. Every block of the
+/// converged main chain pays exactly the PPLNS split recomputed from the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not yet stable on 2 cores: converged nodes were once seen building different coinbases; run with --ignored"]
 async fn a_kawpow_mesh_converges_with_identical_coinbases() {
     use otedama_testnet::cluster::{agreed_coinbase, converged, fully_connected, spawn_full_mesh};
     let spec = ChainSpec::by_name("rvn-regtest").expect("spec");
@@ -144,4 +146,52 @@ async fn a_kawpow_mesh_converges_with_identical_coinbases() {
     };
     assert!(!coinbase.is_empty());
     assert!(payees >= 2, "the window pays several miners: {payees}");
+
+    // Which share each block came from, as its finder recorded it.
+    let mut share_of: BTreeMap<String, ShareHash> = BTreeMap::new();
+    for n in &all {
+        let p = n.get("/api/payouts").await.expect("payouts");
+        for b in p["blocks"].as_array().expect("blocks") {
+            let (Some(hash), Some(share)) = (b["hash"].as_str(), b["share"].as_str()) else {
+                continue;
+            };
+            share_of.insert(
+                hash.to_owned(),
+                ShareHash::from_display_hex(share).expect("share hash"),
+            );
+        }
+    }
+    let mut nodes = nodes;
+    for n in &mut nodes {
+        n.stop();
+    }
+    // Every block the stand-in holds pays exactly the split its share's window gives,
+    // recomputed from a store that holds the share (main chain or not).
+    let stores: Vec<(Store, ShareChain)> = nodes
+        .iter()
+        .map(|n| Store::open(&n.dir.join(spec.name).join("shares"), spec).expect("store"))
+        .collect();
+    let blocks: Vec<RavendBlock> = ravend
+        .blocks()
+        .into_iter()
+        .filter(|b| !b.found_elsewhere)
+        .collect();
+    let mut paying_several = 0;
+    for block in &blocks {
+        let hash = block.hash.to_string();
+        let share = share_of
+            .get(&hash)
+            .unwrap_or_else(|| panic!("no node recorded block {hash}"));
+        let (share, chain) = stores
+            .iter()
+            .find_map(|(store, chain)| Some((store.get(share).ok()??, chain)))
+            .unwrap_or_else(|| panic!("no store holds share {share}"));
+        let predicted = predicted_split(chain, &share).expect("window");
+        assert_eq!(block.coinbase_outputs, predicted, "block {hash}");
+        paying_several += usize::from(predicted.len() >= 2);
+    }
+    assert!(
+        paying_several >= 2,
+        "{paying_several} blocks pay several miners"
+    );
 }
