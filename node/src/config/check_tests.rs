@@ -295,7 +295,8 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
 }
 
 /// KawPow mines Ravencoin chains only, and a KawPow chain's Stratum promises nothing
-/// it cannot do (no fee, no SV2, the built-in miner on its own port).
+/// it cannot do (no SV2, the built-in miner on its own port); it takes the operator's
+/// fee like any other.
 #[test]
 fn kawpow_mines_ravencoin_chains_on_their_own_terms() {
     const RVN: &str =
@@ -313,11 +314,9 @@ fn kawpow_mines_ravencoin_chains_on_their_own_terms() {
     let promised = check(&format!(
         "{RVN}  pool_urls: [\"stratum+tcp://127.0.0.1:3333\"]\npool:\n  fee_percentage: 1\n{chain}"
     ));
-    let got = lines(&promised.issues).join("\n");
-    assert!(
-        got.contains("pool.fee_percentage") && got.contains("mining.pool_urls"),
-        "{got}"
-    );
+    let got = lines(&promised.issues);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("mining.pool_urls"), "{got:?}");
 }
 
 #[test]
@@ -417,6 +416,14 @@ fn a_monero_chain_needs_a_primary_address_runs_alone_and_may_name_zmq() {
         lines(&two.issues).iter().any(|l| l.contains("runs alone")),
         "{:?}",
         two.issues
+    );
+    // The Monero Stratum charges no fee: the config says so rather than ignore one.
+    let fee = check(&format!("{}pool:\n  fee_percentage: 1\n", monero(XMR, "")));
+    assert_eq!(
+        lines(&fee.issues),
+        vec![
+            "pool.fee_percentage (line 11): the Monero Stratum takes no operator fee; set it to 0"
+        ]
     );
     let zmq_on_litecoin = check(
         "chains:\n  - spec: ltc-regtest\n    daemons:\n      - url: http://127.0.0.1:19443\n        \

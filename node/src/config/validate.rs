@@ -637,6 +637,12 @@ fn check_chains(config: &Config, issues: &mut Issues) {
         {
             check_kawpow(config, issues);
         }
+        if monero && config.pool.fee_percentage > 0.0 {
+            issues.push(
+                "pool.fee_percentage",
+                "the Monero Stratum takes no operator fee; set it to 0",
+            );
+        }
         if monero && let Err(e) = crate::monero::parse_wallet(&config.mining.payout_address) {
             issues.push(
                 "mining.payout_address",
@@ -737,12 +743,6 @@ fn check_chains(config: &Config, issues: &mut Issues) {
 /// The checks of a KawPow sharechain: its Stratum speaks the KawPow dialect alone, and
 /// its built-in miner is a KawPow client of that port.
 fn check_kawpow(config: &Config, issues: &mut Issues) {
-    if config.pool.fee_percentage > 0.0 {
-        issues.push(
-            "pool.fee_percentage",
-            "the KawPow Stratum takes no operator fee; set it to 0",
-        );
-    }
     if config.pool.sv2.enable {
         issues.push(
             "pool.sv2.enable",

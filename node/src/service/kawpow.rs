@@ -136,6 +136,10 @@ impl DagWorkSource for KawpowWork {
         cache.insert(payout.to_owned(), Arc::clone(&t));
         Ok(t)
     }
+
+    fn script(&self, payout: &str) -> Option<PayoutScript> {
+        parse_address(payout, self.spec).ok()
+    }
 }
 
 /// The share a DAG submission proves, as the coordinator takes them; `None` when its

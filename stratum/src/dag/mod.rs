@@ -34,6 +34,7 @@ mod verify;
 pub use server::DagServer;
 pub use verify::{DagHash, DagHasher};
 
+use otedama_sharechain::PayoutScript;
 use otedama_sharechain::ethash::{Epoch, EthashError, Schedule, kawpow};
 use ruint::aliases::U256;
 use std::sync::Arc;
@@ -154,6 +155,13 @@ pub trait DagWorkSource: Send + Sync + 'static {
     /// # Errors
     /// [`DagWorkError::NoWork`] when no template is available yet.
     fn template_for(&self, payout: &str) -> Result<Arc<DagTemplate>, DagWorkError>;
+
+    /// Returns the output script `payout` (as [`Self::payout`] returned it) is paid to,
+    /// where the chain pays scripts: the operator's fee charges only such miners (a
+    /// chain of single-beneficiary blocks takes none).
+    fn script(&self, _payout: &str) -> Option<PayoutScript> {
+        None
+    }
 }
 
 /// One generation of DAG work, published through a `tokio::sync::watch` channel.

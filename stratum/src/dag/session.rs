@@ -26,7 +26,7 @@ use otedama_sharechain::AddressError;
 use otedama_sharechain::ethash::Epoch;
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -84,6 +84,9 @@ pub(crate) struct DagJob {
     pub epoch: Epoch,
     pub target: [u8; 32],
     pub difficulty: f64,
+    /// Who the job's coinbase pays: the session's payout, or the operator's on a fee
+    /// job.
+    pub payout: Arc<str>,
 }
 
 /// The state of one DAG connection.
@@ -96,6 +99,10 @@ pub(crate) struct DagSession {
     user_agent: Option<Box<str>>,
     pub(crate) workers: Vec<String>,
     pub(crate) payout: Option<String>,
+    /// Where the miner connects from (the operator's fee exempts loopback).
+    peer: IpAddr,
+    /// Whether the operator's fee applies to this miner's jobs.
+    charged: bool,
     pub(crate) jobs: VecDeque<DagJob>,
     /// (header hash, nonce) of every accepted share since the last clean job.
     pub(crate) solutions: HashSet<([u8; 32], u64)>,
@@ -133,7 +140,7 @@ where
     let span = info_span!(target: TARGET, "dag_session", %peer, algo);
     async move {
         debug!(target: TARGET, "miner connected");
-        let mut session = DagSession::new(ctx, lease);
+        let mut session = DagSession::new(ctx, lease, peer.ip());
         let end = session.drive(&mut stream, work, shutdown).await;
         let _ = timeout(FINAL_DRAIN, session.write_out(&mut stream)).await;
         // Ignored: the peer may already be gone.
@@ -145,7 +152,7 @@ where
 }
 
 impl DagSession {
-    fn new(ctx: Arc<DagContext>, lease: Lease) -> Self {
+    fn new(ctx: Arc<DagContext>, lease: Lease, peer: IpAddr) -> Self {
         let now = Instant::now();
         let v = lease.value().to_be_bytes();
         let wanted = ctx.dag.start_difficulty;
@@ -158,6 +165,8 @@ impl DagSession {
             user_agent: None,
             workers: Vec::new(),
             payout: None,
+            peer,
+            charged: false,
             jobs: VecDeque::new(),
             solutions: HashSet::new(),
             work: None,
@@ -414,6 +423,13 @@ impl DagSession {
             Ok(first) => {
                 debug!(target: TARGET, worker = %username, ?difficulty, "authorized");
                 self.reply(id, Ok(Value::Bool(true)))?;
+                if first
+                    && self.charged
+                    && let Some(fee) = &self.ctx.stratum.fee
+                {
+                    let line = fee.message_line();
+                    self.send(&line)?;
+                }
                 if let Some(d) = difficulty {
                     self.floor = Some(d);
                     self.wanted = d;
@@ -456,6 +472,11 @@ impl DagSession {
             self.workers.push(username.to_owned());
         }
         if first {
+            self.charged = self.ctx.stratum.fee.as_ref().is_some_and(|fee| {
+                work.source
+                    .script(&payout)
+                    .is_some_and(|script| fee.charges(self.peer, &script))
+            });
             self.payout = Some(payout);
         }
         Ok(first)
@@ -488,10 +509,17 @@ impl DagSession {
     /// Builds a job from the current work and sends it (with the difficulty first when
     /// it changed). `clean` drops the older jobs, whose shares are then stale.
     fn make_job(&mut self, clean: bool) -> Result<(), SessionError> {
-        let (Some(work), Some(payout)) = (&self.work, &self.payout) else {
+        let (Some(work), Some(own)) = (&self.work, &self.payout) else {
             return Ok(());
         };
-        let template = match work.source.template_for(payout) {
+        let id = self.ctx.job_ids.next();
+        // A fee job pays the operator: its template is the operator's.
+        let payout = match &self.ctx.stratum.fee {
+            Some(fee) if self.charged && fee.takes(id) => work.source.payout(fee.address()),
+            _ => Ok(own.clone()),
+        };
+        let built = payout.and_then(|p| Ok((work.source.template_for(&p)?, p)));
+        let (template, payout) = match built {
             Ok(t) => t,
             Err(error) => {
                 debug!(target: TARGET, %error, "no DAG template");
@@ -524,11 +552,12 @@ impl DagSession {
             self.jobs.pop_front();
         }
         let job = DagJob {
-            id: self.ctx.job_ids.next(),
+            id,
             template,
             epoch,
             target,
             difficulty,
+            payout: payout.into(),
         };
         let job_id = format!("{:x}", job.id);
         let seed = epoch.seed();

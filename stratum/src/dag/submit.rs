@@ -13,6 +13,7 @@ use crate::job::parse_job_id;
 use crate::session::TARGET;
 use crate::stats::bump;
 use otedama_sharechain::ethash::Epoch;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, warn};
@@ -131,6 +132,7 @@ impl DagSession {
             return Err(Reject::JobFull);
         }
         let (target, difficulty, epoch) = (job.target, job.difficulty, job.epoch);
+        let payout = Arc::clone(&job.payout);
         let hash = self
             .hash(epoch, template.height, template.header_hash, c.nonce)
             .await?;
@@ -145,10 +147,11 @@ impl DagSession {
         let is_share = meets(&hash.result, &template.share_target);
         let is_block = meets(&hash.result, &template.block_target);
         debug!(target: TARGET, nonce = %format!("{:016x}", c.nonce), is_share, is_block, "share accepted");
-        if is_share && let Some(payout) = &self.payout {
+        if is_share && self.payout.is_some() {
+            // A fee job's template pays the operator, and so does its share.
             let submission = DagSubmission {
                 worker: c.worker,
-                payout: payout.clone(),
+                payout: payout.to_string(),
                 template,
                 nonce: c.nonce,
                 mix: hash.mix,

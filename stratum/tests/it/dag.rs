@@ -6,11 +6,13 @@
 
 use otedama_sharechain::ethash::kawpow::KawpowContext;
 use otedama_sharechain::ethash::{Epoch, LightCache};
+use otedama_sharechain::test_utils::script;
+use otedama_sharechain::{PayoutScript, sha256d};
 use otedama_stratum::dag::{
     DagAlgorithm, DagConfig, DagHash, DagHasher, DagServer, DagSubmission, DagTemplate, DagWork,
     DagWorkError, DagWorkSource, difficulty_to_boundary, meets,
 };
-use otedama_stratum::{StratumConfig, StratumStats, VardiffConfig};
+use otedama_stratum::{OperatorFee, StratumConfig, StratumStats, VardiffConfig};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -87,19 +89,55 @@ struct Pool {
     _shutdown: watch::Sender<bool>,
 }
 
+/// A template per payout and generation, its header naming both (see [`header_of`]);
+/// a login `r<n>` is paid to `script(n)`.
+struct PayoutSource {
+    generation: u64,
+}
+
+fn header_of(payout: &str, generation: u64) -> [u8; 32] {
+    sha256d(format!("{payout}/{generation}").as_bytes())
+}
+
+impl DagWorkSource for PayoutSource {
+    fn payout(&self, address: &str) -> Result<String, DagWorkError> {
+        Ok(address.to_owned())
+    }
+
+    fn template_for(&self, payout: &str) -> Result<Arc<DagTemplate>, DagWorkError> {
+        Ok(Arc::new(DagTemplate {
+            header_hash: header_of(payout, self.generation),
+            ..(*Source::new(HEADER).template).clone()
+        }))
+    }
+
+    fn script(&self, payout: &str) -> Option<PayoutScript> {
+        payout.strip_prefix('r')?.parse().ok().map(script)
+    }
+}
+
 impl Pool {
     async fn start(algorithm: DagAlgorithm) -> Self {
+        Self::start_with(algorithm, Source::new(HEADER), None).await
+    }
+
+    async fn start_with(
+        algorithm: DagAlgorithm,
+        source: Arc<dyn DagWorkSource>,
+        fee: Option<OperatorFee>,
+    ) -> Self {
         let config = StratumConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             vardiff: VardiffConfig {
                 enabled: false,
                 ..VardiffConfig::default()
             },
+            fee,
             ..StratumConfig::default()
         };
         let (work, work_rx) = watch::channel(Some(DagWork {
             generation: 1,
-            source: Source::new(HEADER),
+            source,
             clean: true,
         }));
         let (tx, submissions) = mpsc::channel(64);
@@ -508,4 +546,106 @@ async fn kawpow_miners_get_their_shares_checked() {
         }
     }
     assert_eq!(pool.stats.snapshot().accepted, 4);
+}
+
+/// Subscribes and authorizes `user` in the KawPow dialect; returns the extranonce, the
+/// `client.show_message` text before the first job (if any), and that job's notify
+/// parameters.
+async fn kawpow_login(c: &mut Line, user: &str) -> (u16, Option<String>, Vec<Value>) {
+    let r = c
+        .ask(r#"{"id":1,"method":"mining.subscribe","params":["kawpowminer/1.2.4"]}"#)
+        .await;
+    let en = u16::from_str_radix(r["result"][1].as_str().expect("en"), 16).expect("hex");
+    let r = c
+        .ask(&format!(
+            r#"{{"id":2,"method":"mining.authorize","params":["{user}","x"]}}"#
+        ))
+        .await;
+    assert_eq!(r["result"], true, "{r}");
+    let mut next = c.read().await;
+    let mut message = None;
+    if next["method"] == "client.show_message" {
+        message = next["params"][0].as_str().map(str::to_owned);
+        next = c.read().await;
+    }
+    assert_eq!(next["method"], "mining.set_target", "{next}");
+    (en, message, kawpow_notify(c).await)
+}
+
+async fn kawpow_notify(c: &mut Line) -> Vec<Value> {
+    let n = c.read().await;
+    assert_eq!(n["method"], "mining.notify", "{n}");
+    n["params"].as_array().expect("params").clone()
+}
+
+/// The operator's fee in the KawPow dialect: a charged miner is told of it, exactly the
+/// jobs the fee picks carry the operator's template (and a share found on one pays the
+/// operator), the rest the miner's own; an exempt miner is told nothing and keeps every
+/// job.
+#[tokio::test]
+async fn the_operator_fee_takes_its_share_of_a_kawpow_miners_jobs() {
+    let algo = DagAlgorithm::Kawpow;
+    let fee = OperatorFee::new(10.0, script(0), "r0".into())
+        .expect("fee")
+        .exempting(script(2))
+        .charging_loopback();
+    let mut pool = Pool::start_with(
+        algo,
+        Arc::new(PayoutSource { generation: 1 }),
+        Some(fee.clone()),
+    )
+    .await;
+    let mut charged = Line::connect(pool.addr).await;
+    let (en, message, mut job) = kawpow_login(&mut charged, "r1.rig").await;
+    let message = message.expect("the fee is announced");
+    assert!(
+        message.contains("10% fee") && message.contains("r0"),
+        "{message}"
+    );
+    let mut exempt = Line::connect(pool.addr).await;
+    let (_, message, mut exempt_job) = kawpow_login(&mut exempt, "r2").await;
+    assert_eq!(message, None);
+
+    let target = session_target();
+    let (mut fee_jobs, mut paid_fee, mut paid_own) = (0, false, false);
+    for generation in 1..=120u64 {
+        if generation > 1 {
+            pool.work.send_replace(Some(DagWork {
+                generation,
+                source: Arc::new(PayoutSource { generation }),
+                clean: true,
+            }));
+            job = kawpow_notify(&mut charged).await;
+            exempt_job = kawpow_notify(&mut exempt).await;
+        }
+        assert_eq!(exempt_job[1], hex::encode(header_of("r2", generation)));
+        let id = u64::from_str_radix(job[0].as_str().expect("job id"), 16).expect("hex");
+        let payee = if fee.takes(id) { "r0" } else { "r1" };
+        let header = header_of(payee, generation);
+        assert_eq!(job[1], hex::encode(header), "job {id} pays {payee}");
+        fee_jobs += usize::from(payee == "r0");
+        // One share on a fee job and one on the miner's own: each pays its job's payee.
+        let paid = if payee == "r0" {
+            &mut paid_fee
+        } else {
+            &mut paid_own
+        };
+        if !*paid {
+            *paid = true;
+            let (nonce, hash) = find(algo, &header, en, 0, &target, true);
+            let r = charged
+                .ask(&format!(
+                    r#"{{"id":9,"method":"mining.submit","params":["r1.rig","{}","0x{nonce:016x}","0x{}","0x{}"]}}"#,
+                    job[0].as_str().expect("job id"),
+                    hex::encode(header),
+                    hex::encode(hash.mix)
+                ))
+                .await;
+            assert_eq!(r["result"], true, "{r}");
+            let s = pool.next_submission().await;
+            assert_eq!((s.payout.as_str(), s.worker.as_str()), (payee, "r1.rig"));
+        }
+    }
+    assert!(paid_fee && paid_own);
+    assert!((4..=30).contains(&fee_jobs), "{fee_jobs} fee jobs in 120");
 }
