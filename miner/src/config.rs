@@ -48,6 +48,21 @@ pub fn check_pool_url(url: &str) -> Result<(), UrlError> {
     PoolUrl::parse(url).map(drop)
 }
 
+/// The host and port of a pool URL for the DAG dialects (`stratum+tcp://host:port`, the
+/// scheme optional, IPv6 hosts in brackets).
+///
+/// # Errors
+/// What is wrong with it; a Stratum V2 URL is an unsupported scheme here.
+pub fn dag_pool_endpoint(url: &str) -> Result<(String, u16), UrlError> {
+    match PoolUrl::parse(url)? {
+        PoolUrl {
+            sv2_authority: Some(_),
+            ..
+        } => Err(UrlError::UnsupportedScheme("stratum2+tcp".to_owned())),
+        PoolUrl { host, port, .. } => Ok((host, port)),
+    }
+}
+
 /// A parsed pool URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PoolUrl {
@@ -125,6 +140,28 @@ impl PoolUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dag_pools_are_stratum_v1_endpoints() {
+        assert_eq!(
+            dag_pool_endpoint("stratum+tcp://rvn.example:3333"),
+            Ok(("rvn.example".to_owned(), 3333))
+        );
+        assert_eq!(
+            dag_pool_endpoint("[::1]:4444"),
+            Ok(("::1".to_owned(), 4444))
+        );
+        assert_eq!(
+            dag_pool_endpoint(
+                "stratum2+tcp://127.0.0.1:3336/9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72"
+            ),
+            Err(UrlError::UnsupportedScheme("stratum2+tcp".to_owned()))
+        );
+        assert_eq!(
+            dag_pool_endpoint("stratum+tcp://a"),
+            Err(UrlError::MissingPort)
+        );
+    }
 
     #[test]
     fn parses_pool_urls() {

@@ -94,6 +94,9 @@ pub struct DagClientStats {
     pub rejected: AtomicU64,
     /// Whether a session is logged in now.
     pub connected: AtomicBool,
+    /// Sessions that logged in (a failover list moves on from a pool whose session
+    /// ended without one).
+    pub logins: AtomicU64,
 }
 
 /// The built-in miner's client for the DAG dialects, hashing on the CPU.
@@ -194,6 +197,15 @@ impl DagClient {
             stats: Arc::clone(&self.stats),
             searcher: Arc::clone(&self.searcher),
         }
+    }
+
+    /// Returns a client for the next session on another pool (`host`, `port`): the same
+    /// credentials, counters and epoch's searcher.
+    pub fn successor_on(&self, host: &str, port: u16) -> Self {
+        let mut next = self.successor();
+        next.config.host = host.to_owned();
+        next.config.port = port;
+        next
     }
 
     /// Returns the client's config.
@@ -558,6 +570,7 @@ impl Session {
             Pending::GetWork => self.on_proxy_work(&v["result"]),
             Pending::Authorize => {
                 self.stats.connected.store(true, Ordering::Relaxed);
+                self.stats.logins.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Pending::Submit => {

@@ -92,7 +92,7 @@ pub mod xmrig;
 
 pub use backend::{HashBackend, ScanResult, next_rolled_version};
 pub use bench::{BenchReport, ReferenceBackend, measure_hashrate};
-pub use config::{MinerConfig, check_pool_url};
+pub use config::{MinerConfig, check_pool_url, dag_pool_endpoint};
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBackend, CudaDevice, CudaError};

@@ -5,7 +5,7 @@
 //! the stand-in takes, each paying the PPLNS window: here, the one miner.
 
 use otedama_sharechain::{ChainSpec, ShareChain, ShareHash, Store, parse_address};
-use otedama_testnet::cluster::{NodeOptions, TestNode, address, logs, wait_for};
+use otedama_testnet::cluster::{NodeOptions, TestNode, address, free_port, logs, wait_for};
 use otedama_testnet::predicted_split;
 use otedama_testnet::ravend::{RavendBlock, RavendStandIn};
 use std::collections::BTreeMap;
@@ -87,6 +87,62 @@ async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
         panic!("no block proven on chain\n{blocks:?}\n{}", logs(&[&node]));
     };
     assert_eq!(proven["chain"]["coinbase_matches"], true, "{proven}");
+}
+
+/// The built-in KawPow miner on remote pools: a node whose `mining.pool_urls` names a
+/// dead port first and another node's Stratum second fails over to the second, mines
+/// there, and the blocks that node finds pay the miner's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_kawpow_miner_fails_over_to_a_remote_pool() {
+    let spec = ChainSpec::by_name("rvn-regtest").expect("spec");
+    let ravend = RavendStandIn::start_easy().await.expect("stand-in");
+    let root = tempfile::tempdir().expect("tempdir");
+    let pool = TestNode::spawn(
+        root.path(),
+        NodeOptions::numbered(1, spec, ravend.url(), Vec::new(), false, 0),
+    )
+    .expect("pool node starts");
+    let stratum = wait_for(Duration::from_secs(60), || async {
+        let s = pool.get("/api/status").await?;
+        Some(s["stratum"]["address"].as_str()?.to_owned())
+    })
+    .await
+    .expect("the pool node's Stratum address");
+    let payout = address(spec, 2);
+    let mut options = NodeOptions::numbered(2, spec, ravend.url(), Vec::new(), false, 0);
+    options.mining = Some(format!(
+        "mining:\n  enable_cpu: true\n  algorithm: kawpow\n  payout_address: {payout}\n  \
+         pool_urls: [\"stratum+tcp://127.0.0.1:{dead}\", \"stratum+tcp://{stratum}\"]\n  \
+         cpu:\n    threads: 1\n",
+        dead = free_port()
+    ));
+    let miner = TestNode::spawn(root.path(), options).expect("mining node starts");
+    let script = hex::encode(parse_address(&payout, spec).expect("address").as_bytes());
+    let paid = wait_for(Duration::from_secs(180), || async {
+        ravend
+            .blocks()
+            .iter()
+            .any(|b| b.coinbase_outputs.contains_key(&script))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        paid.is_some(),
+        "no block pays the remote miner: {} blocks\n{}",
+        ravend.blocks().len(),
+        logs(&[&pool, &miner])
+    );
+    let stats = miner.get("/api/stats").await.expect("stats");
+    assert_eq!(stats["miner"]["pool"], stratum, "{stats}");
+    assert_eq!(stats["miner"]["connected"], true, "{stats}");
+    assert!(stats["miner"]["accepted"].as_u64() > Some(0), "{stats}");
+    // The miner's own node found nothing: its miner worked for the other node.
+    let own = miner.get("/api/status").await.expect("status");
+    assert_eq!(
+        own["sharechain"]["height"],
+        serde_json::Value::Null,
+        "{own}"
+    );
 }
 
 /// Three nodes on one stand-in, each mining KawPow to its own address: blocks pay

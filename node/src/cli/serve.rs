@@ -200,16 +200,19 @@ async fn serve_etc(
     // the first configured OpenCL device with the epoch's DAG.
     let (device, batch) = crate::mining::dag_device(&config.mining);
     let miner = std::sync::Arc::new(crate::mining::PoolMiner::new(
-        crate::mining::PoolClient::Dag(otedama_miner::DagClientConfig {
-            host: pool.ip().to_string(),
-            port: pool.port(),
-            user: config.mining.payout_address.trim().to_owned(),
-            password: "x".to_owned(),
-            algorithm: otedama_stratum::dag::DagAlgorithm::Etchash,
-            batch,
-            device,
-            dialect: otedama_miner::ClientDialect::Stratum,
-        }),
+        crate::mining::PoolClient::Dag {
+            config: otedama_miner::DagClientConfig {
+                host: pool.ip().to_string(),
+                port: pool.port(),
+                user: config.mining.payout_address.trim().to_owned(),
+                password: "x".to_owned(),
+                algorithm: otedama_stratum::dag::DagAlgorithm::Etchash,
+                batch,
+                device,
+                dialect: otedama_miner::ClientDialect::Stratum,
+            },
+            failover: Vec::new(),
+        },
     ));
     let handle = node.handle().clone();
     let adapter = crate::api::EtcApiAdapter::new(

@@ -295,8 +295,8 @@ fn an_algorithm_without_a_miner_backend_is_refused_once_the_miner_would_run() {
 }
 
 /// KawPow mines Ravencoin chains only, and a KawPow chain's Stratum promises nothing
-/// it cannot do (no SV2, the built-in miner on its own port); it takes the operator's
-/// fee like any other.
+/// it cannot do (no SV2); it takes the operator's fee like any other, and its built-in
+/// miner mines on remote KawPow pools too.
 #[test]
 fn kawpow_mines_ravencoin_chains_on_their_own_terms() {
     const RVN: &str =
@@ -311,12 +311,19 @@ fn kawpow_mines_ravencoin_chains_on_their_own_terms() {
     let chain = "chains:\n  - spec: rvn-regtest\n    daemons:\n      - url: http://127.0.0.1:18766\n        user: u\n        password: p\n";
     let clean = check(&format!("{RVN}{chain}"));
     assert_eq!(lines(&clean.issues), Vec::<String>::new());
-    let promised = check(&format!(
+    let remote = check(&format!(
         "{RVN}  pool_urls: [\"stratum+tcp://127.0.0.1:3333\"]\npool:\n  fee_percentage: 1\n{chain}"
     ));
-    let got = lines(&promised.issues);
+    assert_eq!(lines(&remote.issues), Vec::<String>::new());
+    let sv2 = check(&format!(
+        "{RVN}  pool_urls: [\"stratum2+tcp://127.0.0.1:3336/9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72\"]\n{chain}"
+    ));
+    let got = lines(&sv2.issues);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].starts_with("mining.pool_urls"), "{got:?}");
+    assert!(
+        got[0].starts_with("mining.pool_urls[0]") && got[0].contains("KawPow dialect"),
+        "{got:?}"
+    );
 }
 
 #[test]

@@ -741,7 +741,7 @@ fn check_chains(config: &Config, issues: &mut Issues) {
 }
 
 /// The checks of a KawPow sharechain: its Stratum speaks the KawPow dialect alone, and
-/// its built-in miner is a KawPow client of that port.
+/// its built-in miner is a KawPow client of that port or of `mining.pool_urls`.
 fn check_kawpow(config: &Config, issues: &mut Issues) {
     if config.pool.sv2.enable {
         issues.push(
@@ -750,14 +750,15 @@ fn check_kawpow(config: &Config, issues: &mut Issues) {
              pool.address",
         );
     }
-    let mining = &config.mining;
-    if mining.miner_enabled() && !mining.pool_urls.is_empty() {
-        issues.push(
-            "mining.pool_urls",
-            "on a KawPow chain the built-in miner mines on this node's own Stratum; leave \
-             mining.pool_urls empty",
-        );
+    for (i, url) in config.mining.pool_urls.iter().enumerate() {
+        if url.trim_start().starts_with("stratum2+tcp://") {
+            issues.push(
+                format!("mining.pool_urls[{i}]"),
+                "KawPow pools speak the KawPow dialect of Stratum v1: use stratum+tcp://host:port",
+            );
+        }
     }
+    let mining = &config.mining;
     if mining.miner_enabled() && mining.enable_asic {
         issues.push(
             "mining.enable_asic",

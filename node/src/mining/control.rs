@@ -43,7 +43,7 @@ impl MinerControl {
             .first()
             .and_then(|c| c.chain_spec())
             .is_some_and(|s| s.seal == otedama_sharechain::Seal::Kawpow);
-        let dag = match (&payout_address, kawpow && m.pool_urls.is_empty()) {
+        let dag = match (&payout_address, kawpow) {
             (Some(user), true) => Some(kawpow_miner(config, user, own_pool)),
             _ => None,
         };
@@ -219,21 +219,35 @@ fn dialled(listen: SocketAddr) -> SocketAddr {
     addr
 }
 
-/// A KawPow chain's built-in miner: the KawPow dialect on the node's own port, for
-/// `user`, on the device `mining` picks.
+/// A KawPow chain's built-in miner: the KawPow dialect for `user`, on the device
+/// `mining` picks, on the node's own port, or on `mining.pool_urls` in failover order
+/// when set (URLs `config check` refused are left out).
 fn kawpow_miner(config: &Config, user: &str, own_pool: SocketAddr) -> PoolMiner {
-    let pool = dialled(own_pool);
+    let own = dialled(own_pool);
+    let mut pools: Vec<(String, u16)> = config
+        .mining
+        .pool_urls
+        .iter()
+        .filter_map(|url| otedama_miner::dag_pool_endpoint(url).ok())
+        .collect();
+    if pools.is_empty() {
+        pools.push((own.ip().to_string(), own.port()));
+    }
+    let (host, port) = pools.remove(0);
     let (device, batch) = dag_device(&config.mining);
-    PoolMiner::new(PoolClient::Dag(otedama_miner::DagClientConfig {
-        host: pool.ip().to_string(),
-        port: pool.port(),
-        user: user.to_owned(),
-        password: "x".to_owned(),
-        algorithm: otedama_stratum::dag::DagAlgorithm::Kawpow,
-        batch,
-        device,
-        dialect: otedama_miner::ClientDialect::Stratum,
-    }))
+    PoolMiner::new(PoolClient::Dag {
+        config: otedama_miner::DagClientConfig {
+            host,
+            port,
+            user: user.to_owned(),
+            password: "x".to_owned(),
+            algorithm: otedama_stratum::dag::DagAlgorithm::Kawpow,
+            batch,
+            device,
+            dialect: otedama_miner::ClientDialect::Stratum,
+        },
+        failover: pools,
+    })
 }
 
 #[cfg(test)]

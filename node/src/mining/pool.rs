@@ -4,7 +4,7 @@
 
 use otedama_miner::xmrig::{XmrigMinerConfig, XmrigMinerStats};
 use otedama_miner::{DagClient, DagClientConfig, DagClientStats};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -39,22 +39,36 @@ pub struct MinerState {
 pub enum PoolClient {
     /// RandomX through the xmrig dialect.
     Xmrig(XmrigMinerConfig),
-    /// Ethash, Etchash or KawPow through their dialects, hashing with the light cache.
-    Dag(DagClientConfig),
+    /// Ethash, Etchash or KawPow through their dialects, hashing with the light cache:
+    /// on `config`'s pool, then on each `failover` pool (host, port) in turn while the
+    /// one before cannot be logged in to.
+    Dag {
+        /// The client, on the first pool.
+        config: DagClientConfig,
+        /// The pools after it, as (host, port).
+        failover: Vec<(String, u16)>,
+    },
 }
 
 impl PoolClient {
     fn login(&self) -> String {
         match self {
             PoolClient::Xmrig(c) => c.login.clone(),
-            PoolClient::Dag(c) => c.user.clone(),
+            PoolClient::Dag { config, .. } => config.user.clone(),
         }
     }
 
-    fn pool(&self) -> String {
+    /// The pool mined on while the client's `index`th pool is in use.
+    fn pool(&self, index: usize) -> String {
         match self {
             PoolClient::Xmrig(c) => c.pool.clone(),
-            PoolClient::Dag(c) => format!("{}:{}", c.host, c.port),
+            PoolClient::Dag { config, failover } => {
+                let (host, port) = index
+                    .checked_sub(1)
+                    .and_then(|i| failover.get(i))
+                    .map_or((config.host.as_str(), config.port), |(h, p)| (h, *p));
+                endpoint(host, port)
+            }
         }
     }
 }
@@ -116,6 +130,8 @@ struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     stats: Counters,
+    /// Which of the client's pools it mines on (0: the first).
+    pool: Arc<AtomicUsize>,
     /// The last hashrate reading: when, the hash count then, and the rate.
     rate: (Instant, u64, f64),
 }
@@ -154,6 +170,7 @@ impl PoolMiner {
             return false;
         }
         let (stop, stopped) = watch::channel(false);
+        let pool = Arc::new(AtomicUsize::new(0));
         let (task, stats) = match &self.config {
             PoolClient::Xmrig(c) => {
                 let stats = Arc::new(XmrigMinerStats::default());
@@ -164,10 +181,15 @@ impl PoolMiner {
                 ));
                 (task, Counters::Xmrig(stats))
             }
-            PoolClient::Dag(c) => {
-                let client = DagClient::new(c.clone());
+            PoolClient::Dag { config, failover } => {
+                let client = DagClient::new(config.clone());
                 let stats = client.stats();
-                let task = tokio::spawn(run_dag(client, stopped));
+                let task = tokio::spawn(run_dag(
+                    client,
+                    failover.clone(),
+                    Arc::clone(&pool),
+                    stopped,
+                ));
                 (task, Counters::Dag(stats))
             }
         };
@@ -175,6 +197,7 @@ impl PoolMiner {
             stop,
             task,
             stats,
+            pool,
             rate: (Instant::now(), 0, 0.0),
         });
         true
@@ -204,7 +227,7 @@ impl PoolMiner {
             hashes: 0,
             accepted: 0,
             rejected: 0,
-            pool: self.config.pool(),
+            pool: self.config.pool(0),
             connected: false,
         };
         if let Some(r) = running.as_mut().filter(|r| !r.task.is_finished()) {
@@ -221,23 +244,51 @@ impl PoolMiner {
             state.accepted = accepted;
             state.rejected = rejected;
             state.connected = r.stats.connected();
+            state.pool = self.config.pool(r.pool.load(Ordering::Relaxed));
         }
         state
     }
 }
 
+/// `host:port`, with an IPv6 host in brackets.
+fn endpoint(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Runs a DAG client until `stop`, reconnecting after a failed session (the node's own
-/// Stratum port restarts with the node, or refuses work until its daemon answers).
-async fn run_dag(client: DagClient, mut stop: watch::Receiver<bool>) {
+/// Stratum port restarts with the node, or refuses work until its daemon answers). A
+/// session that ended without logging in moves on to the next pool of the list
+/// (`client`'s, then `failover`'s, round and round); one that mined reconnects to the
+/// same pool. `pool` tells which one is in use.
+async fn run_dag(
+    client: DagClient,
+    failover: Vec<(String, u16)>,
+    pool: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) {
     const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+    let first = (client.config().host.clone(), client.config().port);
+    let pools: Vec<(String, u16)> = std::iter::once(first).chain(failover).collect();
+    let stats = client.stats();
+    let mut index = 0;
     loop {
+        pool.store(index, Ordering::Relaxed);
+        let (host, port) = &pools[index];
+        let logins = stats.logins.load(Ordering::Relaxed);
         // The next session keeps the counters and the epoch's DAG.
-        let session = client.successor();
+        let session = client.successor_on(host, *port);
         match session.run(stop.clone()).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(target: "otedama::mining", error = %e, "built-in DAG miner: session ended; reconnecting")
+                tracing::warn!(target: "otedama::mining", pool = %endpoint(host, *port), error = %e, "built-in DAG miner: session ended; reconnecting")
             }
+        }
+        if stats.logins.load(Ordering::Relaxed) == logins {
+            index = (index + 1) % pools.len();
         }
         tokio::select! {
             _ = stop.changed() => return,
