@@ -278,20 +278,20 @@ pub fn render(report: &DeviceReport) -> String {
     let _ = writeln!(
         out,
         "  mode on {} threads: {} ({} needed, {} available); dataset pages: {} \
-         (reserved 2 MiB pages free {} of {} needed; transparent huge pages {}; 1 GiB pages {})",
+         (reserved 1 GiB pages {}; reserved 2 MiB pages free {} of {} needed; transparent \
+         huge pages {})",
         report.cpu.threads,
         rx.mode,
         gib(rx.fast_mode_bytes),
         rx.mem_available.map_or_else(|| "unknown".to_owned(), gib),
         rx.pages.pages,
+        rx.pages.gigantic_free.map_or_else(
+            || "absent".to_owned(),
+            |free| format!("free {free} of {} needed", rx.pages.gigantic_needed)
+        ),
         rx.pages.hugetlb_free,
         rx.pages.hugetlb_needed,
         rx.pages.transparent.as_deref().unwrap_or("absent"),
-        if rx.pages.gigantic {
-            "in the kernel, unused: the library allocates the dataset"
-        } else {
-            "absent"
-        },
     );
     if let Some(hint) = &rx.pages.hint {
         let _ = writeln!(out, "  hint: {hint}");
@@ -339,7 +339,7 @@ mod tests {
         assert!(text.contains("\nrandomx: jit "), "{text}");
         assert!(text.contains("dataset pages: "), "{text}");
         assert!(
-            ["hugetlb", "thp", "4k"].contains(&report.randomx.pages.pages),
+            ["1g", "hugetlb", "thp", "4k"].contains(&report.randomx.pages.pages),
             "{:?}",
             report.randomx
         );

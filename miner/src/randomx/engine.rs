@@ -71,7 +71,7 @@ impl RandomxFlags {
         if fast {
             raw |= ffi::FLAG_FULL_MEM;
         }
-        if pages == PageMode::HugeTlb {
+        if pages.reserved() {
             raw |= ffi::FLAG_LARGE_PAGES;
         }
         raw
@@ -196,6 +196,9 @@ pub struct Dataset {
     pages: PageMode,
     init_time: Duration,
     init_threads: usize,
+    /// On 1 GiB pages: the mapping the dataset reads, and the memory the library
+    /// allocated (never touched), handed back to it on release.
+    gigantic: Option<(memory::GiganticMapping, *mut u8)>,
 }
 
 // SAFETY: the dataset is written only inside `Dataset::build`, before the value exists;
@@ -228,9 +231,10 @@ impl Dataset {
     /// Allocates a dataset and computes it from `cache` on `threads` threads (0: one per
     /// logical CPU), each running at `priority`.
     ///
-    /// The pages are, with [`HugePages::Auto`], reserved 2 MiB pages when the system has
-    /// enough of them, else memory advised to be backed by transparent huge pages (before
-    /// the threads first touch it), else normal pages; see [`Dataset::pages`].
+    /// The pages are, with [`HugePages::Auto`], reserved 1 GiB pages when the system has
+    /// enough of them, else reserved 2 MiB pages, else memory advised to be backed by
+    /// transparent huge pages (before the threads first touch it), else normal pages;
+    /// see [`Dataset::pages`].
     ///
     /// # Errors
     /// [`RandomxError::DatasetAlloc`] when the memory cannot be allocated;
@@ -243,7 +247,7 @@ impl Dataset {
     ) -> Result<Self, RandomxError> {
         let threads = crate::hashing_threads(threads);
         let start = Instant::now();
-        let (ptr, pages) = Self::allocate(huge_pages)?;
+        let (ptr, pages, gigantic) = Self::allocate(huge_pages)?;
         let mut dataset = Self {
             ptr,
             key: cache.key.clone(),
@@ -251,6 +255,7 @@ impl Dataset {
             pages,
             init_time: Duration::ZERO,
             init_threads: threads,
+            gigantic,
         };
         let items = Self::item_count();
         let target = InitTarget {
@@ -295,15 +300,34 @@ impl Dataset {
     }
 
     /// Allocates the dataset's memory on the best pages `huge_pages` allows.
+    #[allow(clippy::type_complexity)]
     fn allocate(
         huge_pages: HugePages,
-    ) -> Result<(NonNull<ffi::RandomxDataset>, PageMode), RandomxError> {
+    ) -> Result<
+        (
+            NonNull<ffi::RandomxDataset>,
+            PageMode,
+            Option<(memory::GiganticMapping, *mut u8)>,
+        ),
+        RandomxError,
+    > {
         if huge_pages == HugePages::Auto {
+            if let Some(mapping) = memory::GiganticMapping::new(memory::DATASET_BYTES as usize)
+                // SAFETY: NULL reports failure.
+                && let Some(ptr) = NonNull::new(unsafe { ffi::randomx_alloc_dataset(0) })
+            {
+                // SAFETY: a live dataset nothing has read or written yet.
+                match unsafe { replace_dataset_memory(ptr, mapping.base()) } {
+                    Some(own) => return Ok((ptr, PageMode::Gigantic, Some((mapping, own)))),
+                    // SAFETY: from `randomx_alloc_dataset`, released once, unused.
+                    None => unsafe { ffi::randomx_release_dataset(ptr.as_ptr()) },
+                }
+            }
             // SAFETY: NULL reports failure (no reserved pages, or too few).
             if let Some(ptr) =
                 NonNull::new(unsafe { ffi::randomx_alloc_dataset(ffi::FLAG_LARGE_PAGES) })
             {
-                return Ok((ptr, PageMode::HugeTlb));
+                return Ok((ptr, PageMode::HugeTlb, None));
             }
         }
         // SAFETY: as above.
@@ -322,7 +346,7 @@ impl Dataset {
                 pages = PageMode::Transparent;
             }
         }
-        Ok((ptr, pages))
+        Ok((ptr, pages, None))
     }
 
     /// Returns the key of the cache the dataset was computed from.
@@ -353,10 +377,51 @@ impl Dataset {
 
 impl Drop for Dataset {
     fn drop(&mut self) {
+        if let Some((_, own)) = &self.gigantic {
+            // SAFETY: the library frees the memory it allocated, not the mapping; the
+            // layout was checked when the pointer was replaced.
+            unsafe { self.ptr.as_ptr().cast::<*mut u8>().write(*own) };
+        }
         // SAFETY: from `randomx_alloc_dataset`, released once; every VM that reads it
-        // holds an `Arc<Dataset>`, so none is left.
+        // holds an `Arc<Dataset>`, so none is left. The mapping, if any, is unmapped
+        // after this, when the field drops.
         unsafe { ffi::randomx_release_dataset(self.ptr.as_ptr()) }
     }
+}
+
+/// Points `dataset` at `memory` instead of the memory the library allocated for it, and
+/// returns the library's pointer (to be put back before `randomx_release_dataset`).
+///
+/// The C API has no call for it: `randomx_dataset` (`dataset.hpp` of the library
+/// `randomx-rs` bundles) begins with its `uint8_t* memory`. That is checked here against
+/// `randomx_get_dataset_memory` before and after the write; on any mismatch nothing is
+/// changed and `None` returned, and the caller falls back to the library's allocation.
+///
+/// # Safety
+/// `dataset` is live and unused (no VM, no init yet); `memory` holds
+/// `randomx_dataset_item_count() * 64` writable bytes and outlives the dataset.
+unsafe fn replace_dataset_memory(
+    dataset: NonNull<ffi::RandomxDataset>,
+    memory: *mut u8,
+) -> Option<*mut u8> {
+    let field = dataset.as_ptr().cast::<*mut u8>();
+    // SAFETY: the struct is at least one pointer long and pointer-aligned (allocated by
+    // `new`); reading its first word is sound whatever it holds.
+    let own = unsafe { field.read() };
+    // SAFETY: a live dataset.
+    if own.cast() != unsafe { ffi::randomx_get_dataset_memory(dataset.as_ptr()) } {
+        return None;
+    }
+    // SAFETY: the first word is the memory pointer (checked above), and nothing reads it
+    // concurrently.
+    unsafe { field.write(memory) };
+    // SAFETY: as above.
+    if unsafe { ffi::randomx_get_dataset_memory(dataset.as_ptr()) }.cast::<u8>() != memory {
+        // SAFETY: as above: restore what was there.
+        unsafe { field.write(own) };
+        return None;
+    }
+    Some(own)
 }
 
 impl fmt::Debug for Dataset {
@@ -436,7 +501,7 @@ impl Vm {
         memory: Memory,
     ) -> Result<Self, RandomxError> {
         let mut attempts = vec![flags.vm(fast, pages)];
-        if pages == PageMode::HugeTlb {
+        if pages.reserved() {
             // The scratchpad alone may not find a free reserved page.
             attempts.push(flags.vm(fast, PageMode::Normal));
         }

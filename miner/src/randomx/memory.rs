@@ -5,6 +5,10 @@ use std::fmt;
 
 /// Bytes in one 2 MiB huge page.
 pub const HUGE_PAGE: u64 = 2 << 20;
+/// Bytes in one 1 GiB ("gigantic") page.
+pub const GIGANTIC_PAGE: u64 = 1 << 30;
+/// Where the kernel counts its 1 GiB pages.
+const GIGANTIC_DIR: &str = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
 /// Bytes of a RandomX cache (`RANDOMX_ARGON_MEMORY` KiB).
 pub const CACHE_BYTES: u64 = 256 << 20;
 /// Bytes of one VM's scratchpad (`RANDOMX_SCRATCHPAD_L3`).
@@ -15,8 +19,8 @@ pub const DATASET_BYTES: u64 = (2 << 30) + 33_554_368;
 /// What the allocation of a dataset (or a cache) is asked to try.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HugePages {
-    /// Reserved 2 MiB pages (hugetlb) first, then transparent huge pages, then normal
-    /// pages.
+    /// Reserved 1 GiB pages for a dataset, then reserved 2 MiB pages (hugetlb), then
+    /// transparent huge pages, then normal pages.
     #[default]
     Auto,
     /// Transparent huge pages only (`madvise(MADV_HUGEPAGE)`), then normal pages.
@@ -28,6 +32,9 @@ pub enum HugePages {
 /// The pages a dataset (or a cache) ended up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageMode {
+    /// Reserved 1 GiB pages for the dataset's whole gigabytes, its last 32 MiB on
+    /// reserved 2 MiB pages where free, else transparent ones.
+    Gigantic,
     /// Reserved 2 MiB pages (`MAP_HUGETLB`, `vm.nr_hugepages`).
     HugeTlb,
     /// Normal memory the kernel was asked to back with transparent 2 MiB pages.
@@ -37,13 +44,21 @@ pub enum PageMode {
 }
 
 impl PageMode {
-    /// Returns the mode's short name: `hugetlb`, `thp` or `4k`.
+    /// Returns the mode's short name: `1g`, `hugetlb`, `thp` or `4k`.
     pub fn name(self) -> &'static str {
         match self {
+            PageMode::Gigantic => "1g",
             PageMode::HugeTlb => "hugetlb",
             PageMode::Transparent => "thp",
             PageMode::Normal => "4k",
         }
+    }
+}
+
+impl PageMode {
+    /// Whether the pages were reserved by the operator (1 GiB or 2 MiB hugetlb pages).
+    pub fn reserved(self) -> bool {
+        matches!(self, PageMode::Gigantic | PageMode::HugeTlb)
     }
 }
 
@@ -108,9 +123,11 @@ pub struct PagePlan {
     pub hugetlb_needed: u64,
     /// The kernel's transparent huge page setting (`always`, `madvise`, `never`), if any.
     pub transparent: Option<String>,
-    /// Whether the kernel has 1 GiB pages (the library cannot use them; see ADR 0004).
-    pub gigantic: bool,
-    /// The pages a dataset would get now: `hugetlb`, `thp` or `4k`.
+    /// Reserved 1 GiB pages free now; `None` where the kernel has no 1 GiB pages.
+    pub gigantic_free: Option<u64>,
+    /// Reserved 1 GiB pages a dataset takes (its whole gigabytes).
+    pub gigantic_needed: u64,
+    /// The pages a dataset would get now: `1g`, `hugetlb`, `thp` or `4k`.
     pub pages: &'static str,
     /// The sysctl that reserves the pages, when too few are free.
     pub hint: Option<String>,
@@ -118,9 +135,14 @@ pub struct PagePlan {
 
 impl PagePlan {
     /// The plan from the texts of `/proc/meminfo` and
-    /// `/sys/kernel/mm/transparent_hugepage/enabled` (`None`: absent), for `threads`
-    /// hashing threads.
-    pub fn from_texts(meminfo: &str, thp: Option<&str>, gigantic: bool, threads: usize) -> Self {
+    /// `/sys/kernel/mm/transparent_hugepage/enabled` (`None`: absent) and the free 1 GiB
+    /// pages (`None`: the kernel has none), for `threads` hashing threads.
+    pub fn from_texts(
+        meminfo: &str,
+        thp: Option<&str>,
+        gigantic_free: Option<u64>,
+        threads: usize,
+    ) -> Self {
         let hugetlb_free = meminfo
             .lines()
             .find_map(|l| l.strip_prefix("HugePages_Free:"))
@@ -134,7 +156,10 @@ impl PagePlan {
             Some(t[open + 1..close].to_owned())
         });
         let enough = hugetlb_free >= hugetlb_needed;
-        let pages = if enough {
+        let gigantic = gigantic_free.is_some_and(|n| n >= GIGANTIC_PAGES_NEEDED);
+        let pages = if gigantic {
+            PageMode::Gigantic.name()
+        } else if enough {
             PageMode::HugeTlb.name()
         } else if transparent.as_deref().is_some_and(|t| t != "never") {
             PageMode::Transparent.name()
@@ -145,9 +170,19 @@ impl PagePlan {
             hugetlb_free,
             hugetlb_needed,
             transparent,
-            gigantic,
+            gigantic_free,
+            gigantic_needed: GIGANTIC_PAGES_NEEDED,
             pages,
-            hint: (!enough).then(|| huge_pages_hint(threads)),
+            hint: (!enough && !gigantic).then(|| {
+                let mut hint = huge_pages_hint(threads);
+                if gigantic_free.is_some() {
+                    hint.push_str(&format!(
+                        "; or 1 GiB pages for the dataset: echo {GIGANTIC_PAGES_NEEDED} > \
+                         {GIGANTIC_DIR}/nr_hugepages"
+                    ));
+                }
+                hint
+            }),
         }
     }
 
@@ -155,9 +190,149 @@ impl PagePlan {
     pub fn detect(threads: usize) -> Self {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok();
-        let gigantic =
-            std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-1048576kB").exists();
-        Self::from_texts(&meminfo, thp.as_deref(), gigantic, threads)
+        Self::from_texts(&meminfo, thp.as_deref(), gigantic_pages_free(), threads)
+    }
+}
+
+/// Reserved 1 GiB pages a dataset takes: its whole gigabytes (the last 32 MiB go on
+/// 2 MiB pages).
+pub const GIGANTIC_PAGES_NEEDED: u64 = DATASET_BYTES / GIGANTIC_PAGE;
+
+/// Returns the reserved 1 GiB pages free now; `None` where the kernel has no 1 GiB
+/// pages.
+pub fn gigantic_pages_free() -> Option<u64> {
+    std::fs::read_to_string(format!("{GIGANTIC_DIR}/free_hugepages"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Memory for a dataset whose whole gigabytes are on reserved 1 GiB pages and whose
+/// tail is on reserved 2 MiB pages, else on memory advised to take transparent ones.
+/// Unmapped when dropped.
+#[derive(Debug)]
+pub(crate) struct GiganticMapping {
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; who writes it is the owner's
+// business (the dataset's init threads, on disjoint ranges).
+#[allow(unsafe_code)]
+unsafe impl Send for GiganticMapping {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Sync for GiganticMapping {}
+
+impl GiganticMapping {
+    /// Maps `len` bytes, or `None` when too few 1 GiB pages are free (or `len` has no
+    /// whole gigabyte).
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    pub(crate) fn new(len: usize) -> Option<Self> {
+        const GIB: usize = GIGANTIC_PAGE as usize;
+        let whole = len / GIB;
+        if whole == 0 || gigantic_pages_free()? < whole as u64 {
+            return None;
+        }
+        let tail = (len - whole * GIB).next_multiple_of(HUGE_PAGE as usize);
+        let span = whole * GIB + tail;
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let failed = |p: *mut libc::c_void| p == libc::MAP_FAILED;
+        // Address space with room to align the start to a gigabyte, then the pages
+        // mapped over it; the slack either side is given back.
+        let reserve = span + GIB;
+        // SAFETY: a fresh anonymous mapping that touches no existing memory.
+        let area = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reserve,
+                libc::PROT_NONE,
+                anon | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if failed(area) {
+            return None;
+        }
+        let start = area as usize;
+        let base = start.next_multiple_of(GIB);
+        // SAFETY (both): MAP_FIXED replaces only pages of the reservation above.
+        let giant = unsafe {
+            libc::mmap(
+                base as *mut libc::c_void,
+                whole * GIB,
+                rw,
+                anon | libc::MAP_FIXED | libc::MAP_HUGETLB | libc::MAP_HUGE_1GB,
+                -1,
+                0,
+            )
+        };
+        let rest = (base + whole * GIB) as *mut libc::c_void;
+        // SAFETY: as above, over the reservation's pages after the gigabytes.
+        let small = || unsafe {
+            let p = libc::mmap(
+                rest,
+                tail,
+                rw,
+                anon | libc::MAP_FIXED | libc::MAP_HUGETLB,
+                -1,
+                0,
+            );
+            if failed(p) {
+                let p = libc::mmap(rest, tail, rw, anon | libc::MAP_FIXED, -1, 0);
+                if !failed(p) {
+                    advise_huge_pages(p.cast(), tail);
+                }
+                p
+            } else {
+                p
+            }
+        };
+        if failed(giant) || failed(small()) {
+            // SAFETY: the whole reservation, ours alone, is given back.
+            unsafe { libc::munmap(area, reserve) };
+            return None;
+        }
+        // SAFETY: the slack before `base` and after the span is still the reservation.
+        unsafe {
+            if base > start {
+                libc::munmap(area, base - start);
+            }
+            let end = base + span;
+            if start + reserve > end {
+                libc::munmap(end as *mut libc::c_void, start + reserve - end);
+            }
+        }
+        Some(Self {
+            base: std::ptr::NonNull::new(base as *mut u8)?,
+            len: span,
+        })
+    }
+
+    /// 1 GiB pages are a Linux feature.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn new(_: usize) -> Option<Self> {
+        None
+    }
+
+    /// Returns the mapping's first byte.
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+}
+
+impl Drop for GiganticMapping {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: the range `new` mapped, unmapped once; its owner no longer reads it.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
     }
 }
 
@@ -213,20 +388,59 @@ mod tests {
     #[test]
     fn page_plans_follow_what_the_kernel_offers() {
         let reserved = "MemAvailable: 1 kB\nHugePages_Total:    1170\nHugePages_Free:     1170\n";
-        let plan = PagePlan::from_texts(reserved, Some("always [madvise] never\n"), true, 2);
+        let plan = PagePlan::from_texts(reserved, Some("always [madvise] never\n"), Some(0), 2);
         assert_eq!((plan.pages, plan.hint.is_none()), ("hugetlb", true));
+        let giant = PagePlan::from_texts("", Some("always [madvise] never\n"), Some(2), 2);
+        assert_eq!((giant.pages, giant.hint.is_none()), ("1g", true));
+        let one = PagePlan::from_texts("", Some("always [madvise] never\n"), Some(1), 2);
+        assert_eq!(one.pages, "thp");
+        assert!(
+            one.hint.as_deref().is_some_and(|h| h
+                .contains("echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")),
+            "{:?}",
+            one.hint
+        );
         assert_eq!(plan.transparent.as_deref(), Some("madvise"));
         let none = "HugePages_Free:        0\n";
-        let thp = PagePlan::from_texts(none, Some("[always] madvise never"), false, 2);
+        let thp = PagePlan::from_texts(none, Some("[always] madvise never"), None, 2);
         assert_eq!(thp.pages, "thp");
         assert!(
             thp.hint
                 .as_deref()
                 .is_some_and(|h| h.contains("vm.nr_hugepages=1170"))
         );
-        let off = PagePlan::from_texts(none, Some("always madvise [never]"), false, 2);
+        assert!(thp.hint.as_deref().is_some_and(|h| !h.contains("1 GiB")));
+        let off = PagePlan::from_texts(none, Some("always madvise [never]"), None, 2);
         assert_eq!(off.pages, "4k");
-        assert_eq!(PagePlan::from_texts("", None, false, 1).pages, "4k");
+        assert_eq!(PagePlan::from_texts("", None, None, 1).pages, "4k");
+    }
+
+    /// A mapping of one whole gigabyte and a 3 MiB tail takes one free 1 GiB page while
+    /// it lives (and cannot be made where none is free); its start is a gigabyte
+    /// boundary and its bytes are writable.
+    #[test]
+    fn a_gigantic_mapping_takes_free_gigabyte_pages_only() {
+        const GIB: usize = GIGANTIC_PAGE as usize;
+        assert!(GiganticMapping::new(GIB - 1).is_none(), "no whole gigabyte");
+        let free = gigantic_pages_free().unwrap_or(0);
+        let len = GIB + (3 << 20);
+        let Some(mapping) = GiganticMapping::new(len) else {
+            assert_eq!(free, 0, "{free} free 1 GiB pages, no mapping");
+            return;
+        };
+        assert_eq!(mapping.base() as usize % GIB, 0);
+        for (i, at) in [0, GIB - 1, GIB, len - 1].into_iter().enumerate() {
+            // SAFETY: `at` is inside the `len` bytes mapped, owned by this test.
+            #[allow(unsafe_code)]
+            unsafe {
+                mapping.base().add(at).write(i as u8 + 1);
+                assert_eq!(mapping.base().add(at).read(), i as u8 + 1);
+            }
+        }
+        // Touched, the gigabyte is faulted in: one page less is free.
+        assert_eq!(gigantic_pages_free(), Some(free - 1));
+        drop(mapping);
+        assert_eq!(gigantic_pages_free(), Some(free));
     }
 
     /// The dataset takes 1040 pages, the cache 128, each scratchpad one.

@@ -190,7 +190,7 @@ impl RandomxContext {
         info!(target: "otedama::miner", mode = %context.mode(), pages = %context.pages(),
               flags = %options.flags, seconds = start.elapsed().as_secs_f64(),
               "RandomX ready");
-        if options.huge_pages == HugePages::Auto && context.pages() != PageMode::HugeTlb {
+        if options.huge_pages == HugePages::Auto && !context.pages().reserved() {
             warn!(target: "otedama::miner", pages = %context.pages(),
                   hint = %huge_pages_hint(options.hashing_threads),
                   "no reserved huge pages for RandomX; hashing is slower");

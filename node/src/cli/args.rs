@@ -187,8 +187,9 @@ pub struct BenchArgs {
     /// when the memory is there).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub randomx_mode: otedama_miner::randomx::RandomxMode,
-    /// RandomX only: huge pages to try: auto (reserved 2 MiB pages, then transparent
-    /// ones, then normal pages), thp (transparent only) or off.
+    /// RandomX only: huge pages to try: auto (reserved 1 GiB pages for the dataset, then
+    /// reserved 2 MiB pages, then transparent ones, then normal pages), thp (transparent
+    /// only) or off.
     #[arg(long, default_value = "auto", value_name = "PAGES", value_parser = parse_huge_pages)]
     pub huge_pages: otedama_miner::randomx::HugePages,
     /// RandomX only: threads that build the dataset; 0 means one per logical CPU.

@@ -162,7 +162,7 @@ struct RandomxRow {
 /// `bench --algo randomx`: builds the context (cache, and the dataset in fast mode),
 /// then hashes on the CPU.
 fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    use otedama_miner::randomx::{self, PageMode, RandomxOptions};
+    use otedama_miner::randomx::{self, RandomxOptions};
     if !matches!(args.backend.as_str(), "cpu" | "all") {
         anyhow::bail!("--backend: RandomX runs on the CPU only (cpu)");
     }
@@ -221,7 +221,7 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         si_rate(row.hashes_per_second),
         si_rate(row.per_thread)
     );
-    if r.pages != PageMode::HugeTlb && args.huge_pages == randomx::HugePages::Auto {
+    if !r.pages.reserved() && args.huge_pages == randomx::HugePages::Auto {
         println!(
             "note: no reserved huge pages ({} in use); {}",
             row.pages,
