@@ -32,6 +32,8 @@ const USER_AGENT: &str = "otedama-miner/0.1";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pool silent for this long is presumed dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Time a pool has after the connection to send the first job.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Limit on one write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest line accepted from the pool.
@@ -94,9 +96,9 @@ pub struct DagClientStats {
     pub rejected: AtomicU64,
     /// Whether a session is logged in now.
     pub connected: AtomicBool,
-    /// Sessions that logged in (a failover list moves on from a pool whose session
-    /// ended without one).
-    pub logins: AtomicU64,
+    /// Jobs received (a failover list moves on from a pool whose session ended without
+    /// sending one).
+    pub jobs: AtomicU64,
 }
 
 /// The built-in miner's client for the DAG dialects, hashing on the CPU.
@@ -311,7 +313,9 @@ impl Session {
         }
         let mut build: Option<JoinHandle<Searcher>> = None;
         let mut search: Option<Search> = None;
-        let mut idle = Instant::now() + IDLE_TIMEOUT;
+        // A pool gets HANDSHAKE_TIMEOUT to send its first job, then IDLE_TIMEOUT between
+        // lines.
+        let mut idle = Instant::now() + HANDSHAKE_TIMEOUT;
         loop {
             // Another session's build of the job's epoch is under way: look again shortly.
             let mut waiting = false;
@@ -343,9 +347,11 @@ impl Session {
                 () = crate::client::shutdown_signal(shutdown) => return Ok(()),
                 read = read_line(&mut self.reader, &mut self.line) => {
                     read?;
-                    idle = Instant::now() + IDLE_TIMEOUT;
                     let line = std::mem::take(&mut self.line);
                     self.on_line(&line).await?;
+                    if self.job.is_some() {
+                        idle = Instant::now() + IDLE_TIMEOUT;
+                    }
                 }
                 built = async { build.as_mut().expect("guarded by is_some").await }, if build.is_some() => {
                     build = None;
@@ -570,7 +576,6 @@ impl Session {
             Pending::GetWork => self.on_proxy_work(&v["result"]),
             Pending::Authorize => {
                 self.stats.connected.store(true, Ordering::Relaxed);
-                self.stats.logins.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Pending::Submit => {
@@ -607,6 +612,7 @@ impl Session {
             target,
         });
         debug!(target: LOG, epoch = epoch.number, height, "new ETHPROXY work");
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -652,6 +658,7 @@ impl Session {
         };
         debug!(target: LOG, job = %job.id, epoch = job.epoch.number, "new DAG job");
         self.job = Some(job);
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

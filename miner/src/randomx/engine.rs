@@ -657,3 +657,34 @@ impl Drop for FpState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dataset's memory pointer is found, replaced and put back as the 1 GiB page
+    /// path does it (here over a stand-in buffer nothing reads, so no 1 GiB pages are
+    /// needed).
+    #[test]
+    fn the_dataset_memory_pointer_is_replaced_and_put_back() {
+        // SAFETY: NULL reports failure; the memory is virtual until written.
+        let ptr = NonNull::new(unsafe { ffi::randomx_alloc_dataset(0) }).expect("dataset");
+        let mut stand_in = [0u8; 64];
+        let memory = |p: NonNull<ffi::RandomxDataset>| {
+            // SAFETY: a live dataset.
+            unsafe { ffi::randomx_get_dataset_memory(p.as_ptr()) }.cast::<u8>()
+        };
+        let before = memory(ptr);
+        // SAFETY: unused dataset; nothing reads the stand-in before it is put back.
+        let own = unsafe { replace_dataset_memory(ptr, stand_in.as_mut_ptr()) }
+            .expect("the library's layout as expected");
+        assert_eq!(own, before);
+        assert_eq!(memory(ptr), stand_in.as_mut_ptr());
+        // SAFETY: as `Drop for Dataset` does: the library's pointer back, then release.
+        unsafe {
+            ptr.as_ptr().cast::<*mut u8>().write(own);
+            assert_eq!(memory(ptr), before);
+            ffi::randomx_release_dataset(ptr.as_ptr());
+        }
+    }
+}

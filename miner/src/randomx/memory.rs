@@ -125,6 +125,8 @@ pub struct PagePlan {
     pub transparent: Option<String>,
     /// Reserved 1 GiB pages free now; `None` where the kernel has no 1 GiB pages.
     pub gigantic_free: Option<u64>,
+    /// Reserved 1 GiB pages in all (free or in use); `None` as above.
+    pub gigantic_total: Option<u64>,
     /// Reserved 1 GiB pages a dataset takes (its whole gigabytes).
     pub gigantic_needed: u64,
     /// The pages a dataset would get now: `1g`, `hugetlb`, `thp` or `4k`.
@@ -135,14 +137,16 @@ pub struct PagePlan {
 
 impl PagePlan {
     /// The plan from the texts of `/proc/meminfo` and
-    /// `/sys/kernel/mm/transparent_hugepage/enabled` (`None`: absent) and the free 1 GiB
-    /// pages (`None`: the kernel has none), for `threads` hashing threads.
+    /// `/sys/kernel/mm/transparent_hugepage/enabled` (`None`: absent) and the reserved
+    /// and free 1 GiB pages (`None`: the kernel has none), for `threads` hashing threads.
     pub fn from_texts(
         meminfo: &str,
         thp: Option<&str>,
-        gigantic_free: Option<u64>,
+        gigantic: Option<(u64, u64)>,
         threads: usize,
     ) -> Self {
+        let gigantic_total = gigantic.map(|g| g.0);
+        let gigantic_free = gigantic.map(|g| g.1);
         let hugetlb_free = meminfo
             .lines()
             .find_map(|l| l.strip_prefix("HugePages_Free:"))
@@ -156,8 +160,8 @@ impl PagePlan {
             Some(t[open + 1..close].to_owned())
         });
         let enough = hugetlb_free >= hugetlb_needed;
-        let gigantic = gigantic_free.is_some_and(|n| n >= GIGANTIC_PAGES_NEEDED);
-        let pages = if gigantic {
+        let on_gigantic = gigantic_free.is_some_and(|n| n >= GIGANTIC_PAGES_NEEDED);
+        let pages = if on_gigantic {
             PageMode::Gigantic.name()
         } else if enough {
             PageMode::HugeTlb.name()
@@ -171,13 +175,16 @@ impl PagePlan {
             hugetlb_needed,
             transparent,
             gigantic_free,
+            gigantic_total,
             gigantic_needed: GIGANTIC_PAGES_NEEDED,
             pages,
-            hint: (!enough && !gigantic).then(|| {
+            hint: (!enough && !on_gigantic).then(|| {
                 let mut hint = huge_pages_hint(threads);
-                if gigantic_free.is_some() {
+                if let Some((total, free)) = gigantic {
+                    // The pages in use elsewhere stay reserved; two more must be free.
+                    let want = total + GIGANTIC_PAGES_NEEDED.saturating_sub(free);
                     hint.push_str(&format!(
-                        "; or 1 GiB pages for the dataset: echo {GIGANTIC_PAGES_NEEDED} > \
+                        "; or 1 GiB pages for the dataset: echo {want} > \
                          {GIGANTIC_DIR}/nr_hugepages"
                     ));
                 }
@@ -190,7 +197,8 @@ impl PagePlan {
     pub fn detect(threads: usize) -> Self {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok();
-        Self::from_texts(&meminfo, thp.as_deref(), gigantic_pages_free(), threads)
+        let gigantic = gigantic_pages_total().zip(gigantic_pages_free());
+        Self::from_texts(&meminfo, thp.as_deref(), gigantic, threads)
     }
 }
 
@@ -201,11 +209,16 @@ pub const GIGANTIC_PAGES_NEEDED: u64 = DATASET_BYTES / GIGANTIC_PAGE;
 /// Returns the reserved 1 GiB pages free now; `None` where the kernel has no 1 GiB
 /// pages.
 pub fn gigantic_pages_free() -> Option<u64> {
-    std::fs::read_to_string(format!("{GIGANTIC_DIR}/free_hugepages"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    read_count(&format!("{GIGANTIC_DIR}/free_hugepages"))
+}
+
+/// Returns the reserved 1 GiB pages, free or not; `None` as above.
+fn gigantic_pages_total() -> Option<u64> {
+    read_count(&format!("{GIGANTIC_DIR}/nr_hugepages"))
+}
+
+fn read_count(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Memory for a dataset whose whole gigabytes are on reserved 1 GiB pages and whose
@@ -272,27 +285,24 @@ impl GiganticMapping {
             )
         };
         let rest = (base + whole * GIB) as *mut libc::c_void;
+        // The tail on 2 MiB pages, named: the default huge page size may be 1 GiB, and
+        // a gigabyte there would run past the reservation.
+        let hugetlb_2m = anon | libc::MAP_FIXED | libc::MAP_HUGETLB | libc::MAP_HUGE_2MB;
         // SAFETY: as above, over the reservation's pages after the gigabytes.
         let small = || unsafe {
-            let p = libc::mmap(
-                rest,
-                tail,
-                rw,
-                anon | libc::MAP_FIXED | libc::MAP_HUGETLB,
-                -1,
-                0,
-            );
-            if failed(p) {
-                let p = libc::mmap(rest, tail, rw, anon | libc::MAP_FIXED, -1, 0);
-                if !failed(p) {
-                    advise_huge_pages(p.cast(), tail);
-                }
-                p
-            } else {
-                p
+            if tail == 0 {
+                return true;
             }
+            if libc::mmap(rest, tail, rw, hugetlb_2m, -1, 0) == rest {
+                return true;
+            }
+            let mapped = libc::mmap(rest, tail, rw, anon | libc::MAP_FIXED, -1, 0) == rest;
+            if mapped {
+                advise_huge_pages(rest.cast(), tail);
+            }
+            mapped
         };
-        if failed(giant) || failed(small()) {
+        if failed(giant) || !small() {
             // SAFETY: the whole reservation, ours alone, is given back.
             unsafe { libc::munmap(area, reserve) };
             return None;
@@ -388,15 +398,16 @@ mod tests {
     #[test]
     fn page_plans_follow_what_the_kernel_offers() {
         let reserved = "MemAvailable: 1 kB\nHugePages_Total:    1170\nHugePages_Free:     1170\n";
-        let plan = PagePlan::from_texts(reserved, Some("always [madvise] never\n"), Some(0), 2);
+        let plan =
+            PagePlan::from_texts(reserved, Some("always [madvise] never\n"), Some((0, 0)), 2);
         assert_eq!((plan.pages, plan.hint.is_none()), ("hugetlb", true));
-        let giant = PagePlan::from_texts("", Some("always [madvise] never\n"), Some(2), 2);
+        let giant = PagePlan::from_texts("", Some("always [madvise] never\n"), Some((2, 2)), 2);
         assert_eq!((giant.pages, giant.hint.is_none()), ("1g", true));
-        let one = PagePlan::from_texts("", Some("always [madvise] never\n"), Some(1), 2);
+        let one = PagePlan::from_texts("", Some("always [madvise] never\n"), Some((3, 1)), 2);
         assert_eq!(one.pages, "thp");
         assert!(
             one.hint.as_deref().is_some_and(|h| h
-                .contains("echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")),
+                .contains("echo 4 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages")),
             "{:?}",
             one.hint
         );

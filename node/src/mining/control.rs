@@ -1,6 +1,7 @@
 //! [`MinerControl`]: what the `mining` section allows, and starting and stopping the
-//! rigs as one set. On a KawPow chain the built-in miner is one DAG client of the
-//! node's own Stratum port instead ([`PoolMiner`]), on the CPU or the first GPU.
+//! rigs as one set. On a KawPow chain the built-in miner is one DAG client instead
+//! ([`PoolMiner`]), of the node's own Stratum port or of `mining.pool_urls` in failover
+//! order, on the CPU or the first GPU.
 
 use super::plan::{GpuPlan, Plan, asic_plan};
 use super::report::{fleet_device, rig_device};

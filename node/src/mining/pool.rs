@@ -41,7 +41,7 @@ pub enum PoolClient {
     Xmrig(XmrigMinerConfig),
     /// Ethash, Etchash or KawPow through their dialects, hashing with the light cache:
     /// on `config`'s pool, then on each `failover` pool (host, port) in turn while the
-    /// one before cannot be logged in to.
+    /// one before sends no work.
     Dag {
         /// The client, on the first pool.
         config: DagClientConfig,
@@ -261,9 +261,10 @@ fn endpoint(host: &str, port: u16) -> String {
 
 /// Runs a DAG client until `stop`, reconnecting after a failed session (the node's own
 /// Stratum port restarts with the node, or refuses work until its daemon answers). A
-/// session that ended without logging in moves on to the next pool of the list
-/// (`client`'s, then `failover`'s, round and round); one that mined reconnects to the
-/// same pool. `pool` tells which one is in use.
+/// session that ended without receiving a job (the client gives a pool 15 s for the
+/// first) moves on to the next pool of the list (`client`'s, then `failover`'s, round
+/// and round); one that got work reconnects to the same pool. `pool` tells which one is
+/// in use.
 async fn run_dag(
     client: DagClient,
     failover: Vec<(String, u16)>,
@@ -278,7 +279,7 @@ async fn run_dag(
     loop {
         pool.store(index, Ordering::Relaxed);
         let (host, port) = &pools[index];
-        let logins = stats.logins.load(Ordering::Relaxed);
+        let jobs = stats.jobs.load(Ordering::Relaxed);
         // The next session keeps the counters and the epoch's DAG.
         let session = client.successor_on(host, *port);
         match session.run(stop.clone()).await {
@@ -287,7 +288,7 @@ async fn run_dag(
                 tracing::warn!(target: "otedama::mining", pool = %endpoint(host, *port), error = %e, "built-in DAG miner: session ended; reconnecting")
             }
         }
-        if stats.logins.load(Ordering::Relaxed) == logins {
+        if stats.jobs.load(Ordering::Relaxed) == jobs {
             index = (index + 1) % pools.len();
         }
         tokio::select! {
