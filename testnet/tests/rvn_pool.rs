@@ -14,16 +14,24 @@ use std::time::Duration;
 /// Blocks the stand-in must take.
 const BLOCKS: usize = 3;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
+/// The Ravencoin stand-in and node `n1` on it, mining to its own address when `mine`;
+/// the data dirs live in the returned directory.
+async fn stand_in_and_node(mine: bool) -> (RavendStandIn, tempfile::TempDir, TestNode) {
     let spec = ChainSpec::by_name("rvn-regtest").expect("spec");
     let ravend = RavendStandIn::start_easy().await.expect("stand-in");
     let root = tempfile::tempdir().expect("tempdir");
     let node = TestNode::spawn(
         root.path(),
-        NodeOptions::numbered(1, spec, ravend.url(), Vec::new(), true, 0),
+        NodeOptions::numbered(1, spec, ravend.url(), Vec::new(), mine, 0),
     )
     .expect("node starts");
+    (ravend, root, node)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
+    let spec = ChainSpec::by_name("rvn-regtest").expect("spec");
+    let (ravend, _root, node) = stand_in_and_node(true).await;
     let taken = wait_for(Duration::from_secs(240), || async {
         (ravend.blocks().len() >= BLOCKS).then_some(())
     })
@@ -95,13 +103,7 @@ async fn rvn_regtest_blocks_are_mined_through_the_kawpow_dialect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_kawpow_miner_fails_over_to_a_remote_pool() {
     let spec = ChainSpec::by_name("rvn-regtest").expect("spec");
-    let ravend = RavendStandIn::start_easy().await.expect("stand-in");
-    let root = tempfile::tempdir().expect("tempdir");
-    let pool = TestNode::spawn(
-        root.path(),
-        NodeOptions::numbered(1, spec, ravend.url(), Vec::new(), false, 0),
-    )
-    .expect("pool node starts");
+    let (ravend, root, pool) = stand_in_and_node(false).await;
     let stratum = wait_for(Duration::from_secs(60), || async {
         let s = pool.get("/api/status").await?;
         Some(s["stratum"]["address"].as_str()?.to_owned())

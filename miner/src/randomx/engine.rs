@@ -196,9 +196,16 @@ pub struct Dataset {
     pages: PageMode,
     init_time: Duration,
     init_threads: usize,
-    /// On 1 GiB pages: the mapping the dataset reads, and the memory the library
-    /// allocated (never touched), handed back to it on release.
-    gigantic: Option<(memory::GiganticMapping, *mut u8)>,
+    /// On 1 GiB pages: the memory the dataset reads instead of the library's.
+    gigantic: Option<GiganticMemory>,
+}
+
+/// A dataset's memory on 1 GiB pages: the mapping it reads, and the memory the library
+/// allocated for it (never touched), handed back to the library on release.
+struct GiganticMemory {
+    /// Held for its `Drop`, which unmaps it after the dataset is released.
+    _mapping: memory::GiganticMapping,
+    library: *mut u8,
 }
 
 // SAFETY: the dataset is written only inside `Dataset::build`, before the value exists;
@@ -300,14 +307,13 @@ impl Dataset {
     }
 
     /// Allocates the dataset's memory on the best pages `huge_pages` allows.
-    #[allow(clippy::type_complexity)]
     fn allocate(
         huge_pages: HugePages,
     ) -> Result<
         (
             NonNull<ffi::RandomxDataset>,
             PageMode,
-            Option<(memory::GiganticMapping, *mut u8)>,
+            Option<GiganticMemory>,
         ),
         RandomxError,
     > {
@@ -318,7 +324,13 @@ impl Dataset {
             {
                 // SAFETY: a live dataset nothing has read or written yet.
                 match unsafe { replace_dataset_memory(ptr, mapping.base()) } {
-                    Some(own) => return Ok((ptr, PageMode::Gigantic, Some((mapping, own)))),
+                    Some(library) => {
+                        let memory = GiganticMemory {
+                            _mapping: mapping,
+                            library,
+                        };
+                        return Ok((ptr, PageMode::Gigantic, Some(memory)));
+                    }
                     // SAFETY: from `randomx_alloc_dataset`, released once, unused.
                     None => unsafe { ffi::randomx_release_dataset(ptr.as_ptr()) },
                 }
@@ -377,10 +389,10 @@ impl Dataset {
 
 impl Drop for Dataset {
     fn drop(&mut self) {
-        if let Some((_, own)) = &self.gigantic {
-            // SAFETY: the library frees the memory it allocated, not the mapping; the
-            // layout was checked when the pointer was replaced.
-            unsafe { self.ptr.as_ptr().cast::<*mut u8>().write(*own) };
+        if let Some(gigantic) = &self.gigantic {
+            // SAFETY: the pointer was replaced by `replace_dataset_memory`; no VM is
+            // left to read the mapping.
+            unsafe { put_back_dataset_memory(self.ptr, gigantic.library) };
         }
         // SAFETY: from `randomx_alloc_dataset`, released once; every VM that reads it
         // holds an `Arc<Dataset>`, so none is left. The mapping, if any, is unmapped
@@ -422,6 +434,17 @@ unsafe fn replace_dataset_memory(
         return None;
     }
     Some(own)
+}
+
+/// Puts back the library's own memory pointer, which [`replace_dataset_memory`]
+/// returned, so that `randomx_release_dataset` frees what the library allocated.
+///
+/// # Safety
+/// `dataset`'s pointer was replaced by [`replace_dataset_memory`], which returned
+/// `library`; nothing reads the dataset any more.
+unsafe fn put_back_dataset_memory(dataset: NonNull<ffi::RandomxDataset>, library: *mut u8) {
+    // SAFETY: the first word is the memory pointer, as checked when it was replaced.
+    unsafe { dataset.as_ptr().cast::<*mut u8>().write(library) };
 }
 
 impl fmt::Debug for Dataset {
@@ -681,10 +704,9 @@ mod tests {
         assert_eq!(own, before);
         assert_eq!(memory(ptr), stand_in.as_mut_ptr());
         // SAFETY: as `Drop for Dataset` does: the library's pointer back, then release.
-        unsafe {
-            ptr.as_ptr().cast::<*mut u8>().write(own);
-            assert_eq!(memory(ptr), before);
-            ffi::randomx_release_dataset(ptr.as_ptr());
-        }
+        unsafe { put_back_dataset_memory(ptr, own) };
+        assert_eq!(memory(ptr), before);
+        // SAFETY: from `randomx_alloc_dataset`, released once.
+        unsafe { ffi::randomx_release_dataset(ptr.as_ptr()) };
     }
 }

@@ -751,7 +751,12 @@ fn check_kawpow(config: &Config, issues: &mut Issues) {
         );
     }
     for (i, url) in config.mining.pool_urls.iter().enumerate() {
-        if url.trim_start().starts_with("stratum2+tcp://") {
+        // The built-in miner's own reading of a KawPow pool URL (other faults of the URL
+        // are reported with every chain's).
+        if let Err(otedama_miner::UrlError::UnsupportedScheme(_)) =
+            otedama_miner::dag_pool_endpoint(url)
+            && otedama_miner::check_pool_url(url).is_ok()
+        {
             issues.push(
                 format!("mining.pool_urls[{i}]"),
                 "KawPow pools speak the KawPow dialect of Stratum v1: use stratum+tcp://host:port",

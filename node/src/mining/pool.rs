@@ -63,10 +63,7 @@ impl PoolClient {
         match self {
             PoolClient::Xmrig(c) => c.pool.clone(),
             PoolClient::Dag { config, failover } => {
-                let (host, port) = index
-                    .checked_sub(1)
-                    .and_then(|i| failover.get(i))
-                    .map_or((config.host.as_str(), config.port), |(h, p)| (h, *p));
+                let (host, port) = nth_pool(config, failover, index);
                 endpoint(host, port)
             }
         }
@@ -250,6 +247,19 @@ impl PoolMiner {
     }
 }
 
+/// The `index`th pool of a DAG client's list: `config`'s, then `failover`'s, round and
+/// round.
+fn nth_pool<'a>(
+    config: &'a DagClientConfig,
+    failover: &'a [(String, u16)],
+    index: usize,
+) -> (&'a str, u16) {
+    match index % (failover.len() + 1) {
+        0 => (&config.host, config.port),
+        i => (&failover[i - 1].0, failover[i - 1].1),
+    }
+}
+
 /// `host:port`, with an IPv6 host in brackets.
 fn endpoint(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -272,24 +282,22 @@ async fn run_dag(
     mut stop: watch::Receiver<bool>,
 ) {
     const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-    let first = (client.config().host.clone(), client.config().port);
-    let pools: Vec<(String, u16)> = std::iter::once(first).chain(failover).collect();
     let stats = client.stats();
     let mut index = 0;
     loop {
         pool.store(index, Ordering::Relaxed);
-        let (host, port) = &pools[index];
+        let (host, port) = nth_pool(client.config(), &failover, index);
         let jobs = stats.jobs.load(Ordering::Relaxed);
         // The next session keeps the counters and the epoch's DAG.
-        let session = client.successor_on(host, *port);
+        let session = client.successor_on(host, port);
         match session.run(stop.clone()).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(target: "otedama::mining", pool = %endpoint(host, *port), error = %e, "built-in DAG miner: session ended; reconnecting")
+                tracing::warn!(target: "otedama::mining", pool = %endpoint(host, port), error = %e, "built-in DAG miner: session ended; reconnecting")
             }
         }
         if stats.jobs.load(Ordering::Relaxed) == jobs {
-            index = (index + 1) % pools.len();
+            index = (index + 1) % (failover.len() + 1);
         }
         tokio::select! {
             _ = stop.changed() => return,
