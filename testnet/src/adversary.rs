@@ -1,7 +1,8 @@
 //! A dishonest peer for scenario tests: it joins the mesh with the node's own P2P stack,
 //! copies the honest sharechain over the sync protocol, and announces forged shares
 //! that build on the honest tip: shares paying only itself, or shares whose proof of
-//! work misses their target. Honest nodes must reject them and penalise it.
+//! work misses their target. Honest nodes must reject them and penalise it. It also
+//! makes valid side shares beside the tip (orphans), as a slow honest peer would.
 
 use otedama_node::config::{ChainConfig, DaemonConfig};
 use otedama_node::p2p::protocol::{MAX_SHARES_PER_REQUEST, Request, Response, WIRE_VERSION};
@@ -154,15 +155,37 @@ impl Adversary {
             let total = t.payouts.iter().map(|(_, a)| a.to_sat()).sum();
             t.payouts = vec![(self.payout.clone(), Amount::from_sat(total))];
         }
+        self.solve(&t, forgery != Forgery::BadProofOfWork)
+    }
+
+    /// Makes a valid share beside the local tip: on the tip's parent, with the uncles a
+    /// child of that parent may include. Announced after the tip, it is an orphan.
+    ///
+    /// # Errors
+    /// The local chain holds fewer than two shares, or its window cannot be walked.
+    pub fn side_share(&mut self, block: BlockTemplate) -> Result<Share, String> {
+        let prev = self
+            .chain
+            .tip()
+            .map(|t| t.prev)
+            .filter(|p| !p.is_zero())
+            .ok_or("no parent of the local tip")?;
+        let uncles = self.chain.uncle_candidates(prev);
+        let t = ShareTemplate::on(&mut self.chain, block, self.payout.clone(), prev, uncles)
+            .map_err(|e| format!("no template beside the local tip: {e}"))?;
+        self.solve(&t, true)
+    }
+
+    /// Finds a nonce whose header meets (`valid`) or misses the share target.
+    fn solve(&self, t: &ShareTemplate, valid: bool) -> Result<Share, String> {
         let extranonce = [0x5a; 8];
         let extranonce = &extranonce[..usize::from(self.spec.extranonce_size)];
         let cb = t.coinbase(extranonce).map_err(|e| e.to_string())?;
         let target = Target::from_compact(t.info.share_target).map_err(|e| e.to_string())?;
-        let want_valid = forgery != Forgery::BadProofOfWork;
         for nonce in 0..1_000_000u32 {
             let header = t.header(&cb, t.ntime(), nonce, t.block.version);
             let met = target.is_met_by(&self.spec.algorithm.hash(&header.to_bytes()));
-            if met == want_valid {
+            if met == valid {
                 return Ok(t.share(header, extranonce, &cb));
             }
         }

@@ -178,3 +178,100 @@ async fn forged_shares_are_rejected_and_their_sender_banned() {
         "the forger is in the window"
     );
 }
+
+/// An orphan beside the tip (a valid share that lost the race) is an uncle candidate on
+/// the node that saw it. A node that joins later syncs the main chain, which does not
+/// name the orphan, then asks its peer for the side shares at the tip, so both credit
+/// the same uncles and build the same coinbase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_fetches_the_orphans_beside_the_tip() {
+    let parent = ParentStandIn::start(Duration::from_secs(600))
+        .await
+        .expect("stand-in starts");
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut miner = TestNode::spawn(
+        root.path(),
+        NodeOptions::numbered(0, spec(), parent.url(), Vec::new(), true, 40),
+    )
+    .expect("node starts");
+    let grown = wait_for(Duration::from_secs(90), || async {
+        (miner.tip().await?.0 >= 3).then_some(())
+    })
+    .await;
+    assert!(grown.is_some(), "no shares\n{}", miner.log_tail(30));
+    miner.post("/api/mining/stop").await;
+
+    let dir = root.path().join("orphan");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut peer = Adversary::join(
+        spec(),
+        &dir,
+        &[miner.p2p_addr.clone()],
+        PayoutScript::p2wpkh([0xdd; 20]),
+    )
+    .expect("peer joins");
+    let me = peer.p2p.local_peer_id().to_string();
+    let joined = wait_for(Duration::from_secs(20), || async {
+        miner.peer_ids().await?.contains(&me).then_some(())
+    })
+    .await;
+    assert!(joined.is_some(), "the peer did not connect");
+    // Mining stopped, but a share may still have been on its way: copy once the tip
+    // holds still.
+    let finder = address(spec(), 0);
+    let (before, orphan) = loop {
+        let tip = miner.tip().await.expect("tip");
+        peer.copy_chain(&miner.peer_id).await.expect("copy");
+        if peer.tip().map(|(h, t)| (h, t.to_string())) == Some(tip.clone()) {
+            let block = parent_template(spec(), &parent.url())
+                .await
+                .expect("template");
+            let coinbase = miner.coinbase_for(&finder).await.expect("coinbase");
+            break (coinbase, peer.side_share(block).expect("side share"));
+        }
+    };
+    let taken = wait_for(Duration::from_secs(20), || async {
+        peer.announce(&orphan);
+        let now = miner.coinbase_for(&finder).await?;
+        (now != before).then_some(())
+    })
+    .await;
+    assert!(
+        taken.is_some(),
+        "the orphan did not change the miner's work\n{}",
+        miner.log_tail(30)
+    );
+    drop(peer);
+
+    let (height, hash) = miner.tip().await.expect("tip");
+    let late = TestNode::spawn(
+        root.path(),
+        NodeOptions::numbered(
+            1,
+            spec(),
+            parent.url(),
+            vec![miner.p2p_addr.clone()],
+            false,
+            0,
+        ),
+    )
+    .expect("late node");
+    let synced = wait_for(Duration::from_secs(60), || async {
+        (late.tip().await? == (height, hash.clone())).then_some(())
+    })
+    .await;
+    assert!(
+        synced.is_some(),
+        "late joiner did not sync\n{}",
+        late.log_tail(30)
+    );
+    let agreed = agreed_coinbase(&[&late, &miner], &finder, Duration::from_secs(30)).await;
+    assert!(
+        agreed.is_some(),
+        "the late joiner builds another coinbase: {:?} / {:?}\n{}",
+        late.coinbase_for(&finder).await,
+        miner.coinbase_for(&finder).await,
+        late.log_tail(30)
+    );
+    miner.kill();
+}

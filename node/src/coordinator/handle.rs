@@ -66,6 +66,12 @@ pub(crate) enum ChainInput {
         hashes: Vec<ShareHash>,
         reply: oneshot::Sender<Vec<SyncMeta>>,
     },
+    /// The shares a child of `prev` may include as uncles (see
+    /// `ShareChain::uncle_candidates`).
+    UncleCandidates {
+        prev: ShareHash,
+        reply: oneshot::Sender<Vec<ShareHash>>,
+    },
 }
 
 /// What became of an announced share.
@@ -173,6 +179,15 @@ impl ChainHandle {
         hashes: Vec<ShareHash>,
     ) -> Result<Vec<SyncMeta>, ChainUnavailable> {
         self.ask(|reply| ChainInput::SyncMetas { hashes, reply })
+            .await
+    }
+
+    /// Returns the shares a child of `prev` may include as uncles.
+    pub(crate) async fn uncle_candidates(
+        &self,
+        prev: ShareHash,
+    ) -> Result<Vec<ShareHash>, ChainUnavailable> {
+        self.ask(|reply| ChainInput::UncleCandidates { prev, reply })
             .await
     }
 }

@@ -335,6 +335,9 @@ impl Coordinator {
             ChainInput::SyncMetas { hashes, reply } => {
                 let _ = reply.send(self.chain.sync_metas(&hashes));
             }
+            ChainInput::UncleCandidates { prev, reply } => {
+                let _ = reply.send(self.chain.uncle_candidates(prev));
+            }
         }
     }
 

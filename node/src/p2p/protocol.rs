@@ -146,6 +146,13 @@ pub enum Request {
         /// Most shares wanted, at most [`MAX_SHARES_PER_REQUEST`].
         max: u32,
     },
+    /// The side shares the peer would include as uncles in a share built on `prev`
+    /// (at most the spec's `max_uncles`): recent orphans that no share has included
+    /// yet, which a node that synced only the main chain and its uncles lacks.
+    Uncles {
+        /// The share the uncles' includer builds on (the tip both sides hold).
+        prev: WireHash,
+    },
 }
 
 /// One share of a `Shares` response, with the fields that need its ancestors: a

@@ -171,6 +171,9 @@ async fn answer_blobs(source: &Arc<dyn BlobSource>, request: Request) -> Respons
     let read = match request {
         Request::Tip => return Response::Tip(source.tip()),
         Request::Headers { .. } => return Response::Refused("no headers on this chain".into()),
+        Request::Uncles { .. } => {
+            return Response::Refused("no uncle requests on this chain".into());
+        }
         Request::Shares { hashes } => {
             tokio::task::spawn_blocking(move || blobs_by_id(source.as_ref(), &hashes)).await
         }
@@ -220,32 +223,44 @@ async fn answer_chain(
                 _ => busy(),
             }
         }
-        Request::Shares { hashes: wire } => {
-            let Ok(metas) = chain.sync_metas(hashes(&wire)).await else {
-                return busy();
-            };
-            let Some(store) = store.cloned() else {
-                return busy();
-            };
-            let held: Vec<ShareHash> = metas.iter().map(|m| m.hash).collect();
-            let Ok(Ok(bytes)) =
-                tokio::task::spawn_blocking(move || store.encoded_shares(&held)).await
-            else {
-                return busy();
-            };
-            // Both lists follow the request's order; a share pruned in between is left out.
-            let mut bytes = bytes.into_iter().peekable();
-            let mut out = Vec::with_capacity(metas.len());
-            for m in metas {
-                if let Some((_, share)) = bytes.next_if(|(h, _)| *h == m.hash) {
-                    out.push(SyncedShare {
-                        share,
-                        chain_work: m.chain_work.to_u128(),
-                        anchor_time: m.anchor_time,
-                    });
-                }
+        Request::Shares { hashes: wire } => held_shares(chain, store, hashes(&wire)).await,
+        Request::Uncles { prev } => {
+            match chain.uncle_candidates(ShareHash::from_bytes(prev)).await {
+                Ok(uncles) => held_shares(chain, store, uncles).await,
+                Err(_) => busy(),
             }
-            Response::Shares(out)
         }
     }
+}
+
+/// The shares among `wanted` that this node holds, in that order, with their sync fields.
+async fn held_shares(
+    chain: &ChainHandle,
+    store: Option<&StoreReader>,
+    wanted: Vec<ShareHash>,
+) -> Response {
+    let Ok(metas) = chain.sync_metas(wanted).await else {
+        return busy();
+    };
+    let Some(store) = store.cloned() else {
+        return busy();
+    };
+    let held: Vec<ShareHash> = metas.iter().map(|m| m.hash).collect();
+    let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || store.encoded_shares(&held)).await
+    else {
+        return busy();
+    };
+    // Both lists follow the request's order; a share pruned in between is left out.
+    let mut bytes = bytes.into_iter().peekable();
+    let mut out = Vec::with_capacity(metas.len());
+    for m in metas {
+        if let Some((_, share)) = bytes.next_if(|(h, _)| *h == m.hash) {
+            out.push(SyncedShare {
+                share,
+                chain_work: m.chain_work.to_u128(),
+                anchor_time: m.anchor_time,
+            });
+        }
+    }
+    Response::Shares(out)
 }

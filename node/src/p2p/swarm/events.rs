@@ -229,7 +229,7 @@ impl Task {
             .get_mut(&peer)
             .is_some_and(|s| s.requests.take());
         let oversized = match &request {
-            Request::Tip => false,
+            Request::Tip | Request::Uncles { .. } => false,
             Request::Headers { locator, .. } => locator.len() > MAX_LOCATOR,
             Request::Shares { hashes } => hashes.len() > MAX_SHARES_PER_REQUEST,
             Request::Chain { max, .. } => *max as usize > MAX_SHARES_PER_REQUEST,

@@ -1,6 +1,6 @@
 //! The steps of a sync: start from a peer whose tip has more work, check and link its
 //! headers, fetch share batches from every peer that has them, deliver them in order,
-//! fetch missing uncles, and finish or abort.
+//! fetch missing uncles, and finish or abort; once on a peer's tip, fetch its side shares.
 
 use super::headers::{HeaderError, check_headers};
 use super::job::{Job, Plan};
@@ -267,6 +267,70 @@ impl Syncer {
                     .penalize(peer, penalty_for(&e), "invalid share in sync");
             }
             Err(_) => {}
+        }
+    }
+
+    /// Once a peer reports the tip we hold, asks it (once per tip) for the side shares it
+    /// would include as uncles: orphans no share names yet, which a sync of the main
+    /// chain does not bring. Without them two nodes on one tip credit different uncles.
+    pub(super) fn maybe_ask_side_shares(&mut self, peer: PeerId, tip: TipInfo) {
+        let hash = ShareHash::from_bytes(tip.hash);
+        if self.job.is_some()
+            || self.our_tip().1 != Some(hash)
+            || self.side_shares_asked.get(&peer) == Some(&hash)
+        {
+            return;
+        }
+        self.side_shares_asked.insert(peer, hash);
+        self.ask(
+            peer,
+            Request::Uncles { prev: tip.hash },
+            Tag::SideShares(peer),
+        );
+    }
+
+    /// Hands a peer's side shares to the coordinator, which validates each in full.
+    pub(super) fn on_side_shares(&mut self, peer: PeerId, shares: Vec<SyncedShare>) {
+        if shares.len() > usize::from(self.spec.max_uncles) {
+            self.p2p
+                .penalize(peer, INVALID_SHARE_PENALTY, "more side shares than uncles");
+            return;
+        }
+        let mut batch = Vec::with_capacity(shares.len());
+        for s in shares {
+            match Share::from_bytes(&s.share) {
+                Ok(share) => batch.push((share, s.share.len(), None)),
+                Err(e) => {
+                    warn!(target: "otedama::p2p", %peer, error = %e, "undecodable side share");
+                    self.p2p
+                        .penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
+                    return;
+                }
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let chain = self.chain.clone();
+        self.pending.push(Box::pin(async move {
+            let outcome = chain.deliver(batch).await;
+            Reply::SideShares { peer, outcome }
+        }));
+    }
+
+    /// A side share that does not link to what we hold is no fault of the peer (our tip
+    /// may have moved); one that breaks a rule is.
+    pub(super) fn on_side_shares_stored(&mut self, peer: PeerId, outcome: Delivery) {
+        match outcome {
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err((hash, ShareError::MissingParent(_) | ShareError::MissingUncle(_)))) => {
+                debug!(target: "otedama::p2p", %peer, share = %hash, "side share does not link");
+            }
+            Ok(Err((hash, e))) => {
+                warn!(target: "otedama::p2p", %peer, share = %hash, error = %e, "invalid side share");
+                self.p2p
+                    .penalize(peer, penalty_for(&e), "invalid share in sync");
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 //! `Reply` handled like any other event.
 //!
 //! This file holds the loop, announcements and replies; `fetch` a sync's steps (headers,
-//! share batches, delivery, missing uncles); `job` its bookkeeping; `headers` the
+//! share batches, delivery, missing uncles, side shares); `job` its bookkeeping; `headers` the
 //! header checks.
 
 mod fetch;
@@ -69,12 +69,18 @@ enum Tag {
     /// An uncle a synced share names that we do not hold (a share lost in a crash, or
     /// below the fork point): fetched on its own, then the sync starts again.
     Uncle(PeerId),
+    /// The side shares a peer on our tip would include as uncles.
+    SideShares(PeerId),
 }
 
 impl Tag {
     fn peer(self) -> PeerId {
         match self {
-            Tag::Tip(p) | Tag::Headers(p, _) | Tag::Shares(p, _, _) | Tag::Uncle(p) => p,
+            Tag::Tip(p)
+            | Tag::Headers(p, _)
+            | Tag::Shares(p, _, _)
+            | Tag::Uncle(p)
+            | Tag::SideShares(p) => p,
         }
     }
 }
@@ -109,6 +115,8 @@ enum Reply {
     },
     /// The coordinator took (or refused) a fetched uncle.
     Uncle { peer: PeerId, outcome: Delivery },
+    /// The coordinator took (or refused) a peer's side shares.
+    SideShares { peer: PeerId, outcome: Delivery },
 }
 
 /// The syncer task.
@@ -128,6 +136,8 @@ pub(crate) struct Syncer {
     next_slot: BTreeMap<PeerId, tokio::time::Instant>,
     /// Uncles fetched since the last completed sync.
     uncle_fetches: u32,
+    /// Per peer, the tip we last asked it the side shares of.
+    side_shares_asked: BTreeMap<PeerId, ShareHash>,
 }
 
 impl Syncer {
@@ -151,6 +161,7 @@ impl Syncer {
             verdicts: 0,
             next_slot: BTreeMap::new(),
             uncle_fetches: 0,
+            side_shares_asked: BTreeMap::new(),
         }
     }
 
@@ -244,6 +255,7 @@ impl Syncer {
             NetEvent::Disconnected(peer) => {
                 self.tips.remove(&peer);
                 self.next_slot.remove(&peer);
+                self.side_shares_asked.remove(&peer);
                 if self
                     .job
                     .as_ref()
@@ -334,6 +346,7 @@ impl Syncer {
                 outcome,
             } => self.on_delivered(peer, job, n, outcome),
             Reply::Uncle { peer, outcome } => self.on_uncle_stored(peer, outcome),
+            Reply::SideShares { peer, outcome } => self.on_side_shares_stored(peer, outcome),
         }
         self.dispatch();
         self.deliver();
@@ -346,6 +359,7 @@ impl Syncer {
                 if let Some(tip) = tip {
                     self.tips.insert(peer, tip);
                     self.maybe_start(peer, tip);
+                    self.maybe_ask_side_shares(peer, tip);
                 }
                 self.publish_progress();
             }
@@ -355,6 +369,9 @@ impl Syncer {
                 }
             }
             (Tag::Uncle(peer), Ok(Response::Shares(shares))) => self.on_uncle(peer, shares),
+            (Tag::SideShares(peer), Ok(Response::Shares(shares))) => {
+                self.on_side_shares(peer, shares);
+            }
             (Tag::Shares(peer, job, batch), Ok(Response::Shares(shares))) => {
                 if let Some(j) = self.job.as_mut().filter(|j| j.id == job)
                     && !j.arrived(peer, batch, shares)
@@ -384,7 +401,7 @@ impl Syncer {
             return;
         };
         match tag {
-            Tag::Tip(_) | Tag::Uncle(_) => {}
+            Tag::Tip(_) | Tag::Uncle(_) | Tag::SideShares(_) => {}
             Tag::Headers(_, id) if id == job.id => self.abort("headers request failed"),
             Tag::Shares(peer, id, batch) if id == job.id => job.failed(peer, batch, exclude),
             _ => {}
