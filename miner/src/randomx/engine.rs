@@ -9,8 +9,8 @@
 
 #![allow(unsafe_code)]
 
-use super::ffi;
 use super::memory::{self, HugePages, PageMode};
+use super::{ffi, items};
 use crate::error::RandomxError;
 use crate::priority::ThreadPriority;
 use std::ffi::{c_int, c_ulong};
@@ -118,8 +118,8 @@ unsafe impl Sync for Cache {}
 
 impl Cache {
     /// Builds the cache of `key` (for Monero, the seed block id; about 0.3 s with AVX2
-    /// Argon2). `huge_pages` other than [`HugePages::Off`] tries reserved huge pages
-    /// first.
+    /// Argon2). With [`HugePages::Auto`] it tries reserved huge pages first; then, unless
+    /// [`HugePages::Off`], transparent huge pages.
     ///
     /// # Errors
     /// [`RandomxError::CacheAlloc`] when the memory cannot be allocated.
@@ -134,11 +134,25 @@ impl Cache {
             attempts.push((base | ffi::FLAG_LARGE_PAGES, PageMode::HugeTlb));
         }
         attempts.push((base, PageMode::Normal));
-        for (raw, pages) in attempts {
+        for (raw, mut pages) in attempts {
             // SAFETY: any flag combination is accepted; NULL reports failure.
             let Some(ptr) = NonNull::new(unsafe { ffi::randomx_alloc_cache(raw) }) else {
                 continue;
             };
+            // The dataset's items read random cache lines: on 4 KiB pages nearly every
+            // read is a TLB miss. Advise transparent huge pages before Argon2 first
+            // writes the memory. The advice changes no contents, so a wrong pointer
+            // could cost nothing but the advice.
+            if pages == PageMode::Normal && huge_pages != HugePages::Off {
+                // SAFETY: `randomx_cache` is a standard-layout struct whose first member
+                // is its `memory` pointer (`dataset.hpp`), allocated with the cache.
+                let memory = unsafe { ptr.as_ptr().cast::<*mut u8>().read() };
+                if !memory.is_null()
+                    && memory::advise_huge_pages(memory, memory::CACHE_BYTES as usize)
+                {
+                    pages = PageMode::Transparent;
+                }
+            }
             // SAFETY: `ptr` is a live cache; `key` is valid for `key.len()` bytes (an
             // empty key is allowed with any pointer).
             unsafe { ffi::randomx_init_cache(ptr.as_ptr(), key.as_ptr().cast(), key.len()) };
@@ -157,6 +171,11 @@ impl Cache {
     /// Returns the key the cache was built from.
     pub fn key(&self) -> &[u8] {
         &self.key
+    }
+
+    /// The library's cache, for the item computation that reads its programs.
+    pub(crate) fn raw(&self) -> NonNull<ffi::RandomxCache> {
+        self.ptr
     }
 
     /// Returns the pages the cache lives on.
@@ -196,6 +215,8 @@ pub struct Dataset {
     pages: PageMode,
     init_time: Duration,
     init_threads: usize,
+    /// Whether the items were computed several at a time (`items`), not by the library.
+    interleaved: bool,
     /// On 1 GiB pages: the memory the dataset reads instead of the library's.
     gigantic: Option<GiganticMemory>,
 }
@@ -215,11 +236,12 @@ unsafe impl Send for Dataset {}
 unsafe impl Sync for Dataset {}
 
 /// The dataset pointer handed to the init threads, each of which writes its own item
-/// range.
+/// range, with the dataset's memory for the interleaved item computation.
 #[derive(Clone, Copy)]
 struct InitTarget {
     dataset: *mut ffi::RandomxDataset,
     cache: *mut ffi::RandomxCache,
+    memory: *mut u8,
 }
 
 // SAFETY: the threads of `Dataset::build` write disjoint item ranges of one dataset and
@@ -227,6 +249,12 @@ struct InitTarget {
 unsafe impl Send for InitTarget {}
 
 impl Dataset {
+    /// Returns whether the items were computed several at a time with the cache's
+    /// programs compiled here, rather than one at a time by the library.
+    pub fn interleaved(&self) -> bool {
+        self.interleaved
+    }
+
     /// Returns the number of 64-byte items of a dataset.
     // `c_ulong` is 32 bits on Windows, 64 elsewhere.
     #[allow(clippy::useless_conversion)]
@@ -262,13 +290,21 @@ impl Dataset {
             pages,
             init_time: Duration::ZERO,
             init_threads: threads,
+            interleaved: false,
             gigantic,
         };
         let items = Self::item_count();
+        // SAFETY: the cache is initialised, outlives the kernel (dropped at the end of
+        // this function) and is only read from here on.
+        let kernel = unsafe { items::ItemKernel::new(cache.raw(), items) };
+        dataset.interleaved = kernel.is_some();
         let target = InitTarget {
             dataset: dataset.ptr.as_ptr(),
             cache: cache.ptr.as_ptr(),
+            // SAFETY: a live dataset.
+            memory: unsafe { ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()) }.cast(),
         };
+        let kernel = kernel.as_ref();
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(threads);
             for index in 0..threads as u64 {
@@ -283,12 +319,19 @@ impl Dataset {
                         // SAFETY: `first..end` lies inside `0..items` and no other thread
                         // writes it; the dataset and the cache outlive the scope.
                         unsafe {
-                            ffi::randomx_init_dataset(
-                                target.dataset,
-                                target.cache,
-                                first as c_ulong,
-                                (end - first) as c_ulong,
-                            );
+                            match kernel {
+                                Some(k) => k.compute(
+                                    target.memory.add(first as usize * ffi::DATASET_ITEM_SIZE),
+                                    first,
+                                    end - first,
+                                ),
+                                None => ffi::randomx_init_dataset(
+                                    target.dataset,
+                                    target.cache,
+                                    first as c_ulong,
+                                    (end - first) as c_ulong,
+                                ),
+                            }
                         }
                     });
                 match spawned {

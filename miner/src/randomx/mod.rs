@@ -20,6 +20,7 @@
 mod bench;
 mod engine;
 mod ffi;
+mod items;
 mod memory;
 mod mining;
 
