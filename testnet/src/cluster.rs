@@ -450,6 +450,34 @@ pub async fn agreed_coinbase(
     .await
 }
 
+/// Waits until `late` holds `tip` (60 s at most), then until it builds the same coinbase
+/// for `finder` as `peer` (30 s); panics with what each node built otherwise.
+pub async fn assert_late_joiner_agrees(
+    late: &TestNode,
+    peer: &TestNode,
+    tip: &(u64, String),
+    finder: &str,
+) {
+    let synced = wait_for(Duration::from_secs(60), || async {
+        (late.tip().await.as_ref() == Some(tip)).then_some(())
+    })
+    .await;
+    assert!(
+        synced.is_some(),
+        "late joiner did not sync\n{}",
+        late.log_tail(30)
+    );
+    let agreed = agreed_coinbase(&[late, peer], finder, Duration::from_secs(30)).await;
+    assert!(
+        agreed.is_some(),
+        "the late joiner builds another coinbase than {}: {:?} / {:?}\n{}",
+        peer.options.name,
+        late.coinbase_for(finder).await,
+        peer.coinbase_for(finder).await,
+        late.log_tail(30)
+    );
+}
+
 /// Waits until every node's tip is at least `height`.
 pub async fn all_reach(nodes: &[&TestNode], height: u64, limit: Duration) -> bool {
     wait_for(limit, || async {

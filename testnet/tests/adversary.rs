@@ -6,8 +6,8 @@
 use otedama_sharechain::{ChainSpec, PayoutScript, Share};
 use otedama_testnet::adversary::{Adversary, Forgery, parent_template};
 use otedama_testnet::cluster::{
-    NodeOptions, TestNode, address, agreed_coinbase, converged, fully_connected, logs,
-    spawn_full_mesh, wait_for,
+    NodeOptions, TestNode, address, agreed_coinbase, assert_late_joiner_agrees, converged,
+    fully_connected, logs, spawn_full_mesh, wait_for,
 };
 use otedama_testnet::standin::ParentStandIn;
 use std::time::Duration;
@@ -256,22 +256,6 @@ async fn a_late_joiner_fetches_the_orphans_beside_the_tip() {
         ),
     )
     .expect("late node");
-    let synced = wait_for(Duration::from_secs(60), || async {
-        (late.tip().await? == (height, hash.clone())).then_some(())
-    })
-    .await;
-    assert!(
-        synced.is_some(),
-        "late joiner did not sync\n{}",
-        late.log_tail(30)
-    );
-    let agreed = agreed_coinbase(&[&late, &miner], &finder, Duration::from_secs(30)).await;
-    assert!(
-        agreed.is_some(),
-        "the late joiner builds another coinbase: {:?} / {:?}\n{}",
-        late.coinbase_for(&finder).await,
-        miner.coinbase_for(&finder).await,
-        late.log_tail(30)
-    );
+    assert_late_joiner_agrees(&late, &miner, &(height, hash), &finder).await;
     miner.kill();
 }

@@ -3,7 +3,8 @@
 
 use otedama_sharechain::ChainSpec;
 use otedama_testnet::cluster::{
-    NodeOptions, TestNode, address, agreed_coinbase, all_reach, converged, logs, wait_for,
+    NodeOptions, TestNode, address, agreed_coinbase, all_reach, assert_late_joiner_agrees,
+    converged, logs, wait_for,
 };
 use otedama_testnet::standin::ParentStandIn;
 use std::time::Duration;
@@ -130,23 +131,7 @@ async fn five_nodes_converge_agree_on_the_coinbase_and_a_late_joiner_syncs() {
         options(9, &parent, vec![nodes[2].p2p_addr.clone()], false),
     )
     .expect("late node");
-    let synced = wait_for(Duration::from_secs(60), || async {
-        (late.tip().await? == (height, hash.clone())).then_some(())
-    })
-    .await;
-    assert!(
-        synced.is_some(),
-        "late joiner did not sync\n{}",
-        late.log_tail(30)
-    );
-    let agreed = agreed_coinbase(&[&late, &nodes[2]], &finder, Duration::from_secs(30)).await;
-    assert!(
-        agreed.is_some(),
-        "the late joiner builds another coinbase than {}: {:?} / {:?}",
-        nodes[2].options.name,
-        late.coinbase_for(&finder).await,
-        nodes[2].coinbase_for(&finder).await
-    );
+    assert_late_joiner_agrees(&late, &nodes[2], &(height, hash), &finder).await;
     let status = late.get("/api/status").await.expect("status");
     assert_eq!(status["sync"]["synced"], true, "{status}");
 

@@ -293,30 +293,29 @@ impl Assembler {
         self.emit(&[Self::rex(0, 0, rm), opcode, Self::modrm(3, ext, rm)]);
     }
 
+    /// Moves the eight registers between r8-r15 and `[rdi]`: opcode 0x8b loads them,
+    /// 0x89 stores them.
+    fn move_registers(&mut self, opcode: u8) {
+        for i in 0..8u8 {
+            self.emit(&[
+                Self::rex(8 + i, 0, RDI),
+                opcode,
+                Self::modrm(1, i, RDI),
+                8 * i,
+            ]);
+        }
+    }
+
     fn program(&mut self, program: &Program, reciprocals: &[u64]) {
         // push r12..r15 (callee-saved); r8-r11 are the caller's to save.
         self.emit(&[0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
-        for i in 0..8u8 {
-            // mov r(8+i), [rdi + 8i]
-            self.emit(&[
-                Self::rex(8 + i, 0, RDI),
-                0x8b,
-                Self::modrm(1, i, RDI),
-                8 * i,
-            ]);
-        }
+        // mov r(8+i), [rdi + 8i]
+        self.move_registers(0x8b);
         for instruction in &program.code {
             self.instruction(*instruction, reciprocals);
         }
-        for i in 0..8u8 {
-            // mov [rdi + 8i], r(8+i)
-            self.emit(&[
-                Self::rex(8 + i, 0, RDI),
-                0x89,
-                Self::modrm(1, i, RDI),
-                8 * i,
-            ]);
-        }
+        // mov [rdi + 8i], r(8+i)
+        self.move_registers(0x89);
         // pop r15..r12; ret
         self.emit(&[0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0xc3]);
     }
