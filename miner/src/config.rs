@@ -1,7 +1,7 @@
 //! Miner configuration and pool URLs.
 
 use crate::error::UrlError;
-use crate::priority::ThreadPriority;
+use crate::priority::{CpuAffinity, ThreadPriority};
 use otedama_sharechain::PowAlgorithm;
 use std::fmt;
 
@@ -23,6 +23,8 @@ pub struct MinerConfig {
     pub max_hashrate: Option<f64>,
     /// Scheduling priority of the hashing threads.
     pub priority: ThreadPriority,
+    /// The CPUs the hashing threads are pinned to (empty: the OS places them).
+    pub affinity: CpuAffinity,
 }
 
 impl fmt::Debug for MinerConfig {
@@ -35,6 +37,7 @@ impl fmt::Debug for MinerConfig {
             .field("algorithm", &self.algorithm)
             .field("max_hashrate", &self.max_hashrate)
             .field("priority", &self.priority)
+            .field("affinity", &self.affinity)
             .finish()
     }
 }
@@ -224,6 +227,7 @@ mod tests {
             algorithm: PowAlgorithm::Sha256d,
             max_hashrate: None,
             priority: ThreadPriority::Low,
+            affinity: CpuAffinity::default(),
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

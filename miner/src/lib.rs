@@ -106,7 +106,7 @@ pub use miner::{MAX_THREADS, Miner};
 #[cfg(feature = "opencl")]
 pub use opencl::{OpenClBackend, OpenClDevice};
 pub use otedama_sharechain::PowAlgorithm;
-pub use priority::ThreadPriority;
+pub use priority::{CpuAffinity, ThreadPriority};
 
 /// Hashing threads for a request of `requested`: itself, or one per logical CPU for 0.
 pub fn hashing_threads(requested: usize) -> usize {

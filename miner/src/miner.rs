@@ -11,7 +11,7 @@ use crate::worker::{WorkBoard, Worker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 const LOG: &str = "otedama::miner";
 
@@ -108,16 +108,16 @@ impl Miner {
                 shared: Arc::clone(&shared),
                 shares: share_tx.clone(),
             };
-            let priority = config.priority;
+            let (priority, affinity) = (config.priority, config.affinity.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("otedama-miner-{index}"))
                 .spawn(move || {
-                    if let Err(error) = priority.apply_to_current_thread()
-                        && index == 0
-                    {
-                        warn!(target: "otedama::miner", ?priority, %error,
-                              "cannot set the mining threads' priority; they run at the default");
-                    }
+                    crate::priority::place_current_thread(
+                        priority,
+                        &affinity,
+                        index,
+                        "mining threads",
+                    );
                     worker.run()
                 });
             match spawned {
@@ -229,6 +229,7 @@ mod tests {
             algorithm: PowAlgorithm::Sha256d,
             max_hashrate: None,
             priority: crate::ThreadPriority::default(),
+            affinity: crate::CpuAffinity::default(),
         }
     }
 
@@ -265,5 +266,43 @@ mod tests {
             Miner::start_with_backend(c, scrypt),
             Err(MinerError::AlgorithmMismatch { .. })
         ));
+    }
+
+    /// The CPUs each hashing thread may run on, read back from the kernel by thread name.
+    #[cfg(target_os = "linux")]
+    fn allowed_cpus_of(thread: &str) -> Option<String> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == thread {
+                let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+                return status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_owned());
+            }
+        }
+        None
+    }
+
+    /// Two threads on a list of one CPU both run on it; the kernel says so.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_are_pinned_to_their_cpus() {
+        let mut c = config(&["127.0.0.1:1"]);
+        c.threads = 2;
+        c.affinity = crate::CpuAffinity::new(vec![0]);
+        let miner = Miner::start(c).expect("starts");
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen = ["otedama-miner-0", "otedama-miner-1"]
+                .map(allowed_cpus_of)
+                .to_vec();
+            if seen.iter().all(|s| s.as_deref() == Some("0")) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, vec![Some("0".to_owned()); 2]);
+        miner.stop().await;
     }
 }

@@ -9,7 +9,7 @@
 //! job's 64-bit target, as xmrig checks it. A new seed is built before its first job is
 //! hashed.
 
-use crate::priority::ThreadPriority;
+use crate::priority::{CpuAffinity, ThreadPriority};
 use crate::randomx::{
     RandomxFound, RandomxJob, RandomxMiner, RandomxMode, RandomxOptions, RandomxTarget,
 };
@@ -41,6 +41,8 @@ pub struct XmrigMinerConfig {
     pub threads: usize,
     /// Scheduling priority of the hashing threads.
     pub priority: ThreadPriority,
+    /// The CPUs the hashing and dataset threads are pinned to (empty: the OS places them).
+    pub affinity: CpuAffinity,
     /// RandomX mode: fast (dataset), light (cache only), or chosen by free memory.
     pub mode: RandomxMode,
     /// Where the fast-mode dataset is published for the node's share verifier, if set.
@@ -180,10 +182,11 @@ pub async fn run(
     stats: Arc<XmrigMinerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut miner, results) = match RandomxMiner::start(config.threads.max(1), config.priority) {
-        Ok(started) => started,
-        Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
-    };
+    let (mut miner, results) =
+        match RandomxMiner::start(config.threads.max(1), config.priority, &config.affinity) {
+            Ok(started) => started,
+            Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
+        };
     if let Some(slot) = &config.dataset {
         miner.publish_to(Arc::clone(slot));
     }
@@ -191,6 +194,7 @@ pub async fn run(
         mode: config.mode,
         hashing_threads: miner.threads(),
         priority: config.priority,
+        affinity: config.affinity.clone(),
         ..RandomxOptions::default()
     };
     let board = Arc::new(Board {

@@ -85,6 +85,7 @@ fn api_payouts_match_the_blocks_litecoind_accepted() {
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
                     priority: otedama_miner::ThreadPriority::default(),
+                    affinity: otedama_miner::CpuAffinity::default(),
                 })
                 .expect("miner starts"),
             );

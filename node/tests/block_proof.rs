@@ -111,6 +111,7 @@ fn a_found_block_is_confirmed_orphaned_by_a_reorg_and_confirmed_again() {
             algorithm: PowAlgorithm::Scrypt,
             max_hashrate: None,
             priority: otedama_miner::ThreadPriority::default(),
+            affinity: otedama_miner::CpuAffinity::default(),
         })
         .expect("miner starts");
         let hash = timeout(Duration::from_secs(180), async {

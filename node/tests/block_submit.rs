@@ -191,6 +191,7 @@ fn a_hung_daemon_delays_neither_the_block_to_the_other_nor_the_node() {
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
                     priority: otedama_miner::ThreadPriority::default(),
+                    affinity: otedama_miner::CpuAffinity::default(),
                 })
                 .expect("miner starts"),
             );

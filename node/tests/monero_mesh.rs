@@ -208,6 +208,7 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
                 login: address.to_owned(),
                 threads: 1,
                 priority: otedama_miner::ThreadPriority::Normal,
+                affinity: otedama_miner::CpuAffinity::default(),
                 mode: otedama_miner::randomx::RandomxMode::Light,
                 dataset: None,
             },

@@ -447,6 +447,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             login: format!("{miner_b}.builtin"),
             threads: 1,
             priority: otedama_miner::ThreadPriority::Normal,
+            affinity: otedama_miner::CpuAffinity::default(),
             mode: otedama_miner::randomx::RandomxMode::Light,
             dataset: None,
         },

@@ -251,6 +251,7 @@ fn pool_blocks_pay_both_miners_exactly_pplns() {
                     algorithm: PowAlgorithm::Scrypt,
                     max_hashrate: None,
                     priority: otedama_miner::ThreadPriority::default(),
+                    affinity: otedama_miner::CpuAffinity::default(),
                 })
                 .expect("miner starts"),
             );

@@ -69,7 +69,7 @@ pub fn measure_randomx(
     let threads = crate::hashing_threads(threads);
     let options = RandomxOptions {
         hashing_threads: threads,
-        ..*options
+        ..options.clone()
     };
     let setup_start = Instant::now();
     let context = RandomxContext::build(BENCH_KEY, &options)?;
@@ -85,11 +85,16 @@ pub fn measure_randomx(
     let (hashes, elapsed) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(threads);
         for (index, vm) in vms.iter_mut().enumerate() {
-            let stop = &stop;
+            let (stop, options) = (&stop, &options);
             let spawned = std::thread::Builder::new()
                 .name(format!("otedama-rx-bench-{index}"))
                 .spawn_scoped(scope, move || {
-                    let _ = options.priority.apply_to_current_thread();
+                    crate::priority::place_current_thread(
+                        options.priority,
+                        &options.affinity,
+                        index,
+                        "bench threads",
+                    );
                     // A 76-byte blob like a Monero block's, distinct per thread.
                     let mut blob: Vec<u8> = (0..76u8)
                         .map(|i| i.wrapping_mul(151).wrapping_add(7))

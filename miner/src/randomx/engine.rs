@@ -12,7 +12,7 @@
 use super::memory::{self, HugePages, PageMode};
 use super::{ffi, items};
 use crate::error::RandomxError;
-use crate::priority::ThreadPriority;
+use crate::priority::{CpuAffinity, ThreadPriority};
 use std::ffi::{c_int, c_ulong};
 use std::fmt;
 use std::ptr::NonNull;
@@ -279,6 +279,7 @@ impl Dataset {
         threads: usize,
         huge_pages: HugePages,
         priority: ThreadPriority,
+        affinity: &CpuAffinity,
     ) -> Result<Self, RandomxError> {
         let threads = crate::hashing_threads(threads);
         let start = Instant::now();
@@ -313,8 +314,9 @@ impl Dataset {
                 let spawned = std::thread::Builder::new()
                     .name(format!("otedama-rx-init-{index}"))
                     .spawn_scoped(scope, move || {
-                        // A refused priority only costs speed; mining threads report it.
+                        // A refusal only costs speed; mining threads report it.
                         let _ = priority.apply_to_current_thread();
+                        let _ = affinity.apply_to_current_thread(index as usize);
                         let target = target;
                         // SAFETY: `first..end` lies inside `0..items` and no other thread
                         // writes it; the dataset and the cache outlive the scope.

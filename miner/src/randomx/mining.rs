@@ -3,7 +3,7 @@
 
 use super::{PendingContext, RandomxContext, RandomxOptions, Vm, fast_mode_bytes, mem_available};
 use crate::error::RandomxError;
-use crate::priority::ThreadPriority;
+use crate::priority::{CpuAffinity, ThreadPriority};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -336,15 +336,16 @@ impl DatasetSlot {
 }
 
 impl RandomxMiner {
-    /// Starts `threads` hashing threads (0: one per logical CPU) at `priority`, idle until
-    /// a job and its context are set, and returns the miner with the receiver of its
-    /// results.
+    /// Starts `threads` hashing threads (0: one per logical CPU) at `priority`, pinned
+    /// as `affinity` says, idle until a job and its context are set, and returns the
+    /// miner with the receiver of its results.
     ///
     /// # Errors
     /// [`RandomxError::Spawn`] when a thread cannot start (those started are stopped).
     pub fn start(
         threads: usize,
         priority: ThreadPriority,
+        affinity: &CpuAffinity,
     ) -> Result<(Self, mpsc::Receiver<RandomxFound>), RandomxError> {
         let threads = crate::hashing_threads(threads);
         let shared = Arc::new(Shared::default());
@@ -359,15 +360,16 @@ impl RandomxMiner {
         for index in 0..threads {
             let (shared, tx) = (Arc::clone(&shared), tx.clone());
             let slice = nonce_slice(index, threads);
+            let affinity = affinity.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("otedama-rx-{index}"))
                 .spawn(move || {
-                    if let Err(error) = priority.apply_to_current_thread()
-                        && index == 0
-                    {
-                        warn!(target: "otedama::miner", ?priority, %error,
-                              "cannot set the RandomX threads' priority; they run at the default");
-                    }
+                    crate::priority::place_current_thread(
+                        priority,
+                        &affinity,
+                        index,
+                        "RandomX threads",
+                    );
                     hashing_thread(&shared, slice, &tx);
                 });
             match spawned {

@@ -33,7 +33,7 @@ pub use memory::{
 pub use mining::{DatasetSlot, RandomxFound, RandomxJob, RandomxMiner, RandomxScan, RandomxTarget};
 
 use crate::error::RandomxError;
-use crate::priority::ThreadPriority;
+use crate::priority::{CpuAffinity, ThreadPriority};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ impl FromStr for RandomxMode {
 }
 
 /// How a [`RandomxContext`] is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RandomxOptions {
     /// Fast, light, or chosen from the available memory.
     pub mode: RandomxMode,
@@ -118,6 +118,9 @@ pub struct RandomxOptions {
     pub hashing_threads: usize,
     /// Priority of the dataset threads (the mining threads' own).
     pub priority: ThreadPriority,
+    /// The CPUs the dataset threads (and the bench's hashing threads) are pinned to, in
+    /// thread order, as the mining threads are.
+    pub affinity: CpuAffinity,
     /// The library's features; [`RandomxFlags::detect`] by default.
     pub flags: RandomxFlags,
 }
@@ -130,6 +133,7 @@ impl Default for RandomxOptions {
             init_threads: 0,
             hashing_threads: 1,
             priority: ThreadPriority::Normal,
+            affinity: CpuAffinity::default(),
             flags: RandomxFlags::detect(),
         }
     }
@@ -184,6 +188,7 @@ impl RandomxContext {
                     options.init_threads,
                     options.huge_pages,
                     options.priority,
+                    &options.affinity,
                 )?;
                 RandomxContext::Fast(Arc::new(dataset))
             }
@@ -210,7 +215,7 @@ impl RandomxContext {
         key: &[u8],
         options: &RandomxOptions,
     ) -> Result<PendingContext, RandomxError> {
-        let (key_owned, options) = (key.to_vec(), *options);
+        let (key_owned, options) = (key.to_vec(), options.clone());
         let handle = std::thread::Builder::new()
             .name("otedama-rx-prepare".into())
             .spawn(move || RandomxContext::build(&key_owned, &options))

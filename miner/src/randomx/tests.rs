@@ -200,7 +200,12 @@ fn miner_threads_follow_jobs_and_seeds() {
         hashing_threads: 2,
         ..light()
     };
-    let (miner, rx) = RandomxMiner::start(2, crate::ThreadPriority::Low).expect("start");
+    let (miner, rx) = RandomxMiner::start(
+        2,
+        crate::ThreadPriority::Low,
+        &crate::CpuAffinity::default(),
+    )
+    .expect("start");
     assert_eq!(miner.threads(), 2);
     let first_key = b"seed one".to_vec();
     miner.switch_seed(&first_key, &options).expect("first seed");

@@ -361,6 +361,7 @@ fn config(pools: Vec<String>, threads: usize, algorithm: PowAlgorithm) -> MinerC
         algorithm,
         max_hashrate: None,
         priority: otedama_miner::ThreadPriority::default(),
+        affinity: otedama_miner::CpuAffinity::default(),
     }
 }
 

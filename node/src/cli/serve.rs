@@ -132,6 +132,7 @@ async fn serve_monero(
             login: config.mining.payout_address.trim().to_owned(),
             threads,
             priority: config.mining.cpu.priority.thread_priority(),
+            affinity: config.mining.cpu.cpu_affinity(),
             mode: otedama_miner::randomx::RandomxMode::Auto,
             dataset: Some(dataset),
         }),

@@ -177,6 +177,26 @@ fn the_window_is_a_share_count_or_a_duration_of_the_chains_window() {
 }
 
 #[test]
+fn a_cpu_beyond_what_a_thread_can_be_pinned_to_is_refused() {
+    let report = check("mining:\n  cpu:\n    affinity: [0, 1024]\n");
+    let got = lines(&report.issues);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("mining.cpu.affinity[1]")
+            && got[0].contains("CPU 1024 is beyond the 1024 a thread can be pinned to"),
+        "{}",
+        got[0]
+    );
+    let report = check("mining:\n  cpu:\n    affinity: [0, 1, 1]\n");
+    assert_eq!(lines(&report.issues), Vec::<String>::new());
+    assert_eq!(
+        report.config.mining.cpu.cpu_affinity().cpus(),
+        &[0, 1, 1],
+        "threads may share a CPU"
+    );
+}
+
+#[test]
 fn pps_is_refused_with_the_reason() {
     let report = check("pool:\n  rewards:\n    system: PPS\n");
     let got = lines(&report.issues);

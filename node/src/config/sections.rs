@@ -247,6 +247,16 @@ pub struct CpuConfig {
     pub max_hashrate: u64,
     /// Scheduling priority of the mining threads.
     pub priority: CpuPriority,
+    /// Logical CPUs the mining threads are pinned to, in thread order (thread i on
+    /// entry i modulo the length); empty leaves them to the OS.
+    pub affinity: Vec<u32>,
+}
+
+impl CpuConfig {
+    /// The pinning the miner applies.
+    pub fn cpu_affinity(&self) -> otedama_miner::CpuAffinity {
+        otedama_miner::CpuAffinity::new(self.affinity.iter().map(|c| *c as usize).collect())
+    }
 }
 
 /// Scheduling priority of the built-in miner's threads, so that mining never starves

@@ -180,6 +180,29 @@ fn check_mining(config: &Config, issues: &mut Issues) {
         &mining.payout_address,
         MAX_ADDRESS_BYTES,
     );
+    let affinity = &mining.cpu.affinity;
+    if affinity.len() > otedama_miner::CpuAffinity::MAX_CPUS {
+        issues.push(
+            "mining.cpu.affinity",
+            format!(
+                "{} entries; at most {} (one per thread)",
+                affinity.len(),
+                otedama_miner::CpuAffinity::MAX_CPUS
+            ),
+        );
+    } else if let Some((i, cpu)) = affinity
+        .iter()
+        .enumerate()
+        .find(|(_, c)| **c as usize >= otedama_miner::CpuAffinity::MAX_CPUS)
+    {
+        issues.push(
+            format!("mining.cpu.affinity[{i}]"),
+            format!(
+                "CPU {cpu} is beyond the {} a thread can be pinned to",
+                otedama_miner::CpuAffinity::MAX_CPUS
+            ),
+        );
+    }
     // The algorithm matters only once the miner runs, which needs a payout address.
     let monero = config.chains.iter().any(|c| c.monero_params().is_some());
     let etc = config.chains.iter().any(|c| c.etc_chain().is_some());

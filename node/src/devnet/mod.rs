@@ -198,6 +198,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
         algorithm: spec.algorithm,
         max_hashrate: None,
         priority: otedama_miner::ThreadPriority::default(),
+        affinity: otedama_miner::CpuAffinity::default(),
     })
     .map_err(|e| DevnetError::Miner(e.to_string()))?;
     say(&opts, &format!("miner paying {rig_address} started"));

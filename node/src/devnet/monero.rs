@@ -292,6 +292,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
                 login: format!("{address}.rig{}", i + 1),
                 threads: opts.threads,
                 priority: otedama_miner::ThreadPriority::Normal,
+                affinity: otedama_miner::CpuAffinity::default(),
                 mode: otedama_miner::randomx::RandomxMode::Light,
                 dataset: None,
             },

@@ -63,6 +63,7 @@ impl MinerControl {
                     algorithm,
                     max_hashrate: (m.cpu.max_hashrate > 0).then_some(m.cpu.max_hashrate as f64),
                     priority: m.cpu.priority.thread_priority(),
+                    affinity: m.cpu.cpu_affinity(),
                 },
                 cpu: m.enable_cpu,
                 gpu: m.enable_gpu.then(|| GpuPlan {
