@@ -144,9 +144,8 @@ impl Cache {
             // writes the memory. The advice changes no contents, so a wrong pointer
             // could cost nothing but the advice.
             if pages == PageMode::Normal && huge_pages != HugePages::Off {
-                // SAFETY: `randomx_cache` is a standard-layout struct whose first member
-                // is its `memory` pointer (`dataset.hpp`), allocated with the cache.
-                let memory = unsafe { ptr.as_ptr().cast::<*mut u8>().read() };
+                // SAFETY: a live cache just allocated by the bundled library.
+                let memory = unsafe { items::cache_memory(ptr) };
                 if !memory.is_null()
                     && memory::advise_huge_pages(memory, memory::CACHE_BYTES as usize)
                 {

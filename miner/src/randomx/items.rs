@@ -99,6 +99,16 @@ struct CachePrograms {
     memory: *const u8,
 }
 
+/// The cache's `memory` pointer: the first member of `randomx_cache`, a standard-layout
+/// struct (`dataset.hpp`), allocated with the cache by `randomx_alloc_cache`.
+///
+/// # Safety
+/// `cache` must be a live cache of the bundled release.
+pub(crate) unsafe fn cache_memory(cache: NonNull<ffi::RandomxCache>) -> *mut u8 {
+    // SAFETY: as this function's contract; the first member is a pointer.
+    unsafe { cache.as_ptr().cast::<*mut u8>().read() }
+}
+
 /// Reads the programs out of an initialised cache, checking every field read.
 ///
 /// # Safety
@@ -110,7 +120,7 @@ unsafe fn read_programs(cache: NonNull<ffi::RandomxCache>) -> Option<CacheProgra
     // release (its size is past `RECIPROCALS_OFFSET + 24`); the vector's buffer is read
     // only after its bounds were checked.
     unsafe {
-        let memory = base.cast::<*const u8>().read();
+        let memory = cache_memory(cache).cast_const();
         let begin = base.add(RECIPROCALS_OFFSET).cast::<*const u64>().read();
         let end = base.add(RECIPROCALS_OFFSET + 8).cast::<*const u64>().read();
         let bytes = (end as usize).checked_sub(begin as usize)?;

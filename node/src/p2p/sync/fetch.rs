@@ -8,6 +8,7 @@ use super::{
     Delivery, INVALID_SHARE_PENALTY, Linkable, MAX_UNCLE_FETCHES, PROGRESS_LOG, Reply, Syncer, Tag,
     penalty_for,
 };
+use crate::p2p::P2pHandle;
 use crate::p2p::protocol::{MAX_HEADERS, Request, SyncedShare, TipInfo};
 use libp2p::PeerId;
 use otedama_sharechain::retarget::Anchor;
@@ -138,24 +139,17 @@ impl Syncer {
         let first_batch = job.base && job.next_deliver == 0;
         let mut batch = Vec::with_capacity(shares.len());
         for (i, s) in shares.into_iter().enumerate() {
-            match Share::from_bytes(&s.share) {
-                Ok(share) => {
-                    let claim = (first_batch && i == 0).then_some(BaseClaim {
-                        chain_work: Work::from_u128(s.chain_work),
-                        anchor: Anchor {
-                            time: s.anchor_time,
-                        },
-                    });
-                    batch.push((share, s.share.len(), claim));
-                }
-                Err(e) => {
-                    warn!(target: "otedama::p2p", %peer, error = %e, "undecodable share in sync");
-                    self.p2p
-                        .penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
-                    self.abort("undecodable share");
-                    return;
-                }
-            }
+            let Some(share) = decode(&self.p2p, peer, &s, "share in sync") else {
+                self.abort("undecodable share");
+                return;
+            };
+            let claim = (first_batch && i == 0).then_some(BaseClaim {
+                chain_work: Work::from_u128(s.chain_work),
+                anchor: Anchor {
+                    time: s.anchor_time,
+                },
+            });
+            batch.push((share, s.share.len(), claim));
         }
         let (id, n, chain) = (job.id, batch.len() as u64, self.chain.clone());
         self.pending.push(Box::pin(async move {
@@ -240,14 +234,8 @@ impl Syncer {
             debug!(target: "otedama::p2p", %peer, "peer does not have the uncle");
             return;
         };
-        let share = match Share::from_bytes(&s.share) {
-            Ok(share) => share,
-            Err(e) => {
-                warn!(target: "otedama::p2p", %peer, error = %e, "undecodable uncle");
-                self.p2p
-                    .penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
-                return;
-            }
+        let Some(share) = decode(&self.p2p, peer, &s, "uncle") else {
+            return;
         };
         let chain = self.chain.clone();
         self.pending.push(Box::pin(async move {
@@ -298,15 +286,10 @@ impl Syncer {
         }
         let mut batch = Vec::with_capacity(shares.len());
         for s in shares {
-            match Share::from_bytes(&s.share) {
-                Ok(share) => batch.push((share, s.share.len(), None)),
-                Err(e) => {
-                    warn!(target: "otedama::p2p", %peer, error = %e, "undecodable side share");
-                    self.p2p
-                        .penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
-                    return;
-                }
-            }
+            let Some(share) = decode(&self.p2p, peer, &s, "side share") else {
+                return;
+            };
+            batch.push((share, s.share.len(), None));
         }
         if batch.is_empty() {
             return;
@@ -350,5 +333,18 @@ impl Syncer {
             }
         }
         self.publish_progress();
+    }
+}
+
+/// Decodes a share a peer sent (`what` names it in the log); one that does not decode
+/// costs the peer as an invalid share does.
+fn decode(p2p: &P2pHandle, peer: PeerId, s: &SyncedShare, what: &str) -> Option<Share> {
+    match Share::from_bytes(&s.share) {
+        Ok(share) => Some(share),
+        Err(e) => {
+            warn!(target: "otedama::p2p", %peer, error = %e, "undecodable {what}");
+            p2p.penalize(peer, INVALID_SHARE_PENALTY, "undecodable share");
+            None
+        }
     }
 }
