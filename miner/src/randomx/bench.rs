@@ -32,6 +32,8 @@ pub struct RandomxBenchReport {
     pub dataset_init: Option<Duration>,
     /// Threads that computed the dataset.
     pub init_threads: usize,
+    /// Whether Otedama's compiled VM hashed (otherwise the library's).
+    pub compiled_vm: bool,
 }
 
 impl RandomxBenchReport {
@@ -79,8 +81,9 @@ pub fn measure_randomx(
         RandomxContext::Light(_) => 0,
     };
     let mut vms = (0..threads)
-        .map(|_| context.vm())
+        .map(|_| context.vm_with(options.vm))
         .collect::<Result<Vec<_>, _>>()?;
+    let compiled_vm = vms.first().is_some_and(super::Vm::is_compiled);
     let stop = AtomicBool::new(false);
     let (hashes, elapsed) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(threads);
@@ -147,5 +150,6 @@ pub fn measure_randomx(
         setup,
         dataset_init: context.dataset_init_time(),
         init_threads,
+        compiled_vm,
     })
 }

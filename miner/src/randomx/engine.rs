@@ -509,9 +509,18 @@ enum Memory {
     Light(Arc<Cache>),
 }
 
+/// What computes a [`Vm`]'s hashes.
+enum Engine {
+    /// The library's VM.
+    Library(NonNull<ffi::RandomxVm>),
+    /// Otedama's own fast-mode VM (`compiled`), once it agreed with the library.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    Compiled(Box<super::compiled::CompiledVm>),
+}
+
 /// A RandomX virtual machine: hashes inputs, one thread at a time.
 pub struct Vm {
-    ptr: NonNull<ffi::RandomxVm>,
+    engine: Engine,
     memory: Memory,
     /// Whether a `calculate_hash_first` awaits its `next` or `last`.
     pending: bool,
@@ -528,6 +537,17 @@ impl Vm {
     /// # Errors
     /// [`RandomxError::VmCreate`] when the library cannot create it.
     pub fn fast(dataset: Arc<Dataset>) -> Result<Self, RandomxError> {
+        let mut vm = Self::fast_library(dataset)?;
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        vm.use_compiled();
+        Ok(vm)
+    }
+
+    /// Creates a fast-mode VM that hashes with the library's VM only.
+    ///
+    /// # Errors
+    /// As [`Vm::fast`].
+    pub fn fast_library(dataset: Arc<Dataset>) -> Result<Self, RandomxError> {
         let flags = dataset.flags;
         let pages = dataset.pages;
         let raw_dataset = dataset.ptr.as_ptr();
@@ -539,6 +559,44 @@ impl Vm {
             raw_dataset,
             Memory::Fast(dataset),
         )
+    }
+
+    /// Switches a fast-mode VM to the compiled VM when one can be made and its hashes
+    /// of three inputs equal the library's; otherwise leaves the library's VM.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn use_compiled(&mut self) {
+        let (Engine::Library(ptr), Memory::Fast(dataset)) = (&self.engine, &self.memory) else {
+            return;
+        };
+        let ptr = *ptr;
+        // SAFETY: a live, initialised dataset; `self.memory` keeps it alive as long as
+        // the VM, which owns the compiled VM.
+        let compiled = unsafe {
+            super::compiled::CompiledVm::new(
+                ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()).cast(),
+                dataset.pages,
+            )
+        };
+        let Some(mut compiled) = compiled else {
+            return;
+        };
+        let agrees = [&b"otedama"[..], &[0u8; 76][..], &[0xffu8; 43][..]]
+            .iter()
+            .all(|input| compiled.hash(input) == self.hash(input));
+        if !agrees {
+            tracing::warn!(
+                "the compiled RandomX VM disagrees with the library's; using the library's"
+            );
+            return;
+        }
+        // SAFETY: from `randomx_create_vm`, destroyed once; the engine no longer holds it.
+        unsafe { ffi::randomx_destroy_vm(ptr.as_ptr()) };
+        self.engine = Engine::Compiled(Box::new(compiled));
+    }
+
+    /// Whether Otedama's own compiled VM hashes (otherwise the library's).
+    pub fn is_compiled(&self) -> bool {
+        !matches!(self.engine, Engine::Library(_))
     }
 
     /// Creates a light-mode VM over `cache` (about 8x slower per hash than fast mode).
@@ -579,7 +637,7 @@ impl Vm {
             if let Some(ptr) = NonNull::new(unsafe { ffi::randomx_create_vm(raw, cache, dataset) })
             {
                 return Ok(Self {
-                    ptr,
+                    engine: Engine::Library(ptr),
                     memory,
                     pending: false,
                 });
@@ -607,12 +665,17 @@ impl Vm {
     /// pending hash is lost).
     pub fn hash(&mut self, input: &[u8]) -> [u8; 32] {
         self.pending = false;
+        let ptr = match &mut self.engine {
+            Engine::Library(ptr) => *ptr,
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Engine::Compiled(vm) => return vm.hash(input),
+        };
         let mut out = [0u8; ffi::HASH_SIZE];
         // SAFETY: a live VM used by this thread only; `input` is valid for its length and
         // `out` has room for the 32-byte hash.
         unsafe {
             ffi::randomx_calculate_hash(
-                self.ptr.as_ptr(),
+                ptr.as_ptr(),
                 input.as_ptr().cast(),
                 input.len(),
                 out.as_mut_ptr().cast(),
@@ -625,11 +688,16 @@ impl Vm {
     /// [`Vm::hash_next`] or [`Vm::hash_last`], which overlap it with the next input.
     /// A running pipeline is abandoned.
     pub fn hash_first(&mut self, input: &[u8]) {
+        self.pending = true;
+        let ptr = match &mut self.engine {
+            Engine::Library(ptr) => *ptr,
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Engine::Compiled(vm) => return vm.hash_first(input),
+        };
         // SAFETY: as in `hash`.
         unsafe {
-            ffi::randomx_calculate_hash_first(self.ptr.as_ptr(), input.as_ptr().cast(), input.len())
+            ffi::randomx_calculate_hash_first(ptr.as_ptr(), input.as_ptr().cast(), input.len())
         }
-        self.pending = true;
     }
 
     /// Returns the hash of the previous input of the pipeline and starts `input`;
@@ -638,13 +706,18 @@ impl Vm {
         if !self.pending {
             return None;
         }
+        let ptr = match &mut self.engine {
+            Engine::Library(ptr) => *ptr,
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Engine::Compiled(vm) => return Some(vm.hash_next(input)),
+        };
         let mut out = [0u8; ffi::HASH_SIZE];
         let _fp = FpState::save();
         // SAFETY: as in `hash`; a pipeline was started, so the library's state holds the
         // previous input's seed.
         unsafe {
             ffi::randomx_calculate_hash_next(
-                self.ptr.as_ptr(),
+                ptr.as_ptr(),
                 input.as_ptr().cast(),
                 input.len(),
                 out.as_mut_ptr().cast(),
@@ -659,19 +732,26 @@ impl Vm {
         if !self.pending {
             return None;
         }
+        self.pending = false;
+        let ptr = match &mut self.engine {
+            Engine::Library(ptr) => *ptr,
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Engine::Compiled(vm) => return Some(vm.hash_last()),
+        };
         let mut out = [0u8; ffi::HASH_SIZE];
         let _fp = FpState::save();
         // SAFETY: as in `hash_next`.
-        unsafe { ffi::randomx_calculate_hash_last(self.ptr.as_ptr(), out.as_mut_ptr().cast()) }
-        self.pending = false;
+        unsafe { ffi::randomx_calculate_hash_last(ptr.as_ptr(), out.as_mut_ptr().cast()) }
         Some(out)
     }
 }
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        // SAFETY: from `randomx_create_vm`, destroyed once, before `memory` drops.
-        unsafe { ffi::randomx_destroy_vm(self.ptr.as_ptr()) }
+        if let Engine::Library(ptr) = self.engine {
+            // SAFETY: from `randomx_create_vm`, destroyed once, before `memory` drops.
+            unsafe { ffi::randomx_destroy_vm(ptr.as_ptr()) }
+        }
     }
 }
 

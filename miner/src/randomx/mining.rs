@@ -319,7 +319,8 @@ impl DatasetSlot {
 
     /// Hashes `input` under `key` on the published dataset, when there is one and it is
     /// `key`'s; `None` otherwise (the caller falls back to a light cache). Each call makes
-    /// a VM of its own (its 2 MiB scratchpad), which it frees before returning.
+    /// a VM of its own (its 2 MiB scratchpad), which it frees before returning. Shares
+    /// are checked with the library's VM, RandomX's reference, whatever VM mines.
     pub fn hash(&self, key: &[u8], input: &[u8]) -> Option<[u8; 32]> {
         let dataset = self
             .0
@@ -330,7 +331,7 @@ impl DatasetSlot {
         if dataset.key() != key {
             return None;
         }
-        let mut vm = super::Vm::fast(dataset).ok()?;
+        let mut vm = super::Vm::fast_library(dataset).ok()?;
         Some(vm.hash(input))
     }
 }

@@ -18,11 +18,17 @@
 //! See `docs/adr/0004-randomx-dataset.md` for why the dataset is built through the C API.
 
 mod bench;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod compiled;
 mod engine;
 mod ffi;
 mod items;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod jit;
 mod memory;
 mod mining;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod program;
 
 pub use bench::{RandomxBenchReport, measure_randomx};
 pub use engine::{Cache, Dataset, RandomxFlags, Vm};
@@ -104,6 +110,43 @@ impl FromStr for RandomxMode {
     }
 }
 
+/// Which VM hashes in fast mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VmEngine {
+    /// Otedama's compiled VM where the CPU has what it needs (x86-64 Linux, AES-NI) and
+    /// its first hashes equal the library's; else the library's VM.
+    #[default]
+    Auto,
+    /// The library's VM (for comparisons).
+    Library,
+}
+
+impl VmEngine {
+    /// Returns the engine's name: `auto` or `library`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VmEngine::Auto => "auto",
+            VmEngine::Library => "library",
+        }
+    }
+}
+
+/// A VM engine name that is neither `auto` nor `library`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown RandomX VM {0:?} (expected auto or library)")]
+pub struct UnknownVmEngine(pub String);
+
+impl FromStr for VmEngine {
+    type Err = UnknownVmEngine;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [VmEngine::Auto, VmEngine::Library]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownVmEngine(s.to_owned()))
+    }
+}
+
 /// How a [`RandomxContext`] is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RandomxOptions {
@@ -123,6 +166,8 @@ pub struct RandomxOptions {
     pub affinity: CpuAffinity,
     /// The library's features; [`RandomxFlags::detect`] by default.
     pub flags: RandomxFlags,
+    /// The VM that hashes in fast mode.
+    pub vm: VmEngine,
 }
 
 impl Default for RandomxOptions {
@@ -135,6 +180,7 @@ impl Default for RandomxOptions {
             priority: ThreadPriority::Normal,
             affinity: CpuAffinity::default(),
             flags: RandomxFlags::detect(),
+            vm: VmEngine::Auto,
         }
     }
 }
@@ -271,9 +317,19 @@ impl RandomxContext {
     /// # Errors
     /// [`RandomxError::VmCreate`] when the library cannot create it.
     pub fn vm(&self) -> Result<Vm, RandomxError> {
-        match self {
-            RandomxContext::Fast(d) => Vm::fast(Arc::clone(d)),
-            RandomxContext::Light(c) => Vm::light(Arc::clone(c)),
+        self.vm_with(VmEngine::Auto)
+    }
+
+    /// Creates a VM over the context with the given engine (fast mode; light mode
+    /// always uses the library's VM).
+    ///
+    /// # Errors
+    /// [`RandomxError::VmCreate`] when the library cannot create it.
+    pub fn vm_with(&self, engine: VmEngine) -> Result<Vm, RandomxError> {
+        match (self, engine) {
+            (RandomxContext::Fast(d), VmEngine::Auto) => Vm::fast(Arc::clone(d)),
+            (RandomxContext::Fast(d), VmEngine::Library) => Vm::fast_library(Arc::clone(d)),
+            (RandomxContext::Light(c), _) => Vm::light(Arc::clone(c)),
         }
     }
 }

@@ -326,6 +326,12 @@ fn fast_mode_parallel_dataset_agrees() {
     );
     let mut vm = context.vm().expect("fast vm");
     assert!(vm.is_fast());
+    if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        assert!(
+            vm.is_compiled(),
+            "the compiled VM disagreed with the library"
+        );
+    }
     assert_eq!(hex::encode(vm.hash(VECTOR_INPUT)), VECTOR_HASH);
     // Published for a verifier: the same hash for its key, nothing for another key.
     let slot = DatasetSlot::default();

@@ -195,6 +195,10 @@ pub struct BenchArgs {
     /// RandomX only: threads that build the dataset; 0 means one per logical CPU.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub init_threads: usize,
+    /// RandomX only: the VM that hashes in fast mode: auto (Otedama's compiled VM where
+    /// it runs and agrees with the library, else the library's) or library.
+    #[arg(long, default_value = "auto", value_name = "VM")]
+    pub randomx_vm: otedama_miner::randomx::VmEngine,
     /// Prints one JSON object per measurement.
     #[arg(long)]
     pub json: bool,

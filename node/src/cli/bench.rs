@@ -149,6 +149,7 @@ struct RandomxRow {
     hard_aes: bool,
     secure_jit: bool,
     argon2: &'static str,
+    vm: &'static str,
     threads: usize,
     init_threads: usize,
     dataset_init_seconds: Option<f64>,
@@ -170,6 +171,7 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         mode: args.randomx_mode,
         huge_pages: args.huge_pages,
         init_threads: args.init_threads,
+        vm: args.randomx_vm,
         ..RandomxOptions::default()
     };
     let duration = std::time::Duration::from_secs_f64(args.seconds);
@@ -183,6 +185,7 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         hard_aes: r.flags.hard_aes(),
         secure_jit: r.flags.secure_jit(),
         argon2: r.flags.argon2(),
+        vm: if r.compiled_vm { "compiled" } else { "library" },
         threads: r.threads,
         init_threads: r.init_threads,
         dataset_init_seconds: r.dataset_init.map(|d| d.as_secs_f64()),
