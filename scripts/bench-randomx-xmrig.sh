@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# RandomX side by side: `otedama-node bench --algo randomx` and xmrig's offline benchmark,
-# one hashing thread and all threads, with 2 MiB huge pages and without, in one run on one
-# machine. Not part of CI (about 15 minutes on 2 cores, and it needs root for huge pages).
+# RandomX side by side: `otedama-node bench --algo randomx` (Otedama's compiled VM, then
+# the library's VM with `--randomx-vm library`) and xmrig's offline benchmark, one hashing
+# thread and all threads, with 2 MiB huge pages and without, in one run on one machine. Not part of CI (about 20 minutes on 2 cores, and it needs root for huge pages).
 #
 #   scripts/bench-randomx-xmrig.sh XMRIG_SOURCE_DIR [OTEDAMA_NODE_BINARY]
 #
@@ -73,14 +73,14 @@ run_xmrig() {
   rm -f "$log"
 }
 
-# Runs Otedama's bench on $1 threads with huge pages $2 (auto|off); prints
-# "dataset_ms hashrate pages_in_effect".
+# Runs Otedama's bench on $1 threads with huge pages $2 (auto|thp) and VM $3
+# (auto|library); prints "dataset_ms hashrate pages_in_effect vm".
 run_otedama() {
   "$node" bench --algo randomx --randomx-mode fast --threads "$1" --huge-pages "$2" \
-    --seconds "$seconds" --json 2>/dev/null |
+    --randomx-vm "$3" --seconds "$seconds" --json 2>/dev/null |
     python3 -c 'import json, sys
 r = json.loads(sys.stdin.read().splitlines()[-1])
-print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"])'
+print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"], r["vm"])'
 }
 
 set_hugepages() {
@@ -101,8 +101,10 @@ for pages in ${PAGES:-hugetlb thp}; do
     xmrig_pages=off otedama_pages=thp
   fi
   for threads in 1 "$threads_all"; do
-    read -r ms rate used < <(run_otedama "$threads" "$otedama_pages")
-    echo "| $pages | $threads | otedama-node | ${ms} ms | $rate | $used |"
+    read -r ms rate used vm < <(run_otedama "$threads" "$otedama_pages" auto)
+    echo "| $pages | $threads | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
+    read -r ms rate used vm < <(run_otedama "$threads" "$otedama_pages" library)
+    echo "| $pages | $threads | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
     read -r ms rate < <(run_xmrig "$threads" "$xmrig_pages")
     echo "| $pages | $threads | xmrig $commit | ${ms} ms | $rate | $xmrig_pages |"
   done

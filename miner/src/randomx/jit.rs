@@ -108,14 +108,16 @@ const XMM_E_KEEP: u8 = 13;
 const XMM_E_MASK: u8 = 14;
 const XMM_SCALE: u8 = 15;
 
-/// Stack slots below the saved registers: spAddr0's line, spAddr1's line, an MXCSR
-/// image, the caller's MXCSR, the context pointer.
+/// Stack slots below the saved registers: spAddr0's line, spAddr1's line, the context
+/// pointer, the caller's MXCSR, the offset in the table of the MXCSR last loaded by
+/// CFROUND (-1: none yet), and the table of the four MXCSR images.
 const SLOT_LINE0: i8 = 0;
 const SLOT_LINE1: i8 = 8;
-const SLOT_MXCSR: i8 = 16;
-const SLOT_CALLER_MXCSR: i8 = 20;
-const SLOT_CONTEXT: i8 = 24;
-const FRAME: i32 = 40;
+const SLOT_CONTEXT: i8 = 16;
+const SLOT_CALLER_MXCSR: i8 = 24;
+const SLOT_MODE: i8 = 28;
+const SLOT_MXCSR_TABLE: i8 = 32;
+const FRAME: i32 = 48;
 
 /// Recommended multi-byte NOPs of 1 to 8 bytes.
 const NOPS: [[u8; 8]; 8] = [
@@ -349,6 +351,20 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         RDI,
         Mem::Base(RSP, i32::from(SLOT_CONTEXT)),
     );
+    // The MXCSR images of the four rounding modes, and no mode loaded yet.
+    for mode in 0..4u32 {
+        let slot = i32::from(SLOT_MXCSR_TABLE) + 4 * mode as i32;
+        a.op_mem(None, false, &[0xc7], 0, Mem::Base(RSP, slot)); // mov dword [rsp+slot], imm
+        a.emit32(MXCSR_DEFAULT | (mode << 13));
+    }
+    a.op_mem(
+        None,
+        false,
+        &[0xc7],
+        0,
+        Mem::Base(RSP, i32::from(SLOT_MODE)),
+    );
+    a.emit32(u32::MAX);
     a.op_mem(
         None,
         false,
@@ -692,8 +708,9 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
             a.jump_back(0x74, &[0x0f, 0x84], starts[target]); // jz target
         }
         Instr::RoundingMode { src, rotate } => {
-            // eax = ((src >>> rotate) & 3) << 13 | MXCSR_DEFAULT
-            let r = (i32::from(rotate) - 13).rem_euclid(64) as u8;
+            // eax = ((src >>> rotate) & 3) * 4, the mode's offset in the MXCSR table;
+            // loaded only when it differs from the mode in effect (LDMXCSR is slow).
+            let r = (i32::from(rotate) - 2).rem_euclid(64) as u8;
             if features.bmi2 {
                 a.bmi2(3, 0, 0xf0, RAX, 8 + src); // rorx rax, src, r
                 a.emit(&[r]);
@@ -702,24 +719,15 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
                 a.op_reg(None, true, &[0xc1], 1, RAX); // ror rax, r
                 a.emit(&[r]);
             }
-            a.emit(&[0x25]); // and eax, 0x6000
-            a.emit32(0x6000);
-            a.emit(&[0x0d]); // or eax, MXCSR_DEFAULT
-            a.emit32(MXCSR_DEFAULT);
-            a.op_mem(
-                None,
-                false,
-                &[0x89],
-                RAX,
-                Mem::Base(RSP, i32::from(SLOT_MXCSR)),
-            );
-            a.op_mem(
-                None,
-                false,
-                &[0x0f, 0xae],
-                2,
-                Mem::Base(RSP, i32::from(SLOT_MXCSR)),
-            );
+            a.emit(&[0x83, 0xe0, 0x0c]); // and eax, 12
+            let mode = Mem::Base(RSP, i32::from(SLOT_MODE));
+            a.op_mem(None, false, &[0x3b], RAX, mode); // cmp eax, [mode]
+            a.emit(&[0x74, 0]); // je over the load
+            let skip_from = a.len;
+            let table = Mem::Indexed(RSP, RAX, i32::from(SLOT_MXCSR_TABLE));
+            a.op_mem(None, false, &[0x0f, 0xae], 2, table); // ldmxcsr [rsp+rax+table]
+            a.op_mem(None, false, &[0x89], RAX, mode); // mov [mode], eax
+            a.code[skip_from - 1] = (a.len - skip_from) as u8;
         }
         Instr::Store { addr, src } => {
             let mem = a.scratchpad(addr, RAX);
