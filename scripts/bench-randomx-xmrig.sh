@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RandomX side by side: `otedama-node bench --algo randomx` (Otedama's compiled VM, then
 # the library's VM with `--randomx-vm library`) and xmrig's offline benchmark, one hashing
-# thread and all threads, with 2 MiB huge pages and without, in one run on one machine. Not part of CI (about 20 minutes on 2 cores, and it needs root for huge pages).
+# thread and all threads, with 2 MiB huge pages and without, in one run on one machine.
+# Not part of CI (about 20 minutes on 2 cores, and it needs root for huge pages).
 #
 #   scripts/bench-randomx-xmrig.sh XMRIG_SOURCE_DIR [OTEDAMA_NODE_BINARY]
 #
