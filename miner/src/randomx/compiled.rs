@@ -136,7 +136,6 @@ impl CompiledVm {
             for (i, a) in c.a.iter_mut().enumerate() {
                 *a = [program.a[2 * i], program.a[2 * i + 1]];
             }
-            c.r = [0; 8];
             c.scratchpad = self.scratchpad.base.as_ptr();
             // SAFETY: the offset is below the dataset's extra size, inside it.
             c.dataset = unsafe { self.dataset.add(program.dataset_offset as usize) };

@@ -12,7 +12,8 @@
 //! Beyond what the specification's loop needs, the code prefetches the next iteration's
 //! two scratchpad lines as soon as their addresses are known (before the stores), uses
 //! BMI2's `mulx` and `rorx` where the CPU has them, and reads IMUL_RCP's reciprocals
-//! from a constant pool after the code instead of loading 64-bit immediates.
+//! from a constant pool at a fixed place in the code memory instead of loading 64-bit
+//! immediates.
 //!
 //! The code is written through one mapping of a memory file and run through another
 //! that is executable and never writable.
@@ -26,12 +27,12 @@ use super::program::{
 use std::ptr::NonNull;
 
 /// `RANDOMX_PROGRAM_ITERATIONS`.
-pub(crate) const ITERATIONS: u32 = 2048;
+const ITERATIONS: u32 = 2048;
 /// MXCSR with every exception masked, flush-to-zero and denormals-are-zero: the
 /// rounding mode goes into bits 13-14.
 pub(crate) const MXCSR_DEFAULT: u32 = 0x9FC0;
-/// Bytes reserved for one compiled program (the largest is about 5 KiB of code and
-/// 2 KiB of constants).
+/// Bytes of code memory: a program's code (a few KiB) from the start, its constant
+/// pool at [`POOL_OFFSET`].
 const CODE_BYTES: usize = 64 * 1024;
 
 /// What the compiled function reads and writes: the register file first, as the
@@ -51,8 +52,6 @@ pub(crate) struct Context {
     pub(crate) memory_registers: u64,
     /// MXCSR of the VM (carries `fprc` from one program to the next).
     pub(crate) mxcsr: u32,
-    /// Loop iterations (2048 but in tests).
-    pub(crate) iterations: u32,
 }
 
 impl Default for Context {
@@ -66,7 +65,6 @@ impl Default for Context {
             dataset: std::ptr::null(),
             memory_registers: 0,
             mxcsr: MXCSR_DEFAULT,
-            iterations: ITERATIONS,
         }
     }
 }
@@ -92,7 +90,6 @@ const SCRATCHPAD_OFFSET: i32 = 256;
 const DATASET_OFFSET: i32 = 264;
 const MEMORY_REGISTERS_OFFSET: i32 = 272;
 const MXCSR_OFFSET: i32 = 280;
-const ITERATIONS_OFFSET: i32 = 284;
 
 /// x86 register numbers.
 const RAX: u8 = 0;
@@ -138,7 +135,7 @@ enum Mem {
     Base(u8, i32),
     /// `[base + index + disp]`.
     Indexed(u8, u8, i32),
-    /// `[rip + disp]` to a constant-pool entry, patched once the code is complete.
+    /// `[rip + disp]` to a constant-pool slot.
     Constant(usize),
 }
 
@@ -381,7 +378,8 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         RBP,
         Mem::Base(RDI, MEMORY_REGISTERS_OFFSET),
     );
-    a.op_mem(None, false, &[0x8b], RBX, Mem::Base(RDI, ITERATIONS_OFFSET));
+    a.emit(&[0xbb]); // mov ebx, ITERATIONS
+    a.emit32(ITERATIONS);
     for i in 0..4u8 {
         // movapd xmm(8+i), [rdi + 192 + 16i]
         a.op_mem(

@@ -81,10 +81,9 @@ fn load4(bytes: &[u8; 64]) -> [__m128i; 4] {
 }
 
 #[inline(always)]
-fn store4(state: &[__m128i; 4], out: &mut [u8]) {
-    debug_assert!(out.len() >= 64);
+fn store4(state: &[__m128i; 4], out: &mut [u8; 64]) {
     for (i, s) in state.iter().enumerate() {
-        // SAFETY: `out` holds at least 64 bytes (checked by every caller's chunking).
+        // SAFETY: four unaligned 16-byte stores inside the 64-byte array.
         unsafe { _mm_storeu_si128(out.as_mut_ptr().add(16 * i).cast(), *s) };
     }
 }
@@ -118,7 +117,7 @@ fn hash_round(s: &mut [__m128i; 4], k: &[__m128i; 4]) {
 pub(crate) unsafe fn fill_aes_1r(state: &mut [u8; 64], out: &mut [u8]) {
     let k = GEN1_KEYS.map(key);
     let mut s = load4(state);
-    for block in out.chunks_exact_mut(64) {
+    for block in out.as_chunks_mut::<64>().0 {
         gen1_round(&mut s, &k);
         store4(&s, block);
     }
@@ -141,19 +140,16 @@ pub(crate) unsafe fn hash_and_fill_aes_1r(
     match fill {
         Some(fill) => {
             let mut f = load4(fill);
-            for block in scratchpad.chunks_exact_mut(64) {
-                let b: &[u8; 64] = (&*block).try_into().unwrap_or(&[0; 64]);
-                let input = load4(b);
-                hash_round(&mut h, &input);
+            for block in scratchpad.as_chunks_mut::<64>().0 {
+                hash_round(&mut h, &load4(block));
                 gen1_round(&mut f, &fk);
                 store4(&f, block);
             }
             store4(&f, fill);
         }
         None => {
-            for block in scratchpad.chunks_exact(64) {
-                let b: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
-                hash_round(&mut h, &load4(b));
+            for block in scratchpad.as_chunks::<64>().0 {
+                hash_round(&mut h, &load4(block));
             }
         }
     }
@@ -174,7 +170,7 @@ pub(crate) unsafe fn hash_and_fill_aes_1r(
 pub(crate) unsafe fn fill_aes_4r(state: &[u8; 64], out: &mut [u8]) {
     let k = GEN4_KEYS.map(key);
     let mut s = load4(state);
-    for block in out.chunks_exact_mut(64) {
+    for block in out.as_chunks_mut::<64>().0 {
         for r in 0..4 {
             s[0] = _mm_aesdec_si128(s[0], k[r]);
             s[1] = _mm_aesenc_si128(s[1], k[r]);
