@@ -103,13 +103,27 @@ impl CompiledVm {
     /// # Safety
     /// `dataset` must point to a whole initialised dataset that outlives the VM.
     pub(crate) unsafe fn new(dataset: *const u8, pages: PageMode) -> Option<Self> {
+        // SAFETY: the caller's promise.
+        unsafe { Self::with_features(dataset, pages, Features::detect()) }
+    }
+
+    /// [`CompiledVm::new`] with the code compiled for `features` (which the CPU must
+    /// have).
+    ///
+    /// # Safety
+    /// As for [`CompiledVm::new`].
+    pub(crate) unsafe fn with_features(
+        dataset: *const u8,
+        pages: PageMode,
+        features: Features,
+    ) -> Option<Self> {
         if !std::arch::is_x86_feature_detected!("aes")
             || !std::arch::is_x86_feature_detected!("sse4.1")
         {
             return None;
         }
         Some(Self {
-            jit: Jit::new(Features::detect())?,
+            jit: Jit::new(features)?,
             scratchpad: Scratchpad::new(pages.reserved())?,
             dataset,
             context: Box::default(),

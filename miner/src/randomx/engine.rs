@@ -594,6 +594,26 @@ impl Vm {
         self.engine = Engine::Compiled(Box::new(compiled));
     }
 
+    /// A compiled VM over this fast-mode VM's dataset, its code compiled for `features`.
+    #[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
+    pub(crate) fn compiled_with(
+        &self,
+        features: super::jit::Features,
+    ) -> Option<super::compiled::CompiledVm> {
+        let Memory::Fast(dataset) = &self.memory else {
+            return None;
+        };
+        // SAFETY: a live, initialised dataset, which `self` keeps alive; the test drops
+        // the compiled VM first.
+        unsafe {
+            super::compiled::CompiledVm::with_features(
+                ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()).cast(),
+                dataset.pages,
+                features,
+            )
+        }
+    }
+
     /// Whether Otedama's own compiled VM hashes (otherwise the library's).
     pub fn is_compiled(&self) -> bool {
         !matches!(self.engine, Engine::Library(_))

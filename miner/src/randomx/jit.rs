@@ -12,11 +12,11 @@
 //! Beyond what the specification's loop needs, the code prefetches the next iteration's
 //! two scratchpad lines as soon as their addresses are known (before the stores), uses
 //! BMI2's `mulx` and `rorx` where the CPU has them, and reads IMUL_RCP's reciprocals
-//! from a constant pool at a fixed place in the code memory instead of loading 64-bit
-//! immediates.
+//! from a constant pool at a fixed place in the program's code slot instead of loading
+//! 64-bit immediates, and leaves out CFROUNDs whose rounding mode nothing uses.
 //!
 //! The code is written through one mapping of a memory file and run through another
-//! that is executable and never writable.
+//! that is executable and never writable, each program to the next of [`SLOTS`] slots.
 
 #![allow(unsafe_code)]
 
@@ -31,9 +31,16 @@ const ITERATIONS: u32 = 2048;
 /// MXCSR with every exception masked, flush-to-zero and denormals-are-zero: the
 /// rounding mode goes into bits 13-14.
 pub(crate) const MXCSR_DEFAULT: u32 = 0x9FC0;
-/// Bytes of code memory: a program's code (a few KiB) from the start, its constant
-/// pool at [`POOL_OFFSET`].
-const CODE_BYTES: usize = 64 * 1024;
+/// Bytes of one program's slot of code memory: its code (at most about 7 KiB: 256
+/// instructions of at most 25 bytes, and the loop around them) from the start, its
+/// constant pool at [`POOL_OFFSET`].
+const SLOT_BYTES: usize = 16 * 1024;
+/// Programs go to the slots in turn, so the code written was last run long enough ago
+/// to have left the instruction caches: a store to code still cached there costs a
+/// pipeline flush per cache line (several microseconds per program).
+const SLOTS: usize = 32;
+/// Bytes of code memory.
+const CODE_BYTES: usize = SLOTS * SLOT_BYTES;
 
 /// What the compiled function reads and writes: the register file first, as the
 /// specification lays it out (`r0`-`r7`, `f0`-`f3`, `e0`-`e3`, `a0`-`a3`).
@@ -144,6 +151,10 @@ enum Mem {
 pub(crate) struct Features {
     pub(crate) bmi2: bool,
     pub(crate) avx: bool,
+    /// LDMXCSR is slow (AMD's cores): CFROUND loads MXCSR only when the rounding mode
+    /// changes. Elsewhere it loads it every time, as xmrig does: there the load costs
+    /// about what a compare and branch on a random mode costs.
+    pub(crate) slow_ldmxcsr: bool,
 }
 
 impl Features {
@@ -151,8 +162,19 @@ impl Features {
         Self {
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             avx: std::arch::is_x86_feature_detected!("avx"),
+            slow_ldmxcsr: amd_core(),
         }
     }
+}
+
+/// Whether the CPU is AMD's (or Hygon's, the same cores), from CPUID leaf 0's vendor.
+fn amd_core() -> bool {
+    let id = std::arch::x86_64::__cpuid(0);
+    let mut vendor = [0u8; 12];
+    vendor[..4].copy_from_slice(&id.ebx.to_le_bytes());
+    vendor[4..8].copy_from_slice(&id.edx.to_le_bytes());
+    vendor[8..].copy_from_slice(&id.ecx.to_le_bytes());
+    &vendor == b"AuthenticAMD" || &vendor == b"HygonGenuine"
 }
 
 /// Writes machine code into `code` from the start and constants into its constant pool
@@ -164,8 +186,8 @@ struct Assembler<'a> {
     pool_len: usize,
 }
 
-/// Where the constant pool starts (the code of a program stays far below it).
-const POOL_OFFSET: usize = 32 * 1024;
+/// Where the constant pool starts in a slot (the code of a program stays below it).
+const POOL_OFFSET: usize = 12 * 1024;
 /// 8-byte slots in the pool: three 16-byte masks and at most 256 reciprocals.
 const POOL_SLOTS: usize = 6 + 256;
 
@@ -315,6 +337,16 @@ impl<'a> Assembler<'a> {
         }
     }
 
+    /// Fills `code[from..to]` with NOPs.
+    fn nops(&mut self, from: usize, to: usize) {
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(8);
+            self.code[at..at + n].copy_from_slice(&NOPS[n - 1][..n]);
+            at += n;
+        }
+    }
+
     fn jump_back(&mut self, short: u8, long: &[u8], target: usize) {
         let here = self.len;
         let rel = target as i64 - (here as i64 + 2);
@@ -426,10 +458,9 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     a.emit(&[32]);
 
     // The loop starts on a cache line.
-    while !a.len.is_multiple_of(64) {
-        let n = (64 - a.len % 64).min(8);
-        a.emit(&NOPS[n - 1][..n]);
-    }
+    let line = a.len.next_multiple_of(64);
+    a.nops(a.len, line);
+    a.len = line;
     let loop_start = a.len;
     // rdx = spAddr1, eax = spAddr0, both L3 lines.
     a.op_reg(None, true, &[0x89], RAX, RDX); // mov rdx, rax
@@ -478,6 +509,8 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         a,
         starts: [0; PROGRAM_SIZE],
         features,
+        last_rounding: None,
+        last_cfround: None,
     };
     for_each_instruction(bytes, &mut body);
     let a = body.a;
@@ -586,18 +619,50 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     ]);
 }
 
-/// The program body being compiled: each instruction's start, for branch targets.
+/// The program body being compiled: each instruction's start, for branch targets, and
+/// what CFROUND elision needs.
 struct Body<'b, 'a> {
     a: &'b mut Assembler<'a>,
     starts: [usize; PROGRAM_SIZE],
     features: Features,
+    /// Where the last instruction that rounds starts (or a branch that can jump back
+    /// over one: it may run one again).
+    last_rounding: Option<usize>,
+    /// The code of the last CFROUND.
+    last_cfround: Option<(usize, usize)>,
 }
 
 impl InstructionSink for Body<'_, '_> {
     #[inline(always)]
     fn instruction(&mut self, index: usize, instr: Instr) {
-        self.starts[index] = self.a.len;
+        let start = self.a.len;
+        self.starts[index] = start;
+        match instr {
+            Instr::Float { .. } | Instr::FloatMem { .. } | Instr::Sqrt { .. } => {
+                self.last_rounding = Some(start);
+            }
+            Instr::Branch { target, .. }
+                if self
+                    .last_rounding
+                    .is_some_and(|at| self.starts[target] <= at) =>
+            {
+                self.last_rounding = Some(start);
+            }
+            Instr::RoundingMode { .. } => {
+                // A rounding mode that every path replaces before anything rounds with
+                // it is never used: its CFROUND becomes NOPs.
+                if let Some((from, to)) = self.last_cfround
+                    && self.last_rounding.is_none_or(|at| at < from)
+                {
+                    self.a.nops(from, to);
+                }
+            }
+            _ => {}
+        }
         instruction(self.a, instr, &self.starts[..=index], self.features);
+        if let Instr::RoundingMode { .. } = instr {
+            self.last_cfround = Some((start, self.a.len));
+        }
     }
 }
 
@@ -707,7 +772,7 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
         }
         Instr::RoundingMode { src, rotate } => {
             // eax = ((src >>> rotate) & 3) * 4, the mode's offset in the MXCSR table;
-            // loaded only when it differs from the mode in effect (LDMXCSR is slow).
+            // where LDMXCSR is slow, loaded only when it differs from the mode in effect.
             let r = (i32::from(rotate) - 2).rem_euclid(64) as u8;
             if features.bmi2 {
                 a.bmi2(3, 0, 0xf0, RAX, 8 + src); // rorx rax, src, r
@@ -718,11 +783,15 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
                 a.emit(&[r]);
             }
             a.emit(&[0x83, 0xe0, 0x0c]); // and eax, 12
+            let table = Mem::Indexed(RSP, RAX, i32::from(SLOT_MXCSR_TABLE));
+            if !features.slow_ldmxcsr {
+                a.op_mem(None, false, &[0x0f, 0xae], 2, table); // ldmxcsr [rsp+rax+table]
+                return;
+            }
             let mode = Mem::Base(RSP, i32::from(SLOT_MODE));
             a.op_mem(None, false, &[0x3b], RAX, mode); // cmp eax, [mode]
             a.emit(&[0x74, 0]); // je over the load
             let skip_from = a.len;
-            let table = Mem::Indexed(RSP, RAX, i32::from(SLOT_MXCSR_TABLE));
             a.op_mem(None, false, &[0x0f, 0xae], 2, table); // ldmxcsr [rsp+rax+table]
             a.op_mem(None, false, &[0x89], RAX, mode); // mov [mode], eax
             a.code[skip_from - 1] = (a.len - skip_from) as u8;
@@ -777,11 +846,13 @@ fn int_op(a: &mut Assembler, op: IntOp, dst: u8, src: Src, features: Features) {
     }
 }
 
-/// One compiled program in memory written through one mapping and run through another.
+/// Compiled programs in memory written through one mapping and run through another.
 pub(crate) struct Jit {
     write: NonNull<u8>,
     exec: NonNull<u8>,
     features: Features,
+    /// The slot the next program is written to.
+    next_slot: usize,
 }
 
 // SAFETY: the mappings belong to this value alone; a `Jit` is used by one thread at a
@@ -836,6 +907,7 @@ impl Jit {
                 write: NonNull::new(write.cast())?,
                 exec: NonNull::new(exec.cast())?,
                 features,
+                next_slot: 0,
             })
         }
     }
@@ -853,9 +925,12 @@ impl Jit {
         bytes: &[u8; PROGRAM_BYTES],
         context: &mut Context,
     ) {
-        // SAFETY: the writable mapping is CODE_BYTES long and ours alone; nothing runs
-        // the code while it is written (one thread, `&mut self`).
-        let code = unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr(), CODE_BYTES) };
+        let offset = self.next_slot * SLOT_BYTES;
+        self.next_slot = (self.next_slot + 1) % SLOTS;
+        // SAFETY: the slot lies inside the writable mapping (CODE_BYTES long), which is
+        // ours alone; nothing runs the code while it is written (one thread, `&mut self`).
+        let code =
+            unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
         assemble(&mut Assembler::new(code), program, bytes, self.features);
         // SAFETY: the executable mapping shows the code just written: a System V
         // function that reads and writes `context` as `Context` lays it out, uses the
@@ -863,7 +938,7 @@ impl Jit {
         // every callee-saved register and MXCSR.
         unsafe {
             let f: unsafe extern "sysv64" fn(*mut Context) =
-                std::mem::transmute(self.exec.as_ptr());
+                std::mem::transmute(self.exec.as_ptr().add(offset));
             f(context);
         }
     }
@@ -872,6 +947,71 @@ impl Jit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opcode bytes (the first of each kind's range).
+    const ISUB_R: u8 = 23;
+    const FADD_R: u8 = 124;
+    const FSCAL_R: u8 = 166;
+    const CBRANCH: u8 = 214;
+    const CFROUND: u8 = 239;
+
+    /// A CFROUND is compiled to NOPs exactly when every path from it meets another
+    /// CFROUND before an instruction that rounds (a branch back over one counts as one).
+    #[test]
+    fn unused_rounding_modes_are_left_out() {
+        let mut bytes = [0u8; PROGRAM_BYTES];
+        let mut set = |i: usize, opcode: u8, dst: u8| {
+            let at = 128 + 8 * i;
+            bytes[at..at + 8].copy_from_slice(&[opcode, dst, 2, 0, 1, 0, 0, 0]);
+        };
+        for i in 0..PROGRAM_SIZE {
+            set(i, ISUB_R, 1);
+        }
+        // Replaced at once: left out.
+        set(10, CFROUND, 0);
+        set(11, CFROUND, 0);
+        set(12, FADD_R, 0);
+        // FSCAL_R does not round: left out.
+        set(20, CFROUND, 0);
+        set(21, FSCAL_R, 0);
+        set(22, CFROUND, 0);
+        set(23, FADD_R, 0);
+        // Branches back to the start (r5 is never written), over the FADD_R at 30: kept.
+        set(30, FADD_R, 0);
+        set(31, CFROUND, 0);
+        set(32, CBRANCH, 5);
+        set(33, CFROUND, 0);
+        set(34, FADD_R, 0);
+        // Branches back to 33, over the FADD_R at 34: kept.
+        set(40, CFROUND, 0);
+        set(41, CBRANCH, 5);
+        set(42, CFROUND, 0);
+        set(43, FADD_R, 0);
+        // 44 branches back over the FADD_R at 43; 51 only to 45, after it: left out.
+        set(44, CBRANCH, 5);
+        set(50, CFROUND, 0);
+        set(51, CBRANCH, 5);
+        set(52, CFROUND, 0);
+        set(53, FADD_R, 0);
+        let program = Program::decode(&bytes);
+        // `ldmxcsr [rsp + rax + SLOT_MXCSR_TABLE]`, once in each CFROUND kept.
+        let load = [0x0f, 0xae, 0x54, 0x04, SLOT_MXCSR_TABLE as u8];
+        for slow_ldmxcsr in [false, true] {
+            let features = Features {
+                slow_ldmxcsr,
+                ..Features::default()
+            };
+            let mut code = vec![0u8; SLOT_BYTES];
+            let mut a = Assembler::new(&mut code);
+            assemble(&mut a, &program, &bytes, features);
+            let len = a.len;
+            let kept = code[..len]
+                .windows(load.len())
+                .filter(|w| *w == load)
+                .count();
+            assert_eq!(kept, 7, "slow_ldmxcsr {slow_ldmxcsr}");
+        }
+    }
 
     /// Compile time per program (`cargo test --release -p otedama-miner
     /// compile_time -- --ignored --nocapture`).
@@ -887,7 +1027,7 @@ mod tests {
             *b = x as u8;
         }
         let program = Program::decode(&bytes);
-        let mut code = vec![0u8; CODE_BYTES];
+        let mut code = vec![0u8; SLOT_BYTES];
         let features = Features::detect();
         let n = 20_000;
         let t = std::time::Instant::now();

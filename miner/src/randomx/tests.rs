@@ -333,6 +333,24 @@ fn fast_mode_parallel_dataset_agrees() {
         );
     }
     assert_eq!(hex::encode(vm.hash(VECTOR_INPUT)), VECTOR_HASH);
+    // Both ways of compiling CFROUND (loading MXCSR every time, or only when the mode
+    // changes, as on AMD's cores) give the hashes of the VM checked above.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    for slow_ldmxcsr in [false, true] {
+        let features = super::jit::Features {
+            slow_ldmxcsr,
+            ..super::jit::Features::detect()
+        };
+        let mut compiled = vm.compiled_with(features).expect("a compiled VM");
+        for i in 0..8u8 {
+            let input = blob(i);
+            assert_eq!(
+                compiled.hash(&input),
+                vm.hash(&input),
+                "slow_ldmxcsr {slow_ldmxcsr}"
+            );
+        }
+    }
     // Published for a verifier: the same hash for its key, nothing for another key.
     let slot = DatasetSlot::default();
     slot.publish(Some(&context));
