@@ -123,6 +123,11 @@ const SLOT_MODE: i8 = 28;
 const SLOT_MXCSR_TABLE: i8 = 32;
 const FRAME: i32 = 48;
 
+/// The stack slot at `offset` (one of the `SLOT_*` above).
+fn stack(offset: i8) -> Mem {
+    Mem::Base(RSP, i32::from(offset))
+}
+
 /// Recommended multi-byte NOPs of 1 to 8 bytes.
 const NOPS: [[u8; 8]; 8] = [
     [0x90, 0, 0, 0, 0, 0, 0, 0],
@@ -277,6 +282,18 @@ impl<'a> Assembler<'a> {
         }
     }
 
+    /// `mov reg, qword [mem]`.
+    #[inline(always)]
+    fn load64(&mut self, reg: u8, mem: Mem) {
+        self.op_mem(None, true, &[0x8b], reg, mem);
+    }
+
+    /// `mov qword [mem], reg`.
+    #[inline(always)]
+    fn store64(&mut self, mem: Mem, reg: u8) {
+        self.op_mem(None, true, &[0x89], reg, mem);
+    }
+
     /// ModRM mode and displacement bytes (`rbp`/`r13` as a base need one).
     #[inline(always)]
     fn displacement(disp: i32, base_needs_disp: bool) -> (u8, usize, [u8; 4]) {
@@ -373,43 +390,19 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     if features.avx {
         a.emit(&[0xc5, 0xf8, 0x77]); // vzeroupper
     }
-    a.op_mem(
-        None,
-        true,
-        &[0x89],
-        RDI,
-        Mem::Base(RSP, i32::from(SLOT_CONTEXT)),
-    );
+    a.store64(stack(SLOT_CONTEXT), RDI);
     // The MXCSR images of the four rounding modes, and no mode loaded yet.
     for mode in 0..4u32 {
         let slot = i32::from(SLOT_MXCSR_TABLE) + 4 * mode as i32;
         a.op_mem(None, false, &[0xc7], 0, Mem::Base(RSP, slot)); // mov dword [rsp+slot], imm
         a.emit32(MXCSR_DEFAULT | (mode << 13));
     }
-    a.op_mem(
-        None,
-        false,
-        &[0xc7],
-        0,
-        Mem::Base(RSP, i32::from(SLOT_MODE)),
-    );
+    a.op_mem(None, false, &[0xc7], 0, stack(SLOT_MODE));
     a.emit32(u32::MAX);
-    a.op_mem(
-        None,
-        false,
-        &[0x0f, 0xae],
-        3,
-        Mem::Base(RSP, i32::from(SLOT_CALLER_MXCSR)),
-    ); // stmxcsr
+    a.op_mem(None, false, &[0x0f, 0xae], 3, stack(SLOT_CALLER_MXCSR)); // stmxcsr
     a.op_mem(None, false, &[0x0f, 0xae], 2, Mem::Base(RDI, MXCSR_OFFSET)); // ldmxcsr
-    a.op_mem(None, true, &[0x8b], RSI, Mem::Base(RDI, SCRATCHPAD_OFFSET));
-    a.op_mem(
-        None,
-        true,
-        &[0x8b],
-        RBP,
-        Mem::Base(RDI, MEMORY_REGISTERS_OFFSET),
-    );
+    a.load64(RSI, Mem::Base(RDI, SCRATCHPAD_OFFSET));
+    a.load64(RBP, Mem::Base(RDI, MEMORY_REGISTERS_OFFSET));
     a.emit(&[0xbb]); // mov ebx, ITERATIONS
     a.emit32(ITERATIONS);
     for i in 0..4u8 {
@@ -443,7 +436,7 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         XMM_SCALE,
         Mem::Constant(scale),
     );
-    a.op_mem(None, true, &[0x8b], RDI, Mem::Base(RDI, DATASET_OFFSET));
+    a.load64(RDI, Mem::Base(RDI, DATASET_OFFSET));
     for i in 0..8u8 {
         a.op_reg(None, false, &[0x31], 8 + i, 8 + i); // xor r(8+i)d, r(8+i)d
     }
@@ -471,24 +464,12 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     a.op_reg(None, false, &[0x81], 4, RDX); // and edx, L3_LINE_MASK
     a.emit32(L3_LINE_MASK);
     a.op_mem(None, true, &[0x8d], RCX, Mem::Indexed(RSI, RAX, 0)); // lea rcx, [rsi+rax]
-    a.op_mem(
-        None,
-        true,
-        &[0x89],
-        RCX,
-        Mem::Base(RSP, i32::from(SLOT_LINE0)),
-    );
+    a.store64(stack(SLOT_LINE0), RCX);
     for i in 0..8u8 {
         a.op_mem(None, true, &[0x33], 8 + i, Mem::Base(RCX, 8 * i32::from(i))); // xor r, [rcx+8i]
     }
     a.op_mem(None, true, &[0x8d], RCX, Mem::Indexed(RSI, RDX, 0)); // lea rcx, [rsi+rdx]
-    a.op_mem(
-        None,
-        true,
-        &[0x89],
-        RCX,
-        Mem::Base(RSP, i32::from(SLOT_LINE1)),
-    );
+    a.store64(stack(SLOT_LINE1), RCX);
     for i in 0..8u8 {
         // cvtdq2pd xmm(i), [rcx + 8i]
         a.op_mem(
@@ -552,23 +533,11 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     a.emit32(L3_LINE_MASK);
     a.op_mem(None, false, &[0x0f, 0x18], 1, Mem::Indexed(RSI, RCX, 0)); // prefetcht0
     // r0-r7 to spAddr1's line; f ^= e to spAddr0's.
-    a.op_mem(
-        None,
-        true,
-        &[0x8b],
-        RCX,
-        Mem::Base(RSP, i32::from(SLOT_LINE1)),
-    );
+    a.load64(RCX, stack(SLOT_LINE1));
     for i in 0..8u8 {
-        a.op_mem(None, true, &[0x89], 8 + i, Mem::Base(RCX, 8 * i32::from(i)));
+        a.store64(Mem::Base(RCX, 8 * i32::from(i)), 8 + i);
     }
-    a.op_mem(
-        None,
-        true,
-        &[0x8b],
-        RCX,
-        Mem::Base(RSP, i32::from(SLOT_LINE0)),
-    );
+    a.load64(RCX, stack(SLOT_LINE0));
     for i in 0..4u8 {
         a.op_reg(Some(0x66), false, &[0x0f, 0x57], i, 4 + i); // xorpd f, e
         a.op_mem(
@@ -584,15 +553,9 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     a.jump_back(0x75, &[0x0f, 0x85], loop_start); // jnz loop
 
     // Epilogue: registers back to the context, MXCSR kept for the next program.
-    a.op_mem(
-        None,
-        true,
-        &[0x8b],
-        RDI,
-        Mem::Base(RSP, i32::from(SLOT_CONTEXT)),
-    );
+    a.load64(RDI, stack(SLOT_CONTEXT));
     for i in 0..8u8 {
-        a.op_mem(None, true, &[0x89], 8 + i, Mem::Base(RDI, 8 * i32::from(i)));
+        a.store64(Mem::Base(RDI, 8 * i32::from(i)), 8 + i);
     }
     for i in 0..8u8 {
         // movapd [rdi + 64 + 16i], xmm(i): f then e.
@@ -605,13 +568,7 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         );
     }
     a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RDI, MXCSR_OFFSET)); // stmxcsr
-    a.op_mem(
-        None,
-        false,
-        &[0x0f, 0xae],
-        2,
-        Mem::Base(RSP, i32::from(SLOT_CALLER_MXCSR)),
-    ); // ldmxcsr
+    a.op_mem(None, false, &[0x0f, 0xae], 2, stack(SLOT_CALLER_MXCSR)); // ldmxcsr
     a.op_reg(None, true, &[0x81], 0, RSP); // add rsp, FRAME
     a.emit32(FRAME as u32);
     a.emit(&[
@@ -788,7 +745,7 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
                 a.op_mem(None, false, &[0x0f, 0xae], 2, table); // ldmxcsr [rsp+rax+table]
                 return;
             }
-            let mode = Mem::Base(RSP, i32::from(SLOT_MODE));
+            let mode = stack(SLOT_MODE);
             a.op_mem(None, false, &[0x3b], RAX, mode); // cmp eax, [mode]
             a.emit(&[0x74, 0]); // je over the load
             let skip_from = a.len;
@@ -798,7 +755,7 @@ fn instruction(a: &mut Assembler, instr: Instr, starts: &[usize], features: Feat
         }
         Instr::Store { addr, src } => {
             let mem = a.scratchpad(addr, RAX);
-            a.op_mem(None, true, &[0x89], 8 + src, mem);
+            a.store64(mem, 8 + src);
         }
         Instr::Nop => {}
     }
