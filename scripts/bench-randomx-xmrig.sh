@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# RandomX side by side: `otedama-node bench --algo randomx` (Otedama's compiled VM, then
-# the library's VM with `--randomx-vm library`) and xmrig's offline benchmark, one hashing
-# thread and all threads, with 2 MiB huge pages and without, in one run on one machine.
-# Not part of CI (about 20 minutes on 2 cores, and it needs root for huge pages).
+# RandomX side by side: `otedama-node bench --algo randomx` (Otedama's compiled VM, and
+# with LIBRARY=1 also the library's VM, `--randomx-vm library`) and xmrig's offline
+# benchmark, one hashing thread and all threads, with 2 MiB huge pages and without, in one
+# run on one machine. Not part of CI (20-40 minutes on 2 cores, and it needs root for
+# huge pages).
 #
 #   scripts/bench-randomx-xmrig.sh XMRIG_SOURCE_DIR [OTEDAMA_NODE_BINARY]
 #
 # PAGES (default "hugetlb thp") picks the page setups: reserved 2 MiB pages
 # (`vm.nr_hugepages`, root), or transparent huge pages only.
+# ROUNDS (default 1) repeats each setup, the programs alternating which goes first, so
+# that a machine whose speed drifts from one minute to the next (a shared host) favours
+# neither; HASH_SECONDS (default 60, a multiple of 10) is each program's hashing time. Every
+# run is a row; a summary of the means per program follows the rows.
 #
 # XMRIG_SOURCE_DIR is a checkout of https://github.com/xmrig/xmrig. It is copied and built
 # outside this repository (in $XMRIG_BUILD, default ${TMPDIR:-/tmp}/otedama-xmrig), with
 # the donation level set to 0 in the copy and without TLS, HTTP, hwloc, the MSR mod and the
 # algorithms other than RandomX. xmrig runs `--bench=250K` (no pool, no network) and is
-# stopped after its 60-second average is out; its figures are the last "speed" line's 60 s
-# average and "dataset ready". Otedama's are from `--json` with `--seconds 60`.
+# stopped once it has hashed for HASH_SECONDS after its first report: its figure is the mean of
+# the 10 s figures of its "speed" lines after the first (disjoint 10 s windows, printed
+# every 10 s), with "dataset ready". Otedama's are from `--json` with `--seconds HASH_SECONDS`.
 # The node binary defaults to target/release/otedama-node (`cargo build --release -p
 # otedama-node`). Results go to stdout as a Markdown table.
 set -euo pipefail
@@ -22,7 +28,8 @@ set -euo pipefail
 src=${1:?usage: $0 XMRIG_SOURCE_DIR [OTEDAMA_NODE_BINARY]}
 node=${2:-$(dirname "$0")/../target/release/otedama-node}
 build=${XMRIG_BUILD:-${TMPDIR:-/tmp}/otedama-xmrig}
-seconds=60
+seconds=${HASH_SECONDS:-60}
+rounds=${ROUNDS:-1}
 threads_all=$(nproc)
 
 [ -x "$node" ] || { echo "no node binary at $node (cargo build --release -p otedama-node)" >&2; exit 2; }
@@ -42,8 +49,8 @@ if [ ! -x "$xmrig" ]; then
 fi
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "unknown")
 
-# Runs xmrig's benchmark on $1 threads with huge pages $2 (on|off) until its 60 s average
-# is printed; prints "dataset_ms hashrate".
+# Runs xmrig's benchmark on $1 threads with huge pages $2 (on|off) until it has printed
+# $seconds / 10 speed lines after its first; prints "dataset_ms hashrate".
 run_xmrig() {
   local log pages=()
   log=$(mktemp)
@@ -52,12 +59,12 @@ run_xmrig() {
   "$xmrig" --bench=250K --threads="$1" "${pages[@]}" --print-time=10 --no-color \
     --donate-level=0 --log-file="$log" >/dev/null 2>&1 &
   local pid=$!
-  local waited=0
-  # Dataset, then 60 s of hashing, then one more report; at most 5 minutes.
-  while [ "$waited" -lt 300 ] && kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    waited=$((waited + 5))
-    if grep -E 'speed 10s/60s/15m [0-9.]+ [0-9.]+' "$log" >/dev/null; then
+  local waited=0 want=$((seconds / 10 + 1))
+  # Dataset, then the reports; at most 5 minutes past the hashing time.
+  while [ "$waited" -lt $((300 + seconds)) ] && kill -0 "$pid" 2>/dev/null; do
+    sleep 2
+    waited=$((waited + 2))
+    if [ "$(grep -cE 'speed 10s/60s/15m [0-9.]+ ' "$log")" -ge "$want" ]; then
       break
     fi
   done
@@ -65,9 +72,11 @@ run_xmrig() {
   wait "$pid" 2>/dev/null || true
   local dataset rate
   dataset=$(grep -oE 'dataset ready \(([0-9]+) ms\)' "$log" | grep -oE '[0-9]+' | tail -1 || true)
-  rate=$(grep -oE 'speed 10s/60s/15m [0-9.]+ [0-9.]+' "$log" | tail -1 | awk '{print $4}' || true)
+  rate=$(grep -oE 'speed 10s/60s/15m [0-9.]+ ' "$log" | awk -v want="$want" '
+    { n++; if (n > 1 && n <= want) { sum += $3; k++ } }
+    END { if (k == want - 1) printf "%.1f", sum / k }' || true)
   if [ -z "$rate" ]; then
-    echo "xmrig gave no 60 s average; its output:" >&2
+    echo "xmrig gave fewer than $want speed lines; its output:" >&2
     cat "$log" >&2
   fi
   echo "${dataset:-?} ${rate:-?}"
@@ -88,8 +97,28 @@ set_hugepages() {
   sysctl -qw vm.nr_hugepages="$1"
 }
 
-echo "| pages | threads | program | dataset ready | H/s | pages in effect |"
-echo "|---|---|---|---|---|---|"
+programs=(compiled)
+[ "${LIBRARY:-0}" = 1 ] && programs+=(library)
+programs+=(xmrig)
+
+# Runs program $1 on $2 threads in page setup $3; prints its row and appends
+# "setup threads program hashrate" to $summary.
+run_row() {
+  local ms rate used vm name
+  if [ "$1" = xmrig ]; then
+    read -r ms rate < <(run_xmrig "$2" "$xmrig_pages")
+    name="xmrig $commit" used=$xmrig_pages
+  else
+    read -r ms rate used vm < <(run_otedama "$2" "$otedama_pages" "$([ "$1" = compiled ] && echo auto || echo library)")
+    name="otedama-node ($vm VM)"
+  fi
+  echo "| $3 | $2 | $round | $name | ${ms} ms | $rate | $used |"
+  echo "$3 $2 $name $rate" >>"$summary"
+}
+
+summary=$(mktemp)
+echo "| pages | threads | round | program | dataset ready | H/s | pages in effect |"
+echo "|---|---|---|---|---|---|---|"
 for pages in ${PAGES:-hugetlb thp}; do
   if [ "$pages" = hugetlb ]; then
     # 2 GiB dataset, 256 MiB cache and scratchpads: 1 200 pages of 2 MiB.
@@ -102,12 +131,26 @@ for pages in ${PAGES:-hugetlb thp}; do
     xmrig_pages=off otedama_pages=thp
   fi
   for threads in 1 "$threads_all"; do
-    read -r ms rate used vm < <(run_otedama "$threads" "$otedama_pages" auto)
-    echo "| $pages | $threads | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
-    read -r ms rate used vm < <(run_otedama "$threads" "$otedama_pages" library)
-    echo "| $pages | $threads | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
-    read -r ms rate < <(run_xmrig "$threads" "$xmrig_pages")
-    echo "| $pages | $threads | xmrig $commit | ${ms} ms | $rate | $xmrig_pages |"
+    for round in $(seq 1 "$rounds"); do
+      # Odd rounds in the listed order, even rounds reversed.
+      order=("${programs[@]}")
+      if [ $((round % 2)) = 0 ]; then
+        order=()
+        for ((i = ${#programs[@]} - 1; i >= 0; i--)); do order+=("${programs[i]}"); done
+      fi
+      for program in "${order[@]}"; do
+        run_row "$program" "$threads" "$pages"
+      done
+    done
   done
 done
 set_hugepages 0 || true
+
+echo
+echo "| pages | threads | program | runs | mean H/s |"
+echo "|---|---|---|---|---|"
+awk '{ key = $1 "|" $2 "|"; for (i = 3; i < NF; i++) key = key (i > 3 ? " " : "") $i
+       if ($NF != "?") { sum[key] += $NF; n[key]++ }; if (!(key in seen)) { seen[key] = 1; keys[++k] = key } }
+     END { for (i = 1; i <= k; i++) { split(keys[i], f, "|")
+             printf "| %s | %s | %s | %d | %.1f |\n", f[1], f[2], f[3], n[keys[i]], n[keys[i]] ? sum[keys[i]] / n[keys[i]] : 0 } }' "$summary"
+rm -f "$summary"
