@@ -101,8 +101,8 @@ programs=(compiled)
 [ "${LIBRARY:-0}" = 1 ] && programs+=(library)
 programs+=(xmrig)
 
-# Runs program $1 on $2 threads in page setup $3; prints its row and appends
-# "setup threads program hashrate" to $summary.
+# Runs program $1 on $2 threads in page setup $3 (round $round); prints its row and
+# appends "setup<TAB>threads<TAB>program<TAB>hashrate" to $summary.
 run_row() {
   local ms rate used vm name
   if [ "$1" = xmrig ]; then
@@ -113,10 +113,11 @@ run_row() {
     name="otedama-node ($vm VM)"
   fi
   echo "| $3 | $2 | $round | $name | ${ms} ms | $rate | $used |"
-  echo "$3 $2 $name $rate" >>"$summary"
+  printf '%s\t%s\t%s\t%s\n' "$3" "$2" "$name" "$rate" >>"$summary"
 }
 
 summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
 echo "| pages | threads | round | program | dataset ready | H/s | pages in effect |"
 echo "|---|---|---|---|---|---|---|"
 for pages in ${PAGES:-hugetlb thp}; do
@@ -149,8 +150,7 @@ set_hugepages 0 || true
 echo
 echo "| pages | threads | program | runs | mean H/s |"
 echo "|---|---|---|---|---|"
-awk '{ key = $1 "|" $2 "|"; for (i = 3; i < NF; i++) key = key (i > 3 ? " " : "") $i
-       if ($NF != "?") { sum[key] += $NF; n[key]++ }; if (!(key in seen)) { seen[key] = 1; keys[++k] = key } }
-     END { for (i = 1; i <= k; i++) { split(keys[i], f, "|")
-             printf "| %s | %s | %s | %d | %.1f |\n", f[1], f[2], f[3], n[keys[i]], n[keys[i]] ? sum[keys[i]] / n[keys[i]] : 0 } }' "$summary"
-rm -f "$summary"
+awk -F'\t' '{ key = $1 FS $2 FS $3; if (!(key in n)) { keys[++k] = key; n[key] = 0 }
+                 if ($4 != "?") { sum[key] += $4; n[key]++ } }
+  END { for (i = 1; i <= k; i++) { split(keys[i], f, FS); c = n[keys[i]]
+          printf "| %s | %s | %s | %d | %s |\n", f[1], f[2], f[3], c, c ? sprintf("%.1f", sum[keys[i]] / c) : "?" } }' "$summary"
