@@ -216,6 +216,15 @@ impl<'a> Assembler<'a> {
         self.emit(&v.to_le_bytes());
     }
 
+    /// Emits the first `len` of `bytes` (at most 4). All four are written, the extra
+    /// ones to be overwritten by what follows: a copy of a length known only when the
+    /// compiler runs would be a call to `memcpy`.
+    #[inline(always)]
+    fn emit_first(&mut self, bytes: [u8; 4], len: usize) {
+        self.code[self.len..self.len + 4].copy_from_slice(&bytes);
+        self.len += len;
+    }
+
     /// Adds a 16-byte constant (two quadwords, 16-byte aligned) and returns its slot.
     #[inline(always)]
     fn constant_pair(&mut self, lo: u64, hi: u64) -> usize {
@@ -272,12 +281,12 @@ impl<'a> Assembler<'a> {
                 if needs_sib {
                     self.emit(&[0x24]);
                 }
-                self.emit(&bytes[..len]);
+                self.emit_first(bytes, len);
             }
             Mem::Indexed(b, i, disp) => {
                 let (mode, len, bytes) = Self::displacement(disp, b & 7 == RBP);
                 self.emit(&[(mode << 6) | r | 0b100, ((i & 7) << 3) | (b & 7)]);
-                self.emit(&bytes[..len]);
+                self.emit_first(bytes, len);
             }
         }
     }
@@ -355,6 +364,7 @@ impl<'a> Assembler<'a> {
     }
 
     /// Fills `code[from..to]` with NOPs.
+    #[inline(always)]
     fn nops(&mut self, from: usize, to: usize) {
         let mut at = from;
         while at < to {
@@ -364,6 +374,7 @@ impl<'a> Assembler<'a> {
         }
     }
 
+    #[inline(always)]
     fn jump_back(&mut self, short: u8, long: &[u8], target: usize) {
         let here = self.len;
         let rel = target as i64 - (here as i64 + 2);
@@ -377,8 +388,18 @@ impl<'a> Assembler<'a> {
     }
 }
 
-/// Compiles the program in `bytes` (configured as `program`) with `a`.
-fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], features: Features) {
+/// Compiles the program in `bytes` (configured as `program`) into `code` (a slot's
+/// bytes); returns the length of the code.
+fn assemble(
+    code: &mut [u8],
+    program: &Program,
+    bytes: &[u8; PROGRAM_BYTES],
+    features: Features,
+) -> usize {
+    // The assembler is a local (the body's sink owns it while it compiles the
+    // instructions): behind a reference, any byte stored might be its length, which
+    // was then read back from memory after every store.
+    let mut a = Assembler::new(code);
     let e_keep = a.constant_pair(E_KEEP_MASK, E_KEEP_MASK);
     let e_mask = a.constant_pair(program.e_mask[0], program.e_mask[1]);
     let scale = a.constant_pair(SCALE_MASK, SCALE_MASK);
@@ -494,7 +515,7 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
         last_cfround: None,
     };
     for_each_instruction(bytes, &mut body);
-    let a = body.a;
+    let mut a = body.a;
 
     let [rr0, rr1, rr2, rr3] = program.read_regs;
     // mx ^= low32(r[readReg2] ^ r[readReg3]); prefetch mx's item; read ma's; swap.
@@ -574,12 +595,13 @@ fn assemble(a: &mut Assembler, program: &Program, bytes: &[u8; PROGRAM_BYTES], f
     a.emit(&[
         0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
     ]);
+    a.len
 }
 
 /// The program body being compiled: each instruction's start, for branch targets, and
 /// what CFROUND elision needs.
-struct Body<'b, 'a> {
-    a: &'b mut Assembler<'a>,
+struct Body<'a> {
+    a: Assembler<'a>,
     starts: [usize; PROGRAM_SIZE],
     features: Features,
     /// Where the last instruction that rounds starts (or a branch that can jump back
@@ -589,7 +611,7 @@ struct Body<'b, 'a> {
     last_cfround: Option<(usize, usize)>,
 }
 
-impl InstructionSink for Body<'_, '_> {
+impl InstructionSink for Body<'_> {
     #[inline(always)]
     fn instruction(&mut self, index: usize, instr: Instr) {
         let start = self.a.len;
@@ -616,7 +638,7 @@ impl InstructionSink for Body<'_, '_> {
             }
             _ => {}
         }
-        instruction(self.a, instr, &self.starts[..=index], self.features);
+        instruction(&mut self.a, instr, &self.starts[..=index], self.features);
         if let Instr::RoundingMode { .. } = instr {
             self.last_cfround = Some((start, self.a.len));
         }
@@ -888,7 +910,7 @@ impl Jit {
         // ours alone; nothing runs the code while it is written (one thread, `&mut self`).
         let code =
             unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
-        assemble(&mut Assembler::new(code), program, bytes, self.features);
+        assemble(code, program, bytes, self.features);
         // SAFETY: the executable mapping shows the code just written: a System V
         // function that reads and writes `context` as `Context` lays it out, uses the
         // scratchpad and dataset behind its pointers (the caller's promise) and restores
@@ -959,9 +981,7 @@ mod tests {
                 ..Features::default()
             };
             let mut code = vec![0u8; SLOT_BYTES];
-            let mut a = Assembler::new(&mut code);
-            assemble(&mut a, &program, &bytes, features);
-            let len = a.len;
+            let len = assemble(&mut code, &program, &bytes, features);
             let kept = code[..len]
                 .windows(load.len())
                 .filter(|w| *w == load)
@@ -975,26 +995,32 @@ mod tests {
     #[test]
     #[ignore = "a timing, not a check"]
     fn compile_time() {
-        let mut bytes = [0u8; PROGRAM_BYTES];
+        // Distinct programs, as mining compiles them: the same one over and over would
+        // let the branch predictor learn it.
         let mut x = 0x1234_5678_9abc_def0u64;
-        for b in bytes.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
-        let program = Program::decode(&bytes);
+        let programs: Vec<[u8; PROGRAM_BYTES]> = (0..256)
+            .map(|_| {
+                let mut bytes = [0u8; PROGRAM_BYTES];
+                for b in bytes.iter_mut() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                bytes
+            })
+            .collect();
+        let decoded: Vec<Program> = programs.iter().map(Program::decode).collect();
         let mut code = vec![0u8; SLOT_BYTES];
         let features = Features::detect();
         let n = 20_000;
         let t = std::time::Instant::now();
         let mut len = 0;
         for i in 0..n {
-            bytes[200 + (i % 1000)] ^= i as u8;
-            let mut a = Assembler::new(&mut code);
-            assemble(&mut a, &program, &bytes, features);
-            len = a.len;
+            let k = i % programs.len();
+            len += assemble(&mut code, &decoded[k], &programs[k], features);
         }
+        let len = len / n;
         println!("{:?} per program, {len} bytes", t.elapsed() / n as u32);
     }
 }

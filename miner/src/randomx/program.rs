@@ -390,9 +390,15 @@ const KINDS: [Kind; 256] = {
 
 /// `2^x / divisor` for the largest `x` that keeps it below `2^64` (`divisor` is not 0
 /// and not a power of two).
+///
+/// With `bits` the divisor's length, `2^(63 + bits) = 2^(bits - 1) * 2^64` and
+/// `2^(bits - 1) < divisor`: the quotient is two 32-bit digits of long division, two
+/// 64-bit divisions where a 128-bit one is a call to a slow library routine.
 pub(crate) fn reciprocal(divisor: u32) -> u64 {
-    let bits = 32 - divisor.leading_zeros();
-    ((1u128 << (63 + bits)) / u128::from(divisor)) as u64
+    let d = u64::from(divisor);
+    let first = 1u64 << (31 - divisor.leading_zeros());
+    let (high, rest) = ((first << 32) / d, (first << 32) % d);
+    (high << 32) | ((rest << 32) / d)
 }
 
 /// A programmed VM's configuration (4.5); its instructions come from
@@ -452,8 +458,9 @@ pub(crate) trait InstructionSink {
 }
 
 /// Decodes the program's instructions in order, handing each to `sink`. Decoding and
-/// compiling in one pass (the sink's method inlined here) takes one unpredictable
-/// branch per instruction, not two.
+/// compiling in one pass (the sink's method inlined into each opcode's arm) takes one
+/// unpredictable branch per instruction: a program's 256 opcodes are random, and every
+/// further branch on them is a misprediction in about half the instructions.
 #[inline(always)]
 pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl InstructionSink) {
     {
@@ -490,10 +497,45 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                 dst,
                 addr: read_addr(src),
             };
-            let (instr, writes_dst) = match kind {
+            let rotate = |op| Instr::Int {
+                op,
+                dst,
+                src: if src == dst {
+                    Src::Imm(imm & 63)
+                } else {
+                    Src::Reg(src)
+                },
+            };
+            let float = |op| Instr::Float {
+                op,
+                dst: dst % 4,
+                src: src % 4,
+            };
+            let float_mem = |op| Instr::FloatMem {
+                op,
+                dst: dst % 4,
+                addr: Addr::Reg {
+                    reg: src,
+                    imm,
+                    mask: if mem == 0 { L2_MASK } else { L1_MASK },
+                },
+            };
+            // Each arm hands its instruction to the sink itself, so that with the sink
+            // inlined its code knows which instruction it has: one unpredictable branch
+            // per instruction (this match), where a match on the returned value would
+            // take another.
+            macro_rules! give {
+                ($instr:expr, $writes_dst:expr $(,)?) => {{
+                    if $writes_dst {
+                        modified[usize::from(dst)] = i + 1;
+                    }
+                    sink.instruction(i, $instr)
+                }};
+            }
+            match kind {
                 Kind::IaddRs => {
                     let imm = (dst == 5).then_some(imm);
-                    (
+                    give!(
                         Instr::AddShifted {
                             dst,
                             src,
@@ -503,12 +545,12 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                         true,
                     )
                 }
-                Kind::IaddM => (int_mem(MemOp::Add), true),
-                Kind::IsubR => (int(IntOp::Sub), true),
-                Kind::IsubM => (int_mem(MemOp::Sub), true),
-                Kind::ImulR => (int(IntOp::Mul), true),
-                Kind::ImulM => (int_mem(MemOp::Mul), true),
-                Kind::ImulhR => (
+                Kind::IaddM => give!(int_mem(MemOp::Add), true),
+                Kind::IsubR => give!(int(IntOp::Sub), true),
+                Kind::IsubM => give!(int_mem(MemOp::Sub), true),
+                Kind::ImulR => give!(int(IntOp::Mul), true),
+                Kind::ImulM => give!(int_mem(MemOp::Mul), true),
+                Kind::ImulhR => give!(
                     Instr::MulHigh {
                         dst,
                         src,
@@ -516,8 +558,8 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                     },
                     true,
                 ),
-                Kind::ImulhM => (int_mem(MemOp::MulHigh), true),
-                Kind::IsmulhR => (
+                Kind::ImulhM => give!(int_mem(MemOp::MulHigh), true),
+                Kind::IsmulhR => give!(
                     Instr::MulHigh {
                         dst,
                         src,
@@ -525,13 +567,13 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                     },
                     true,
                 ),
-                Kind::IsmulhM => (int_mem(MemOp::SignedMulHigh), true),
+                Kind::IsmulhM => give!(int_mem(MemOp::SignedMulHigh), true),
                 Kind::ImulRcp => {
                     let divisor = imm as u32;
                     if divisor == 0 || divisor.is_power_of_two() {
-                        (Instr::Nop, false)
+                        give!(Instr::Nop, false)
                     } else {
-                        (
+                        give!(
                             Instr::MulReciprocal {
                                 dst,
                                 rcp: reciprocal(divisor),
@@ -540,76 +582,35 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                         )
                     }
                 }
-                Kind::InegR => (Instr::Neg { dst }, true),
-                Kind::IxorR => (int(IntOp::Xor), true),
-                Kind::IxorM => (int_mem(MemOp::Xor), true),
-                Kind::IrorR | Kind::IrolR => {
-                    let op = if kind == Kind::IrorR {
-                        IntOp::Ror
-                    } else {
-                        IntOp::Rol
-                    };
-                    let src = if src == dst {
-                        Src::Imm(imm & 63)
-                    } else {
-                        Src::Reg(src)
-                    };
-                    (Instr::Int { op, dst, src }, true)
-                }
+                Kind::InegR => give!(Instr::Neg { dst }, true),
+                Kind::IxorR => give!(int(IntOp::Xor), true),
+                Kind::IxorM => give!(int_mem(MemOp::Xor), true),
+                Kind::IrorR => give!(rotate(IntOp::Ror), true),
+                Kind::IrolR => give!(rotate(IntOp::Rol), true),
                 Kind::IswapR => {
                     if src != dst {
                         modified[usize::from(src)] = i + 1;
-                        (Instr::Swap { dst, src }, true)
+                        give!(Instr::Swap { dst, src }, true)
                     } else {
-                        (Instr::Nop, false)
+                        give!(Instr::Nop, false)
                     }
                 }
-                Kind::FswapR => (Instr::FloatSwap { reg: dst }, false),
-                Kind::FaddR | Kind::FsubR | Kind::FmulR => {
-                    let op = match kind {
-                        Kind::FaddR => FloatOp::Add,
-                        Kind::FsubR => FloatOp::Sub,
-                        _ => FloatOp::Mul,
-                    };
-                    (
-                        Instr::Float {
-                            op,
-                            dst: dst % 4,
-                            src: src % 4,
-                        },
-                        false,
-                    )
-                }
-                Kind::FaddM | Kind::FsubM | Kind::FdivM => {
-                    let op = match kind {
-                        Kind::FaddM => FloatOp::Add,
-                        Kind::FsubM => FloatOp::Sub,
-                        _ => FloatOp::Div,
-                    };
-                    let mask = if mem == 0 { L2_MASK } else { L1_MASK };
-                    let addr = Addr::Reg {
-                        reg: src,
-                        imm,
-                        mask,
-                    };
-                    (
-                        Instr::FloatMem {
-                            op,
-                            dst: dst % 4,
-                            addr,
-                        },
-                        false,
-                    )
-                }
-                Kind::FscalR => (Instr::Scale { dst: dst % 4 }, false),
-                Kind::FsqrtR => (Instr::Sqrt { dst: dst % 4 }, false),
+                Kind::FswapR => give!(Instr::FloatSwap { reg: dst }, false),
+                Kind::FaddR => give!(float(FloatOp::Add), false),
+                Kind::FsubR => give!(float(FloatOp::Sub), false),
+                Kind::FmulR => give!(float(FloatOp::Mul), false),
+                Kind::FaddM => give!(float_mem(FloatOp::Add), false),
+                Kind::FsubM => give!(float_mem(FloatOp::Sub), false),
+                Kind::FdivM => give!(float_mem(FloatOp::Div), false),
+                Kind::FscalR => give!(Instr::Scale { dst: dst % 4 }, false),
+                Kind::FsqrtR => give!(Instr::Sqrt { dst: dst % 4 }, false),
                 Kind::Cbranch => {
                     let b = u32::from(cond) + JUMP_OFFSET;
                     let cimm = (imm as u32 | (1 << b)) & !(1 << (b - 1));
                     let mask = ((1u32 << JUMP_BITS) - 1) << b;
                     let target = modified[usize::from(dst)];
                     modified = [i + 1; 8];
-                    (
+                    give!(
                         Instr::Branch {
                             dst,
                             imm: cimm as i32,
@@ -619,7 +620,7 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                         false,
                     )
                 }
-                Kind::Cfround => (
+                Kind::Cfround => give!(
                     Instr::RoundingMode {
                         src,
                         rotate: (imm & 63) as u8,
@@ -634,7 +635,7 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                     } else {
                         L1_MASK
                     };
-                    (
+                    give!(
                         Instr::Store {
                             addr: Addr::Reg {
                                 reg: dst,
@@ -646,11 +647,7 @@ pub(crate) fn for_each_instruction(bytes: &[u8; PROGRAM_BYTES], sink: &mut impl 
                         false,
                     )
                 }
-            };
-            if writes_dst {
-                modified[usize::from(dst)] = i + 1;
             }
-            sink.instruction(i, instr);
         }
     }
 }
@@ -678,5 +675,21 @@ mod tests {
             assert_eq!(u128::from(r), (1u128 << (63 + bits)) / u128::from(d));
         }
         assert_eq!(reciprocal(3), 0xaaaa_aaaa_aaaa_aaaa);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = (x >> 32) as u32 >> (x % 32);
+            if d == 0 || d.is_power_of_two() {
+                continue;
+            }
+            let bits = 32 - d.leading_zeros();
+            assert_eq!(
+                u128::from(reciprocal(d)),
+                (1u128 << (63 + bits)) / u128::from(d),
+                "{d}"
+            );
+        }
     }
 }
