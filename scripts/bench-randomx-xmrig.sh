@@ -23,6 +23,14 @@
 # every 10 s), with "dataset ready". Otedama's are from `--json` with `--seconds HASH_SECONDS`.
 # The node binary defaults to target/release/otedama-node (`cargo build --release -p
 # otedama-node`). Results go to stdout as a Markdown table.
+#
+# PAIRS=N runs the programs at the same time instead, one hashing thread each, pinned to
+# CPUs 0 and 1 (`taskset`), N times each way round per page setup: a drift of the host
+# then reaches both, which runs one after the other cannot resolve below a few per cent.
+# xmrig starts first and builds its dataset on its own CPU; once it is ready, Otedama
+# builds its own on the other (`--init-threads 1`) and hashes HASH_SECONDS; xmrig's
+# figure is the mean of its 10 s reports that lie wholly inside Otedama's hashing time.
+# Reserved pages for both datasets: 2 400 pages of 2 MiB.
 set -euo pipefail
 
 src=${1:?usage: $0 XMRIG_SOURCE_DIR [OTEDAMA_NODE_BINARY]}
@@ -97,6 +105,51 @@ set_hugepages() {
   sysctl -qw vm.nr_hugepages="$1"
 }
 
+# Runs one pair at the same time: Otedama on CPU $1, xmrig on CPU $2, one hashing thread
+# each, pages setup $3; prints its row and appends it to $summary as run_row does.
+run_pair() {
+  local log pages=() t0 t1 setup_ms ms rate used vm x_rate
+  log=$(mktemp)
+  [ "$xmrig_pages" = off ] && pages=(--no-huge-pages)
+  taskset -c "$2" "$xmrig" --bench=250K --threads=1 "${pages[@]}" --randomx-init=1 \
+    --print-time=10 --no-color --donate-level=0 --log-file="$log" >/dev/null 2>&1 &
+  local pid=$!
+  local waited=0
+  while [ "$waited" -lt 300 ] && ! grep -q "dataset ready" "$log"; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  t0=$(date +%s.%N)
+  local json
+  json=$(taskset -c "$1" "$node" bench --algo randomx --randomx-mode fast --threads 1 \
+    --init-threads 1 --huge-pages "$otedama_pages" --seconds "$seconds" --json 2>/dev/null |
+    tail -1)
+  t1=$(date +%s.%N)
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  read -r setup_ms ms rate used vm < <(python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+print(round(r["setup_seconds"] * 1000), round(r["dataset_init_seconds"] * 1000),
+      round(r["hashes_per_second"], 1), r["pages"], r["vm"])' "$json")
+  # xmrig's reports whose 10 s window began after Otedama's setup and ended before its end.
+  x_rate=$(python3 -c 'import datetime, re, sys
+start, end = float(sys.argv[1]) + float(sys.argv[2]) / 1000, float(sys.argv[3])
+rates = []
+for line in open(sys.argv[4], errors="replace"):
+    m = re.match(r"\[(\S+ \S+)\].*speed 10s/60s/15m ([0-9.]+) ", line)
+    if m:
+        t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
+        t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+        if start + 10 <= t <= end:
+            rates.append(float(m[2]))
+print(f"{sum(rates) / len(rates):.1f}" if rates else "?")' "$t0" "$setup_ms" "$t1" "$log")
+  rm -f "$log"
+  echo "| $3 | 1 (CPU $1) | $round | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
+  echo "| $3 | 1 (CPU $2) | $round | xmrig $commit, at the same time | - | $x_rate | $xmrig_pages |"
+  printf '%s\t%s\t%s\t%s\n' "$3" 1 "otedama-node ($vm VM)" "$rate" >>"$summary"
+  printf '%s\t%s\t%s\t%s\n' "$3" 1 "xmrig $commit" "$x_rate" >>"$summary"
+}
+
 programs=(compiled)
 [ "${LIBRARY:-0}" = 1 ] && programs+=(library)
 programs+=(xmrig)
@@ -122,14 +175,23 @@ echo "| pages | threads | round | program | dataset ready | H/s | pages in effec
 echo "|---|---|---|---|---|---|---|"
 for pages in ${PAGES:-hugetlb thp}; do
   if [ "$pages" = hugetlb ]; then
-    # 2 GiB dataset, 256 MiB cache and scratchpads: 1 200 pages of 2 MiB.
-    set_hugepages 1200 || { echo "cannot reserve huge pages (root needed); skipping them" >&2; continue; }
+    # 2 GiB dataset, 256 MiB cache and scratchpads: 1 200 pages of 2 MiB (twice that
+    # for two programs at once).
+    set_hugepages "$([ -n "${PAIRS:-}" ] && echo 2400 || echo 1200)" ||
+      { echo "cannot reserve huge pages (root needed); skipping them" >&2; continue; }
     xmrig_pages=on otedama_pages=auto
   else
     # No reserved pages: xmrig's --no-huge-pages still asks for transparent huge pages
     # (madvise), as Otedama's thp mode does.
     set_hugepages 0 || true
     xmrig_pages=off otedama_pages=thp
+  fi
+  if [ -n "${PAIRS:-}" ]; then
+    for round in $(seq 1 "$PAIRS"); do
+      run_pair 0 1 "$pages"
+      run_pair 1 0 "$pages"
+    done
+    continue
   fi
   for threads in 1 "$threads_all"; do
     for round in $(seq 1 "$rounds"); do
