@@ -57,15 +57,23 @@ if [ ! -x "$xmrig" ]; then
 fi
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "unknown")
 
+# Starts xmrig's benchmark in the background ($! is its process) on $1 threads with huge
+# pages $2 (on|off), logging to $3; with a CPU $4, pinned there, dataset included.
+start_xmrig() {
+  local pages=() pin=() init=()
+  [ "$2" = off ] && pages=(--no-huge-pages)
+  [ -n "${4:-}" ] && pin=(taskset -c "$4") init=(--randomx-init=1)
+  # xmrig's console output to a file is lost when it is stopped: it writes its own log.
+  "${pin[@]}" "$xmrig" --bench=250K --threads="$1" "${pages[@]}" "${init[@]}" \
+    --print-time=10 --no-color --donate-level=0 --log-file="$3" >/dev/null 2>&1 &
+}
+
 # Runs xmrig's benchmark on $1 threads with huge pages $2 (on|off) until it has printed
 # $seconds / 10 speed lines after its first; prints "dataset_ms hashrate".
 run_xmrig() {
-  local log pages=()
+  local log
   log=$(mktemp)
-  [ "$2" = off ] && pages=(--no-huge-pages)
-  # xmrig's console output to a file is lost when it is stopped: it writes its own log.
-  "$xmrig" --bench=250K --threads="$1" "${pages[@]}" --print-time=10 --no-color \
-    --donate-level=0 --log-file="$log" >/dev/null 2>&1 &
+  start_xmrig "$1" "$2" "$log"
   local pid=$!
   local waited=0 want=$((seconds / 10 + 1))
   # Dataset, then the reports; at most 5 minutes past the hashing time.
@@ -92,13 +100,22 @@ run_xmrig() {
 }
 
 # Runs Otedama's bench on $1 threads with huge pages $2 (auto|thp) and VM $3
-# (auto|library); prints "dataset_ms hashrate pages_in_effect vm".
+# (auto|library); with a CPU $4, pinned there and building the dataset on it alone.
+# Prints "dataset_ms hashrate pages_in_effect vm setup_ms".
 run_otedama() {
-  "$node" bench --algo randomx --randomx-mode fast --threads "$1" --huge-pages "$2" \
-    --randomx-vm "$3" --seconds "$seconds" --json 2>/dev/null |
+  local pin=() init=()
+  [ -n "${4:-}" ] && pin=(taskset -c "$4") init=(--init-threads 1)
+  "${pin[@]}" "$node" bench --algo randomx --randomx-mode fast --threads "$1" "${init[@]}" \
+    --huge-pages "$2" --randomx-vm "$3" --seconds "$seconds" --json 2>/dev/null |
     python3 -c 'import json, sys
 r = json.loads(sys.stdin.read().splitlines()[-1])
-print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"], r["vm"])'
+print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"], r["vm"],
+      round(r["setup_seconds"] * 1000))'
+}
+
+# Appends "setup<TAB>threads<TAB>program<TAB>hashrate" to $summary.
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$@" >>"$summary"
 }
 
 set_hugepages() {
@@ -106,13 +123,11 @@ set_hugepages() {
 }
 
 # Runs one pair at the same time: Otedama on CPU $1, xmrig on CPU $2, one hashing thread
-# each, pages setup $3; prints its row and appends it to $summary as run_row does.
+# each, pages setup $3; prints its rows and records them.
 run_pair() {
-  local log pages=() t0 t1 setup_ms ms rate used vm x_rate
+  local log t0 t1 setup_ms ms rate used vm x_rate
   log=$(mktemp)
-  [ "$xmrig_pages" = off ] && pages=(--no-huge-pages)
-  taskset -c "$2" "$xmrig" --bench=250K --threads=1 "${pages[@]}" --randomx-init=1 \
-    --print-time=10 --no-color --donate-level=0 --log-file="$log" >/dev/null 2>&1 &
+  start_xmrig 1 "$xmrig_pages" "$log" "$2"
   local pid=$!
   local waited=0
   while [ "$waited" -lt 300 ] && ! grep -q "dataset ready" "$log"; do
@@ -120,17 +135,10 @@ run_pair() {
     waited=$((waited + 1))
   done
   t0=$(date +%s.%N)
-  local json
-  json=$(taskset -c "$1" "$node" bench --algo randomx --randomx-mode fast --threads 1 \
-    --init-threads 1 --huge-pages "$otedama_pages" --seconds "$seconds" --json 2>/dev/null |
-    tail -1)
+  read -r ms rate used vm setup_ms < <(run_otedama 1 "$otedama_pages" auto "$1")
   t1=$(date +%s.%N)
   kill -INT "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  read -r setup_ms ms rate used vm < <(python3 -c 'import json, sys
-r = json.loads(sys.argv[1])
-print(round(r["setup_seconds"] * 1000), round(r["dataset_init_seconds"] * 1000),
-      round(r["hashes_per_second"], 1), r["pages"], r["vm"])' "$json")
   # xmrig's reports whose 10 s window began after Otedama's setup and ended before its end.
   x_rate=$(python3 -c 'import datetime, re, sys
 start, end = float(sys.argv[1]) + float(sys.argv[2]) / 1000, float(sys.argv[3])
@@ -146,8 +154,8 @@ print(f"{sum(rates) / len(rates):.1f}" if rates else "?")' "$t0" "$setup_ms" "$t
   rm -f "$log"
   echo "| $3 | 1 (CPU $1) | $round | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
   echo "| $3 | 1 (CPU $2) | $round | xmrig $commit, at the same time | - | $x_rate | $xmrig_pages |"
-  printf '%s\t%s\t%s\t%s\n' "$3" 1 "otedama-node ($vm VM)" "$rate" >>"$summary"
-  printf '%s\t%s\t%s\t%s\n' "$3" 1 "xmrig $commit" "$x_rate" >>"$summary"
+  record "$3" 1 "otedama-node ($vm VM)" "$rate"
+  record "$3" 1 "xmrig $commit" "$x_rate"
 }
 
 programs=(compiled)
@@ -155,18 +163,18 @@ programs=(compiled)
 programs+=(xmrig)
 
 # Runs program $1 on $2 threads in page setup $3 (round $round); prints its row and
-# appends "setup<TAB>threads<TAB>program<TAB>hashrate" to $summary.
+# records it.
 run_row() {
   local ms rate used vm name
   if [ "$1" = xmrig ]; then
     read -r ms rate < <(run_xmrig "$2" "$xmrig_pages")
     name="xmrig $commit" used=$xmrig_pages
   else
-    read -r ms rate used vm < <(run_otedama "$2" "$otedama_pages" "$([ "$1" = compiled ] && echo auto || echo library)")
+    read -r ms rate used vm _ < <(run_otedama "$2" "$otedama_pages" "$([ "$1" = compiled ] && echo auto || echo library)")
     name="otedama-node ($vm VM)"
   fi
   echo "| $3 | $2 | $round | $name | ${ms} ms | $rate | $used |"
-  printf '%s\t%s\t%s\t%s\n' "$3" "$2" "$name" "$rate" >>"$summary"
+  record "$3" "$2" "$name" "$rate"
 }
 
 summary=$(mktemp)
