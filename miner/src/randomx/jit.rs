@@ -470,13 +470,8 @@ fn assemble(
     a.op_reg(None, true, &[0x89], RBP, RAX); // mov rax, rbp
     a.op_reg(None, true, &[0xc1], 1, RAX); // ror rax, 32
     a.emit(&[32]);
-
-    // The loop starts on a cache line.
-    let line = a.len.next_multiple_of(64);
-    a.nops(a.len, line);
-    a.len = line;
-    let loop_start = a.len;
-    // rdx = spAddr1, eax = spAddr0, both L3 lines.
+    // rdx = spAddr1, eax = spAddr0, both L3 lines (the loop's tail computes them for
+    // the iterations after the first).
     a.op_reg(None, true, &[0x89], RAX, RDX); // mov rdx, rax
     a.emit(&[0x25]); // and eax, L3_LINE_MASK
     a.emit32(L3_LINE_MASK);
@@ -484,6 +479,12 @@ fn assemble(
     a.emit(&[32]);
     a.op_reg(None, false, &[0x81], 4, RDX); // and edx, L3_LINE_MASK
     a.emit32(L3_LINE_MASK);
+
+    // The loop starts on a cache line.
+    let line = a.len.next_multiple_of(64);
+    a.nops(a.len, line);
+    a.len = line;
+    let loop_start = a.len;
     a.op_mem(None, true, &[0x8d], RCX, Mem::Indexed(RSI, RAX, 0)); // lea rcx, [rsi+rax]
     a.store64(stack(SLOT_LINE0), RCX);
     for i in 0..8u8 {
@@ -524,6 +525,7 @@ fn assemble(
     a.op_reg(None, false, &[0x8b], RCX, RBP); // mov ecx, ebp
     a.op_reg(None, false, &[0x81], 4, RCX); // and ecx, DATASET_LINE_MASK
     a.emit32(DATASET_LINE_MASK);
+    a.op_mem(None, true, &[0x33], 8, Mem::Indexed(RDI, RCX, 0)); // xor r8, [rdi+rcx]
     a.op_reg(None, true, &[0xc1], 1, RBP); // ror rbp, 32
     a.emit(&[32]);
     a.op_reg(None, true, &[0x33], RBP, RAX); // xor rbp, rax
@@ -531,7 +533,7 @@ fn assemble(
     a.op_reg(None, false, &[0x81], 4, RDX); // and edx, DATASET_LINE_MASK
     a.emit32(DATASET_LINE_MASK);
     a.op_mem(None, false, &[0x0f, 0x18], 0, Mem::Indexed(RDI, RDX, 0)); // prefetchnta
-    for i in 0..8u8 {
+    for i in 1..8u8 {
         a.op_mem(
             None,
             true,
@@ -540,19 +542,19 @@ fn assemble(
             Mem::Indexed(RDI, RCX, 8 * i32::from(i)),
         );
     }
-    // The next iteration's spAddr0/1, and their lines prefetched before the stores.
+    // The next iteration's spAddr0/1 (eax, edx: the head reads them), and their lines
+    // prefetched before the stores.
     a.op_reg(None, true, &[0x8b], RAX, 8 + rr0); // mov rax, rr0
     a.op_reg(None, true, &[0x33], RAX, 8 + rr1); // xor rax, rr1
     a.op_reg(None, true, &[0x89], RAX, RDX); // mov rdx, rax
+    a.emit(&[0x25]); // and eax, L3_LINE_MASK
+    a.emit32(L3_LINE_MASK);
+    a.op_mem(None, false, &[0x0f, 0x18], 1, Mem::Indexed(RSI, RAX, 0)); // prefetcht0
+    a.op_reg(None, true, &[0xc1], 5, RDX); // shr rdx, 32
+    a.emit(&[32]);
     a.op_reg(None, false, &[0x81], 4, RDX); // and edx, L3_LINE_MASK
     a.emit32(L3_LINE_MASK);
     a.op_mem(None, false, &[0x0f, 0x18], 1, Mem::Indexed(RSI, RDX, 0)); // prefetcht0
-    a.op_reg(None, true, &[0x89], RAX, RCX); // mov rcx, rax
-    a.op_reg(None, true, &[0xc1], 5, RCX); // shr rcx, 32
-    a.emit(&[32]);
-    a.op_reg(None, false, &[0x81], 4, RCX); // and ecx, L3_LINE_MASK
-    a.emit32(L3_LINE_MASK);
-    a.op_mem(None, false, &[0x0f, 0x18], 1, Mem::Indexed(RSI, RCX, 0)); // prefetcht0
     // r0-r7 to spAddr1's line; f ^= e to spAddr0's.
     a.load64(RCX, stack(SLOT_LINE1));
     for i in 0..8u8 {
