@@ -4,7 +4,7 @@ use super::{
     PageMode, RandomxContext, RandomxFlags, RandomxJob, RandomxMode, RandomxOptions, RandomxTarget,
 };
 use crate::error::RandomxError;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The key the benchmark hashes under (any key costs the same).
@@ -57,9 +57,34 @@ impl RandomxBenchReport {
     }
 }
 
+/// The count so far, handed to the caller of [`measure_randomx`] every reporting period
+/// while the threads hash: a hash rate over any window of the run, to compare with
+/// another program's reports over the same window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomxProgress {
+    /// Since the threads started.
+    pub elapsed: Duration,
+    /// Hashes of all threads so far, each counted as its thread starts it (so a window's
+    /// difference is the hashes of that window, give or take one a thread).
+    pub hashes: u64,
+    /// The pages of the dataset (fast) or cache (light).
+    pub pages: PageMode,
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Builds a RandomX context as `options` say, then hashes on `threads` threads (0: one
 /// per logical CPU) for about `duration`, each thread scanning its own Monero-sized
-/// blob, and returns what it measured. VMs are created before the clock starts.
+/// blob, and returns what it measured. VMs are created before the clock starts. With
+/// `progress`, its callback gets the count every period (on this thread, while the
+/// others hash).
 ///
 /// # Errors
 /// [`RandomxError`] when the context or a VM cannot be created or a thread cannot start.
@@ -67,6 +92,7 @@ pub fn measure_randomx(
     options: &RandomxOptions,
     threads: usize,
     duration: Duration,
+    progress: Option<(Duration, &mut dyn FnMut(RandomxProgress))>,
 ) -> Result<RandomxBenchReport, RandomxError> {
     let threads = crate::hashing_threads(threads);
     let options = RandomxOptions {
@@ -85,10 +111,11 @@ pub fn measure_randomx(
         .collect::<Result<Vec<_>, _>>()?;
     let compiled_vm = vms.first().is_some_and(super::Vm::is_compiled);
     let stop = AtomicBool::new(false);
+    let started = AtomicU64::new(0);
     let (hashes, elapsed) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(threads);
         for (index, vm) in vms.iter_mut().enumerate() {
-            let (stop, options) = (&stop, &options);
+            let (stop, started, options) = (&stop, &started, &options);
             let spawned = std::thread::Builder::new()
                 .name(format!("otedama-rx-bench-{index}"))
                 .spawn_scoped(scope, move || {
@@ -116,9 +143,17 @@ pub fn measure_randomx(
                     };
                     let mut total = 0u64;
                     let mut next = 0u32;
+                    // Asked before each nonce: counts the hashes as they start.
+                    let stopping = || {
+                        let stopping = stop.load(Ordering::Relaxed);
+                        if !stopping {
+                            started.fetch_add(1, Ordering::Relaxed);
+                        }
+                        stopping
+                    };
                     while !stop.load(Ordering::Relaxed) {
                         let end = next.saturating_add(1 << 16);
-                        total += vm.scan(&job, next..end, stop).hashes;
+                        total += vm.scan_with(&job, next..end, stopping, |_| {});
                         next = if end == u32::MAX { 0 } else { end };
                     }
                     total
@@ -131,8 +166,24 @@ pub fn measure_randomx(
                 }
             }
         }
+        // The threads stop however this thread leaves, a panicking report included.
+        let _stop_threads = StopOnDrop(&stop);
         let start = Instant::now();
-        std::thread::sleep(duration);
+        if let Some((every, report)) = progress
+            && !every.is_zero()
+        {
+            let mut due = every;
+            while due <= duration {
+                std::thread::sleep(due.saturating_sub(start.elapsed()));
+                report(RandomxProgress {
+                    elapsed: start.elapsed(),
+                    hashes: started.load(Ordering::Relaxed),
+                    pages: context.pages(),
+                });
+                due += every;
+            }
+        }
+        std::thread::sleep(duration.saturating_sub(start.elapsed()));
         stop.store(true, Ordering::Relaxed);
         let hashes = handles
             .into_iter()

@@ -30,7 +30,7 @@ mod mining;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod program;
 
-pub use bench::{RandomxBenchReport, measure_randomx};
+pub use bench::{RandomxBenchReport, RandomxProgress, measure_randomx};
 pub use engine::{Cache, Dataset, RandomxFlags, Vm};
 pub use memory::{
     CACHE_BYTES, DATASET_BYTES, HugePages, PageMode, PagePlan, SCRATCHPAD_BYTES, fast_mode_bytes,

@@ -287,7 +287,15 @@ fn a_dataset_slot_answers_only_for_a_live_fast_dataset() {
 
 #[test]
 fn light_bench_reports_its_setup() {
-    let r = measure_randomx(&light(), 1, Duration::from_millis(300)).expect("bench");
+    let mut reports = Vec::new();
+    let mut report = |p| reports.push(p);
+    let r = measure_randomx(
+        &light(),
+        1,
+        Duration::from_millis(300),
+        Some((Duration::from_millis(100), &mut report)),
+    )
+    .expect("bench");
     assert_eq!(
         (r.mode, r.threads, r.init_threads),
         (RandomxMode::Light, 1, 0)
@@ -295,6 +303,16 @@ fn light_bench_reports_its_setup() {
     assert_eq!(r.pages, PageMode::Normal);
     assert!(r.hashes > 0 && r.hashrate() > 0.0);
     assert!(r.dataset_init.is_none());
+    // One report per period, in order, none beyond the hashes of the run (give or take
+    // the one the thread had started).
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    assert!(
+        reports
+            .windows(2)
+            .all(|w| w[0].elapsed < w[1].elapsed && w[0].hashes <= w[1].hashes)
+    );
+    assert!(reports[0].elapsed >= Duration::from_millis(100));
+    assert!(reports[2].hashes > 0 && reports[2].hashes <= r.hashes + 1);
 }
 
 /// Fast mode hashes RandomX's reference vector, and the dataset computed on several

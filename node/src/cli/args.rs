@@ -199,6 +199,11 @@ pub struct BenchArgs {
     /// it runs and agrees with the library, else the library's) or library.
     #[arg(long, default_value = "auto", value_name = "VM")]
     pub randomx_vm: otedama_miner::randomx::VmEngine,
+    /// RandomX only: while hashing, also print the count every S seconds, with the wall
+    /// clock's time (a JSON object a line with --json), so that a window of the run can be
+    /// compared with another program's reports over the same window.
+    #[arg(long, value_name = "S")]
+    pub report_seconds: Option<f64>,
     /// Prints one JSON object per measurement.
     #[arg(long)]
     pub json: bool,

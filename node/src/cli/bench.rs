@@ -4,6 +4,7 @@ use super::BenchArgs;
 use super::args::BenchAlgorithm;
 use anyhow::Context as _;
 use serde::Serialize;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// One row of `bench --json`.
@@ -40,6 +41,9 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     use otedama_sharechain::PowAlgorithm;
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         anyhow::bail!("--seconds must be a positive number");
+    }
+    if args.report_seconds.is_some() && !matches!(args.algo, Some(BenchAlgorithm::RandomX)) {
+        anyhow::bail!("--report-seconds is for --algo randomx");
     }
     let algorithms = match args.algo {
         Some(BenchAlgorithm::RandomX) => return bench_randomx(args),
@@ -160,6 +164,56 @@ struct RandomxRow {
     per_thread: f64,
 }
 
+/// One `--report-seconds` line of the RandomX bench.
+#[derive(Serialize)]
+struct RandomxProgressRow {
+    /// Wall-clock time of the count, seconds since the Unix epoch.
+    unix_seconds: f64,
+    /// Since the hashing threads started.
+    elapsed_seconds: f64,
+    /// Hashes so far.
+    hashes: u64,
+    /// Over the time since the previous line (or the start).
+    hashes_per_second: f64,
+    /// The pages of the dataset (fast) or cache (light).
+    pages: &'static str,
+}
+
+/// Prints a count of the RandomX bench, and the rate since the one before (its elapsed
+/// time and hashes).
+fn print_progress(
+    now: &otedama_miner::randomx::RandomxProgress,
+    (last_elapsed, last_hashes): (std::time::Duration, u64),
+    json: bool,
+) {
+    let seconds = now.elapsed.saturating_sub(last_elapsed).as_secs_f64();
+    let rate = if seconds > 0.0 {
+        now.hashes.saturating_sub(last_hashes) as f64 / seconds
+    } else {
+        0.0
+    };
+    let row = RandomxProgressRow {
+        unix_seconds: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        elapsed_seconds: now.elapsed.as_secs_f64(),
+        hashes: now.hashes,
+        hashes_per_second: rate,
+        pages: now.pages.name(),
+    };
+    let line = match serde_json::to_string(&row) {
+        Ok(line) if json => line,
+        _ => format!(
+            "after {:.1} s: {} hashes, {} over the last {seconds:.1} s",
+            row.elapsed_seconds,
+            row.hashes,
+            si_rate(rate)
+        ),
+    };
+    // A reader that went away (`| head`) ends the reports, not the measurement.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// `bench --algo randomx`: builds the context (cache, and the dataset in fast mode),
 /// then hashes on the CPU.
 fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -175,7 +229,19 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         ..RandomxOptions::default()
     };
     let duration = std::time::Duration::from_secs_f64(args.seconds);
-    let r = randomx::measure_randomx(&options, args.threads, duration)
+    let every = match args.report_seconds {
+        Some(s) if s > 0.0 && s.is_finite() => Some(std::time::Duration::from_secs_f64(s)),
+        Some(_) => anyhow::bail!("--report-seconds must be a positive number"),
+        None => None,
+    };
+    let json = args.json;
+    let mut last = (std::time::Duration::ZERO, 0);
+    let mut report = |p: randomx::RandomxProgress| {
+        print_progress(&p, last, json);
+        last = (p.elapsed, p.hashes);
+    };
+    let progress = every.map(|e| (e, &mut report as &mut dyn FnMut(_)));
+    let r = randomx::measure_randomx(&options, args.threads, duration, progress)
         .context("running the RandomX benchmark")?;
     let row = RandomxRow {
         algorithm: "randomx",
