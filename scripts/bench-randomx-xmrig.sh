@@ -27,9 +27,12 @@
 # PAIRS=N runs the programs at the same time instead, one hashing thread each, pinned to
 # CPUs 0 and 1 (`taskset`), N times each way round per page setup: a drift of the host
 # then reaches both, which runs one after the other cannot resolve below a few per cent.
-# xmrig starts first and builds its dataset on its own CPU; once it is ready, Otedama
-# builds its own on the other (`--init-threads 1`) and hashes HASH_SECONDS; xmrig's
-# figure is the mean of its 10 s reports that lie wholly inside Otedama's hashing time.
+# Each program goes first once a round (the other builds its dataset on its own CPU,
+# `--init-threads 1` for Otedama, while the first hashes: which goes first moved results
+# by a few per cent), and each runs on each CPU every two rounds. Both are compared over
+# one window, HASH_SECONDS from 10 s after the second started hashing: xmrig's figure is
+# the mean of its 10 s reports inside it, Otedama's is from its counts (`--report-seconds
+# 5`) at the first and last report inside it.
 # Reserved pages for both datasets: 2 400 pages of 2 MiB.
 set -euo pipefail
 
@@ -122,39 +125,94 @@ set_hugepages() {
   sysctl -qw vm.nr_hugepages="$1"
 }
 
-# Runs one pair at the same time: Otedama on CPU $1, xmrig on CPU $2, one hashing thread
-# each, pages setup $3; prints its rows and records them.
-run_pair() {
-  local log t0 t1 setup_ms ms rate used vm x_rate
-  log=$(mktemp)
-  start_xmrig 1 "$xmrig_pages" "$log" "$2"
-  local pid=$!
-  local waited=0
-  while [ "$waited" -lt 300 ] && ! grep -q "dataset ready" "$log"; do
+# The time (seconds since the epoch) program $1 (xmrig|otedama) started hashing, from its
+# output $2, or nothing yet: xmrig's "dataset ready" line, Otedama's first count.
+hashing_since() {
+  python3 -c 'import datetime, json, re, sys
+for line in open(sys.argv[2], errors="replace"):
+    if sys.argv[1] == "xmrig":
+        m = re.match(r"\[(\S+ \S+)\].*dataset ready", line)
+        if m:
+            t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
+            print(t.replace(tzinfo=datetime.timezone.utc).timestamp())
+            break
+    elif "unix_seconds" in line:
+        r = json.loads(line)
+        print(r["unix_seconds"] - r["elapsed_seconds"])
+        break' "$1" "$2"
+}
+
+# Waits (at most 300 s) until program $1 hashes, per its output $2; prints the time.
+wait_hashing() {
+  local t="" waited=0
+  while [ -z "$t" ] && [ "$waited" -lt 300 ]; do
     sleep 1
     waited=$((waited + 1))
+    t=$(hashing_since "$1" "$2")
   done
-  t0=$(date +%s.%N)
-  read -r ms rate used vm setup_ms < <(run_otedama 1 "$otedama_pages" auto "$1")
-  t1=$(date +%s.%N)
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  # xmrig's reports whose 10 s window began after Otedama's setup and ended before its end.
-  x_rate=$(python3 -c 'import datetime, re, sys
-start, end = float(sys.argv[1]) + float(sys.argv[2]) / 1000, float(sys.argv[3])
-rates = []
-for line in open(sys.argv[4], errors="replace"):
+  echo "${t:-?}"
+}
+
+# Runs one pair at the same time: Otedama on CPU $1, xmrig on CPU $2, one hashing thread
+# each, pages setup $3, program $4 (xmrig|otedama) first; prints its rows and records them.
+run_pair() {
+  local x_log o_out x_pid o_pid since window_end
+  x_log=$(mktemp) o_out=$(mktemp)
+  start_otedama() {
+    taskset -c "$1" "$node" bench --algo randomx --randomx-mode fast --threads 1 --init-threads 1 \
+      --huge-pages "$otedama_pages" --seconds $((seconds + 600)) --report-seconds 5 --json \
+      >"$o_out" 2>/dev/null &
+    o_pid=$!
+  }
+  if [ "$4" = xmrig ]; then
+    start_xmrig 1 "$xmrig_pages" "$x_log" "$2"
+    x_pid=$!
+    wait_hashing xmrig "$x_log" >/dev/null
+    start_otedama "$1"
+    since=$(wait_hashing otedama "$o_out")
+  else
+    start_otedama "$1"
+    wait_hashing otedama "$o_out" >/dev/null
+    start_xmrig 1 "$xmrig_pages" "$x_log" "$2"
+    x_pid=$!
+    since=$(wait_hashing xmrig "$x_log")
+  fi
+  # The window: from 10 s after the second program started hashing, for $seconds.
+  window_end=$(python3 -c "print(int($since + 10 + $seconds + 11))" 2>/dev/null || echo 0)
+  while [ "$(date +%s)" -le "$window_end" ]; do sleep 2; done
+  kill -INT "$x_pid" 2>/dev/null || true
+  kill "$o_pid" 2>/dev/null || true
+  wait "$x_pid" "$o_pid" 2>/dev/null || true
+  local rates
+  # xmrig: the mean of its 10 s reports inside the window. Otedama: its counts at the
+  # first and last report inside the window.
+  rates=$(python3 -c 'import datetime, json, re, sys
+start = float(sys.argv[1]) + 10
+end = start + float(sys.argv[2])
+x = []
+for line in open(sys.argv[3], errors="replace"):
     m = re.match(r"\[(\S+ \S+)\].*speed 10s/60s/15m ([0-9.]+) ", line)
     if m:
         t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
         t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
         if start + 10 <= t <= end:
-            rates.append(float(m[2]))
-print(f"{sum(rates) / len(rates):.1f}" if rates else "?")' "$t0" "$setup_ms" "$t1" "$log")
-  rm -f "$log"
-  echo "| $3 | 1 (CPU $1) | $round | otedama-node ($vm VM) | ${ms} ms | $rate | $used |"
-  echo "| $3 | 1 (CPU $2) | $round | xmrig $commit, at the same time | - | $x_rate | $xmrig_pages |"
-  record "$3" 1 "otedama-node ($vm VM)" "$rate"
+            x.append(float(m[2]))
+o = []
+for line in open(sys.argv[4], errors="replace"):
+    if "unix_seconds" in line:
+        r = json.loads(line)
+        if start <= r["unix_seconds"] <= end:
+            o.append((r["unix_seconds"], r["hashes"]))
+o_rate = f"{(o[-1][1] - o[0][1]) / (o[-1][0] - o[0][0]):.1f}" if len(o) > 1 else "?"
+x_rate = f"{sum(x) / len(x):.1f}" if x else "?"
+print(o_rate, x_rate)' "$since" "$seconds" "$x_log" "$o_out" 2>/dev/null || echo "? ?")
+  local o_rate x_rate used
+  read -r o_rate x_rate <<<"$rates"
+  used=$(grep -o '"pages":"[a-z0-9]*"' "$o_out" | head -1 | cut -d'"' -f4 || true)
+  rm -f "$x_log" "$o_out"
+  echo "| $3 | 1 (CPU $1) | $round, $4 first | otedama-node | - | $o_rate | ${used:-?} |"
+  echo "| $3 | 1 (CPU $2) | $round, $4 first | xmrig $commit, at the same time | - | $x_rate | $xmrig_pages |"
+  record "$3" 1 "otedama-node (compiled VM)" "$o_rate"
   record "$3" 1 "xmrig $commit" "$x_rate"
 }
 
@@ -195,9 +253,15 @@ for pages in ${PAGES:-hugetlb thp}; do
     xmrig_pages=off otedama_pages=thp
   fi
   if [ -n "${PAIRS:-}" ]; then
+    # Each program goes first once a round, and each runs on each CPU every two rounds.
     for round in $(seq 1 "$PAIRS"); do
-      run_pair 0 1 "$pages"
-      run_pair 1 0 "$pages"
+      if [ $((round % 2)) = 1 ]; then
+        run_pair 0 1 "$pages" xmrig
+        run_pair 1 0 "$pages" otedama
+      else
+        run_pair 1 0 "$pages" xmrig
+        run_pair 0 1 "$pages" otedama
+      fi
     done
     continue
   fi
