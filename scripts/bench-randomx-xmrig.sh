@@ -103,17 +103,21 @@ run_xmrig() {
 }
 
 # Runs Otedama's bench on $1 threads with huge pages $2 (auto|thp) and VM $3
-# (auto|library); with a CPU $4, pinned there and building the dataset on it alone.
-# Prints "dataset_ms hashrate pages_in_effect vm setup_ms".
+# (auto|library). Prints "dataset_ms hashrate pages_in_effect vm".
 run_otedama() {
-  local pin=() init=()
-  [ -n "${4:-}" ] && pin=(taskset -c "$4") init=(--init-threads 1)
-  "${pin[@]}" "$node" bench --algo randomx --randomx-mode fast --threads "$1" "${init[@]}" \
+  "$node" bench --algo randomx --randomx-mode fast --threads "$1" \
     --huge-pages "$2" --randomx-vm "$3" --seconds "$seconds" --json 2>/dev/null |
     python3 -c 'import json, sys
 r = json.loads(sys.stdin.read().splitlines()[-1])
-print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"], r["vm"],
-      round(r["setup_seconds"] * 1000))'
+print(round(r["dataset_init_seconds"] * 1000), round(r["hashes_per_second"], 1), r["pages"], r["vm"])'
+}
+
+# Starts Otedama's bench in the background ($! is its process) on one thread pinned to
+# CPU $1, with huge pages $2 (auto|thp), building the dataset there alone and writing its
+# count every 5 s to $3; it hashes long past any window: the caller stops it.
+start_otedama() {
+  taskset -c "$1" "$node" bench --algo randomx --randomx-mode fast --threads 1 --init-threads 1 \
+    --huge-pages "$2" --seconds $((seconds + 600)) --report-seconds 5 --json >"$3" 2>/dev/null &
 }
 
 # Appends "setup<TAB>threads<TAB>program<TAB>hashrate" to $summary.
@@ -158,20 +162,16 @@ wait_hashing() {
 run_pair() {
   local x_log o_out x_pid o_pid since window_end
   x_log=$(mktemp) o_out=$(mktemp)
-  start_otedama() {
-    taskset -c "$1" "$node" bench --algo randomx --randomx-mode fast --threads 1 --init-threads 1 \
-      --huge-pages "$otedama_pages" --seconds $((seconds + 600)) --report-seconds 5 --json \
-      >"$o_out" 2>/dev/null &
-    o_pid=$!
-  }
   if [ "$4" = xmrig ]; then
     start_xmrig 1 "$xmrig_pages" "$x_log" "$2"
     x_pid=$!
     wait_hashing xmrig "$x_log" >/dev/null
-    start_otedama "$1"
+    start_otedama "$1" "$otedama_pages" "$o_out"
+    o_pid=$!
     since=$(wait_hashing otedama "$o_out")
   else
-    start_otedama "$1"
+    start_otedama "$1" "$otedama_pages" "$o_out"
+    o_pid=$!
     wait_hashing otedama "$o_out" >/dev/null
     start_xmrig 1 "$xmrig_pages" "$x_log" "$2"
     x_pid=$!
@@ -228,7 +228,7 @@ run_row() {
     read -r ms rate < <(run_xmrig "$2" "$xmrig_pages")
     name="xmrig $commit" used=$xmrig_pages
   else
-    read -r ms rate used vm _ < <(run_otedama "$2" "$otedama_pages" "$([ "$1" = compiled ] && echo auto || echo library)")
+    read -r ms rate used vm < <(run_otedama "$2" "$otedama_pages" "$([ "$1" = compiled ] && echo auto || echo library)")
     name="otedama-node ($vm VM)"
   fi
   echo "| $3 | $2 | $round | $name | ${ms} ms | $rate | $used |"

@@ -201,14 +201,18 @@ fn print_progress(
         hashes_per_second: rate,
         pages: now.pages.name(),
     };
-    let line = match serde_json::to_string(&row) {
-        Ok(line) if json => line,
-        _ => format!(
+    let line = if json {
+        match serde_json::to_string(&row) {
+            Ok(line) => line,
+            Err(_) => return,
+        }
+    } else {
+        format!(
             "after {:.1} s: {} hashes, {} over the last {seconds:.1} s",
             row.elapsed_seconds,
             row.hashes,
             si_rate(rate)
-        ),
+        )
     };
     // A reader that went away (`| head`) ends the reports, not the measurement.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
