@@ -23,7 +23,7 @@ pub(crate) mod query;
 pub use mesh::share_links;
 pub use proof::MONERO_MATURITY;
 
-use otedama_sharechain::monero::randomx::{RandomxError, RandomxVerifier};
+use otedama_sharechain::monero::randomx::{DEFAULT_CACHES, RandomxError, RandomxVerifier};
 use otedama_sharechain::monero::{Hash, MoneroAddress, MoneroNetwork, SidechainParams, Wallet};
 use otedama_stratum::StratumConfig;
 use otedama_stratum::xmrig::{RandomxHash, XmrigServer};
@@ -424,8 +424,8 @@ impl MoneroNode {
             }
         };
         let verifier = Arc::new(match settings.dataset.clone() {
-            Some(dataset) => RandomxVerifier::with_dataset(seeds, 2, dataset)?,
-            None => RandomxVerifier::new(seeds, 2)?,
+            Some(dataset) => RandomxVerifier::with_dataset(seeds, DEFAULT_CACHES, dataset)?,
+            None => RandomxVerifier::new(seeds, DEFAULT_CACHES)?,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (work_tx, work_rx) = watch::channel(None);

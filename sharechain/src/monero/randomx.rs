@@ -6,6 +6,11 @@
 //! it work through a channel, which makes the verifier `Send + Sync` without sharing the
 //! library's raw pointers between threads.
 //!
+//! A cache other than the one last used is freed once it has gone unused for
+//! [`CACHE_IDLE`]: around a seed switch the previous seed's cache checks the late shares
+//! of the old epoch, then goes, so a node holds one cache (or only the dataset) between
+//! switches.
+//!
 //! Where the process mines in fast mode, the miner's dataset is shared
 //! ([`SharedDataset`], [`RandomxVerifier::with_dataset`]): a key the dataset holds is
 //! hashed on it, and the verifier's own cache of that key is freed. One dataset per seed
@@ -14,6 +19,7 @@
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 
@@ -24,6 +30,11 @@ use super::sidechain::{PowCheck, PowVerdict, check_pow};
 /// How many RandomX caches a verifier keeps by default: the current seed epoch and the
 /// previous one.
 pub const DEFAULT_CACHES: usize = 2;
+
+/// How long a cache other than the last used one is kept without use: long enough for
+/// the late shares of the previous seed epoch around a switch, far shorter than an epoch
+/// (2048 Monero blocks, about three days).
+pub const CACHE_IDLE: Duration = Duration::from_secs(600);
 
 /// A failure of the RandomX library or of the verifier's worker.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,10 +76,16 @@ pub trait SharedDataset: Send + Sync + std::fmt::Debug {
     fn hash(&self, key: &[u8], input: &[u8]) -> Option<[u8; 32]>;
 }
 
-struct Job {
-    key: Vec<u8>,
-    input: Vec<u8>,
-    reply: mpsc::Sender<Result<Hash, RandomxError>>,
+/// What the worker is asked.
+enum Request {
+    /// Hash `input` under `key`.
+    Hash {
+        key: Vec<u8>,
+        input: Vec<u8>,
+        reply: mpsc::Sender<Result<Hash, RandomxError>>,
+    },
+    /// Count the caches held.
+    Caches(mpsc::Sender<usize>),
 }
 
 /// A RandomX light-mode verifier behind the sidechain's [`PowCheck`] seam.
@@ -76,17 +93,25 @@ struct Job {
 /// A share whose seed block is unknown to the [`SeedSource`], or that the library fails
 /// to hash, gets [`PowVerdict::Unchecked`]; it is never rejected for a local failure.
 pub struct RandomxVerifier {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Request>,
     seeds: Box<dyn SeedSource>,
 }
 
 /// The verifier worker's state: its light VMs, most recently used last, and the shared
 /// dataset if any.
 struct Worker {
-    vms: VecDeque<(Vec<u8>, RandomXVM)>,
+    vms: VecDeque<LightVm>,
     flags: RandomXFlag,
     capacity: usize,
+    idle: Duration,
     shared: Option<std::sync::Arc<dyn SharedDataset>>,
+}
+
+/// A light VM over its own cache of `key`.
+struct LightVm {
+    key: Vec<u8>,
+    vm: RandomXVM,
+    used: Instant,
 }
 
 impl std::fmt::Debug for RandomxVerifier {
@@ -102,7 +127,7 @@ impl RandomxVerifier {
     /// # Errors
     /// [`RandomxError::WorkerGone`] when the worker thread cannot be started.
     pub fn new(seeds: impl SeedSource + 'static, caches: usize) -> Result<Self, RandomxError> {
-        Self::start(seeds, caches, None)
+        Self::start(seeds, caches, CACHE_IDLE, None)
     }
 
     /// As [`RandomxVerifier::new`], hashing on `dataset` whenever it holds the key asked
@@ -115,15 +140,16 @@ impl RandomxVerifier {
         caches: usize,
         dataset: std::sync::Arc<dyn SharedDataset>,
     ) -> Result<Self, RandomxError> {
-        Self::start(seeds, caches, Some(dataset))
+        Self::start(seeds, caches, CACHE_IDLE, Some(dataset))
     }
 
     fn start(
         seeds: impl SeedSource + 'static,
         caches: usize,
+        idle: Duration,
         shared: Option<std::sync::Arc<dyn SharedDataset>>,
     ) -> Result<Self, RandomxError> {
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Request>();
         let capacity = caches.max(1);
         thread::Builder::new()
             .name("randomx-verify".into())
@@ -133,12 +159,27 @@ impl RandomxVerifier {
                     vms: VecDeque::new(),
                     flags: RandomXFlag::get_recommended_flags(),
                     capacity,
+                    idle,
                     shared,
                 };
-                while let Ok(job) = rx.recv() {
-                    let result = worker.hash(&job.key, &job.input);
+                let tick = (idle / 4).max(Duration::from_millis(1));
+                loop {
+                    let request = match rx.recv_timeout(tick) {
+                        Ok(request) => Some(request),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    worker.free_idle(Instant::now());
                     // The caller may have gone away; nothing to do then.
-                    let _ = job.reply.send(result);
+                    match request {
+                        Some(Request::Hash { key, input, reply }) => {
+                            let _ = reply.send(worker.hash(&key, &input));
+                        }
+                        Some(Request::Caches(reply)) => {
+                            let _ = reply.send(worker.vms.len());
+                        }
+                        None => {}
+                    }
                 }
             })
             .map_err(|_| RandomxError::WorkerGone)?;
@@ -158,13 +199,25 @@ impl RandomxVerifier {
         }
         let (reply, answer) = mpsc::channel();
         self.jobs
-            .send(Job {
+            .send(Request::Hash {
                 key: key.to_vec(),
                 input: input.to_vec(),
                 reply,
             })
             .map_err(|_| RandomxError::WorkerGone)?;
         answer.recv().map_err(|_| RandomxError::WorkerGone)?
+    }
+
+    /// Returns how many light caches (256 MiB each) the verifier holds now.
+    ///
+    /// # Errors
+    /// [`RandomxError::WorkerGone`] when the worker is not running.
+    pub fn caches(&self) -> Result<usize, RandomxError> {
+        let (reply, answer) = mpsc::channel();
+        self.jobs
+            .send(Request::Caches(reply))
+            .map_err(|_| RandomxError::WorkerGone)?;
+        answer.recv().map_err(|_| RandomxError::WorkerGone)
     }
 
     /// Returns the PoW hash of a share: its hashing blob under the id of the Monero block
@@ -197,15 +250,28 @@ impl PowCheck for RandomxVerifier {
 }
 
 impl Worker {
+    /// Frees the caches unused for longer than the idle limit, except the last used one
+    /// when no dataset is shared (a validating node's cache of the current seed).
+    fn free_idle(&mut self, now: Instant) {
+        let keep_last = usize::from(self.shared.is_none());
+        let last = self.vms.len().saturating_sub(keep_last);
+        let idle = self.idle;
+        let mut i = 0;
+        self.vms.retain(|vm| {
+            i += 1;
+            i > last || now.saturating_duration_since(vm.used) <= idle
+        });
+    }
+
     /// Hashes on the shared dataset when it holds `key` (freeing the light VM of that
     /// key), else on the light VM of `key`, built if missing.
     fn hash(&mut self, key: &[u8], input: &[u8]) -> Result<Hash, RandomxError> {
         if let Some(h) = self.shared.as_ref().and_then(|d| d.hash(key, input)) {
-            self.vms.retain(|(k, _)| k != key);
+            self.vms.retain(|vm| vm.key != key);
             return Ok(Hash::from_bytes(h));
         }
         let vms = &mut self.vms;
-        if let Some(pos) = vms.iter().position(|(k, _)| k == key) {
+        if let Some(pos) = vms.iter().position(|vm| vm.key == key) {
             if let Some(entry) = vms.remove(pos) {
                 vms.push_back(entry);
             }
@@ -217,10 +283,16 @@ impl Worker {
             while vms.len() >= self.capacity {
                 vms.pop_front();
             }
-            vms.push_back((key.to_vec(), vm));
+            vms.push_back(LightVm {
+                key: key.to_vec(),
+                vm,
+                used: Instant::now(),
+            });
         }
-        let (_, vm) = vms.back().ok_or(RandomxError::WorkerGone)?;
-        let out = vm
+        let entry = vms.back_mut().ok_or(RandomxError::WorkerGone)?;
+        entry.used = Instant::now();
+        let out = entry
+            .vm
             .calculate_hash(input)
             .map_err(|e| RandomxError::Hash(e.to_string()))?;
         let bytes: [u8; 32] = out
@@ -271,6 +343,40 @@ mod tests {
         let want = "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f";
         let got = v.hash(b"test key 000", b"This is a test").expect("hash");
         assert_eq!(hex::encode(got.as_bytes()), want);
+    }
+
+    /// A cache left unused past the idle limit is freed, but a validating node keeps the
+    /// one it used last; with a shared dataset, none is kept.
+    #[test]
+    fn idle_caches_are_freed() {
+        let idle = Duration::from_millis(500);
+        let v = RandomxVerifier::start(no_seeds, 2, idle, None).expect("start");
+        let a = v.hash(b"test key 000", b"x").expect("hash");
+        v.hash(b"test key 001", b"x").expect("hash");
+        wait_for_caches(&v, 1, idle);
+        // The last used cache stays, however long it idles.
+        std::thread::sleep(2 * idle);
+        assert_eq!(v.caches(), Ok(1));
+        // The freed key is rebuilt, with the same hash (and the other, idle since before
+        // the wait, goes).
+        assert_eq!(v.hash(b"test key 000", b"x"), Ok(a));
+        assert_eq!(v.caches(), Ok(1));
+
+        let shared = std::sync::Arc::new(OneKey);
+        let v = RandomxVerifier::start(no_seeds, 2, idle, Some(shared)).expect("start");
+        v.hash(b"test key 000", b"x").expect("hash");
+        assert_eq!(v.caches(), Ok(1));
+        assert_eq!(v.hash(b"mined key", b"x"), Ok(Hash::from_bytes([0xd5; 32])));
+        wait_for_caches(&v, 0, idle);
+    }
+
+    /// Waits (at most ten idle limits) until `v` holds `want` caches.
+    fn wait_for_caches(v: &RandomxVerifier, want: usize, idle: Duration) {
+        let deadline = Instant::now() + 10 * idle;
+        while v.caches() != Ok(want) {
+            assert!(Instant::now() < deadline, "still {:?} caches", v.caches());
+            std::thread::sleep(idle / 10);
+        }
     }
 
     #[test]
