@@ -396,3 +396,42 @@ fn fast_mode_parallel_dataset_agrees() {
         );
     }
 }
+
+/// The latency of a dataset read on this machine: a chase of dependent loads over 2 GiB
+/// of 64-byte lines in one random cycle, on transparent huge pages as the dataset would
+/// be (`cargo test --release -p otedama-miner dataset_read_latency -- --ignored
+/// --nocapture`). The compiled loop prefetches each item one iteration ahead (its address
+/// is known only at the end of the iteration before), so an iteration shorter than this
+/// waits for the rest.
+#[test]
+#[ignore = "a timing, not a check"]
+fn dataset_read_latency() {
+    const LINE: usize = 64 / 8;
+    let lines = (2usize << 30) / 64;
+    let mut memory = vec![0u64; lines * LINE];
+    memory::advise_huge_pages(memory.as_mut_ptr().cast(), memory.len() * 8);
+    // Sattolo's shuffle: one cycle through every line.
+    let mut order: Vec<u32> = (0..lines as u32).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..lines).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % i as u64) as usize);
+    }
+    for (i, &line) in order.iter().enumerate() {
+        memory[line as usize * LINE] = u64::from(order[(i + 1) % lines]);
+    }
+    drop(order);
+    let steps = 20_000_000u32;
+    let mut at = 0usize;
+    let start = std::time::Instant::now();
+    for _ in 0..steps {
+        at = memory[at * LINE] as usize;
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{:.1} ns per dependent read over 2 GiB (ended at line {at})",
+        elapsed.as_nanos() as f64 / f64::from(steps)
+    );
+}
