@@ -251,16 +251,18 @@ impl PowCheck for RandomxVerifier {
 
 impl Worker {
     /// Frees the caches unused for longer than the idle limit, except the last used one
-    /// when no dataset is shared (a validating node's cache of the current seed).
+    /// when no dataset is shared (a validating node's cache of the current seed). The
+    /// caches are kept in the order of their last use, so the idle ones come first.
     fn free_idle(&mut self, now: Instant) {
-        let keep_last = usize::from(self.shared.is_none());
-        let last = self.vms.len().saturating_sub(keep_last);
-        let idle = self.idle;
-        let mut i = 0;
-        self.vms.retain(|vm| {
-            i += 1;
-            i > last || now.saturating_duration_since(vm.used) <= idle
-        });
+        let keep = usize::from(self.shared.is_none());
+        while self.vms.len() > keep
+            && self
+                .vms
+                .front()
+                .is_some_and(|vm| now.saturating_duration_since(vm.used) > self.idle)
+        {
+            self.vms.pop_front();
+        }
     }
 
     /// Hashes on the shared dataset when it holds `key` (freeing the light VM of that
