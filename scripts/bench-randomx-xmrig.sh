@@ -66,8 +66,9 @@ start_xmrig() {
   local pages=() pin=() init=()
   [ "$2" = off ] && pages=(--no-huge-pages)
   [ -n "${4:-}" ] && pin=(taskset -c "$4") init=(--randomx-init=1)
-  # xmrig's console output to a file is lost when it is stopped: it writes its own log.
-  "${pin[@]}" "$xmrig" --bench=250K --threads="$1" "${pages[@]}" "${init[@]}" \
+  # xmrig's console output to a file is lost when it is stopped: it writes its own log,
+  # stamped in local time, so it runs in UTC for the readers below.
+  TZ=UTC "${pin[@]}" "$xmrig" --bench=250K --threads="$1" "${pages[@]}" "${init[@]}" \
     --print-time=10 --no-color --donate-level=0 --log-file="$3" >/dev/null 2>&1 &
 }
 
@@ -129,16 +130,27 @@ set_hugepages() {
   sysctl -qw vm.nr_hugepages="$1"
 }
 
+# Python that the readers below start with: `xmrig_line(line, pattern)` matches one line of
+# xmrig's log against "[date time]" then `pattern`, and returns the line's time (seconds
+# since the epoch; xmrig runs in UTC) and the match, or (None, None).
+xmrig_line_py='import datetime, json, re, sys
+def xmrig_line(line, pattern):
+    m = re.match(r"\[(\S+ \S+)\]" + pattern, line)
+    if not m:
+        return None, None
+    t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
+    return t.replace(tzinfo=datetime.timezone.utc).timestamp(), m
+'
+
 # The time (seconds since the epoch) program $1 (xmrig|otedama) started hashing, from its
 # output $2, or nothing yet: xmrig's "dataset ready" line, Otedama's first count.
 hashing_since() {
-  python3 -c 'import datetime, json, re, sys
+  python3 -c "$xmrig_line_py"'
 for line in open(sys.argv[2], errors="replace"):
     if sys.argv[1] == "xmrig":
-        m = re.match(r"\[(\S+ \S+)\].*dataset ready", line)
-        if m:
-            t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
-            print(t.replace(tzinfo=datetime.timezone.utc).timestamp())
+        t, _ = xmrig_line(line, r".*dataset ready")
+        if t is not None:
+            print(t)
             break
     elif "unix_seconds" in line:
         r = json.loads(line)
@@ -186,17 +198,14 @@ run_pair() {
   local rates
   # xmrig: the mean of its 10 s reports inside the window. Otedama: its counts at the
   # first and last report inside the window.
-  rates=$(python3 -c 'import datetime, json, re, sys
+  rates=$(python3 -c "$xmrig_line_py"'
 start = float(sys.argv[1]) + 10
 end = start + float(sys.argv[2])
 x = []
 for line in open(sys.argv[3], errors="replace"):
-    m = re.match(r"\[(\S+ \S+)\].*speed 10s/60s/15m ([0-9.]+) ", line)
-    if m:
-        t = datetime.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f")
-        t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
-        if start + 10 <= t <= end:
-            x.append(float(m[2]))
+    t, m = xmrig_line(line, r".*speed 10s/60s/15m ([0-9.]+) ")
+    if t is not None and start + 10 <= t <= end:
+        x.append(float(m[2]))
 o = []
 for line in open(sys.argv[4], errors="replace"):
     if "unix_seconds" in line:

@@ -272,6 +272,7 @@ impl Worker {
             self.vms.retain(|vm| vm.key != key);
             return Ok(Hash::from_bytes(h));
         }
+        let now = Instant::now();
         let vms = &mut self.vms;
         if let Some(pos) = vms.iter().position(|vm| vm.key == key) {
             if let Some(entry) = vms.remove(pos) {
@@ -288,11 +289,11 @@ impl Worker {
             vms.push_back(LightVm {
                 key: key.to_vec(),
                 vm,
-                used: Instant::now(),
+                used: now,
             });
         }
         let entry = vms.back_mut().ok_or(RandomxError::WorkerGone)?;
-        entry.used = Instant::now();
+        entry.used = now;
         let out = entry
             .vm
             .calculate_hash(input)
