@@ -55,8 +55,8 @@ async fn mine(algorithm: DagAlgorithm, height: u64, dialect: ClientDialect) {
     let server = DagServer::bind(config, dag, work_rx, tx).expect("binds");
     let addr = server.local_addr();
     let stats = server.stats();
-    let (stop, stop_rx) = watch::channel(false);
-    let served = tokio::spawn(server.run(stop_rx.clone()));
+    let (stop_server, server_stop) = watch::channel(false);
+    let served = tokio::spawn(server.run(server_stop));
 
     let client = DagClient::new(DagClientConfig {
         host: "127.0.0.1".into(),
@@ -69,7 +69,8 @@ async fn mine(algorithm: DagAlgorithm, height: u64, dialect: ClientDialect) {
         dialect,
     });
     let client_stats = client.stats();
-    let mining = tokio::spawn(client.run(stop_rx));
+    let (stop_client, client_stop) = watch::channel(false);
+    let mining = tokio::spawn(client.run(client_stop));
     let mut got = Vec::new();
     while got.len() < 2 {
         let s = timeout(WAIT, submissions.recv())
@@ -91,12 +92,18 @@ async fn mine(algorithm: DagAlgorithm, height: u64, dialect: ClientDialect) {
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    stop.send_replace(true);
-    timeout(WAIT, mining)
+    // The client stops first, as a rig would: a server closing its side would end the
+    // client's session with an error instead.
+    stop_client.send_replace(true);
+    let ended = timeout(WAIT, mining)
         .await
         .expect("client stops")
-        .expect("task")
-        .expect("clean end");
+        .expect("task");
+    // Why the server dropped the client, if it did, is in its counters.
+    if let Err(error) = ended {
+        panic!("client ended with {error}; server: {:?}", stats.snapshot());
+    }
+    stop_server.send_replace(true);
     timeout(WAIT, served)
         .await
         .expect("server stops")
