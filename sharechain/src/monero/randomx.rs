@@ -169,11 +169,12 @@ impl RandomxVerifier {
                         Err(mpsc::RecvTimeoutError::Timeout) => None,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     };
-                    worker.free_idle(Instant::now());
+                    let now = Instant::now();
+                    worker.free_idle(now);
                     // The caller may have gone away; nothing to do then.
                     match request {
                         Some(Request::Hash { key, input, reply }) => {
-                            let _ = reply.send(worker.hash(&key, &input));
+                            let _ = reply.send(worker.hash(&key, &input, now));
                         }
                         Some(Request::Caches(reply)) => {
                             let _ = reply.send(worker.vms.len());
@@ -266,13 +267,12 @@ impl Worker {
     }
 
     /// Hashes on the shared dataset when it holds `key` (freeing the light VM of that
-    /// key), else on the light VM of `key`, built if missing.
-    fn hash(&mut self, key: &[u8], input: &[u8]) -> Result<Hash, RandomxError> {
+    /// key), else on the light VM of `key`, built if missing; `now` is its last use.
+    fn hash(&mut self, key: &[u8], input: &[u8], now: Instant) -> Result<Hash, RandomxError> {
         if let Some(h) = self.shared.as_ref().and_then(|d| d.hash(key, input)) {
             self.vms.retain(|vm| vm.key != key);
             return Ok(Hash::from_bytes(h));
         }
-        let now = Instant::now();
         let vms = &mut self.vms;
         if let Some(pos) = vms.iter().position(|vm| vm.key == key) {
             if let Some(entry) = vms.remove(pos) {
