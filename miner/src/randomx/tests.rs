@@ -402,7 +402,7 @@ fn fast_mode_parallel_dataset_agrees() {
 /// be. Lines 4 KiB or more apart are also moved along their page, so that they spread
 /// over the cache's sets rather than share a few.
 fn chase_nanoseconds(lines: usize, stride: usize, steps: u32) -> f64 {
-    const WORDS: usize = 8;
+    const LINE_WORDS: usize = 64 / 8;
     const HUGE_PAGE_WORDS: usize = (2 << 20) / 8;
     let words = stride / 8;
     // A 2 MiB boundary to start from, so that whole huge pages hold the lines.
@@ -411,7 +411,7 @@ fn chase_nanoseconds(lines: usize, stride: usize, steps: u32) -> f64 {
     memory::advise_huge_pages(memory.as_mut_ptr().cast(), memory.len() * 8);
     let at_line = |line: usize| {
         let shift = if stride >= 4096 {
-            line / 32 % 64 * WORDS
+            line / 32 % 64 * LINE_WORDS
         } else {
             0
         };
