@@ -397,25 +397,20 @@ fn fast_mode_parallel_dataset_agrees() {
     }
 }
 
-/// Nanoseconds per dependent read in a chase through `lines` 64-byte lines in one random
-/// cycle, the lines `stride` bytes apart, on transparent huge pages as the dataset would
-/// be. Lines 4 KiB or more apart are also moved along their page, so that they spread
-/// over the cache's sets rather than share a few.
-fn chase_nanoseconds(lines: usize, stride: usize, steps: u32) -> f64 {
+/// Nanoseconds per dependent read in a chase through the 64-byte lines of `memory`,
+/// `stride` bytes apart, in one random cycle. Lines 4 KiB or more apart are also moved
+/// along their page, so that they spread over the cache's sets rather than share a few.
+fn chase_nanoseconds(memory: &mut [u64], stride: usize, steps: u32) -> f64 {
     const LINE_WORDS: usize = 64 / 8;
-    const HUGE_PAGE_WORDS: usize = (2 << 20) / 8;
     let words = stride / 8;
-    // A 2 MiB boundary to start from, so that whole huge pages hold the lines.
-    let mut memory = vec![0u64; lines * words + HUGE_PAGE_WORDS];
-    let base = memory.as_ptr().align_offset(2 << 20);
-    memory::advise_huge_pages(memory.as_mut_ptr().cast(), memory.len() * 8);
+    let lines = memory.len() / words;
     let at_line = |line: usize| {
         let shift = if stride >= 4096 {
             line / 32 % 64 * LINE_WORDS
         } else {
             0
         };
-        base + line * words + shift
+        line * words + shift
     };
     // Sattolo's shuffle: one cycle through every line.
     let mut order: Vec<u32> = (0..lines as u32).collect();
@@ -440,16 +435,42 @@ fn chase_nanoseconds(lines: usize, stride: usize, steps: u32) -> f64 {
     elapsed.as_nanos() as f64 / f64::from(steps)
 }
 
+/// [`chase_nanoseconds`] over `bytes` on transparent huge pages, as the dataset would be
+/// without reserved ones: the memory starts on a 2 MiB boundary, so whole huge pages
+/// hold it.
+fn chase_on_transparent_pages(bytes: usize, stride: usize, steps: u32) -> f64 {
+    const HUGE_PAGE_WORDS: usize = memory::HUGE_PAGE as usize / 8;
+    let mut memory = vec![0u64; bytes / 8 + HUGE_PAGE_WORDS];
+    let base = memory.as_ptr().align_offset(memory::HUGE_PAGE as usize);
+    memory::advise_huge_pages(memory.as_mut_ptr().cast(), memory.len() * 8);
+    let words = &mut memory[base..base + bytes / 8];
+    chase_nanoseconds(words, stride, steps)
+}
+
 /// The latency of a dataset read on this machine: a chase of dependent loads over 2 GiB
-/// of 64-byte lines (`cargo test --release -p otedama-miner dataset_read_latency --
-/// --ignored --nocapture`). The compiled loop prefetches each item one iteration ahead
-/// (its address is known only at the end of the iteration before), so an iteration
-/// shorter than this waits for the rest.
+/// of 64-byte lines, on transparent huge pages, then on reserved 1 GiB pages where two
+/// are free (`echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages`;
+/// `cargo test --release -p otedama-miner dataset_read_latency -- --ignored
+/// --nocapture`). The compiled loop prefetches each item one iteration ahead (its
+/// address is known only at the end of the iteration before), so an iteration shorter
+/// than this waits for the rest.
 #[test]
 #[ignore = "a timing, not a check"]
+#[allow(unsafe_code)]
 fn dataset_read_latency() {
-    let ns = chase_nanoseconds((2 << 30) / 64, 64, 20_000_000);
-    println!("{ns:.1} ns per dependent read over 2 GiB");
+    const BYTES: usize = 2 << 30;
+    const STEPS: u32 = 20_000_000;
+    let ns = chase_on_transparent_pages(BYTES, 64, STEPS);
+    println!("{ns:.1} ns per dependent read over 2 GiB, transparent huge pages");
+    let Some(giant) = memory::GiganticMapping::new(BYTES) else {
+        println!("1 GiB pages: fewer than two free, not measured");
+        return;
+    };
+    // SAFETY: the mapping holds BYTES of zeroed, 8-byte aligned memory, borrowed here
+    // alone while `giant` lives.
+    let words = unsafe { std::slice::from_raw_parts_mut(giant.base().cast::<u64>(), BYTES / 8) };
+    let ns = chase_nanoseconds(words, 64, STEPS);
+    println!("{ns:.1} ns per dependent read over 2 GiB, reserved 1 GiB pages");
 }
 
 /// What a read costs when its lines are few but their pages many: the same number of
@@ -463,8 +484,8 @@ fn dataset_read_latency() {
 #[ignore = "a timing, not a check"]
 fn address_translation_cost() {
     for lines in [2048, 8192] {
-        let packed = chase_nanoseconds(lines, 64, 20_000_000);
-        let spread = chase_nanoseconds(lines, 4096, 20_000_000);
+        let packed = chase_on_transparent_pages(lines * 64, 64, 20_000_000);
+        let spread = chase_on_transparent_pages(lines * 4096, 4096, 20_000_000);
         println!(
             "{lines} lines: {packed:.2} ns a read packed in {} KiB, {spread:.2} ns one per 4 KiB page ({} MiB)",
             lines * 64 / 1024,
