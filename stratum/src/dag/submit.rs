@@ -22,8 +22,11 @@ use tracing::{debug, warn};
 struct Candidate {
     /// The user name the share is for.
     worker: String,
-    /// Index of the job in the session's book.
-    job: usize,
+    /// Indices in the session's book of the jobs the share may be for, in the order
+    /// tried: the one named by `mining.submit`; for `eth_submitWork`, every job with
+    /// the header hash, newest first (a retarget repeats the header at a new target).
+    /// None is "Job not found".
+    jobs: Vec<usize>,
     nonce: u64,
     mix: Option<[u8; 32]>,
 }
@@ -42,8 +45,10 @@ impl DagSession {
         self.settle(&id, &s.worker, &s.job_id, outcome)
     }
 
-    /// `eth_submitWork [nonce, header_hash, mix]`: the job is the newest with that
-    /// header hash.
+    /// `eth_submitWork [nonce, header_hash, mix]`: the share names no job, so it is
+    /// for the newest job with that header hash whose target it meets. After a retarget
+    /// a share found at the old target still counts at the old difficulty, as a
+    /// `mining.submit` for the old job id does.
     pub(crate) async fn on_submit_work(
         &mut self,
         id: RequestId,
@@ -53,22 +58,19 @@ impl DagSession {
     ) -> Result<(), SessionError> {
         let outcome = match self.payout.is_some() {
             false => Err(Reject::UnauthorizedWorker),
-            true => match self
-                .jobs
-                .iter()
-                .rposition(|j| j.template.header_hash == header_hash)
-            {
-                None => Err(Reject::JobNotFound),
-                Some(job) => {
-                    self.check(Candidate {
-                        worker: self.workers.first().cloned().unwrap_or_default(),
-                        job,
-                        nonce,
-                        mix: Some(mix),
-                    })
-                    .await
-                }
-            },
+            true => {
+                let jobs = (0..self.jobs.len())
+                    .rev()
+                    .filter(|&j| self.jobs[j].template.header_hash == header_hash)
+                    .collect();
+                self.check(Candidate {
+                    worker: self.workers.first().cloned().unwrap_or_default(),
+                    jobs,
+                    nonce,
+                    mix: Some(mix),
+                })
+                .await
+            }
         };
         let worker = self.workers.first().cloned().unwrap_or_default();
         self.settle(&id, &worker, &hex::encode(&header_hash[..4]), outcome)
@@ -95,7 +97,7 @@ impl DagSession {
         }
         Ok(Candidate {
             worker: s.worker.clone(),
-            job,
+            jobs: vec![job],
             nonce,
             mix: s.mix,
         })
@@ -122,8 +124,9 @@ impl DagSession {
 
     /// Checks a share; returns the difficulty it met.
     async fn check(&mut self, c: Candidate) -> Result<f64, Reject> {
-        let job = &self.jobs[c.job];
-        let template = job.template.clone();
+        // The candidates share a header hash, so one hash serves them all.
+        let first = c.jobs.first().ok_or(Reject::JobNotFound)?;
+        let (template, epoch) = (self.jobs[*first].template.clone(), self.jobs[*first].epoch);
         let key = (template.header_hash, c.nonce);
         if self.solutions.contains(&key) {
             return Err(Reject::Duplicate);
@@ -131,17 +134,20 @@ impl DagSession {
         if self.solutions.len() >= MAX_SOLUTIONS {
             return Err(Reject::JobFull);
         }
-        let (target, difficulty, epoch) = (job.target, job.difficulty, job.epoch);
-        let payout = Arc::clone(&job.payout);
         let hash = self
             .hash(epoch, template.height, template.header_hash, c.nonce)
             .await?;
         if c.mix.is_some_and(|m| m != hash.mix) {
             return Err(Reject::BadMixHash);
         }
-        if !meets(&hash.result, &target) {
-            return Err(Reject::LowDifficulty);
-        }
+        let job = c
+            .jobs
+            .iter()
+            .map(|&j| &self.jobs[j])
+            .find(|job| meets(&hash.result, &job.target))
+            .ok_or(Reject::LowDifficulty)?;
+        let difficulty = job.difficulty;
+        let payout = Arc::clone(&job.payout);
         self.solutions.insert(key);
         self.vardiff.record(difficulty);
         let is_share = meets(&hash.result, &template.share_target);

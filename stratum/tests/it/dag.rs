@@ -118,20 +118,22 @@ impl DagWorkSource for PayoutSource {
 
 impl Pool {
     async fn start(algorithm: DagAlgorithm) -> Self {
-        Self::start_with(algorithm, Source::new(HEADER), None).await
+        let fixed = VardiffConfig {
+            enabled: false,
+            ..VardiffConfig::default()
+        };
+        Self::start_with(algorithm, Source::new(HEADER), None, fixed).await
     }
 
     async fn start_with(
         algorithm: DagAlgorithm,
         source: Arc<dyn DagWorkSource>,
         fee: Option<OperatorFee>,
+        vardiff: VardiffConfig,
     ) -> Self {
         let config = StratumConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
-            vardiff: VardiffConfig {
-                enabled: false,
-                ..VardiffConfig::default()
-            },
+            vardiff,
             fee,
             ..StratumConfig::default()
         };
@@ -225,10 +227,24 @@ fn find(
     target: &[u8; 32],
     meeting: bool,
 ) -> (u64, DagHash) {
+    find_where(algorithm, header, prefix, start, |h| {
+        meets(&h.result, target) == meeting
+    })
+}
+
+/// The first nonce from `start` (under `prefix`, in the top 16 bits) whose hash passes
+/// `wanted`.
+fn find_where(
+    algorithm: DagAlgorithm,
+    header: &[u8; 32],
+    prefix: u16,
+    start: u64,
+    wanted: impl Fn(&DagHash) -> bool,
+) -> (u64, DagHash) {
     (start..start + 10_000)
         .map(|i| (u64::from(prefix) << 48) | i)
         .map(|n| (n, hasher(algorithm).hash(HEIGHT, header, n)))
-        .find(|(_, h)| meets(&h.result, target) == meeting)
+        .find(|(_, h)| wanted(h))
         .expect("found within 10 000 nonces")
 }
 
@@ -444,6 +460,76 @@ async fn ethproxy_miners_log_in_get_work_and_submit() {
     assert_eq!(r["error"]["code"], -20);
 }
 
+/// ETHPROXY shares name no job: after a retarget repeats the header at a harder target,
+/// a share found at the old one still counts at the old difficulty, as a
+/// `mining.submit` for the old job id would, and one meeting neither is low.
+#[tokio::test]
+async fn ethproxy_shares_at_the_target_before_a_retarget_still_count() {
+    let algo = DagAlgorithm::Ethash;
+    // The sharechain's target lets vardiff raise a fast miner fourfold (1 hash in 16).
+    let share_difficulty = 4.0 * SESSION_DIFFICULTY;
+    let source = Arc::new(Source {
+        template: Arc::new(DagTemplate {
+            share_target: difficulty_to_boundary(share_difficulty),
+            ..(*Source::new(HEADER).template).clone()
+        }),
+    });
+    // Aiming at a share every 100 minutes, any two shares ask for more than the
+    // sharechain's difficulty, however long the debug build takes to hash them.
+    let vardiff = VardiffConfig {
+        enabled: true,
+        shares_per_minute: 0.01,
+        retarget_shares: 2,
+        ..VardiffConfig::default()
+    };
+    let mut pool = Pool::start_with(algo, source, None, vardiff).await;
+    let (old, new) = (session_target(), difficulty_to_boundary(share_difficulty));
+    let mut c = Line::connect(pool.addr).await;
+    let r = c
+        .ask(r#"{"id":1,"jsonrpc":"2.0","method":"eth_submitLogin","worker":"rig","params":["0x1234","x"]}"#)
+        .await;
+    assert_eq!(r["result"], true, "{r}");
+    let r = c
+        .ask(r#"{"id":2,"jsonrpc":"2.0","method":"eth_getWork","params":[]}"#)
+        .await;
+    assert_eq!(r["result"][2], format!("0x{}", hex::encode(old)));
+    let submit = |nonce: u64, mix: [u8; 32]| {
+        format!(
+            r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["0x{nonce:016x}","0x{}","0x{}"]}}"#,
+            hex::encode(HEADER),
+            hex::encode(mix)
+        )
+    };
+    // Shares at the old target only, so none reaches the node; the second retargets.
+    let old_only = |h: &DagHash| meets(&h.result, &old) && !meets(&h.result, &new);
+    let mut start = 0;
+    for _ in 0..2 {
+        let (nonce, hash) = find_where(algo, &HEADER, 0x0bad, start, old_only);
+        assert_eq!(c.ask(&submit(nonce, hash.mix)).await["result"], true);
+        start = nonce + 1;
+    }
+    let push = c.read().await;
+    assert_eq!(push["id"], 0, "{push}");
+    assert_eq!(push["result"][0], format!("0x{}", hex::encode(HEADER)));
+    assert_eq!(push["result"][2], format!("0x{}", hex::encode(new)));
+    // Found at the old target, in flight over the retarget: accepted, and below the
+    // sharechain's target, so not forwarded.
+    let (late, late_hash) = find_where(algo, &HEADER, 0x0bad, start, old_only);
+    let r = c.ask(&submit(late, late_hash.mix)).await;
+    assert_eq!(r["result"], true, "{r}");
+    // At the new target: accepted and forwarded, the first share to reach the node.
+    let (share, share_hash) = find(algo, &HEADER, 0x0bad, start, &new, true);
+    let r = c.ask(&submit(share, share_hash.mix)).await;
+    assert_eq!(r["result"], true, "{r}");
+    assert_eq!(pool.next_submission().await.nonce, share);
+    // Meeting neither target is still low.
+    let (low, low_hash) = find(algo, &HEADER, 0x0bad, 0, &old, false);
+    let r = c.ask(&submit(low, low_hash.mix)).await;
+    assert_eq!(r["error"]["message"], "Low difficulty share", "{r}");
+    let stats = pool.stats.snapshot();
+    assert_eq!((stats.accepted, stats.retargets), (4, 1), "{stats:?}");
+}
+
 #[tokio::test]
 async fn kawpow_miners_get_their_shares_checked() {
     let algo = DagAlgorithm::Kawpow;
@@ -593,6 +679,10 @@ async fn the_operator_fee_takes_its_share_of_a_kawpow_miners_jobs() {
         algo,
         Arc::new(PayoutSource { generation: 1 }),
         Some(fee.clone()),
+        VardiffConfig {
+            enabled: false,
+            ..VardiffConfig::default()
+        },
     )
     .await;
     let mut charged = Line::connect(pool.addr).await;
