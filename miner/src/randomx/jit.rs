@@ -1004,10 +1004,7 @@ mod tests {
             .map(|_| {
                 let mut bytes = [0u8; PROGRAM_BYTES];
                 for b in bytes.iter_mut() {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    *b = x as u8;
+                    *b = crate::randomx::tests::xorshift64(&mut x) as u8;
                 }
                 bytes
             })

@@ -675,11 +675,9 @@ mod tests {
             assert_eq!(u128::from(r), (1u128 << (63 + bits)) / u128::from(d));
         }
         assert_eq!(reciprocal(3), 0xaaaa_aaaa_aaaa_aaaa);
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = crate::randomx::tests::xorshift64(&mut state);
             let d = (x >> 32) as u32 >> (x % 32);
             if d == 0 || d.is_power_of_two() {
                 continue;

@@ -11,6 +11,14 @@ use randomx_rs::{RandomXCache, RandomXFlag, RandomXVM};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+/// A reproducible xorshift64 step: advances `state` and returns it.
+pub(super) fn xorshift64(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// RandomX's own test vector (`src/tests/tests.cpp`, test "a"): key "test key 000",
 /// input "This is a test".
 const VECTOR_KEY: &[u8] = b"test key 000";
@@ -416,10 +424,7 @@ fn chase_nanoseconds(memory: &mut [u64], stride: usize, steps: u32) -> f64 {
     let mut order: Vec<u32> = (0..lines as u32).collect();
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for i in (1..lines).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % i as u64) as usize);
+        order.swap(i, (xorshift64(&mut x) % i as u64) as usize);
     }
     for (i, &line) in order.iter().enumerate() {
         memory[at_line(line as usize)] = at_line(order[(i + 1) % lines] as usize) as u64;
