@@ -46,6 +46,9 @@ pub struct RandomxReport {
     pub secure_jit: bool,
     /// The Argon2 implementation filling the cache: avx2, ssse3 or portable.
     pub argon2: &'static str,
+    /// Inputs each mining thread hashes at once: 2 where each core runs one hardware
+    /// thread (the compiled VM's pairs), else 1.
+    pub hashes_per_thread: usize,
     /// `fast` (the 2 GiB dataset) or `light` (too little memory: about 8x slower).
     pub mode: &'static str,
     /// `MemAvailable`, bytes.
@@ -67,6 +70,7 @@ pub(crate) fn randomx_report(threads: usize) -> RandomxReport {
         hard_aes: flags.hard_aes(),
         secure_jit: flags.secure_jit(),
         argon2: flags.argon2(),
+        hashes_per_thread: rx::hashes_per_thread(),
         mode: if mem_available.is_some_and(|m| m < fast_mode_bytes) {
             "light"
         } else {
@@ -269,11 +273,12 @@ pub fn render(report: &DeviceReport) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" };
     let _ = writeln!(
         out,
-        "randomx: jit {}, hard aes {}, secure jit {}, argon2 {}",
+        "randomx: jit {}, hard aes {}, secure jit {}, argon2 {}, hashes per thread {}",
         yes(rx.jit),
         yes(rx.hard_aes),
         yes(rx.secure_jit),
-        rx.argon2
+        rx.argon2,
+        rx.hashes_per_thread
     );
     let _ = writeln!(
         out,

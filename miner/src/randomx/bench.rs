@@ -34,6 +34,8 @@ pub struct RandomxBenchReport {
     pub init_threads: usize,
     /// Whether Otedama's compiled VM hashed (otherwise the library's).
     pub compiled_vm: bool,
+    /// Inputs each thread hashed at once (2: the compiled VM's pairs).
+    pub hashes_per_thread: usize,
 }
 
 impl RandomxBenchReport {
@@ -110,6 +112,7 @@ pub fn measure_randomx(
         .map(|_| context.vm_with(options.vm))
         .collect::<Result<Vec<_>, _>>()?;
     let compiled_vm = vms.first().is_some_and(super::Vm::is_compiled);
+    let hashes_per_thread = vms.first().map_or(1, super::Vm::hashes_at_once);
     let stop = AtomicBool::new(false);
     let started = AtomicU64::new(0);
     let (hashes, elapsed) = std::thread::scope(|scope| {
@@ -202,5 +205,6 @@ pub fn measure_randomx(
         dataset_init: context.dataset_init_time(),
         init_threads,
         compiled_vm,
+        hashes_per_thread,
     })
 }

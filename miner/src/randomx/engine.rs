@@ -537,9 +537,25 @@ impl Vm {
     /// # Errors
     /// [`RandomxError::VmCreate`] when the library cannot create it.
     pub fn fast(dataset: Arc<Dataset>) -> Result<Self, RandomxError> {
+        Self::fast_with(dataset, super::VmEngine::Auto)
+    }
+
+    /// Creates a fast-mode VM that hashes with `engine` where it can (the compiled VM,
+    /// one or two hashes at once), else with the library's VM.
+    ///
+    /// # Errors
+    /// As [`Vm::fast`].
+    pub fn fast_with(dataset: Arc<Dataset>, engine: super::VmEngine) -> Result<Self, RandomxError> {
         let mut vm = Self::fast_library(dataset)?;
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        vm.use_compiled();
+        match engine {
+            super::VmEngine::Library => {}
+            super::VmEngine::Single => vm.use_compiled(false),
+            super::VmEngine::Pair => vm.use_compiled(true),
+            super::VmEngine::Auto => vm.use_compiled(!memory::cores_run_two_threads()),
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        let _ = engine;
         Ok(vm)
     }
 
@@ -561,10 +577,11 @@ impl Vm {
         )
     }
 
-    /// Switches a fast-mode VM to the compiled VM when one can be made and its hashes
-    /// of three inputs equal the library's; otherwise leaves the library's VM.
+    /// Switches a fast-mode VM to the compiled VM (with a second lane when `pair`) when
+    /// one can be made and its hashes of three inputs, and of two pairs with a second
+    /// lane, equal the library's; otherwise leaves the library's VM.
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    fn use_compiled(&mut self) {
+    fn use_compiled(&mut self, pair: bool) {
         let (Engine::Library(ptr), Memory::Fast(dataset)) = (&self.engine, &self.memory) else {
             return;
         };
@@ -575,14 +592,24 @@ impl Vm {
             super::compiled::CompiledVm::new(
                 ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()).cast(),
                 dataset.pages,
+                pair,
             )
         };
         let Some(mut compiled) = compiled else {
             return;
         };
-        let agrees = [&b"otedama"[..], &[0u8; 76][..], &[0xffu8; 43][..]]
+        let inputs = [&b"otedama"[..], &[0u8; 76][..], &[0xffu8; 43][..]];
+        let expected = inputs.map(|input| self.hash(input));
+        let mut agrees = inputs
             .iter()
-            .all(|input| compiled.hash(input) == self.hash(input));
+            .zip(&expected)
+            .all(|(input, hash)| compiled.hash(input) == *hash);
+        if pair {
+            compiled.pair_first([inputs[0], inputs[1]]);
+            let first = compiled.pair_next([inputs[2], inputs[0]]);
+            let second = compiled.pair_last();
+            agrees &= first == [expected[0], expected[1]] && second == [expected[2], expected[0]];
+        }
         if !agrees {
             tracing::warn!(
                 "the compiled RandomX VM disagrees with the library's; using the library's"
@@ -598,6 +625,7 @@ impl Vm {
     #[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
     pub(crate) fn compiled_with(
         &self,
+        pair: bool,
         features: super::jit::Features,
     ) -> Option<super::compiled::CompiledVm> {
         let Memory::Fast(dataset) = &self.memory else {
@@ -609,6 +637,7 @@ impl Vm {
             super::compiled::CompiledVm::with_features(
                 ffi::randomx_get_dataset_memory(dataset.ptr.as_ptr()).cast(),
                 dataset.pages,
+                pair,
                 features,
             )
         }
@@ -617,6 +646,25 @@ impl Vm {
     /// Whether Otedama's own compiled VM hashes (otherwise the library's).
     pub fn is_compiled(&self) -> bool {
         !matches!(self.engine, Engine::Library(_))
+    }
+
+    /// Inputs hashed at once: 2 for the compiled VM with a second lane, else 1.
+    pub fn hashes_at_once(&self) -> usize {
+        match &self.engine {
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Engine::Compiled(vm) if vm.is_pair() => 2,
+            _ => 1,
+        }
+    }
+
+    /// The compiled VM when it hashes two inputs at once; ends a running pipeline.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    pub(crate) fn pair(&mut self) -> Option<&mut super::compiled::CompiledVm> {
+        self.pending = false;
+        match &mut self.engine {
+            Engine::Compiled(vm) if vm.is_pair() => Some(vm),
+            _ => None,
+        }
     }
 
     /// Creates a light-mode VM over `cache` (about 8x slower per hash than fast mode).

@@ -34,7 +34,7 @@ pub(crate) const MXCSR_DEFAULT: u32 = 0x9FC0;
 /// Bytes of one program's slot of code memory: its code (at most about 7 KiB: 256
 /// instructions of at most 25 bytes, and the loop around them) from the start, its
 /// constant pool at [`POOL_OFFSET`].
-const SLOT_BYTES: usize = 16 * 1024;
+const SLOT_BYTES: usize = 32 * 1024;
 /// Programs go to the slots in turn, so the code written was last run long enough ago
 /// to have left the instruction caches: a store to code still cached there costs a
 /// pipeline flush per cache line (several microseconds per program).
@@ -114,14 +114,18 @@ const XMM_SCALE: u8 = 15;
 
 /// Stack slots below the saved registers: spAddr0's line, spAddr1's line, the context
 /// pointer, the caller's MXCSR, the offset in the table of the MXCSR last loaded by
-/// CFROUND (-1: none yet), and the table of the four MXCSR images.
+/// CFROUND (-1: none yet), and the table of the four MXCSR images; for a pair of
+/// programs, the second context and each half's next scratchpad lines (`rax`, `rdx`).
 const SLOT_LINE0: i8 = 0;
 const SLOT_LINE1: i8 = 8;
 const SLOT_CONTEXT: i8 = 16;
 const SLOT_CALLER_MXCSR: i8 = 24;
 const SLOT_MODE: i8 = 28;
 const SLOT_MXCSR_TABLE: i8 = 32;
-const FRAME: i32 = 48;
+const SLOT_CONTEXT_B: i8 = 48;
+const SLOT_NEXT_LINES: i8 = 56;
+const SLOT_NEXT_LINES_B: i8 = 72;
+const FRAME: i32 = 88;
 
 /// The stack slot at `offset` (one of the `SLOT_*` above).
 fn stack(offset: i8) -> Mem {
@@ -191,10 +195,12 @@ struct Assembler<'a> {
     pool_len: usize,
 }
 
-/// Where the constant pool starts in a slot (the code of a program stays below it).
-const POOL_OFFSET: usize = 12 * 1024;
-/// 8-byte slots in the pool: three 16-byte masks and at most 256 reciprocals.
-const POOL_SLOTS: usize = 6 + 256;
+/// Where the constant pool starts in a slot (the code of a program, or of a pair, stays
+/// below it).
+const POOL_OFFSET: usize = 24 * 1024;
+/// 8-byte slots in the pool: four 16-byte masks and at most 256 reciprocals a program,
+/// for two programs.
+const POOL_SLOTS: usize = 8 + 2 * 256;
 
 impl<'a> Assembler<'a> {
     fn new(code: &'a mut [u8]) -> Self {
@@ -404,15 +410,154 @@ fn assemble(
     let e_mask = a.constant_pair(program.e_mask[0], program.e_mask[1]);
     let scale = a.constant_pair(SCALE_MASK, SCALE_MASK);
 
-    // Prologue: save the callee-saved registers, reserve the frame.
+    prologue(&mut a, features);
+    a.store64(stack(SLOT_CONTEXT), RDI);
+    a.op_mem(None, false, &[0x0f, 0xae], 2, Mem::Base(RDI, MXCSR_OFFSET)); // ldmxcsr
+    a.load64(RSI, Mem::Base(RDI, SCRATCHPAD_OFFSET));
+    a.load64(RBP, Mem::Base(RDI, MEMORY_REGISTERS_OFFSET));
+    a.emit(&[0xbb]); // mov ebx, ITERATIONS
+    a.emit32(ITERATIONS);
+    load_a_registers(&mut a, RDI);
+    for (xmm, constant) in [
+        (XMM_E_KEEP, e_keep),
+        (XMM_E_MASK, e_mask),
+        (XMM_SCALE, scale),
+    ] {
+        a.op_mem(
+            Some(0x66),
+            false,
+            &[0x0f, 0x28],
+            xmm,
+            Mem::Constant(constant),
+        ); // movapd
+    }
+    a.load64(RDI, Mem::Base(RDI, DATASET_OFFSET));
+    for i in 0..8u8 {
+        a.op_reg(None, false, &[0x31], 8 + i, 8 + i); // xor r(8+i)d, r(8+i)d
+    }
+    first_iteration(&mut a);
+
+    let loop_start = align_loop(&mut a);
+    head(&mut a);
+    let mut a = body(a, bytes, features);
+    tail(&mut a, program.read_regs);
+    a.op_reg(None, false, &[0x83], 5, RBX); // sub ebx, 1
+    a.emit(&[1]);
+    a.jump_back(0x75, &[0x0f, 0x85], loop_start); // jnz loop
+
+    // Epilogue: registers back to the context, MXCSR kept for the next program.
+    a.load64(RDI, stack(SLOT_CONTEXT));
+    for i in 0..8u8 {
+        a.store64(Mem::Base(RDI, 8 * i32::from(i)), 8 + i);
+    }
+    store_f_e(&mut a, RDI);
+    a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RDI, MXCSR_OFFSET)); // stmxcsr
+    epilogue(&mut a);
+    a.len
+}
+
+/// Compiles two programs into one loop that runs an iteration of each in turn, each on
+/// its own context (two hashes at once on one thread): while one iteration waits for
+/// its dataset item, the core runs the other's. Between the halves the integer
+/// registers, `ma`/`mx`, the next scratchpad lines and MXCSR go to the half's context
+/// (or stack slots) and the other's come back; `f` and `e` are reloaded by every
+/// iteration's head, so they are written to the context only after the last.
+fn assemble_pair(
+    code: &mut [u8],
+    programs: [&Program; 2],
+    bytes: [&[u8; PROGRAM_BYTES]; 2],
+    features: Features,
+) -> usize {
+    let mut a = Assembler::new(code);
+    let e_keep = a.constant_pair(E_KEEP_MASK, E_KEEP_MASK);
+    let scale = a.constant_pair(SCALE_MASK, SCALE_MASK);
+    let e_masks = programs.map(|p| a.constant_pair(p.e_mask[0], p.e_mask[1]));
+    let contexts = [SLOT_CONTEXT, SLOT_CONTEXT_B];
+    let next_lines = [SLOT_NEXT_LINES, SLOT_NEXT_LINES_B];
+
+    prologue(&mut a, features);
+    a.store64(stack(SLOT_CONTEXT), RDI);
+    a.store64(stack(SLOT_CONTEXT_B), RSI);
+    for (xmm, constant) in [(XMM_E_KEEP, e_keep), (XMM_SCALE, scale)] {
+        a.op_mem(
+            Some(0x66),
+            false,
+            &[0x0f, 0x28],
+            xmm,
+            Mem::Constant(constant),
+        ); // movapd
+    }
+    a.emit(&[0xbb]); // mov ebx, ITERATIONS
+    a.emit32(ITERATIONS);
+    for k in 0..2 {
+        a.load64(RCX, stack(contexts[k]));
+        a.load64(RBP, Mem::Base(RCX, MEMORY_REGISTERS_OFFSET));
+        a.load64(RDI, Mem::Base(RCX, DATASET_OFFSET));
+        first_iteration(&mut a);
+        a.store64(stack(next_lines[k]), RAX);
+        a.store64(stack(next_lines[k] + 8), RDX);
+    }
+
+    let loop_start = align_loop(&mut a);
+    for k in 0..2 {
+        // In: this half's registers from its context.
+        a.load64(RCX, stack(contexts[k]));
+        for i in 0..8u8 {
+            a.load64(8 + i, Mem::Base(RCX, 8 * i32::from(i)));
+        }
+        load_a_registers(&mut a, RCX);
+        a.op_mem(None, false, &[0x0f, 0xae], 2, Mem::Base(RCX, MXCSR_OFFSET)); // ldmxcsr
+        if features.slow_ldmxcsr {
+            a.op_mem(None, false, &[0xc7], 0, stack(SLOT_MODE)); // mov dword [mode], -1
+            a.emit32(u32::MAX);
+        }
+        a.load64(RSI, Mem::Base(RCX, SCRATCHPAD_OFFSET));
+        a.load64(RDI, Mem::Base(RCX, DATASET_OFFSET));
+        a.load64(RBP, Mem::Base(RCX, MEMORY_REGISTERS_OFFSET));
+        a.load64(RAX, stack(next_lines[k]));
+        a.load64(RDX, stack(next_lines[k] + 8));
+        a.op_mem(
+            Some(0x66),
+            false,
+            &[0x0f, 0x28],
+            XMM_E_MASK,
+            Mem::Constant(e_masks[k]),
+        );
+        head(&mut a);
+        a = body(a, bytes[k], features);
+        tail(&mut a, programs[k].read_regs);
+        // Out: back to the context.
+        a.load64(RCX, stack(contexts[k]));
+        for i in 0..8u8 {
+            a.store64(Mem::Base(RCX, 8 * i32::from(i)), 8 + i);
+        }
+        a.store64(Mem::Base(RCX, MEMORY_REGISTERS_OFFSET), RBP);
+        a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RCX, MXCSR_OFFSET)); // stmxcsr
+        a.store64(stack(next_lines[k]), RAX);
+        a.store64(stack(next_lines[k] + 8), RDX);
+        a.op_reg(None, false, &[0x83], 7, RBX); // cmp ebx, 1
+        a.emit(&[1]);
+        a.emit(&[0x75, 0]); // jne over the stores
+        let skip_from = a.len;
+        store_f_e(&mut a, RCX);
+        a.code[skip_from - 1] = (a.len - skip_from) as u8;
+    }
+    a.op_reg(None, false, &[0x83], 5, RBX); // sub ebx, 1
+    a.emit(&[1]);
+    a.jump_back(0x75, &[0x0f, 0x85], loop_start); // jnz loop
+    epilogue(&mut a);
+    a.len
+}
+
+/// Saves the callee-saved registers and the caller's MXCSR, reserves the frame and
+/// writes the MXCSR images of the four rounding modes (no mode loaded by CFROUND yet).
+fn prologue(a: &mut Assembler, features: Features) {
     a.emit(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
     a.op_reg(None, true, &[0x81], 5, RSP); // sub rsp, FRAME
     a.emit32(FRAME as u32);
     if features.avx {
         a.emit(&[0xc5, 0xf8, 0x77]); // vzeroupper
     }
-    a.store64(stack(SLOT_CONTEXT), RDI);
-    // The MXCSR images of the four rounding modes, and no mode loaded yet.
     for mode in 0..4u32 {
         let slot = i32::from(SLOT_MXCSR_TABLE) + 4 * mode as i32;
         a.op_mem(None, false, &[0xc7], 0, Mem::Base(RSP, slot)); // mov dword [rsp+slot], imm
@@ -421,47 +566,47 @@ fn assemble(
     a.op_mem(None, false, &[0xc7], 0, stack(SLOT_MODE));
     a.emit32(u32::MAX);
     a.op_mem(None, false, &[0x0f, 0xae], 3, stack(SLOT_CALLER_MXCSR)); // stmxcsr
-    a.op_mem(None, false, &[0x0f, 0xae], 2, Mem::Base(RDI, MXCSR_OFFSET)); // ldmxcsr
-    a.load64(RSI, Mem::Base(RDI, SCRATCHPAD_OFFSET));
-    a.load64(RBP, Mem::Base(RDI, MEMORY_REGISTERS_OFFSET));
-    a.emit(&[0xbb]); // mov ebx, ITERATIONS
-    a.emit32(ITERATIONS);
+}
+
+/// Restores the caller's MXCSR and registers and returns.
+fn epilogue(a: &mut Assembler) {
+    a.op_mem(None, false, &[0x0f, 0xae], 2, stack(SLOT_CALLER_MXCSR)); // ldmxcsr
+    a.op_reg(None, true, &[0x81], 0, RSP); // add rsp, FRAME
+    a.emit32(FRAME as u32);
+    a.emit(&[
+        0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
+    ]);
+}
+
+/// `movapd xmm(8+i), [context + 192 + 16i]`: the program's `a0`-`a3`.
+fn load_a_registers(a: &mut Assembler, context: u8) {
     for i in 0..4u8 {
-        // movapd xmm(8+i), [rdi + 192 + 16i]
         a.op_mem(
             Some(0x66),
             false,
             &[0x0f, 0x28],
             8 + i,
-            Mem::Base(RDI, 192 + 16 * i32::from(i)),
+            Mem::Base(context, 192 + 16 * i32::from(i)),
         );
     }
-    a.op_mem(
-        Some(0x66),
-        false,
-        &[0x0f, 0x28],
-        XMM_E_KEEP,
-        Mem::Constant(e_keep),
-    );
-    a.op_mem(
-        Some(0x66),
-        false,
-        &[0x0f, 0x28],
-        XMM_E_MASK,
-        Mem::Constant(e_mask),
-    );
-    a.op_mem(
-        Some(0x66),
-        false,
-        &[0x0f, 0x28],
-        XMM_SCALE,
-        Mem::Constant(scale),
-    );
-    a.load64(RDI, Mem::Base(RDI, DATASET_OFFSET));
+}
+
+/// `movapd [context + 64 + 16i], xmm(i)`: `f` then `e` to the context.
+fn store_f_e(a: &mut Assembler, context: u8) {
     for i in 0..8u8 {
-        a.op_reg(None, false, &[0x31], 8 + i, 8 + i); // xor r(8+i)d, r(8+i)d
+        a.op_mem(
+            Some(0x66),
+            false,
+            &[0x0f, 0x29],
+            i,
+            Mem::Base(context, 64 + 16 * i32::from(i)),
+        );
     }
-    // The first iteration's dataset item.
+}
+
+/// With `ma | mx << 32` in `rbp` and the dataset in `rdi`: prefetches the first
+/// iteration's item and leaves its scratchpad lines in `eax` and `edx`.
+fn first_iteration(a: &mut Assembler) {
     a.op_reg(None, false, &[0x8b], RCX, RBP); // mov ecx, ebp
     a.op_reg(None, false, &[0x81], 4, RCX); // and ecx, DATASET_LINE_MASK
     a.emit32(DATASET_LINE_MASK);
@@ -479,12 +624,18 @@ fn assemble(
     a.emit(&[32]);
     a.op_reg(None, false, &[0x81], 4, RDX); // and edx, L3_LINE_MASK
     a.emit32(L3_LINE_MASK);
+}
 
-    // The loop starts on a cache line.
+/// Pads to the next cache line, where the loop starts; returns its position.
+fn align_loop(a: &mut Assembler) -> usize {
     let line = a.len.next_multiple_of(64);
     a.nops(a.len, line);
     a.len = line;
-    let loop_start = a.len;
+    line
+}
+
+/// The iteration's head: `r` ^= spAddr0's line, `f` and `e` from spAddr1's.
+fn head(a: &mut Assembler) {
     a.op_mem(None, true, &[0x8d], RCX, Mem::Indexed(RSI, RAX, 0)); // lea rcx, [rsi+rax]
     a.store64(stack(SLOT_LINE0), RCX);
     for i in 0..8u8 {
@@ -506,8 +657,10 @@ fn assemble(
         a.op_reg(None, false, &[0x0f, 0x54], i, XMM_E_KEEP); // andps
         a.op_reg(None, false, &[0x0f, 0x56], i, XMM_E_MASK); // orps
     }
+}
 
-    // The program: every instruction's start, for branch targets.
+/// The program's 256 instructions.
+fn body<'a>(a: Assembler<'a>, bytes: &[u8; PROGRAM_BYTES], features: Features) -> Assembler<'a> {
     let mut body = Body {
         a,
         starts: [0; PROGRAM_SIZE],
@@ -516,9 +669,12 @@ fn assemble(
         last_cfround: None,
     };
     for_each_instruction(bytes, &mut body);
-    let mut a = body.a;
+    body.a
+}
 
-    let [rr0, rr1, rr2, rr3] = program.read_regs;
+/// The iteration's tail: the dataset item, the next scratchpad lines, the stores.
+fn tail(a: &mut Assembler, read_regs: [u8; 4]) {
+    let [rr0, rr1, rr2, rr3] = read_regs;
     // mx ^= low32(r[readReg2] ^ r[readReg3]); prefetch mx's item; read ma's; swap.
     a.op_reg(None, false, &[0x8b], RAX, 8 + rr2); // mov eax, rr2d
     a.op_reg(None, false, &[0x33], RAX, 8 + rr3); // xor eax, rr3d
@@ -571,33 +727,6 @@ fn assemble(
             Mem::Base(RCX, 16 * i32::from(i)),
         ); // movapd
     }
-    a.op_reg(None, false, &[0x83], 5, RBX); // sub ebx, 1
-    a.emit(&[1]);
-    a.jump_back(0x75, &[0x0f, 0x85], loop_start); // jnz loop
-
-    // Epilogue: registers back to the context, MXCSR kept for the next program.
-    a.load64(RDI, stack(SLOT_CONTEXT));
-    for i in 0..8u8 {
-        a.store64(Mem::Base(RDI, 8 * i32::from(i)), 8 + i);
-    }
-    for i in 0..8u8 {
-        // movapd [rdi + 64 + 16i], xmm(i): f then e.
-        a.op_mem(
-            Some(0x66),
-            false,
-            &[0x0f, 0x29],
-            i,
-            Mem::Base(RDI, 64 + 16 * i32::from(i)),
-        );
-    }
-    a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RDI, MXCSR_OFFSET)); // stmxcsr
-    a.op_mem(None, false, &[0x0f, 0xae], 2, stack(SLOT_CALLER_MXCSR)); // ldmxcsr
-    a.op_reg(None, true, &[0x81], 0, RSP); // add rsp, FRAME
-    a.emit32(FRAME as u32);
-    a.emit(&[
-        0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
-    ]);
-    a.len
 }
 
 /// The program body being compiled: each instruction's start, for branch targets, and
@@ -921,6 +1050,32 @@ impl Jit {
             let f: unsafe extern "sysv64" fn(*mut Context) =
                 std::mem::transmute(self.exec.as_ptr().add(offset));
             f(context);
+        }
+    }
+
+    /// Compiles two programs into one loop ([`assemble_pair`]) and runs it, the first
+    /// on `contexts[0]`, the second on `contexts[1]`; each context's `r` must be zero.
+    ///
+    /// # Safety
+    /// As for [`Jit::run`], for both contexts.
+    pub(crate) unsafe fn run_pair(
+        &mut self,
+        programs: [&Program; 2],
+        bytes: [&[u8; PROGRAM_BYTES]; 2],
+        contexts: [&mut Context; 2],
+    ) {
+        let offset = self.next_slot * SLOT_BYTES;
+        self.next_slot = (self.next_slot + 1) % SLOTS;
+        // SAFETY: as in `run`.
+        let code =
+            unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
+        assemble_pair(code, programs, bytes, self.features);
+        let [first, second] = contexts;
+        // SAFETY: as in `run`, the function reading and writing both contexts.
+        unsafe {
+            let f: unsafe extern "sysv64" fn(*mut Context, *mut Context) =
+                std::mem::transmute(self.exec.as_ptr().add(offset));
+            f(first, second);
         }
     }
 }

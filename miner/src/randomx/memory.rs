@@ -71,7 +71,11 @@ impl fmt::Display for PageMode {
 /// Returns how many 2 MiB pages a fast-mode miner with `threads` hashing threads uses:
 /// the dataset, one cache, and one scratchpad per thread.
 pub fn huge_pages_needed(threads: usize) -> u64 {
-    let bytes = DATASET_BYTES + CACHE_BYTES + SCRATCHPAD_BYTES * threads as u64;
+    huge_pages_for_scratchpads(threads * hashes_per_thread())
+}
+
+fn huge_pages_for_scratchpads(scratchpads: usize) -> u64 {
+    let bytes = DATASET_BYTES + CACHE_BYTES + SCRATCHPAD_BYTES * scratchpads as u64;
     bytes.div_ceil(HUGE_PAGE)
 }
 
@@ -110,7 +114,18 @@ pub fn mem_available() -> Option<u64> {
 /// cache while the dataset is built, the scratchpads, and 256 MiB left for everything
 /// else.
 pub fn fast_mode_bytes(threads: usize) -> u64 {
-    DATASET_BYTES + 2 * CACHE_BYTES + SCRATCHPAD_BYTES * threads as u64
+    let scratchpads = (threads * hashes_per_thread()) as u64;
+    DATASET_BYTES + 2 * CACHE_BYTES + SCRATCHPAD_BYTES * scratchpads
+}
+
+/// Inputs a fast-mode thread hashes at once by default (`VmEngine::Auto`, x86-64
+/// Linux): 2 where each core runs one hardware thread, else 1 (one scratchpad each).
+pub fn hashes_per_thread() -> usize {
+    if cfg!(all(target_arch = "x86_64", target_os = "linux")) && !cores_run_two_threads() {
+        2
+    } else {
+        1
+    }
 }
 
 /// What this machine offers a fast-mode RandomX miner: the reserved pages, the
@@ -356,6 +371,23 @@ pub(crate) fn transparent_huge_pages_off() -> bool {
         .unwrap_or(true)
 }
 
+/// Whether a CPU core runs two (or more) hardware threads, from the siblings of CPU 0
+/// in sysfs (`topology/thread_siblings_list`, "0" alone or "0,64", "0-1"). Unreadable
+/// counts as yes, the case that keeps one hash a thread. Read once.
+pub(crate) fn cores_run_two_threads() -> bool {
+    static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TWO.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list")
+            .map(|s| siblings_listed(&s))
+            .unwrap_or(true)
+    })
+}
+
+/// Whether a sysfs CPU list names more than one CPU.
+fn siblings_listed(list: &str) -> bool {
+    list.trim().contains([',', '-'])
+}
+
 /// Asks the kernel to back `len` bytes at `ptr` with transparent huge pages.
 ///
 /// Returns whether the kernel accepted the advice. The range is trimmed to whole 4 KiB
@@ -383,6 +415,14 @@ pub(crate) fn advise_huge_pages(_: *mut u8, _: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_with_siblings() {
+        assert!(!siblings_listed("0\n"));
+        assert!(!siblings_listed("17"));
+        assert!(siblings_listed("0,64\n"));
+        assert!(siblings_listed("0-1"));
+    }
 
     #[test]
     fn meminfo_is_parsed() {
@@ -457,8 +497,13 @@ mod tests {
     /// The dataset takes 1040 pages, the cache 128, each scratchpad one.
     #[test]
     fn huge_page_counts() {
-        assert_eq!(huge_pages_needed(0), 1040 + 128);
-        assert_eq!(huge_pages_needed(2), 1170);
-        assert!(huge_pages_hint(2).contains("sysctl -w vm.nr_hugepages=1170"));
+        assert_eq!(huge_pages_for_scratchpads(0), 1040 + 128);
+        assert_eq!(huge_pages_for_scratchpads(2), 1170);
+        assert_eq!(huge_pages_for_scratchpads(4), 1172);
+        // A scratchpad for each input a thread hashes at once.
+        let two_threads = huge_pages_for_scratchpads(2 * hashes_per_thread());
+        assert_eq!(huge_pages_needed(2), two_threads);
+        let sysctl = format!("sysctl -w vm.nr_hugepages={two_threads}");
+        assert!(huge_pages_hint(2).contains(&sysctl));
     }
 }

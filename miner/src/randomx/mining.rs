@@ -184,6 +184,10 @@ impl Vm {
         stop: impl Fn() -> bool,
         mut on_found: impl FnMut(RandomxFound),
     ) -> u64 {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if let Some(vm) = self.pair() {
+            return scan_pairs(vm, job, nonces, stop, on_found);
+        }
         let mut hashes = 0u64;
         let mut blob = job.blob.clone();
         let Some(first) = nonces.next() else {
@@ -221,6 +225,69 @@ impl Vm {
         }
         hashes
     }
+}
+
+/// [`Vm::scan_with`] on a VM that hashes two inputs at once: nonces in pairs, each pair
+/// pipelined with the next, and an odd one left at the end (or when the stop comes
+/// between the two of a pair) hashed alone.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn scan_pairs(
+    vm: &mut super::compiled::CompiledVm,
+    job: &RandomxJob,
+    mut nonces: Range<u32>,
+    stop: impl Fn() -> bool,
+    mut on_found: impl FnMut(RandomxFound),
+) -> u64 {
+    let mut hashes = 0u64;
+    let mut record = |nonce: u32, hash: [u8; 32]| {
+        hashes += 1;
+        if job.target.is_met_by(&hash) {
+            on_found(RandomxFound {
+                job_id: job.id,
+                nonce,
+                hash,
+            });
+        }
+    };
+    let mut blobs = [job.blob.clone(), job.blob.clone()];
+    // The pair being hashed, whose hashes the next call returns.
+    let mut running: Option<[u32; 2]> = None;
+    // A nonce started without a partner.
+    let mut alone = None;
+    while let Some(a) = nonces.next() {
+        if stop() {
+            break;
+        }
+        let b = match nonces.next() {
+            Some(b) if !stop() => b,
+            _ => {
+                alone = Some(a);
+                break;
+            }
+        };
+        put_nonce(&mut blobs[0], job.nonce_offset, a);
+        put_nonce(&mut blobs[1], job.nonce_offset, b);
+        let inputs = [&blobs[0][..], &blobs[1][..]];
+        match running {
+            None => vm.pair_first(inputs),
+            Some([x, y]) => {
+                let [hx, hy] = vm.pair_next(inputs);
+                record(x, hx);
+                record(y, hy);
+            }
+        }
+        running = Some([a, b]);
+    }
+    if let Some([x, y]) = running {
+        let [hx, hy] = vm.pair_last();
+        record(x, hx);
+        record(y, hy);
+    }
+    if let Some(a) = alone {
+        put_nonce(&mut blobs[0], job.nonce_offset, a);
+        record(a, vm.hash(&blobs[0]));
+    }
+    hashes
 }
 
 /// Nonces a hashing thread scans between looks at the shared state (the stop condition

@@ -34,7 +34,7 @@ pub use bench::{RandomxBenchReport, RandomxProgress, measure_randomx};
 pub use engine::{Cache, Dataset, RandomxFlags, Vm};
 pub use memory::{
     CACHE_BYTES, DATASET_BYTES, HugePages, PageMode, PagePlan, SCRATCHPAD_BYTES, fast_mode_bytes,
-    huge_pages_hint, huge_pages_needed, mem_available, parse_mem_available,
+    hashes_per_thread, huge_pages_hint, huge_pages_needed, mem_available, parse_mem_available,
 };
 pub use mining::{DatasetSlot, RandomxFound, RandomxJob, RandomxMiner, RandomxScan, RandomxTarget};
 
@@ -114,33 +114,50 @@ impl FromStr for RandomxMode {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum VmEngine {
     /// Otedama's compiled VM where the CPU has what it needs (x86-64 Linux, AES-NI) and
-    /// its first hashes equal the library's; else the library's VM.
+    /// its first hashes equal the library's, else the library's VM; two hashes at once
+    /// a thread ([`VmEngine::Pair`]) where the CPU's cores run one hardware thread each,
+    /// one where they run two.
     #[default]
     Auto,
+    /// The compiled VM, one hash at a time.
+    Single,
+    /// The compiled VM, two hashes at once a thread, an iteration of each in turn: the
+    /// core runs one's work while the other waits for memory, as a second hardware
+    /// thread would (ADR 0006). Two scratchpads a thread.
+    Pair,
     /// The library's VM (for comparisons).
     Library,
 }
 
 impl VmEngine {
-    /// Returns the engine's name: `auto` or `library`.
+    const ALL: [VmEngine; 4] = [
+        VmEngine::Auto,
+        VmEngine::Single,
+        VmEngine::Pair,
+        VmEngine::Library,
+    ];
+
+    /// Returns the engine's name: `auto`, `single`, `pair` or `library`.
     pub fn name(self) -> &'static str {
         match self {
             VmEngine::Auto => "auto",
+            VmEngine::Single => "single",
+            VmEngine::Pair => "pair",
             VmEngine::Library => "library",
         }
     }
 }
 
-/// A VM engine name that is neither `auto` nor `library`.
+/// A VM engine name that is none of `auto`, `single`, `pair` and `library`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown RandomX VM {0:?} (expected auto or library)")]
+#[error("unknown RandomX VM {0:?} (expected auto, single, pair or library)")]
 pub struct UnknownVmEngine(pub String);
 
 impl FromStr for VmEngine {
     type Err = UnknownVmEngine;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [VmEngine::Auto, VmEngine::Library]
+        VmEngine::ALL
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| UnknownVmEngine(s.to_owned()))
@@ -327,8 +344,8 @@ impl RandomxContext {
     /// [`RandomxError::VmCreate`] when the library cannot create it.
     pub fn vm_with(&self, engine: VmEngine) -> Result<Vm, RandomxError> {
         match (self, engine) {
-            (RandomxContext::Fast(d), VmEngine::Auto) => Vm::fast(Arc::clone(d)),
             (RandomxContext::Fast(d), VmEngine::Library) => Vm::fast_library(Arc::clone(d)),
+            (RandomxContext::Fast(d), engine) => Vm::fast_with(Arc::clone(d), engine),
             (RandomxContext::Light(c), _) => Vm::light(Arc::clone(c)),
         }
     }

@@ -360,22 +360,27 @@ fn fast_mode_parallel_dataset_agrees() {
     }
     assert_eq!(hex::encode(vm.hash(VECTOR_INPUT)), VECTOR_HASH);
     // Both ways of compiling CFROUND (loading MXCSR every time, or only when the mode
-    // changes, as on AMD's cores) give the hashes of the VM checked above.
+    // changes, as on AMD's cores) give the hashes of the VM checked above, one input at
+    // a time and two at once, pipelined.
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     for slow_ldmxcsr in [false, true] {
         let features = super::jit::Features {
             slow_ldmxcsr,
             ..super::jit::Features::detect()
         };
-        let mut compiled = vm.compiled_with(features).expect("a compiled VM");
-        for i in 0..8u8 {
-            let input = blob(i);
-            assert_eq!(
-                compiled.hash(&input),
-                vm.hash(&input),
-                "slow_ldmxcsr {slow_ldmxcsr}"
-            );
+        let mut compiled = vm.compiled_with(true, features).expect("a compiled VM");
+        let inputs: Vec<Vec<u8>> = (0..8u8).map(blob).collect();
+        let expected: Vec<[u8; 32]> = inputs.iter().map(|input| vm.hash(input)).collect();
+        for (input, hash) in inputs.iter().zip(&expected) {
+            assert_eq!(compiled.hash(input), *hash, "slow_ldmxcsr {slow_ldmxcsr}");
         }
+        let mut got = Vec::new();
+        compiled.pair_first([&inputs[0], &inputs[1]]);
+        for next in inputs[2..].chunks(2) {
+            got.extend(compiled.pair_next([&next[0], &next[1]]));
+        }
+        got.extend(compiled.pair_last());
+        assert_eq!(got, expected, "pairs, slow_ldmxcsr {slow_ldmxcsr}");
     }
     // Published for a verifier: the same hash for its key, nothing for another key.
     let slot = DatasetSlot::default();
@@ -402,6 +407,27 @@ fn fast_mode_parallel_dataset_agrees() {
             found.hash,
             reference.hash(&job.blob_with_nonce(found.nonce))
         );
+    }
+    // Each engine scans alike, two at a time included (an odd count leaves one alone).
+    for engine in [VmEngine::Single, VmEngine::Pair] {
+        let mut vm = context.vm_with(engine).expect("fast vm");
+        if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+            let at_once = usize::from(engine == VmEngine::Pair) + 1;
+            assert_eq!(vm.hashes_at_once(), at_once, "{engine:?}");
+        }
+        let again = vm.scan(&job, 7..20, &AtomicBool::new(false));
+        assert_eq!(again.hashes, 13);
+        assert_eq!(again.found[..], scan.found[7..20], "{engine:?}");
+        // Stopped after five nonces, between the two of a pair: the first five hashed.
+        let asked = std::cell::Cell::new(0);
+        let mut found = Vec::new();
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 5
+        };
+        let hashed = vm.scan_with(&job, 0..10, stop, |f| found.push(f));
+        assert_eq!(hashed, 5, "{engine:?}");
+        assert_eq!(found[..], scan.found[..5], "{engine:?}");
     }
 }
 

@@ -196,7 +196,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub init_threads: usize,
     /// RandomX only: the VM that hashes in fast mode: auto (Otedama's compiled VM where
-    /// it runs and agrees with the library, else the library's) or library.
+    /// it runs and agrees with the library, else the library's; two hashes at once a
+    /// thread where each core runs one hardware thread), single (the compiled VM, one
+    /// hash at a time), pair (the compiled VM, two at once) or library.
     #[arg(long, default_value = "auto", value_name = "VM")]
     pub randomx_vm: otedama_miner::randomx::VmEngine,
     /// RandomX only: while hashing, also print the count every S seconds, with the wall

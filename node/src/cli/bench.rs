@@ -154,6 +154,8 @@ struct RandomxRow {
     secure_jit: bool,
     argon2: &'static str,
     vm: &'static str,
+    /// Inputs each thread hashes at once (2: the compiled VM's pairs).
+    hashes_per_thread: usize,
     threads: usize,
     init_threads: usize,
     dataset_init_seconds: Option<f64>,
@@ -256,6 +258,7 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         secure_jit: r.flags.secure_jit(),
         argon2: r.flags.argon2(),
         vm: if r.compiled_vm { "compiled" } else { "library" },
+        hashes_per_thread: r.hashes_per_thread,
         threads: r.threads,
         init_threads: r.init_threads,
         dataset_init_seconds: r.dataset_init.map(|d| d.as_secs_f64()),
@@ -289,7 +292,7 @@ fn bench_randomx(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         "{:<9} {:<13} {:>5} {:>7} {:>14} {:>14}",
         row.algorithm,
         format!("cpu-{}", row.mode),
-        1,
+        row.hashes_per_thread,
         row.threads,
         si_rate(row.hashes_per_second),
         si_rate(row.per_thread)
