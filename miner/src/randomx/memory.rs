@@ -437,9 +437,12 @@ mod tests {
 
     #[test]
     fn page_plans_follow_what_the_kernel_offers() {
-        let reserved = "MemAvailable: 1 kB\nHugePages_Total:    1170\nHugePages_Free:     1170\n";
+        // Two threads: 1170 pages, or 1172 where each thread hashes two at once.
+        let needed = huge_pages_needed(2);
+        let reserved =
+            format!("MemAvailable: 1 kB\nHugePages_Total: {needed}\nHugePages_Free: {needed}\n");
         let plan =
-            PagePlan::from_texts(reserved, Some("always [madvise] never\n"), Some((0, 0)), 2);
+            PagePlan::from_texts(&reserved, Some("always [madvise] never\n"), Some((0, 0)), 2);
         assert_eq!((plan.pages, plan.hint.is_none()), ("hugetlb", true));
         let giant = PagePlan::from_texts("", Some("always [madvise] never\n"), Some((2, 2)), 2);
         assert_eq!((giant.pages, giant.hint.is_none()), ("1g", true));
@@ -458,7 +461,7 @@ mod tests {
         assert!(
             thp.hint
                 .as_deref()
-                .is_some_and(|h| h.contains("vm.nr_hugepages=1170"))
+                .is_some_and(|h| h.contains(&format!("vm.nr_hugepages={needed}")))
         );
         assert!(thp.hint.as_deref().is_some_and(|h| !h.contains("1 GiB")));
         let off = PagePlan::from_texts(none, Some("always madvise [never]"), None, 2);
