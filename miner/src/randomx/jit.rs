@@ -1,6 +1,7 @@
 //! Compiles a decoded RandomX program ([`Program`]) to x86-64: the whole program loop
 //! (chapter 4.6.2 of the specification), 2048 iterations of 256 instructions, as one
-//! function.
+//! function; or the same step of two hashes as one loop that runs an iteration of each
+//! in turn ([`assemble_pair`], ADR 0006).
 //!
 //! Register use: RandomX `r0`-`r7` live in `r8`-`r15`; `f0`-`f3` in `xmm0`-`xmm3`,
 //! `e0`-`e3` in `xmm4`-`xmm7`, `a0`-`a3` in `xmm8`-`xmm11`; `xmm12` is scratch,
@@ -297,6 +298,12 @@ impl<'a> Assembler<'a> {
         }
     }
 
+    /// `movapd xmm, [mem]`.
+    #[inline(always)]
+    fn movapd_load(&mut self, xmm: u8, mem: Mem) {
+        self.op_mem(Some(0x66), false, &[0x0f, 0x28], xmm, mem);
+    }
+
     /// `mov reg, qword [mem]`.
     #[inline(always)]
     fn load64(&mut self, reg: u8, mem: Mem) {
@@ -423,13 +430,7 @@ fn assemble(
         (XMM_E_MASK, e_mask),
         (XMM_SCALE, scale),
     ] {
-        a.op_mem(
-            Some(0x66),
-            false,
-            &[0x0f, 0x28],
-            xmm,
-            Mem::Constant(constant),
-        ); // movapd
+        a.movapd_load(xmm, Mem::Constant(constant));
     }
     a.load64(RDI, Mem::Base(RDI, DATASET_OFFSET));
     for i in 0..8u8 {
@@ -479,13 +480,7 @@ fn assemble_pair(
     a.store64(stack(SLOT_CONTEXT), RDI);
     a.store64(stack(SLOT_CONTEXT_B), RSI);
     for (xmm, constant) in [(XMM_E_KEEP, e_keep), (XMM_SCALE, scale)] {
-        a.op_mem(
-            Some(0x66),
-            false,
-            &[0x0f, 0x28],
-            xmm,
-            Mem::Constant(constant),
-        ); // movapd
+        a.movapd_load(xmm, Mem::Constant(constant));
     }
     a.emit(&[0xbb]); // mov ebx, ITERATIONS
     a.emit32(ITERATIONS);
@@ -516,13 +511,7 @@ fn assemble_pair(
         a.load64(RBP, Mem::Base(RCX, MEMORY_REGISTERS_OFFSET));
         a.load64(RAX, stack(next_lines[k]));
         a.load64(RDX, stack(next_lines[k] + 8));
-        a.op_mem(
-            Some(0x66),
-            false,
-            &[0x0f, 0x28],
-            XMM_E_MASK,
-            Mem::Constant(e_masks[k]),
-        );
+        a.movapd_load(XMM_E_MASK, Mem::Constant(e_masks[k]));
         head(&mut a);
         a = body(a, bytes[k], features);
         tail(&mut a, programs[k].read_regs);
@@ -581,13 +570,7 @@ fn epilogue(a: &mut Assembler) {
 /// `movapd xmm(8+i), [context + 192 + 16i]`: the program's `a0`-`a3`.
 fn load_a_registers(a: &mut Assembler, context: u8) {
     for i in 0..4u8 {
-        a.op_mem(
-            Some(0x66),
-            false,
-            &[0x0f, 0x28],
-            8 + i,
-            Mem::Base(context, 192 + 16 * i32::from(i)),
-        );
+        a.movapd_load(8 + i, Mem::Base(context, 192 + 16 * i32::from(i)));
     }
 }
 

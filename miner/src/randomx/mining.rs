@@ -198,13 +198,7 @@ impl Vm {
         }
         let mut record = |nonce: u32, hash: [u8; 32]| {
             hashes += 1;
-            if job.target.is_met_by(&hash) {
-                on_found(RandomxFound {
-                    job_id: job.id,
-                    nonce,
-                    hash,
-                });
-            }
+            report(job, nonce, hash, &mut on_found);
         };
         put_nonce(&mut blob, job.nonce_offset, first);
         self.hash_first(&blob);
@@ -227,6 +221,17 @@ impl Vm {
     }
 }
 
+/// Hands a hash to `on_found` when it meets the job's target.
+fn report(job: &RandomxJob, nonce: u32, hash: [u8; 32], on_found: &mut impl FnMut(RandomxFound)) {
+    if job.target.is_met_by(&hash) {
+        on_found(RandomxFound {
+            job_id: job.id,
+            nonce,
+            hash,
+        });
+    }
+}
+
 /// [`Vm::scan_with`] on a VM that hashes two inputs at once: nonces in pairs, each pair
 /// pipelined with the next, and an odd one left at the end (or when the stop comes
 /// between the two of a pair) hashed alone.
@@ -241,13 +246,7 @@ fn scan_pairs(
     let mut hashes = 0u64;
     let mut record = |nonce: u32, hash: [u8; 32]| {
         hashes += 1;
-        if job.target.is_met_by(&hash) {
-            on_found(RandomxFound {
-                job_id: job.id,
-                nonce,
-                hash,
-            });
-        }
+        report(job, nonce, hash, &mut on_found);
     };
     let mut blobs = [job.blob.clone(), job.blob.clone()];
     // The pair being hashed, whose hashes the next call returns.
