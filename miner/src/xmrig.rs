@@ -11,7 +11,7 @@
 
 use crate::priority::{CpuAffinity, ThreadPriority};
 use crate::randomx::{
-    RandomxFound, RandomxJob, RandomxMiner, RandomxMode, RandomxOptions, RandomxTarget,
+    RandomxFound, RandomxJob, RandomxMiner, RandomxMode, RandomxOptions, RandomxTarget, VmEngine,
 };
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +45,9 @@ pub struct XmrigMinerConfig {
     pub affinity: CpuAffinity,
     /// RandomX mode: fast (dataset), light (cache only), or chosen by free memory.
     pub mode: RandomxMode,
+    /// The VM that hashes in fast mode (`auto`: the compiled VM, two hashes at once a
+    /// thread where cores run one hardware thread).
+    pub vm: VmEngine,
     /// Where the fast-mode dataset is published for the node's share verifier, if set.
     pub dataset: Option<Arc<crate::randomx::DatasetSlot>>,
 }
@@ -182,16 +185,21 @@ pub async fn run(
     stats: Arc<XmrigMinerStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut miner, results) =
-        match RandomxMiner::start(config.threads.max(1), config.priority, &config.affinity) {
-            Ok(started) => started,
-            Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
-        };
+    let (mut miner, results) = match RandomxMiner::start(
+        config.threads.max(1),
+        config.priority,
+        &config.affinity,
+        config.vm,
+    ) {
+        Ok(started) => started,
+        Err(e) => return warn!(target: TARGET, error = %e, "RandomX threads not started"),
+    };
     if let Some(slot) = &config.dataset {
         miner.publish_to(Arc::clone(slot));
     }
     let options = RandomxOptions {
         mode: config.mode,
+        vm: config.vm,
         hashing_threads: miner.threads(),
         priority: config.priority,
         affinity: config.affinity.clone(),

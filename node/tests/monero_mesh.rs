@@ -210,6 +210,7 @@ async fn three_nodes_converge_and_pay_the_miners_of_every_node() {
                 priority: otedama_miner::ThreadPriority::Normal,
                 affinity: otedama_miner::CpuAffinity::default(),
                 mode: otedama_miner::randomx::RandomxMode::Light,
+                vm: otedama_miner::randomx::VmEngine::Auto,
                 dataset: None,
             },
             Arc::clone(&s),

@@ -449,6 +449,7 @@ async fn two_miners_find_blocks_that_monerod_accepts() {
             priority: otedama_miner::ThreadPriority::Normal,
             affinity: otedama_miner::CpuAffinity::default(),
             mode: otedama_miner::randomx::RandomxMode::Light,
+            vm: otedama_miner::randomx::VmEngine::Auto,
             dataset: None,
         },
         Arc::clone(&builtin_stats),

@@ -1,7 +1,9 @@
 //! RandomX mining: jobs, targets, the pipelined nonce scan of one [`Vm`], and
 //! [`RandomxMiner`], the hashing threads that follow a job and a seed.
 
-use super::{PendingContext, RandomxContext, RandomxOptions, Vm, fast_mode_bytes, mem_available};
+use super::{
+    PendingContext, RandomxContext, RandomxOptions, Vm, VmEngine, fast_mode_bytes, mem_available,
+};
 use crate::error::RandomxError;
 use crate::priority::{CpuAffinity, ThreadPriority};
 use std::ops::Range;
@@ -404,8 +406,9 @@ impl DatasetSlot {
 
 impl RandomxMiner {
     /// Starts `threads` hashing threads (0: one per logical CPU) at `priority`, pinned
-    /// as `affinity` says, idle until a job and its context are set, and returns the
-    /// miner with the receiver of its results.
+    /// as `affinity` says, each hashing with a VM of `engine` (fast mode), idle until a
+    /// job and its context are set, and returns the miner with the receiver of its
+    /// results.
     ///
     /// # Errors
     /// [`RandomxError::Spawn`] when a thread cannot start (those started are stopped).
@@ -413,6 +416,7 @@ impl RandomxMiner {
         threads: usize,
         priority: ThreadPriority,
         affinity: &CpuAffinity,
+        engine: VmEngine,
     ) -> Result<(Self, mpsc::Receiver<RandomxFound>), RandomxError> {
         let threads = crate::hashing_threads(threads);
         let shared = Arc::new(Shared::default());
@@ -437,7 +441,7 @@ impl RandomxMiner {
                         index,
                         "RandomX threads",
                     );
-                    hashing_thread(&shared, slice, &tx);
+                    hashing_thread(&shared, slice, engine, &tx);
                 });
             match spawned {
                 // Dropping `miner` stops and joins the threads already started.
@@ -596,7 +600,12 @@ fn nonce_slice(index: usize, threads: usize) -> Range<u32> {
 
 /// One hashing thread: waits for a runnable job, keeps a VM over the current context,
 /// scans its nonce slice in chunks, and sends what meets the target.
-fn hashing_thread(shared: &Shared, slice: Range<u32>, results: &mpsc::SyncSender<RandomxFound>) {
+fn hashing_thread(
+    shared: &Shared,
+    slice: Range<u32>,
+    engine: VmEngine,
+    results: &mpsc::SyncSender<RandomxFound>,
+) {
     // The VM and the id of the context it was made over.
     let mut vm: Option<(Vm, u64)> = None;
     let mut seen = u64::MAX;
@@ -631,7 +640,7 @@ fn hashing_thread(shared: &Shared, slice: Range<u32>, results: &mpsc::SyncSender
             }
         };
         if vm.is_none() {
-            match context.vm() {
+            match context.vm_with(engine) {
                 Ok(v) => {
                     vm = Some((v, context_id));
                     shared.lock().vms += 1;

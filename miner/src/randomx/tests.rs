@@ -212,6 +212,7 @@ fn miner_threads_follow_jobs_and_seeds() {
         2,
         crate::ThreadPriority::Low,
         &crate::CpuAffinity::default(),
+        VmEngine::Auto,
     )
     .expect("start");
     assert_eq!(miner.threads(), 2);

@@ -134,6 +134,7 @@ async fn serve_monero(
             priority: config.mining.cpu.priority.thread_priority(),
             affinity: config.mining.cpu.cpu_affinity(),
             mode: otedama_miner::randomx::RandomxMode::Auto,
+            vm: config.mining.cpu.randomx_vm.engine(),
             dataset: Some(dataset),
         }),
     ));

@@ -464,3 +464,29 @@ fn a_monero_chain_needs_a_primary_address_runs_alone_and_may_name_zmq() {
         zmq_on_litecoin.issues
     );
 }
+
+/// `mining.cpu.randomx_vm` names the built-in miner's RandomX VM; another name is refused
+/// with its line.
+#[test]
+fn the_randomx_vm_is_chosen_by_name() {
+    use otedama_miner::randomx::VmEngine;
+    for (name, engine) in [
+        ("auto", VmEngine::Auto),
+        ("single", VmEngine::Single),
+        ("pair", VmEngine::Pair),
+        ("library", VmEngine::Library),
+    ] {
+        let report = check(&format!("mining:\n  cpu:\n    randomx_vm: {name}\n"));
+        assert_eq!(lines(&report.issues), Vec::<String>::new(), "{name}");
+        assert_eq!(report.config.mining.cpu.randomx_vm.engine(), engine);
+        assert_eq!(engine.name(), name);
+    }
+    let quad = check("mining:\n  cpu:\n    randomx_vm: quad\n");
+    let got = lines(&quad.issues);
+    assert!(
+        got.first().is_some_and(
+            |l| l.starts_with("mining.cpu.randomx_vm (line 3): unknown variant `quad`")
+        ),
+        "{got:?}"
+    );
+}

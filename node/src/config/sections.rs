@@ -250,12 +250,44 @@ pub struct CpuConfig {
     /// Logical CPUs the mining threads are pinned to, in thread order (thread i on
     /// entry i modulo the length); empty leaves them to the OS.
     pub affinity: Vec<u32>,
+    /// The VM that hashes RandomX in fast mode.
+    pub randomx_vm: RandomxVm,
 }
 
 impl CpuConfig {
     /// The pinning the miner applies.
     pub fn cpu_affinity(&self) -> otedama_miner::CpuAffinity {
         otedama_miner::CpuAffinity::new(self.affinity.iter().map(|c| *c as usize).collect())
+    }
+}
+
+/// The VM that hashes RandomX in fast mode (`otedama-node bench --randomx-vm` takes the
+/// same names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RandomxVm {
+    /// The compiled VM, two hashes at once a thread where each core runs one hardware
+    /// thread, one where it runs two; the library's VM where the compiled one cannot run.
+    #[default]
+    Auto,
+    /// The compiled VM, one hash at a time.
+    Single,
+    /// The compiled VM, two hashes at once a thread (a second 2 MiB scratchpad each).
+    Pair,
+    /// The library's VM.
+    Library,
+}
+
+impl RandomxVm {
+    /// The miner's engine for this setting.
+    pub fn engine(self) -> otedama_miner::randomx::VmEngine {
+        use otedama_miner::randomx::VmEngine;
+        match self {
+            RandomxVm::Auto => VmEngine::Auto,
+            RandomxVm::Single => VmEngine::Single,
+            RandomxVm::Pair => VmEngine::Pair,
+            RandomxVm::Library => VmEngine::Library,
+        }
     }
 }
 

@@ -294,6 +294,7 @@ pub async fn run(opts: DevnetOptions) -> Result<DevnetSummary, DevnetError> {
                 priority: otedama_miner::ThreadPriority::Normal,
                 affinity: otedama_miner::CpuAffinity::default(),
                 mode: otedama_miner::randomx::RandomxMode::Light,
+                vm: otedama_miner::randomx::VmEngine::Auto,
                 dataset: None,
             },
             Arc::default(),
