@@ -552,7 +552,7 @@ impl Vm {
             super::VmEngine::Library => {}
             super::VmEngine::Single => vm.use_compiled(false),
             super::VmEngine::Pair => vm.use_compiled(true),
-            super::VmEngine::Auto => vm.use_compiled(!memory::cores_run_two_threads()),
+            super::VmEngine::Auto => vm.use_compiled(memory::hashes_per_thread() == 2),
         }
         #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
         let _ = engine;

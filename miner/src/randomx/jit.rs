@@ -32,9 +32,9 @@ const ITERATIONS: u32 = 2048;
 /// MXCSR with every exception masked, flush-to-zero and denormals-are-zero: the
 /// rounding mode goes into bits 13-14.
 pub(crate) const MXCSR_DEFAULT: u32 = 0x9FC0;
-/// Bytes of one program's slot of code memory: its code (at most about 7 KiB: 256
-/// instructions of at most 25 bytes, and the loop around them) from the start, its
-/// constant pool at [`POOL_OFFSET`].
+/// Bytes of one slot of code memory: the code of a program (at most about 7 KiB: 256
+/// instructions of at most 25 bytes, and the loop around them) or of a pair (twice
+/// that) from the start, its constant pool at [`POOL_OFFSET`].
 const SLOT_BYTES: usize = 32 * 1024;
 /// Programs go to the slots in turn, so the code written was last run long enough ago
 /// to have left the instruction caches: a store to code still cached there costs a
@@ -448,9 +448,7 @@ fn assemble(
 
     // Epilogue: registers back to the context, MXCSR kept for the next program.
     a.load64(RDI, stack(SLOT_CONTEXT));
-    for i in 0..8u8 {
-        a.store64(Mem::Base(RDI, 8 * i32::from(i)), 8 + i);
-    }
+    store_r(&mut a, RDI);
     store_f_e(&mut a, RDI);
     a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RDI, MXCSR_OFFSET)); // stmxcsr
     epilogue(&mut a);
@@ -517,9 +515,7 @@ fn assemble_pair(
         tail(&mut a, programs[k].read_regs);
         // Out: back to the context.
         a.load64(RCX, stack(contexts[k]));
-        for i in 0..8u8 {
-            a.store64(Mem::Base(RCX, 8 * i32::from(i)), 8 + i);
-        }
+        store_r(&mut a, RCX);
         a.store64(Mem::Base(RCX, MEMORY_REGISTERS_OFFSET), RBP);
         a.op_mem(None, false, &[0x0f, 0xae], 3, Mem::Base(RCX, MXCSR_OFFSET)); // stmxcsr
         a.store64(stack(next_lines[k]), RAX);
@@ -571,6 +567,13 @@ fn epilogue(a: &mut Assembler) {
 fn load_a_registers(a: &mut Assembler, context: u8) {
     for i in 0..4u8 {
         a.movapd_load(8 + i, Mem::Base(context, 192 + 16 * i32::from(i)));
+    }
+}
+
+/// `mov [context + 8i], r(8+i)`: `r0`-`r7` to the context.
+fn store_r(a: &mut Assembler, context: u8) {
+    for i in 0..8u8 {
+        a.store64(Mem::Base(context, 8 * i32::from(i)), 8 + i);
     }
 }
 
@@ -1005,6 +1008,17 @@ impl Jit {
         }
     }
 
+    /// The next slot in turn: its offset, and its bytes in the writable mapping.
+    fn take_slot(&mut self) -> (usize, &mut [u8]) {
+        let offset = self.next_slot * SLOT_BYTES;
+        self.next_slot = (self.next_slot + 1) % SLOTS;
+        // SAFETY: the slot lies inside the writable mapping (CODE_BYTES long), which is
+        // ours alone; nothing runs the code while it is written (one thread, `&mut self`).
+        let code =
+            unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
+        (offset, code)
+    }
+
     /// Compiles the program in `bytes` (configured as `program`), then runs it on `context` (whose scratchpad and dataset
     /// pointers must be live: 2 MiB of scratchpad and the dataset at the program's
     /// offset).
@@ -1018,13 +1032,9 @@ impl Jit {
         bytes: &[u8; PROGRAM_BYTES],
         context: &mut Context,
     ) {
-        let offset = self.next_slot * SLOT_BYTES;
-        self.next_slot = (self.next_slot + 1) % SLOTS;
-        // SAFETY: the slot lies inside the writable mapping (CODE_BYTES long), which is
-        // ours alone; nothing runs the code while it is written (one thread, `&mut self`).
-        let code =
-            unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
-        assemble(code, program, bytes, self.features);
+        let features = self.features;
+        let (offset, code) = self.take_slot();
+        assemble(code, program, bytes, features);
         // SAFETY: the executable mapping shows the code just written: a System V
         // function that reads and writes `context` as `Context` lays it out, uses the
         // scratchpad and dataset behind its pointers (the caller's promise) and restores
@@ -1047,12 +1057,9 @@ impl Jit {
         bytes: [&[u8; PROGRAM_BYTES]; 2],
         contexts: [&mut Context; 2],
     ) {
-        let offset = self.next_slot * SLOT_BYTES;
-        self.next_slot = (self.next_slot + 1) % SLOTS;
-        // SAFETY: as in `run`.
-        let code =
-            unsafe { std::slice::from_raw_parts_mut(self.write.as_ptr().add(offset), SLOT_BYTES) };
-        assemble_pair(code, programs, bytes, self.features);
+        let features = self.features;
+        let (offset, code) = self.take_slot();
+        assemble_pair(code, programs, bytes, features);
         let [first, second] = contexts;
         // SAFETY: as in `run`, the function reading and writing both contexts.
         unsafe {

@@ -374,7 +374,7 @@ pub(crate) fn transparent_huge_pages_off() -> bool {
 /// Whether a CPU core runs two (or more) hardware threads, from the siblings of CPU 0
 /// in sysfs (`topology/thread_siblings_list`, "0" alone or "0,64", "0-1"). Unreadable
 /// counts as yes, the case that keeps one hash a thread. Read once.
-pub(crate) fn cores_run_two_threads() -> bool {
+fn cores_run_two_threads() -> bool {
     static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *TWO.get_or_init(|| {
         std::fs::read_to_string("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list")
